@@ -1,0 +1,45 @@
+import express, { type Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { Pool } from '../core/db.ts';
+import { errorHandler, notFound } from '../core/http.ts';
+import type { Logger } from '../core/logger.ts';
+
+export interface AppParts {
+  pool: Pool;
+  registry: Registry;
+  logger: Logger;
+}
+
+/** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
+export function buildApp({ pool, registry, logger }: AppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      // Only formats the snapshots the background refresh left; no SQL runs here.
+      const body = await registry.metrics();
+      res.type(registry.contentType).send(body);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await pool.query('SELECT 1');
+      res.json({ status: 'ok', database: 'ok' });
+    } catch (error) {
+      res.status(503).json({ status: 'degraded', database: (error as Error).message });
+    }
+  });
+
+  const api = express.Router();
+  api.get('/', (_req, res) => res.json({ service: 'controlroom', endpoints: ['/metrics', '/healthz', '/api', '/webhooks'] }));
+  app.use('/api', api);
+  app.use('/api', notFound);
+  app.use('/webhooks', notFound);
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,122 @@
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../core/config.ts';
+import { createPool } from '../core/db.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { startDemoTraffic } from '../db/demo/index.ts';
+import { startEmbeddedPostgres } from '../db/embedded.ts';
+import { migrate } from '../db/migrate.ts';
+import { startServices } from './services.ts';
+
+type Stop = () => Promise<void>;
+
+function requireDatabaseUrl(config: Config): string {
+  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
+  return config.DATABASE_URL;
+}
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+};
+
+/** Stops everything started, last first, on SIGINT/SIGTERM. */
+function stopOnSignal(logger: Logger, stops: Stop[]): void {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    for (const stop of [...stops].reverse()) await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function migrated(url: string, logger: Logger): Promise<void> {
+  const applied = await migrate(url, logger);
+  logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
+}
+
+const program = new Command('controlroom').description('Control Room: SLOs, alerts and controls for the TMS');
+
+program
+  .command('start')
+  .description('embedded Postgres (or DATABASE_URL) + migrations + demo traffic + all services')
+  .option('--no-demo', 'do not generate demo traffic')
+  .action(async (options: { demo: boolean }) => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const stops: Stop[] = [];
+    stopOnSignal(logger, stops);
+    let url = config.DATABASE_URL;
+    if (!url) {
+      const dataDir = path.join(config.CONTROLROOM_DATA_DIR, 'postgres');
+      const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT });
+      stops.push(embedded.stop);
+      url = embedded.url;
+      logger.info({ dataDir, port: embedded.port, url }, 'embedded postgres running');
+    }
+    await migrated(url, logger);
+    const services = await startServices(url, config, logger);
+    stops.push(services.stop);
+    if (options.demo) {
+      const demoPool = createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+      const demo = startDemoTraffic(demoPool, {}, logger);
+      stops.push(async () => {
+        await demo.stop();
+        await demoPool.end();
+      });
+    }
+    logger.info({ metrics: `http://localhost:${services.port}/metrics` }, 'control room started');
+  });
+
+program
+  .command('serve')
+  .description('all services against DATABASE_URL, no demo data')
+  .option('--no-migrate', 'do not apply pending migrations first')
+  .action(async (options: { migrate: boolean }) => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const url = requireDatabaseUrl(config);
+    const stops: Stop[] = [];
+    stopOnSignal(logger, stops);
+    if (options.migrate) await migrated(url, logger);
+    const services = await startServices(url, config, logger);
+    stops.push(services.stop);
+  });
+
+program
+  .command('migrate')
+  .description('apply pending migrations to DATABASE_URL')
+  .action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    await migrated(requireDatabaseUrl(config), logger);
+  });
+
+program
+  .command('demo')
+  .description('generate demo TMS traffic into DATABASE_URL until stopped')
+  .option('--rps <n>', 'peak API requests per second', positiveInt, 25)
+  .option('--tenants <n>', 'demo tenants to seed', positiveInt, 60)
+  .option('--seed <n>', 'random seed', positiveInt, 42)
+  .action(async (options: { rps: number; tenants: number; seed: number }) => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const pool = createPool(requireDatabaseUrl(config), { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+    const stops: Stop[] = [];
+    stopOnSignal(logger, stops);
+    const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
+    stops.push(async () => {
+      await demo.stop();
+      await pool.end();
+    });
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  console.error(`controlroom: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

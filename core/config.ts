@@ -1,0 +1,36 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8471),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().url().optional(),
+  CONTROLROOM_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54871),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PG_POOL_MAX: int(4),
+  PG_STATEMENT_TIMEOUT_MS: int(10_000),
+  EXPORTER_REFRESH_MS: int(5_000),
+  EXPORTER_SLOW_REFRESH_MS: int(60_000),
+  EXPORTER_USAGE_CAP: int(500),
+  EXPORTER_GAP_GRACE_SECONDS: int(600),
+  EXPORTER_SETTLE_SECONDS: int(300),
+  EXPORTER_BATCH_IDS: int(1_000_000),
+});
+
+export type Config = z.infer<typeof schema>;
+
+/** Reads configuration from the environment; a bad value stops start-up with a message naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}

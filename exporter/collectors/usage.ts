@@ -1,0 +1,211 @@
+import type { PoolClient } from '../../core/db.ts';
+import { initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
+import type { Collector } from '../runner.ts';
+import type { CollectorContext } from './context.ts';
+import { followIdCursor } from './follow-id-cursor.ts';
+
+interface UsageState {
+  cursor: IdCursorState;
+}
+
+interface DayDelta {
+  company_id: string;
+  feature_key: string;
+  day: string;
+  delta: string;
+}
+
+interface Limit {
+  companyId: string;
+  companyName: string;
+  plan: string;
+  feature: string;
+  hardLimit: number;
+  period: 'day' | 'month';
+}
+
+export const USAGE_BANDS = ['lt80', '80to90', '90to100', 'over'] as const;
+
+export function usageBand(ratio: number): (typeof USAGE_BANDS)[number] {
+  if (ratio >= 1) return 'over';
+  if (ratio >= 0.9) return '90to100';
+  if (ratio >= 0.8) return '80to90';
+  return 'lt80';
+}
+
+const cfKey = (companyId: string, feature: string) => `${companyId}\u0000${feature}`;
+
+/**
+ * Tenant usage against plan limits, in UTC calendar periods.
+ *
+ * New usage_events are folded into controlroom.usage_daily (per tenant, feature, day) as they arrive;
+ * this process keeps the current day's and month's sums in memory, updated from the fold's deltas and
+ * reloaded from usage_daily only when the period rolls over or another instance moved the cursor.
+ */
+export class UsageCollector implements Collector {
+  readonly name = 'usage';
+  readonly intervalMs: number;
+  private period: { today: string; monthStart: string } | null = null;
+  private today = new Map<string, number>();
+  private month = new Map<string, number>();
+  private lastWritten: string | null = null;
+  private limits: Limit[] = [];
+  private limitsLoadedAt = 0;
+
+  constructor(private readonly ctx: CollectorContext) {
+    this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
+  }
+
+  async refresh(): Promise<void> {
+    let reloaded: { today: Map<string, number>; month: Map<string, number> } | null = null;
+    let period = this.period;
+    await followIdCursor<UsageState, DayDelta[]>(this.ctx, this.name, 'usage_events', {
+      initial: () => ({ cursor: initialCursor() }),
+      beforeStep: async (client, current) => {
+        const now = await currentPeriod(client);
+        const foreignWrite = this.lastWritten !== null && JSON.stringify(current.cursor) !== this.lastWritten;
+        if (!period || period.today !== now.today || foreignWrite || this.lastWritten === null) {
+          reloaded = await loadPeriodSums(client, now);
+          period = now;
+        }
+      },
+      fold: async (client, filter) => foldUsage(client, filter),
+      next: (_current, cursor) => ({ cursor }),
+      afterCommit: (state, extras) => {
+        if (reloaded) {
+          this.today = reloaded.today;
+          this.month = reloaded.month;
+          this.period = period;
+          reloaded = null;
+        }
+        for (const deltas of extras) this.apply(deltas);
+        this.lastWritten = JSON.stringify(state.cursor);
+      },
+    });
+    if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {
+      this.limits = await loadLimits(this.ctx);
+      this.limitsLoadedAt = Date.now();
+    }
+    this.publish();
+  }
+
+  private apply(deltas: DayDelta[]): void {
+    if (!this.period) return;
+    for (const d of deltas) {
+      const key = cfKey(d.company_id, d.feature_key);
+      const qty = Number(d.delta);
+      if (d.day >= this.period.monthStart && d.day <= this.period.today) {
+        this.month.set(key, (this.month.get(key) ?? 0) + qty);
+      }
+      if (d.day === this.period.today) this.today.set(key, (this.today.get(key) ?? 0) + qty);
+    }
+  }
+
+  private publish(): void {
+    const { metrics, settings } = this.ctx;
+    const bands = new Map<string, number>();
+    const hot: { limit: Limit; ratio: number }[] = [];
+    for (const limit of this.limits) {
+      const key = cfKey(limit.companyId, limit.feature);
+      const used = (limit.period === 'day' ? this.today : this.month).get(key) ?? 0;
+      const ratio = used / limit.hardLimit;
+      const bandKey = `${limit.feature}\u0000${usageBand(ratio)}`;
+      bands.set(bandKey, (bands.get(bandKey) ?? 0) + 1);
+      if (ratio >= 0.8) hot.push({ limit, ratio });
+    }
+    hot.sort((a, b) => b.ratio - a.ratio || a.limit.companyId.localeCompare(b.limit.companyId));
+    const listed = hot.slice(0, settings.EXPORTER_USAGE_CAP);
+
+    metrics.usageRatio.replace(
+      listed.map(({ limit, ratio }) => ({ labels: { company_id: limit.companyId, feature: limit.feature }, value: ratio })),
+    );
+    const features = [...new Set(this.limits.map((l) => l.feature))].sort();
+    metrics.usageCompanies.replace(
+      features.flatMap((feature) =>
+        USAGE_BANDS.map((band) => ({ labels: { feature, band }, value: bands.get(`${feature}\u0000${band}`) ?? 0 })),
+      ),
+    );
+    const infoSeen = new Set<string>();
+    metrics.companyInfo.replace(
+      listed
+        .filter(({ limit }) => !infoSeen.has(limit.companyId) && infoSeen.add(limit.companyId))
+        .map(({ limit }) => ({
+          labels: { company_id: limit.companyId, name: limit.companyName, plan: limit.plan },
+          value: 1,
+        })),
+    );
+  }
+}
+
+async function currentPeriod(client: PoolClient): Promise<{ today: string; monthStart: string }> {
+  const { rows } = await client.query<{ today: string; month_start: string }>(
+    `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
+            to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS month_start`,
+  );
+  return { today: rows[0]!.today, monthStart: rows[0]!.month_start };
+}
+
+async function loadPeriodSums(client: PoolClient, period: { today: string; monthStart: string }) {
+  const { rows } = await client.query<{ company_id: string; feature_key: string; today: string; month: string }>(
+    `SELECT company_id, feature_key,
+            coalesce(sum(qty) FILTER (WHERE day = $2::date), 0) AS today,
+            sum(qty) AS month
+       FROM controlroom.usage_daily
+      WHERE day >= $1::date AND day <= $2::date
+      GROUP BY 1, 2`,
+    [period.monthStart, period.today],
+  );
+  const today = new Map<string, number>();
+  const month = new Map<string, number>();
+  for (const r of rows) {
+    const key = cfKey(r.company_id, r.feature_key);
+    today.set(key, Number(r.today));
+    month.set(key, Number(r.month));
+  }
+  return { today, month };
+}
+
+async function foldUsage(client: PoolClient, filter: IdFilter): Promise<{ rows: number; extra: DayDelta[] }> {
+  const { rows } = await client.query<DayDelta & { events: string }>(
+    `WITH agg AS (
+       SELECT company_id, feature_key, (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(qty) AS qty, count(*) AS n
+         FROM usage_events WHERE ${filter.sql}
+        GROUP BY 1, 2, 3
+     ), upsert AS (
+       -- A data-modifying WITH runs exactly once even though the outer query does not read it.
+       INSERT INTO controlroom.usage_daily (company_id, feature_key, day, qty)
+       SELECT company_id, feature_key, day, qty FROM agg
+       ON CONFLICT (company_id, feature_key, day) DO UPDATE SET qty = usage_daily.qty + EXCLUDED.qty
+     )
+     SELECT company_id, feature_key, to_char(day, 'YYYY-MM-DD') AS day, qty AS delta, n AS events
+       FROM agg`,
+    filter.params,
+  );
+  const events = rows.reduce((sum, r) => sum + Number(r.events), 0);
+  return { rows: events, extra: rows };
+}
+
+async function loadLimits(ctx: CollectorContext): Promise<Limit[]> {
+  const { rows } = await ctx.pool.query<{
+    company_id: string;
+    name: string;
+    plan_id: string;
+    feature_key: string;
+    hard_limit: string;
+    period: 'day' | 'month';
+  }>(
+    `SELECT c.id AS company_id, c.name, e.plan_id, pf.feature_key, pf.hard_limit, pf.period
+       FROM companies c
+       JOIN org_entitlements e ON e.company_id = c.id
+       JOIN plan_features pf ON pf.plan_id = e.plan_id
+      WHERE c.deleted_at IS NULL AND pf.hard_limit > 0`,
+  );
+  return rows.map((r) => ({
+    companyId: r.company_id,
+    companyName: r.name,
+    plan: r.plan_id,
+    feature: r.feature_key,
+    hardLimit: Number(r.hard_limit),
+    period: r.period,
+  }));
+}

@@ -1,0 +1,68 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { SnapshotMetric } from './snapshot-metric.ts';
+
+/** Bucket bounds of tms_quote_request_duration_seconds; `le` is inclusive (counted with <= in SQL). */
+export const QUOTE_LATENCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1, 2, 5] as const;
+
+/**
+ * Every metric the exporter publishes. The names and labels are a contract: dashboards, recording rules
+ * and outside checks depend on them, so they are declared here and nowhere else.
+ */
+export function createExporterMetrics(registry: Registry) {
+  const snapshot = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram') =>
+    new SnapshotMetric(name, help, type).registerIn(registry);
+  return {
+    apiRequests: snapshot('tms_api_requests_total', 'TMS API requests seen, by region and status class.', 'counter'),
+    quoteDuration: snapshot(
+      'tms_quote_request_duration_seconds',
+      'Rate quote response time; buckets count requests with response_time <= le.',
+      'histogram',
+    ),
+    agentCompleted: snapshot(
+      'tms_agent_tasks_completed_total',
+      'Agent tasks that reached a terminal status, by function and status.',
+      'counter',
+    ),
+    agentPending: snapshot('tms_agent_tasks_pending', 'Agent tasks queued and not yet picked up, by function.', 'gauge'),
+    agentRunning: snapshot('tms_agent_tasks_running', 'Agent tasks currently running, by function.', 'gauge'),
+    agentOldestPending: snapshot(
+      'tms_agent_task_oldest_pending_age_seconds',
+      'Age of the oldest queued agent task (0 when the queue is empty).',
+      'gauge',
+    ),
+    usageRatio: snapshot(
+      'tms_usage_ratio',
+      'Usage / hard limit in the current period, for tenants at or above 80% (capped, worst first).',
+      'gauge',
+    ),
+    usageCompanies: snapshot('tms_usage_companies', 'Tenants per feature and usage band (all tenants).', 'gauge'),
+    companyInfo: snapshot('tms_company_info', 'Name and plan of each tenant listed in tms_usage_ratio.', 'gauge'),
+    companies: snapshot('tms_companies', 'Live tenants by plan.', 'gauge'),
+    funnelEntered: snapshot('tms_funnel_entered', 'Entries into each conversion funnel, 30-day cohort.', 'gauge'),
+    funnelConverted: snapshot('tms_funnel_converted', 'Conversions of each funnel, 30-day cohort.', 'gauge'),
+    conversionRatio: snapshot('tms_conversion_ratio', 'Converted / entered, 30-day cohort.', 'gauge'),
+    mrr: snapshot('tms_mrr_dollars', 'Monthly recurring revenue of paying accounts, in dollars.', 'gauge'),
+    payingAccounts: snapshot('tms_paying_accounts', 'Accounts with a live paid subscription.', 'gauge'),
+    arpa: snapshot('tms_arpa_dollars', 'Average revenue per paying account, dollars per month.', 'gauge'),
+    quoteVariance: snapshot(
+      'tms_quote_variance_ratio',
+      'Mean |invoiced - quoted| / quoted over the last 30 days.',
+      'gauge',
+    ),
+    directoryDocs: snapshot('tms_directory_docs', 'Carrier documents by kind and validity.', 'gauge'),
+    openIdGaps: new Gauge({
+      name: 'controlroom_exporter_open_id_gaps',
+      help: 'Id ranges passed without rows, still re-checked for late commits.',
+      labelNames: ['collector'],
+      registers: [registry],
+    }),
+    abandonedIdGaps: new Counter({
+      name: 'controlroom_exporter_abandoned_id_gaps_total',
+      help: 'Id gaps given up after the grace period (rolled back, or committed too late to count).',
+      labelNames: ['collector'],
+      registers: [registry],
+    }),
+  };
+}
+
+export type ExporterMetrics = ReturnType<typeof createExporterMetrics>;
