@@ -46,6 +46,10 @@ export interface CursorStepResult {
 
 export const initialCursor = (): IdCursorState => ({ watermark: 0, gaps: [] });
 
+/** Identity of a cursor position; independent of key order, which jsonb does not keep. */
+export const cursorFingerprint = (cursor: IdCursorState): string =>
+  `${cursor.watermark}|${cursor.gaps.map((g) => `${g.from}-${g.to}`).join(',')}`;
+
 export async function advanceIdCursor(
   client: PoolClient,
   cursor: IdCursorState,

@@ -1,5 +1,5 @@
 import type { PoolClient } from '../../core/db.ts';
-import { initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
+import { cursorFingerprint, initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
 import { followIdCursor } from './follow-id-cursor.ts';
@@ -63,7 +63,7 @@ export class UsageCollector implements Collector {
       initial: () => ({ cursor: initialCursor() }),
       beforeStep: async (client, current) => {
         const now = await currentPeriod(client);
-        const foreignWrite = this.lastWritten !== null && JSON.stringify(current.cursor) !== this.lastWritten;
+        const foreignWrite = this.lastWritten !== null && cursorFingerprint(current.cursor) !== this.lastWritten;
         if (!period || period.today !== now.today || foreignWrite || this.lastWritten === null) {
           reloaded = await loadPeriodSums(client, now);
           period = now;
@@ -79,7 +79,7 @@ export class UsageCollector implements Collector {
           reloaded = null;
         }
         for (const deltas of extras) this.apply(deltas);
-        this.lastWritten = JSON.stringify(state.cursor);
+        this.lastWritten = cursorFingerprint(state.cursor);
       },
     });
     if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {

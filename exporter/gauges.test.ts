@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
+import { seriesOf } from '../testing/prom-text.ts';
+import { testExporter } from './test-support.ts';
+
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase();
+});
+after(async () => db.drop());
+beforeEach(async () => {
+  await db.pool.query(
+    `TRUNCATE agent_tasks, usage_events, quotes, invoices, directory_docs, directory_companies, org_entitlements,
+              companies RESTART IDENTITY CASCADE;
+     DELETE FROM controlroom.exporter_state; DELETE FROM controlroom.usage_daily`,
+  );
+});
+
+async function addTasks(fnName: string, status: string, count: number, ageSeconds = 0): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO agent_tasks (fn_name, status, created_at, updated_at)
+     SELECT $1, $2, now() - make_interval(secs => $4), now() - make_interval(secs => $4) FROM generate_series(1, $3)`,
+    [fnName, status, count, ageSeconds],
+  );
+}
+
+describe('agent tasks', () => {
+  test('completions by function and status; queue depth and oldest pending age', async () => {
+    await addTasks('send_quote_email', 'success', 7, 3600);
+    await addTasks('send_quote_email', 'failed', 2, 30);
+    await addTasks('sync_carrier_docs', 'success', 1, 1);
+    await addTasks('sync_carrier_docs', 'queued', 3, 90);
+    await addTasks('sync_carrier_docs', 'running', 2, 10);
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshAll();
+    const m = await exporter.scrape();
+    assert.deepEqual(Object.fromEntries(seriesOf(m, 'tms_agent_tasks_completed_total')), {
+      'tms_agent_tasks_completed_total{fn_name="send_quote_email",status="failed"}': 2,
+      'tms_agent_tasks_completed_total{fn_name="send_quote_email",status="success"}': 7,
+      'tms_agent_tasks_completed_total{fn_name="sync_carrier_docs",status="success"}': 1,
+    });
+    assert.equal(m.get('tms_agent_tasks_pending{fn_name="sync_carrier_docs"}'), 3);
+    assert.equal(m.get('tms_agent_tasks_pending{fn_name="send_quote_email"}'), 0);
+    assert.equal(m.get('tms_agent_tasks_running{fn_name="sync_carrier_docs"}'), 2);
+    const age = m.get('tms_agent_task_oldest_pending_age_seconds')!;
+    assert.ok(age >= 90 && age < 100, `oldest pending age ${age}`);
+  });
+
+  test('a completion is counted once as it moves from the settle window into the persisted totals', async () => {
+    const exporter = testExporter(db.pool, { EXPORTER_SETTLE_SECONDS: 1 });
+    await addTasks('reprice_lanes', 'queued', 4);
+    await exporter.runner.refreshAll();
+    assert.equal(await exporter.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 4);
+
+    await db.pool.query(`UPDATE agent_tasks SET status = 'success' WHERE id <= 3`); // trigger stamps updated_at
+    await exporter.runner.refreshAll(); // inside the settle window: provisional
+    assert.equal(await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(await exporter.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 1);
+
+    await new Promise((r) => setTimeout(r, 1_200));
+    await exporter.runner.refreshAll(); // now settled and persisted
+    assert.equal(await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    const restarted = testExporter(db.pool, { EXPORTER_SETTLE_SECONDS: 1 });
+    await restarted.runner.refreshAll();
+    assert.equal(await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    await db.pool.query(`DELETE FROM agent_tasks WHERE status = 'success'`); // TMS purge
+    await restarted.runner.refreshAll();
+    assert.equal(await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(await restarted.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 1);
+  });
+});
+
+async function tenant(name: string, plan: string): Promise<string> {
+  const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
+  const id = rows[0]!.id;
+  await db.pool.query(
+    `INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id) VALUES ($1, $2, 'cus', 'sub')`,
+    [id, plan],
+  );
+  return id;
+}
+
+async function use(companyId: string, feature: string, qty: number, daysAgo = 0): Promise<void> {
+  await db.pool.query(
+    `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at) VALUES ($1, $2, $3, now() - make_interval(days => $4))`,
+    [companyId, feature, qty, daysAgo],
+  );
+}
+
+describe('usage against plan limits', () => {
+  test('ratio for tenants at or above 80%, bands for all, info for those listed', async () => {
+    // starter rates: hard limit 1000 per month
+    const calm = await tenant('Calm Freight', 'starter');
+    const warm = await tenant('Warm Freight', 'starter');
+    const hot = await tenant('Hot Freight', 'starter');
+    const over = await tenant('Over Freight', 'starter');
+    await use(calm, 'rates', 500);
+    await use(warm, 'rates', 800);
+    await use(warm, 'rates', 50);
+    await use(hot, 'rates', 950);
+    await use(over, 'rates', 1200);
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshAll();
+    const m = await exporter.scrape();
+    assert.deepEqual(Object.fromEntries(seriesOf(m, 'tms_usage_ratio')), {
+      [`tms_usage_ratio{company_id="${warm}",feature="rates"}`]: 0.85,
+      [`tms_usage_ratio{company_id="${hot}",feature="rates"}`]: 0.95,
+      [`tms_usage_ratio{company_id="${over}",feature="rates"}`]: 1.2,
+    });
+    assert.equal(m.get('tms_usage_companies{band="lt80",feature="rates"}'), 1);
+    assert.equal(m.get('tms_usage_companies{band="80to90",feature="rates"}'), 1);
+    assert.equal(m.get('tms_usage_companies{band="90to100",feature="rates"}'), 1);
+    assert.equal(m.get('tms_usage_companies{band="over",feature="rates"}'), 1);
+    assert.equal(m.get('tms_usage_companies{band="lt80",feature="directory"}'), 4);
+    assert.equal(m.get(`tms_company_info{company_id="${over}",name="Over Freight",plan="starter"}`), 1);
+    assert.equal(m.get(`tms_company_info{company_id="${calm}",name="Calm Freight",plan="starter"}`), undefined);
+  });
+
+  test('caps the listed tenants, worst first, and counts only the current period', async () => {
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await tenant(`Tenant ${i}`, 'pro'));
+    // pro api_access: 10000 per day; yesterday's calls do not count today
+    for (const [i, id] of ids.entries()) await use(id, 'api_access', 8_000 + i * 500);
+    await use(ids[0]!, 'api_access', 9_000, 1);
+    const exporter = testExporter(db.pool, { EXPORTER_USAGE_CAP: 2 });
+    await exporter.runner.refreshAll();
+    const ratios = seriesOf(await exporter.scrape(), 'tms_usage_ratio');
+    assert.deepEqual(Object.fromEntries(ratios), {
+      [`tms_usage_ratio{company_id="${ids[4]}",feature="api_access"}`]: 1.0,
+      [`tms_usage_ratio{company_id="${ids[3]}",feature="api_access"}`]: 0.95,
+    });
+    assert.equal(await exporter.value('tms_usage_companies', { feature: 'api_access', band: '80to90' }), 2);
+
+    await use(ids[0]!, 'api_access', 2_500); // 8000 + 2500 today -> 1.05, now the worst
+    await exporter.runner.refreshAll();
+    assert.equal(await exporter.value('tms_usage_ratio', { company_id: ids[0]!, feature: 'api_access' }), 1.05);
+    const restarted = testExporter(db.pool, { EXPORTER_USAGE_CAP: 2 });
+    await restarted.runner.refreshAll();
+    assert.equal(await restarted.value('tms_usage_ratio', { company_id: ids[0]!, feature: 'api_access' }), 1.05);
+  });
+
+  test('a refresh folds only the new events; another instance moving the cursor triggers a reload', async () => {
+    const id = await tenant('Steady Freight', 'starter'); // rates: 1000 per month
+    await use(id, 'rates', 700);
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshAll();
+    assert.equal(await exporter.value('tms_usage_companies', { feature: 'rates', band: 'lt80' }), 1);
+
+    // If a refresh re-read the rollup, this tampering would show; an incremental one adds deltas only.
+    await db.pool.query(`UPDATE controlroom.usage_daily SET qty = 0`);
+    await use(id, 'rates', 150);
+    await exporter.runner.refreshAll();
+    assert.equal(await exporter.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), 0.85);
+
+    // A second instance folds the next events; the first notices the cursor moved and reloads.
+    await use(id, 'rates', 100);
+    await testExporter(db.pool).runner.refreshAll();
+    await exporter.runner.refreshAll();
+    // Reloaded: 150 + 100 in the rollup = 0.25, below the listing threshold; without a reload it would
+    // still read 0.85 from memory.
+    assert.equal(await exporter.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), undefined);
+    assert.equal(await exporter.value('tms_usage_companies', { feature: 'rates', band: 'lt80' }), 1);
+  });
+});
+
+describe('business gauges', () => {
+  test('funnels, revenue, pricing variance and carrier documents', async () => {
+    const a = await tenant('A', 'pro');
+    const b = await tenant('B', 'enterprise');
+    const trial = await tenant('Trial', 'starter');
+    await db.pool.query(
+      `UPDATE org_entitlements SET trial_ends_at = now() - interval '3 days', stripe_subscription_id = NULL WHERE company_id = $1`,
+      [trial],
+    );
+    await db.pool.query(`UPDATE org_entitlements SET trial_ends_at = now() - interval '5 days' WHERE company_id = $1`, [a]);
+    await db.pool.query(
+      `INSERT INTO quotes (company_id, status, proposed_rate, created_at) VALUES
+         ($1, 'accepted', 1000, now() - interval '1 day'), ($1, 'accepted', 2000, now()),
+         ($1, 'rejected', 1500, now()), ($1, 'sent', 900, now()), ($1, 'draft', 700, now()),
+         ($1, 'accepted', 1000, now() - interval '40 days')`,
+      [a],
+    );
+    await db.pool.query(`INSERT INTO invoices (quote_id, amount) VALUES (1, 1100), (2, 1900)`);
+    await db.pool.query(
+      `INSERT INTO directory_companies (company_id, company_name, status, invited_at, onboarded_at) VALUES
+         ($1, 'Carrier 1', 'onboarded', now() - interval '3 days', now()),
+         ($1, 'Carrier 2', 'invited', now() - interval '2 days', NULL),
+         ($1, 'Carrier 3', 'invited', now() - interval '45 days', NULL)`,
+      [b],
+    );
+    await db.pool.query(
+      `INSERT INTO directory_docs (directory_company_id, kind, expires_at) VALUES
+         (1, 'insurance', now() - interval '1 day'), (1, 'insurance', now() + interval '3 days'),
+         (1, 'insurance', now() + interval '90 days'), (2, 'w9', NULL)`,
+    );
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshAll();
+    const m = await exporter.scrape();
+    assert.equal(m.get('tms_funnel_entered{funnel="quote_to_book"}'), 4);
+    assert.equal(m.get('tms_funnel_converted{funnel="quote_to_book"}'), 2);
+    assert.equal(m.get('tms_conversion_ratio{funnel="quote_to_book"}'), 0.5);
+    assert.equal(m.get('tms_funnel_entered{funnel="trial_to_paid"}'), 2);
+    assert.equal(m.get('tms_funnel_converted{funnel="trial_to_paid"}'), 1);
+    assert.equal(m.get('tms_funnel_entered{funnel="invite_to_onboard"}'), 2);
+    assert.equal(m.get('tms_conversion_ratio{funnel="invite_to_onboard"}'), 0.5);
+    assert.equal(m.get('tms_mrr_dollars'), 299 + 999);
+    assert.equal(m.get('tms_paying_accounts'), 2);
+    assert.equal(m.get('tms_arpa_dollars'), (299 + 999) / 2);
+    assert.ok(Math.abs(m.get('tms_quote_variance_ratio')! - (0.1 + 0.05) / 2) < 1e-9);
+    assert.equal(m.get('tms_directory_docs{kind="insurance",status="expired"}'), 1);
+    assert.equal(m.get('tms_directory_docs{kind="insurance",status="expiring_soon"}'), 1);
+    assert.equal(m.get('tms_directory_docs{kind="insurance",status="valid"}'), 1);
+    assert.equal(m.get('tms_directory_docs{kind="w9",status="valid"}'), 1);
+    assert.equal(m.get('tms_directory_docs{kind="w9",status="expired"}'), 0);
+    assert.equal(m.get('tms_companies{plan="pro"}'), 1);
+  });
+
+  test('one failing collector leaves the others and /metrics working', async () => {
+    await addTasks('notify_ops', 'success', 2, 600);
+    await db.pool.query(`ALTER TABLE directory_docs RENAME TO directory_docs_moved`);
+    try {
+      const exporter = testExporter(db.pool);
+      await exporter.runner.refreshAll();
+      const m = await exporter.scrape();
+      assert.equal(m.get('controlroom_exporter_collect_errors_total{collector="business"}'), 1);
+      assert.equal(m.get('controlroom_exporter_collect_errors_total{collector="agent_tasks"}'), 0);
+      assert.equal(m.get('tms_agent_tasks_completed_total{fn_name="notify_ops",status="success"}'), 2);
+      assert.equal(m.get('controlroom_exporter_last_success_timestamp_seconds{collector="business"}'), undefined);
+      assert.ok(m.get('controlroom_exporter_last_success_timestamp_seconds{collector="agent_tasks"}')! > 0);
+      assert.ok(m.get('controlroom_exporter_collect_duration_seconds{collector="business"}')! >= 0);
+    } finally {
+      await db.pool.query(`ALTER TABLE directory_docs_moved RENAME TO directory_docs`);
+    }
+  });
+});
