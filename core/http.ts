@@ -13,7 +13,7 @@ export class HttpError extends Error {
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(new HttpError(404, `no route for ${req.method} ${req.path}`));
+  next(new HttpError(404, `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
 };
 
 /** JSON errors everywhere: 4xx carry their message, 5xx are logged and answered without internals. */
