@@ -1,0 +1,136 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { projectRoot } from '../../core/config.ts';
+import { loadSpec, type Slo, type SloSpec } from './spec.ts';
+
+export const generatedPath = path.join(projectRoot, 'alerting', 'generated', 'slo-rules.yml');
+
+export const WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'] as const;
+type Window = (typeof WINDOWS)[number];
+
+interface BurnTier {
+  alert: string;
+  long: Window;
+  short: Window;
+  burn: number;
+  severity: 'P1' | 'P2' | 'P3';
+  action: 'page' | 'ticket';
+}
+
+/** The multi-window, multi-burn-rate policy (Google SRE workbook, 30-day budget). */
+export const BURN_TIERS: readonly BurnTier[] = [
+  { alert: 'SLOBurnRate1h', long: '1h', short: '5m', burn: 14.4, severity: 'P1', action: 'page' },
+  { alert: 'SLOBurnRate6h', long: '6h', short: '30m', burn: 6, severity: 'P1', action: 'page' },
+  { alert: 'SLOBurnRate1d', long: '1d', short: '2h', burn: 3, severity: 'P2', action: 'ticket' },
+  { alert: 'SLOBurnRate3d', long: '3d', short: '6h', burn: 1, severity: 'P3', action: 'ticket' },
+];
+
+interface RecordingRule {
+  record: string;
+  expr: string;
+  labels: Record<string, string>;
+}
+interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+const sel = (metric: string, slo: Slo) => `${metric}{slo="${slo.name}"}`;
+const budget = (slo: Slo) => Number((1 - slo.objective).toPrecision(12));
+const pct = (x: number) => `${Number((x * 100).toPrecision(6))}%`;
+
+/** `and` clause that silences an alert below the SLO's traffic floor (events per hour over `window`). */
+function floorClause(slo: Slo, window: Window): string {
+  if (slo.traffic_floor === undefined) return '';
+  return `\n  and ${sel(`slo:sli_total:rate${window}`, slo)} * 3600 >= ${slo.traffic_floor}`;
+}
+
+function recordingRules(slo: Slo): RecordingRule[] {
+  const labels = { slo: slo.name };
+  const rules: RecordingRule[] = [];
+  if ('events' in slo.sli) {
+    const { errors, total } = slo.sli.events;
+    for (const w of WINDOWS) {
+      const at = (expr: string) => expr.replaceAll('{{window}}', w);
+      // No error series at all (nothing ever failed) means zero errors, not "no data".
+      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `((${at(errors)}) or vector(0))\n/\n(${at(total)})`, labels });
+      rules.push({ record: `slo:sli_total:rate${w}`, expr: at(total), labels });
+    }
+  } else {
+    rules.push({ record: 'slo:sli_bad:indicator', expr: slo.sli.time_slice.bad, labels });
+    for (const w of WINDOWS) {
+      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `avg_over_time(${sel('slo:sli_bad:indicator', slo)}[${w}])`, labels });
+    }
+  }
+  rules.push({ record: 'slo:objective:ratio', expr: `vector(${slo.objective})`, labels });
+  for (const w of WINDOWS) {
+    rules.push({ record: `slo:burn_rate:${w}`, expr: `${sel(`slo:sli_error:ratio_rate${w}`, slo)} / ${budget(slo)}`, labels });
+  }
+  // Burn over the whole period is the fraction of the budget consumed.
+  rules.push({ record: 'slo:error_budget_remaining:ratio', expr: `1 - ${sel('slo:burn_rate:30d', slo)}`, labels });
+  return rules;
+}
+
+function alertRules(slo: Slo): AlertRule[] {
+  const about = `${slo.description} Objective ${pct(slo.objective)} over ${slo.period}.`;
+  const rules: AlertRule[] = BURN_TIERS.map((tier) => ({
+    alert: tier.alert,
+    expr:
+      `${sel(`slo:burn_rate:${tier.long}`, slo)} > ${tier.burn}\n` +
+      `  and ${sel(`slo:burn_rate:${tier.short}`, slo)} > ${tier.burn}` +
+      floorClause(slo, tier.long),
+    labels: { severity: tier.severity, slo: slo.name, action: tier.action, window: `${tier.long}/${tier.short}` },
+    annotations: {
+      summary: `${slo.name}: error budget burning {{ $value | printf "%.1f" }}x (over ${tier.burn}x for ${tier.long} and ${tier.short})`,
+      description: about,
+    },
+  }));
+  rules.push({
+    alert: 'ErrorBudgetHalfSpent',
+    expr: `${sel('slo:burn_rate:30d', slo)} > 0.5${floorClause(slo, '30d')}`,
+    for: '5m',
+    labels: { severity: 'P2', slo: slo.name, action: 'freeze' },
+    annotations: {
+      summary: `${slo.name}: {{ $value | humanizePercentage }} of the 30-day error budget is spent; releases are frozen`,
+      description: about,
+    },
+  });
+  if (slo.rolling_hour_alert) {
+    rules.push({
+      alert: 'SLORollingHourBelowObjective',
+      expr: `${sel('slo:sli_error:ratio_rate1h', slo)} > ${budget(slo)}${floorClause(slo, '1h')}`,
+      for: '5m',
+      labels: { severity: 'P2', slo: slo.name, action: 'ticket' },
+      annotations: {
+        summary: `${slo.name}: the last hour is below ${pct(slo.objective)} ({{ $value | humanizePercentage }} failed)`,
+        description: about,
+      },
+    });
+  }
+  return rules;
+}
+
+export function generateRules(spec: SloSpec): string {
+  const groups = spec.slos.map((slo) => ({
+    name: `slo-${slo.name}`,
+    rules: [...recordingRules(slo), ...alertRules(slo)],
+  }));
+  const header =
+    '# GENERATED from alerting/slos.yaml by `npm run rules:generate`; do not edit by hand.\n' +
+    '# A test fails when this file is out of date with the spec.\n';
+  return header + YAML.stringify({ groups }, { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+export async function writeGeneratedRules(): Promise<string> {
+  const text = generateRules(await loadSpec());
+  await fs.writeFile(generatedPath, text);
+  return generatedPath;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  writeGeneratedRules().then((file) => console.log(`wrote ${path.relative(projectRoot, file)}`));
+}

@@ -1,0 +1,112 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { freePort } from './postgres.ts';
+import { startProcess, type RunningProcess } from './processes.ts';
+
+export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+export const ALERTMANAGER_BIN = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
+
+export interface PrometheusStack {
+  prometheusUrl: string;
+  alertmanagerUrl: string | null;
+  /** Instant query; returns the result vector. */
+  query(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** host:port targets scraped as job "controlroom". */
+  scrapeTargets: string[];
+  ruleFiles: string[];
+  /** When set, an Alertmanager is started that sends every alert to this webhook URL. */
+  webhookUrl?: string;
+  scrapeIntervalSeconds?: number;
+}
+
+/**
+ * Real Prometheus (and optionally Alertmanager) from the Debian packages, on loopback ports, with
+ * throwaway storage. Intervals are 1 s so tests see rules evaluate and alerts flow within seconds.
+ */
+export async function startPrometheusStack(options: StackOptions): Promise<PrometheusStack> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-prom-'));
+  const processes: RunningProcess[] = [];
+  const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
+  try {
+    let alertmanagerUrl: string | null = null;
+    if (options.webhookUrl) {
+      const amPort = await freePort();
+      await fs.writeFile(
+        path.join(dir, 'alertmanager.yml'),
+        YAML.stringify({
+          route: {
+            receiver: 'webhook',
+            group_by: ['alertname', 'slo', 'company_id', 'feature', 'region'],
+            group_wait: '1s',
+            group_interval: '1s',
+            repeat_interval: '1h',
+          },
+          receivers: [{ name: 'webhook', webhook_configs: [{ url: options.webhookUrl, send_resolved: true }] }],
+        }),
+      );
+      alertmanagerUrl = `http://127.0.0.1:${amPort}`;
+      processes.push(
+        await startProcess(
+          ALERTMANAGER_BIN,
+          [
+            `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+            `--storage.path=${path.join(dir, 'am-data')}`,
+            `--web.listen-address=127.0.0.1:${amPort}`,
+            '--cluster.listen-address=',
+          ],
+          `${alertmanagerUrl}/-/ready`,
+        ),
+      );
+    }
+
+    const promPort = await freePort();
+    await fs.writeFile(
+      path.join(dir, 'prometheus.yml'),
+      YAML.stringify({
+        global: { scrape_interval: interval, evaluation_interval: interval },
+        rule_files: options.ruleFiles,
+        alerting: alertmanagerUrl
+          ? { alertmanagers: [{ static_configs: [{ targets: [alertmanagerUrl.replace('http://', '')] }] }] }
+          : undefined,
+        scrape_configs: [{ job_name: 'controlroom', static_configs: [{ targets: options.scrapeTargets }] }],
+      }),
+    );
+    const prometheusUrl = `http://127.0.0.1:${promPort}`;
+    processes.push(
+      await startProcess(
+        PROMETHEUS_BIN,
+        [
+          `--config.file=${path.join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${path.join(dir, 'prom-data')}`,
+          `--web.listen-address=127.0.0.1:${promPort}`,
+          '--rules.alert.resend-delay=1s',
+        ],
+        `${prometheusUrl}/-/ready`,
+      ),
+    );
+
+    return {
+      prometheusUrl,
+      alertmanagerUrl,
+      async query(expr) {
+        const res = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+        const body = (await res.json()) as { status: string; data?: { result: [] }; error?: string };
+        if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+        return body.data!.result;
+      },
+      async stop() {
+        for (const p of processes.reverse()) await p.stop();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    for (const p of processes.reverse()) await p.stop();
+    throw error;
+  }
+}
