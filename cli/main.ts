@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { startDemoTraffic } from '../db/demo/index.ts';
+import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
 import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { startServices } from './services.ts';
@@ -60,10 +60,14 @@ program
       logger.info({ dataDir, port: embedded.port, url }, 'embedded postgres running');
     }
     await migrated(url, logger);
+    const demoPool = options.demo
+      ? createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' })
+      : null;
+    // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
+    if (demoPool) await seedDemo(demoPool);
     const services = await startServices(url, config, logger);
     stops.push(services.stop);
-    if (options.demo) {
-      const demoPool = createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+    if (demoPool) {
       const demo = startDemoTraffic(demoPool, {}, logger);
       stops.push(async () => {
         await demo.stop();
