@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Pool } from '../core/db.ts';
 import { errorHandler, notFound } from '../core/http.ts';
@@ -8,10 +8,14 @@ export interface AppParts {
   pool: Pool;
   registry: Registry;
   logger: Logger;
+  /** Mounted under /webhooks (alert receiver, and later GitHub and Stripe). */
+  webhooks?: Router[];
+  /** Mounted under /api. */
+  api?: Router[];
 }
 
 /** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
-export function buildApp({ pool, registry, logger }: AppParts): Express {
+export function buildApp({ pool, registry, logger, webhooks = [], api: apiRouters = [] }: AppParts): Express {
   const app = express();
   app.disable('x-powered-by');
 
@@ -36,8 +40,10 @@ export function buildApp({ pool, registry, logger }: AppParts): Express {
 
   const api = express.Router();
   api.get('/', (_req, res) => res.json({ service: 'controlroom', endpoints: ['/metrics', '/healthz', '/api', '/webhooks'] }));
+  for (const router of apiRouters) api.use(router);
   app.use('/api', api);
   app.use('/api', notFound);
+  for (const router of webhooks) app.use('/webhooks', router);
   app.use('/webhooks', notFound);
   app.use(notFound);
   app.use(errorHandler(logger));

@@ -1,4 +1,10 @@
 import type { Server } from 'node:http';
+import { WebClient, LogLevel } from '@slack/web-api';
+import type { Runner } from 'graphile-worker';
+import { receiverRouter } from '../alerting/receiver/routes.ts';
+import { startReceiverWorker } from '../alerting/receiver/worker.ts';
+import { ChannelPacer } from '../alerting/slack/pacer.ts';
+import { SlackPager } from '../alerting/slack/pager.ts';
 import type { Config } from '../core/config.ts';
 import { createPool, type Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
@@ -8,12 +14,38 @@ import { buildApp } from './app.ts';
 export interface RunningServices {
   pool: Pool;
   exporter: Exporter;
+  worker: Runner;
   server: Server;
   port: number;
   stop(): Promise<void>;
 }
 
-/** Starts the exporter's background refresh and the HTTP server against an already-migrated database. */
+function slackPager(pool: Pool, config: Config, logger: Logger): SlackPager | null {
+  if (!config.SLACK_BOT_TOKEN) {
+    logger.warn('SLACK_BOT_TOKEN is not set: alerts are stored and acted on, but nobody is paged in Slack');
+    return null;
+  }
+  const client = new WebClient(config.SLACK_BOT_TOKEN, {
+    slackApiUrl: config.SLACK_API_URL,
+    logLevel: LogLevel.ERROR,
+    // 429s are waited out by the client (Retry-After); other failures fail the job, which the queue retries.
+    retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2_000 },
+  });
+  return new SlackPager(
+    pool,
+    client,
+    new ChannelPacer(config.SLACK_CHANNEL_INTERVAL_MS),
+    {
+      channels: { P1: config.SLACK_CHANNEL_P1, P2: config.SLACK_CHANNEL_P2, P3: config.SLACK_CHANNEL_P3 },
+      escalationChannel: config.SLACK_ESCALATION_CHANNEL,
+      escalationDelaySeconds: config.SLACK_ESCALATION_DELAY_SECONDS,
+      stormThreshold: config.ALERT_STORM_THRESHOLD,
+    },
+    logger.child({ component: 'slack' }),
+  );
+}
+
+/** Starts the exporter's background refresh, the alert worker and the HTTP server on a migrated database. */
 export async function startServices(databaseUrl: string, config: Config, logger: Logger): Promise<RunningServices> {
   const pool = createPool(databaseUrl, {
     max: config.PG_POOL_MAX,
@@ -22,7 +54,25 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   });
   const exporter = createExporter(pool, config, logger);
   exporter.runner.start();
-  const app = buildApp({ pool, registry: exporter.registry, logger });
+  // The job queue holds a LISTEN connection and one per concurrent job: its own pool, so it never starves
+  // the exporter or the HTTP handlers.
+  const workerPool = createPool(databaseUrl, {
+    max: config.RECEIVER_CONCURRENCY + 2,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    applicationName: 'controlroom-worker',
+  });
+  const worker = await startReceiverWorker({
+    pool: workerPool,
+    pager: slackPager(workerPool, config, logger),
+    logger,
+    concurrency: config.RECEIVER_CONCURRENCY,
+  });
+  const app = buildApp({
+    pool,
+    registry: exporter.registry,
+    logger,
+    webhooks: [receiverRouter(pool, config, exporter.registry)],
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     s.once('error', reject);
@@ -33,12 +83,14 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   return {
     pool,
     exporter,
+    worker,
     server,
     port,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker.stop();
       await exporter.runner.stop();
-      await pool.end();
+      await Promise.all([pool.end(), workerPool.end()]);
     },
   };
 }

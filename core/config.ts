@@ -5,6 +5,8 @@ import { z } from 'zod';
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const secret = z.string().min(16, 'at least 16 characters');
+const basicAuth = z.string().regex(/^[^:]+:.{8,}$/, 'user:password with a password of at least 8 characters');
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8471),
@@ -21,6 +23,25 @@ const schema = z.object({
   EXPORTER_GAP_GRACE_SECONDS: int(600),
   EXPORTER_SETTLE_SECONDS: int(300),
   EXPORTER_BATCH_IDS: int(1_000_000),
+
+  ALERTMANAGER_WEBHOOK_TOKEN: secret.optional(),
+  ALERTMANAGER_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
+  GRAFANA_WEBHOOK_TOKEN: secret.optional(),
+  GRAFANA_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
+  GRAFANA_WEBHOOK_HMAC_SECRET: secret.optional(),
+  GRAFANA_WEBHOOK_TIMESTAMP_HEADER: z.string().min(1).optional(),
+  RECEIVER_CONCURRENCY: int(4),
+
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_CHANNEL_P1: z.string().min(1).default('#controlroom-pages'),
+  SLACK_CHANNEL_P2: z.string().min(1).default('#controlroom-alerts'),
+  SLACK_CHANNEL_P3: z.string().min(1).default('#controlroom-tickets'),
+  SLACK_ESCALATION_CHANNEL: z.string().min(1).default('#controlroom-escalations'),
+  SLACK_ESCALATION_DELAY_SECONDS: int(600),
+  SLACK_CHANNEL_INTERVAL_MS: int(1_100),
+  ALERT_STORM_THRESHOLD: int(10),
 });
 
 export type Config = z.infer<typeof schema>;

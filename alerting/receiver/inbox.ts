@@ -1,0 +1,71 @@
+import type { Pool, PoolClient } from '../../core/db.ts';
+import { withTransaction } from '../../core/db.ts';
+import type { AlertSource, NotificationPayload } from './payloads.ts';
+
+export interface InboxResult {
+  notificationId: number;
+  newEvents: number;
+  duplicates: number;
+}
+
+export const ALERT_GROUP_TASK = 'alert_group';
+
+/** Adds a graphile-worker job inside the caller's transaction, so it exists exactly when the rows do. */
+export async function enqueueJob(
+  client: PoolClient | Pool,
+  task: string,
+  payload: Record<string, unknown>,
+  options: { jobKey?: string; runAt?: Date; jobKeyMode?: 'replace' | 'preserve_run_at'; maxAttempts?: number } = {},
+): Promise<void> {
+  await client.query(
+    `SELECT graphile_worker.add_job(identifier => $1::text, payload => $2::json, run_at => $3::timestamptz,
+                                    max_attempts => $4::int, job_key => $5::text, job_key_mode => $6::text)`,
+    [task, JSON.stringify(payload), options.runAt ?? null, options.maxAttempts ?? 25, options.jobKey ?? null, options.jobKeyMode ?? 'replace'],
+  );
+}
+
+/**
+ * Stores a notification and its alert state changes, and queues the group's processing, in one
+ * transaction: once this returns the webhook can be answered and nothing can be lost. A state change
+ * seen before (same group, fingerprint, startsAt and status) is stored as delivered but acts no more.
+ */
+export async function storeNotification(pool: Pool, source: AlertSource, payload: NotificationPayload): Promise<InboxResult> {
+  return withTransaction(pool, 'READ COMMITTED', async (client) => {
+    const notification = await client.query<{ id: string }>(
+      `INSERT INTO controlroom.alert_notifications (source, group_key, status, receiver, payload)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [source, payload.groupKey, payload.status, payload.receiver, JSON.stringify(payload)],
+    );
+    const notificationId = Number(notification.rows[0]!.id);
+    const alerts = payload.alerts;
+    const inserted = await client.query(
+      `INSERT INTO controlroom.alert_events
+         (notification_id, source, group_key, fingerprint, status, starts_at, ends_at, alertname, severity,
+          labels, annotations, generator_url)
+       SELECT $1, $2, $3, a.fingerprint, a.status, a.starts_at, a.ends_at, a.labels->>'alertname', a.labels->>'severity',
+              a.labels, a.annotations, a.generator_url
+         FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::text[])
+              AS a(fingerprint, status, starts_at, ends_at, labels, annotations, generator_url)
+       ON CONFLICT (source, group_key, fingerprint, starts_at, status) DO NOTHING
+       RETURNING id`,
+      [
+        notificationId,
+        source,
+        payload.groupKey,
+        alerts.map((a) => a.fingerprint),
+        alerts.map((a) => a.status),
+        alerts.map((a) => a.startsAt),
+        alerts.map((a) => (a.endsAt && !a.endsAt.startsWith('0001-') ? a.endsAt : null)),
+        alerts.map((a) => JSON.stringify(a.labels)),
+        alerts.map((a) => JSON.stringify(a.annotations)),
+        alerts.map((a) => a.generatorURL ?? null),
+      ],
+    );
+    const newEvents = inserted.rowCount ?? 0;
+    if (newEvents > 0) {
+      // One pending job per group: a burst of notifications for the group is handled in one pass.
+      await enqueueJob(client, ALERT_GROUP_TASK, { source, groupKey: payload.groupKey }, { jobKey: `${ALERT_GROUP_TASK}:${source}:${payload.groupKey}` });
+    }
+    return { notificationId, newEvents, duplicates: alerts.length - newEvents };
+  });
+}

@@ -1,0 +1,61 @@
+import { Logger as WorkerLogger, run, type Runner, type TaskList } from 'graphile-worker';
+import type { Pool } from '../../core/db.ts';
+import type { Logger } from '../../core/logger.ts';
+import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from '../slack/pager.ts';
+import { markProcessed, pendingEvents } from './events.ts';
+import { ALERT_GROUP_TASK } from './inbox.ts';
+import { ensureOverageTask } from './overage.ts';
+
+export interface ReceiverWorkerOptions {
+  pool: Pool;
+  pager: SlackPager | null;
+  logger: Logger;
+  concurrency: number;
+}
+
+const stringField = (payload: unknown, field: string): string => {
+  const value = (payload as Record<string, unknown> | null)?.[field];
+  if (typeof value !== 'string' || !value) throw new Error(`job payload lacks ${field}`);
+  return value;
+};
+
+/**
+ * Acts on the inbox. Jobs are graphile-worker jobs in Postgres: they survive restarts, a failed one is
+ * retried with exponential backoff (up to 25 attempts), and every step below is safe to run again.
+ */
+export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger): TaskList {
+  return {
+    [ALERT_GROUP_TASK]: async (payload) => {
+      const source = stringField(payload, 'source');
+      const groupKey = stringField(payload, 'groupKey');
+      const pending = await pendingEvents(pool, source, groupKey);
+      if (pending.length === 0) return;
+      for (const event of pending) await ensureOverageTask(pool, event);
+      if (pager) await pager.publish(source, groupKey, pending);
+      else logger.debug({ groupKey }, 'Slack is not configured: alert group stored without a page');
+      await markProcessed(pool, pending.map((e) => e.id));
+    },
+    [ESCALATE_TASK]: async (payload) => pager?.escalate(stringField(payload, 'pageId')),
+    [STORM_REFRESH_TASK]: async (payload) => pager?.refreshStorm(stringField(payload, 'stormId')),
+    [PAGE_REFRESH_TASK]: async (payload) => {
+      const note = (payload as { note?: unknown }).note;
+      await pager?.refreshPage(stringField(payload, 'pageId'), typeof note === 'string' ? note : null);
+    },
+  };
+}
+
+export async function startReceiverWorker(options: ReceiverWorkerOptions): Promise<Runner> {
+  const log = options.logger.child({ component: 'receiver-worker' });
+  return run({
+    pgPool: options.pool,
+    taskList: receiverTasks(options.pool, options.pager, log),
+    concurrency: options.concurrency,
+    noHandleSignals: true,
+    pollInterval: 1_000,
+    logger: new WorkerLogger(() => (level, message, meta) => {
+      // graphile-worker logs every completed job at info; that is debug detail for us.
+      const method = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug';
+      log[method]({ ...meta }, message);
+    }),
+  });
+}

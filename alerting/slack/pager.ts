@@ -1,0 +1,264 @@
+import type { WebClient } from '@slack/web-api';
+import { audit } from '../../core/audit.ts';
+import type { Pool } from '../../core/db.ts';
+import type { Logger } from '../../core/logger.ts';
+import { groupSeverity, groupState, type AlertEventRow } from '../receiver/events.ts';
+import { enqueueJob } from '../receiver/inbox.ts';
+import { changesReply, rootMessage, stormMessage } from './messages.ts';
+import type { ChannelPacer } from './pacer.ts';
+
+export interface PagerSettings {
+  channels: { P1: string; P2: string; P3: string };
+  escalationChannel: string;
+  escalationDelaySeconds: number;
+  /** Roots posted to one channel within a minute before new groups fold into a storm digest. */
+  stormThreshold: number;
+}
+
+export interface PageRow {
+  id: string;
+  source: string;
+  group_key: string;
+  channel: string;
+  channel_id: string | null;
+  severity: 'P1' | 'P2' | 'P3';
+  ts: string | null;
+  storm_id: string | null;
+  state: 'firing' | 'acknowledged' | 'resolved';
+  acked_by: string | null;
+  resolved_by: string | null;
+}
+
+export const ESCALATE_TASK = 'slack_escalate';
+export const STORM_REFRESH_TASK = 'slack_storm_refresh';
+export const PAGE_REFRESH_TASK = 'slack_page_refresh';
+const ACTOR = 'controlroom:receiver';
+const STORM_REFRESH_DELAY_MS = 2_000;
+
+/**
+ * Pages in Slack: one root message per alert group in the channel of its severity, later changes as
+ * thread replies plus a chat.update of the root, buttons to acknowledge or resolve, escalation of a P1
+ * nobody acknowledged. When a channel is flooded, new groups fold into one storm digest message.
+ */
+export class SlackPager {
+  constructor(
+    private readonly pool: Pool,
+    private readonly slack: WebClient,
+    private readonly pacer: ChannelPacer,
+    private readonly settings: PagerSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  async publish(source: string, groupKey: string, changes: readonly AlertEventRow[]): Promise<void> {
+    const alerts = await groupState(this.pool, source, groupKey);
+    const anyFiring = alerts.some((a) => a.status === 'firing');
+    let page = await this.page(source, groupKey);
+    if (!page || (page.state === 'resolved' && changes.some((c) => c.status === 'firing'))) {
+      if (!anyFiring) return; // resolved before it was ever paged: nothing to tell anyone
+      page = await this.openPage(source, groupKey, groupSeverity(alerts), page);
+    }
+    if (page.storm_id) {
+      await this.markResolvedIfQuiet(page, anyFiring);
+      await this.scheduleStormRefresh(page.storm_id);
+      return;
+    }
+    if (!page.ts) {
+      if (await this.isStorming(page.channel)) return this.joinStorm(page);
+      return this.postRoot(page, alerts);
+    }
+    const reply = changesReply(changes);
+    const open = page;
+    if (reply) {
+      await this.pacer.run(open.channel, () =>
+        this.slack.chat.postMessage({ channel: open.channel_id ?? open.channel, thread_ts: open.ts!, text: reply }),
+      );
+    }
+    page = await this.markResolvedIfQuiet(open, anyFiring);
+    await this.updateRoot(page, alerts);
+    await audit(this.pool, {
+      actor: ACTOR,
+      action: 'slack.page_updated',
+      target: `slack_pages/${page.id}`,
+      payload: { channel: page.channel, ts: page.ts, changes: changes.length, firing: alerts.filter((a) => a.status === 'firing').length },
+    });
+  }
+
+  /** Re-renders a page's root after a button press (acknowledged or resolved by a person). */
+  async refreshPage(pageId: string, note: string | null): Promise<void> {
+    const page = await this.pageById(pageId);
+    if (!page?.ts) return;
+    const alerts = await groupState(this.pool, page.source, page.group_key);
+    await this.updateRoot(page, alerts);
+    if (note) {
+      await this.pacer.run(page.channel, () => this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: note }));
+    }
+  }
+
+  /** Escalates a P1 still unacknowledged after the delay; a page acknowledged or resolved meanwhile is left alone. */
+  async escalate(pageId: string): Promise<void> {
+    const page = await this.pageById(pageId);
+    if (!page?.ts || page.state !== 'firing') return;
+    const { rows } = await this.pool.query<{ escalated_at: Date | null }>(`SELECT escalated_at FROM controlroom.slack_pages WHERE id = $1`, [pageId]);
+    if (rows[0]?.escalated_at) return;
+    const alerts = await groupState(this.pool, page.source, page.group_key);
+    const { text } = rootMessage(this.view(page, alerts));
+    const minutes = Math.round(this.settings.escalationDelaySeconds / 60);
+    const channel = this.settings.escalationChannel;
+    await this.pacer.run(channel, () =>
+      this.slack.chat.postMessage({ channel, text: `<!here> ${page.severity} page unacknowledged for ${minutes} min in ${page.channel}: ${text}` }),
+    );
+    await this.pacer.run(page.channel, () =>
+      this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: `Escalated to ${channel}: nobody acknowledged within ${minutes} min.` }),
+    );
+    await this.pool.query(`UPDATE controlroom.slack_pages SET escalated_at = now(), updated_at = now() WHERE id = $1`, [pageId]);
+    await audit(this.pool, { actor: ACTOR, action: 'slack.page_escalated', target: `slack_pages/${pageId}`, payload: { channel, after_minutes: minutes } });
+  }
+
+  /** Posts or updates a storm digest; closes the storm when none of its groups fires any more. */
+  async refreshStorm(stormId: string): Promise<void> {
+    const storm = await this.pool.query<{ channel: string; channel_id: string | null; ts: string | null; closed_at: Date | null }>(
+      `SELECT channel, channel_id, ts, closed_at FROM controlroom.slack_storms WHERE id = $1`,
+      [stormId],
+    );
+    const row = storm.rows[0];
+    if (!row) return;
+    const { rows } = await this.pool.query<{ page_id: string; alertname: string; severity: string | null; status: string }>(
+      `SELECT p.id AS page_id, e.alertname, e.severity, e.status
+         FROM controlroom.slack_pages p
+         JOIN LATERAL (SELECT DISTINCT ON (fingerprint) alertname, severity, status
+                         FROM controlroom.alert_events
+                        WHERE source = p.source AND group_key = p.group_key
+                        ORDER BY fingerprint, id DESC) e ON true
+        WHERE p.storm_id = $1`,
+      [stormId],
+    );
+    const groups = new Set(rows.map((r) => r.page_id));
+    const firingGroups = new Set(rows.filter((r) => r.status === 'firing').map((r) => r.page_id));
+    const top = new Map<string, { alertname: string; severity: string; firing: number }>();
+    for (const r of rows.filter((x) => x.status === 'firing')) {
+      const key = `${r.severity}/${r.alertname}`;
+      const entry = top.get(key) ?? { alertname: r.alertname, severity: r.severity ?? 'P3', firing: 0 };
+      entry.firing++;
+      top.set(key, entry);
+    }
+    const closed = firingGroups.size === 0;
+    const message = stormMessage({
+      channel: row.channel,
+      groups: groups.size,
+      firingGroups: firingGroups.size,
+      alerts: rows.filter((r) => r.status === 'firing').length,
+      top: [...top.values()].sort((a, b) => a.severity.localeCompare(b.severity) || b.firing - a.firing).slice(0, 15),
+      closed,
+    });
+    if (!row.ts) {
+      const posted = await this.pacer.run(row.channel, () => this.slack.chat.postMessage({ channel: row.channel, ...message }));
+      await this.pool.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3 WHERE id = $1`, [stormId, posted.ts, posted.channel]);
+      await audit(this.pool, { actor: ACTOR, action: 'slack.storm_opened', target: `slack_storms/${stormId}`, payload: { channel: row.channel, groups: groups.size } });
+    } else {
+      await this.pacer.run(row.channel, () => this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message }));
+    }
+    if (closed && !row.closed_at) {
+      await this.pool.query(`UPDATE controlroom.slack_storms SET closed_at = now() WHERE id = $1`, [stormId]);
+      await audit(this.pool, { actor: ACTOR, action: 'slack.storm_closed', target: `slack_storms/${stormId}`, payload: { groups: groups.size } });
+    }
+  }
+
+  private async postRoot(page: PageRow, alerts: readonly AlertEventRow[]): Promise<void> {
+    const message = rootMessage(this.view(page, alerts));
+    const posted = await this.pacer.run(page.channel, () => this.slack.chat.postMessage({ channel: page.channel, ...message }));
+    // Stored at once: a retry after this point updates this root instead of paging again.
+    await this.pool.query(`UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, updated_at = now() WHERE id = $1`, [
+      page.id,
+      posted.ts,
+      posted.channel,
+    ]);
+    if (page.severity === 'P1') {
+      await enqueueJob(this.pool, ESCALATE_TASK, { pageId: page.id }, {
+        jobKey: `${ESCALATE_TASK}:${page.id}`,
+        runAt: new Date(Date.now() + this.settings.escalationDelaySeconds * 1000),
+      });
+    }
+    await audit(this.pool, {
+      actor: ACTOR,
+      action: 'slack.page_posted',
+      target: `slack_pages/${page.id}`,
+      payload: { channel: page.channel, ts: posted.ts, severity: page.severity, group_key: page.group_key, alerts: alerts.length },
+    });
+  }
+
+  private async updateRoot(page: PageRow, alerts: readonly AlertEventRow[]): Promise<void> {
+    const message = rootMessage(this.view(page, alerts));
+    await this.pacer.run(page.channel, () => this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message }));
+  }
+
+  private view(page: PageRow, alerts: readonly AlertEventRow[]) {
+    return { pageId: page.id, severity: page.severity, state: page.state, ackedBy: page.acked_by, resolvedBy: page.resolved_by, alerts };
+  }
+
+  private async isStorming(channel: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ open: boolean; recent: string }>(
+      `SELECT EXISTS (SELECT 1 FROM controlroom.slack_storms WHERE channel = $1 AND closed_at IS NULL) AS open,
+              (SELECT count(*) FROM controlroom.slack_pages
+                WHERE channel = $1 AND ts IS NOT NULL AND created_at > now() - interval '1 minute') AS recent`,
+      [channel],
+    );
+    return rows[0]!.open || Number(rows[0]!.recent) >= this.settings.stormThreshold;
+  }
+
+  private async joinStorm(page: PageRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO controlroom.slack_storms (channel) VALUES ($1) ON CONFLICT (channel) WHERE closed_at IS NULL DO NOTHING`,
+      [page.channel],
+    );
+    const { rows } = await this.pool.query<{ id: string }>(
+      `UPDATE controlroom.slack_pages SET storm_id = (SELECT id FROM controlroom.slack_storms WHERE channel = $2 AND closed_at IS NULL),
+              updated_at = now()
+        WHERE id = $1 RETURNING storm_id AS id`,
+      [page.id, page.channel],
+    );
+    const stormId = rows[0]!.id;
+    await audit(this.pool, { actor: ACTOR, action: 'slack.page_folded_into_storm', target: `slack_pages/${page.id}`, payload: { storm_id: stormId, channel: page.channel } });
+    await this.scheduleStormRefresh(stormId);
+  }
+
+  private scheduleStormRefresh(stormId: string): Promise<void> {
+    // preserve_run_at: a flood of members refreshes the digest every couple of seconds, not once per member.
+    return enqueueJob(this.pool, STORM_REFRESH_TASK, { stormId }, {
+      jobKey: `${STORM_REFRESH_TASK}:${stormId}`,
+      jobKeyMode: 'preserve_run_at',
+      runAt: new Date(Date.now() + STORM_REFRESH_DELAY_MS),
+    });
+  }
+
+  private async markResolvedIfQuiet(page: PageRow, anyFiring: boolean): Promise<PageRow> {
+    if (anyFiring || page.state === 'resolved') return page;
+    await this.pool.query(`UPDATE controlroom.slack_pages SET state = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1`, [page.id]);
+    return { ...page, state: 'resolved' };
+  }
+
+  private async openPage(source: string, groupKey: string, severity: PageRow['severity'], previous: PageRow | null): Promise<PageRow> {
+    const channel = this.settings.channels[severity];
+    const { rows } = await this.pool.query<PageRow>(
+      `INSERT INTO controlroom.slack_pages (source, group_key, channel, severity)
+       VALUES ($1, $2, $3, $4)
+       ON CONFLICT (source, group_key) DO UPDATE
+         SET channel = EXCLUDED.channel, severity = EXCLUDED.severity, channel_id = NULL, ts = NULL, storm_id = NULL,
+             state = 'firing', acked_by = NULL, acked_at = NULL, resolved_by = NULL, resolved_at = NULL,
+             escalated_at = NULL, created_at = now(), updated_at = now()
+       RETURNING *`,
+      [source, groupKey, channel, severity],
+    );
+    if (previous) this.logger.info({ groupKey }, 'alert group fired again after resolving: new page');
+    return rows[0]!;
+  }
+
+  private async page(source: string, groupKey: string): Promise<PageRow | null> {
+    const { rows } = await this.pool.query<PageRow>(`SELECT * FROM controlroom.slack_pages WHERE source = $1 AND group_key = $2`, [source, groupKey]);
+    return rows[0] ?? null;
+  }
+
+  private async pageById(id: string): Promise<PageRow | null> {
+    const { rows } = await this.pool.query<PageRow>(`SELECT * FROM controlroom.slack_pages WHERE id = $1`, [id]);
+    return rows[0] ?? null;
+  }
+}
