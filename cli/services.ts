@@ -1,8 +1,7 @@
 import type { Server } from 'node:http';
 import { WebClient, LogLevel } from '@slack/web-api';
-import type { Runner } from 'graphile-worker';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
-import { startReceiverWorker } from '../alerting/receiver/worker.ts';
+import { startReceiverWorker, type ReceiverWorker } from '../alerting/receiver/worker.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import type { Config } from '../core/config.ts';
@@ -14,7 +13,7 @@ import { buildApp } from './app.ts';
 export interface RunningServices {
   pool: Pool;
   exporter: Exporter;
-  worker: Runner;
+  worker: ReceiverWorker;
   server: Server;
   port: number;
   stop(): Promise<void>;
@@ -54,10 +53,10 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   });
   const exporter = createExporter(pool, config, logger);
   exporter.runner.start();
-  // The job queue holds a LISTEN connection and one per concurrent job: its own pool, so it never starves
+  // Each queue worker holds a LISTEN connection and one for its job: its own pool, so it never starves
   // the exporter or the HTTP handlers.
   const workerPool = createPool(databaseUrl, {
-    max: config.RECEIVER_CONCURRENCY + 2,
+    max: config.RECEIVER_CONCURRENCY * 2 + 1,
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     applicationName: 'controlroom-worker',
   });
@@ -66,6 +65,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     pager: slackPager(workerPool, config, logger),
     logger,
     concurrency: config.RECEIVER_CONCURRENCY,
+    instanceId: config.CONTROLROOM_INSTANCE_ID,
   });
   const app = buildApp({
     pool,

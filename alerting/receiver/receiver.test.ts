@@ -204,3 +204,23 @@ test('the token is only accepted on its own endpoint', async () => {
   const res = await h.post('/webhooks/grafana', amPayload('x', [{ alertname: 'X' }]), { authorization: `Bearer ${AM_TOKEN}` });
   assert.equal(res.status, 401);
 });
+
+test('a job held by this instance when it crashed resumes on restart, not hours later', async () => {
+  const groupKey = '{}:{alertname="CrashTest"}';
+  // Stop the workers, then leave the group's job locked by worker 0 as a kill -9 mid-job would.
+  await h.services.worker.stop();
+  await h.post('/webhooks/alertmanager', amPayload(groupKey, [{ alertname: 'CrashTest', severity: 'P3' }]));
+  const locked = await h.db.pool.query(
+    `UPDATE graphile_worker._private_jobs SET locked_at = now(), locked_by = $1
+      WHERE key = $2 RETURNING id`,
+    [h.services.worker.workerIds[0], `alert_group:alertmanager:${groupKey}`],
+  );
+  assert.equal(locked.rowCount, 1);
+  await h.restart();
+  const page = await waitUntil(
+    async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE group_key = $1 AND ts IS NOT NULL`, [groupKey])).rows[0],
+    15_000,
+    'page after restart',
+  );
+  assert.equal(rootsFor(page.id).length, 1);
+});

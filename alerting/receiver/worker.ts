@@ -1,4 +1,4 @@
-import { Logger as WorkerLogger, run, type Runner, type TaskList } from 'graphile-worker';
+import { Logger as WorkerLogger, makeWorkerUtils, run, type TaskList } from 'graphile-worker';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from '../slack/pager.ts';
@@ -11,6 +11,13 @@ export interface ReceiverWorkerOptions {
   pager: SlackPager | null;
   logger: Logger;
   concurrency: number;
+  /** Stable per instance (CONTROLROOM_INSTANCE_ID): two running instances must not share it. */
+  instanceId: string;
+}
+
+export interface ReceiverWorker {
+  workerIds: string[];
+  stop(): Promise<void>;
 }
 
 const stringField = (payload: unknown, field: string): string => {
@@ -44,18 +51,39 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
   };
 }
 
-export async function startReceiverWorker(options: ReceiverWorkerOptions): Promise<Runner> {
+/**
+ * Starts `concurrency` single-job workers with stable ids. A job a crashed instance held stays locked
+ * (graphile-worker frees such locks only after four hours), so on start each instance first releases
+ * the jobs still locked under its own ids: work interrupted by a kill -9 resumes at once.
+ */
+export async function startReceiverWorker(options: ReceiverWorkerOptions): Promise<ReceiverWorker> {
   const log = options.logger.child({ component: 'receiver-worker' });
-  return run({
-    pgPool: options.pool,
-    taskList: receiverTasks(options.pool, options.pager, log),
-    concurrency: options.concurrency,
-    noHandleSignals: true,
-    pollInterval: 1_000,
-    logger: new WorkerLogger(() => (level, message, meta) => {
-      // graphile-worker logs every completed job at info; that is debug detail for us.
-      const method = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug';
-      log[method]({ ...meta }, message);
-    }),
+  const logger = new WorkerLogger(() => (level, message, meta) => {
+    // graphile-worker logs every completed job at info; that is debug detail for us.
+    const method = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug';
+    log[method]({ ...meta }, message);
   });
+  const workerIds = Array.from({ length: options.concurrency }, (_, i) => `controlroom-${options.instanceId}-${i}`);
+  const utils = await makeWorkerUtils({ pgPool: options.pool, logger });
+  try {
+    await utils.forceUnlockWorkers(workerIds);
+  } finally {
+    await utils.release();
+  }
+  const taskList = receiverTasks(options.pool, options.pager, log);
+  const runners = await Promise.all(
+    workerIds.map((workerId) => {
+      // run() honours workerId (for concurrency 1) although RunnerOptions does not declare it.
+      const runnerOptions = { pgPool: options.pool, taskList, concurrency: 1, workerId, noHandleSignals: true, pollInterval: 1_000, logger };
+      return run(runnerOptions);
+    }),
+  );
+  let stopping: Promise<void> | null = null;
+  return {
+    workerIds,
+    stop() {
+      stopping ??= Promise.all(runners.map((r) => r.stop())).then(() => undefined);
+      return stopping;
+    },
+  };
 }
