@@ -1,5 +1,8 @@
 import type { Server } from 'node:http';
 import { WebClient, LogLevel } from '@slack/web-api';
+import { createGitHubClient, FreezeStatusPublisher } from '../alerting/freeze/github.ts';
+import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
+import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
 import { startReceiverWorker, type ReceiverWorker } from '../alerting/receiver/worker.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
@@ -60,9 +63,17 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     applicationName: 'controlroom-worker',
   });
+  const github = createGitHubClient(config);
+  if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
   const worker = await startReceiverWorker({
     pool: workerPool,
     pager: slackPager(workerPool, config, logger),
+    extraTasks: freezeTasks(
+      workerPool,
+      { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS },
+      github ? new FreezeStatusPublisher(workerPool, github, config) : null,
+      logger.child({ component: 'release-freeze' }),
+    ),
     logger,
     concurrency: config.RECEIVER_CONCURRENCY,
     instanceId: config.CONTROLROOM_INSTANCE_ID,
@@ -71,8 +82,11 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     pool,
     registry: exporter.registry,
     logger,
-    webhooks: [receiverRouter(pool, config, exporter.registry)],
+    webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config)],
+    api: [freezeApiRouter(pool, config)],
   });
+  // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
+  await requestFreezeSync(pool);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     s.once('error', reject);

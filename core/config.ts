@@ -44,6 +44,21 @@ const schema = z.object({
   SLACK_ESCALATION_DELAY_SECONDS: int(600),
   SLACK_CHANNEL_INTERVAL_MS: int(1_100),
   ALERT_STORM_THRESHOLD: int(10),
+
+  CONTROLROOM_API_SECRET: secret.optional(),
+  CONTROLROOM_PUBLIC_URL: z.string().url().optional(),
+  FREEZE_QUIET_PERIOD_SECONDS: int(1_800),
+  FREEZE_EXCEPTION_LABELS: z.string().default('p0-fix,security-fix'),
+  GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_APP_ID: z.string().regex(/^\d+$/, 'numeric App id').optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_APP_INSTALLATION_ID: z.coerce.number().int().positive().optional(),
+  GITHUB_REPOSITORIES: z
+    .string()
+    .regex(/^\s*[\w.-]+\/[\w.-]+\s*(,\s*[\w.-]+\/[\w.-]+\s*)*$/, 'comma-separated owner/repo')
+    .optional(),
+  GITHUB_WEBHOOK_SECRET: secret.optional(),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -6,6 +6,7 @@ import { apiRequestsCollector } from './collectors/api-requests.ts';
 import { BusinessCollector } from './collectors/business.ts';
 import type { CollectorContext, ExporterSettings } from './collectors/context.ts';
 import { quoteLatencyCollector } from './collectors/quote-latency.ts';
+import { ReleaseFreezeCollector } from './collectors/release-freeze.ts';
 import { UsageCollector } from './collectors/usage.ts';
 import { createExporterMetrics, type ExporterMetrics } from './metrics.ts';
 import { CollectorRunner } from './runner.ts';
@@ -27,6 +28,7 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     new AgentTasksCollector(ctx),
     new UsageCollector(ctx),
     new BusinessCollector(ctx),
+    new ReleaseFreezeCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

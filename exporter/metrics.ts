@@ -50,6 +50,13 @@ export function createExporterMetrics(registry: Registry) {
       'gauge',
     ),
     directoryDocs: snapshot('tms_directory_docs', 'Carrier documents by kind and validity.', 'gauge'),
+    releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
+    releaseFreezeReason: snapshot(
+      'controlroom_release_freeze_reason',
+      'Why the release freeze is in its state: 1 for the cause in force (none, error_budget, slo_page, quiet_period, manual, override).',
+      'gauge',
+    ),
+    releaseFreezeSince: snapshot('controlroom_release_freeze_since_timestamp_seconds', 'When the freeze last changed between frozen and not.', 'gauge'),
     openIdGaps: new Gauge({
       name: 'controlroom_exporter_open_id_gaps',
       help: 'Id ranges passed without rows, still re-checked for late commits.',

@@ -1,6 +1,8 @@
 import { Logger as WorkerLogger, makeWorkerUtils, run, type TaskList } from 'graphile-worker';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
+import { requestFreezeSync } from '../freeze/jobs.ts';
+import { recordFreezeTriggers } from '../freeze/triggers.ts';
 import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from '../slack/pager.ts';
 import { markProcessed, pendingEvents } from './events.ts';
 import { ALERT_GROUP_TASK } from './inbox.ts';
@@ -9,6 +11,8 @@ import { ensureOverageTask } from './overage.ts';
 export interface ReceiverWorkerOptions {
   pool: Pool;
   pager: SlackPager | null;
+  /** Further tasks run by the same workers (the release freeze's). */
+  extraTasks?: TaskList;
   logger: Logger;
   concurrency: number;
   /** Stable per instance (CONTROLROOM_INSTANCE_ID): two running instances must not share it. */
@@ -38,6 +42,7 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
       const pending = await pendingEvents(pool, source, groupKey);
       if (pending.length === 0) return;
       for (const event of pending) await ensureOverageTask(pool, event);
+      if (await recordFreezeTriggers(pool, pending)) await requestFreezeSync(pool);
       if (pager) await pager.publish(source, groupKey, pending);
       else logger.debug({ groupKey }, 'Slack is not configured: alert group stored without a page');
       await markProcessed(pool, pending.map((e) => e.id));
@@ -70,7 +75,7 @@ export async function startReceiverWorker(options: ReceiverWorkerOptions): Promi
   } finally {
     await utils.release();
   }
-  const taskList = receiverTasks(options.pool, options.pager, log);
+  const taskList = { ...receiverTasks(options.pool, options.pager, log), ...options.extraTasks };
   const runners = await Promise.all(
     workerIds.map((workerId) => {
       // run() honours workerId (for concurrency 1) although RunnerOptions does not declare it.

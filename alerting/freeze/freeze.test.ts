@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { projectRoot } from '../../core/config.ts';
+import { FakeGitHub } from '../../testing/fake-github.ts';
+import { parseMetrics } from '../../testing/prom-text.ts';
+import { amPayload, startReceiverHarness, waitUntil, type ReceiverHarness } from '../receiver/test-support.ts';
+import { STATUS_CONTEXT } from './github.ts';
+
+const REPO = 'acme/tms';
+const API_SECRET = 'controlroom-api-secret-0123456789';
+const WEBHOOK_SECRET = 'github-webhook-secret-0123456789';
+let h: ReceiverHarness;
+let github: FakeGitHub;
+
+before(async () => {
+  github = await FakeGitHub.start();
+  github.pulls.set(REPO, [
+    { number: 1, sha: 'a1a1a1', labels: [] },
+    { number: 2, sha: 'b2b2b2', labels: ['p0-fix'] },
+  ]);
+  h = await startReceiverHarness({
+    GITHUB_API_URL: github.url,
+    GITHUB_TOKEN: 'ghp_test_token',
+    GITHUB_REPOSITORIES: REPO,
+    GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    CONTROLROOM_API_SECRET: API_SECRET,
+    CONTROLROOM_PUBLIC_URL: 'https://controlroom.example.com',
+    FREEZE_QUIET_PERIOD_SECONDS: '3',
+    EXPORTER_REFRESH_MS: '500',
+  });
+});
+after(async () => {
+  await h.stop();
+  await github.close();
+});
+
+const statusOf = (sha: string) => github.status(REPO, sha);
+const waitForStatus = (sha: string, state: string, timeoutMs = 20_000) =>
+  waitUntil(async () => (statusOf(sha)?.state === state ? statusOf(sha) : null), timeoutMs, `${sha} ${state}`);
+const freeze = async () => (await fetch(`${h.base}/api/freeze`)).json() as Promise<Record<string, any>>;
+const budgetAlert = (status: 'firing' | 'resolved') =>
+  amPayload('{}:{alertname="ErrorBudgetHalfSpent"}', [{ alertname: 'ErrorBudgetHalfSpent', severity: 'P2', status, labels: { slo: 'availability' } }]);
+
+const asUser = (role: string, login = `${role.toLowerCase()}.user`) => ({
+  'content-type': 'application/json',
+  'x-controlroom-secret': API_SECRET,
+  'x-grafana-context': JSON.stringify({ UserID: 7, OrgID: 1, Login: login, OrgRole: role, IsGrafanaAdmin: false }),
+});
+const api = async (method: string, url: string, headers: Record<string, string>, body?: unknown) => {
+  const res = await fetch(`${h.base}${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+};
+const signed = (event: string, payload: unknown) => {
+  const body = JSON.stringify(payload);
+  return fetch(`${h.base}/webhooks/github`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': event,
+      'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+    },
+    body,
+  });
+};
+
+describe('freeze driven by alerts, published to GitHub', () => {
+  test('open pull requests get a success status while nothing freezes', async () => {
+    const status = await waitForStatus('a1a1a1', 'success');
+    assert.equal(status.context, STATUS_CONTEXT);
+    assert.equal(status.target_url, 'https://controlroom.example.com/api/freeze');
+    assert.equal((await freeze()).frozen, false);
+  });
+
+  test('ErrorBudgetHalfSpent freezes: failing status with the reason, P0 fixes exempt, gauge at 1', async () => {
+    assert.equal((await h.post('/webhooks/alertmanager', budgetAlert('firing'))).status, 200);
+    const blocked = await waitForStatus('a1a1a1', 'failure');
+    assert.equal(blocked.description, 'Release freeze: More than half of the error budget is spent: ErrorBudgetHalfSpent (availability)');
+    assert.equal(statusOf('b2b2b2')?.state, 'success');
+    assert.equal(statusOf('b2b2b2')?.description, 'Release freeze: exempt by label p0-fix');
+    const state = await freeze();
+    assert.deepEqual([state.frozen, state.cause], [true, 'error_budget']);
+    const metrics = await waitUntil(async () => {
+      const m = parseMetrics(await (await fetch(`${h.base}/metrics`)).text());
+      return m.get('controlroom_release_frozen') === 1 ? m : null;
+    });
+    assert.equal(metrics.get('controlroom_release_freeze_reason{reason="error_budget"}'), 1);
+    assert.equal(metrics.get('controlroom_release_freeze_reason{reason="none"}'), 0);
+    const audited = await h.db.pool.query(`SELECT actor FROM audit_log WHERE action = 'release_freeze.frozen'`);
+    assert.deepEqual(audited.rows, [{ actor: 'controlroom:release-freeze' }]);
+  });
+
+  test('a new or updated pull request gets the freeze status from its webhook; forged webhooks are refused', async () => {
+    const pr = { action: 'opened', repository: { full_name: REPO }, pull_request: { number: 3, state: 'open', head: { sha: 'c3c3c3' }, labels: [] } };
+    const forged = await fetch(`${h.base}/webhooks/github`, {
+      method: 'POST',
+      headers: { 'x-github-event': 'pull_request', 'x-hub-signature-256': 'sha256=00', 'content-type': 'application/json' },
+      body: JSON.stringify(pr),
+    });
+    assert.equal(forged.status, 401);
+    github.pulls.get(REPO)!.push({ number: 3, sha: 'c3c3c3', labels: [] }); // GitHub lists it from now on
+    assert.equal((await signed('pull_request', pr)).status, 202);
+    assert.equal((await waitForStatus('c3c3c3', 'failure')).context, STATUS_CONTEXT);
+    const other = await signed('pull_request', { ...pr, repository: { full_name: 'someone/else' } });
+    assert.equal(other.status, 202);
+    assert.match(((await other.json()) as { ignored: string }).ignored, /not in GITHUB_REPOSITORIES/);
+  });
+
+  test('a deployment protection rule is rejected while frozen', async () => {
+    const callback = `${github.url}/repos/${REPO}/actions/runs/42/deployment_protection_rule`;
+    const res = await signed('deployment_protection_rule', {
+      action: 'requested', environment: 'production', deployment_callback_url: callback, deployment: { id: 9 }, repository: { full_name: REPO },
+    });
+    assert.equal(res.status, 202);
+    const review = await waitUntil(async () => github.reviews.find((r) => r.path.endsWith('/runs/42/deployment_protection_rule')));
+    assert.deepEqual([review.environment_name, review.state], ['production', 'rejected']);
+    assert.match(review.comment, /^Release freeze: More than half of the error budget/);
+  });
+
+  test('resolving holds the freeze for the quiet period, then lifts it; a GitHub outage only delays the statuses', async () => {
+    github.failNext(2, 502);
+    await h.post('/webhooks/alertmanager', budgetAlert('resolved'));
+    const quiet = await waitUntil(async () => {
+      const s = await freeze();
+      return s.cause === 'quiet_period' ? s : null;
+    }, 10_000, 'quiet period');
+    assert.equal(quiet.frozen, true);
+    assert.equal(statusOf('a1a1a1')?.state, 'failure');
+    await waitForStatus('a1a1a1', 'success', 30_000);
+    await waitForStatus('c3c3c3', 'success', 30_000);
+    assert.equal((await freeze()).cause, 'none');
+    const history = await h.db.pool.query(`SELECT frozen, cause FROM controlroom.freeze_history ORDER BY id`);
+    assert.deepEqual(history.rows.map((r) => r.cause), ['error_budget', 'quiet_period', 'none']);
+    assert.ok(github.calls.filter((c) => c.method === 'GET').length > 3, 'the failed syncs were retried');
+  });
+});
+
+describe('manual freeze and override through the Grafana app', () => {
+  test('viewers cannot freeze; calls without the proxy secret are refused', async () => {
+    const viewer = await api('POST', '/api/freeze/freezes', asUser('Viewer'), { reason: 'looks risky' });
+    assert.deepEqual([viewer.status, viewer.body.error], [403, 'Editor role required; viewer.user is Viewer']);
+    const direct = await api('POST', '/api/freeze/freezes', { 'content-type': 'application/json' }, { reason: 'looks risky' });
+    assert.equal(direct.status, 401);
+    assert.match(direct.body.error, /X-Controlroom-Secret/);
+  });
+
+  test('an editor freezes with a reason; only an admin ends it; everything is audited', async () => {
+    const bad = await api('POST', '/api/freeze/freezes', asUser('Editor'), { reason: 'x' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /reason: give a reason of at least 3 characters/);
+    const created = await api('POST', '/api/freeze/freezes', asUser('Editor', 'ed'), { reason: 'Black Friday code freeze' });
+    assert.equal(created.status, 201);
+    await waitForStatus('a1a1a1', 'failure');
+    assert.equal(statusOf('a1a1a1')?.description, 'Release freeze: Manual freeze by grafana:ed: Black Friday code freeze');
+    assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Editor'), {})).status, 403);
+    assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), { reason: 'done' })).status, 200);
+    assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), {})).status, 404);
+    await waitForStatus('a1a1a1', 'success');
+    const audited = await h.db.pool.query(
+      `SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`,
+      [`freeze_actions/${created.body.id}`],
+    );
+    assert.deepEqual(audited.rows, [
+      { actor: 'grafana:ed', action: 'release_freeze.manual_freeze' },
+      { actor: 'grafana:root', action: 'release_freeze.manual_freeze_ended' },
+    ]);
+  });
+
+  test('an admin override lifts an alert-driven freeze; it needs an expiry within 24 h', async () => {
+    await h.post('/webhooks/alertmanager', amPayload('{}:{alertname="SLOBurnRate1h"}', [{ alertname: 'SLOBurnRate1h', severity: 'P1', labels: { slo: 'availability' } }]));
+    await waitForStatus('a1a1a1', 'failure');
+    assert.equal((await freeze()).cause, 'slo_page');
+    const noExpiry = await api('POST', '/api/freeze/overrides', asUser('Admin'), { reason: 'ship the fix' });
+    assert.equal(noExpiry.status, 400);
+    assert.match(noExpiry.body.error, /expires_at/);
+    const tooLong = await api('POST', '/api/freeze/overrides', asUser('Admin'), { reason: 'ship the fix', expires_at: new Date(Date.now() + 48 * 3_600_000).toISOString() });
+    assert.equal(tooLong.status, 400);
+    assert.equal((await api('POST', '/api/freeze/overrides', asUser('Editor'), { reason: 'x'.repeat(5), expires_at: new Date(Date.now() + 3_600_000).toISOString() })).status, 403);
+    const ok = await api('POST', '/api/freeze/overrides', asUser('Admin', 'cto'), { reason: 'ship the fix', expires_at: new Date(Date.now() + 3_600_000).toISOString() });
+    assert.equal(ok.status, 201);
+    await waitForStatus('a1a1a1', 'success');
+    assert.equal(statusOf('a1a1a1')?.description, 'Release freeze overridden');
+    const state = await freeze();
+    assert.deepEqual([state.frozen, state.cause, state.override.actor], [false, 'override', 'grafana:cto']);
+  });
+});
+
+test('the deploy workflow gate script reads /api/freeze', async () => {
+  const run = promisify(execFile);
+  const script = path.join(projectRoot, 'scripts', 'check-freeze.sh');
+  const open = await run('bash', [script], { env: { ...process.env, CONTROLROOM_URL: h.base } });
+  assert.match(open.stdout, /not frozen \(override\)/);
+  await h.db.pool.query(`UPDATE controlroom.freeze_actions SET ended_at = now() WHERE kind = 'override'`);
+  await h.post('/webhooks/alertmanager', amPayload('{}:{alertname="SLOBurnRate1h"}', [{ alertname: 'SLOBurnRate1h', severity: 'P1', labels: { slo: 'availability' }, startsAt: '2026-11-23T05:00:00Z' }]));
+  await waitUntil(async () => (await freeze()).frozen, 10_000, 'frozen again');
+  const blocked = await run('bash', [script], { env: { ...process.env, CONTROLROOM_URL: h.base } }).then(
+    () => null,
+    (error: { code: number; stdout: string }) => error,
+  );
+  assert.equal(blocked?.code, 1);
+  assert.match(blocked?.stdout ?? '', /FROZEN \(slo_page\): P1 SLO page firing: SLOBurnRate1h \(availability\)/);
+});

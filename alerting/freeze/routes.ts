@@ -1,0 +1,167 @@
+import { Webhooks } from '@octokit/webhooks';
+import express, { type Request, type Router } from 'express';
+import { z } from 'zod';
+import { actorOf, requireRole } from '../../core/access.ts';
+import { audit } from '../../core/audit.ts';
+import type { Config } from '../../core/config.ts';
+import type { Pool } from '../../core/db.ts';
+import { withTransaction } from '../../core/db.ts';
+import { HttpError } from '../../core/http.ts';
+import { enqueueJob } from '../receiver/inbox.ts';
+import { describeIssues } from '../receiver/payloads.ts';
+import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
+import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
+import { loadDecision, type FreezePolicy } from './state.ts';
+
+export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'CONTROLROOM_API_SECRET' | 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
+
+const MAX_OVERRIDE_HOURS = 24;
+const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(500);
+const future = z.coerce.date().refine((d) => d.getTime() > Date.now(), 'must be in the future');
+const freezeBody = z.object({ reason, expires_at: future.optional() }).strict();
+const overrideBody = z
+  .object({ reason, expires_at: future.refine((d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000, `at most ${MAX_OVERRIDE_HOURS} h ahead`) })
+  .strict();
+const endBody = z.object({ reason: reason.optional() }).strict();
+
+const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (!result.success) throw new HttpError(400, `invalid request: ${describeIssues(result.error)}`);
+  return result.data;
+}
+
+/** GET /api/freeze for scripts and CI; manual freeze (Editor) and override (Admin) through Grafana. */
+export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
+  const router = express.Router();
+  const policy: FreezePolicy = { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS };
+
+  router.get('/freeze', async (_req, res) => {
+    const [decision, published] = await Promise.all([
+      loadDecision(pool, policy),
+      pool.query<{ since: Date }>(`SELECT since FROM controlroom.freeze_state WHERE id = 1`),
+    ]);
+    res.json({
+      frozen: decision.frozen,
+      cause: decision.cause,
+      reason: decision.reason,
+      since: published.rows[0]?.since ?? null,
+      triggers: decision.triggers,
+      manual_freezes: decision.manual,
+      override: decision.override,
+      next_change_at: decision.nextChangeAt,
+      quiet_period_seconds: policy.quietPeriodSeconds,
+      exception_labels: exceptionLabels(config),
+    });
+  });
+
+  const create = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
+    const body = kind === 'freeze' ? parse(freezeBody, req.body) : parse(overrideBody, req.body);
+    const caller = req.caller!;
+    const created = await withTransaction(pool, 'READ COMMITTED', async (client) => {
+      const { rows } = await client.query<{ id: string; created_at: Date; expires_at: Date | null }>(
+        `INSERT INTO controlroom.freeze_actions (kind, reason, actor, expires_at) VALUES ($1, $2, $3, $4)
+         RETURNING id, created_at, expires_at`,
+        [kind, body.reason, actorOf(caller), body.expires_at ?? null],
+      );
+      const row = rows[0]!;
+      await audit(client, {
+        actor: actorOf(caller),
+        action: kind === 'freeze' ? 'release_freeze.manual_freeze' : 'release_freeze.override',
+        target: `freeze_actions/${row.id}`,
+        payload: { reason: body.reason, expires_at: row.expires_at, role: caller.role },
+        ...meta(req),
+      });
+      await requestFreezeSync(client);
+      return row;
+    });
+    res.status(201).json({ id: created.id, kind, reason: body.reason, actor: actorOf(caller), created_at: created.created_at, expires_at: created.expires_at });
+  };
+
+  const end = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
+    const body = parse(endBody, req.body);
+    const id = String(req.params.id ?? '');
+    if (!/^\d+$/.test(id)) throw new HttpError(400, `invalid ${kind} id ${id}`);
+    const caller = req.caller!;
+    await withTransaction(pool, 'READ COMMITTED', async (client) => {
+      const ended = await client.query(
+        `UPDATE controlroom.freeze_actions SET ended_at = now(), ended_by = $3
+          WHERE id = $1 AND kind = $2 AND ended_at IS NULL RETURNING id`,
+        [id, kind, actorOf(caller)],
+      );
+      if (ended.rowCount === 0) throw new HttpError(404, `no active ${kind} ${id}`);
+      await audit(client, {
+        actor: actorOf(caller),
+        action: kind === 'freeze' ? 'release_freeze.manual_freeze_ended' : 'release_freeze.override_ended',
+        target: `freeze_actions/${id}`,
+        payload: { reason: body.reason ?? null, role: caller.role },
+        ...meta(req),
+      });
+      await requestFreezeSync(client);
+    });
+    res.json({ id, ended: true });
+  };
+
+  const json = express.json({ limit: '16kb' });
+  router.post('/freeze/freezes', requireRole('Editor', config.CONTROLROOM_API_SECRET), json, create('freeze'));
+  router.delete('/freeze/freezes/:id', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, end('freeze'));
+  router.post('/freeze/overrides', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, create('override'));
+  router.delete('/freeze/overrides/:id', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, end('override'));
+  return router;
+}
+
+const PR_ACTIONS = new Set(['opened', 'reopened', 'synchronize', 'labeled', 'unlabeled', 'ready_for_review', 'edited']);
+
+/** POST /webhooks/github: pull_request keeps statuses current; deployment_protection_rule gets an answer. */
+export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Router {
+  const router = express.Router();
+  const webhooks = config.GITHUB_WEBHOOK_SECRET ? new Webhooks({ secret: config.GITHUB_WEBHOOK_SECRET }) : null;
+  const watched = new Set(repositories(config));
+
+  router.post('/github', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
+    if (!webhooks) throw new HttpError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
+    const body = (req.body as Buffer | undefined)?.toString('utf8') ?? '';
+    const signature = req.header('x-hub-signature-256');
+    if (!signature) throw new HttpError(401, 'missing X-Hub-Signature-256 header');
+    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new HttpError(401, 'X-Hub-Signature-256 does not match the body');
+    let payload: Record<string, any>;
+    try {
+      payload = JSON.parse(body) as Record<string, any>;
+    } catch {
+      throw new HttpError(400, 'body is not valid JSON');
+    }
+    const event = req.header('x-github-event') ?? '';
+    const repo = String(payload.repository?.full_name ?? '');
+    if (event === 'ping') return void res.json({ ok: true });
+    if (!watched.has(repo)) return void res.status(202).json({ ignored: `repository ${repo || '?'} is not in GITHUB_REPOSITORIES` });
+
+    if (event === 'pull_request') {
+      const pr = payload.pull_request;
+      if (!PR_ACTIONS.has(payload.action) || pr?.state !== 'open') return void res.status(202).json({ ignored: `pull_request ${payload.action}` });
+      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new HttpError(400, 'pull_request payload lacks number or head.sha');
+      await enqueueJob(pool, FREEZE_PR_TASK, {
+        repo,
+        number: pr.number,
+        sha: pr.head.sha,
+        labels: (pr.labels ?? []).map((l: { name?: string }) => l.name ?? ''),
+      }, { jobKey: `${FREEZE_PR_TASK}:${repo}#${pr.number}` });
+      return void res.status(202).json({ queued: 'status update', pull_request: pr.number });
+    }
+    if (event === 'deployment_protection_rule') {
+      const callbackUrl = payload.deployment_callback_url;
+      if (typeof callbackUrl !== 'string' || typeof payload.environment !== 'string') {
+        throw new HttpError(400, 'deployment_protection_rule payload lacks deployment_callback_url or environment');
+      }
+      await enqueueJob(pool, FREEZE_DEPLOYMENT_TASK, {
+        callbackUrl,
+        environment: payload.environment,
+        repo,
+        deploymentId: payload.deployment?.id ?? null,
+      });
+      return void res.status(202).json({ queued: 'deployment review', environment: payload.environment });
+    }
+    res.status(202).json({ ignored: `event ${event}` });
+  });
+  return router;
+}
