@@ -53,11 +53,12 @@ function recordingRules(slo: Slo): RecordingRule[] {
   const labels = { slo: slo.name };
   const rules: RecordingRule[] = [];
   if ('events' in slo.sli) {
-    const { errors, total } = slo.sli.events;
+    const { errors, total, absent_errors_are_zero: absentIsZero } = slo.sli.events;
     for (const w of WINDOWS) {
       const at = (expr: string) => expr.replaceAll('{{window}}', w);
-      // No error series at all (nothing ever failed) means zero errors, not "no data".
-      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `((${at(errors)}) or vector(0))\n/\n(${at(total)})`, labels });
+      // Only where the spec says so: for a latency SLI a missing bucket must read "no data", not "perfect".
+      const errorExpr = absentIsZero ? `((${at(errors)}) or vector(0))` : `(${at(errors)})`;
+      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `${errorExpr}\n/\n(${at(total)})`, labels });
       rules.push({ record: `slo:sli_total:rate${w}`, expr: at(total), labels });
     }
   } else {

@@ -16,7 +16,18 @@ const sloSchema = z
     objective: z.number().gt(0).lt(1),
     period: promWindow,
     sli: z.union([
-      z.object({ events: z.object({ errors: withWindow, total: withWindow }) }).strict(),
+      z
+        .object({
+          events: z
+            .object({
+              errors: withWindow,
+              total: withWindow,
+              /** The error series may legitimately not exist yet (nothing ever failed): read that as 0 errors. */
+              absent_errors_are_zero: z.boolean().default(false),
+            })
+            .strict(),
+        })
+        .strict(),
       z.object({ time_slice: z.object({ bad: z.string().min(1) }) }).strict(),
     ]),
     traffic_floor: z.number().positive().optional(),
