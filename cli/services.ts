@@ -4,11 +4,12 @@ import { createGitHubClient, FreezeStatusPublisher } from '../alerting/freeze/gi
 import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
-import { startReceiverWorker, type ReceiverWorker } from '../alerting/receiver/worker.ts';
+import { receiverTasks } from '../alerting/receiver/worker.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import type { Config } from '../core/config.ts';
 import { createPool, type Pool } from '../core/db.ts';
+import { startJobQueue, type JobQueue } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createExporter, type Exporter } from '../exporter/exporter.ts';
 import { buildApp } from './app.ts';
@@ -16,7 +17,7 @@ import { buildApp } from './app.ts';
 export interface RunningServices {
   pool: Pool;
   exporter: Exporter;
-  worker: ReceiverWorker;
+  worker: JobQueue;
   server: Server;
   port: number;
   stop(): Promise<void>;
@@ -59,24 +60,23 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   // Each queue worker holds a LISTEN connection and one for its job: its own pool, so it never starves
   // the exporter or the HTTP handlers.
   const workerPool = createPool(databaseUrl, {
-    max: config.RECEIVER_CONCURRENCY * 2 + 1,
+    max: config.JOB_CONCURRENCY * 2 + 1,
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
     applicationName: 'controlroom-worker',
   });
   const github = createGitHubClient(config);
   if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
-  const worker = await startReceiverWorker({
+  const pager = slackPager(workerPool, config, logger);
+  const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
+  const worker = await startJobQueue({
     pool: workerPool,
-    pager: slackPager(workerPool, config, logger),
-    extraTasks: freezeTasks(
-      workerPool,
-      { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS },
-      github ? new FreezeStatusPublisher(workerPool, github, config) : null,
-      logger.child({ component: 'release-freeze' }),
-    ),
-    logger,
-    concurrency: config.RECEIVER_CONCURRENCY,
+    taskList: {
+      ...receiverTasks(workerPool, pager, logger.child({ component: 'receiver' })),
+      ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
+    },
+    concurrency: config.JOB_CONCURRENCY,
     instanceId: config.CONTROLROOM_INSTANCE_ID,
+    logger,
   });
   const app = buildApp({
     pool,

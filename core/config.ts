@@ -31,7 +31,7 @@ const schema = z.object({
   GRAFANA_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
   GRAFANA_WEBHOOK_HMAC_SECRET: secret.optional(),
   GRAFANA_WEBHOOK_TIMESTAMP_HEADER: z.string().min(1).optional(),
-  RECEIVER_CONCURRENCY: int(4),
+  JOB_CONCURRENCY: int(4),
   CONTROLROOM_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash, underscore').default(os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')),
 
   SLACK_BOT_TOKEN: z.string().min(1).optional(),

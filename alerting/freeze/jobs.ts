@@ -3,7 +3,7 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
-import { enqueueJob } from '../receiver/inbox.ts';
+import { enqueueJob } from '../../core/jobs.ts';
 import type { FreezeStatusPublisher } from './github.ts';
 import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts';
 

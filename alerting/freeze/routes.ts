@@ -7,7 +7,7 @@ import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
-import { enqueueJob } from '../receiver/inbox.ts';
+import { enqueueJob } from '../../core/jobs.ts';
 import { describeIssues } from '../receiver/payloads.ts';
 import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';

@@ -1,5 +1,6 @@
-import type { Pool, PoolClient } from '../../core/db.ts';
+import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
+import { enqueueJob } from '../../core/jobs.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
 export interface InboxResult {
@@ -9,20 +10,6 @@ export interface InboxResult {
 }
 
 export const ALERT_GROUP_TASK = 'alert_group';
-
-/** Adds a graphile-worker job inside the caller's transaction, so it exists exactly when the rows do. */
-export async function enqueueJob(
-  client: PoolClient | Pool,
-  task: string,
-  payload: Record<string, unknown>,
-  options: { jobKey?: string; runAt?: Date; jobKeyMode?: 'replace' | 'preserve_run_at'; maxAttempts?: number } = {},
-): Promise<void> {
-  await client.query(
-    `SELECT graphile_worker.add_job(identifier => $1::text, payload => $2::json, run_at => $3::timestamptz,
-                                    max_attempts => $4::int, job_key => $5::text, job_key_mode => $6::text)`,
-    [task, JSON.stringify(payload), options.runAt ?? null, options.maxAttempts ?? 25, options.jobKey ?? null, options.jobKeyMode ?? 'replace'],
-  );
-}
 
 /**
  * Stores a notification and its alert state changes, and queues the group's processing, in one

@@ -4,7 +4,7 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
-import { enqueueJob } from '../receiver/inbox.ts';
+import { enqueueJob } from '../../core/jobs.ts';
 import { ACK_ACTION, RESOLVE_ACTION } from './messages.ts';
 import { PAGE_REFRESH_TASK } from './pager.ts';
 

@@ -3,7 +3,7 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { groupSeverity, groupState, type AlertEventRow } from '../receiver/events.ts';
-import { enqueueJob } from '../receiver/inbox.ts';
+import { enqueueJob } from '../../core/jobs.ts';
 import { changesReply, rootMessage, stormMessage } from './messages.ts';
 import type { ChannelPacer } from './pacer.ts';
 

@@ -1,0 +1,92 @@
+import { Logger as WorkerLogger, makeWorkerUtils, run, type TaskList } from 'graphile-worker';
+import type { Pool, PoolClient } from './db.ts';
+import type { Logger } from './logger.ts';
+
+export type { TaskList };
+
+export interface EnqueueOptions {
+  /** One pending job per key: a later add replaces (or, with preserve_run_at, keeps the time of) the pending one. */
+  jobKey?: string;
+  runAt?: Date;
+  jobKeyMode?: 'replace' | 'preserve_run_at';
+  maxAttempts?: number;
+  /** Jobs in one named queue run one at a time, in order. */
+  queueName?: string;
+}
+
+/**
+ * Adds a graphile-worker job. Pass the transaction's client to add it atomically with the rows it acts
+ * on: the job then exists exactly when they do.
+ */
+export async function enqueueJob(
+  db: PoolClient | Pool,
+  task: string,
+  payload: Record<string, unknown>,
+  options: EnqueueOptions = {},
+): Promise<void> {
+  await db.query(
+    `SELECT graphile_worker.add_job(identifier => $1::text, payload => $2::json, queue_name => $3::text,
+                                    run_at => $4::timestamptz, max_attempts => $5::int, job_key => $6::text,
+                                    job_key_mode => $7::text)`,
+    [
+      task,
+      JSON.stringify(payload),
+      options.queueName ?? null,
+      options.runAt ?? null,
+      options.maxAttempts ?? 25,
+      options.jobKey ?? null,
+      options.jobKeyMode ?? 'replace',
+    ],
+  );
+}
+
+export interface JobQueue {
+  workerIds: string[];
+  stop(): Promise<void>;
+}
+
+export interface JobQueueOptions {
+  pool: Pool;
+  taskList: TaskList;
+  concurrency: number;
+  /** Stable per instance (CONTROLROOM_INSTANCE_ID): two running instances must not share it. */
+  instanceId: string;
+  logger: Logger;
+}
+
+/**
+ * The Postgres job queue (graphile-worker): jobs survive restarts and a failed job is retried with
+ * exponential backoff. It runs `concurrency` single-job workers with stable ids, because a job a crashed
+ * instance held stays locked (graphile-worker frees such locks only after four hours); on start each
+ * instance first releases the jobs still locked under its own ids, so work cut off by a kill -9 resumes.
+ */
+export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue> {
+  const log = options.logger.child({ component: 'job-queue' });
+  const logger = new WorkerLogger(() => (level, message, meta) => {
+    // graphile-worker logs every completed job at info; that is debug detail for us.
+    const method = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug';
+    log[method]({ ...meta }, message);
+  });
+  const workerIds = Array.from({ length: options.concurrency }, (_, i) => `controlroom-${options.instanceId}-${i}`);
+  const utils = await makeWorkerUtils({ pgPool: options.pool, logger });
+  try {
+    await utils.forceUnlockWorkers(workerIds);
+  } finally {
+    await utils.release();
+  }
+  const runners = await Promise.all(
+    workerIds.map((workerId) => {
+      // run() honours workerId (for concurrency 1) although RunnerOptions does not declare it.
+      const runnerOptions = { pgPool: options.pool, taskList: options.taskList, concurrency: 1, workerId, noHandleSignals: true, pollInterval: 1_000, logger };
+      return run(runnerOptions);
+    }),
+  );
+  let stopping: Promise<void> | null = null;
+  return {
+    workerIds,
+    stop() {
+      stopping ??= Promise.all(runners.map((r) => r.stop())).then(() => undefined);
+      return stopping;
+    },
+  };
+}
