@@ -59,6 +59,21 @@ const schema = z.object({
     .regex(/^\s*[\w.-]+\/[\w.-]+\s*(,\s*[\w.-]+\/[\w.-]+\s*)*$/, 'comma-separated owner/repo')
     .optional(),
   GITHUB_WEBHOOK_SECRET: secret.optional(),
+
+  BULK_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024),
+  BULK_MAX_LANES: int(200_000),
+  BULK_MAX_ERRORS_REPORTED: int(1_000),
+  BULK_RATE_BATCH: int(5_000),
+
+  /** JSON array of {name, role: primary|secondary, base_url, health_url, replication_lag_url?}. */
+  FAILOVER_REGIONS: z.string().optional(),
+  FAILOVER_CHECK_INTERVAL_SECONDS: int(30),
+  FAILOVER_CHECK_TIMEOUT_MS: int(5_000),
+  FAILOVER_UNHEALTHY_AFTER: int(3),
+  FAILOVER_HEALTHY_AFTER: int(2),
+  FAILOVER_AUTO: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  FAILOVER_STEP_SECONDS: int(30),
+  FAILOVER_LEASE_SECONDS: int(15),
 });
 
 export type Config = z.infer<typeof schema>;

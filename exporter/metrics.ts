@@ -50,6 +50,16 @@ export function createExporterMetrics(registry: Registry) {
       'gauge',
     ),
     directoryDocs: snapshot('tms_directory_docs', 'Carrier documents by kind and validity.', 'gauge'),
+    regionUp: snapshot('tms_region_up', 'Region passes its health checks (1) or is unhealthy (0).', 'gauge'),
+    regionActive: snapshot('tms_region_active', 'Region is the active (write) region.', 'gauge'),
+    regionTrafficWeight: snapshot('tms_region_traffic_weight', 'Percent of traffic the router sends to the region.', 'gauge'),
+    regionConsecutiveFailures: snapshot('tms_region_consecutive_failures', 'Health checks failed in a row.', 'gauge'),
+    regionReplicationLag: snapshot(
+      'tms_region_replication_lag_seconds',
+      'Replication lag of the region, where a lag URL is configured.',
+      'gauge',
+    ),
+    regionWriteFrozen: snapshot('tms_region_write_frozen', 'Writes are frozen for a cutover in progress (1) or not (0).', 'gauge'),
     releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',
