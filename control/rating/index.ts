@@ -1,0 +1,50 @@
+/** control/rating: the rating engine, its location table and the pricing model registry. */
+export {
+  ANOMALY_THRESHOLD,
+  FLAG,
+  isAnomaly,
+  laneKey,
+  monthIndex,
+  rateCandidate,
+  rateLane,
+  RatingError,
+  tryRateCandidate,
+  tryRateLane,
+  type ComparedRate,
+  type Lane,
+  type LaneRate,
+  type SplitRate,
+} from './engine.ts';
+export { checkLocation, LOCATIONS, normalizeCity, REGIONS, resolveLocation, type Location, type Region } from './locations.ts';
+export {
+  compileModel,
+  EQUIPMENT,
+  parsePricingModelParams,
+  PricingModelError,
+  pricingModelParamsSchema,
+  type Equipment,
+  type FuelSurcharge,
+  type PricingModel,
+  type PricingModelParams,
+} from './model.ts';
+export {
+  activate,
+  createSnapshot,
+  DEFAULT_CANDIDATE_SHARE,
+  getModel,
+  listModels,
+  loadRegistry,
+  MAX_CANDIDATE_SHARE,
+  promoteCandidate,
+  rateWithRegistry,
+  registerModel,
+  RegistryError,
+  RegistrySnapshot,
+  rollback,
+  tryRateWithRegistry,
+  withdrawCandidate,
+  type ModelRow,
+  type ModelStatus,
+} from './registry.ts';
+export { SEED_V1 } from './seed.ts';
+export { createRatingService } from './service.ts';
