@@ -5,6 +5,10 @@ import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
 import { receiverTasks } from '../alerting/receiver/worker.ts';
+import { BULK_RATE_TASK } from '../control/bulk/jobs.ts';
+import { bulkRateTask } from '../control/bulk/process.ts';
+import { bulkRatingRouter } from '../control/bulk/routes.ts';
+import { createRatingService } from '../control/rating/index.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import type { Config } from '../core/config.ts';
@@ -68,9 +72,11 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
   const pager = slackPager(workerPool, config, logger);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
+  const rating = createRatingService();
   const worker = await startJobQueue({
     pool: workerPool,
     taskList: {
+      [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
       ...receiverTasks(workerPool, pager, logger.child({ component: 'receiver' })),
       ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
     },
@@ -83,7 +89,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     registry: exporter.registry,
     logger,
     webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config)],
-    api: [freezeApiRouter(pool, config)],
+    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config)],
   });
   // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
   await requestFreezeSync(pool);

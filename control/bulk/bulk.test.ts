@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../alerting/receiver/test-support.ts';
+
+const API_SECRET = 'controlroom-api-secret-0123456789';
+let h: ReceiverHarness;
+let pro: string;
+let starter: string;
+let tight: string;
+
+const as = (role: string, login = `${role.toLowerCase()}.user`) => ({
+  'x-controlroom-secret': API_SECRET,
+  'x-grafana-context': JSON.stringify({ Login: login, OrgRole: role, UserID: 3, OrgID: 1 }),
+});
+const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+async function company(name: string, plan: string): Promise<string> {
+  const { rows } = await h.db.pool.query(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
+  await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, $2)`, [rows[0].id, plan]);
+  return rows[0].id;
+}
+
+async function upload(companyId: string, csv: string, headers: Record<string, string> = as('Editor')) {
+  const res = await fetch(`${h.base}/api/bulk-rating/jobs?company_id=${companyId}&filename=lanes.csv`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/csv', ...headers },
+    body: csv,
+  });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> };
+}
+
+const waitForJob = (id: string) =>
+  waitUntil(async () => {
+    const res = await fetch(`${h.base}/api/bulk-rating/jobs/${id}`, { headers: as('Viewer') });
+    const { job } = (await res.json()) as { job: Record<string, any> };
+    return job.status === 'succeeded' || job.status === 'failed' ? job : null;
+  }, 30_000, `job ${id}`);
+
+before(async () => {
+  h = await startReceiverHarness({ CONTROLROOM_API_SECRET: API_SECRET, BULK_MAX_UPLOAD_BYTES: '200000', BULK_MAX_LANES: '2000' });
+  pro = await company('Lakeshore Logistics', 'pro');
+  starter = await company('Tiny Freight', 'starter');
+  tight = await company('Tight Budget Brokers', 'pro');
+  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'bulk_rating', 49990)`, [tight]);
+});
+after(async () => h.stop());
+
+describe('submission', () => {
+  test('good rows are accepted, bad rows reported with line and reason; the job rates, records usage and reports its outcome', async () => {
+    const csv = [
+      'Origin,Destination,Equipment,Pickup Date',
+      `"Chicago, IL","Atlanta, GA",van,${tomorrow}`,
+      `"Dallas, TX",90001,reefer,${tomorrow}`,
+      `"Springfeld, ZZ","Denver, CO",van,${tomorrow}`,
+      `"Denver, CO","Phoenix, AZ",boxcar,2020-01-01`,
+      `"Memphis, TN","Nashville, TN",flatbed,${tomorrow}`,
+      `"Seattle, WA"`,
+    ].join('\n');
+    const res = await upload(pro, csv);
+    assert.equal(res.status, 202);
+    assert.equal(res.body.lanes_accepted, 3);
+    assert.equal(res.body.rejected_rows, 3);
+    assert.deepEqual(res.body.errors.map((e: { line: number }) => e.line), [4, 5, 7]);
+    assert.match(res.body.errors[0].reason, /unknown origin 'Springfeld, ZZ'/);
+    assert.match(res.body.errors[1].reason, /equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past/);
+    assert.equal(res.body.errors[2].reason, 'expected 4 columns, found 1');
+    assert.deepEqual([res.body.allowance.limit, res.body.allowance.used], [50000, 3]);
+
+    const job = await waitForJob(res.body.job.id);
+    assert.deepEqual([job.status, job.lanes_rated, job.lanes_failed, job.progress], ['succeeded', 3, 0, 1]);
+    const results = (await (await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results`, { headers: as('Viewer') })).json()) as { lanes: any[] };
+    assert.deepEqual(results.lanes.map((l) => [l.line, l.status]), [[2, 'rated'], [3, 'rated'], [6, 'rated']]);
+    const chicago = results.lanes[0];
+    assert.ok(chicago.miles > 650 && chicago.miles < 850, `Chicago-Atlanta ${chicago.miles} miles`);
+    assert.ok(chicago.total >= chicago.linehaul && Math.abs(chicago.linehaul + chicago.fuel - chicago.total) < 0.02);
+    assert.ok(chicago.model_version);
+
+    const csvOut = await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results?format=csv`, { headers: as('Viewer') });
+    assert.match(csvOut.headers.get('content-disposition') ?? '', /bulk-rating-.*\.csv/);
+    const lines = (await csvOut.text()).trim().split('\n');
+    assert.equal(lines[0], 'line,origin,destination,equipment,pickup_date,status,miles,linehaul,fuel,total,per_mile,model_version,flags,error');
+    assert.equal(lines.length, 4);
+    assert.match(lines[1]!, /^2,"Chicago, IL","Atlanta, GA",van,/);
+
+    const usage = await h.db.pool.query(`SELECT qty FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`, [pro]);
+    assert.deepEqual(usage.rows.map((r) => Number(r.qty)), [3]);
+    const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [job.agent_task_id]);
+    assert.deepEqual([task.rows[0].fn_name, task.rows[0].status, task.rows[0].payload.outcome, task.rows[0].payload.lanes_rated], ['bulk_rating', 'success', 'succeeded', 3]);
+    const audited = await h.db.pool.query(`SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`, [`bulk_jobs/${job.id}`]);
+    assert.deepEqual(audited.rows, [
+      { actor: 'grafana:editor.user', action: 'bulk_rating.job_submitted' },
+      { actor: 'controlroom:bulk-rating', action: 'bulk_rating.job_completed' },
+    ]);
+  });
+
+  test('JSON lanes are accepted too', async () => {
+    const res = await fetch(`${h.base}/api/bulk-rating/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...as('Editor') },
+      body: JSON.stringify({ company_id: pro, lanes: [{ origin: 'Houston, TX', destination: 'Miami, FL', equipment: 'reefer', pickup_date: tomorrow }, 'nope'] }),
+    });
+    const body = (await res.json()) as Record<string, any>;
+    assert.equal(res.status, 202);
+    assert.deepEqual([body.lanes_accepted, body.errors], [1, [{ line: 2, reason: 'a lane must be an object' }]]);
+    assert.equal((await waitForJob(body.job.id)).lanes_rated, 1);
+  });
+
+  test('an Idempotency-Key replays the first job; reused for another request it is refused', async () => {
+    const csv = `origin,destination,equipment,pickup_date\n"Boston, MA","Albany, NY",van,${tomorrow}\n`;
+    const headers = { ...as('Editor'), 'idempotency-key': 'upload-42' };
+    const first = await upload(pro, csv, headers);
+    const second = await upload(pro, csv, headers);
+    assert.deepEqual([first.status, second.status], [202, 200]);
+    assert.equal(second.headers.get('idempotent-replayed'), 'true');
+    assert.equal(second.body.job.id, first.body.job.id);
+    const jobs = await h.db.pool.query(`SELECT count(*)::int AS n FROM controlroom.bulk_jobs WHERE idempotency_key = 'upload-42'`);
+    assert.equal(jobs.rows[0].n, 1);
+    const other = await upload(pro, csv.replace('Albany', 'Buffalo'), headers);
+    assert.equal(other.status, 422);
+    assert.match(other.body.error, /already used for a different request/);
+  });
+});
+
+describe('refusals change nothing', () => {
+  const count = async () => Number((await h.db.pool.query(`SELECT (SELECT count(*) FROM controlroom.bulk_jobs) + (SELECT count(*) FROM usage_events) AS n`)).rows[0].n);
+  const oneLane = `origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`;
+
+  test('Starter has no bulk rating (402); over the limit is 429 with the limit and usage', async () => {
+    const before = await count();
+    const starterRes = await upload(starter, oneLane);
+    assert.equal(starterRes.status, 402);
+    assert.match(starterRes.body.error, /the starter plan does not include bulk rating/);
+    const twelve = `origin,destination,equipment,pickup_date\n${Array.from({ length: 12 }, () => `"Reno, NV","Boise, ID",van,${tomorrow}`).join('\n')}\n`;
+    const over = await upload(tight, twelve);
+    assert.equal(over.status, 429);
+    assert.match(over.body.error, /bulk rating limit reached: 49990 of 50000 lanes used this month/);
+    assert.deepEqual([over.body.details.limit, over.body.details.used, over.body.details.requested], [50000, 49990, 12]);
+    assert.equal(await count(), before);
+  });
+
+  test('roles, content type, header, syntax and size are checked with a clear message', async () => {
+    const before = await count();
+    assert.equal((await upload(pro, oneLane, as('Viewer'))).status, 403);
+    assert.equal((await upload(pro, oneLane, {})).status, 401);
+    const noHeader = await upload(pro, `"Reno, NV","Boise, ID",van,${tomorrow}\n`);
+    assert.equal(noHeader.status, 400);
+    assert.match(noHeader.body.error, /CSV header must name the columns origin, destination, equipment, pickup_date; missing/);
+    const broken = await upload(pro, `origin,destination,equipment,pickup_date\n"Reno, NV,"Boise, ID",van,${tomorrow}\n`);
+    assert.equal(broken.status, 400);
+    assert.match(broken.body.error, /^CSV syntax error/);
+    const allBad = await upload(pro, `origin,destination,equipment,pickup_date\nX,Y,van,${tomorrow}\n`);
+    assert.equal(allBad.status, 400);
+    assert.match(allBad.body.error, /no valid lanes/);
+    const huge = await upload(pro, `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(6000)}`);
+    assert.equal(huge.status, 413);
+    const plain = await fetch(`${h.base}/api/bulk-rating/jobs?company_id=${pro}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...as('Editor') }, body: 'x' });
+    assert.equal(plain.status, 415);
+    assert.equal((await upload('not-a-uuid', oneLane)).status, 400);
+    assert.equal(await count(), before);
+  });
+});
+
+test('the allowance endpoint shows plan usage and limits for the usage meter', async () => {
+  const res = await fetch(`${h.base}/api/bulk-rating/allowance?company_id=${tight}`, { headers: as('Viewer') });
+  const body = (await res.json()) as Record<string, any>;
+  assert.deepEqual([body.plan, body.limit, body.used, body.remaining, body.period], ['pro', 50000, 49990, 10, 'month']);
+});

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { audit } from '../../core/audit.ts';
+import type { Pool, PoolClient } from '../../core/db.ts';
+import { withTransaction } from '../../core/db.ts';
+import { HttpError } from '../../core/http.ts';
+import { enqueueJob } from '../../core/jobs.ts';
+import { bulkAllowance, checkAllowance, type BulkAllowance } from './allowance.ts';
+import type { IngestResult } from './ingest.ts';
+
+export const BULK_RATE_TASK = 'bulk_rate';
+const INSERT_CHUNK = 20_000;
+
+export interface JobSubmission {
+  companyId: string;
+  actor: string;
+  idempotencyKey: string | null;
+  source: 'csv' | 'json';
+  filename: string | null;
+  ingest: IngestResult;
+  ipAddress: string | null;
+  userAgent: string | null;
+}
+
+export interface JobRow {
+  id: string;
+  company_id: string;
+  submitted_by: string;
+  status: string;
+  source: string;
+  filename: string | null;
+  lanes_total: number;
+  lanes_rated: number;
+  lanes_failed: number;
+  rejected_rows: number;
+  rejected: Array<{ line: number; reason: string }>;
+  agent_task_id: string;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  request_sha256: string;
+}
+
+export const jobView = (job: JobRow) => ({
+  id: job.id,
+  company_id: job.company_id,
+  submitted_by: job.submitted_by,
+  status: job.status,
+  source: job.source,
+  filename: job.filename,
+  lanes_total: job.lanes_total,
+  lanes_rated: job.lanes_rated,
+  lanes_failed: job.lanes_failed,
+  progress: job.lanes_total ? (job.lanes_rated + job.lanes_failed) / job.lanes_total : 0,
+  rejected_rows: job.rejected_rows,
+  errors: job.rejected,
+  agent_task_id: Number(job.agent_task_id),
+  error: job.error,
+  created_at: job.created_at,
+  started_at: job.started_at,
+  finished_at: job.finished_at,
+});
+
+/**
+ * Creates a job in one transaction: the lanes, the usage events they consume, the agent task that
+ * reports the outcome, the audit entry and the queue job. Per company the check against the plan limit
+ * and the insert are serialised, so two uploads cannot both squeeze under the limit. A repeated
+ * Idempotency-Key returns the job it created the first time.
+ */
+export async function submitJob(pool: Pool, submission: JobSubmission): Promise<{ job: JobRow; replayed: boolean; allowance: BulkAllowance }> {
+  return withTransaction(pool, 'READ COMMITTED', async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('bulk_rating:' || $1, 0))`, [submission.companyId]);
+    if (submission.idempotencyKey) {
+      const existing = await client.query<JobRow>(
+        `SELECT * FROM controlroom.bulk_jobs WHERE company_id = $1 AND idempotency_key = $2`,
+        [submission.companyId, submission.idempotencyKey],
+      );
+      const job = existing.rows[0];
+      if (job) {
+        if (job.request_sha256 !== submission.ingest.sha256) {
+          throw new HttpError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
+        }
+        return { job, replayed: true, allowance: await bulkAllowance(client, submission.companyId) };
+      }
+    }
+    const { lanes, errors, rejectedRows } = submission.ingest;
+    const allowance = await bulkAllowance(client, submission.companyId);
+    if (lanes.length === 0) {
+      throw new HttpError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
+    }
+    checkAllowance(allowance, lanes.length);
+
+    const jobId = randomUUID();
+    const task = await client.query<{ id: string }>(
+      `INSERT INTO agent_tasks (company_id, fn_name, payload, status) VALUES ($1, 'bulk_rating', $2, 'queued') RETURNING id`,
+      [submission.companyId, JSON.stringify({ job_id: jobId, lanes: lanes.length, submitted_by: submission.actor })],
+    );
+    const { rows } = await client.query<JobRow>(
+      `INSERT INTO controlroom.bulk_jobs
+         (id, company_id, submitted_by, idempotency_key, request_sha256, source, filename, lanes_total, rejected_rows, rejected, agent_task_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+      [
+        jobId,
+        submission.companyId,
+        submission.actor,
+        submission.idempotencyKey,
+        submission.ingest.sha256,
+        submission.source,
+        submission.filename,
+        lanes.length,
+        rejectedRows,
+        JSON.stringify(errors),
+        task.rows[0]!.id,
+      ],
+    );
+    await insertLanes(client, jobId, submission.ingest);
+    await client.query(
+      `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', $2, $3)`,
+      [submission.companyId, lanes.length, JSON.stringify({ bulk_job_id: jobId })],
+    );
+    await audit(client, {
+      actor: submission.actor,
+      action: 'bulk_rating.job_submitted',
+      target: `bulk_jobs/${jobId}`,
+      companyId: submission.companyId,
+      payload: { lanes: lanes.length, rejected_rows: rejectedRows, source: submission.source, filename: submission.filename, idempotency_key: submission.idempotencyKey },
+      ipAddress: submission.ipAddress,
+      userAgent: submission.userAgent,
+    });
+    await enqueueJob(client, BULK_RATE_TASK, { jobId }, { jobKey: `${BULK_RATE_TASK}:${jobId}` });
+    return { job: rows[0]!, replayed: false, allowance: { ...allowance, used: allowance.used + lanes.length, remaining: allowance.remaining === null ? null : allowance.remaining - lanes.length } };
+  });
+}
+
+async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
+  for (let start = 0; start < ingest.lanes.length; start += INSERT_CHUNK) {
+    const chunk = ingest.lanes.slice(start, start + INSERT_CHUNK);
+    await client.query(
+      `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date)
+       SELECT $1, s, l, o, d, e, p::date
+         FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(s, l, o, d, e, p)`,
+      [
+        jobId,
+        chunk.map((_, i) => start + i + 1),
+        chunk.map((l) => l.line),
+        chunk.map((l) => l.origin),
+        chunk.map((l) => l.destination),
+        chunk.map((l) => l.equipment),
+        chunk.map((l) => l.pickupDate),
+      ],
+    );
+  }
+}

@@ -1,0 +1,23 @@
+import type { Pool } from '../../core/db.ts';
+import type { LaneRow, LocationCheck } from './lanes.ts';
+
+export interface RatedLane {
+  miles: number;
+  linehaul: number;
+  fuel: number;
+  total: number;
+  perMile: number;
+  modelVersion: string;
+  flags: string[];
+}
+
+/** Rates one lane; throws an Error whose message is the per-lane failure reason. */
+export type RateLane = (lane: Omit<LaneRow, 'line'>) => RatedLane;
+
+/** What the bulk jobs need from the rating engine (control/rating). */
+export interface RatingService {
+  /** Cheap location check used while validating an upload. */
+  checkLocation: LocationCheck;
+  /** A rater bound to the pricing models in force now (active, and candidate with its A/B share). */
+  raterForJob(pool: Pool): Promise<RateLane>;
+}

@@ -1,0 +1,171 @@
+import { stringify } from 'csv-stringify';
+import express, { type Request, type Router } from 'express';
+import { actorOf, requireRole } from '../../core/access.ts';
+import type { Config } from '../../core/config.ts';
+import type { Pool } from '../../core/db.ts';
+import { HttpError } from '../../core/http.ts';
+import { bulkAllowance } from './allowance.ts';
+import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
+import { jobView, submitJob, type JobRow } from './jobs.ts';
+import type { RatingService } from './rater.ts';
+
+export type BulkConfig = Pick<Config, 'CONTROLROOM_API_SECRET' | 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const todayUtc = () => new Date().toISOString().slice(0, 10);
+const RESULT_PAGE = 5_000;
+const RESULT_COLUMNS = ['line', 'origin', 'destination', 'equipment', 'pickup_date', 'status', 'miles', 'linehaul', 'fuel', 'total', 'per_mile', 'model_version', 'flags', 'error'] as const;
+
+function companyParam(value: unknown): string {
+  if (typeof value !== 'string' || !value) throw new HttpError(400, 'company_id is required');
+  if (!UUID.test(value)) throw new HttpError(400, `company_id '${value}' is not a UUID`);
+  return value;
+}
+
+function idempotencyKey(req: Request): string | null {
+  const key = req.header('idempotency-key');
+  if (key === undefined) return null;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw new HttpError(400, 'Idempotency-Key must be 1-200 printable ASCII characters');
+  return key;
+}
+
+async function loadJob(pool: Pool, id: string): Promise<JobRow> {
+  if (!UUID.test(id)) throw new HttpError(400, `job id '${id}' is not a UUID`);
+  const { rows } = await pool.query<JobRow>(`SELECT * FROM controlroom.bulk_jobs WHERE id = $1`, [id]);
+  if (!rows[0]) throw new HttpError(404, `no bulk rating job ${id}`);
+  return rows[0];
+}
+
+/** /api/bulk-rating: Editors submit jobs (CSV or JSON lanes), Viewers follow them and download results. */
+export function bulkRatingRouter(pool: Pool, rating: RatingService, config: BulkConfig): Router {
+  const router = express.Router();
+  const viewer = requireRole('Viewer', config.CONTROLROOM_API_SECRET);
+  const editor = requireRole('Editor', config.CONTROLROOM_API_SECRET);
+  const limits: IngestLimits = { maxBytes: config.BULK_MAX_UPLOAD_BYTES, maxLanes: config.BULK_MAX_LANES, maxErrorsReported: config.BULK_MAX_ERRORS_REPORTED };
+
+  router.post('/bulk-rating/jobs', editor, async (req, res) => {
+    const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const declared = Number(req.header('content-length') ?? '0');
+    if (declared > limits.maxBytes) throw new HttpError(413, `upload larger than ${limits.maxBytes} bytes`);
+    let companyId: string;
+    let ingest;
+    let source: 'csv' | 'json';
+    let filename: string | null = null;
+    if (type === 'text/csv' || type === 'application/csv') {
+      companyId = companyParam(req.query.company_id);
+      filename = typeof req.query.filename === 'string' ? req.query.filename.slice(0, 200) : null;
+      source = 'csv';
+      ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
+    } else if (type === 'application/json') {
+      const raw = await readBody(req, limits.maxBytes);
+      let body: { company_id?: unknown; lanes?: unknown };
+      try {
+        body = JSON.parse(raw) as typeof body;
+      } catch (error) {
+        throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
+      }
+      companyId = companyParam(body.company_id);
+      if (!Array.isArray(body.lanes) || body.lanes.length === 0) throw new HttpError(400, 'lanes must be a non-empty array of {origin, destination, equipment, pickup_date}');
+      source = 'json';
+      ingest = ingestJson(body.lanes, raw, limits, rating.checkLocation, todayUtc());
+    } else {
+      throw new HttpError(415, `send text/csv (with ?company_id=) or application/json ({company_id, lanes}), not '${type || 'no content type'}'`);
+    }
+    const { job, replayed, allowance } = await submitJob(pool, {
+      companyId,
+      actor: actorOf(req.caller!),
+      idempotencyKey: idempotencyKey(req),
+      source,
+      filename,
+      ingest,
+      ipAddress: req.ip ?? null,
+      userAgent: req.header('user-agent') ?? null,
+    });
+    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+    res.status(replayed ? 200 : 202).json({
+      job: jobView(job),
+      lanes_accepted: job.lanes_total,
+      rejected_rows: job.rejected_rows,
+      errors: job.rejected,
+      errors_truncated: job.rejected_rows > job.rejected.length,
+      allowance,
+    });
+  });
+
+  router.get('/bulk-rating/jobs', viewer, async (req, res) => {
+    const companyId = req.query.company_id === undefined ? null : companyParam(req.query.company_id);
+    const limit = Math.min(200, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    const { rows } = await pool.query<JobRow>(
+      `SELECT * FROM controlroom.bulk_jobs WHERE ($1::uuid IS NULL OR company_id = $1) ORDER BY created_at DESC LIMIT $2`,
+      [companyId, limit],
+    );
+    res.json({ jobs: rows.map(jobView) });
+  });
+
+  router.get('/bulk-rating/jobs/:id', viewer, async (req, res) => {
+    res.json({ job: jobView(await loadJob(pool, String(req.params.id))) });
+  });
+
+  router.get('/bulk-rating/jobs/:id/results', viewer, async (req, res) => {
+    const job = await loadJob(pool, String(req.params.id));
+    const format = req.query.format === 'csv' ? 'csv' : req.query.format === undefined || req.query.format === 'json' ? 'json' : null;
+    if (!format) throw new HttpError(400, `format must be json or csv, not '${String(req.query.format)}'`);
+    if (format === 'json') {
+      const offset = Math.max(0, Number(req.query.offset ?? 0) || 0);
+      const limit = Math.min(RESULT_PAGE, Math.max(1, Number(req.query.limit ?? 1000) || 1000));
+      const { rows } = await pool.query(
+        `SELECT ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c)).join(', ')}
+           FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq OFFSET $2 LIMIT $3`,
+        [job.id, offset, limit],
+      );
+      res.json({ job: jobView(job), offset, lanes: rows.map(numbersOf) });
+      return;
+    }
+    res.setHeader('content-type', 'text/csv; charset=utf-8');
+    res.setHeader('content-disposition', `attachment; filename="bulk-rating-${job.id}.csv"`);
+    const csv = stringify({ header: true, columns: [...RESULT_COLUMNS] });
+    csv.pipe(res);
+    // Keyset pages, so a 100k-lane job streams in constant memory.
+    for (let after = 0; ; ) {
+      const { rows } = await pool.query<Record<string, unknown> & { seq: number }>(
+        `SELECT seq, ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c === 'flags' ? `array_to_string(flags, ' ') AS flags` : c)).join(', ')}
+           FROM controlroom.bulk_lanes WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        [job.id, after, RESULT_PAGE],
+      );
+      for (const row of rows) if (!csv.write(row)) await new Promise((r) => csv.once('drain', r));
+      if (rows.length < RESULT_PAGE) break;
+      after = rows[rows.length - 1]!.seq;
+    }
+    csv.end();
+  });
+
+  router.get('/bulk-rating/allowance', viewer, async (req, res) => {
+    res.json(await bulkAllowance(pool, companyParam(req.query.company_id)));
+  });
+
+  router.get('/companies', viewer, async (req, res) => {
+    const search = typeof req.query.search === 'string' ? req.query.search.slice(0, 100) : '';
+    const { rows } = await pool.query(
+      `SELECT c.id, c.name, e.plan_id AS plan FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
+        WHERE c.deleted_at IS NULL AND ($1 = '' OR c.name ILIKE '%' || $1 || '%') ORDER BY c.name LIMIT 50`,
+      [search],
+    );
+    res.json({ companies: rows });
+  });
+  return router;
+}
+
+const NUMERIC = new Set(['linehaul', 'fuel', 'total', 'per_mile']);
+const numbersOf = (row: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(row).map(([k, v]) => [k, NUMERIC.has(k) && v !== null ? Number(v) : v]));
+
+async function readBody(req: Request, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new HttpError(413, `upload larger than ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
