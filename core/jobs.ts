@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Logger as WorkerLogger, makeWorkerUtils, run, type TaskList } from 'graphile-worker';
 import type { Pool, PoolClient } from './db.ts';
 import type { Logger } from './logger.ts';
@@ -24,21 +25,32 @@ export async function enqueueJob(
   payload: Record<string, unknown>,
   options: EnqueueOptions = {},
 ): Promise<void> {
-  await db.query(
-    `SELECT graphile_worker.add_job(identifier => $1::text, payload => $2::json, queue_name => $3::text,
-                                    run_at => $4::timestamptz, max_attempts => $5::int, job_key => $6::text,
-                                    job_key_mode => $7::text)`,
-    [
-      task,
-      JSON.stringify(payload),
-      options.queueName ?? null,
-      options.runAt ?? null,
-      options.maxAttempts ?? 25,
-      options.jobKey ?? null,
-      options.jobKeyMode ?? 'replace',
-    ],
-  );
+  const params = [
+    task,
+    JSON.stringify(payload),
+    options.queueName ?? null,
+    options.runAt ?? null,
+    options.maxAttempts ?? 25,
+    options.jobKey ?? null,
+    options.jobKeyMode ?? 'replace',
+  ];
+  // With a job key, add_job returns no job when the keyed job is locked by a worker between its two
+  // steps; retried, it unlinks that job and adds a new one. Without the retry the caller would think the
+  // work was queued while nothing was.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { rows } = await db.query<{ id: string | null }>(
+      `SELECT (graphile_worker.add_job(identifier => $1::text, payload => $2::json, queue_name => $3::text,
+                                       run_at => $4::timestamptz, max_attempts => $5::int, job_key => $6::text,
+                                       job_key_mode => $7::text)).id AS id`,
+      params,
+    );
+    if (rows[0]?.id != null) return;
+  }
+  throw new Error(`could not queue ${task} (job key ${options.jobKey}): the keyed job stayed locked`);
 }
+
+/** graphile-worker queue names are limited to 128 characters: long identities are hashed. */
+export const queueNameFor = (prefix: string, identity: string) => `${prefix}:${createHash('sha1').update(identity).digest('hex')}`;
 
 export interface JobQueue {
   workerIds: string[];

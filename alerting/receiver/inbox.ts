@@ -1,6 +1,6 @@
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { enqueueJob } from '../../core/jobs.ts';
+import { enqueueJob, queueNameFor } from '../../core/jobs.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
 export interface InboxResult {
@@ -51,7 +51,12 @@ export async function storeNotification(pool: Pool, source: AlertSource, payload
     const newEvents = inserted.rowCount ?? 0;
     if (newEvents > 0) {
       // One pending job per group: a burst of notifications for the group is handled in one pass.
-      await enqueueJob(client, ALERT_GROUP_TASK, { source, groupKey: payload.groupKey }, { jobKey: `${ALERT_GROUP_TASK}:${source}:${payload.groupKey}` });
+      // The named queue runs a group's jobs one at a time: a notification arriving while the group is
+      // being processed queues a second job that waits, instead of racing the first to post a root.
+      await enqueueJob(client, ALERT_GROUP_TASK, { source, groupKey: payload.groupKey }, {
+        jobKey: `${ALERT_GROUP_TASK}:${source}:${payload.groupKey}`,
+        queueName: queueNameFor(ALERT_GROUP_TASK, `${source}:${payload.groupKey}`),
+      });
     }
     return { notificationId, newEvents, duplicates: alerts.length - newEvents };
   });

@@ -227,6 +227,8 @@ export class SlackPager {
       jobKey: `${STORM_REFRESH_TASK}:${stormId}`,
       jobKeyMode: 'preserve_run_at',
       runAt: new Date(Date.now() + STORM_REFRESH_DELAY_MS),
+      // One refresh at a time per storm, so two cannot both find no digest yet and post one each.
+      queueName: `${STORM_REFRESH_TASK}:${stormId}`,
     });
   }
 
@@ -245,11 +247,13 @@ export class SlackPager {
          SET channel = EXCLUDED.channel, severity = EXCLUDED.severity, channel_id = NULL, ts = NULL, storm_id = NULL,
              state = 'firing', acked_by = NULL, acked_at = NULL, resolved_by = NULL, resolved_at = NULL,
              escalated_at = NULL, created_at = now(), updated_at = now()
+         -- Only a resolved page starts over; a live one (posted by an earlier job) is kept as it is.
+         WHERE controlroom.slack_pages.state = 'resolved'
        RETURNING *`,
       [source, groupKey, channel, severity],
     );
     if (previous) this.logger.info({ groupKey }, 'alert group fired again after resolving: new page');
-    return rows[0]!;
+    return rows[0] ?? (await this.page(source, groupKey))!;
   }
 
   private async page(source: string, groupKey: string): Promise<PageRow | null> {
