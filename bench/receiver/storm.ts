@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { amPayload } from '../../alerting/receiver/test-support.ts';
+import { timed } from '../stats.ts';
+
+/**
+ * A 1000-alert storm as Alertmanager delivers it: 200 alert groups of 5 alerts each. Alertmanager sends
+ * the whole group every time it changes, so each group arrives as three growing notifications (2, 4,
+ * then 5 alerts), and some notifications are delivered twice (a retry after a timeout). The waves
+ * overlap, so notifications of one group arrive concurrently and out of order. 30 of the groups are
+ * usage alerts (UsageAbove80Percent / UsageAbove90Percent) of real companies: 5 exporter replicas each
+ * raise the same (company, feature, threshold), seen by two Prometheus replicas (two groups).
+ * Shared by alerting/receiver/storm.test.ts and bench/receiver/run.ts; deterministic for a seed.
+ */
+export type Severity = 'P1' | 'P2' | 'P3';
+
+export interface StormGroup {
+  groupKey: string;
+  severity: Severity;
+  alertname: string;
+  fingerprints: string[];
+  usage?: { companyId: string; feature: string; threshold: number };
+}
+
+export interface StormDelivery {
+  groupKey: string;
+  /** Alerts in this notification. */
+  alerts: number;
+  body: ReturnType<typeof amPayload>;
+}
+
+export interface Storm {
+  groups: StormGroup[];
+  deliveries: StormDelivery[];
+  /** Unique (group, fingerprint) pairs: 1000. */
+  totalAlerts: number;
+  /** The (company, feature, threshold) triples the usage alerts stand for. */
+  overageKeys: string[];
+}
+
+export const STORM_GROUPS = 200;
+export const STORM_ALERTS_PER_GROUP = 5;
+const SERVICE_ALERTS = ['HighErrorRate', 'LatencySLOBurn', 'QueueBacklog', 'PodCrashLooping', 'DiskFillingUp', 'ReplicationLag', 'CertificateExpiring'];
+const SEVERITIES: Severity[] = ['P1', 'P2', 'P3'];
+
+export const overageKey = (companyId: string, feature: string, threshold: number | string) => `${companyId}/${feature}/${threshold}`;
+
+/** Small deterministic PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const fingerprint = (labels: Record<string, string>) =>
+  createHash('sha256').update(JSON.stringify(Object.entries(labels).sort())).digest('hex').slice(0, 16);
+
+const groupKeyOf = (labels: Record<string, string>) =>
+  `{}:{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(', ')}}`;
+
+/** Needs at least 6 company ids (each with a 'pro' entitlement for the overage tasks to be meaningful). */
+export function buildStorm(companyIds: readonly string[], options: { seed?: number; startsAt?: string } = {}): Storm {
+  if (companyIds.length < 6) throw new Error('buildStorm needs at least 6 companies');
+  const random = prng(options.seed ?? 42);
+  const startsAt = options.startsAt ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000).toISOString();
+  const groups: StormGroup[] = [];
+  const alertsOf = new Map<string, { groupLabels: Record<string, string>; alerts: Parameters<typeof amPayload>[1] }>();
+
+  const addGroup = (groupLabels: Record<string, string>, severity: Severity, perAlert: (i: number) => Record<string, string>, usage?: StormGroup['usage']) => {
+    const groupKey = groupKeyOf(groupLabels);
+    const alerts = Array.from({ length: STORM_ALERTS_PER_GROUP }, (_, i) => {
+      const labels: Record<string, string> = { ...groupLabels, severity, ...perAlert(i) };
+      const { alertname = '', severity: _severity, ...rest } = labels;
+      return {
+        alertname,
+        severity,
+        labels: rest,
+        summary: `${alertname} on ${Object.values(perAlert(i)).join('/')}`,
+        startsAt,
+        fingerprint: fingerprint(labels),
+      };
+    });
+    alertsOf.set(groupKey, { groupLabels, alerts });
+    groups.push({ groupKey, severity, alertname: groupLabels.alertname!, fingerprints: alerts.map((a) => a.fingerprint), ...(usage ? { usage } : {}) });
+  };
+
+  // 30 usage groups: 6 companies x 2 features x 2 Prometheus replicas at 80%, 3 companies x rates x 2 at 90%.
+  const overage = new Set<string>();
+  const usage = (alertname: string, threshold: number, companyId: string, feature: string, prometheus: string) => {
+    overage.add(overageKey(companyId, feature, threshold));
+    addGroup({ alertname, company_id: companyId, feature, prometheus }, 'P3', (i) => ({ instance: `controlroom-${i}:8471`, threshold: String(threshold) }), {
+      companyId,
+      feature,
+      threshold,
+    });
+  };
+  for (const companyId of companyIds.slice(0, 6)) {
+    for (const feature of ['rates', 'api_access']) for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove80Percent', 80, companyId, feature, prometheus);
+  }
+  for (const companyId of companyIds.slice(0, 3)) for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove90Percent', 90, companyId, 'rates', prometheus);
+
+  // 170 service groups, severities rotating P1/P2/P3.
+  for (let g = 0; groups.length < STORM_GROUPS; g++) {
+    const alertname = SERVICE_ALERTS[g % SERVICE_ALERTS.length]!;
+    addGroup({ alertname, service: `svc-${String(g).padStart(3, '0')}` }, SEVERITIES[g % 3]!, (i) => ({ instance: `10.0.${g % 250}.${i + 1}:9100`, pod: `svc-${g}-${i}` }));
+  }
+
+  // Three growing notifications per group, plus redeliveries; waves overlap and are shuffled.
+  const scheduled: Array<{ order: number; delivery: StormDelivery }> = [];
+  groups.forEach((group, g) => {
+    const { groupLabels, alerts } = alertsOf.get(group.groupKey)!;
+    const waves = [2, 4, 5];
+    const sends: number[] = [0, 1, 2];
+    if (g % 4 === 0) sends.push(2); // last notification delivered twice
+    if (g % 5 === 0) sends.push(0); // first notification delivered twice
+    for (const wave of sends) {
+      const subset = alerts.slice(0, waves[wave]);
+      scheduled.push({
+        order: wave + random() * 1.6,
+        delivery: { groupKey: group.groupKey, alerts: subset.length, body: amPayload(group.groupKey, subset, { groupLabels }) },
+      });
+    }
+  });
+  scheduled.sort((a, b) => a.order - b.order);
+  return {
+    groups,
+    deliveries: scheduled.map((s) => s.delivery),
+    totalAlerts: groups.length * STORM_ALERTS_PER_GROUP,
+    overageKeys: [...overage].sort(),
+  };
+}
+
+export interface DeliveryResult {
+  status: number;
+  body: unknown;
+  ms: number;
+  groupKey: string;
+}
+
+/**
+ * POSTs every delivery to `url`, `concurrency` in flight, as Alertmanager's per-group senders would;
+ * returns each POST's answer and its time to the answer.
+ */
+export async function deliverStorm(url: string, deliveries: readonly StormDelivery[], concurrency: number, token: string): Promise<DeliveryResult[]> {
+  const results: DeliveryResult[] = new Array(deliveries.length);
+  let next = 0;
+  const sender = async () => {
+    for (let i = next++; i < deliveries.length; i = next++) {
+      const delivery = deliveries[i]!;
+      const body = JSON.stringify(delivery.body);
+      const { ms, result } = await timed(async () => {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'user-agent': 'Alertmanager/0.25.0' },
+          body,
+        });
+        const text = await res.text();
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch {
+          // keep the text
+        }
+        return { status: res.status, body: parsed };
+      });
+      results[i] = { ...result, ms, groupKey: delivery.groupKey };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, deliveries.length) }, sender));
+  return results;
+}
