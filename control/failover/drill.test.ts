@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { loadConfig } from '../../core/config.ts';
+import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { runDrill } from './drill.ts';
+import { parseRegions } from './settings.ts';
+import { loadRegions, syncRegions } from './store.ts';
+import { silent } from './test-support.ts';
+
+let db: TestDatabase;
+const config = loadConfig({ CONTROLROOM_INSTANCE_ID: 'drill-test' });
+
+before(async () => {
+  db = await createTestDatabase();
+  await syncRegions(db.pool, 'live', parseRegions(undefined), silent);
+});
+after(async () => {
+  await db.drop();
+});
+
+test('a planned failover drill records RTO and RPO as evidence, without touching live routing', async () => {
+  const started = Date.now();
+  const result = await runDrill({ pool: db.pool, config, logger: silent });
+  const took = Date.now() - started;
+  console.log(`drill: ${JSON.stringify({ took_ms: took, ...result, details: undefined })}`);
+  assert.ok(took < 15_000, `the drill took ${took} ms`);
+  assert.equal(result.outcome, 'passed');
+  assert.deepEqual(result.steps, [10, 50, 100]);
+  assert.ok(result.rto_seconds! > 0.8 && result.rto_seconds! < 5, `RTO ${result.rto_seconds}: two 400 ms steps, then the drain`);
+  assert.equal(result.rpo_seconds, 0, 'writes are frozen until the replica caught up: nothing acknowledged is lost');
+  assert.equal(result.writes_lost, 0);
+  assert.ok(result.writes_acknowledged > 50, `${result.writes_acknowledged} writes`);
+  assert.ok(result.write_freeze_seconds! >= 0.15 && result.write_freeze_seconds! < 2);
+  assert.ok(result.write_unavailable_seconds! <= result.rto_seconds!);
+  assert.ok((result.details.writes_on_new_primary as number) > 0, 'the new primary took writes');
+
+  const row = (await db.pool.query(`SELECT * FROM controlroom.failover_drills WHERE id = $1`, [result.id])).rows[0];
+  assert.deepEqual(
+    [row.outcome, row.rto_seconds, row.rpo_seconds, row.writes_acknowledged, row.writes_lost, String(row.event_id)],
+    ['passed', result.rto_seconds, 0, result.writes_acknowledged, 0, result.event_id],
+  );
+  assert.ok(row.finished_at instanceof Date);
+  const event = (await db.pool.query(`SELECT kind, outcome, steps, scope, actor FROM controlroom.failover_events WHERE id = $1`, [result.event_id])).rows[0];
+  assert.deepEqual([event.kind, event.outcome, event.steps, event.scope, event.actor], ['drill', 'completed', [10, 50, 100], result.scope, 'controlroom:drill']);
+  const audited = (await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'failover.drill'`)).rows;
+  assert.equal(audited.length, 1);
+  assert.deepEqual([audited[0].actor, audited[0].payload.rto_seconds, audited[0].payload.writes_lost], ['controlroom:drill', result.rto_seconds, 0]);
+  // The same path as the API: requested, the steps, the freeze and the completion are all audited.
+  const path = (await db.pool.query(`SELECT action FROM audit_log WHERE target = $1 ORDER BY id`, [`failover_events/${result.event_id}`])).rows;
+  assert.deepEqual(path.map((r) => r.action), ['failover.requested', 'failover.step_applied', 'failover.step_applied', 'failover.write_frozen', 'failover.completed']);
+
+  const live = await loadRegions(db.pool, 'live');
+  assert.deepEqual(live.map((r) => [r.name, r.active, r.traffic_weight]), [['us-east-1', true, 100], ['us-west-2', false, 0]]);
+  const leftovers = await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.regions WHERE scope <> 'live'`);
+  assert.equal(leftovers.rows[0].n, 0, 'the drill regions are removed');
+});
+
+test('skipping the replication catch-up is measured as lost writes (RPO > 0)', async () => {
+  const result = await runDrill({
+    pool: db.pool,
+    config,
+    logger: silent,
+    options: { waitForReplication: false, replicationLagMs: 1_000, steps: [100], warmupMs: 1_500, settleMs: 100 },
+  });
+  console.log(`unsafe drill: ${JSON.stringify({ ...result, details: undefined })}`);
+  assert.equal(result.outcome, 'failed');
+  assert.ok(result.writes_lost > 0);
+  assert.ok(result.rpo_seconds! > 0.3 && result.rpo_seconds! < 1.5, `RPO ${result.rpo_seconds}`);
+  const row = (await db.pool.query(`SELECT outcome, writes_lost, details FROM controlroom.failover_drills WHERE id = $1`, [result.id])).rows[0];
+  assert.deepEqual([row.outcome, row.writes_lost], ['failed', result.writes_lost]);
+  assert.match(row.details.failure, /acknowledged writes missing on the new primary/);
+});

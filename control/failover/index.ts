@@ -1,0 +1,63 @@
+/**
+ * Regions and failover (see control/failover/README.md).
+ *
+ * Wiring:
+ * - `startFailover({ pool, config, logger })` after migrations: upserts FAILOVER_REGIONS, starts this
+ *   instance's engine (lease, health checks, automatic failover, cutover steps) and returns the router to
+ *   mount under /api, and stop().
+ * - `createRegionsCollector(ctx)` in the exporter's collector list: the tms_region_* metrics.
+ * - `runDrill({ pool, config, logger })` for `controlroom drill`.
+ */
+import type { Router } from 'express';
+import type { Pool } from '../../core/db.ts';
+import type { Logger } from '../../core/logger.ts';
+import { FailoverEngine, type Probes } from './engine.ts';
+import { regionsApiRouter } from './routes.ts';
+import { failoverSettings, parseRegions, type FailoverConfig, type FailoverSettings } from './settings.ts';
+import { syncRegions } from './store.ts';
+
+export { createRegionsCollector, RegionsCollector } from './collector.ts';
+export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
+export { FailoverEngine } from './engine.ts';
+export { loadRouting, type Routing } from './routes.ts';
+export { failoverSettings, parseRegions, LIVE_SCOPE, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';
+
+export interface StartFailoverOptions {
+  pool: Pool;
+  config: FailoverConfig;
+  logger: Logger;
+  /** Finer settings than the config allows (tests: millisecond intervals). */
+  settings?: Partial<FailoverSettings>;
+  /** Replaces the HTTP probes (tests). */
+  probes?: Probes;
+}
+
+export interface FailoverService {
+  /** Mount under /api: /regions, /regions/routing, /regions/failover, /regions/shift, /regions/cutover/abort. */
+  apiRouter: Router;
+  engine: FailoverEngine;
+  settings: FailoverSettings;
+  /** Stops the engine and gives the lease up (a cutover in progress stays stored and continues on the next holder). */
+  stop(): Promise<void>;
+}
+
+export async function startFailover({ pool, config, logger, settings: overrides, probes }: StartFailoverOptions): Promise<FailoverService> {
+  const regions = parseRegions(config.FAILOVER_REGIONS);
+  const settings = failoverSettings(config, overrides);
+  const log = logger.child({ component: 'failover' });
+  if (config.FAILOVER_REGIONS === undefined || config.FAILOVER_REGIONS.trim() === '') {
+    log.warn(
+      { regions: regions.map((r) => r.name) },
+      'FAILOVER_REGIONS is not set: placeholder regions whose health checks fail; automatic failover will not act',
+    );
+  }
+  await syncRegions(pool, settings.scope, regions, log);
+  const engine = new FailoverEngine(pool, settings, logger, probes);
+  await engine.start();
+  return {
+    apiRouter: regionsApiRouter(pool, settings, engine),
+    engine,
+    settings,
+    stop: () => engine.stop(),
+  };
+}

@@ -1,0 +1,178 @@
+import express, { type Request, type Router } from 'express';
+import { z } from 'zod';
+import { actorOf, requireRole } from '../../core/access.ts';
+import type { Pool } from '../../core/db.ts';
+import { HttpError } from '../../core/http.ts';
+import type { FailoverEngine } from './engine.ts';
+import { requestAbort, requestFailover, requestShift, stepsProblem, waitForEvent, type Requester } from './requests.ts';
+import type { FailoverSettings } from './settings.ts';
+import { EVENT_COLUMNS, loadControl, loadRegions, type EventRow } from './store.ts';
+
+export interface Routing {
+  epoch: number;
+  write_frozen: boolean;
+  active: string | null;
+  regions: Array<{ name: string; base_url: string; weight: number; active: boolean; healthy: boolean }>;
+}
+
+/** What the TMS router follows: one indexed query. */
+export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
+  const { rows } = await pool.query<{ epoch: number; write_frozen: boolean; regions: Routing['regions'] | null }>(
+    `SELECT c.epoch::float8 AS epoch, c.write_frozen,
+            json_agg(json_build_object('name', r.name, 'base_url', r.base_url, 'weight', r.traffic_weight,
+                                       'active', r.active, 'healthy', r.healthy)
+                     ORDER BY r.role = 'secondary', r.name) FILTER (WHERE r.name IS NOT NULL) AS regions
+       FROM controlroom.failover_control c
+       LEFT JOIN controlroom.regions r ON r.scope = c.scope
+      WHERE c.scope = $1
+      GROUP BY c.scope, c.epoch, c.write_frozen`,
+    [scope],
+  );
+  const row = rows[0];
+  if (!row) throw new HttpError(503, `regions are not configured (scope ${scope})`);
+  const regions = row.regions ?? [];
+  return { epoch: row.epoch, write_frozen: row.write_frozen, active: regions.find((r) => r.active)?.name ?? null, regions };
+}
+
+const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(500, 'at most 500 characters');
+const failoverBody = z
+  .object({
+    target: z.string({ error: 'required: the region to fail over to' }).trim().min(1, 'required: the region to fail over to'),
+    steps: z
+      .array(z.number().int('whole percentages').min(1, 'at least 1').max(100, 'at most 100'))
+      .min(1)
+      .max(10, 'at most 10 steps')
+      .optional()
+      .superRefine((steps, ctx) => {
+        const problem = steps ? stepsProblem(steps) : null;
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    force: z.boolean().optional(),
+    reason,
+  })
+  .strict();
+const shiftBody = z
+  .object({
+    weights: z.record(z.string(), z.number().int('whole percentages').min(0, 'at least 0').max(100, 'at most 100')).refine(
+      (w) => Object.keys(w).length > 0,
+      'name at least one region, e.g. {"us-west-2": 10}',
+    ),
+    force: z.boolean().optional(),
+    reason,
+  })
+  .strict();
+const abortBody = z.object({ reason }).strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`).join('; ');
+    throw new HttpError(400, `invalid request: ${problems}`);
+  }
+  return result.data;
+}
+
+const requester = (req: Request): Requester => ({
+  actor: actorOf(req.caller!),
+  role: req.caller!.role,
+  ipAddress: req.ip ?? null,
+  userAgent: req.header('user-agent') ?? null,
+});
+
+/**
+ * Mounted under /api:
+ * - GET  /regions/routing       for the TMS router (no Grafana: it is a status)
+ * - GET  /regions               regions, health history, control state, events, drills (Viewer)
+ * - POST /regions/failover      {target, steps?, force?, reason} stepped failover (Admin)
+ * - POST /regions/shift         {weights, force?, reason} traffic shift (Admin)
+ * - POST /regions/cutover/abort {reason} (Admin)
+ */
+export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?: FailoverEngine): Router {
+  const router = express.Router();
+  const { scope } = settings;
+  const json = express.json({ limit: '16kb' });
+
+  // Concurrent router polls share one query.
+  let inflight: Promise<Routing> | null = null;
+  router.get('/regions/routing', async (_req, res) => {
+    inflight ??= loadRouting(pool, scope).finally(() => {
+      inflight = null;
+    });
+    const routing = await inflight;
+    res.set('cache-control', 'no-store').json(routing);
+  });
+
+  router.get('/regions', requireRole('Viewer', settings.apiSecret), async (req, res) => {
+    const raw = Number(req.query.checks ?? 50);
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks: a whole number from 1 to 1000');
+    const [control, regions, checks, events, drills] = await Promise.all([
+      loadControl(pool, scope),
+      loadRegions(pool, scope),
+      pool.query<{ region: string; at: Date; ok: boolean; latency_ms: number | null; status_code: number | null; error: string | null }>(
+        `SELECT r.name AS region, k.at, k.ok, k.latency_ms, k.status_code, k.error
+           FROM controlroom.regions r
+           CROSS JOIN LATERAL (SELECT at, ok, latency_ms, status_code, error FROM controlroom.region_checks c
+                                WHERE c.scope = r.scope AND c.region = r.name ORDER BY at DESC LIMIT $2) k
+          WHERE r.scope = $1
+          ORDER BY r.name, k.at DESC`,
+        [scope, raw],
+      ),
+      pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE scope = $1 ORDER BY id DESC LIMIT 20`, [scope]),
+      pool.query(
+        `SELECT id::text AS id, started_at, finished_at, outcome, rto_seconds, rpo_seconds, writes_acknowledged, writes_lost, actor, event_id::text AS event_id
+           FROM controlroom.failover_drills ORDER BY id DESC LIMIT 10`,
+      ),
+    ]);
+    res.json({
+      scope,
+      control: {
+        epoch: control.epoch,
+        lease_holder: control.lease_holder,
+        lease_expires_at: control.lease_expires_at,
+        write_frozen: control.write_frozen,
+        frozen_since: control.frozen_since,
+        cutover: control.cutover,
+        this_instance: { holder: settings.holder, leader: engine?.lease?.epoch === control.epoch },
+      },
+      regions: regions.map((r) => ({ ...r, checks: checks.rows.filter((c) => c.region === r.name).map(({ region: _r, ...c }) => c) })),
+      events: events.rows,
+      drills: drills.rows,
+      settings: {
+        check_interval_seconds: settings.checkIntervalMs / 1000,
+        check_timeout_ms: settings.checkTimeoutMs,
+        unhealthy_after: settings.unhealthyAfter,
+        healthy_after: settings.healthyAfter,
+        auto_failover: settings.auto,
+        step_seconds: settings.stepMs / 1000,
+        lease_seconds: settings.leaseMs / 1000,
+        default_steps: settings.defaultSteps,
+      },
+    });
+  });
+
+  router.post('/regions/failover', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+    const body = parse(failoverBody, req.body);
+    const { event, cutover } = await requestFailover(pool, scope, settings.defaultSteps, body, requester(req));
+    engine?.wake();
+    res.status(202).json({ event: event, plan: cutover.plan, step_seconds: settings.stepMs / 1000 });
+  });
+
+  router.post('/regions/shift', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+    const body = parse(shiftBody, req.body);
+    const { event } = await requestShift(pool, scope, body, requester(req));
+    engine?.wake();
+    // The lease holder applies a shift within a poll; answer with the outcome when it is that quick.
+    const done = await waitForEvent(pool, event.id, 5_000);
+    res.status(done.outcome === 'in_progress' ? 202 : 200).json({ event: done });
+  });
+
+  router.post('/regions/cutover/abort', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+    const body = parse(abortBody, req.body);
+    const id = await requestAbort(pool, scope, body.reason, requester(req));
+    engine?.wake();
+    const done = await waitForEvent(pool, id, 5_000);
+    res.status(done.outcome === 'in_progress' ? 202 : 200).json({ event: done });
+  });
+
+  return router;
+}

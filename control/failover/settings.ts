@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import type { Config } from '../../core/config.ts';
+
+/** The scope GET /api/regions/routing serves; drills run in their own scope ('drill-<id>'). */
+export const LIVE_SCOPE = 'live';
+export const DEFAULT_STEPS: readonly number[] = [10, 50, 100];
+/** Actor of everything the control plane does by itself (health transitions, automatic failover, steps). */
+export const SYSTEM_ACTOR = 'controlroom:failover';
+
+export interface RegionSpec {
+  name: string;
+  role: 'primary' | 'secondary';
+  base_url: string;
+  health_url: string;
+  replication_lag_url?: string | undefined;
+}
+
+/** Placeholders for `npm start` without FAILOVER_REGIONS: nothing listens there, so both regions fail
+ * their checks, and automatic failover never acts (it needs the other region healthy). */
+export const DEFAULT_REGIONS: readonly RegionSpec[] = [
+  { name: 'us-east-1', role: 'primary', base_url: 'http://127.0.0.1:18481', health_url: 'http://127.0.0.1:18481/healthz' },
+  { name: 'us-west-2', role: 'secondary', base_url: 'http://127.0.0.1:18482', health_url: 'http://127.0.0.1:18482/healthz' },
+];
+
+const httpUrl = z
+  .string()
+  .url('must be an absolute URL')
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL');
+
+const regionSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, dot, dash, underscore (at most 63)'),
+    role: z.enum(['primary', 'secondary']),
+    base_url: httpUrl,
+    health_url: httpUrl,
+    replication_lag_url: httpUrl.optional(),
+  })
+  .strict();
+
+const regionsSchema = z
+  .array(regionSchema)
+  .length(2, 'exactly two regions: one primary and one secondary')
+  .superRefine((regions, ctx) => {
+    const roles = new Set(regions.map((r) => r.role));
+    if (regions.length === 2 && roles.size !== 2) ctx.addIssue({ code: 'custom', message: 'one region must be primary and the other secondary' });
+    const names = new Set(regions.map((r) => r.name));
+    if (names.size !== regions.length) ctx.addIssue({ code: 'custom', message: 'region names must be distinct' });
+  });
+
+/** Parses FAILOVER_REGIONS (a JSON array); unset means the harmless placeholders. */
+export function parseRegions(raw: string | undefined): RegionSpec[] {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_REGIONS.map((r) => ({ ...r }));
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`invalid configuration: FAILOVER_REGIONS is not valid JSON (${(error as Error).message})`);
+  }
+  const parsed = regionsSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(array)'}: ${i.message}`)
+      .join('; ');
+    throw new Error(`invalid configuration: FAILOVER_REGIONS ${problems}`);
+  }
+  // Primary first, whatever order the JSON used.
+  return [...parsed.data].sort((a, b) => (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1));
+}
+
+export interface FailoverSettings {
+  /** 'live', or a drill's own scope. */
+  scope: string;
+  /** Lease holder id (CONTROLROOM_INSTANCE_ID): distinct per running instance. */
+  holder: string;
+  apiSecret: string | undefined;
+  checkIntervalMs: number;
+  checkTimeoutMs: number;
+  unhealthyAfter: number;
+  healthyAfter: number;
+  auto: boolean;
+  /** Time between the steps of a stepped cutover. */
+  stepMs: number;
+  leaseMs: number;
+  /** Least time writes stay frozen before the write role moves (the router must see the freeze). */
+  drainMinMs: number;
+  /** Most time writes stay frozen waiting for the target's replication to catch up. */
+  drainMaxMs: number;
+  /** Replication lag of the target at or under which the write role may move. */
+  drainMaxLagSeconds: number;
+  /** How often the lease holder looks at a cutover in progress. */
+  pollMs: number;
+  /** region_checks rows older than this are pruned. */
+  checkRetentionMs: number;
+  defaultSteps: readonly number[];
+}
+
+export type FailoverConfig = Pick<
+  Config,
+  | 'CONTROLROOM_INSTANCE_ID'
+  | 'CONTROLROOM_API_SECRET'
+  | 'FAILOVER_REGIONS'
+  | 'FAILOVER_CHECK_INTERVAL_SECONDS'
+  | 'FAILOVER_CHECK_TIMEOUT_MS'
+  | 'FAILOVER_UNHEALTHY_AFTER'
+  | 'FAILOVER_HEALTHY_AFTER'
+  | 'FAILOVER_AUTO'
+  | 'FAILOVER_STEP_SECONDS'
+  | 'FAILOVER_LEASE_SECONDS'
+>;
+
+export function failoverSettings(config: FailoverConfig, overrides: Partial<FailoverSettings> = {}): FailoverSettings {
+  const stepMs = overrides.stepMs ?? config.FAILOVER_STEP_SECONDS * 1000;
+  return {
+    scope: LIVE_SCOPE,
+    holder: config.CONTROLROOM_INSTANCE_ID,
+    apiSecret: config.CONTROLROOM_API_SECRET,
+    checkIntervalMs: config.FAILOVER_CHECK_INTERVAL_SECONDS * 1000,
+    checkTimeoutMs: config.FAILOVER_CHECK_TIMEOUT_MS,
+    unhealthyAfter: config.FAILOVER_UNHEALTHY_AFTER,
+    healthyAfter: config.FAILOVER_HEALTHY_AFTER,
+    auto: config.FAILOVER_AUTO,
+    stepMs,
+    leaseMs: config.FAILOVER_LEASE_SECONDS * 1000,
+    drainMinMs: Math.min(2_000, stepMs),
+    drainMaxMs: Math.max(stepMs, 1_000),
+    drainMaxLagSeconds: 0,
+    pollMs: 250,
+    checkRetentionMs: 24 * 3_600_000,
+    defaultSteps: DEFAULT_STEPS,
+    ...overrides,
+  };
+}
