@@ -3,7 +3,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { runDrill } from '../control/failover/index.ts';
 import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
+import { startDemoRegions } from '../db/demo/regions.ts';
 import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { startServices } from './services.ts';
@@ -65,6 +67,10 @@ program
       : null;
     // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
     if (demoPool) await seedDemo(demoPool);
+    if (options.demo && !config.FAILOVER_REGIONS) {
+      const regions = await startDemoRegions(logger);
+      stops.push(regions.stop);
+    }
     const services = await startServices(url, config, logger);
     stops.push(services.stop);
     if (demoPool) {
@@ -118,6 +124,26 @@ program
       await demo.stop();
       await pool.end();
     });
+  });
+
+program
+  .command('drill')
+  .description('planned failover drill against local test regions; records RTO/RPO as evidence')
+  .action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const pool = createPool(requireDatabaseUrl(config), {
+      max: 4,
+      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      applicationName: 'controlroom-drill',
+    });
+    try {
+      const result = await runDrill({ pool, config, logger });
+      console.log(JSON.stringify(result, null, 2));
+      if (result.outcome !== 'passed') process.exitCode = 1;
+    } finally {
+      await pool.end();
+    }
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

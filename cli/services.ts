@@ -8,6 +8,7 @@ import { receiverTasks } from '../alerting/receiver/worker.ts';
 import { BULK_RATE_TASK } from '../control/bulk/jobs.ts';
 import { bulkRateTask } from '../control/bulk/process.ts';
 import { bulkRatingRouter } from '../control/bulk/routes.ts';
+import { startFailover } from '../control/failover/index.ts';
 import { createRatingService } from '../control/rating/index.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
@@ -72,6 +73,9 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
   const pager = slackPager(workerPool, config, logger);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
+  // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
+  const failoverPool = createPool(databaseUrl, { max: 3, statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS, applicationName: 'controlroom-failover' });
+  const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
   const rating = createRatingService();
   const worker = await startJobQueue({
     pool: workerPool,
@@ -89,7 +93,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     registry: exporter.registry,
     logger,
     webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config)],
-    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config)],
+    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), failover.apiRouter],
   });
   // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
   await requestFreezeSync(pool);
@@ -108,9 +112,10 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     port,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await failover.stop();
       await worker.stop();
       await exporter.runner.stop();
-      await Promise.all([pool.end(), workerPool.end()]);
+      await Promise.all([pool.end(), workerPool.end(), failoverPool.end()]);
     },
   };
 }

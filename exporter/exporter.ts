@@ -1,6 +1,7 @@
 import { Registry } from 'prom-client';
 import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
+import { createRegionsCollector } from '../control/failover/collector.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
 import { BusinessCollector } from './collectors/business.ts';
@@ -29,6 +30,7 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     new UsageCollector(ctx),
     new BusinessCollector(ctx),
     new ReleaseFreezeCollector(ctx),
+    createRegionsCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

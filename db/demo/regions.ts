@@ -1,0 +1,48 @@
+import http from 'node:http';
+import type { Logger } from '../../core/logger.ts';
+
+export interface DemoRegion {
+  name: string;
+  port: number;
+}
+
+/** The regions `controlroom start` serves when FAILOVER_REGIONS is not set (control/failover's defaults). */
+export const DEMO_REGIONS: readonly DemoRegion[] = [
+  { name: 'us-east-1', port: 18481 },
+  { name: 'us-west-2', port: 18482 },
+];
+
+/**
+ * Two tiny local stand-ins for the TMS's regions, so the demo's failover page and region metrics show
+ * healthy regions with a little replication lag instead of two unreachable placeholders. A port already
+ * in use is reported and skipped (that region then reads as down, which is also a true picture).
+ */
+export async function startDemoRegions(logger?: Logger): Promise<{ stop(): Promise<void> }> {
+  const servers: http.Server[] = [];
+  for (const region of DEMO_REGIONS) {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', region: region.name }));
+      } else if (req.url === '/replication/lag') {
+        // A secondary trails its primary by a fraction of a second, now and then more.
+        const lag = region.name === 'us-west-2' ? 0.2 + (Date.now() % 7_000) / 10_000 : 0;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ lag_seconds: lag }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', (err) => {
+        logger?.warn({ err, region: region.name, port: region.port }, 'demo region could not listen; it will read as down');
+        resolve(false);
+      });
+      server.listen(region.port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) servers.push(server);
+  }
+  return {
+    stop: async () => {
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}
