@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { audit } from '../../core/audit.ts';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
@@ -8,7 +11,6 @@ import { bulkAllowance, checkAllowance, type BulkAllowance } from './allowance.t
 import type { IngestResult } from './ingest.ts';
 
 export const BULK_RATE_TASK = 'bulk_rate';
-const INSERT_CHUNK = 20_000;
 
 export interface JobSubmission {
   companyId: string;
@@ -132,22 +134,25 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
   });
 }
 
+/** COPY, not INSERT: 100k lanes stream into the table in a fraction of the time batched inserts take. */
 async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
-  for (let start = 0; start < ingest.lanes.length; start += INSERT_CHUNK) {
-    const chunk = ingest.lanes.slice(start, start + INSERT_CHUNK);
-    await client.query(
-      `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date)
-       SELECT $1, s, l, o, d, e, p::date
-         FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(s, l, o, d, e, p)`,
-      [
-        jobId,
-        chunk.map((_, i) => start + i + 1),
-        chunk.map((l) => l.line),
-        chunk.map((l) => l.origin),
-        chunk.map((l) => l.destination),
-        chunk.map((l) => l.equipment),
-        chunk.map((l) => l.pickupDate),
-      ],
-    );
-  }
+  const copy = client.query(
+    copyFrom(`COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`),
+  );
+  const rows = function* () {
+    let chunk = '';
+    for (let i = 0; i < ingest.lanes.length; i++) {
+      const l = ingest.lanes[i]!;
+      chunk += `${jobId}\t${i + 1}\t${l.line}\t${copyText(l.origin)}\t${copyText(l.destination)}\t${l.equipment}\t${l.pickupDate}\n`;
+      if (chunk.length > 64 * 1024) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk) yield chunk;
+  };
+  await pipeline(Readable.from(rows()), copy);
 }
+
+/** COPY text format: backslash, tab and line breaks are escaped. */
+const copyText = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
