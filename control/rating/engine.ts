@@ -225,19 +225,7 @@ function compareResolved(candidate: PricingModel, active: PricingModel): Compare
   price(rOrigin, rDestination, rEquipment, rMonth, active);
   const activeC = pTotalC;
   price(rOrigin, rDestination, rEquipment, rMonth, candidate);
-  return {
-    miles: pMiles,
-    linehaul: pLinehaulC / 100,
-    fuel: pFuelC / 100,
-    total: pTotalC / 100,
-    perMile: pMiles > 0 ? Math.round(pTotalC / pMiles) / 100 : 0,
-    carrierCost: pCostC / 100,
-    margin: (pTotalC - pCostC) / 100,
-    modelVersion: candidate.version,
-    flags: flagList(pFlags, isAnomaly(pTotalC, activeC)),
-    activeTotal: activeC / 100,
-    activeVersion: active.version,
-  };
+  return { ...result(candidate.version, isAnomaly(pTotalC, activeC)), activeTotal: activeC / 100, activeVersion: active.version };
 }
 
 export function rateCandidate(lane: Lane, candidate: PricingModel, active: PricingModel): ComparedRate {
@@ -333,15 +321,7 @@ export function tryRateSplit(
   }
   price(rOrigin, rDestination, rEquipment, rMonth, model);
   return {
-    miles: pMiles,
-    linehaul: pLinehaulC / 100,
-    fuel: pFuelC / 100,
-    total: pTotalC / 100,
-    perMile: pMiles > 0 ? Math.round(pTotalC / pMiles) / 100 : 0,
-    carrierCost: pCostC / 100,
-    margin: (pTotalC - pCostC) / 100,
-    modelVersion: model.version,
-    flags: flagList(pFlags, activeC >= 0 && isAnomaly(pTotalC, activeC)),
+    ...result(model.version, activeC >= 0 && isAnomaly(pTotalC, activeC)),
     arm,
     activeTotal: activeC >= 0 ? activeC / 100 : null,
     activeVersion: activeC >= 0 ? active.version : null,
