@@ -10,6 +10,7 @@ import { bulkRateTask } from '../control/bulk/process.ts';
 import { bulkRatingRouter } from '../control/bulk/routes.ts';
 import { startFailover } from '../control/failover/index.ts';
 import { createRatingService } from '../control/rating/index.ts';
+import { pricingRouter } from '../control/rating/routes.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import type { Config } from '../core/config.ts';
@@ -93,7 +94,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     registry: exporter.registry,
     logger,
     webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config)],
-    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), failover.apiRouter],
+    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool, config.CONTROLROOM_API_SECRET), failover.apiRouter],
   });
   // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
   await requestFreezeSync(pool);
