@@ -5,6 +5,7 @@ import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
 import { receiverTasks } from '../alerting/receiver/worker.ts';
+import { createBilling } from '../billing/index.ts';
 import { BULK_RATE_TASK } from '../control/bulk/jobs.ts';
 import { bulkRateTask } from '../control/bulk/process.ts';
 import { bulkRatingRouter } from '../control/bulk/routes.ts';
@@ -78,9 +79,11 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   const failoverPool = createPool(databaseUrl, { max: 3, statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS, applicationName: 'controlroom-failover' });
   const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
   const rating = createRatingService();
+  const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));
   const worker = await startJobQueue({
     pool: workerPool,
     taskList: {
+      ...billing.tasks,
       [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
       ...receiverTasks(workerPool, pager, logger.child({ component: 'receiver' })),
       ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
@@ -93,11 +96,12 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     pool,
     registry: exporter.registry,
     logger,
-    webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config)],
-    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool, config.CONTROLROOM_API_SECRET), failover.apiRouter],
+    webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
+    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool, config.CONTROLROOM_API_SECRET), failover.apiRouter, billing.apiRouter],
   });
   // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
   await requestFreezeSync(pool);
+  await billing.start();
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
     s.once('error', reject);

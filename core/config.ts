@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { billingConfigShape } from '../billing/config.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -74,6 +75,8 @@ const schema = z.object({
   FAILOVER_AUTO: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   FAILOVER_STEP_SECONDS: int(30),
   FAILOVER_LEASE_SECONDS: int(15),
+
+  ...billingConfigShape,
 });
 
 export type Config = z.infer<typeof schema>;

@@ -75,8 +75,11 @@ export interface JobQueueOptions {
 export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue> {
   const log = options.logger.child({ component: 'job-queue' });
   const logger = new WorkerLogger(() => (level, message, meta) => {
-    // graphile-worker logs every completed job at info; that is debug detail for us.
-    const method = level === 'error' ? 'error' : level === 'warning' ? 'warn' : 'debug';
+    // graphile-worker logs every completed job at info; that is debug detail for us. Postgres ending our
+    // connections (57P01, as at Ctrl-C, when the embedded server stops with us) is a warning, not a fault.
+    const shutdown =
+      (meta as { error?: { code?: string } } | undefined)?.error?.code === '57P01' || message.startsWith('Error occurred attempting to UNLISTEN');
+    const method = level === 'error' && !shutdown ? 'error' : level === 'warning' || shutdown ? 'warn' : 'debug';
     log[method]({ ...meta }, message);
   });
   const workerIds = Array.from({ length: options.concurrency }, (_, i) => `controlroom-${options.instanceId}-${i}`);

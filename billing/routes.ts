@@ -1,0 +1,81 @@
+import express, { type Router } from 'express';
+import { requireRole } from '../core/access.ts';
+import type { Pool } from '../core/db.ts';
+import { HttpError } from '../core/http.ts';
+import type { BillingConfig } from './config.ts';
+import { usageFor } from './usage.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const limitOut = (v: number | null) => (v === null ? 0 : v < 0 ? null : v);
+
+/**
+ * GET /api/usage/:company (Viewer): the plugin's usage meter. Per feature of the tenant's plan in the
+ * current UTC period: used, soft limit (included) and hard limit (null = unlimited, 0 = not in the
+ * plan), overage above the included amount and how much of it Stripe has, thresholds crossed and
+ * notified, and whether the hard limit blocks.
+ */
+export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
+  const router = express.Router();
+  router.get('/usage/:company', requireRole('Viewer', config.CONTROLROOM_API_SECRET), async (req, res) => {
+    const companyId = String(req.params.company);
+    if (!UUID.test(companyId)) throw new HttpError(400, `company '${companyId}' is not a UUID`);
+    const { rows: companies } = await pool.query<{ name: string; plan_id: string | null; billing_status: string | null; grace_until: Date | null; current_period_end: Date | null; trial_ends_at: Date | null }>(
+      `SELECT c.name, e.plan_id, e.billing_status, e.grace_until, e.current_period_end, e.trial_ends_at
+         FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
+        WHERE c.id = $1 AND c.deleted_at IS NULL`,
+      [companyId],
+    );
+    const company = companies[0];
+    if (!company) throw new HttpError(404, `no live company ${companyId}`);
+    const usages = await usageFor(pool, { companyId });
+    const [{ rows: notices }, { rows: meter }] = await Promise.all([
+      pool.query<{ feature: string; period_start: string; threshold: number }>(
+        `SELECT feature, to_char(period_start, 'YYYY-MM-DD') AS period_start, threshold FROM controlroom.overage_notices WHERE company_id = $1`,
+        [companyId],
+      ),
+      pool.query<{ feature: string; period_start: string; sent: string; pending: string }>(
+        `SELECT feature, to_char(period_start, 'YYYY-MM-DD') AS period_start,
+                coalesce(sum(qty) FILTER (WHERE sent_at IS NOT NULL), 0) AS sent,
+                coalesce(sum(qty) FILTER (WHERE sent_at IS NULL), 0) AS pending
+           FROM controlroom.billing_meter_events WHERE company_id = $1 GROUP BY 1, 2`,
+        [companyId],
+      ),
+    ]);
+    const key = (f: string, p: string) => `${f}\u0000${p}`;
+    const notified = new Map<string, number[]>();
+    for (const n of notices) notified.set(key(n.feature, n.period_start), [...(notified.get(key(n.feature, n.period_start)) ?? []), n.threshold].sort((a, b) => a - b));
+    const billed = new Map(meter.map((m) => [key(m.feature, m.period_start), m]));
+    const graceOver = company.billing_status === 'grace' && company.grace_until !== null && company.grace_until <= new Date();
+    res.json({
+      company_id: companyId,
+      company_name: company.name,
+      plan: company.plan_id,
+      billing_status: graceOver ? 'past_due' : company.billing_status,
+      grace_until: company.grace_until,
+      trial_ends_at: company.trial_ends_at,
+      current_period_end: company.current_period_end,
+      features: usages.map((u) => {
+        const m = billed.get(key(u.feature, u.periodStart));
+        const hard = u.hardLimit ?? 0;
+        return {
+          feature: u.feature,
+          period: u.period,
+          period_start: u.periodStart,
+          period_end: u.periodEnd,
+          used: u.used,
+          soft_limit: limitOut(u.softLimit),
+          hard_limit: limitOut(u.hardLimit),
+          remaining: hard < 0 ? null : Math.max(0, hard - u.used),
+          percent: u.thresholdBase ? Math.round((u.used / u.thresholdBase) * 1000) / 10 : null,
+          overage: u.overage,
+          overage_billed: Number(m?.sent ?? 0),
+          overage_pending: Number(m?.pending ?? 0),
+          thresholds_crossed: u.thresholdsCrossed,
+          thresholds_notified: notified.get(key(u.feature, u.periodStart)) ?? [],
+          blocked: hard >= 0 && u.used >= hard,
+        };
+      }),
+    });
+  });
+  return router;
+}

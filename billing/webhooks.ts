@@ -1,0 +1,49 @@
+import express, { type Router } from 'express';
+import type { Pool } from '../core/db.ts';
+import { withTransaction } from '../core/db.ts';
+import { HttpError } from '../core/http.ts';
+import type { Logger } from '../core/logger.ts';
+import type { BillingConfig } from './config.ts';
+import { applyStripeEvent } from './entitlements.ts';
+import { webhookVerifier, type Stripe } from './stripe.ts';
+
+/**
+ * POST /webhooks/stripe. The signature is checked on the raw body with the stripe library
+ * (constructEvent: HMAC and timestamp tolerance); a bad one is a 400 and changes nothing. The event id
+ * is recorded in the same transaction as its effect, so a redelivery answers 200 and does nothing, and
+ * a crash in between leaves neither (Stripe then redelivers).
+ */
+export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: Stripe | null, logger: Logger): Router {
+  const router = express.Router();
+  const webhooks = webhookVerifier(stripe);
+  router.post('/stripe', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+    const secret = config.STRIPE_WEBHOOK_SECRET;
+    if (!secret) throw new HttpError(503, 'STRIPE_WEBHOOK_SECRET is not configured on this server');
+    const signature = req.header('stripe-signature');
+    if (!signature) throw new HttpError(400, 'missing Stripe-Signature header');
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let event: Stripe.Event;
+    try {
+      event = webhooks.constructEvent(body, signature, secret);
+    } catch (error) {
+      throw new HttpError(400, `Stripe-Signature does not verify: ${(error as Error).message}`);
+    }
+    const result = await withTransaction(pool, 'READ COMMITTED', async (client) => {
+      const claimed = await client.query(
+        `INSERT INTO controlroom.stripe_events (id, type, created, outcome) VALUES ($1, $2, to_timestamp($3), 'processing')
+         ON CONFLICT (id) DO NOTHING`,
+        [event.id, event.type, event.created],
+      );
+      if (claimed.rowCount === 0) {
+        const { rows } = await client.query<{ outcome: string }>(`SELECT outcome FROM controlroom.stripe_events WHERE id = $1`, [event.id]);
+        return { duplicate: true, outcome: rows[0]?.outcome ?? 'unknown', companyId: null };
+      }
+      const applied = await applyStripeEvent(client, config, event);
+      await client.query(`UPDATE controlroom.stripe_events SET outcome = $2, company_id = $3 WHERE id = $1`, [event.id, applied.outcome, applied.companyId]);
+      return { duplicate: false, ...applied };
+    });
+    logger.info({ event: event.id, type: event.type, ...result }, 'stripe event');
+    res.json({ received: true, id: event.id, duplicate: result.duplicate, outcome: result.outcome });
+  });
+  return router;
+}
