@@ -5,6 +5,8 @@ export interface BulkAllowance {
   companyId: string;
   companyName: string;
   plan: string | null;
+  /** Stripe-driven status of the account (active, trialing, grace, past_due, canceled). */
+  billingStatus: string | null;
   period: 'day' | 'month';
   periodStart: string;
   /** Lanes per period: -1 unlimited, 0 not in the plan. */
@@ -18,9 +20,9 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(companyId)) {
     throw new HttpError(400, `company_id '${companyId}' is not a UUID`);
   }
-  const { rows } = await db.query<{ name: string; plan_id: string | null; hard_limit: string | null; period: 'day' | 'month' | null; period_start: string; used: string }>(
+  const { rows } = await db.query<{ name: string; plan_id: string | null; billing_status: string | null; hard_limit: string | null; period: 'day' | 'month' | null; period_start: string; used: string }>(
     `WITH plan AS (
-       SELECT c.name, e.plan_id, pf.hard_limit, coalesce(pf.period, 'month') AS period
+       SELECT c.name, e.plan_id, e.billing_status, pf.hard_limit, coalesce(pf.period, 'month') AS period
          FROM companies c
          LEFT JOIN org_entitlements e ON e.company_id = c.id
          LEFT JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = 'bulk_rating'
@@ -28,7 +30,7 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
      ), bounds AS (
        SELECT date_trunc(plan.period, now() AT TIME ZONE 'UTC') AS start_utc FROM plan
      )
-     SELECT plan.name, plan.plan_id, plan.hard_limit, plan.period, to_char(bounds.start_utc, 'YYYY-MM-DD') AS period_start,
+     SELECT plan.name, plan.plan_id, plan.billing_status, plan.hard_limit, plan.period, to_char(bounds.start_utc, 'YYYY-MM-DD') AS period_start,
             coalesce((SELECT sum(qty) FROM usage_events u
                        WHERE u.company_id = $1 AND u.feature_key = 'bulk_rating'
                          AND u.occurred_at >= bounds.start_utc AT TIME ZONE 'UTC'), 0) AS used
@@ -43,6 +45,7 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
     companyId,
     companyName: row.name,
     plan: row.plan_id,
+    billingStatus: row.billing_status,
     period: row.period ?? 'month',
     periodStart: row.period_start,
     limit,
@@ -55,6 +58,9 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
 export function checkAllowance(allowance: BulkAllowance, requested: number): void {
   const details = { plan: allowance.plan, limit: allowance.limit, used: allowance.used, requested, period: allowance.period, period_start: allowance.periodStart };
   if (!allowance.plan) throw new HttpError(402, `${allowance.companyName} has no plan: bulk rating needs a Pro or Enterprise plan`, details);
+  if (allowance.billingStatus === 'past_due') {
+    throw new HttpError(402, `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`, details);
+  }
   if (allowance.limit === 0) {
     throw new HttpError(402, `the ${allowance.plan} plan does not include bulk rating; upgrade to Pro or Enterprise`, details);
   }

@@ -135,6 +135,11 @@ describe('refusals change nothing', () => {
     assert.equal(over.status, 429);
     assert.match(over.body.error, /bulk rating limit reached: 49990 of 50000 lanes used this month/);
     assert.deepEqual([over.body.details.limit, over.body.details.used, over.body.details.requested], [50000, 49990, 12]);
+    await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'past_due' WHERE company_id = $1`, [pro]);
+    const pastDue = await upload(pro, oneLane);
+    assert.equal(pastDue.status, 402);
+    assert.match(pastDue.body.error, /payment is past due/);
+    await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'active' WHERE company_id = $1`, [pro]);
     assert.equal(await count(), before);
   });
 
