@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../core/logger.ts';
 import { runDrill } from '../control/failover/index.ts';
 import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
 import { startDemoRegions } from '../db/demo/regions.ts';
+import { registerEvidenceCommands } from '../evidence/cli.ts';
 import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { startServices } from './services.ts';
@@ -145,6 +146,8 @@ program
       await pool.end();
     }
   });
+
+registerEvidenceCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`controlroom: ${error instanceof Error ? error.message : String(error)}`);

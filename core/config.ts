@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { billingConfigShape } from '../billing/config.ts';
+import { evidenceConfigShape } from '../evidence/config.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -77,6 +78,7 @@ const schema = z.object({
   FAILOVER_LEASE_SECONDS: int(15),
 
   ...billingConfigShape,
+  ...evidenceConfigShape,
 });
 
 export type Config = z.infer<typeof schema>;
