@@ -1,3 +1,4 @@
+import { createUsageNoticeOnce } from '../core/usage-notices.ts';
 import { createHash } from 'node:crypto';
 import type { Pool } from '../core/db.ts';
 import { withTransaction } from '../core/db.ts';
@@ -187,21 +188,14 @@ export async function notifyThresholds(pool: Pool, usages: FeatureUsage[]): Prom
         period_start: u.periodStart,
         source: 'billing',
       };
-      const inserted = await client.query<{ id: string }>(
-        `WITH notice AS (
-           INSERT INTO controlroom.overage_notices (company_id, feature, threshold, period_start, agent_task_id)
-           VALUES ($1, $2, $3, $4::date, nextval(pg_get_serial_sequence('agent_tasks', 'id')))
-           ON CONFLICT DO NOTHING
-           RETURNING agent_task_id
-         )
-         INSERT INTO agent_tasks (id, company_id, fn_name, payload, status)
-         SELECT agent_task_id, $1, 'notify_ops', $5::jsonb, 'queued' FROM notice
-         RETURNING id`,
-        [u.companyId, u.feature, top, u.periodStart, JSON.stringify(payload)],
-      );
-      const id = inserted.rows[0]?.id;
-      if (id === undefined) return null;
-      const agentTaskId = Number(id);
+      const agentTaskId = await createUsageNoticeOnce(client, {
+        companyId: u.companyId,
+        feature: u.feature,
+        threshold: top,
+        periodStart: u.periodStart,
+        payload,
+      });
+      if (agentTaskId === null) return null;
       for (const lower of missing.slice(0, -1)) {
         await client.query(
           `INSERT INTO controlroom.overage_notices (company_id, feature, threshold, period_start, agent_task_id)

@@ -1,6 +1,7 @@
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { audit } from '../../core/audit.ts';
+import { createUsageNoticeOnce } from '../../core/usage-notices.ts';
 import type { AlertEventRow } from './events.ts';
 
 /** The usage alerts of alerting/rules/operational.rules.yml and the threshold each stands for. */
@@ -70,20 +71,8 @@ export async function ensureOverageTask(pool: Pool, event: AlertEventRow): Promi
       period_start: info.period_start,
       alert: { alertname: event.alertname, fingerprint: event.fingerprint, starts_at: event.starts_at },
     };
-    const created = await client.query<{ id: string }>(
-      `WITH notice AS (
-         INSERT INTO controlroom.overage_notices (company_id, feature, threshold, period_start, agent_task_id)
-         VALUES ($1, $2, $3, $4::date, nextval(pg_get_serial_sequence('agent_tasks', 'id')))
-         ON CONFLICT DO NOTHING
-         RETURNING agent_task_id
-       )
-       INSERT INTO agent_tasks (id, company_id, fn_name, payload, status)
-       SELECT agent_task_id, $1, 'notify_ops', $5::jsonb, 'queued' FROM notice
-       RETURNING id`,
-      [companyId, feature, threshold, info.period_start, JSON.stringify(payload)],
-    );
-    if (created.rowCount === 0) return { created: false };
-    const agentTaskId = Number(created.rows[0]!.id);
+    const agentTaskId = await createUsageNoticeOnce(client, { companyId, feature, threshold, periodStart: info.period_start, payload });
+    if (agentTaskId === null) return { created: false };
     await audit(client, {
       actor: 'controlroom:receiver',
       action: 'overage.notify_ops_created',
