@@ -1,17 +1,6 @@
 import { LOCATIONS } from '../../control/rating/locations.ts';
 import type { Lane } from '../../control/rating/engine.ts';
-
-/** mulberry32: a small seeded PRNG, so every run (and every worker) rates the same lanes. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../core/random.ts';
 
 const EQUIPMENT = ['van', 'reefer', 'flatbed'] as const;
 
@@ -28,7 +17,7 @@ function spell(i: number, r: number): string {
  * equipment uniform, pickup dates across 2026.
  */
 export function generateLanes(count: number, seed: number): Lane[] {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const n = LOCATIONS.length;
   const lanes: Lane[] = new Array(count);
   for (let k = 0; k < count; k++) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { amPayload } from '../../alerting/receiver/test-support.ts';
 import { timed } from '../stats.ts';
+import { mulberry32 } from '../../core/random.ts';
 
 /**
  * A 1000-alert storm as Alertmanager delivers it: 200 alert groups of 5 alerts each. Alertmanager sends
@@ -44,18 +45,6 @@ const SEVERITIES: Severity[] = ['P1', 'P2', 'P3'];
 
 export const overageKey = (companyId: string, feature: string, threshold: number | string) => `${companyId}/${feature}/${threshold}`;
 
-/** Small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const fingerprint = (labels: Record<string, string>) =>
   createHash('sha256').update(JSON.stringify(Object.entries(labels).sort())).digest('hex').slice(0, 16);
 
@@ -67,7 +56,7 @@ const groupKeyOf = (labels: Record<string, string>) =>
 /** Needs at least 6 company ids (each with a 'pro' entitlement for the overage tasks to be meaningful). */
 export function buildStorm(companyIds: readonly string[], options: { seed?: number; startsAt?: string } = {}): Storm {
   if (companyIds.length < 6) throw new Error('buildStorm needs at least 6 companies');
-  const random = prng(options.seed ?? 42);
+  const random = mulberry32(options.seed ?? 42);
   const startsAt = options.startsAt ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000).toISOString();
   const groups: StormGroup[] = [];
   const alertsOf = new Map<string, { groupLabels: Record<string, string>; alerts: Parameters<typeof amPayload>[1] }>();
