@@ -6,7 +6,7 @@ import { addDays, addSeconds, diurnalSeconds, MEAN_DIURNAL, startOfUtcDay, start
 import { busyTime, type SeededInvite } from './seed-business.ts';
 import type { SeedTenant } from './seed-tenants.ts';
 import { QUOTE_SHARE_OF_API } from './shape.ts';
-import { newUsageBatch, RowBatch, type UsageBatch } from './sql.ts';
+import { type UsageBatch, newAgentTaskBatch, newUsageBatch } from './sql.ts';
 import type { ResolvedDemoOptions } from './state.ts';
 import { AGENT_FUNCTIONS, NORMAL_FAILURE_RATE, pickAgentFunction, taskPayload } from './tick-agents.ts';
 
@@ -98,14 +98,7 @@ export async function seedUsage(
 /** A day of finished agent work, so completion counters are not empty before live traffic starts. */
 export async function seedAgentHistory(client: PoolClient, rng: Rng, tenants: readonly SeedTenant[], now: Date): Promise<number> {
   const live = tenants.filter((t) => t.activeUntil >= now);
-  const tasks = new RowBatch('agent_tasks', {
-    company_id: 'uuid',
-    fn_name: 'text',
-    payload: 'jsonb',
-    status: 'text',
-    created_at: 'timestamptz',
-    updated_at: 'timestamptz',
-  });
+  const tasks = newAgentTaskBatch();
   const from = addDays(now, -1);
   const until = addSeconds(now, -300);
   for (let i = 0; i < 300 && live.length > 0; i++) {

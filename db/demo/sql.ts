@@ -51,6 +51,16 @@ export const newUsageBatch = () =>
   new RowBatch('usage_events', { company_id: 'uuid', feature_key: 'text', qty: 'bigint', occurred_at: 'timestamptz' });
 export type UsageBatch = ReturnType<typeof newUsageBatch>;
 
+export const newAgentTaskBatch = () =>
+  new RowBatch('agent_tasks', {
+    company_id: 'uuid',
+    fn_name: 'text',
+    payload: 'jsonb',
+    status: 'text',
+    created_at: 'timestamptz',
+    updated_at: 'timestamptz',
+  });
+
 /**
  * Reserves ids from a table's bigserial sequence, so parent and child rows (quotes and their invoices,
  * carriers and their documents) can be written as two batches without relying on RETURNING order.

@@ -2,7 +2,7 @@ import type { PoolClient } from '../../core/db.ts';
 import type { DemoTenant } from './profiles.ts';
 import { weightedPicker, type Rng } from './random.ts';
 import { activeIncidents, diurnalFactor, hasIncident } from './schedule.ts';
-import { RowBatch } from './sql.ts';
+import { newAgentTaskBatch } from './sql.ts';
 import type { TickCounts } from './summary.ts';
 
 /**
@@ -105,14 +105,7 @@ export async function advanceAgents(
   }
 
   const pickTenant = weightedPicker(tenants.map((t) => [t, t.profile.size] as const));
-  const tasks = new RowBatch('agent_tasks', {
-    company_id: 'uuid',
-    fn_name: 'text',
-    payload: 'jsonb',
-    status: 'text',
-    created_at: 'timestamptz',
-    updated_at: 'timestamptz',
-  });
+  const tasks = newAgentTaskBatch();
   const arrivals = pickTenant ? rng.poisson(arrivalRate * tickSeconds) : 0;
   for (let i = 0; i < arrivals; i++) {
     const fn = pickAgentFunction(rng);
