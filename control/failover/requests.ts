@@ -84,6 +84,21 @@ async function insertEvent(
 
 const nowIso = () => new Date().toISOString();
 
+/** A cutover as requested: nothing applied yet, the first step due now, writes not frozen, no abort. */
+function newCutover(
+  request: Omit<Cutover, 'applied' | 'next_at' | 'phase' | 'frozen_at' | 'requested_at' | 'abort'>,
+): Cutover {
+  const now = nowIso();
+  return { ...request, applied: 0, next_at: now, phase: 'shifting', frozen_at: null, requested_at: now, abort: null };
+}
+
+async function saveCutover(client: PoolClient, scope: string, cutover: Cutover): Promise<void> {
+  await client.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`, [
+    scope,
+    JSON.stringify(cutover),
+  ]);
+}
+
 /** Manual (or drill) failover: move traffic to `target` in steps, then the write role under a write freeze. */
 export async function requestFailover(
   pool: Pool,
@@ -124,7 +139,7 @@ export async function requestFailover(
     const eventId = await insertEvent(client, {
       scope, kind, from: source.name, to: target.name, steps: effective, actor: who.actor, reason: input.reason, forced, epoch: control.epoch, details,
     });
-    const cutover: Cutover = {
+    const cutover = newCutover({
       event_id: eventId,
       kind,
       from: source.name,
@@ -132,18 +147,12 @@ export async function requestFailover(
       moves_active: true,
       steps: effective,
       plan,
-      applied: 0,
-      next_at: nowIso(),
-      phase: 'shifting',
-      frozen_at: null,
       initial_weights: weightsOf(regions),
       forced,
       reason: input.reason,
       actor: who.actor,
-      requested_at: nowIso(),
-      abort: null,
-    };
-    await client.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`, [scope, JSON.stringify(cutover)]);
+    });
+    await saveCutover(client, scope, cutover);
     const meta = { ipAddress: who.ipAddress ?? null, userAgent: who.userAgent ?? null };
     await audit(client, {
       actor: who.actor,
@@ -223,7 +232,7 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
       epoch: control.epoch,
       details: { initial_weights: current, weights, requested_by_role: who.role ?? null, timeline: [{ at: nowIso(), what: 'requested', by: who.actor }] },
     });
-    const cutover: Cutover = {
+    const cutover = newCutover({
       event_id: eventId,
       kind: 'shift',
       from: active.name,
@@ -231,18 +240,12 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
       moves_active: false,
       steps: null,
       plan: [weights],
-      applied: 0,
-      next_at: nowIso(),
-      phase: 'shifting',
-      frozen_at: null,
       initial_weights: current,
       forced,
       reason: input.reason,
       actor: who.actor,
-      requested_at: nowIso(),
-      abort: null,
-    };
-    await client.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`, [scope, JSON.stringify(cutover)]);
+    });
+    await saveCutover(client, scope, cutover);
     const meta = { ipAddress: who.ipAddress ?? null, userAgent: who.userAgent ?? null };
     await audit(client, {
       actor: who.actor,
@@ -273,10 +276,7 @@ export async function requestAbort(pool: Pool, scope: string, reason: string, wh
     if (!cutover) throw new HttpError(409, 'no cutover in progress');
     if (cutover.abort) throw new HttpError(409, `abort of event ${cutover.event_id} already requested by ${cutover.abort.actor}`);
     const abort = { actor: who.actor, reason, requested_at: nowIso(), ip_address: who.ipAddress ?? null, user_agent: who.userAgent ?? null };
-    await client.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`, [
-      scope,
-      JSON.stringify({ ...cutover, abort }),
-    ]);
+    await saveCutover(client, scope, { ...cutover, abort });
     await audit(client, {
       actor: who.actor,
       action: 'failover.abort_requested',
