@@ -3,12 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
-import { startServices, type RunningServices } from '../cli/services.ts';
-import { loadConfig, projectRoot } from '../core/config.ts';
-import { createLogger } from '../core/logger.ts';
-import { createDemoState, INCIDENT_SCHEDULE, runDemoTick, seedDemo } from '../db/demo/index.ts';
-import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
-import { startPrometheusStack, type PrometheusStack } from '../testing/prometheus-stack.ts';
+import { projectRoot } from '../core/config.ts';
+import { INCIDENT_SCHEDULE } from '../db/demo/index.ts';
+import { startLiveStack, type LiveStack } from '../testing/live-stack.ts';
 
 /**
  * The provisioned dashboards and Grafana provisioning files: static checks of the JSON and YAML, then every
@@ -174,46 +171,28 @@ test('provisioning files parse and point at the dashboards, datasources, app and
 });
 
 describe('live: every panel query returns data from Prometheus over demo traffic', () => {
-  let db: TestDatabase;
-  let services: RunningServices;
-  let stack: PrometheusStack;
-  let traffic: Promise<void> | undefined;
-  let trafficRunning = true;
+  let live: LiveStack;
 
   before(async () => {
-    db = await createTestDatabase();
-    await seedDemo(db.pool, { tenants: 20, backfillDays: 3 });
-    // No FAILOVER_REGIONS: the placeholder regions (failing checks, no replication lag URL).
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', EXPORTER_REFRESH_MS: '1000', EXPORTER_SLOW_REFRESH_MS: '2000' });
-    services = await startServices(db.url, config, createLogger('silent'));
-    stack = await startPrometheusStack({
-      scrapeTargets: [`127.0.0.1:${services.port}`],
-      ruleFiles: [
-        path.join(projectRoot, 'alerting', 'generated', 'slo-rules.yml'),
-        path.join(projectRoot, 'alerting', 'rules', 'operational.rules.yml'),
-      ],
-    });
-    // Live demo traffic on a fake clock that cycles through every scheduled incident (5xx burst, slow quotes,
-    // agent failures), one tick a second, so error, latency and agent series all move.
+    // No FAILOVER_REGIONS: the placeholder regions (failing checks, no replication lag URL). The demo clock
+    // cycles through every scheduled incident (5xx burst, slow quotes, agent failures), so error, latency
+    // and agent series all move.
     const hour = new Date();
     hour.setUTCMinutes(0, 0, 0);
-    const state = createDemoState({ tenants: 20, requestsPerSecond: 60 });
-    traffic = (async () => {
-      for (let i = 0; trafficRunning; i++) {
+    live = await startLiveStack({
+      tenants: 20,
+      backfillDays: 3,
+      requestsPerSecond: 60,
+      slowRefreshMs: 2000,
+      clock: (i) => {
         const incident = INCIDENT_SCHEDULE[i % INCIDENT_SCHEDULE.length]!;
-        const at = new Date(hour.getTime() + incident.fromMinute * 60_000 + Math.floor(i / INCIDENT_SCHEDULE.length) * 1000);
-        await runDemoTick(db.pool, state, at);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
+        return new Date(hour.getTime() + incident.fromMinute * 60_000 + Math.floor(i / INCIDENT_SCHEDULE.length) * 1000);
+      },
+    });
   });
 
   after(async () => {
-    trafficRunning = false;
-    await traffic;
-    await stack?.stop();
-    await services?.stop();
-    await db?.drop();
+    await live?.stop();
   });
 
   test('all panel targets of all dashboards have at least one series', { timeout: 120_000 }, async () => {
@@ -226,7 +205,7 @@ describe('live: every panel query returns data from Prometheus over demo traffic
     for (;;) {
       empty = [];
       for (const q of queries) {
-        const result = await stack.query(q.expr); // throws on a PromQL error
+        const result = await live.stack.query(q.expr); // throws on a PromQL error
         if (result.length === 0) empty.push(`${q.where}: ${q.expr}`);
       }
       if (empty.length === 0 || Date.now() > deadline) break;
@@ -235,9 +214,9 @@ describe('live: every panel query returns data from Prometheus over demo traffic
     assert.deepEqual(empty, [], 'panel queries without data');
 
     // A few values that show the data is the demo's, not a fallback.
-    const [availability] = await stack.query('1 - slo:sli_error:ratio_rate30d{slo="availability"}');
+    const [availability] = await live.stack.query('1 - slo:sli_error:ratio_rate30d{slo="availability"}');
     assert.ok(Number(availability!.value[1]) < 1 && Number(availability!.value[1]) > 0.5, `availability ${availability?.value[1]}`);
-    const near = await stack.query('tms_usage_ratio * on(company_id) group_left(name, plan) tms_company_info');
+    const near = await live.stack.query('tms_usage_ratio * on(company_id) group_left(name, plan) tms_company_info');
     assert.ok(near.every((s) => s.metric.name && s.metric.plan), 'usage rows carry the tenant name and plan');
   });
 });

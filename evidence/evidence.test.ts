@@ -3,12 +3,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startServices, type RunningServices } from '../cli/services.ts';
-import { loadConfig, projectRoot } from '../core/config.ts';
-import { createLogger } from '../core/logger.ts';
-import { createDemoState, runDemoTick, seedDemo } from '../db/demo/index.ts';
-import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
-import { startPrometheusStack, type PrometheusStack } from '../testing/prometheus-stack.ts';
+import { projectRoot } from '../core/config.ts';
+import { startLiveStack, type LiveStack } from '../testing/live-stack.ts';
+import type { TestDatabase } from '../testing/postgres.ts';
+import type { PrometheusStack } from '../testing/prometheus-stack.ts';
 import { runEvidenceExport, runEvidenceVerify } from './cli.ts';
 import { chooseStep, exportEvidence, substituteVariables, type ExportResult } from './export.ts';
 import { sha256, sign } from './manifest.ts';
@@ -55,11 +53,9 @@ test('substituteVariables and chooseStep', () => {
 });
 
 describe('evidence export and verify over live demo data', () => {
+  let live: LiveStack;
   let db: TestDatabase;
-  let services: RunningServices;
   let stack: PrometheusStack;
-  let traffic: Promise<void> | undefined;
-  let trafficRunning = true;
   let tmp: string;
   let bundle: string;
   let result: ExportResult;
@@ -101,24 +97,8 @@ describe('evidence export and verify over live demo data', () => {
 
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-evidence-'));
-    db = await createTestDatabase();
-    await seedDemo(db.pool, { tenants: 8, backfillDays: 1 });
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', EXPORTER_REFRESH_MS: '1000', EXPORTER_SLOW_REFRESH_MS: '2000' });
-    services = await startServices(db.url, config, createLogger('silent'));
-    stack = await startPrometheusStack({
-      scrapeTargets: [`127.0.0.1:${services.port}`],
-      ruleFiles: [
-        path.join(projectRoot, 'alerting', 'generated', 'slo-rules.yml'),
-        path.join(projectRoot, 'alerting', 'rules', 'operational.rules.yml'),
-      ],
-    });
-    const state = createDemoState({ tenants: 8, requestsPerSecond: 30 });
-    traffic = (async () => {
-      while (trafficRunning) {
-        await runDemoTick(db.pool, state, new Date());
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
+    live = await startLiveStack({ tenants: 8, backfillDays: 1, requestsPerSecond: 30, slowRefreshMs: 2000, clock: () => new Date() });
+    ({ db, stack } = live);
     from = new Date(Math.floor(Date.now() / 1000) * 1000);
     await insertRows(from, 'at-from', inside); // the start is inclusive
     await insertRows(new Date(from.getTime() + 2_000), 'inside', inside);
@@ -142,11 +122,7 @@ describe('evidence export and verify over live demo data', () => {
   });
 
   after(async () => {
-    trafficRunning = false;
-    await traffic;
-    await stack?.stop();
-    await services?.stop();
-    await db?.drop();
+    await live?.stop();
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
 
