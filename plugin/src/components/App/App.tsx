@@ -2,22 +2,17 @@ import React from 'react';
 import { Route, Routes } from 'react-router-dom';
 import { AppRootProps } from '@grafana/data';
 import { ROUTES } from '../../constants';
-const PageOne = React.lazy(() => import('../../pages/PageOne'));
-const PageTwo = React.lazy(() => import('../../pages/PageTwo'));
-const PageThree = React.lazy(() => import('../../pages/PageThree'));
-const PageFour = React.lazy(() => import('../../pages/PageFour'));
 
-function App(props: AppRootProps) {
+const BulkRatingPage = React.lazy(() => import('../../pages/BulkRating/BulkRatingPage'));
+const FailoverPage = React.lazy(() => import('../../pages/Failover/FailoverPage'));
+const ReleaseFreezePage = React.lazy(() => import('../../pages/ReleaseFreeze/ReleaseFreezePage'));
+
+function App(_props: AppRootProps) {
   return (
     <Routes>
-      <Route path={ROUTES.Two} element={<PageTwo />} />
-      <Route path={`${ROUTES.Three}/:id?`} element={<PageThree />} />
-
-      {/* Full-width page (this page will have no side navigation) */}
-      <Route path={ROUTES.Four} element={<PageFour />} />
-
-      {/* Default page */}
-      <Route path="*" element={<PageOne />} />
+      <Route path={ROUTES.Failover} element={<FailoverPage />} />
+      <Route path={ROUTES.ReleaseFreeze} element={<ReleaseFreezePage />} />
+      <Route path="*" element={<BulkRatingPage />} />
     </Routes>
   );
 }

@@ -1,106 +1,102 @@
-import React, { ChangeEvent, useState } from 'react';
+import React, { FormEvent, useState } from 'react';
 import { lastValueFrom } from 'rxjs';
-import { css } from '@emotion/css';
-import { AppPluginMeta, GrafanaTheme2, PluginConfigPageProps, PluginMeta } from '@grafana/data';
+import { AppPluginMeta, PluginConfigPageProps, PluginMeta } from '@grafana/data';
 import { getBackendSrv } from '@grafana/runtime';
-import { Button, Field, FieldSet, Input, SecretInput, useStyles2 } from '@grafana/ui';
-import { testIds } from '../testIds';
+import { Alert, Button, Field, FieldSet, Input, SecretInput, Stack } from '@grafana/ui';
 
-type AppPluginSettings = {
+export type AppSettings = {
   apiUrl?: string;
 };
 
-type State = {
-  // The URL to reach our custom API.
-  apiUrl: string;
-  // Tells us if the API key secret is set.
-  isApiKeySet: boolean;
-  // A secret key for our custom API.
-  apiKey: string;
-};
+export interface AppConfigProps extends PluginConfigPageProps<AppPluginMeta<AppSettings>> {}
 
-export interface AppConfigProps extends PluginConfigPageProps<AppPluginMeta<AppPluginSettings>> {}
+/** A base URL Grafana's server can reach (the plugin proxy calls it, not the browser). */
+export function apiUrlProblem(value: string): string | null {
+  if (!value) {
+    return 'Enter the Control Room API URL';
+  }
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return 'Use an http:// or https:// URL';
+    }
+    if (url.pathname !== '/' && url.pathname !== '') {
+      return 'Give the base URL only (the routes add /api/...)';
+    }
+    return null;
+  } catch {
+    return `'${value}' is not a URL`;
+  }
+}
 
+/** The app's settings: where Control Room is, and the shared secret the proxy routes send it. */
 const AppConfig = ({ plugin }: AppConfigProps) => {
-  const s = useStyles2(getStyles);
   const { enabled, pinned, jsonData, secureJsonFields } = plugin.meta;
-  const [state, setState] = useState<State>({
-    apiUrl: jsonData?.apiUrl || '',
-    apiKey: '',
-    isApiKeySet: Boolean(secureJsonFields?.apiKey),
-  });
+  const [apiUrl, setApiUrl] = useState(jsonData?.apiUrl ?? '');
+  const [secret, setSecret] = useState('');
+  const [secretSet, setSecretSet] = useState(Boolean(secureJsonFields?.apiSecret));
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
 
-  const isSubmitDisabled = Boolean(!state.apiUrl || (!state.isApiKeySet && !state.apiKey));
+  const urlProblem = apiUrlProblem(apiUrl.trim());
+  const canSave = !urlProblem && (secretSet || secret.length > 0) && !saving;
 
-  const onResetApiKey = () =>
-    setState({
-      ...state,
-      apiKey: '',
-      isApiKeySet: false,
-    });
-
-  const onChange = (event: ChangeEvent<HTMLInputElement>) => {
-    setState({
-      ...state,
-      [event.target.name]: event.target.value.trim(),
-    });
-  };
-
-  const onSubmit = () => {
-    if (isSubmitDisabled) {
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!canSave) {
       return;
     }
-
-    updatePluginAndReload(plugin.meta.id, {
-      enabled,
-      pinned,
-      jsonData: {
-        apiUrl: state.apiUrl,
-      },
-      // This cannot be queried later by the frontend.
-      // We don't want to override it in case it was set previously and left untouched now.
-      secureJsonData: state.isApiKeySet
-        ? undefined
-        : {
-            apiKey: state.apiKey,
-          },
-    });
+    setSaving(true);
+    setError(null);
+    try {
+      await updatePlugin(plugin.meta.id, {
+        enabled: enabled ?? true,
+        pinned: pinned ?? true,
+        jsonData: { ...jsonData, apiUrl: apiUrl.trim().replace(/\/$/, '') },
+        // Sent only when changed: the stored secret cannot be read back, so leaving it out keeps it.
+        ...(secretSet ? {} : { secureJsonData: { apiSecret: secret } }),
+      });
+      // The app's settings reach the plugin only on a fresh load.
+      window.location.reload();
+    } catch (e) {
+      const data = (e as { data?: { message?: string } }).data;
+      setError(data?.message ?? (e instanceof Error ? e.message : 'could not save the settings'));
+      setSaving(false);
+    }
   };
 
   return (
     <form onSubmit={onSubmit}>
-      <FieldSet label="API Settings">
-        <Field label="API Key" description="A secret key for authenticating to our custom API">
+      <FieldSet label="Control Room API">
+        <Field label="API URL" description="Base URL of the Control Room service as Grafana's server reaches it, e.g. http://controlroom:8471" invalid={!!apiUrl && !!urlProblem} error={urlProblem}>
+          <Input width={60} id="config-api-url" value={apiUrl} placeholder="http://controlroom:8471" onChange={(e) => setApiUrl(e.currentTarget.value)} />
+        </Field>
+        <Field label="API secret" description="Control Room's CONTROLROOM_API_SECRET; stored encrypted and sent only by Grafana's proxy">
           <SecretInput
             width={60}
-            id="config-api-key"
-            data-testid={testIds.appConfig.apiKey}
-            name="apiKey"
-            value={state.apiKey}
-            isConfigured={state.isApiKeySet}
-            placeholder={'Your secret API key'}
-            onChange={onChange}
-            onReset={onResetApiKey}
+            id="config-api-secret"
+            value={secret}
+            isConfigured={secretSet}
+            placeholder="Shared secret"
+            onChange={(e) => setSecret(e.currentTarget.value)}
+            onReset={() => {
+              setSecret('');
+              setSecretSet(false);
+            }}
           />
         </Field>
-
-        <Field label="API Url" description="" className={s.marginTop}>
-          <Input
-            width={60}
-            name="apiUrl"
-            id="config-api-url"
-            data-testid={testIds.appConfig.apiUrl}
-            value={state.apiUrl}
-            placeholder={`E.g.: http://mywebsite.com/api/v1`}
-            onChange={onChange}
-          />
-        </Field>
-
-        <div className={s.marginTop}>
-          <Button type="submit" data-testid={testIds.appConfig.submit} disabled={isSubmitDisabled}>
-            Save API settings
-          </Button>
-        </div>
+        <Stack direction="column" gap={1}>
+          <div>
+            <Button type="submit" disabled={!canSave}>
+              {saving ? 'Saving…' : 'Save settings'}
+            </Button>
+          </div>
+          {error && (
+            <Alert severity="error" title="Settings not saved">
+              {error}
+            </Alert>
+          )}
+        </Stack>
       </FieldSet>
     </form>
   );
@@ -108,33 +104,6 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
 
 export default AppConfig;
 
-const getStyles = (theme: GrafanaTheme2) => ({
-  colorWeak: css`
-    color: ${theme.colors.text.secondary};
-  `,
-  marginTop: css`
-    margin-top: ${theme.spacing(3)};
-  `,
-});
-
-const updatePluginAndReload = async (pluginId: string, data: Partial<PluginMeta<AppPluginSettings>>) => {
-  try {
-    await updatePlugin(pluginId, data);
-
-    // Reloading the page as the changes made here wouldn't be propagated to the actual plugin otherwise.
-    // This is not ideal, however unfortunately currently there is no supported way for updating the plugin state.
-    window.location.reload();
-  } catch (e) {
-    console.error('Error while updating the plugin', e);
-  }
-};
-
-const updatePlugin = async (pluginId: string, data: Partial<PluginMeta>) => {
-  const response = await getBackendSrv().fetch({
-    url: `/api/plugins/${pluginId}/settings`,
-    method: 'POST',
-    data,
-  });
-
-  return lastValueFrom(response);
-};
+async function updatePlugin(pluginId: string, data: Partial<PluginMeta>) {
+  return lastValueFrom(getBackendSrv().fetch({ url: `/api/plugins/${pluginId}/settings`, method: 'POST', data, showErrorAlert: false }));
+}

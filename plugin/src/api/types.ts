@@ -1,0 +1,201 @@
+/** The Control Room API's answers, as the pages use them (see the service's README for the full contract). */
+
+export interface Company {
+  id: string;
+  name: string;
+  plan: string | null;
+}
+
+export interface RowError {
+  line: number;
+  reason: string;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface BulkJob {
+  id: string;
+  company_id: string;
+  submitted_by: string;
+  status: JobStatus | string;
+  source: 'csv' | 'json';
+  filename: string | null;
+  lanes_total: number;
+  lanes_rated: number;
+  lanes_failed: number;
+  progress: number;
+  rejected_rows: number;
+  errors: RowError[];
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface SubmitResult {
+  job: BulkJob;
+  lanes_accepted: number;
+  rejected_rows: number;
+  errors: RowError[];
+  errors_truncated: boolean;
+}
+
+export interface Allowance {
+  companyId: string;
+  companyName: string;
+  plan: string | null;
+  billingStatus: string | null;
+  period: 'day' | 'month';
+  periodStart: string;
+  limit: number;
+  used: number;
+  remaining: number | null;
+}
+
+export interface FeatureUsage {
+  feature: string;
+  period: string;
+  period_start: string;
+  period_end: string;
+  used: number;
+  soft_limit: number | null;
+  hard_limit: number | null;
+  remaining: number | null;
+  percent: number | null;
+  overage: number;
+  blocked: boolean;
+}
+
+export interface Usage {
+  company_id: string;
+  company_name: string;
+  plan: string | null;
+  billing_status: string | null;
+  features: FeatureUsage[];
+}
+
+export interface RatedLane {
+  line: number;
+  origin: string;
+  destination: string;
+  equipment: string;
+  pickup_date: string;
+  status: string;
+  miles: number | null;
+  linehaul: number | null;
+  fuel: number | null;
+  total: number | null;
+  per_mile: number | null;
+  model_version: string | null;
+  flags: string[] | null;
+  error: string | null;
+}
+
+export interface RegionCheck {
+  at: string;
+  ok: boolean;
+  latency_ms: number | null;
+  status_code: number | null;
+  error: string | null;
+}
+
+export interface Region {
+  name: string;
+  role: 'primary' | 'secondary' | string;
+  base_url: string;
+  traffic_weight: number;
+  active: boolean;
+  healthy: boolean;
+  last_check_at: string | null;
+  last_latency_ms: number | null;
+  last_error: string | null;
+  health_changed_at: string | null;
+  replication_lag_seconds: number | null;
+  checks: RegionCheck[];
+}
+
+export interface Cutover {
+  event_id: string;
+  kind: 'manual' | 'shift' | 'drill';
+  from: string;
+  to: string | null;
+  steps: number[] | null;
+  plan: Array<Record<string, number>>;
+  applied: number;
+  next_at: string;
+  phase: 'shifting' | 'draining';
+  reason: string;
+  actor: string;
+  abort: { actor: string; reason: string } | null;
+}
+
+export interface FailoverEvent {
+  id: string;
+  kind: 'auto' | 'manual' | 'shift' | 'drill';
+  from_region: string | null;
+  to_region: string | null;
+  steps: number[] | null;
+  actor: string;
+  reason: string | null;
+  forced: boolean;
+  epoch: number;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string;
+}
+
+export interface Drill {
+  id: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string | null;
+  rto_seconds: number | null;
+  rpo_seconds: number | null;
+  writes_lost: number | null;
+  actor: string;
+}
+
+export interface RegionsState {
+  scope: string;
+  control: {
+    epoch: number;
+    lease_holder: string | null;
+    write_frozen: boolean;
+    frozen_since: string | null;
+    cutover: Cutover | null;
+  };
+  regions: Region[];
+  events: FailoverEvent[];
+  drills: Drill[];
+  settings: { auto_failover: boolean; step_seconds: number; default_steps: number[]; check_interval_seconds: number };
+}
+
+export interface FreezeAction {
+  id: string;
+  kind: 'freeze' | 'override';
+  reason: string;
+  actor: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface FreezeTrigger {
+  alertname: string;
+  slo: string | null;
+  severity: string | null;
+  firing: boolean;
+  started_at: string;
+  resolved_at: string | null;
+}
+
+export interface FreezeState {
+  frozen: boolean;
+  cause: 'none' | 'error_budget' | 'slo_page' | 'quiet_period' | 'manual' | 'override';
+  reason: string;
+  since: string | null;
+  triggers: FreezeTrigger[];
+  manual_freezes: FreezeAction[];
+  override: FreezeAction | null;
+  next_change_at: string | null;
+  quiet_period_seconds: number;
+}

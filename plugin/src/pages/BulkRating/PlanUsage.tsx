@@ -1,0 +1,77 @@
+import React from 'react';
+import { Alert, Badge, Stack, Text } from '@grafana/ui';
+import type { Allowance, Usage } from '../../api/types';
+import { Meter } from '../../components/shared/Meter';
+import { formatNumber } from '../../components/shared/format';
+
+interface Props {
+  allowance: Allowance | undefined;
+  usage: Usage | undefined;
+}
+
+const limitText = (limit: number | null) => (limit === null ? 'unlimited' : limit === 0 ? 'not in plan' : formatNumber(limit));
+
+/** The plan's bulk-rating allowance this period, and every metered feature's use against its limits. */
+export function PlanUsage({ allowance, usage }: Props) {
+  if (!allowance) {
+    return null;
+  }
+  const share = allowance.limit > 0 ? allowance.used / allowance.limit : 0;
+  const notInPlan = allowance.limit === 0;
+  return (
+    <Stack direction="column" gap={1}>
+      <Stack alignItems="center" gap={1}>
+        <Text element="h3">Plan usage</Text>
+        <Badge text={allowance.plan ?? 'no plan'} color={allowance.plan ? 'blue' : 'red'} />
+        {allowance.billingStatus && allowance.billingStatus !== 'active' && (
+          <Badge text={allowance.billingStatus} color={allowance.billingStatus === 'trialing' ? 'blue' : 'orange'} />
+        )}
+      </Stack>
+      {notInPlan ? (
+        <Alert severity="warning" title="Bulk rating is not in this plan">
+          {allowance.companyName} is on {allowance.plan ?? 'no plan'}; bulk rating needs a Pro or Enterprise plan.
+        </Alert>
+      ) : (
+        <div data-testid="bulk-allowance">
+          <Text>
+            Bulk rating this {allowance.period} (from {allowance.periodStart}): <strong>{formatNumber(allowance.used)}</strong> of{' '}
+            {limitText(allowance.limit < 0 ? null : allowance.limit)} lanes
+            {allowance.remaining !== null && <> · {formatNumber(allowance.remaining)} left</>}
+          </Text>
+          {allowance.limit > 0 && <Meter value={share} label="Bulk rating allowance used" tone={share >= 1 ? 'error' : share >= 0.8 ? 'warning' : 'primary'} />}
+        </div>
+      )}
+      {usage && usage.features.length > 0 && (
+        <table className="filter-table" aria-label="Plan features">
+          <thead>
+            <tr>
+              <th>Feature</th>
+              <th>Period</th>
+              <th>Used</th>
+              <th>Included</th>
+              <th>Limit</th>
+              <th>Overage</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {usage.features.map((f) => (
+              <tr key={f.feature}>
+                <td>{f.feature}</td>
+                <td>{f.period}</td>
+                <td>
+                  {formatNumber(f.used)}
+                  {f.percent !== null && <Text color="secondary"> ({f.percent}%)</Text>}
+                </td>
+                <td>{limitText(f.soft_limit)}</td>
+                <td>{limitText(f.hard_limit)}</td>
+                <td>{f.overage > 0 ? formatNumber(f.overage) : '—'}</td>
+                <td>{f.blocked ? <Badge text="at limit" color="red" /> : f.percent !== null && f.percent >= 80 ? <Badge text="near limit" color="orange" /> : null}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Stack>
+  );
+}

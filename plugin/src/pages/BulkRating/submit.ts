@@ -1,0 +1,45 @@
+import { api, ApiError } from '../../api/client';
+import type { RowError, SubmitResult } from '../../api/types';
+
+export interface Lane {
+  origin: string;
+  destination: string;
+  equipment: string;
+  pickup_date: string;
+}
+
+/** A key per submission, so a retried or double-clicked upload creates one job. */
+export function newIdempotencyKey(): string {
+  // randomUUID needs a secure context; Grafana is often served over plain http inside a network.
+  return typeof crypto !== 'undefined' && 'randomUUID' in crypto && window.isSecureContext
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+export function submitCsv(companyId: string, file: File, key: string): Promise<SubmitResult> {
+  return api<SubmitResult>('bulk-rating/jobs', {
+    method: 'POST',
+    params: { company_id: companyId, filename: file.name },
+    data: file,
+    headers: { 'Content-Type': 'text/csv', 'Idempotency-Key': key },
+  });
+}
+
+export function submitLanes(companyId: string, lanes: Lane[], key: string): Promise<SubmitResult> {
+  return api<SubmitResult>('bulk-rating/jobs', {
+    method: 'POST',
+    data: { company_id: companyId, lanes },
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
+  });
+}
+
+/** The row errors a refused submission carried (400 "no valid lanes" lists them in details). */
+export function rowErrorsOf(error: unknown): RowError[] {
+  if (error instanceof ApiError && error.details && typeof error.details === 'object') {
+    const errors = (error.details as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) {
+      return errors.filter((e): e is RowError => typeof e?.line === 'number' && typeof e?.reason === 'string');
+    }
+  }
+  return [];
+}

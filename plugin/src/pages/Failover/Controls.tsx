@@ -1,0 +1,163 @@
+import React, { useState } from 'react';
+import { Alert, Button, Checkbox, ConfirmModal, Field, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
+import { api } from '../../api/client';
+import type { RegionsState } from '../../api/types';
+
+interface Props {
+  state: RegionsState;
+  canControl: boolean;
+  onDone: () => void;
+}
+
+type Pending = { kind: 'failover'; target: string; steps: number[] } | { kind: 'shift'; weights: Record<string, number> } | { kind: 'abort' };
+
+/** "10, 50, 100" → [10, 50, 100]; the server checks the rules (increasing, ending at 100) and says which one failed. */
+export function parseSteps(text: string): number[] | string {
+  const parts = text.split(/[\s,/]+/).filter(Boolean);
+  if (parts.length === 0) {
+    return 'give the target region’s traffic share at each step, ending at 100';
+  }
+  const steps = parts.map(Number);
+  const bad = parts.find((p, i) => !Number.isInteger(steps[i]));
+  return bad === undefined ? steps : `'${bad}' is not a whole percentage`;
+}
+
+/**
+ * Failover (stepped, with the write role moving at the end), traffic shift and abort, each behind a
+ * confirmation that says exactly what will happen. Admins only: the plugin route and the API refuse others.
+ */
+export function Controls({ state, canControl, onDone }: Props) {
+  const regions = state.regions;
+  const active = regions.find((r) => r.active) ?? regions[0];
+  const others = regions.filter((r) => r.name !== active?.name);
+  const cutover = state.control.cutover;
+  const [target, setTarget] = useState(others[0]?.name ?? '');
+  const [stepsText, setStepsText] = useState(state.settings.default_steps.join(', '));
+  const [weights, setWeights] = useState<Record<string, string>>(() => Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)])));
+  const [reason, setReason] = useState('');
+  const [force, setForce] = useState(false);
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const reasonProblem = reason.trim().length < 3 ? 'Give a reason of at least 3 characters (it goes into the audit log)' : null;
+  const targetRegion = regions.find((r) => r.name === target);
+
+  const ask = (next: Pending | string) => {
+    setMessage(null);
+    if (typeof next === 'string') {
+      setError(next);
+      return;
+    }
+    setError(null);
+    setPending(next);
+  };
+
+  const askFailover = () => {
+    const steps = parseSteps(stepsText);
+    ask(reasonProblem ?? (typeof steps === 'string' ? `Steps: ${steps}` : { kind: 'failover', target, steps }));
+  };
+  const askShift = () => {
+    const parsed = Object.entries(weights).map(([name, w]) => [name, Number(w)] as const);
+    const bad = parsed.find(([, w]) => !Number.isInteger(w) || w < 0 || w > 100);
+    ask(reasonProblem ?? (bad ? `Weight of ${bad[0]} must be a whole percentage from 0 to 100` : { kind: 'shift', weights: Object.fromEntries(parsed) }));
+  };
+
+  const confirm = async () => {
+    if (!pending) {
+      return;
+    }
+    setBusy(true);
+    try {
+      const body = { reason: reason.trim(), ...(pending.kind !== 'abort' && force ? { force: true } : {}) };
+      if (pending.kind === 'failover') {
+        await api('regions/failover', { method: 'POST', data: { ...body, target: pending.target, steps: pending.steps } });
+        setMessage(`Failover to ${pending.target} started`);
+      } else if (pending.kind === 'shift') {
+        const { event } = await api<{ event: { outcome: string } }>('regions/shift', { method: 'POST', data: { ...body, weights: pending.weights } });
+        setMessage(`Traffic shift ${event.outcome === 'in_progress' ? 'started' : event.outcome}`);
+      } else {
+        await api('regions/cutover/abort', { method: 'POST', data: { reason: reason.trim() } });
+        setMessage('Cutover abort requested');
+      }
+      setReason('');
+      setForce(false);
+      onDone();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+      setPending(null);
+    }
+  };
+
+  const describe = (p: Pending): string => {
+    if (p.kind === 'failover') {
+      const unhealthy = targetRegion && !targetRegion.healthy ? ` ${p.target} is UNHEALTHY${force ? '; forcing it' : ' and the request will be refused unless forced'}.` : '';
+      return `Traffic moves to ${p.target} in ${p.steps.length} step(s): ${p.steps.map((s) => `${s}%`).join(' → ')}, one every ${state.settings.step_seconds}s. Writes freeze while the write role moves from ${active?.name} to ${p.target}.${unhealthy}`;
+    }
+    if (p.kind === 'shift') {
+      return `Traffic weights become ${Object.entries(p.weights).map(([n, w]) => `${n} ${w}%`).join(', ')}. The write role stays in ${active?.name}.`;
+    }
+    return `The cutover of ${cutover?.from} → ${cutover?.to ?? '(weights)'} stops and traffic returns to where it started.`;
+  };
+
+  const disabled = !canControl || busy;
+  return (
+    <Stack direction="column" gap={2}>
+      <Field label="Reason" description="Required for every action; recorded in the audit log with your Grafana login" invalid={!!reason && !!reasonProblem}>
+        <Input id="failover-reason" placeholder="e.g. us-east-1 degraded, INC-1234" value={reason} onChange={(e) => setReason(e.currentTarget.value)} disabled={!canControl} width={60} />
+      </Field>
+      <Stack gap={4} wrap="wrap">
+        <Stack direction="column" gap={1}>
+          <Text element="h4">Fail over</Text>
+          <Field label="Target region">
+            <RadioButtonGroup options={others.map((r) => ({ label: r.name, value: r.name }))} value={target} onChange={setTarget} disabled={!canControl} />
+          </Field>
+          <Field label="Steps" description="The target's traffic share at each step, in %, ending at 100">
+            <Input id="failover-steps" value={stepsText} onChange={(e) => setStepsText(e.currentTarget.value)} disabled={!canControl} width={30} />
+          </Field>
+          <Button variant="destructive" icon="exchange-alt" onClick={askFailover} disabled={disabled || !!cutover || !target}>
+            Fail over to {target || '…'}
+          </Button>
+        </Stack>
+        <Stack direction="column" gap={1}>
+          <Text element="h4">Shift traffic</Text>
+          {regions.map((r) => (
+            <Field key={r.name} label={`${r.name} weight (%)`}>
+              <Input type="number" min={0} max={100} aria-label={`${r.name} weight`} value={weights[r.name] ?? ''} onChange={(e) => setWeights({ ...weights, [r.name]: e.currentTarget.value })} disabled={!canControl} width={12} />
+            </Field>
+          ))}
+          <Button variant="secondary" icon="sliders-v-alt" onClick={askShift} disabled={disabled || !!cutover}>
+            Shift traffic
+          </Button>
+        </Stack>
+      </Stack>
+      <Checkbox label="Force (skip the target health and replication checks)" value={force} onChange={(e) => setForce(e.currentTarget.checked)} disabled={!canControl} />
+      {cutover && (
+        <Button variant="destructive" fill="outline" icon="times" onClick={() => ask(reasonProblem ?? { kind: 'abort' })} disabled={disabled || !!cutover.abort}>
+          {cutover.abort ? 'Abort requested' : 'Abort cutover'}
+        </Button>
+      )}
+      {error && (
+        <Alert severity="error" title="Not done" onRemove={() => setError(null)}>
+          {error}
+        </Alert>
+      )}
+      {message && <Alert severity="success" title={message} onRemove={() => setMessage(null)} />}
+      {pending && (
+        <ConfirmModal
+          isOpen
+          title={pending.kind === 'failover' ? `Fail over to ${pending.target}?` : pending.kind === 'shift' ? 'Shift traffic?' : 'Abort the cutover?'}
+          body={describe(pending)}
+          description={`Reason: ${reason.trim()}`}
+          confirmText={pending.kind === 'failover' ? 'Fail over' : pending.kind === 'shift' ? 'Shift traffic' : 'Abort cutover'}
+          confirmationText={pending.kind === 'failover' ? pending.target : undefined}
+          onConfirm={confirm}
+          onDismiss={() => setPending(null)}
+        />
+      )}
+    </Stack>
+  );
+}
