@@ -1,18 +1,303 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import YAML from 'yaml';
-import { projectRoot } from '../core/config.ts';
+import { checkAuthorization, checkGrafanaSignature } from '../alerting/receiver/auth.ts';
+import { loadConfig, projectRoot } from '../core/config.ts';
+
+/**
+ * docker-compose.yml, checked offline: `docker-compose config` (v1) validates and resolves the file, then the
+ * resolved services are checked against each other and against the files they mount. Prometheus's config is
+ * checked with promtool (with the rule files it mounts) and Alertmanager's with amtool.
+ */
 
 const run = promisify(execFile);
 
-test('docker-compose.yml is valid for docker-compose and runs Postgres, the service and the demo', async () => {
-  const { stdout } = await run('docker-compose', ['-f', path.join(projectRoot, 'docker-compose.yml'), 'config'], { cwd: projectRoot });
-  const config = YAML.parse(stdout) as { services: Record<string, { command?: string; ports?: unknown[]; depends_on?: Record<string, unknown> }> };
-  assert.deepEqual(Object.keys(config.services).sort(), ['controlroom', 'demo', 'postgres']);
-  assert.match(String(config.services.controlroom!.command), /bin\/controlroom\.mjs serve/);
-  assert.ok(config.services.controlroom!.depends_on?.postgres, 'the service waits for Postgres');
-  assert.ok(config.services.demo!.depends_on?.controlroom, 'demo traffic waits for the migrated service');
+interface Service {
+  image?: string;
+  command?: string | string[];
+  entrypoint?: string | string[];
+  environment?: Record<string, string>;
+  ports?: Array<{ published?: number | string; target?: number | string } | string>;
+  depends_on?: Record<string, { condition?: string }>;
+  volumes?: Array<string | { type?: string; source?: string; target?: string; read_only?: boolean }>;
+  tmpfs?: string | string[];
+}
+interface Compose {
+  services: Record<string, Service>;
+}
+interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+const SECRETS = ['CONTROLROOM_API_SECRET', 'ALERTMANAGER_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET'];
+
+/** `docker-compose config`, resolved with the given variables on top of the environment without the secrets. */
+async function composeConfig(vars: Record<string, string> = {}): Promise<Compose> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SECRETS) delete env[name];
+  const { stdout } = await run('docker-compose', ['-f', path.join(projectRoot, 'docker-compose.yml'), 'config'], {
+    cwd: projectRoot,
+    env: { ...env, ...vars },
+  });
+  return YAML.parse(stdout) as Compose;
+}
+
+function service(config: Compose, name: string): Service {
+  const s = config.services[name];
+  assert.ok(s, `service ${name} is defined`);
+  return s;
+}
+
+const env = (s: Service, name: string): string => {
+  const value = s.environment?.[name];
+  assert.equal(typeof value, 'string', `${name} is set`);
+  return value!;
+};
+
+function mounts(s: Service): Mount[] {
+  return (s.volumes ?? []).map((v) => {
+    if (typeof v !== 'string') return { source: v.source ?? '', target: v.target ?? '', readOnly: v.read_only === true };
+    const [source = '', target = '', mode = ''] = v.split(':');
+    return { source, target, readOnly: mode.split(',').includes('ro') };
+  });
+}
+
+/** The host path behind a path inside the container, through the service's bind mounts. */
+function hostPath(s: Service, containerPath: string): string {
+  const mount = mounts(s)
+    .filter((m) => path.isAbsolute(m.source) && (containerPath === m.target || containerPath.startsWith(`${m.target}/`)))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  assert.ok(mount, `${containerPath} is bind-mounted from the host`);
+  return path.join(mount.source, path.relative(mount.target, containerPath));
+}
+
+const commandText = (s: Service) => [s.entrypoint ?? [], s.command ?? []].flat().join(' ');
+
+function flag(s: Service, name: string): string {
+  const match = commandText(s).match(new RegExp(`--${name.replace(/\./g, '\\.')}=(\\S*)`));
+  assert.ok(match, `--${name} is passed`);
+  return match[1]!;
+}
+
+function publishes(s: Service, port: number): boolean {
+  return (s.ports ?? []).some((p) =>
+    typeof p === 'string' ? p.split(':').at(-1) === String(port) : Number(p.published) === port && Number(p.target) === port,
+  );
+}
+
+/** Every string in a parsed YAML document. */
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
+  return [];
+}
+
+const readYaml = (file: string) => YAML.parse(fs.readFileSync(file, 'utf8')) as unknown;
+const repo = (rel: string) => path.join(projectRoot, rel);
+
+describe('docker-compose.yml', () => {
+  let config: Compose;
+
+  before(async () => {
+    config = await composeConfig();
+  });
+
+  test('is valid for docker-compose and runs the whole stack', () => {
+    assert.deepEqual(Object.keys(config.services).sort(), ['alertmanager', 'controlroom', 'demo', 'grafana', 'postgres', 'prometheus']);
+    for (const [name, s] of Object.entries(config.services)) {
+      if (name === 'demo' || name === 'controlroom') continue;
+      assert.match(s.image ?? '', /:v?\d+(\.\d+)*$/, `${name} pins its image version`);
+    }
+    assert.match(service(config, 'prometheus').image!, /^prom\/prometheus:v2\./, 'Prometheus 2.x, as the rules are tested with');
+    assert.match(service(config, 'alertmanager').image!, /^prom\/alertmanager:/);
+    const ports: Array<[string, number]> = [['controlroom', 8471], ['prometheus', 9090], ['alertmanager', 9093], ['grafana', 3000]];
+    for (const [name, port] of ports) assert.ok(publishes(service(config, name), port), `${name} publishes ${port}`);
+  });
+
+  test('Control Room migrates and serves after building the Grafana app, once Postgres is up', () => {
+    const controlroom = service(config, 'controlroom');
+    assert.match(String(controlroom.command), /npm ci\b.*&& npm run build -w plugin && node bin\/controlroom\.mjs serve/);
+    assert.equal(controlroom.depends_on?.postgres?.condition, 'service_healthy');
+    assert.equal(service(config, 'demo').depends_on?.controlroom?.condition, 'service_healthy', 'demo traffic waits for the migrated service');
+    assert.equal(env(controlroom, 'PORT'), '8471');
+    // The defaults pass Control Room's own configuration checks (secret lengths and the like).
+    assert.doesNotThrow(() => loadConfig(controlroom.environment));
+    const pg = service(config, 'postgres');
+    const url = new URL(env(controlroom, 'DATABASE_URL'));
+    assert.equal(url.hostname, 'postgres');
+    assert.equal(decodeURIComponent(url.username), env(pg, 'POSTGRES_USER'));
+    assert.equal(decodeURIComponent(url.password), env(pg, 'POSTGRES_PASSWORD'));
+    assert.equal(url.pathname.slice(1), env(pg, 'POSTGRES_DB'));
+  });
+
+  test('Prometheus loads the repository rule files, scrapes Control Room and alerts to Alertmanager', async () => {
+    const prometheus = service(config, 'prometheus');
+    const configFile = hostPath(prometheus, flag(prometheus, 'config.file'));
+    assert.equal(configFile, repo('provisioning/prometheus/prometheus.yml'));
+    const prom = readYaml(configFile) as {
+      rule_files: string[];
+      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+
+    // Every rule file in the repository, and only those, at the paths where they are mounted.
+    const repoRuleFiles = ['alerting/generated', 'alerting/rules'].flatMap((dir) =>
+      fs.readdirSync(repo(dir)).filter((f) => /\.ya?ml$/.test(f)).map((f) => repo(`${dir}/${f}`)),
+    );
+    const mountedRuleFiles = prom.rule_files.map((f) => hostPath(prometheus, f));
+    assert.deepEqual([...mountedRuleFiles].sort(), [...repoRuleFiles].sort());
+    for (const f of prom.rule_files) {
+      assert.ok(mounts(prometheus).find((m) => m.target === f || f.startsWith(`${m.target}/`))?.readOnly, `${f} is mounted read-only`);
+    }
+
+    // The exporter-down alert selects up{job="controlroom"}.
+    const job = prom.scrape_configs.find((j) => j.job_name === 'controlroom');
+    assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), [`controlroom:${env(service(config, 'controlroom'), 'PORT')}`]);
+    assert.deepEqual(prom.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets)), ['alertmanager:9093']);
+    assert.equal(prometheus.depends_on?.alertmanager?.condition, 'service_started');
+
+    // promtool checks the config together with the rule files, with the container paths mapped to the host.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'controlroom-compose-'));
+    try {
+      const checked = path.join(dir, 'prometheus.yml');
+      fs.writeFileSync(checked, YAML.stringify({ ...prom, rule_files: mountedRuleFiles }));
+      const { stdout, stderr } = await run('promtool', ['check', 'config', checked]);
+      const out = stdout + stderr;
+      assert.match(out, /SUCCESS: 2 rule files found/);
+      for (const f of mountedRuleFiles) assert.match(out, new RegExp(`Checking ${f}\\s+SUCCESS: \\d+ rules found`));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('Alertmanager sends every alert to the receiver with the token Control Room expects', async () => {
+    const alertmanager = service(config, 'alertmanager');
+    const controlroom = service(config, 'controlroom');
+    const configFile = hostPath(alertmanager, flag(alertmanager, 'config.file'));
+    assert.equal(configFile, repo('provisioning/alertmanager/alertmanager.yml'));
+    const { stdout } = await run('amtool', ['check-config', configFile]);
+    assert.match(stdout, /SUCCESS/);
+
+    const am = readYaml(configFile) as {
+      route: { receiver: string; routes?: unknown[] };
+      receivers: Array<{
+        name: string;
+        webhook_configs?: Array<{
+          url: string;
+          send_resolved?: boolean;
+          http_config?: { authorization?: { type?: string; credentials?: string; credentials_file?: string } };
+        }>;
+      }>;
+    };
+    assert.equal(am.route.routes, undefined, 'one route: Control Room routes by severity itself');
+    const webhooks = am.receivers.find((r) => r.name === am.route.receiver)?.webhook_configs ?? [];
+    assert.equal(webhooks.length, 1);
+    const webhook = webhooks[0]!;
+    assert.equal(webhook.url, `http://controlroom:${env(controlroom, 'PORT')}/webhooks/alertmanager`);
+    assert.equal(webhook.send_resolved, true);
+    assert.equal(webhook.http_config?.authorization?.type, 'Bearer');
+
+    // The credentials file is written by the service's command from its ALERTMANAGER_WEBHOOK_TOKEN, on a tmpfs.
+    const credentialsFile = webhook.http_config?.authorization?.credentials_file;
+    assert.ok(credentialsFile, 'credentials_file is set');
+    const command = commandText(alertmanager);
+    assert.ok(command.includes(`"$$ALERTMANAGER_WEBHOOK_TOKEN" > ${credentialsFile} &&`), `the command writes ${credentialsFile}`);
+    assert.match(command, /exec \/bin\/alertmanager /);
+    const tmpfs = [alertmanager.tmpfs ?? []].flat();
+    assert.ok(tmpfs.includes(path.dirname(credentialsFile)), `${path.dirname(credentialsFile)} is a tmpfs`);
+
+    // What Alertmanager would send is accepted by the receiver as Control Room is configured.
+    const token = env(alertmanager, 'ALERTMANAGER_WEBHOOK_TOKEN');
+    const receiverConfig = loadConfig(controlroom.environment);
+    const credentials = { bearerToken: receiverConfig.ALERTMANAGER_WEBHOOK_TOKEN, basicAuth: receiverConfig.ALERTMANAGER_WEBHOOK_BASIC_AUTH };
+    assert.doesNotThrow(() => checkAuthorization(`Bearer ${token}`, credentials, 'alertmanager'));
+  });
+
+  test('Grafana runs the app and the provisioning, with the settings Control Room expects', () => {
+    const grafana = service(config, 'grafana');
+    const controlroom = service(config, 'controlroom');
+    const pluginJson = JSON.parse(fs.readFileSync(repo('plugin/src/plugin.json'), 'utf8')) as {
+      id: string;
+      dependencies: { grafanaDependency: string };
+    };
+
+    // The image satisfies the app's grafanaDependency (">=x.y.z").
+    const tag = (grafana.image ?? '').match(/^grafana\/grafana:(\d+)\.(\d+)\.(\d+)$/);
+    const needed = pluginJson.dependencies.grafanaDependency.match(/^>=\s*(\d+)\.(\d+)\.(\d+)$/);
+    assert.ok(tag && needed, `${grafana.image} and ${pluginJson.dependencies.grafanaDependency} are versions`);
+    const version = (m: RegExpMatchArray) => Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3]);
+    assert.ok(version(tag) >= version(needed), `${grafana.image} satisfies ${pluginJson.dependencies.grafanaDependency}`);
+
+    // The built app, unsigned, as its id; Grafana starts once the service has built it.
+    const pluginDir = `/var/lib/grafana/plugins/${pluginJson.id}`;
+    assert.equal(hostPath(grafana, pluginDir), repo('plugin/dist'));
+    assert.ok(mounts(grafana).find((m) => m.target === pluginDir)?.readOnly);
+    assert.ok(env(grafana, 'GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS').split(',').includes(pluginJson.id));
+    assert.equal(grafana.depends_on?.controlroom?.condition, 'service_healthy');
+    assert.ok(env(grafana, 'GF_SECURITY_ADMIN_PASSWORD'), 'an admin password is set');
+
+    // Every Grafana provisioning folder is mounted, and every $VARIABLE its files use is set.
+    const kinds = ['alerting', 'dashboards', 'datasources', 'plugins'];
+    const grafanaDirs = fs.readdirSync(repo('provisioning')).filter((d) => !['prometheus', 'alertmanager'].includes(d));
+    assert.deepEqual(grafanaDirs.sort(), kinds);
+    const provisioned = new Map<string, unknown>();
+    for (const kind of kinds) {
+      const dir = hostPath(grafana, `/etc/grafana/provisioning/${kind}`);
+      assert.equal(dir, repo(`provisioning/${kind}`));
+      for (const f of fs.readdirSync(dir)) {
+        const doc = readYaml(path.join(dir, f));
+        provisioned.set(`${kind}/${f}`, doc);
+        for (const s of strings(doc)) {
+          for (const [, name] of s.matchAll(/\$\{?([A-Z][A-Z0-9_]*)\}?/g)) env(grafana, name!);
+        }
+      }
+    }
+    const dashboardsProvider = provisioned.get('dashboards/controlroom.yaml') as { providers: Array<{ options: { path: string } }> };
+    for (const p of dashboardsProvider.providers) assert.equal(hostPath(grafana, p.options.path), repo('dashboards'));
+
+    // The secrets are the ones Control Room has.
+    for (const name of ['CONTROLROOM_API_SECRET', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET']) {
+      assert.equal(env(grafana, name), env(controlroom, name), name);
+    }
+    const pg = service(config, 'postgres');
+    assert.equal(env(grafana, 'TMS_DB_USER'), env(pg, 'POSTGRES_USER'));
+    assert.equal(env(grafana, 'TMS_DB_PASSWORD'), env(pg, 'POSTGRES_PASSWORD'));
+    assert.equal(env(grafana, 'TMS_DB_NAME'), env(pg, 'POSTGRES_DB'));
+
+    // A notification signed as the contact point signs it passes the receiver as Control Room is configured.
+    const contactPoints = provisioned.get('alerting/contact-points.yaml') as {
+      contactPoints: Array<{ receivers: Array<{ type: string; settings: { url: string; hmacConfig?: { timestampHeader?: string } } }> }>;
+    };
+    const webhook = contactPoints.contactPoints.flatMap((c) => c.receivers).find((r) => r.type === 'webhook');
+    assert.equal(webhook?.settings.url, `http://controlroom:${env(controlroom, 'PORT')}/webhooks/grafana`);
+    assert.equal(env(controlroom, 'GRAFANA_WEBHOOK_TIMESTAMP_HEADER'), webhook?.settings.hmacConfig?.timestampHeader);
+    const receiverConfig = loadConfig(controlroom.environment);
+    const body = Buffer.from('{"status":"firing"}');
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = createHmac('sha256', env(grafana, 'GRAFANA_WEBHOOK_HMAC_SECRET')).update(`${timestamp}:${body.toString()}`).digest('hex');
+    assert.doesNotThrow(() => checkGrafanaSignature(body, receiverConfig.GRAFANA_WEBHOOK_HMAC_SECRET!, signature, timestamp, true));
+    assert.doesNotThrow(() =>
+      checkAuthorization(`Bearer ${env(grafana, 'GRAFANA_WEBHOOK_TOKEN')}`, { bearerToken: receiverConfig.GRAFANA_WEBHOOK_TOKEN }, 'grafana'),
+    );
+  });
+
+  test('a secret set in the environment reaches both sides', async () => {
+    const vars = Object.fromEntries(SECRETS.map((name) => [name, `from-env-${name.toLowerCase()}`]));
+    const overridden = await composeConfig(vars);
+    const controlroom = service(overridden, 'controlroom');
+    for (const name of SECRETS) assert.equal(env(controlroom, name), vars[name], `controlroom ${name}`);
+    assert.equal(env(service(overridden, 'alertmanager'), 'ALERTMANAGER_WEBHOOK_TOKEN'), vars.ALERTMANAGER_WEBHOOK_TOKEN);
+    for (const name of ['CONTROLROOM_API_SECRET', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET']) {
+      assert.equal(env(service(overridden, 'grafana'), name), vars[name], `grafana ${name}`);
+    }
+  });
 });
