@@ -230,9 +230,9 @@ describe('docker-compose.yml', () => {
       dependencies: { grafanaDependency: string };
     };
 
-    // The image satisfies the app's grafanaDependency (">=x.y.z").
+    // The image satisfies the app's grafanaDependency (its ">=x.y.z" lower bound).
     const tag = (grafana.image ?? '').match(/^grafana\/grafana:(\d+)\.(\d+)\.(\d+)$/);
-    const needed = pluginJson.dependencies.grafanaDependency.match(/^>=\s*(\d+)\.(\d+)\.(\d+)$/);
+    const needed = pluginJson.dependencies.grafanaDependency.match(/^>=\s*(\d+)\.(\d+)\.(\d+)/);
     assert.ok(tag && needed, `${grafana.image} and ${pluginJson.dependencies.grafanaDependency} are versions`);
     const version = (m: RegExpMatchArray) => Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3]);
     assert.ok(version(tag) >= version(needed), `${grafana.image} satisfies ${pluginJson.dependencies.grafanaDependency}`);
