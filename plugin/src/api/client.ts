@@ -57,7 +57,7 @@ export async function api<T>(path: string, options: CallOptions = {}): Promise<T
   } catch (error) {
     if (isFetchError(error)) {
       const details = (error.data as { details?: unknown } | undefined)?.details;
-      throw new ApiError(messageOf(error.status, error.data, error.statusText ?? ""), error.status, details);
+      throw new ApiError(messageOf(error.status, error.data, error.statusText ?? ''), error.status, details);
     }
     throw new ApiError(error instanceof Error ? error.message : String(error), 0);
   }

@@ -25,59 +25,59 @@ export interface Polled<T> {
   reload: () => Promise<void>;
 }
 
+interface Loaded<T> {
+  key: string;
+  data?: T;
+  error?: Error;
+}
+
 /**
- * Loads `load()` now and every `intervalMs` while the page is open (0 = once). A slow answer never
- * overwrites a newer one, and a failed poll keeps the last good data next to the error.
+ * Loads `load()` now and every `intervalMs` while the page is open (0 = once), again whenever `deps`
+ * (plain values) change. A slow answer never overwrites a newer one, answers for old deps are dropped,
+ * and a failed poll keeps the last good data next to the error.
  */
 export function usePolled<T>(load: (() => Promise<T>) | null, intervalMs: number, deps: unknown[]): Polled<T> {
-  const [data, setData] = useState<T>();
-  const [error, setError] = useState<Error>();
-  const [loading, setLoading] = useState(load !== null);
-  const generation = useRef(0);
+  const key = JSON.stringify(deps);
+  const [loaded, setLoaded] = useState<Loaded<T>>({ key: '' });
+  const run = useRef<() => Promise<void>>(async () => undefined);
 
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  const loader = useCallback(load ?? (async () => undefined as T), deps);
-
-  const reload = useCallback(async () => {
+  useEffect(() => {
     if (!load) {
       return;
     }
-    const mine = ++generation.current;
-    try {
-      const next = await loader();
-      if (mine === generation.current) {
-        setData(next);
-        setError(undefined);
+    let cancelled = false;
+    let latest = 0;
+    const poll = async () => {
+      const mine = ++latest;
+      try {
+        const data = await load();
+        if (!cancelled && mine === latest) {
+          setLoaded({ key, data });
+        }
+      } catch (e) {
+        if (!cancelled && mine === latest) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          setLoaded((prev) => ({ key, data: prev.key === key ? prev.data : undefined, error }));
+        }
       }
-    } catch (e) {
-      if (mine === generation.current) {
-        setError(e instanceof Error ? e : new Error(String(e)));
-      }
-    } finally {
-      if (mine === generation.current) {
-        setLoading(false);
-      }
-    }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [loader]);
-
-  useEffect(() => {
-    setData(undefined);
-    setError(undefined);
-    setLoading(load !== null);
-    void reload();
-    if (!intervalMs || !load) {
-      return () => {
-        generation.current++;
-      };
-    }
-    const timer = setInterval(() => void reload(), intervalMs);
-    return () => {
-      clearInterval(timer);
-      generation.current++;
     };
+    run.current = poll;
+    void poll();
+    const timer = intervalMs > 0 ? setInterval(() => void poll(), intervalMs) : undefined;
+    return () => {
+      cancelled = true;
+      clearInterval(timer);
+    };
+    // `load` is a new closure each render; `key` stands for what it depends on.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [reload, intervalMs]);
+  }, [key, intervalMs, load === null]);
 
-  return { data, error, loading, reload };
+  const current: Loaded<T> = loaded.key === key ? loaded : { key };
+  const reload = useCallback(() => run.current(), []);
+  return {
+    data: current.data,
+    error: current.error,
+    loading: load !== null && current.data === undefined && current.error === undefined,
+    reload,
+  };
 }

@@ -68,10 +68,24 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
   return (
     <form onSubmit={onSubmit}>
       <FieldSet label="Control Room API">
-        <Field label="API URL" description="Base URL of the Control Room service as Grafana's server reaches it, e.g. http://controlroom:8471" invalid={!!apiUrl && !!urlProblem} error={urlProblem}>
-          <Input width={60} id="config-api-url" value={apiUrl} placeholder="http://controlroom:8471" onChange={(e) => setApiUrl(e.currentTarget.value)} />
+        <Field
+          label="API URL"
+          description="Base URL of the Control Room service as Grafana's server reaches it, e.g. http://controlroom:8471"
+          invalid={!!apiUrl && !!urlProblem}
+          error={urlProblem}
+        >
+          <Input
+            width={60}
+            id="config-api-url"
+            value={apiUrl}
+            placeholder="http://controlroom:8471"
+            onChange={(e) => setApiUrl(e.currentTarget.value)}
+          />
         </Field>
-        <Field label="API secret" description="Control Room's CONTROLROOM_API_SECRET; stored encrypted and sent only by Grafana's proxy">
+        <Field
+          label="API secret"
+          description="Control Room's CONTROLROOM_API_SECRET; stored encrypted and sent only by Grafana's proxy"
+        >
           <SecretInput
             width={60}
             id="config-api-secret"
@@ -105,5 +119,7 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
 export default AppConfig;
 
 async function updatePlugin(pluginId: string, data: Partial<PluginMeta>) {
-  return lastValueFrom(getBackendSrv().fetch({ url: `/api/plugins/${pluginId}/settings`, method: 'POST', data, showErrorAlert: false }));
+  return lastValueFrom(
+    getBackendSrv().fetch({ url: `/api/plugins/${pluginId}/settings`, method: 'POST', data, showErrorAlert: false })
+  );
 }

@@ -1,8 +1,10 @@
 import { dateTimeFormat, dateTimeFormatTimeAgo } from '@grafana/data';
 
-export const formatTime = (iso: string | null | undefined) => (iso ? dateTimeFormat(iso, { format: 'YYYY-MM-DD HH:mm:ss' }) : '—');
+export const formatTime = (iso: string | null | undefined) =>
+  iso ? dateTimeFormat(iso, { format: 'YYYY-MM-DD HH:mm:ss' }) : '—';
 export const timeAgo = (iso: string | null | undefined) => (iso ? dateTimeFormatTimeAgo(iso) : '—');
-export const formatNumber = (n: number | null | undefined) => (n === null || n === undefined ? '—' : n.toLocaleString('en-US'));
+export const formatNumber = (n: number | null | undefined) =>
+  n === null || n === undefined ? '—' : n.toLocaleString('en-US');
 export const formatMoney = (n: number | null | undefined) =>
   n === null || n === undefined ? '—' : n.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
 

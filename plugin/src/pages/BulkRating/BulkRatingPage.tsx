@@ -35,7 +35,13 @@ function BulkRatingPage() {
     15_000,
     [companyId]
   );
-  const jobs = usePolled(companyId ? () => api<{ jobs: BulkJob[] }>('bulk-rating/jobs', { params: { company_id: companyId, limit: 50 } }) : null, 2_000, [companyId]);
+  const jobs = usePolled(
+    companyId
+      ? () => api<{ jobs: BulkJob[] }>('bulk-rating/jobs', { params: { company_id: companyId, limit: 50 } })
+      : null,
+    2_000,
+    [companyId]
+  );
 
   const onSubmitted = (result: { job: BulkJob }) => {
     setSelectedJob(result.job.id);
@@ -73,7 +79,12 @@ function BulkRatingPage() {
               <TabContent>
                 <div style={{ paddingTop: 16 }}>
                   {tab === 'csv' ? (
-                    <CsvUpload companyId={company.id} canSubmit={canSubmit} maxBytes={MAX_UPLOAD_BYTES} onSubmitted={onSubmitted} />
+                    <CsvUpload
+                      companyId={company.id}
+                      canSubmit={canSubmit}
+                      maxBytes={MAX_UPLOAD_BYTES}
+                      onSubmitted={onSubmitted}
+                    />
                   ) : (
                     <ManualLanes companyId={company.id} canSubmit={canSubmit} onSubmitted={onSubmitted} />
                   )}

@@ -26,7 +26,9 @@ export function CompanyPicker({ value, onChange }: Props) {
         options={search}
         value={value ? { value: value.id, label: label(value) } : null}
         isClearable
-        onChange={(option) => onChange(option ? (option as ComboboxOption<string> & { company: Company }).company : null)}
+        onChange={(option) =>
+          onChange(option ? (option as ComboboxOption<string> & { company: Company }).company : null)
+        }
       />
     </Field>
   );

@@ -55,7 +55,11 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
           onDrop: (accepted) => {
             const file = accepted[0];
             setResult(null);
-            setError(file ? null : new Error(`Choose one .csv file of at most ${formatNumber(Math.floor(maxBytes / 1_000_000))} MB`));
+            setError(
+              file
+                ? null
+                : new Error(`Choose one .csv file of at most ${formatNumber(Math.floor(maxBytes / 1_000_000))} MB`)
+            );
             setPicked(file ? { file, key: newIdempotencyKey() } : null);
           },
         }}
@@ -73,7 +77,12 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
           <Text>
             <strong>{picked.file.name}</strong> ({formatNumber(Math.ceil(picked.file.size / 1024))} KB)
           </Text>
-          <Button icon="upload" onClick={submit} disabled={busy || !canSubmit} tooltip={canSubmit ? undefined : 'Editor role required'}>
+          <Button
+            icon="upload"
+            onClick={submit}
+            disabled={busy || !canSubmit}
+            tooltip={canSubmit ? undefined : 'Editor role required'}
+          >
             {busy ? 'Uploading…' : 'Rate these lanes'}
           </Button>
           <Button variant="secondary" fill="text" onClick={() => setPicked(null)} disabled={busy}>
@@ -86,13 +95,20 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
           {error instanceof Error ? error.message : String(error)}
         </Alert>
       )}
-      {refusedRows.length > 0 && <RowErrors errors={refusedRows} rejected={refusedRows.length} truncated={false} unit="line" />}
+      {refusedRows.length > 0 && (
+        <RowErrors errors={refusedRows} rejected={refusedRows.length} truncated={false} unit="line" />
+      )}
       {result && (
         <>
           <Alert severity="success" title="Job accepted">
             {formatNumber(result.lanes_accepted)} lanes queued for rating as job {result.job.id.slice(0, 8)}.
           </Alert>
-          <RowErrors errors={result.errors} rejected={result.rejected_rows} truncated={result.errors_truncated} unit="line" />
+          <RowErrors
+            errors={result.errors}
+            rejected={result.rejected_rows}
+            truncated={result.errors_truncated}
+            unit="line"
+          />
         </>
       )}
     </Stack>

@@ -11,7 +11,12 @@ interface Props {
   onSelect: (id: string) => void;
 }
 
-const STATUS_COLOR: Record<string, BadgeColor> = { queued: 'blue', running: 'orange', succeeded: 'green', failed: 'red' };
+const STATUS_COLOR: Record<string, BadgeColor> = {
+  queued: 'blue',
+  running: 'orange',
+  succeeded: 'green',
+  failed: 'red',
+};
 
 export const isFinished = (job: BulkJob) => job.status === 'succeeded' || job.status === 'failed';
 
@@ -28,12 +33,18 @@ export function JobList({ jobs, selected, onSelect }: Props) {
         pageSize={10}
         columns={[
           { id: 'created_at', header: 'Submitted', cell: ({ row }) => formatTime(row.original.created_at) },
-          { id: 'filename', header: 'Source', cell: ({ row }) => row.original.filename ?? (row.original.source === 'json' ? 'entered lanes' : 'CSV') },
+          {
+            id: 'filename',
+            header: 'Source',
+            cell: ({ row }) => row.original.filename ?? (row.original.source === 'json' ? 'entered lanes' : 'CSV'),
+          },
           { id: 'submitted_by', header: 'By' },
           {
             id: 'status',
             header: 'Status',
-            cell: ({ row }) => <Badge text={row.original.status} color={STATUS_COLOR[row.original.status] ?? 'purple'} />,
+            cell: ({ row }) => (
+              <Badge text={row.original.status} color={STATUS_COLOR[row.original.status] ?? 'purple'} />
+            ),
           },
           {
             id: 'progress',
@@ -42,9 +53,14 @@ export function JobList({ jobs, selected, onSelect }: Props) {
               const job = row.original;
               return (
                 <Stack direction="column" gap={0}>
-                  <Meter value={job.progress} label={`Job ${job.id.slice(0, 8)} progress`} tone={job.lanes_failed > 0 ? 'warning' : job.status === 'succeeded' ? 'success' : 'primary'} />
+                  <Meter
+                    value={job.progress}
+                    label={`Job ${job.id.slice(0, 8)} progress`}
+                    tone={job.lanes_failed > 0 ? 'warning' : job.status === 'succeeded' ? 'success' : 'primary'}
+                  />
                   <Text variant="bodySmall" color="secondary">
-                    {formatNumber(job.lanes_rated)} rated · {formatNumber(job.lanes_failed)} failed · {formatNumber(job.lanes_total)} total
+                    {formatNumber(job.lanes_rated)} rated · {formatNumber(job.lanes_failed)} failed ·{' '}
+                    {formatNumber(job.lanes_total)} total
                     {job.rejected_rows > 0 && ` · ${formatNumber(job.rejected_rows)} rows rejected at upload`}
                   </Text>
                 </Stack>
@@ -58,7 +74,11 @@ export function JobList({ jobs, selected, onSelect }: Props) {
               const job = row.original;
               return (
                 <Stack gap={1}>
-                  <Button size="sm" variant={selected === job.id ? 'primary' : 'secondary'} onClick={() => onSelect(job.id)}>
+                  <Button
+                    size="sm"
+                    variant={selected === job.id ? 'primary' : 'secondary'}
+                    onClick={() => onSelect(job.id)}
+                  >
                     Results
                   </Button>
                   <LinkButton

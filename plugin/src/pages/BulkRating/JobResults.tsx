@@ -11,7 +11,10 @@ const PAGE = 50;
 export function JobResults({ job }: { job: BulkJob }) {
   const [page, setPage] = useState(1);
   const results = usePolled(
-    () => api<{ lanes: RatedLane[] }>(`bulk-rating/jobs/${job.id}/results`, { params: { offset: (page - 1) * PAGE, limit: PAGE } }),
+    () =>
+      api<{ lanes: RatedLane[] }>(`bulk-rating/jobs/${job.id}/results`, {
+        params: { offset: (page - 1) * PAGE, limit: PAGE },
+      }),
     job.status === 'succeeded' || job.status === 'failed' ? 0 : 2000,
     [job.id, page, job.status]
   );
@@ -42,12 +45,21 @@ export function JobResults({ job }: { job: BulkJob }) {
             {
               id: 'status',
               header: 'Status',
-              cell: ({ row }) => <Badge text={row.original.status} color={row.original.status === 'rated' ? 'green' : row.original.status === 'failed' ? 'red' : 'blue'} />,
+              cell: ({ row }) => (
+                <Badge
+                  text={row.original.status}
+                  color={row.original.status === 'rated' ? 'green' : row.original.status === 'failed' ? 'red' : 'blue'}
+                />
+              ),
             },
             { id: 'miles', header: 'Miles', cell: ({ row }) => formatNumber(row.original.miles) },
             { id: 'total', header: 'Total', cell: ({ row }) => formatMoney(row.original.total) },
             { id: 'per_mile', header: 'Per mile', cell: ({ row }) => formatMoney(row.original.per_mile) },
-            { id: 'error', header: 'Note', cell: ({ row }) => row.original.error ?? (row.original.flags ?? []).join(', ') },
+            {
+              id: 'error',
+              header: 'Note',
+              cell: ({ row }) => row.original.error ?? (row.original.flags ?? []).join(', '),
+            },
           ]}
         />
       </div>

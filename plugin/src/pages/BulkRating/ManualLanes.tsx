@@ -22,7 +22,8 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
   const [rowErrors, setRowErrors] = useState<RowError[]>([]);
   const [accepted, setAccepted] = useState<SubmitResult | null>(null);
 
-  const edit = (index: number, change: Partial<Lane>) => setLanes((all) => all.map((lane, i) => (i === index ? { ...lane, ...change } : lane)));
+  const edit = (index: number, change: Partial<Lane>) =>
+    setLanes((all) => all.map((lane, i) => (i === index ? { ...lane, ...change } : lane)));
 
   const submit = async () => {
     setBusy(true);
@@ -55,11 +56,41 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
           <div key={i} data-testid={`manual-lane-${i + 1}`}>
             <Stack alignItems="center" gap={1} wrap="wrap">
               <Text color="secondary">{i + 1}.</Text>
-              <Input width={24} aria-label={`Lane ${i + 1} origin`} placeholder="Origin, e.g. Reno, NV" value={lane.origin} invalid={problems.length > 0} onChange={(e) => edit(i, { origin: e.currentTarget.value })} />
-              <Input width={24} aria-label={`Lane ${i + 1} destination`} placeholder="Destination" value={lane.destination} invalid={problems.length > 0} onChange={(e) => edit(i, { destination: e.currentTarget.value })} />
-              <RadioButtonGroup size="sm" options={EQUIPMENT} value={lane.equipment} onChange={(v) => edit(i, { equipment: v })} />
-              <Input width={18} type="date" aria-label={`Lane ${i + 1} pickup date`} value={lane.pickup_date} onChange={(e) => edit(i, { pickup_date: e.currentTarget.value })} />
-              <IconButton name="trash-alt" tooltip="Remove lane" disabled={lanes.length === 1} onClick={() => setLanes((all) => all.filter((_, j) => j !== i))} />
+              <Input
+                width={24}
+                aria-label={`Lane ${i + 1} origin`}
+                placeholder="Origin, e.g. Reno, NV"
+                value={lane.origin}
+                invalid={problems.length > 0}
+                onChange={(e) => edit(i, { origin: e.currentTarget.value })}
+              />
+              <Input
+                width={24}
+                aria-label={`Lane ${i + 1} destination`}
+                placeholder="Destination"
+                value={lane.destination}
+                invalid={problems.length > 0}
+                onChange={(e) => edit(i, { destination: e.currentTarget.value })}
+              />
+              <RadioButtonGroup
+                size="sm"
+                options={EQUIPMENT}
+                value={lane.equipment}
+                onChange={(v) => edit(i, { equipment: v })}
+              />
+              <Input
+                width={18}
+                type="date"
+                aria-label={`Lane ${i + 1} pickup date`}
+                value={lane.pickup_date}
+                onChange={(e) => edit(i, { pickup_date: e.currentTarget.value })}
+              />
+              <IconButton
+                name="trash-alt"
+                tooltip="Remove lane"
+                disabled={lanes.length === 1}
+                onClick={() => setLanes((all) => all.filter((_, j) => j !== i))}
+              />
             </Stack>
             {problems.length > 0 && (
               <Text color="error" variant="bodySmall">
@@ -70,10 +101,20 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
         );
       })}
       <Stack gap={1}>
-        <Button variant="secondary" icon="plus" onClick={() => setLanes((all) => [...all, emptyLane()])} disabled={lanes.length >= 100}>
+        <Button
+          variant="secondary"
+          icon="plus"
+          onClick={() => setLanes((all) => [...all, emptyLane()])}
+          disabled={lanes.length >= 100}
+        >
           Add lane
         </Button>
-        <Button icon="calculator-alt" onClick={submit} disabled={busy || !canSubmit} tooltip={canSubmit ? undefined : 'Editor role required'}>
+        <Button
+          icon="calculator-alt"
+          onClick={submit}
+          disabled={busy || !canSubmit}
+          tooltip={canSubmit ? undefined : 'Editor role required'}
+        >
           {busy ? 'Submitting…' : `Rate ${lanes.length} ${lanes.length === 1 ? 'lane' : 'lanes'}`}
         </Button>
       </Stack>

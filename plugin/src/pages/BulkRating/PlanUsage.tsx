@@ -9,7 +9,8 @@ interface Props {
   usage: Usage | undefined;
 }
 
-const limitText = (limit: number | null) => (limit === null ? 'unlimited' : limit === 0 ? 'not in plan' : formatNumber(limit));
+const limitText = (limit: number | null) =>
+  limit === null ? 'unlimited' : limit === 0 ? 'not in plan' : formatNumber(limit);
 
 /** The plan's bulk-rating allowance this period, and every metered feature's use against its limits. */
 export function PlanUsage({ allowance, usage }: Props) {
@@ -34,11 +35,18 @@ export function PlanUsage({ allowance, usage }: Props) {
       ) : (
         <div data-testid="bulk-allowance">
           <Text>
-            Bulk rating this {allowance.period} (from {allowance.periodStart}): <strong>{formatNumber(allowance.used)}</strong> of{' '}
-            {limitText(allowance.limit < 0 ? null : allowance.limit)} lanes
+            Bulk rating this {allowance.period} (from {allowance.periodStart}):{' '}
+            <strong>{formatNumber(allowance.used)}</strong> of {limitText(allowance.limit < 0 ? null : allowance.limit)}{' '}
+            lanes
             {allowance.remaining !== null && <> · {formatNumber(allowance.remaining)} left</>}
           </Text>
-          {allowance.limit > 0 && <Meter value={share} label="Bulk rating allowance used" tone={share >= 1 ? 'error' : share >= 0.8 ? 'warning' : 'primary'} />}
+          {allowance.limit > 0 && (
+            <Meter
+              value={share}
+              label="Bulk rating allowance used"
+              tone={share >= 1 ? 'error' : share >= 0.8 ? 'warning' : 'primary'}
+            />
+          )}
         </div>
       )}
       {usage && usage.features.length > 0 && (
@@ -66,7 +74,13 @@ export function PlanUsage({ allowance, usage }: Props) {
                 <td>{limitText(f.soft_limit)}</td>
                 <td>{limitText(f.hard_limit)}</td>
                 <td>{f.overage > 0 ? formatNumber(f.overage) : '—'}</td>
-                <td>{f.blocked ? <Badge text="at limit" color="red" /> : f.percent !== null && f.percent >= 80 ? <Badge text="near limit" color="orange" /> : null}</td>
+                <td>
+                  {f.blocked ? (
+                    <Badge text="at limit" color="red" />
+                  ) : f.percent !== null && f.percent >= 80 ? (
+                    <Badge text="near limit" color="orange" />
+                  ) : null}
+                </td>
               </tr>
             ))}
           </tbody>

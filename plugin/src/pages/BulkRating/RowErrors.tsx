@@ -18,15 +18,15 @@ export function RowErrors({ errors, rejected, truncated, unit }: Props) {
   return (
     <Alert severity="warning" title={`${rejected} ${rejected === 1 ? 'row was' : 'rows were'} rejected`}>
       <div data-testid="rejected-rows">
-      <InteractiveTable
-        columns={[
-          { id: 'line', header: unit === 'line' ? 'Line' : 'Lane', disableGrow: true },
-          { id: 'reason', header: 'Why' },
-        ]}
-        data={errors}
-        getRowId={(r) => String(r.line)}
-        pageSize={10}
-      />
+        <InteractiveTable
+          columns={[
+            { id: 'line', header: unit === 'line' ? 'Line' : 'Lane', disableGrow: true },
+            { id: 'reason', header: 'Why' },
+          ]}
+          data={errors}
+          getRowId={(r) => String(r.line)}
+          pageSize={10}
+        />
       </div>
       {truncated && <div>Only the first {errors.length} rejected rows are listed.</div>}
     </Alert>

@@ -9,7 +9,10 @@ interface Props {
   onDone: () => void;
 }
 
-type Pending = { kind: 'failover'; target: string; steps: number[] } | { kind: 'shift'; weights: Record<string, number> } | { kind: 'abort' };
+type Pending =
+  | { kind: 'failover'; target: string; steps: number[] }
+  | { kind: 'shift'; weights: Record<string, number> }
+  | { kind: 'abort' };
 
 /** "10, 50, 100" → [10, 50, 100]; the server checks the rules (increasing, ending at 100) and says which one failed. */
 export function parseSteps(text: string): number[] | string {
@@ -33,7 +36,9 @@ export function Controls({ state, canControl, onDone }: Props) {
   const cutover = state.control.cutover;
   const [target, setTarget] = useState(others[0]?.name ?? '');
   const [stepsText, setStepsText] = useState(state.settings.default_steps.join(', '));
-  const [weights, setWeights] = useState<Record<string, string>>(() => Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)])));
+  const [weights, setWeights] = useState<Record<string, string>>(() =>
+    Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)]))
+  );
   const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
   const [pending, setPending] = useState<Pending | null>(null);
@@ -41,7 +46,8 @@ export function Controls({ state, canControl, onDone }: Props) {
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const reasonProblem = reason.trim().length < 3 ? 'Give a reason of at least 3 characters (it goes into the audit log)' : null;
+  const reasonProblem =
+    reason.trim().length < 3 ? 'Give a reason of at least 3 characters (it goes into the audit log)' : null;
   const targetRegion = regions.find((r) => r.name === target);
 
   const ask = (next: Pending | string) => {
@@ -61,7 +67,12 @@ export function Controls({ state, canControl, onDone }: Props) {
   const askShift = () => {
     const parsed = Object.entries(weights).map(([name, w]) => [name, Number(w)] as const);
     const bad = parsed.find(([, w]) => !Number.isInteger(w) || w < 0 || w > 100);
-    ask(reasonProblem ?? (bad ? `Weight of ${bad[0]} must be a whole percentage from 0 to 100` : { kind: 'shift', weights: Object.fromEntries(parsed) }));
+    ask(
+      reasonProblem ??
+        (bad
+          ? `Weight of ${bad[0]} must be a whole percentage from 0 to 100`
+          : { kind: 'shift', weights: Object.fromEntries(parsed) })
+    );
   };
 
   const confirm = async () => {
@@ -72,10 +83,16 @@ export function Controls({ state, canControl, onDone }: Props) {
     try {
       const body = { reason: reason.trim(), ...(pending.kind !== 'abort' && force ? { force: true } : {}) };
       if (pending.kind === 'failover') {
-        await api('regions/failover', { method: 'POST', data: { ...body, target: pending.target, steps: pending.steps } });
+        await api('regions/failover', {
+          method: 'POST',
+          data: { ...body, target: pending.target, steps: pending.steps },
+        });
         setMessage(`Failover to ${pending.target} started`);
       } else if (pending.kind === 'shift') {
-        const { event } = await api<{ event: { outcome: string } }>('regions/shift', { method: 'POST', data: { ...body, weights: pending.weights } });
+        const { event } = await api<{ event: { outcome: string } }>('regions/shift', {
+          method: 'POST',
+          data: { ...body, weights: pending.weights },
+        });
         setMessage(`Traffic shift ${event.outcome === 'in_progress' ? 'started' : event.outcome}`);
       } else {
         await api('regions/cutover/abort', { method: 'POST', data: { reason: reason.trim() } });
@@ -94,11 +111,16 @@ export function Controls({ state, canControl, onDone }: Props) {
 
   const describe = (p: Pending): string => {
     if (p.kind === 'failover') {
-      const unhealthy = targetRegion && !targetRegion.healthy ? ` ${p.target} is UNHEALTHY${force ? '; forcing it' : ' and the request will be refused unless forced'}.` : '';
+      const unhealthy =
+        targetRegion && !targetRegion.healthy
+          ? ` ${p.target} is UNHEALTHY${force ? '; forcing it' : ' and the request will be refused unless forced'}.`
+          : '';
       return `Traffic moves to ${p.target} in ${p.steps.length} step(s): ${p.steps.map((s) => `${s}%`).join(' → ')}, one every ${state.settings.step_seconds}s. Writes freeze while the write role moves from ${active?.name} to ${p.target}.${unhealthy}`;
     }
     if (p.kind === 'shift') {
-      return `Traffic weights become ${Object.entries(p.weights).map(([n, w]) => `${n} ${w}%`).join(', ')}. The write role stays in ${active?.name}.`;
+      return `Traffic weights become ${Object.entries(p.weights)
+        .map(([n, w]) => `${n} ${w}%`)
+        .join(', ')}. The write role stays in ${active?.name}.`;
     }
     return `The cutover of ${cutover?.from} → ${cutover?.to ?? '(weights)'} stops and traffic returns to where it started.`;
   };
@@ -106,19 +128,46 @@ export function Controls({ state, canControl, onDone }: Props) {
   const disabled = !canControl || busy;
   return (
     <Stack direction="column" gap={2}>
-      <Field label="Reason" description="Required for every action; recorded in the audit log with your Grafana login" invalid={!!reason && !!reasonProblem}>
-        <Input id="failover-reason" placeholder="e.g. us-east-1 degraded, INC-1234" value={reason} onChange={(e) => setReason(e.currentTarget.value)} disabled={!canControl} width={60} />
+      <Field
+        label="Reason"
+        description="Required for every action; recorded in the audit log with your Grafana login"
+        invalid={!!reason && !!reasonProblem}
+      >
+        <Input
+          id="failover-reason"
+          placeholder="e.g. us-east-1 degraded, INC-1234"
+          value={reason}
+          onChange={(e) => setReason(e.currentTarget.value)}
+          disabled={!canControl}
+          width={60}
+        />
       </Field>
       <Stack gap={4} wrap="wrap">
         <Stack direction="column" gap={1}>
           <Text element="h4">Fail over</Text>
           <Field label="Target region">
-            <RadioButtonGroup options={others.map((r) => ({ label: r.name, value: r.name }))} value={target} onChange={setTarget} disabled={!canControl} />
+            <RadioButtonGroup
+              options={others.map((r) => ({ label: r.name, value: r.name }))}
+              value={target}
+              onChange={setTarget}
+              disabled={!canControl}
+            />
           </Field>
           <Field label="Steps" description="The target's traffic share at each step, in %, ending at 100">
-            <Input id="failover-steps" value={stepsText} onChange={(e) => setStepsText(e.currentTarget.value)} disabled={!canControl} width={30} />
+            <Input
+              id="failover-steps"
+              value={stepsText}
+              onChange={(e) => setStepsText(e.currentTarget.value)}
+              disabled={!canControl}
+              width={30}
+            />
           </Field>
-          <Button variant="destructive" icon="exchange-alt" onClick={askFailover} disabled={disabled || !!cutover || !target}>
+          <Button
+            variant="destructive"
+            icon="exchange-alt"
+            onClick={askFailover}
+            disabled={disabled || !!cutover || !target}
+          >
             Fail over to {target || '…'}
           </Button>
         </Stack>
@@ -126,7 +175,16 @@ export function Controls({ state, canControl, onDone }: Props) {
           <Text element="h4">Shift traffic</Text>
           {regions.map((r) => (
             <Field key={r.name} label={`${r.name} weight (%)`}>
-              <Input type="number" min={0} max={100} aria-label={`${r.name} weight`} value={weights[r.name] ?? ''} onChange={(e) => setWeights({ ...weights, [r.name]: e.currentTarget.value })} disabled={!canControl} width={12} />
+              <Input
+                type="number"
+                min={0}
+                max={100}
+                aria-label={`${r.name} weight`}
+                value={weights[r.name] ?? ''}
+                onChange={(e) => setWeights({ ...weights, [r.name]: e.currentTarget.value })}
+                disabled={!canControl}
+                width={12}
+              />
             </Field>
           ))}
           <Button variant="secondary" icon="sliders-v-alt" onClick={askShift} disabled={disabled || !!cutover}>
@@ -134,9 +192,20 @@ export function Controls({ state, canControl, onDone }: Props) {
           </Button>
         </Stack>
       </Stack>
-      <Checkbox label="Force (skip the target health and replication checks)" value={force} onChange={(e) => setForce(e.currentTarget.checked)} disabled={!canControl} />
+      <Checkbox
+        label="Force (skip the target health and replication checks)"
+        value={force}
+        onChange={(e) => setForce(e.currentTarget.checked)}
+        disabled={!canControl}
+      />
       {cutover && (
-        <Button variant="destructive" fill="outline" icon="times" onClick={() => ask(reasonProblem ?? { kind: 'abort' })} disabled={disabled || !!cutover.abort}>
+        <Button
+          variant="destructive"
+          fill="outline"
+          icon="times"
+          onClick={() => ask(reasonProblem ?? { kind: 'abort' })}
+          disabled={disabled || !!cutover.abort}
+        >
           {cutover.abort ? 'Abort requested' : 'Abort cutover'}
         </Button>
       )}
@@ -149,10 +218,18 @@ export function Controls({ state, canControl, onDone }: Props) {
       {pending && (
         <ConfirmModal
           isOpen
-          title={pending.kind === 'failover' ? `Fail over to ${pending.target}?` : pending.kind === 'shift' ? 'Shift traffic?' : 'Abort the cutover?'}
+          title={
+            pending.kind === 'failover'
+              ? `Fail over to ${pending.target}?`
+              : pending.kind === 'shift'
+                ? 'Shift traffic?'
+                : 'Abort the cutover?'
+          }
           body={describe(pending)}
           description={`Reason: ${reason.trim()}`}
-          confirmText={pending.kind === 'failover' ? 'Fail over' : pending.kind === 'shift' ? 'Shift traffic' : 'Abort cutover'}
+          confirmText={
+            pending.kind === 'failover' ? 'Fail over' : pending.kind === 'shift' ? 'Shift traffic' : 'Abort cutover'
+          }
           confirmationText={pending.kind === 'failover' ? pending.target : undefined}
           onConfirm={confirm}
           onDismiss={() => setPending(null)}

@@ -19,12 +19,20 @@ function CutoverProgress({ state }: { state: RegionsState }) {
   const total = cutover.plan.length;
   const current = cutover.plan[Math.max(0, cutover.applied - 1)];
   return (
-    <Alert severity="warning" title={`${cutover.kind === 'shift' ? 'Traffic shift' : 'Failover'} in progress: ${cutover.from} → ${cutover.to ?? 'new weights'}`}>
+    <Alert
+      severity="warning"
+      title={`${cutover.kind === 'shift' ? 'Traffic shift' : 'Failover'} in progress: ${cutover.from} → ${cutover.to ?? 'new weights'}`}
+    >
       <Stack direction="column" gap={1}>
         <Text>
           Step {cutover.applied} of {total}
-          {current && ` (${Object.entries(current).map(([n, w]) => `${n} ${w}%`).join(', ')})`}
-          {cutover.phase === 'draining' ? ' · draining writes before the write role moves' : ` · next step ${timeAgo(cutover.next_at)}`}
+          {current &&
+            ` (${Object.entries(current)
+              .map(([n, w]) => `${n} ${w}%`)
+              .join(', ')})`}
+          {cutover.phase === 'draining'
+            ? ' · draining writes before the write role moves'
+            : ` · next step ${timeAgo(cutover.next_at)}`}
         </Text>
         <Meter value={total ? cutover.applied / total : 0} label="Cutover progress" tone="warning" />
         <Text variant="bodySmall" color="secondary">
@@ -56,12 +64,18 @@ function FailoverPage() {
             <Stack alignItems="center" gap={2} wrap="wrap">
               <Text element="h2">Active region: {active?.name ?? 'none'}</Text>
               {state.control.write_frozen ? (
-                <Badge color="red" icon="lock" text={`Writes frozen since ${formatTime(state.control.frozen_since)}`} data-testid="write-freeze" />
+                <Badge
+                  color="red"
+                  icon="lock"
+                  text={`Writes frozen since ${formatTime(state.control.frozen_since)}`}
+                  data-testid="write-freeze"
+                />
               ) : (
                 <Badge color="green" icon="unlock" text="Writes open" data-testid="write-freeze" />
               )}
               <Text color="secondary">
-                Epoch {state.control.epoch} · lease {state.control.lease_holder ?? 'free'} · automatic failover {state.settings.auto_failover ? 'on' : 'off'}
+                Epoch {state.control.epoch} · lease {state.control.lease_holder ?? 'free'} · automatic failover{' '}
+                {state.settings.auto_failover ? 'on' : 'off'}
               </Text>
             </Stack>
             <CutoverProgress state={state} />
@@ -72,7 +86,12 @@ function FailoverPage() {
             </Stack>
             <Text element="h3">Controls</Text>
             {!canControl && <RoleNotice needed="Admin" what="Failover and traffic shifts" />}
-            <Controls key={active?.name ?? 'none'} state={state} canControl={canControl} onDone={() => void regions.reload()} />
+            <Controls
+              key={active?.name ?? 'none'}
+              state={state}
+              canControl={canControl}
+              onDone={() => void regions.reload()}
+            />
             <History events={state.events} drills={state.drills} />
           </>
         )}

@@ -16,23 +16,35 @@ export function RegionCard({ region }: { region: Region }) {
       <Stack alignItems="center" gap={1} wrap="wrap">
         <Text element="h4">{region.name}</Text>
         {region.active && <Badge text="active (writes)" color="blue" icon="database" />}
-        <Badge text={region.healthy ? 'healthy' : 'unhealthy'} color={region.healthy ? 'green' : 'red'} icon={region.healthy ? 'heart' : 'heart-break'} />
+        <Badge
+          text={region.healthy ? 'healthy' : 'unhealthy'}
+          color={region.healthy ? 'green' : 'red'}
+          icon={region.healthy ? 'heart' : 'heart-break'}
+        />
         <Text color="secondary">{region.role}</Text>
       </Stack>
       <Stack direction="column" gap={0.5}>
         <Text>
           Traffic weight <strong data-testid={`weight-${region.name}`}>{region.traffic_weight}%</strong>
         </Text>
-        <Meter value={region.traffic_weight / 100} label={`${region.name} traffic weight`} tone={region.healthy ? 'primary' : 'error'} />
+        <Meter
+          value={region.traffic_weight / 100}
+          label={`${region.name} traffic weight`}
+          tone={region.healthy ? 'primary' : 'error'}
+        />
       </Stack>
       <Text variant="bodySmall" color="secondary">
         Last check {timeAgo(region.last_check_at)}
         {region.last_latency_ms !== null && ` · ${region.last_latency_ms} ms`}
         {region.replication_lag_seconds !== null && ` · replication lag ${region.replication_lag_seconds}s`}
-        {region.health_changed_at && ` · ${region.healthy ? 'healthy' : 'unhealthy'} since ${formatTime(region.health_changed_at)}`}
+        {region.health_changed_at &&
+          ` · ${region.healthy ? 'healthy' : 'unhealthy'} since ${formatTime(region.health_changed_at)}`}
       </Text>
       {region.last_error && !region.healthy && <Text color="error">{region.last_error}</Text>}
-      <div className={styles.history} aria-label={`${region.name} health history: ${failed} of ${checks.length} checks failed`}>
+      <div
+        className={styles.history}
+        aria-label={`${region.name} health history: ${failed} of ${checks.length} checks failed`}
+      >
         {checks.map((c) => (
           <span
             key={c.at}

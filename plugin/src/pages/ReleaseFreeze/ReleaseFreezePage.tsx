@@ -16,15 +16,32 @@ const CAUSE: Record<FreezeState['cause'], string> = {
   override: 'Freeze overridden',
 };
 
-function ActionRow({ action, canEnd, onEnd }: { action: FreezeAction; canEnd: boolean; onEnd: (a: FreezeAction) => void }) {
+function ActionRow({
+  action,
+  canEnd,
+  onEnd,
+}: {
+  action: FreezeAction;
+  canEnd: boolean;
+  onEnd: (a: FreezeAction) => void;
+}) {
   return (
     <Stack alignItems="center" gap={1} wrap="wrap">
-      <Badge text={action.kind === 'override' ? 'override' : 'manual freeze'} color={action.kind === 'override' ? 'orange' : 'red'} />
+      <Badge
+        text={action.kind === 'override' ? 'override' : 'manual freeze'}
+        color={action.kind === 'override' ? 'orange' : 'red'}
+      />
       <Text>
         “{action.reason}” by {action.actor}, {formatTime(action.created_at)}
         {action.expires_at ? `, until ${formatTime(action.expires_at)}` : ', until ended'}
       </Text>
-      <Button size="sm" variant="secondary" onClick={() => onEnd(action)} disabled={!canEnd} tooltip={canEnd ? undefined : 'Admin role required'}>
+      <Button
+        size="sm"
+        variant="secondary"
+        onClick={() => onEnd(action)}
+        disabled={!canEnd}
+        tooltip={canEnd ? undefined : 'Admin role required'}
+      >
         End {action.kind === 'override' ? 'override' : 'freeze'}
       </Button>
     </Stack>
@@ -74,14 +91,21 @@ function ReleaseFreezePage() {
         {state && (
           <>
             <div data-testid="freeze-state">
-              <Alert severity={state.frozen ? 'error' : 'success'} title={state.frozen ? 'Releases are frozen' : 'Releases are open'}>
+              <Alert
+                severity={state.frozen ? 'error' : 'success'}
+                title={state.frozen ? 'Releases are frozen' : 'Releases are open'}
+              >
                 <Stack direction="column" gap={0.5}>
                   <Text>
                     {CAUSE[state.cause]}
                     {state.reason && ` — ${state.reason}`}
                   </Text>
                   {state.since && <Text color="secondary">Since {formatTime(state.since)}</Text>}
-                  {state.next_change_at && <Text color="secondary">Changes by itself {timeAgo(state.next_change_at)} ({formatTime(state.next_change_at)})</Text>}
+                  {state.next_change_at && (
+                    <Text color="secondary">
+                      Changes by itself {timeAgo(state.next_change_at)} ({formatTime(state.next_change_at)})
+                    </Text>
+                  )}
                 </Stack>
               </Alert>
             </div>
@@ -98,18 +122,54 @@ function ReleaseFreezePage() {
               </Stack>
             )}
             {[...state.manual_freezes, ...(state.override ? [state.override] : [])].map((a) => (
-              <ActionRow key={a.id} action={a} canEnd={canOverride} onEnd={(x) => act(`Ended ${x.kind} ${x.id}`, () => api(`freeze/${x.kind === 'override' ? 'overrides' : 'freezes'}/${x.id}`, { method: 'DELETE', data: {} }))} />
+              <ActionRow
+                key={a.id}
+                action={a}
+                canEnd={canOverride}
+                onEnd={(x) =>
+                  act(`Ended ${x.kind} ${x.id}`, () =>
+                    api(`freeze/${x.kind === 'override' ? 'overrides' : 'freezes'}/${x.id}`, {
+                      method: 'DELETE',
+                      data: {},
+                    })
+                  )
+                }
+              />
             ))}
             <Text element="h3">Act</Text>
             {!canFreeze && <RoleNotice needed="Editor" what="Freezing releases" />}
             <Field label="Reason" description="Recorded in the audit log with your Grafana login">
-              <Input id="freeze-reason" value={reason} onChange={(e) => setReason(e.currentTarget.value)} disabled={!canFreeze} width={60} placeholder="e.g. peak season change freeze" />
+              <Input
+                id="freeze-reason"
+                value={reason}
+                onChange={(e) => setReason(e.currentTarget.value)}
+                disabled={!canFreeze}
+                width={60}
+                placeholder="e.g. peak season change freeze"
+              />
             </Field>
-            <Field label="Expires" description="A manual freeze may be open-ended (clear the field); an override must end within 24 hours">
-              <Input id="freeze-expires" type="datetime-local" value={expires} onChange={(e) => setExpires(e.currentTarget.value)} disabled={!canFreeze} width={30} />
+            <Field
+              label="Expires"
+              description="A manual freeze may be open-ended (clear the field); an override must end within 24 hours"
+            >
+              <Input
+                id="freeze-expires"
+                type="datetime-local"
+                value={expires}
+                onChange={(e) => setExpires(e.currentTarget.value)}
+                disabled={!canFreeze}
+                width={30}
+              />
             </Field>
             <Stack gap={1}>
-              <Button variant="destructive" icon="lock" disabled={!canFreeze} onClick={() => act('Releases frozen', async () => api('freeze/freezes', { method: 'POST', data: body() }))}>
+              <Button
+                variant="destructive"
+                icon="lock"
+                disabled={!canFreeze}
+                onClick={() =>
+                  act('Releases frozen', async () => api('freeze/freezes', { method: 'POST', data: body() }))
+                }
+              >
                 Freeze releases
               </Button>
               <Button
@@ -117,7 +177,9 @@ function ReleaseFreezePage() {
                 icon="unlock"
                 disabled={!canOverride || !state.frozen}
                 tooltip={canOverride ? undefined : 'Admin role required'}
-                onClick={() => act('Freeze overridden', async () => api('freeze/overrides', { method: 'POST', data: body() }))}
+                onClick={() =>
+                  act('Freeze overridden', async () => api('freeze/overrides', { method: 'POST', data: body() }))
+                }
               >
                 Override the freeze
               </Button>

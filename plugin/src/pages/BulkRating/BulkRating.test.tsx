@@ -1,0 +1,208 @@
+import React from 'react';
+import { fireEvent, render, screen, within } from '@testing-library/react';
+import { installBackend, pathOf, queryOf, signInAs } from '../../testing/fakeBackend';
+import type { BulkJob } from '../../api/types';
+import { CsvUpload } from './CsvUpload';
+import { JobList } from './JobList';
+import { ManualLanes } from './ManualLanes';
+import { PlanUsage } from './PlanUsage';
+
+const COMPANY = '00000000-0000-4000-8000-000000000001';
+
+const job = (over: Partial<BulkJob> = {}): BulkJob => ({
+  id: '11111111-2222-4333-8444-555555555555',
+  company_id: COMPANY,
+  submitted_by: 'grafana:editor',
+  status: 'running',
+  source: 'csv',
+  filename: 'lanes.csv',
+  lanes_total: 4,
+  lanes_rated: 1,
+  lanes_failed: 0,
+  progress: 0.25,
+  rejected_rows: 1,
+  errors: [],
+  error: null,
+  created_at: '2026-11-23T10:00:00Z',
+  started_at: null,
+  finished_at: null,
+  ...over,
+});
+
+const accepted = (over: Record<string, unknown> = {}) => ({
+  job: job({ status: 'queued' }),
+  lanes_accepted: 3,
+  rejected_rows: 1,
+  errors: [{ line: 3, reason: "unknown origin 'Atlantis, ZZ'" }],
+  errors_truncated: false,
+  ...over,
+});
+
+function dropCsv(text: string, name = 'lanes.csv') {
+  const input = document.querySelector('input[type="file"]') as HTMLInputElement;
+  const file = new File([text], name, { type: 'text/csv' });
+  fireEvent.change(input, { target: { files: [file] } });
+  return file;
+}
+
+describe('CSV upload', () => {
+  beforeEach(() => signInAs('Editor'));
+
+  it('sends the dropped file as text/csv with an idempotency key and lists the rejected rows', async () => {
+    const calls = installBackend(() => ({ status: 202, data: accepted() }));
+    const onSubmitted = jest.fn();
+    render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={onSubmitted} />);
+    const file = dropCsv('origin,destination,equipment,pickup_date\n');
+    fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
+
+    expect(await screen.findByText('Job accepted')).toBeInTheDocument();
+    expect(screen.getByText('1 row was rejected')).toBeInTheDocument();
+    expect(within(screen.getByTestId('rejected-rows')).getByText("unknown origin 'Atlantis, ZZ'")).toBeInTheDocument();
+    const call = calls[0]!;
+    expect(call.method).toBe('POST');
+    expect(pathOf(call)).toBe('bulk-rating/jobs');
+    expect(queryOf(call).get('company_id')).toBe(COMPANY);
+    expect(queryOf(call).get('filename')).toBe('lanes.csv');
+    expect(call.data).toBe(file);
+    expect(call.headers['Content-Type']).toBe('text/csv');
+    expect(call.headers['Idempotency-Key']).toMatch(/\S{8,}/);
+    expect(onSubmitted).toHaveBeenCalledWith(expect.objectContaining({ lanes_accepted: 3 }));
+  });
+
+  it('shows why the server refused the whole file, with the rows when it names them', async () => {
+    installBackend(() => ({
+      status: 400,
+      data: {
+        error: 'no valid lanes: all 2 rows were rejected',
+        details: {
+          errors: [
+            { line: 2, reason: 'pickup_date is in the past' },
+            { line: 3, reason: "equipment 'boat' is not one of van, reefer, flatbed" },
+          ],
+        },
+      },
+    }));
+    render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
+    dropCsv('x');
+    fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
+    expect(await screen.findByText('no valid lanes: all 2 rows were rejected')).toBeInTheDocument();
+    expect(screen.getByText('pickup_date is in the past')).toBeInTheDocument();
+    expect(screen.getByText("equipment 'boat' is not one of van, reefer, flatbed")).toBeInTheDocument();
+  });
+
+  it('shows a plan limit refusal (429) as it came', async () => {
+    installBackend(() => ({
+      status: 429,
+      data: { error: 'Acme would exceed its bulk rating limit: 10 of 10 lanes used this month' },
+    }));
+    render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
+    dropCsv('x');
+    fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
+    expect(await screen.findByText(/would exceed its bulk rating limit/)).toBeInTheDocument();
+  });
+
+  it('offers no submission to a Viewer', async () => {
+    signInAs('Viewer');
+    const calls = installBackend(() => ({ status: 202, data: accepted() }));
+    render(<CsvUpload companyId={COMPANY} canSubmit={false} maxBytes={1_000_000} onSubmitted={jest.fn()} />);
+    dropCsv('x');
+    const button = await screen.findByRole('button', { name: /rate these lanes/i });
+    // Grafana's Button keeps a disabled button focusable (aria-disabled) so its tooltip can explain why.
+    expect(button).toHaveAttribute('aria-disabled', 'true');
+    fireEvent.click(button);
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe('manual lanes', () => {
+  beforeEach(() => signInAs('Editor'));
+
+  it('sends the lanes as JSON and keeps only the refused ones, with their reasons', async () => {
+    const calls = installBackend(() => ({
+      status: 202,
+      data: accepted({ lanes_accepted: 1, errors: [{ line: 2, reason: "unknown destination 'Nowhere'" }] }),
+    }));
+    render(<ManualLanes companyId={COMPANY} canSubmit onSubmitted={jest.fn()} />);
+    fireEvent.change(screen.getByLabelText('Lane 1 origin'), { target: { value: 'Reno, NV' } });
+    fireEvent.change(screen.getByLabelText('Lane 1 destination'), { target: { value: 'Boise, ID' } });
+    fireEvent.click(screen.getByRole('button', { name: /add lane/i }));
+    fireEvent.change(screen.getByLabelText('Lane 2 origin'), { target: { value: 'Fresno, CA' } });
+    fireEvent.change(screen.getByLabelText('Lane 2 destination'), { target: { value: 'Nowhere' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Rate 2 lanes' }));
+
+    expect(await screen.findByText("unknown destination 'Nowhere'")).toBeInTheDocument();
+    const body = calls[0]!.data as { company_id: string; lanes: Array<Record<string, string>> };
+    expect(body.company_id).toBe(COMPANY);
+    expect(body.lanes.map((l) => [l.origin, l.destination, l.equipment])).toEqual([
+      ['Reno, NV', 'Boise, ID', 'van'],
+      ['Fresno, CA', 'Nowhere', 'van'],
+    ]);
+    expect(calls[0]!.headers['Content-Type']).toBe('application/json');
+    // The refused lane is now lane 1, ready to correct.
+    expect(screen.getByLabelText('Lane 1 destination')).toHaveValue('Nowhere');
+    expect(screen.queryByLabelText('Lane 2 origin')).not.toBeInTheDocument();
+  });
+});
+
+describe('job list and plan usage', () => {
+  it('shows progress and offers the CSV download only once a job has finished', () => {
+    render(
+      <JobList
+        jobs={[
+          job(),
+          job({ id: '99999999-2222-4333-8444-555555555555', status: 'succeeded', lanes_rated: 4, progress: 1 }),
+        ]}
+        selected={null}
+        onSelect={jest.fn()}
+      />
+    );
+    const bars = screen.getAllByRole('progressbar');
+    expect(bars.map((b) => b.getAttribute('aria-valuenow'))).toEqual(['25', '100']);
+    const links = screen.getAllByRole('link', { name: /csv/i });
+    expect(links.map((l) => l.getAttribute('href'))).toContain(
+      '/api/plugin-proxy/transbot-controlroom-app/bulk-rating/jobs/99999999-2222-4333-8444-555555555555/results?format=csv'
+    );
+    expect(screen.getByText('1 rated · 0 failed · 4 total · 1 rows rejected at upload')).toBeInTheDocument();
+  });
+
+  it('says when bulk rating is not in the plan and marks features at their limit', () => {
+    render(
+      <PlanUsage
+        allowance={{
+          companyId: COMPANY,
+          companyName: 'Acme',
+          plan: 'starter',
+          billingStatus: 'active',
+          period: 'month',
+          periodStart: '2026-11-01',
+          limit: 0,
+          used: 0,
+          remaining: 0,
+        }}
+        usage={{
+          company_id: COMPANY,
+          company_name: 'Acme',
+          plan: 'starter',
+          billing_status: 'active',
+          features: [
+            {
+              feature: 'rate_quote',
+              period: 'month',
+              period_start: '2026-11-01',
+              period_end: '2026-12-01',
+              used: 500,
+              soft_limit: 500,
+              hard_limit: 500,
+              remaining: 0,
+              percent: 100,
+              overage: 0,
+              blocked: true,
+            },
+          ],
+        }}
+      />
+    );
+    expect(screen.getByText('Bulk rating is not in this plan')).toBeInTheDocument();
+    expect(screen.getByText('at limit')).toBeInTheDocument();
+  });
+});

@@ -1,0 +1,130 @@
+import React from 'react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { installBackend, pathOf, signInAs } from '../../testing/fakeBackend';
+import type { Region, RegionsState } from '../../api/types';
+import { Controls, parseSteps } from './Controls';
+import FailoverPage from './FailoverPage';
+
+const region = (name: string, over: Partial<Region> = {}): Region => ({
+  name,
+  role: name === 'us-east-1' ? 'primary' : 'secondary',
+  base_url: `http://${name}`,
+  traffic_weight: name === 'us-east-1' ? 100 : 0,
+  active: name === 'us-east-1',
+  healthy: true,
+  last_check_at: '2026-11-23T10:00:00Z',
+  last_latency_ms: 12,
+  last_error: null,
+  health_changed_at: null,
+  replication_lag_seconds: 0,
+  checks: [
+    { at: '2026-11-23T10:00:00Z', ok: true, latency_ms: 12, status_code: 200, error: null },
+    { at: '2026-11-23T09:59:55Z', ok: false, latency_ms: null, status_code: 503, error: 'HTTP 503' },
+  ],
+  ...over,
+});
+
+const state = (over: Partial<RegionsState['control']> = {}): RegionsState => ({
+  scope: 'tms',
+  control: { epoch: 7, lease_holder: 'controlroom-a', write_frozen: false, frozen_since: null, cutover: null, ...over },
+  regions: [region('us-east-1'), region('us-west-2')],
+  events: [
+    {
+      id: '1',
+      kind: 'manual',
+      from_region: 'us-west-2',
+      to_region: 'us-east-1',
+      steps: [50, 100],
+      actor: 'grafana:ops',
+      reason: 'back home',
+      forced: false,
+      epoch: 6,
+      started_at: '2026-11-22T10:00:00Z',
+      finished_at: '2026-11-22T10:01:00Z',
+      outcome: 'completed',
+    },
+  ],
+  drills: [],
+  settings: { auto_failover: true, step_seconds: 30, default_steps: [10, 50, 100], check_interval_seconds: 5 },
+});
+
+describe('parseSteps', () => {
+  it('reads percentages separated by commas, spaces or slashes and names a bad one', () => {
+    expect(parseSteps('10, 50 / 100')).toEqual([10, 50, 100]);
+    expect(parseSteps('10, half, 100')).toBe("'half' is not a whole percentage");
+    expect(typeof parseSteps('  ')).toBe('string');
+  });
+});
+
+describe('failover controls', () => {
+  it('fails over only after the admin types the target region, sending steps and reason', async () => {
+    signInAs('Admin');
+    const calls = installBackend(() => ({ status: 202, data: { event: { id: '2' }, plan: [] } }));
+    const onDone = jest.fn();
+    render(<Controls state={state()} canControl onDone={onDone} />);
+    fireEvent.change(screen.getByLabelText(/reason/i), { target: { value: 'us-east-1 degraded, INC-42' } });
+    fireEvent.change(screen.getByLabelText(/steps/i), { target: { value: '25, 100' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Fail over to us-west-2' }));
+
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText(/25% → 100%/)).toBeInTheDocument();
+    const confirm = within(dialog).getByRole('button', { name: 'Fail over' });
+    expect(confirm).toBeDisabled();
+    fireEvent.change(within(dialog).getByRole('textbox'), { target: { value: 'us-west-2' } });
+    expect(confirm).toBeEnabled();
+    fireEvent.click(confirm);
+
+    expect(await screen.findByText('Failover to us-west-2 started')).toBeInTheDocument();
+    expect(calls).toHaveLength(1);
+    expect(pathOf(calls[0]!)).toBe('regions/failover');
+    expect(calls[0]!.data).toEqual({ reason: 'us-east-1 degraded, INC-42', target: 'us-west-2', steps: [25, 100] });
+    expect(onDone).toHaveBeenCalled();
+  });
+
+  it('asks for a reason before anything is sent, and shows the server refusal', async () => {
+    signInAs('Admin');
+    const calls = installBackend(() => ({
+      status: 409,
+      data: { error: 'us-west-2 is unhealthy: pass force to fail over anyway' },
+    }));
+    render(<Controls state={state()} canControl onDone={jest.fn()} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Shift traffic' }));
+    expect(await screen.findByText(/at least 3 characters/)).toBeInTheDocument();
+    expect(calls).toHaveLength(0);
+
+    fireEvent.change(screen.getByLabelText(/reason/i), { target: { value: 'canary' } });
+    fireEvent.change(screen.getByLabelText('us-west-2 weight'), { target: { value: '10' } });
+    fireEvent.change(screen.getByLabelText('us-east-1 weight'), { target: { value: '90' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Shift traffic' }));
+    fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Shift traffic' }));
+    expect(await screen.findByText('us-west-2 is unhealthy: pass force to fail over anyway')).toBeInTheDocument();
+    expect(calls[0]!.data).toEqual({ reason: 'canary', weights: { 'us-east-1': 90, 'us-west-2': 10 } });
+  });
+
+  it('disables every control for a non-admin', () => {
+    signInAs('Editor');
+    render(<Controls state={state()} canControl={false} onDone={jest.fn()} />);
+    expect(screen.getByRole('button', { name: 'Fail over to us-west-2' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Shift traffic' })).toBeDisabled();
+    expect(screen.getByLabelText(/reason/i)).toBeDisabled();
+  });
+});
+
+describe('failover page', () => {
+  it('shows the active region, the write freeze, each region and the audit trail', async () => {
+    signInAs('Viewer');
+    installBackend((call) =>
+      pathOf(call) === 'regions'
+        ? { data: state({ write_frozen: true, frozen_since: '2026-11-23T10:00:00Z' }) }
+        : { status: 404 }
+    );
+    render(<FailoverPage />);
+    expect(await screen.findByText('Active region: us-east-1')).toBeInTheDocument();
+    expect(screen.getByTestId('write-freeze')).toHaveTextContent(/writes frozen since/i);
+    expect(screen.getByTestId('weight-us-west-2')).toHaveTextContent('0%');
+    expect(screen.getByLabelText('us-east-1 health history: 1 of 2 checks failed')).toBeInTheDocument();
+    expect(within(screen.getByTestId('failover-events')).getByText('grafana:ops')).toBeInTheDocument();
+    expect(screen.getByText('Admin role required')).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Fail over to us-west-2' })).toBeDisabled());
+  });
+});
