@@ -16,11 +16,24 @@ export function newIdempotencyKey(): string {
     : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }
 
-export function submitCsv(companyId: string, file: File, key: string): Promise<SubmitResult> {
+function readText(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result ?? ''));
+    reader.onerror = () =>
+      reject(new Error(`could not read ${file.name}: ${reader.error?.message ?? 'unknown error'}`));
+    reader.readAsText(file);
+  });
+}
+
+export async function submitCsv(companyId: string, file: File, key: string): Promise<SubmitResult> {
+  // Grafana's backendSrv passes string bodies through untouched but turns other non-JSON bodies
+  // (a File included, in some versions) into URLSearchParams, so the file goes as its text.
+  const text = await readText(file);
   return api<SubmitResult>('bulk-rating/jobs', {
     method: 'POST',
     params: { company_id: companyId, filename: file.name },
-    data: file,
+    data: text,
     headers: { 'Content-Type': 'text/csv', 'Idempotency-Key': key },
   });
 }
