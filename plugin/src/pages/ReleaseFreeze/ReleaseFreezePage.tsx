@@ -130,7 +130,6 @@ function ReleaseFreezePage() {
                   act(`Ended ${x.kind} ${x.id}`, () =>
                     api(`freeze/${x.kind === 'override' ? 'overrides' : 'freezes'}/${x.id}`, {
                       method: 'DELETE',
-                      data: {},
                     })
                   )
                 }
