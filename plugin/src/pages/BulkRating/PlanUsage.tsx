@@ -75,7 +75,9 @@ export function PlanUsage({ allowance, usage }: Props) {
                 <td>{limitText(f.hard_limit)}</td>
                 <td>{f.overage > 0 ? formatNumber(f.overage) : '—'}</td>
                 <td>
-                  {f.blocked ? (
+                  {f.hard_limit === 0 ? (
+                    <Badge text="not in plan" color="darkgrey" />
+                  ) : f.blocked ? (
                     <Badge text="at limit" color="red" />
                   ) : f.percent !== null && f.percent >= 80 ? (
                     <Badge text="near limit" color="orange" />

@@ -192,12 +192,14 @@ export function Controls({ state, canControl, onDone }: Props) {
           </Button>
         </Stack>
       </Stack>
-      <Checkbox
-        label="Force (skip the target health and replication checks)"
-        value={force}
-        onChange={(e) => setForce(e.currentTarget.checked)}
-        disabled={!canControl}
-      />
+      <div>
+        <Checkbox
+          label="Force (skip the target health and replication checks)"
+          value={force}
+          onChange={(e) => setForce(e.currentTarget.checked)}
+          disabled={!canControl}
+        />
+      </div>
       {cutover && (
         <Button
           variant="destructive"
