@@ -6,14 +6,18 @@ import { startTestCluster } from './postgres.ts';
 
 /**
  * `npm test`: one throwaway Postgres cluster for the whole run (each test file copies a migrated template
- * database from it), then Node's test runner over every *.test.ts outside node_modules and plugin/.
+ * database from it), then Node's test runner over every *.test.ts outside node_modules. In plugin/ (the
+ * Grafana app's workspace, whose src/ has Jest tests) only plugin/harness is searched: its browser tests
+ * of the built plugin are node:test files like the rest.
  */
-const SKIP = new Set(['node_modules', 'plugin', '.git', '.data', 'dist']);
+const SKIP = new Set(['node_modules', '.git', '.data', 'dist']);
+const ONLY_UNDER: Record<string, string[]> = { plugin: ['harness'] };
 
 function testFiles(dir: string): string[] {
+  const only = ONLY_UNDER[path.relative(projectRoot, dir)];
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) return SKIP.has(entry.name) ? [] : testFiles(full);
+    if (entry.isDirectory()) return SKIP.has(entry.name) || (only && !only.includes(entry.name)) ? [] : testFiles(full);
     return entry.name.endsWith('.test.ts') ? [path.relative(projectRoot, full)] : [];
   });
 }

@@ -1,0 +1,466 @@
+/**
+ * The BUILT Grafana app (plugin/dist) in Chromium, on the harness page (page/harness.tsx) with the real
+ * @grafana/ui, against the real Control Room API and Postgres, through an emulation of Grafana's plugin
+ * proxy driven by dist/plugin.json (server.ts). Screenshots go to test-results/plugin/.
+ *
+ * Needs `npm run build -w plugin` first, and Chromium at /usr/bin/chromium.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parse } from 'csv-parse/sync';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { startServices, type RunningServices } from '../../cli/services.ts';
+import { loadConfig, projectRoot } from '../../core/config.ts';
+import { createLogger } from '../../core/logger.ts';
+import { EAST, FakeRegion, waitUntil, WEST } from '../../control/failover/test-support.ts';
+import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { DIST_DIR, startHarness, userCookie, type Harness, type HarnessUser } from './server.ts';
+
+const API_SECRET = 'controlroom-api-secret-0123456789';
+const PLUGIN = 'transbot-controlroom-app';
+const PROXY = `/api/plugin-proxy/${PLUGIN}`;
+const SHOTS = path.join(projectRoot, 'test-results', 'plugin');
+
+const EDITOR: HarnessUser = { login: 'edna', role: 'Editor' };
+const ADMIN: HarnessUser = { login: 'ana', role: 'Admin' };
+const VIEWER: HarnessUser = { login: 'vera', role: 'Viewer' };
+/** A Grafana server admin whose org role is only Viewer: Grafana treats them as Admin everywhere. */
+const SERVER_ADMIN: HarnessUser = { login: 'root', role: 'Viewer', grafanaAdmin: true };
+
+let db: TestDatabase | undefined;
+let east: FakeRegion | undefined;
+let west: FakeRegion | undefined;
+let services: RunningServices | undefined;
+let harness: Harness | undefined;
+let browser: Browser | undefined;
+let apiUrl = '';
+let lakeshore = '';
+
+const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+const money = (n: number) => n.toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+const h = () => harness!;
+const pool = () => db!.pool;
+
+before(async () => {
+  if (!fs.existsSync(path.join(DIST_DIR, 'module.js'))) {
+    throw new Error('plugin/dist/module.js is missing: run npm run build -w plugin first');
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  [db, east, west] = await Promise.all([createTestDatabase(), FakeRegion.start(), FakeRegion.start()]);
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    CONTROLROOM_API_SECRET: API_SECRET,
+    CONTROLROOM_INSTANCE_ID: 'plugin-harness',
+    EXPORTER_REFRESH_MS: '60000',
+    FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary'), west.spec(WEST, 'secondary')]),
+    FAILOVER_CHECK_INTERVAL_SECONDS: '1',
+    FAILOVER_CHECK_TIMEOUT_MS: '500',
+    FAILOVER_STEP_SECONDS: '1',
+    FAILOVER_LEASE_SECONDS: '3',
+    FAILOVER_AUTO: 'false',
+  });
+  const launching = chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  services = await startServices(db.url, config, createLogger('silent'));
+  apiUrl = `http://127.0.0.1:${services.port}`;
+  [harness, browser] = await Promise.all([startHarness({ apiUrl, apiSecret: API_SECRET }), launching]);
+
+  const company = async (name: string, plan: string) => {
+    const { rows } = await pool().query<{ id: string }>(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
+    await pool().query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, $2)`, [rows[0]!.id, plan]);
+    return rows[0]!.id;
+  };
+  lakeshore = await company('Lakeshore Logistics', 'pro');
+  await company('Lakeview Movers', 'starter');
+  await company('Summit Freight', 'enterprise');
+  await waitUntil(
+    async () => {
+      const routing = (await (await fetch(`${apiUrl}/api/regions/routing`)).json()) as { regions: Array<{ healthy: boolean }> };
+      return routing.regions.length === 2 && routing.regions.every((r) => r.healthy);
+    },
+    15_000,
+    'both regions healthy',
+  );
+});
+
+after(async () => {
+  await browser?.close();
+  await harness?.close();
+  await services?.stop();
+  await Promise.all([east?.close(), west?.close()]);
+  await db?.drop();
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+interface Opened {
+  page: Page;
+  /** Page errors, console errors and failed loads seen so far (fonts excepted: Grafana's are not installed here). */
+  problems: string[];
+  close(): Promise<void>;
+}
+
+/** A fresh browser context signed in as `user`, on the harness page `name`, once the plugin has rendered. */
+async function open(user: HarnessUser, name: string, theme: 'light' | 'dark' = 'dark'): Promise<Opened> {
+  const context = await browser!.newContext({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true, locale: 'en-US', timezoneId: 'UTC' });
+  await context.addCookies([{ name: 'harness_user', value: userCookie(user), url: h().url }]);
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    const deliberate = response.request().headers()['x-test-probe'] !== undefined;
+    if (!deliberate && ((response.status() === 404 && !response.url().includes('/public/fonts/')) || response.status() >= 500)) {
+      problems.push(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`);
+    }
+  });
+  await page.goto(`${h().url}/?page=${name}&theme=${theme}`);
+  type State = { state: string; error?: string } | undefined;
+  await page.waitForFunction(() => (globalThis as unknown as { __harness?: { state: string } }).__harness?.state !== 'loading');
+  const state = await page.evaluate(() => (globalThis as unknown as { __harness?: State }).__harness);
+  assert.equal(state?.state, 'ready', `the harness did not render ${name}: ${state?.error}`);
+  return {
+    page,
+    problems,
+    async close() {
+      await context.close();
+      assert.deepEqual(problems, [], `problems on ${name} as ${user.login}`);
+    },
+  };
+}
+
+/** Full-page screenshot, with CSS transitions (buttons fading to enabled, focus rings) run to their end. */
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
+
+/** Picks a company in the Bulk rating page's Combobox by typing part of its name. */
+async function chooseCompany(page: Page, search: string, label: string) {
+  const input = page.locator('#bulk-company');
+  await input.click();
+  await input.fill(search);
+  await page.getByRole('option', { name: label }).click();
+  await page.getByTestId('bulk-allowance').waitFor();
+}
+
+/**
+ * A same-origin request from the page, as any script there could make it (the session cookie goes along).
+ * Marked X-Test-Probe so that the error answers it expects are not counted as the page's problems.
+ */
+async function fromPage(page: Page, method: string, url: string, body?: unknown) {
+  return page.evaluate(
+    async ([m, u, b]) => {
+      const res = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-test-probe': '1' }, body: b === undefined ? undefined : JSON.stringify(b) });
+      const text = await res.text();
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = text;
+      }
+      return { status: res.status, body: json as Record<string, unknown> };
+    },
+    [method, url, body] as const,
+  );
+}
+
+const rowWith = (table: Locator, text: string) => table.getByRole('row').filter({ hasText: text });
+
+// ---------------------------------------------------------------------------------------------------
+
+test('Editor: bulk rating a CSV with bad rows, following the job, reading and downloading the results', async () => {
+  const csv = [
+    'origin,destination,equipment,pickup_date',
+    `"Chicago, IL","Atlanta, GA",van,${tomorrow}`,
+    `"Dallas, TX",90001,reefer,${tomorrow}`,
+    `"Springfeld, ZZ","Denver, CO",van,${tomorrow}`,
+    `"Denver, CO","Phoenix, AZ",boxcar,2020-01-01`,
+    `"Memphis, TN","Nashville, TN",flatbed,${tomorrow}`,
+    `"Seattle, WA"`,
+  ].join('\n');
+  const { page, close } = await open(EDITOR, 'bulk-rating');
+  await page.getByText('Choose a company to see its plan').waitFor();
+  await chooseCompany(page, 'Lake', 'Lakeshore Logistics (pro)');
+  await page.getByTestId('bulk-allowance').getByText('of 50,000 lanes').waitFor();
+
+  // The dropzone's file input, as a drop or the file chooser fills it.
+  await page.locator('input[type="file"]').setInputFiles({ name: 'lanes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByText('lanes.csv', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Rate these lanes' }).click();
+
+  await page.getByText('3 lanes queued for rating as job').waitFor();
+  await page.getByText('3 rows were rejected').waitFor();
+  const rejected = page.getByTestId('rejected-rows');
+  assert.deepEqual(
+    (await rejected.getByRole('row').allInnerTexts()).slice(1).map((r) => r.split(/\s+/)[0]),
+    ['4', '5', '7'],
+  );
+  await rowWith(rejected, "unknown origin 'Springfeld, ZZ'").waitFor();
+  await rowWith(rejected, "equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past").waitFor();
+  await rowWith(rejected, 'expected 4 columns, found 1').waitFor();
+
+  const jobs = await pool().query<{ id: string; submitted_by: string }>(`SELECT id, submitted_by FROM controlroom.bulk_jobs WHERE company_id = $1`, [lakeshore]);
+  assert.equal(jobs.rows.length, 1);
+  const job = jobs.rows[0]!;
+  assert.equal(job.submitted_by, 'grafana:edna');
+
+  // The job list polls: the row turns succeeded without a reload.
+  const row = rowWith(page.getByTestId('bulk-jobs'), 'lanes.csv');
+  await row.getByText('succeeded', { exact: true }).waitFor({ timeout: 30_000 });
+  await row.getByText('3 rated · 0 failed · 3 total · 3 rows rejected at upload').waitFor();
+  await page.getByTestId('bulk-allowance').getByText('49,997 left').waitFor();
+
+  const lanes = await pool().query<{ line: number; total: string; linehaul: string; fuel: string; miles: number }>(
+    `SELECT line, total, linehaul, fuel, miles FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq`,
+    [job.id],
+  );
+  assert.deepEqual(lanes.rows.map((l) => l.line), [2, 3, 6]);
+
+  await row.getByRole('button', { name: 'Results' }).click();
+  await page.getByText(`Results of job ${job.id.slice(0, 8)}`).waitFor();
+  const results = page.getByTestId('bulk-results');
+  for (const lane of lanes.rows) {
+    const resultRow = results.getByRole('row').filter({ has: page.getByRole('cell', { name: String(lane.line), exact: true }) });
+    await resultRow.getByText(money(Number(lane.total)), { exact: true }).waitFor();
+    await resultRow.getByText('rated', { exact: true }).waitFor();
+  }
+  await rowWith(results, 'Chicago, IL').getByText('Atlanta, GA').waitFor();
+  await shot(page, 'bulk-rating-dark');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'CSV' }).click()]);
+  assert.equal(download.suggestedFilename(), `bulk-rating-${job.id}.csv`);
+  const records = parse(fs.readFileSync(await download.path(), 'utf8'), { columns: true }) as Array<Record<string, string>>;
+  assert.deepEqual(
+    records.map((r) => [r.line, r.origin, r.destination, r.equipment, r.status]),
+    [
+      ['2', 'Chicago, IL', 'Atlanta, GA', 'van', 'rated'],
+      ['3', 'Dallas, TX', '90001', 'reefer', 'rated'],
+      ['6', 'Memphis, TN', 'Nashville, TN', 'flatbed', 'rated'],
+    ],
+  );
+  for (const [i, record] of records.entries()) {
+    const lane = lanes.rows[i]!;
+    assert.equal(Number(record.total), Number(lane.total), `total of line ${record.line}`);
+    assert.ok(Math.abs(Number(record.linehaul) + Number(record.fuel) - Number(record.total)) < 0.02, `line ${record.line}: linehaul + fuel = total`);
+    assert.ok(Number(record.miles) > 0);
+  }
+  const sum = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) * 100) / 100;
+  assert.equal(sum(records.map((r) => Number(r.total))), sum(lanes.rows.map((l) => Number(l.total))));
+  // The download went through the proxy's catch-all GET route like every read.
+  assert.ok(h().proxied.some((p) => p.path.includes(`/results?format=csv`) && p.route === '*' && p.status === 200));
+  await close();
+
+  const light = await open(EDITOR, 'bulk-rating', 'light');
+  await chooseCompany(light.page, 'Lakeshore', 'Lakeshore Logistics (pro)');
+  const lightRow = rowWith(light.page.getByTestId('bulk-jobs'), 'lanes.csv');
+  await lightRow.getByRole('button', { name: 'Results' }).click();
+  await rowWith(light.page.getByTestId('bulk-results'), 'Chicago, IL').waitFor();
+  await shot(light.page, 'bulk-rating-light');
+  await light.close();
+});
+
+test('Admin: failing over to the secondary region through the confirmation, seen on the page and in the audit log', async () => {
+  const reason = 'INC-4711 us-east-1 degraded';
+  const { page, close } = await open(ADMIN, 'failover');
+  await page.getByRole('heading', { name: `Active region: ${EAST}` }).waitFor();
+  await page.getByTestId(`region-${WEST}`).getByText('healthy', { exact: true }).waitFor();
+  await shot(page, 'failover-before-dark');
+
+  await page.locator('#failover-reason').fill(reason);
+  await page.getByRole('button', { name: `Fail over to ${WEST}` }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText(`Fail over to ${WEST}?`).waitFor();
+  await dialog.getByText(`Traffic moves to ${WEST} in 3 step(s): 10% → 50% → 100%`).waitFor();
+  const confirm = dialog.getByRole('button', { name: 'Fail over', exact: true });
+  assert.equal(await confirm.isDisabled(), true, 'the confirmation asks for the region name first');
+  await dialog.getByPlaceholder(`Type "${WEST}" to confirm`).fill(WEST);
+  await confirm.click();
+
+  await page.getByText(`Failover to ${WEST} started`).waitFor();
+  await page.getByRole('heading', { name: `Active region: ${WEST}` }).waitFor({ timeout: 30_000 });
+  await page.getByTestId(`weight-${WEST}`).getByText('100%').waitFor();
+  const event = rowWith(page.getByTestId('failover-events'), 'grafana:ana');
+  await event.getByText('completed', { exact: true }).waitFor({ timeout: 15_000 });
+  await event.getByText(`${EAST} → ${WEST} in steps 10 / 50 / 100%`).waitFor();
+  await event.getByText(reason).waitFor();
+  await shot(page, 'failover-dark');
+
+  const audited = await pool().query<{ action: string; actor: string; payload: Record<string, unknown> }>(
+    `SELECT action, actor, payload FROM audit_log WHERE action IN ('failover.requested', 'failover.completed') ORDER BY id`,
+  );
+  assert.deepEqual(
+    audited.rows.map((r) => [r.action, r.actor]),
+    [
+      ['failover.requested', 'grafana:ana'],
+      ['failover.completed', 'controlroom:failover'],
+    ],
+  );
+  assert.deepEqual([audited.rows[0]!.payload.reason, audited.rows[0]!.payload.role, audited.rows[0]!.payload.to], [reason, 'Admin', WEST]);
+  assert.ok(h().proxied.some((p) => p.method === 'POST' && p.route === 'regions/*' && p.target === `${apiUrl}/api/regions/failover` && p.status === 202));
+  await close();
+
+  const light = await open(ADMIN, 'failover', 'light');
+  await rowWith(light.page.getByTestId('failover-events'), 'grafana:ana').getByText('completed', { exact: true }).waitFor();
+  await shot(light.page, 'failover-light');
+  await light.close();
+});
+
+test('Admin: freezing releases with a reason', async () => {
+  const reason = 'Peak season change freeze';
+  const { page, close } = await open(ADMIN, 'release-freeze');
+  const state = page.getByTestId('freeze-state');
+  await state.getByText('Releases are open').waitFor();
+  await page.locator('#freeze-reason').fill(reason);
+  await page.getByRole('button', { name: 'Freeze releases' }).click();
+  await page.getByText('Releases frozen', { exact: true }).waitFor();
+  await state.getByText('Releases are frozen').waitFor();
+  await state.getByText(/Frozen by hand/).waitFor();
+  await page.getByText(`“${reason}” by grafana:ana`).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'End freeze' }).isEnabled(), true);
+  await shot(page, 'release-freeze-dark');
+
+  const actions = await pool().query(`SELECT kind, reason, actor, ended_at FROM controlroom.freeze_actions`);
+  assert.deepEqual(actions.rows, [{ kind: 'freeze', reason, actor: 'grafana:ana', ended_at: null }]);
+  const audited = await pool().query(`SELECT actor FROM audit_log WHERE action = 'release_freeze.manual_freeze'`);
+  assert.deepEqual(audited.rows, [{ actor: 'grafana:ana' }]);
+  await close();
+});
+
+test('Viewer: every control is disabled, and the proxy refuses a direct POST (reqRole) without changing anything', async () => {
+  const counts = async () =>
+    (
+      await pool().query(
+        `SELECT (SELECT count(*) FROM audit_log)::int AS audit, (SELECT count(*) FROM controlroom.bulk_jobs)::int AS jobs,
+                (SELECT count(*) FROM controlroom.freeze_actions)::int AS freezes, (SELECT count(*) FROM controlroom.failover_events)::int AS failovers,
+                (SELECT string_agg(name || '=' || traffic_weight || CASE WHEN active THEN '*' ELSE '' END, ',' ORDER BY name) FROM controlroom.regions WHERE scope = 'live') AS regions`,
+      )
+    ).rows[0];
+  const before = await counts();
+
+  const failover = await open(VIEWER, 'failover');
+  const { page } = failover;
+  await page.getByRole('heading', { name: `Active region: ${WEST}` }).waitFor();
+  await page.getByText('Admin role required').waitFor();
+  await page.getByText('you are signed in as Viewer').waitFor();
+  assert.equal(await page.locator('#failover-reason').isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: `Fail over to ${EAST}` }).isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Shift traffic' }).isDisabled(), true);
+  await shot(page, 'failover-viewer-dark');
+
+  // What a page script could try: the proxy's reqRole stops it before Control Room is called.
+  const attempts = [
+    { path: 'regions/failover', body: { target: EAST, reason: 'viewer tries' } },
+    { path: 'regions/shift', body: { weights: { [EAST]: 50 }, reason: 'viewer tries' } },
+    { path: 'freeze/freezes', body: { reason: 'viewer tries' } },
+    { path: 'freeze/overrides', body: { reason: 'viewer tries', expires_at: new Date(Date.now() + 3_600_000).toISOString() } },
+    { path: 'bulk-rating/jobs', body: { company_id: lakeshore, lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickup_date: tomorrow }] } },
+  ];
+  for (const attempt of attempts) {
+    const res = await fromPage(page, 'POST', `${PROXY}/${attempt.path}`, attempt.body);
+    assert.deepEqual([res.status, res.body], [403, { message: 'plugin proxy route access denied' }], attempt.path);
+    const record = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/${attempt.path}`);
+    assert.deepEqual([record?.user, record?.status, record?.target], ['vera', 403, null], `${attempt.path} never reached Control Room`);
+  }
+  // No route at all: the proxy's 404; a read is fine for a Viewer.
+  assert.deepEqual(await fromPage(page, 'POST', `${PROXY}/companies`, {}), { status: 404, body: { message: 'plugin route match not found' } });
+  assert.equal((await fromPage(page, 'GET', `${PROXY}/freeze`)).status, 200);
+  await failover.close();
+
+  const freeze = await open(VIEWER, 'release-freeze');
+  await freeze.page.getByTestId('freeze-state').getByText('Releases are frozen').waitFor();
+  await freeze.page.getByText('Editor role required').waitFor();
+  assert.equal(await freeze.page.locator('#freeze-reason').isDisabled(), true);
+  assert.equal(await freeze.page.getByRole('button', { name: 'Freeze releases' }).isDisabled(), true);
+  assert.equal(await freeze.page.getByRole('button', { name: 'Override the freeze' }).isDisabled(), true);
+  assert.equal(await freeze.page.getByRole('button', { name: 'End freeze' }).isDisabled(), true);
+  await freeze.close();
+
+  const bulk = await open(VIEWER, 'bulk-rating');
+  await chooseCompany(bulk.page, 'Lakeshore', 'Lakeshore Logistics (pro)');
+  await bulk.page.getByText('Submitting bulk rating jobs needs the Grafana Editor role').waitFor();
+  await bulk.page.locator('input[type="file"]').setInputFiles({ name: 'more.csv', mimeType: 'text/csv', buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`) });
+  await bulk.page.getByText('more.csv', { exact: true }).waitFor();
+  assert.equal(await bulk.page.getByRole('button', { name: 'Rate these lanes' }).isDisabled(), true);
+  await bulk.page.getByRole('tab', { name: 'Enter lanes' }).click();
+  assert.equal(await bulk.page.getByRole('button', { name: 'Rate 1 lane' }).isDisabled(), true);
+  await bulk.close();
+
+  assert.deepEqual(await counts(), before);
+
+  // A Grafana server admin passes reqRole whatever the org role, and Control Room reads them as Admin too:
+  // the invalid shift gets past both role checks and is refused for its body.
+  const admin = await open(SERVER_ADMIN, 'failover');
+  await admin.page.getByRole('heading', { name: `Active region: ${WEST}` }).waitFor();
+  assert.equal(await admin.page.locator('#failover-reason').isDisabled(), false);
+  const shift = await fromPage(admin.page, 'POST', `${PROXY}/regions/shift`, { weights: { [EAST]: 0, [WEST]: 0 }, reason: 'drain all' });
+  assert.equal(shift.status, 400);
+  assert.match(String(shift.body.error), /never all regions at 0/);
+  await admin.close();
+  assert.deepEqual(await counts(), before);
+});
+
+test('Admin: ending the manual freeze (a DELETE through the freeze/* route)', async () => {
+  const { page, close } = await open(ADMIN, 'release-freeze');
+  const state = page.getByTestId('freeze-state');
+  await state.getByText('Releases are frozen').waitFor();
+  const { rows } = await pool().query<{ id: string }>(`SELECT id FROM controlroom.freeze_actions WHERE ended_at IS NULL`);
+  assert.equal(rows.length, 1);
+  await page.getByRole('button', { name: 'End freeze' }).click();
+  await page.getByText(`Ended freeze ${rows[0]!.id}`).waitFor();
+  await state.getByText('Releases are open').waitFor();
+  assert.ok(h().proxied.some((p) => p.method === 'DELETE' && p.route === 'freeze/*' && p.target === `${apiUrl}/api/freeze/freezes/${rows[0]!.id}` && p.status === 200));
+  const ended = await pool().query(`SELECT ended_by FROM controlroom.freeze_actions WHERE id = $1`, [rows[0]!.id]);
+  assert.deepEqual(ended.rows, [{ ended_by: 'grafana:ana' }]);
+  await close();
+});
+
+test('Admin: the config page saves the API URL and secret to the app settings the proxy uses', async () => {
+  const settings = h().settings;
+  settings.jsonData = {};
+  settings.secureJsonData = {};
+  const { page, close } = await open(ADMIN, 'config');
+  // Unconfigured, the proxy cannot reach Control Room.
+  assert.equal((await fromPage(page, 'GET', `${PROXY}/freeze`)).status, 502);
+
+  const save = page.getByRole('button', { name: 'Save settings' });
+  assert.equal(await page.locator('#config-api-url').inputValue(), '');
+  assert.equal(await save.isDisabled(), true);
+  await page.locator('#config-api-url').fill(`${apiUrl}/api`);
+  await page.getByText('Give the base URL only (the routes add /api/...)').waitFor();
+  assert.equal(await save.isDisabled(), true);
+  await page.locator('#config-api-url').fill(`${apiUrl}/`);
+  await page.locator('#config-api-secret').fill(API_SECRET);
+  assert.equal(await save.isEnabled(), true);
+  await shot(page, 'config-dark');
+  // Saving reloads the page, as Grafana needs for the app to see its new settings.
+  await Promise.all([page.waitForEvent('load'), save.click()]);
+  await page.waitForFunction(() => (globalThis as unknown as { __harness?: { state: string } }).__harness?.state === 'ready');
+
+  assert.deepEqual(settings.jsonData, { apiUrl });
+  assert.deepEqual(settings.secureJsonData, { apiSecret: API_SECRET });
+  assert.equal(await page.locator('#config-api-url').inputValue(), apiUrl);
+  assert.equal(await page.locator('#config-api-secret').inputValue(), 'configured');
+  await page.getByRole('button', { name: 'Reset' }).waitFor();
+
+  // The settings API never gives the secret back; the proxy uses it.
+  const stored = await fromPage(page, 'GET', `/api/plugins/${PLUGIN}/settings`);
+  assert.equal(stored.status, 200);
+  assert.deepEqual([stored.body.jsonData, stored.body.secureJsonFields, 'secureJsonData' in stored.body], [{ apiUrl }, { apiSecret: true }, false]);
+  assert.ok(!JSON.stringify(stored.body).includes(API_SECRET));
+  const freeze = await fromPage(page, 'GET', `${PROXY}/freeze`);
+  assert.deepEqual([freeze.status, typeof freeze.body.frozen], [200, 'boolean']);
+  await close();
+
+  // Only an Admin may change them.
+  const editor = await open(EDITOR, 'config');
+  const refused = await fromPage(editor.page, 'POST', `/api/plugins/${PLUGIN}/settings`, { jsonData: { apiUrl: 'http://elsewhere:1' } });
+  assert.equal(refused.status, 403);
+  await editor.close();
+  assert.deepEqual(settings.jsonData, { apiUrl });
+});
