@@ -157,6 +157,12 @@ describe('manual freeze and override through the Grafana app', () => {
     assert.equal(created.status, 201);
     await waitForStatus('a1a1a1', 'failure');
     assert.equal(statusOf('a1a1a1')?.description, 'Release freeze: Manual freeze by grafana:ed: Black Friday code freeze');
+    const published = await freeze();
+    assert.equal(published.cause, 'manual');
+    assert.ok(Date.parse(published.since) >= Date.parse(created.body.created_at) - 1_000, 'frozen since the freeze');
+    // Until freeze_sync publishes a change, the published `since` is the previous state's: none is given.
+    await h.db.pool.query(`UPDATE controlroom.freeze_state SET frozen = false, cause = 'none' WHERE id = 1`);
+    assert.equal((await freeze()).since, null);
     assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Editor'), {})).status, 403);
     assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), { reason: 'done' })).status, 200);
     assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), {})).status, 404);

@@ -40,13 +40,17 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
   router.get('/freeze', async (_req, res) => {
     const [decision, published] = await Promise.all([
       loadDecision(pool, policy),
-      pool.query<{ since: Date }>(`SELECT since FROM controlroom.freeze_state WHERE id = 1`),
+      pool.query<{ since: Date; frozen: boolean }>(`SELECT since, frozen FROM controlroom.freeze_state WHERE id = 1`),
     ]);
+    // freeze_state is published by the freeze_sync job; until it catches up with a freeze or a lift, its
+    // `since` belongs to the previous state, so say nothing rather than something wrong.
+    const state = published.rows[0];
+    const since = state && state.frozen === decision.frozen ? state.since : null;
     res.json({
       frozen: decision.frozen,
       cause: decision.cause,
       reason: decision.reason,
-      since: published.rows[0]?.since ?? null,
+      since,
       triggers: decision.triggers,
       manual_freezes: decision.manual,
       override: decision.override,

@@ -1,4 +1,5 @@
-import { api, ApiError, apiUrl } from './client';
+import { config } from '@grafana/runtime';
+import { api, ApiError, apiLinkUrl, apiUrl } from './client';
 import { currentRole } from './hooks';
 import { installBackend, signInAs } from '../testing/fakeBackend';
 
@@ -10,6 +11,18 @@ describe('api client', () => {
     });
     expect(calls[0]!.url).toBe('/api/plugin-proxy/transbot-controlroom-app/bulk-rating/jobs?company_id=a%20b&limit=5');
     expect(apiUrl('/freeze')).toBe('/api/plugin-proxy/transbot-controlroom-app/freeze');
+  });
+
+  it("puts Grafana's sub path in front of plain links (downloads), which skip backendSrv", () => {
+    const before = config.appSubUrl;
+    config.appSubUrl = '/grafana';
+    try {
+      expect(apiLinkUrl('bulk-rating/jobs/j1/results', { format: 'csv' })).toBe(
+        '/grafana/api/plugin-proxy/transbot-controlroom-app/bulk-rating/jobs/j1/results?format=csv'
+      );
+    } finally {
+      config.appSubUrl = before;
+    }
   });
 
   it("surfaces Control Room's own error message and details", async () => {

@@ -1,4 +1,4 @@
-import { getBackendSrv, isFetchError } from '@grafana/runtime';
+import { config, getBackendSrv, isFetchError } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
 import { API_BASE } from '../constants';
 
@@ -37,6 +37,14 @@ function messageOf(status: number, data: unknown, fallback: string): string {
     return 'Your Grafana role does not allow this action';
   }
   return text || fallback || `request failed (HTTP ${status})`;
+}
+
+/**
+ * The same URL for a plain link (a download): unlike backendSrv, the browser does not resolve it against
+ * Grafana's <base href>, so it needs Grafana's sub path (root_url) in front.
+ */
+export function apiLinkUrl(path: string, params: CallOptions['params'] = {}): string {
+  return `${config.appSubUrl ?? ''}${apiUrl(path, params)}`;
 }
 
 /** Calls the Control Room API; resolves with the JSON body, rejects with an ApiError. */

@@ -12,8 +12,8 @@ import { JobResults } from './JobResults';
 import { ManualLanes } from './ManualLanes';
 import { PlanUsage } from './PlanUsage';
 
-/** The server refuses larger uploads with 413 (BULK_MAX_UPLOAD_BYTES); this only stops obvious mistakes early. */
-const MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+/** The server's default BULK_MAX_UPLOAD_BYTES: larger files stop here instead of after a long upload and a 413. */
+const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 function BulkRatingPage() {
   const [company, setCompany] = useState<Company | null>(null);

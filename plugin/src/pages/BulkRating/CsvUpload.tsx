@@ -58,7 +58,7 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
             setError(
               file
                 ? null
-                : new Error(`Choose one .csv file of at most ${formatNumber(Math.floor(maxBytes / 1_000_000))} MB`)
+                : new Error(`Choose one .csv file of at most ${formatNumber(Math.round(maxBytes / 1024 / 1024))} MiB`)
             );
             setPicked(file ? { file, key: newIdempotencyKey() } : null);
           },

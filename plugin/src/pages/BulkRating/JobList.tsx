@@ -1,6 +1,6 @@
 import React from 'react';
 import { Badge, BadgeColor, InteractiveTable, LinkButton, Stack, Text, Button } from '@grafana/ui';
-import { apiUrl } from '../../api/client';
+import { apiLinkUrl } from '../../api/client';
 import type { BulkJob } from '../../api/types';
 import { Meter } from '../../components/shared/Meter';
 import { formatNumber, formatTime } from '../../components/shared/format';
@@ -85,7 +85,7 @@ export function JobList({ jobs, selected, onSelect }: Props) {
                     size="sm"
                     variant="secondary"
                     icon="download-alt"
-                    href={apiUrl(`bulk-rating/jobs/${job.id}/results`, { format: 'csv' })}
+                    href={apiLinkUrl(`bulk-rating/jobs/${job.id}/results`, { format: 'csv' })}
                     disabled={!isFinished(job)}
                     download={`bulk-rating-${job.id}.csv`}
                   >
