@@ -9,6 +9,8 @@ import { before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { checkAuthorization, checkGrafanaSignature } from '../alerting/receiver/auth.ts';
 import { loadConfig, projectRoot } from '../core/config.ts';
+import { parseRegions } from '../control/failover/settings.ts';
+import { DEMO_REGIONS } from '../db/demo/regions.ts';
 
 /**
  * docker-compose.yml, checked offline: `docker-compose config` (v1) validates and resolves the file, then the
@@ -137,6 +139,16 @@ describe('docker-compose.yml', () => {
     assert.equal(decodeURIComponent(url.username), env(pg, 'POSTGRES_USER'));
     assert.equal(decodeURIComponent(url.password), env(pg, 'POSTGRES_PASSWORD'));
     assert.equal(url.pathname.slice(1), env(pg, 'POSTGRES_DB'));
+  });
+
+  test('the failover page watches the stand-in regions the demo container serves', () => {
+    const demo = service(config, 'demo');
+    assert.match(String(demo.command), /controlroom\.mjs demo --serve-regions 0\.0\.0\.0/);
+    const regions = parseRegions(env(service(config, 'controlroom'), 'FAILOVER_REGIONS'));
+    assert.deepEqual(
+      regions.map((r) => [r.name, r.role, new URL(r.health_url).host, new URL(r.replication_lag_url ?? '').host]),
+      DEMO_REGIONS.map((r, i) => [r.name, i === 0 ? 'primary' : 'secondary', `demo:${r.port}`, `demo:${r.port}`]),
+    );
   });
 
   test('Prometheus loads the repository rule files, scrapes Control Room and alerts to Alertmanager', async () => {

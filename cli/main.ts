@@ -114,12 +114,17 @@ program
   .option('--rps <n>', 'peak API requests per second', positiveInt, 25)
   .option('--tenants <n>', 'demo tenants to seed', positiveInt, 60)
   .option('--seed <n>', 'random seed', positiveInt, 42)
-  .action(async (options: { rps: number; tenants: number; seed: number }) => {
+  .option('--serve-regions <host>', 'also serve the two demo regions (ports 18481, 18482) on this address')
+  .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
     const pool = createPool(requireDatabaseUrl(config), { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
     const stops: Stop[] = [];
     stopOnSignal(logger, stops);
+    if (options.serveRegions) {
+      const regions = await startDemoRegions(logger, options.serveRegions);
+      stops.push(regions.stop);
+    }
     const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
     stops.push(async () => {
       await demo.stop();

@@ -15,9 +15,10 @@ export const DEMO_REGIONS: readonly DemoRegion[] = [
 /**
  * Two tiny local stand-ins for the TMS's regions, so the demo's failover page and region metrics show
  * healthy regions with a little replication lag instead of two unreachable placeholders. A port already
- * in use is reported and skipped (that region then reads as down, which is also a true picture).
+ * in use is reported and skipped (that region then reads as down, which is also a true picture). They
+ * listen on loopback, except in the Docker stack, where the service reaches them in the demo container.
  */
-export async function startDemoRegions(logger?: Logger): Promise<{ stop(): Promise<void> }> {
+export async function startDemoRegions(logger?: Logger, host = '127.0.0.1'): Promise<{ stop(): Promise<void> }> {
   const servers: http.Server[] = [];
   for (const region of DEMO_REGIONS) {
     const server = http.createServer((req, res) => {
@@ -36,7 +37,7 @@ export async function startDemoRegions(logger?: Logger): Promise<{ stop(): Promi
         logger?.warn({ err, region: region.name, port: region.port }, 'demo region could not listen; it will read as down');
         resolve(false);
       });
-      server.listen(region.port, '127.0.0.1', () => resolve(true));
+      server.listen(region.port, host, () => resolve(true));
     });
     if (ok) servers.push(server);
   }
