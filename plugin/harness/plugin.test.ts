@@ -1,7 +1,7 @@
 /**
  * The BUILT Grafana app (plugin/dist) in Chromium, on the harness page (page/harness.tsx) with the real
  * @grafana/ui, against the real Control Room API and Postgres, through an emulation of Grafana's plugin
- * proxy driven by dist/plugin.json (server.ts). Screenshots go to test-results/plugin/.
+ * proxy driven by dist/plugin.json (server.ts, proxy.ts). Screenshots go to test-results/plugin/.
  *
  * Needs `npm run build -w plugin` first, and Chromium at /usr/bin/chromium.
  */

@@ -2,58 +2,30 @@
  * A stand-in for the parts of Grafana the Control Room app plugin touches, so the BUILT plugin
  * (plugin/dist) can be driven in a real browser against the real Control Room API:
  *
- * - `/`                      the harness page (page/harness.tsx, bundled here with esbuild), with Grafana's
+ * - `/`                      the harness page (page/harness.tsx, bundled by bundle.ts), with Grafana's
  *                            boot data for the signed-in user inlined before it; `?page=` and `?theme=`
  * - `/public/plugins/<id>/`  plugin/dist, where Grafana serves a plugin's files
  * - `/public/build/img/icons/` @grafana/ui's icons, where Grafana serves them
  * - `/api/plugins/<id>/settings`  GET (meta, without secure values) and POST (Admin) the app's settings, in memory
- * - `/api/plugin-proxy/<id>/*`    Grafana's app plugin proxy, driven by dist/plugin.json "routes"
+ * - `/api/plugin-proxy/<id>/*`    Grafana's app plugin proxy, driven by dist/plugin.json "routes" (proxy.ts)
  *
  * The signed-in user comes from the `harness_user` cookie: `<login>:<Viewer|Editor|Admin>[:grafana-admin]`.
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
+import { pathToFileURL } from 'node:url';
 import express, { type Request, type Response } from 'express';
+import { bundlePage, PLUGIN_DIR } from './bundle.ts';
+import { hasRole, isOrgRole, pluginProxyHandler, pluginRoutes, type AppSettings, type HarnessUser, type PluginRoute, type ProxyRecord } from './proxy.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const PLUGIN_DIR = path.resolve(here, '..');
+export { bundlePage, PLUGIN_DIR, type PageBundle } from './bundle.ts';
+export { interpolate, joinUrlFragments, matchRoutePath, type AppSettings, type HarnessUser, type OrgRole, type PluginRoute, type ProxyRecord } from './proxy.ts';
+
 export const DIST_DIR = path.join(PLUGIN_DIR, 'dist');
 export const USER_COOKIE = 'harness_user';
-
-export type OrgRole = 'Viewer' | 'Editor' | 'Admin';
-const RANK: Record<OrgRole, number> = { Viewer: 1, Editor: 2, Admin: 3 };
-
-export interface HarnessUser {
-  login: string;
-  role: OrgRole;
-  grafanaAdmin?: boolean;
-}
-
-/** The app's settings as Grafana stores them (secureJsonData stays on the server). */
-export interface AppSettings {
-  enabled: boolean;
-  pinned: boolean;
-  jsonData: Record<string, unknown>;
-  secureJsonData: Record<string, string>;
-}
-
-/** One request the emulated plugin proxy answered, for assertions. */
-export interface ProxyRecord {
-  method: string;
-  path: string;
-  user: string;
-  /** The plugin.json route that matched, or null. */
-  route: string | null;
-  /** Where it was sent, or null when the proxy answered itself (403/404/5xx). */
-  target: string | null;
-  status: number;
-}
 
 export interface Harness {
   url: string;
@@ -79,30 +51,13 @@ export const userCookie = (user: HarnessUser): string => `${user.login}:${user.r
 
 export function parseUserCookie(value: string): HarnessUser {
   const [login, role, flag, ...extra] = decodeURIComponent(value).split(':');
-  if (!login || !role || !(role in RANK) || extra.length > 0 || (flag !== undefined && flag !== 'grafana-admin')) {
+  if (!login || !role || !isOrgRole(role) || extra.length > 0 || (flag !== undefined && flag !== 'grafana-admin')) {
     throw new Error(`${USER_COOKIE} must be <login>:<Viewer|Editor|Admin>[:grafana-admin], not '${value}'`);
   }
-  return { login, role: role as OrgRole, grafanaAdmin: flag === 'grafana-admin' };
+  return { login, role, grafanaAdmin: flag === 'grafana-admin' };
 }
 
-// ---------------------------------------------------------------------------------------------------
-// plugin.json routes, the way pkg/api/pluginproxy/pluginproxy.go uses them.
-
-interface RouteHeader {
-  name: string;
-  content: string;
-}
-
-export interface PluginRoute {
-  path: string;
-  method?: string;
-  reqRole?: string;
-  reqAction?: string;
-  url?: string;
-  headers?: RouteHeader[];
-  [other: string]: unknown;
-}
-
+/** dist/plugin.json, the parts the harness reads. */
 interface PluginJson {
   id: string;
   name: string;
@@ -112,154 +67,6 @@ interface PluginJson {
   dependencies?: Record<string, unknown>;
   routes?: PluginRoute[];
 }
-
-/** Features of routes Grafana has and the harness does not emulate: refuse them rather than pretend. */
-const UNEMULATED = ['body', 'tokenAuth', 'jwtTokenAuth', 'urlParams', 'reqAction'];
-
-/**
- * Grafana's route tree (pkg/web) for one route path: literal segments, `:name` for one segment and a
- * trailing `*` for the rest of the path. Returns the (still encoded) part the `*` matched, '' when the
- * route has no `*` (then nothing is appended to the route's url), or null when the path does not match.
- */
-export function matchRoutePath(pattern: string, proxyPath: string): string | null {
-  const want = pattern.replace(/^\/+/, '').split('/');
-  const have = proxyPath.replace(/^\/+/, '').split('/');
-  for (let i = 0; i < want.length; i++) {
-    const segment = want[i]!;
-    if (segment === '*' && i === want.length - 1) return have.slice(i).join('/');
-    const actual = have[i];
-    if (actual === undefined) return null;
-    if (segment.startsWith(':')) {
-      if (actual === '') return null;
-    } else if (safeDecode(actual) !== segment) {
-      return null;
-    }
-  }
-  return have.length === want.length ? '' : null;
-}
-
-function safeDecode(segment: string): string | null {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return null;
-  }
-}
-
-/** util.JoinURLFragments */
-export function joinUrlFragments(a: string, b: string): string {
-  if (b.length === 0) return a;
-  const aSlash = a.endsWith('/');
-  const bSlash = b.startsWith('/');
-  if (aSlash && bSlash) return a + b.slice(1);
-  if (!aSlash && !bSlash) return `${a}/${b}`;
-  return a + b;
-}
-
-/**
- * The Go text/template expressions plugin routes use: `{{ .JsonData.key }}` and `{{ .SecureJsonData.key }}`.
- * A missing key prints `<no value>`, as Go's templates do for a map.
- */
-export function interpolate(template: string, settings: AppSettings): string {
-  const out = template.replace(/\{\{-?\s*\.(JsonData|SecureJsonData)\.([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}/g, (_m, scope: string, key: string) => {
-    const source: Record<string, unknown> = scope === 'JsonData' ? settings.jsonData : settings.secureJsonData;
-    const value = source[key];
-    return value === undefined || value === null ? '<no value>' : typeof value === 'string' ? value : JSON.stringify(value);
-  });
-  if (out.includes('{{')) throw new Error(`template not emulated by the harness: ${template}`);
-  return out;
-}
-
-function hasRole(user: HarnessUser, role: OrgRole): boolean {
-  return user.grafanaAdmin === true || RANK[user.role] >= RANK[role];
-}
-
-const DROPPED = new Set(['host', 'cookie', 'origin', 'referer', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto']);
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-// ---------------------------------------------------------------------------------------------------
-// The page bundle.
-
-export interface PageBundle {
-  files: Map<string, { contents: Uint8Array; type: string }>;
-}
-
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.ttf': 'font/ttf',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.eot': 'application/vnd.ms-fontobject',
-  '.map': 'application/json',
-};
-
-let bundling: Promise<PageBundle> | undefined;
-
-/** Bundles page/harness.tsx once per process (esbuild, in memory). */
-export function bundlePage(): Promise<PageBundle> {
-  bundling ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`, { paths: [PLUGIN_DIR] }));
-    const uiDir = packageDir('@grafana/ui');
-    const internal: Record<string, string> = {
-      'grafana-internal:i18n': path.join(packageDir('@grafana/i18n'), 'dist/esm/i18n.mjs'),
-      'grafana-internal:runtime/PluginPage': path.join(packageDir('@grafana/runtime'), 'dist/esm/components/PluginPage.mjs'),
-    };
-    const pageDir = path.join(here, 'page');
-    const result = await esbuild.build({
-      entryPoints: { harness: path.join(pageDir, 'harness.tsx') },
-      bundle: true,
-      write: false,
-      outdir: '/harness',
-      publicPath: '/harness/',
-      platform: 'browser',
-      format: 'iife',
-      target: 'es2022',
-      jsx: 'automatic',
-      minify: true,
-      sourcemap: 'linked',
-      legalComments: 'none',
-      logLevel: 'silent',
-      tsconfigRaw: { compilerOptions: { jsx: 'react-jsx' } },
-      // What Grafana's webpack build does for the packages it bundles.
-      define: { 'process.env.NODE_ENV': '"production"', global: 'globalThis' },
-      loader: { '.svg': 'dataurl', '.png': 'dataurl', '.gif': 'dataurl', '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.eot': 'file' },
-      plugins: [
-        {
-          name: 'grafana-internal',
-          setup(build) {
-            build.onResolve({ filter: /^grafana-internal:/ }, (args) => {
-              const file = internal[args.path];
-              return file ? { path: file } : { errors: [{ text: `no harness mapping for ${args.path}` }] };
-            });
-            // Grafana shares one @emotion/css with plugins: the one its @grafana/ui styles with.
-            build.onResolve({ filter: /^@emotion\/css$/ }, async (args) => {
-              if (!args.importer.startsWith(pageDir)) return undefined;
-              const resolved = await build.resolve(args.path, { resolveDir: uiDir, kind: args.kind });
-              return resolved.errors.length ? { errors: resolved.errors } : { path: resolved.path };
-            });
-          },
-        },
-      ],
-    });
-    const problems = result.errors.concat(result.warnings.filter((w) => w.id === 'import-is-undefined'));
-    if (problems.length > 0) {
-      throw new Error(`bundling the harness page failed:\n${(await esbuild.formatMessages(problems, { kind: 'error' })).join('\n')}`);
-    }
-    const files = new Map<string, { contents: Uint8Array; type: string }>();
-    for (const file of result.outputFiles) {
-      files.set(path.basename(file.path), { contents: file.contents, type: TYPES[path.extname(file.path)] ?? 'application/octet-stream' });
-    }
-    return { files };
-  })();
-  bundling.catch(() => {
-    bundling = undefined;
-  });
-  return bundling;
-}
-
-// ---------------------------------------------------------------------------------------------------
 
 const SPINNER_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M12 2a10 10 0 1 0 10 10h-2a8 8 0 1 1-8-8z"/></svg>';
 
@@ -273,11 +80,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
   const pluginJson = JSON.parse(fs.readFileSync(path.join(distDir, 'plugin.json'), 'utf8')) as PluginJson;
   const pluginId = pluginJson.id;
-  const routes = pluginJson.routes ?? [];
-  for (const route of routes) {
-    const unsupported = UNEMULATED.filter((key) => route[key] !== undefined);
-    if (unsupported.length > 0) throw new Error(`plugin.json route ${route.path}: ${unsupported.join(', ')} not emulated by the harness`);
-  }
+  const routes = pluginRoutes(pluginJson);
   const require = createRequire(import.meta.url);
   const iconsDir = path.join(path.dirname(require.resolve('@grafana/ui/package.json', { paths: [PLUGIN_DIR] })), 'dist/public/img/icons');
   const bundle = await bundlePage();
@@ -342,26 +145,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       .find((c) => c.startsWith(`${USER_COOKIE}=`));
     return cookie ? parseUserCookie(cookie.slice(USER_COOKIE.length + 1)) : defaultUser;
   };
-
-  /** Grafana's SignedInUser, as the proxy serialises it into X-Grafana-Context. */
-  const signedInUser = (user: HarnessUser) => ({
-    UserID: userId(user.login),
-    UserUID: `harness-${user.login}`,
-    OrgID: 1,
-    OrgName: 'Main Org.',
-    OrgRole: user.role,
-    Login: user.login,
-    Name: user.login,
-    Email: `${user.login}@example.com`,
-    AuthenticatedBy: 'password',
-    IsServiceAccount: false,
-    IsGrafanaAdmin: user.grafanaAdmin === true,
-    IsAnonymous: false,
-    IsDisabled: false,
-    HelpFlags1: 0,
-    LastSeenAt: new Date().toISOString(),
-    Teams: [],
-  });
 
   const bootData = (user: HarnessUser, theme: 'light' | 'dark', origin: string) => ({
     user: {
@@ -512,7 +295,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     res.json({ message: 'Plugin settings updated' });
   });
 
-  app.all(/^\/api\/plugin-proxy\/.*/, (req, res) => proxy(req, res));
+  app.all(
+    /^\/api\/plugin-proxy\/.*/,
+    pluginProxyHandler({ pluginId, routes, settings, userOf: signedIn, userIdOf: userId, recordRequest: (record) => proxied.push(record) }),
+  );
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ message: 'Not found' });
@@ -523,103 +309,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     if (status >= 500) console.error('plugin harness:', error);
     res.status(status).json({ message: status === 404 ? 'Not found' : (error as Error).message });
   });
-
-  function proxy(req: Request, res: Response) {
-    const url = new URL(req.originalUrl, 'http://harness');
-    const [, , , id, ...restSegments] = url.pathname.split('/');
-    let user: HarnessUser;
-    try {
-      user = signedIn(req);
-    } catch (error) {
-      res.status(401).json({ message: (error as Error).message });
-      return;
-    }
-    const record: ProxyRecord = { method: req.method, path: `${url.pathname}${url.search}`, user: user.login, route: null, target: null, status: 0 };
-    proxied.push(record);
-    const answer = (status: number, message: string) => {
-      record.status = status;
-      res.status(status).json({ message });
-    };
-    if (id !== pluginId) {
-      answer(404, 'Plugin not found');
-      return;
-    }
-    const proxyPath = restSegments.join('/');
-    const unsafe = (segment: string) => {
-      const decoded = safeDecode(segment);
-      return decoded === null || decoded === '..' || decoded === '.';
-    };
-    if (restSegments.some(unsafe)) {
-      answer(400, 'invalid proxy path');
-      return;
-    }
-
-    let matched: { route: PluginRoute; rest: string } | null = null;
-    for (const route of routes) {
-      if (route.method && route.method !== '*' && route.method !== req.method) continue;
-      const rest = matchRoutePath(route.path, proxyPath);
-      if (rest === null) continue;
-      // reqRole: Viewer < Editor < Admin, and a Grafana server admin passes every role.
-      if (route.reqRole && route.reqRole in RANK && !hasRole(user, route.reqRole as OrgRole)) {
-        record.route = route.path;
-        answer(403, 'plugin proxy route access denied');
-        return;
-      }
-      matched = { route, rest };
-      break;
-    }
-    if (!matched) {
-      answer(404, 'plugin route match not found');
-      return;
-    }
-    record.route = matched.route.path;
-
-    let target: URL;
-    const headers: http.OutgoingHttpHeaders = {};
-    try {
-      target = new URL(interpolate(matched.route.url ?? '', settings));
-      if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`unsupported protocol scheme ${target.protocol}`);
-      // proxyutil.PrepareProxyRequest and the director: no cookies, Origin, Referer or X-Forwarded-Host/Port/Proto.
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (HOP_BY_HOP.has(name) || DROPPED.has(name)) continue;
-        if (value !== undefined) headers[name] = value;
-      }
-      headers.host = target.host;
-      headers['x-grafana-referer'] = req.headers.referer ?? '';
-      headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
-      headers['x-grafana-context'] = JSON.stringify(signedInUser(user));
-      for (const header of matched.route.headers ?? []) {
-        headers[header.name.toLowerCase()] = interpolate(header.content, settings);
-      }
-    } catch (error) {
-      answer(502, `plugin proxy: ${(error as Error).message}`);
-      return;
-    }
-    const upstreamPath = joinUrlFragments(target.pathname, matched.rest) + url.search;
-    record.target = `${target.origin}${upstreamPath}`;
-
-    const upstream = (target.protocol === 'https:' ? https : http).request(
-      { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: upstreamPath, headers },
-      (upstreamRes) => {
-        record.status = upstreamRes.statusCode ?? 502;
-        const out: http.OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(upstreamRes.headers)) {
-          if (HOP_BY_HOP.has(name) || name === 'set-cookie') continue;
-          if (value !== undefined) out[name] = value;
-        }
-        res.writeHead(record.status, out);
-        upstreamRes.pipe(res);
-      },
-    );
-    upstream.on('error', (error) => {
-      if (!res.headersSent) {
-        answer(502, `Bad Gateway: ${error.message}`);
-      } else {
-        res.destroy(error);
-      }
-    });
-    req.pipe(upstream);
-  }
 
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

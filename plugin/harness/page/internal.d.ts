@@ -1,4 +1,4 @@
-/** Modules Grafana core imports from the @grafana packages' sources; server.ts maps them to the published dist files. */
+/** Modules Grafana core imports from the @grafana packages' sources; bundle.ts maps them to the published dist files. */
 declare module 'grafana-internal:i18n' {
   export function initializeI18n(options: { language?: string; ns?: string[]; module?: unknown }, regionalFormat: string): Promise<{ language: string | undefined }>;
 }
