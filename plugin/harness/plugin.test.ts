@@ -4,6 +4,9 @@
  * proxy driven by dist/plugin.json (server.ts, proxy.ts). Screenshots go to test-results/plugin/.
  *
  * Needs `npm run build -w plugin` first, and Chromium at /usr/bin/chromium.
+ *
+ * One file on purpose (~470 lines): the six scenarios share one Control Room, one harness bundle and one
+ * browser, which take most of the run to start.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -10,7 +10,7 @@ import type { Request, Response } from 'express';
 export type OrgRole = 'Viewer' | 'Editor' | 'Admin';
 const RANK: Record<OrgRole, number> = { Viewer: 1, Editor: 2, Admin: 3 };
 
-export const isOrgRole = (role: string): role is OrgRole => role in RANK;
+export const isOrgRole = (role: string): role is OrgRole => Object.hasOwn(RANK, role);
 
 export interface HarnessUser {
   login: string;
@@ -70,6 +70,8 @@ export function pluginRoutes(pluginJson: { routes?: PluginRoute[] }): PluginRout
   for (const route of routes) {
     const unsupported = UNEMULATED.filter((key) => route[key] !== undefined);
     if (unsupported.length > 0) throw new Error(`plugin.json route ${route.path}: ${unsupported.join(', ')} not emulated by the harness`);
+    // Grafana skips a reqRole it does not know, which would leave a write route open: refuse the typo here.
+    if (route.reqRole !== undefined && !isOrgRole(route.reqRole)) throw new Error(`plugin.json route ${route.path}: reqRole '${route.reqRole}' is not Viewer, Editor or Admin`);
   }
   return routes;
 }
