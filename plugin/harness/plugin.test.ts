@@ -386,7 +386,7 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
 
   const bulk = await open(VIEWER, 'bulk-rating');
   await chooseCompany(bulk.page, 'Lakeshore', 'Lakeshore Logistics (pro)');
-  await bulk.page.getByText('Submitting bulk rating jobs needs the Grafana Editor role').waitFor();
+  await bulk.page.getByText('Submitting bulk rating jobs: the Grafana Editor role is required').waitFor();
   await bulk.page.locator('input[type="file"]').setInputFiles({ name: 'more.csv', mimeType: 'text/csv', buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`) });
   await bulk.page.getByText('more.csv', { exact: true }).waitFor();
   assert.equal(await bulk.page.getByRole('button', { name: 'Rate these lanes' }).isDisabled(), true);

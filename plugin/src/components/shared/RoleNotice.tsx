@@ -6,7 +6,8 @@ import { currentRole, type Role } from '../../api/hooks';
 export function RoleNotice({ needed, what }: { needed: Role; what: string }) {
   return (
     <Alert severity="info" title={`${needed} role required`}>
-      {what} needs the Grafana {needed} role; you are signed in as {currentRole()}. You can follow the state here.
+      {what}: the Grafana {needed} role is required, and you are signed in as {currentRole()}. You can follow the state
+      here.
     </Alert>
   );
 }
