@@ -13,6 +13,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The text to show for anything a call or a handler threw. */
+export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 interface CallOptions {
   method?: 'GET' | 'POST' | 'DELETE';
   params?: Record<string, string | number | undefined>;
@@ -67,6 +70,6 @@ export async function api<T>(path: string, options: CallOptions = {}): Promise<T
       const details = (error.data as { details?: unknown } | undefined)?.details;
       throw new ApiError(messageOf(error.status, error.data, error.statusText ?? ''), error.status, details);
     }
-    throw new ApiError(error instanceof Error ? error.message : String(error), 0);
+    throw new ApiError(errorMessage(error), 0);
   }
 }

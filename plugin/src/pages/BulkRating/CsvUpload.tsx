@@ -1,5 +1,6 @@
 import React, { useState } from 'react';
 import { Alert, Button, FileDropzone, Stack, Text } from '@grafana/ui';
+import { errorMessage } from '../../api/client';
 import type { SubmitResult } from '../../api/types';
 import { formatNumber } from '../../components/shared/format';
 import { RowErrors } from './RowErrors';
@@ -92,7 +93,7 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
       )}
       {error !== null && (
         <Alert severity="error" title="Upload refused">
-          {error instanceof Error ? error.message : String(error)}
+          {errorMessage(error)}
         </Alert>
       )}
       {refusedRows.length > 0 && (

@@ -1,5 +1,6 @@
 import React, { useState } from 'react';
 import { Alert, Button, IconButton, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
+import { errorMessage } from '../../api/client';
 import type { RowError, SubmitResult } from '../../api/types';
 import { formatNumber } from '../../components/shared/format';
 import { newIdempotencyKey, rowErrorsOf, submitLanes, type Lane } from './submit';
@@ -40,7 +41,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
       setRowErrors(result.errors.map((e) => ({ ...e, line: newLine.get(e.line) ?? e.line })));
       onSubmitted(result);
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(errorMessage(e));
       setRowErrors(rowErrorsOf(e));
     } finally {
       setBusy(false);

@@ -1,6 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Button, Checkbox, ConfirmModal, Field, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
-import { api } from '../../api/client';
+import { api, errorMessage } from '../../api/client';
+import { reasonProblem } from '../../components/shared/reason';
 import type { RegionsState } from '../../api/types';
 
 interface Props {
@@ -46,8 +47,8 @@ export function Controls({ state, canControl, onDone }: Props) {
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const reasonProblem =
-    reason.trim().length < 3 ? 'Give a reason of at least 3 characters (it goes into the audit log)' : null;
+  const problemWithReason = reasonProblem(reason);
+  const reasonError = problemWithReason && `${problemWithReason} (it goes into the audit log)`;
   const targetRegion = regions.find((r) => r.name === target);
 
   const ask = (next: Pending | string) => {
@@ -62,13 +63,13 @@ export function Controls({ state, canControl, onDone }: Props) {
 
   const askFailover = () => {
     const steps = parseSteps(stepsText);
-    ask(reasonProblem ?? (typeof steps === 'string' ? `Steps: ${steps}` : { kind: 'failover', target, steps }));
+    ask(reasonError ?? (typeof steps === 'string' ? `Steps: ${steps}` : { kind: 'failover', target, steps }));
   };
   const askShift = () => {
     const parsed = Object.entries(weights).map(([name, w]) => [name, Number(w)] as const);
     const bad = parsed.find(([, w]) => !Number.isInteger(w) || w < 0 || w > 100);
     ask(
-      reasonProblem ??
+      reasonError ??
         (bad
           ? `Weight of ${bad[0]} must be a whole percentage from 0 to 100`
           : { kind: 'shift', weights: Object.fromEntries(parsed) })
@@ -102,7 +103,7 @@ export function Controls({ state, canControl, onDone }: Props) {
       setForce(false);
       onDone();
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(errorMessage(e));
     } finally {
       setBusy(false);
       setPending(null);
@@ -131,7 +132,7 @@ export function Controls({ state, canControl, onDone }: Props) {
       <Field
         label="Reason"
         description="Required for every action; recorded in the audit log with your Grafana login"
-        invalid={!!reason && !!reasonProblem}
+        invalid={!!reason && !!reasonError}
       >
         <Input
           id="failover-reason"
@@ -205,7 +206,7 @@ export function Controls({ state, canControl, onDone }: Props) {
           variant="destructive"
           fill="outline"
           icon="times"
-          onClick={() => ask(reasonProblem ?? { kind: 'abort' })}
+          onClick={() => ask(reasonError ?? { kind: 'abort' })}
           disabled={disabled || !!cutover.abort}
         >
           {cutover.abort ? 'Abort requested' : 'Abort cutover'}

@@ -1,7 +1,8 @@
 import React, { useState } from 'react';
 import { PluginPage } from '@grafana/runtime';
 import { Alert, Badge, Button, Field, Input, LoadingPlaceholder, Stack, Text } from '@grafana/ui';
-import { api } from '../../api/client';
+import { api, errorMessage } from '../../api/client';
+import { reasonProblem } from '../../components/shared/reason';
 import { hasRole, usePolled } from '../../api/hooks';
 import type { FreezeAction, FreezeState } from '../../api/types';
 import { formatTime, isoFromLocalInput, localInputIn, timeAgo } from '../../components/shared/format';
@@ -67,12 +68,13 @@ function ReleaseFreezePage() {
       setReason('');
       await freeze.reload();
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(errorMessage(e));
     }
   };
   const body = () => {
-    if (reason.trim().length < 3) {
-      throw new Error('Give a reason of at least 3 characters');
+    const problem = reasonProblem(reason);
+    if (problem) {
+      throw new Error(problem);
     }
     const expiresAt = isoFromLocalInput(expires);
     return { reason: reason.trim(), ...(expiresAt ? { expires_at: expiresAt } : {}) };
