@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import Stripe from 'stripe';
 import { buildApp } from '../cli/app.ts';
 import { createLogger } from '../core/logger.ts';
+import { insertCompany } from '../testing/companies.ts';
 import { startHttpRecorder, type HttpRecorder } from '../testing/http-recorder.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { loadBillingConfig, type BillingConfig } from './config.ts';
@@ -62,12 +63,7 @@ after(async () => {
   await db?.drop();
 });
 
-async function company(name: string, plan = 'starter', customer: string | null = null): Promise<string> {
-  const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
-  const id = rows[0]!.id;
-  await db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id) VALUES ($1, $2, $3)`, [id, plan, customer]);
-  return id;
-}
+const company = (name: string, plan = 'starter', customer: string | null = null) => insertCompany(db.pool, name, plan, { stripeCustomerId: customer });
 
 const entitlement = async (id: string) =>
   (

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startReceiverHarness, type ReceiverHarness } from '../alerting/receiver/test-support.ts';
+import { insertCompany } from '../testing/companies.ts';
 import { startHttpRecorder, type HttpRecorder } from '../testing/http-recorder.ts';
 
 /** Billing as wired in the service: the billing tick runs on the job queue and meters overage to Stripe. */
@@ -29,9 +30,7 @@ after(async () => {
 });
 
 test('usage above the soft limit is metered to Stripe by the queued billing tick, once per unit', async () => {
-  const { rows } = await h.db.pool.query(`INSERT INTO companies (name) VALUES ('Metered Freight') RETURNING id`);
-  const companyId = rows[0].id as string;
-  await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id) VALUES ($1, 'pro', 'cus_metered')`, [companyId]);
+  const companyId = await insertCompany(h.db.pool, 'Metered Freight', 'pro', { stripeCustomerId: 'cus_metered' });
   // pro rates: 10000 included (soft), 15000 hard -> 250 overage units
   await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', 10250)`, [companyId]);
   const call = await stripe.waitFor((c) => c.path === '/v1/billing/meter_events', 30_000);

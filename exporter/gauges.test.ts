@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { insertCompany } from '../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { seriesOf } from '../testing/prom-text.ts';
 import { testExporter } from './test-support.ts';
@@ -71,15 +72,7 @@ describe('agent tasks', () => {
   });
 });
 
-async function tenant(name: string, plan: string): Promise<string> {
-  const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
-  const id = rows[0]!.id;
-  await db.pool.query(
-    `INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id) VALUES ($1, $2, 'cus', 'sub')`,
-    [id, plan],
-  );
-  return id;
-}
+const tenant = (name: string, plan: string) => insertCompany(db.pool, name, plan, { stripeCustomerId: 'cus', stripeSubscriptionId: 'sub' });
 
 async function use(companyId: string, feature: string, qty: number, daysAgo = 0): Promise<void> {
   await db.pool.query(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { insertCompany } from '../../testing/companies.ts';
 import { channelId } from '../../testing/fake-slack.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
 import { AM_TOKEN, amPayload, GRAFANA_HMAC, GRAFANA_TOKEN, SLACK_SIGNING_SECRET, startReceiverHarness, waitUntil, type ReceiverHarness } from './test-support.ts';
@@ -172,9 +173,7 @@ describe('acknowledge, resolve and escalation', () => {
 
 describe('overage tasks', () => {
   test('usage alerts create one notify_ops task per company, feature, threshold and period', async () => {
-    const { rows } = await h.db.pool.query(`INSERT INTO companies (name) VALUES ('Overage Freight') RETURNING id`);
-    const companyId = rows[0].id as string;
-    await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, 'pro')`, [companyId]);
+    const companyId = await insertCompany(h.db.pool, 'Overage Freight', 'pro');
     const usage = (alertname: string, startsAt: string) =>
       amPayload(`{}:{alertname="${alertname}",company_id="${companyId}"}`, [
         { alertname, severity: 'P3', labels: { company_id: companyId, feature: 'rates', threshold: alertname === 'UsageAbove80Percent' ? '80' : '90' }, startsAt },

@@ -9,6 +9,7 @@ import { loadConfig, projectRoot } from '../../core/config.ts';
 import { createPool } from '../../core/db.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createDatabaseIfMissing } from '../../db/embedded.ts';
+import { insertCompany } from '../../testing/companies.ts';
 import { startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
 import { fmtMs, percentile, timed } from '../stats.ts';
 
@@ -37,9 +38,7 @@ try {
   const services = await startServices(url, loadConfig({ PORT: '0', HOST: '127.0.0.1', CONTROLROOM_API_SECRET: SECRET, LOG_LEVEL: 'silent', EXPORTER_REFRESH_MS: '60000' }), createLogger('silent'));
   const pool = createPool(url, { max: 2, statementTimeoutMs: 600_000, applicationName: 'bench' });
   const base = `http://127.0.0.1:${services.port}`;
-  const { rows } = await pool.query(`INSERT INTO companies (name) VALUES ('Bench Enterprise') RETURNING id`);
-  const companyId = rows[0].id as string;
-  await pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, 'enterprise')`, [companyId]);
+  const companyId = await insertCompany(pool, 'Bench Enterprise', 'enterprise');
   const body = csvOf(LANES);
   const csvFile = path.join(os.tmpdir(), `controlroom-bench-${LANES}.csv`);
   await fs.writeFile(csvFile, body);

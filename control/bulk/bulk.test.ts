@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../alerting/receiver/test-support.ts';
+import { insertCompany } from '../../testing/companies.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';
 let h: ReceiverHarness;
@@ -14,11 +15,7 @@ const as = (role: string, login = `${role.toLowerCase()}.user`) => ({
 });
 const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
-async function company(name: string, plan: string): Promise<string> {
-  const { rows } = await h.db.pool.query(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
-  await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, $2)`, [rows[0].id, plan]);
-  return rows[0].id;
-}
+const company = (name: string, plan: string) => insertCompany(h.db.pool, name, plan);
 
 async function upload(companyId: string, csv: string, headers: Record<string, string> = as('Editor')) {
   const res = await fetch(`${h.base}/api/bulk-rating/jobs?company_id=${companyId}&filename=lanes.csv`, {

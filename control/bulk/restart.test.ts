@@ -6,6 +6,7 @@ import { startServices, type RunningServices } from '../../cli/services.ts';
 import { loadConfig, projectRoot } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { waitUntil } from '../../alerting/receiver/test-support.ts';
+import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';
@@ -33,9 +34,7 @@ after(async () => {
 });
 
 test('kill -9 in the middle of a job: the next instance resumes it, no lane lost or rated twice', { timeout: 120_000 }, async () => {
-  const { rows } = await db.pool.query(`INSERT INTO companies (name) VALUES ('Enterprise Freight') RETURNING id`);
-  const companyId = rows[0].id as string;
-  await db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, 'enterprise')`, [companyId]);
+  const companyId = await insertCompany(db.pool, 'Enterprise Freight', 'enterprise');
 
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'controlroom.mjs'), 'serve', '--no-migrate'], {

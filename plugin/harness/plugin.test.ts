@@ -18,6 +18,7 @@ import { startServices, type RunningServices } from '../../cli/services.ts';
 import { loadConfig, projectRoot } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../control/failover/test-support.ts';
+import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { DIST_DIR, startHarness, userCookie, type Harness, type HarnessUser } from './server.ts';
 
@@ -73,11 +74,7 @@ before(async () => {
   apiUrl = `http://127.0.0.1:${services.port}`;
   [harness, browser] = await Promise.all([startHarness({ apiUrl, apiSecret: API_SECRET }), launching]);
 
-  const company = async (name: string, plan: string) => {
-    const { rows } = await pool().query<{ id: string }>(`INSERT INTO companies (name) VALUES ($1) RETURNING id`, [name]);
-    await pool().query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, $2)`, [rows[0]!.id, plan]);
-    return rows[0]!.id;
-  };
+  const company = (name: string, plan: string) => insertCompany(pool(), name, plan);
   lakeshore = await company('Lakeshore Logistics', 'pro');
   await company('Lakeview Movers', 'starter');
   await company('Summit Freight', 'enterprise');
