@@ -25,6 +25,9 @@ const positiveInt = (value: string) => {
 };
 
 /** Stops everything started, last first, on SIGINT/SIGTERM. */
+/** The demo traffic writer's own small pool, apart from the service's (`start` and `demo` share it). */
+const createDemoPool = (url: string) => createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+
 function stopOnSignal(logger: Logger, stops: Stop[]): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -64,7 +67,7 @@ program
     }
     await migrated(url, logger);
     const demoPool = options.demo
-      ? createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' })
+      ? createDemoPool(url)
       : null;
     // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
     if (demoPool) await seedDemo(demoPool);
@@ -118,7 +121,7 @@ program
   .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
-    const pool = createPool(requireDatabaseUrl(config), { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+    const pool = createDemoPool(requireDatabaseUrl(config));
     const stops: Stop[] = [];
     stopOnSignal(logger, stops);
     if (options.serveRegions) {
