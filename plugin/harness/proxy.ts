@@ -64,16 +64,25 @@ export interface PluginRoute {
 /** Features of routes Grafana has and the harness does not emulate: refuse them rather than pretend. */
 const UNEMULATED = ['body', 'tokenAuth', 'jwtTokenAuth', 'urlParams', 'reqAction'];
 
+/** A route the harness emulates, its reqRole checked to be a role. */
+export interface CheckedRoute {
+  path: string;
+  method?: string;
+  reqRole?: OrgRole;
+  url?: string;
+  headers?: RouteHeader[];
+}
+
 /** The routes of plugin.json, refused at start-up if they use a feature the harness does not emulate. */
-export function pluginRoutes(pluginJson: { routes?: PluginRoute[] }): PluginRoute[] {
-  const routes = pluginJson.routes ?? [];
-  for (const route of routes) {
+export function pluginRoutes(pluginJson: { routes?: PluginRoute[] }): CheckedRoute[] {
+  return (pluginJson.routes ?? []).map(({ reqRole, ...route }) => {
     const unsupported = UNEMULATED.filter((key) => route[key] !== undefined);
     if (unsupported.length > 0) throw new Error(`plugin.json route ${route.path}: ${unsupported.join(', ')} not emulated by the harness`);
+    if (reqRole === undefined) return route;
     // Grafana skips a reqRole it does not know, which would leave a write route open: refuse the typo here.
-    if (route.reqRole !== undefined && !isOrgRole(route.reqRole)) throw new Error(`plugin.json route ${route.path}: reqRole '${route.reqRole}' is not Viewer, Editor or Admin`);
-  }
-  return routes;
+    if (!isOrgRole(reqRole)) throw new Error(`plugin.json route ${route.path}: reqRole '${reqRole}' is not Viewer, Editor or Admin`);
+    return { ...route, reqRole };
+  });
 }
 
 /**
@@ -157,7 +166,7 @@ const signedInUser = (user: HarnessUser, userId: number) => ({
 
 export interface PluginProxyOptions {
   pluginId: string;
-  routes: PluginRoute[];
+  routes: CheckedRoute[];
   /** Read on every request: the settings API changes them in place. */
   settings: AppSettings;
   /** The signed-in user; throws on a malformed cookie (answered 401). */
@@ -200,13 +209,13 @@ export function pluginProxyHandler({ pluginId, routes, settings, userOf, userIdO
       return;
     }
 
-    let matched: { route: PluginRoute; rest: string } | null = null;
+    let matched: { route: CheckedRoute; rest: string } | null = null;
     for (const route of routes) {
       if (route.method && route.method !== '*' && route.method !== req.method) continue;
       const rest = matchRoutePath(route.path, proxyPath);
       if (rest === null) continue;
       // reqRole: Viewer < Editor < Admin, and a Grafana server admin passes every role.
-      if (route.reqRole && isOrgRole(route.reqRole) && !hasRole(user, route.reqRole)) {
+      if (route.reqRole && !hasRole(user, route.reqRole)) {
         record.route = route.path;
         answer(403, 'plugin proxy route access denied');
         return;
