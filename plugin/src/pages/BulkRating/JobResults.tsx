@@ -4,6 +4,7 @@ import { api } from '../../api/client';
 import { usePolled } from '../../api/hooks';
 import type { BulkJob, RatedLane } from '../../api/types';
 import { formatMoney, formatNumber } from '../../components/shared/format';
+import { isFinished } from './JobList';
 
 const PAGE = 50;
 
@@ -15,7 +16,7 @@ export function JobResults({ job }: { job: BulkJob }) {
       api<{ lanes: RatedLane[] }>(`bulk-rating/jobs/${job.id}/results`, {
         params: { offset: (page - 1) * PAGE, limit: PAGE },
       }),
-    job.status === 'succeeded' || job.status === 'failed' ? 0 : 2000,
+    isFinished(job) ? 0 : 2000,
     [job.id, page, job.status]
   );
   const pages = Math.max(1, Math.ceil(job.lanes_total / PAGE));
