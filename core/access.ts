@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import type { Express, Request, RequestHandler } from 'express';
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
@@ -70,6 +71,7 @@ export interface AccessConfig {
   GRAFANA_URL?: string | undefined;
   GRAFANA_ID_ISSUER?: string | undefined;
   GRAFANA_SERVICE_ACCOUNT_TOKEN?: string | undefined;
+  GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE?: string | undefined;
   GRAFANA_ORG_ID?: number | undefined;
 }
 
@@ -187,6 +189,7 @@ export class AccessControl {
   private readonly issuer: string | null;
   private readonly orgId: number;
   private readonly saToken: string | null;
+  private readonly saTokenFile: string | null;
   private readonly jwks: ReturnType<typeof createRemoteJWKSet> | null;
   private readonly fetch: typeof fetch;
   private readonly memberships: ShortCache<Membership>;
@@ -203,11 +206,14 @@ export class AccessControl {
     this.orgId = config.GRAFANA_ORG_ID ?? 1;
     if (mode === 'grafana-id') {
       if (!config.GRAFANA_URL) throw new Error('GRAFANA_URL: required when CONTROLROOM_AUTH=grafana-id');
-      if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN) throw new Error('GRAFANA_SERVICE_ACCOUNT_TOKEN: required when CONTROLROOM_AUTH=grafana-id');
+      if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN && !config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) {
+        throw new Error('GRAFANA_SERVICE_ACCOUNT_TOKEN: required (or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id');
+      }
       this.grafanaUrl = new URL(config.GRAFANA_URL.endsWith('/') ? config.GRAFANA_URL : `${config.GRAFANA_URL}/`);
       // Grafana signs with iss = cfg.AppURL, its root_url, which always ends in '/'.
       this.issuer = config.GRAFANA_ID_ISSUER ?? this.grafanaUrl.href;
-      this.saToken = config.GRAFANA_SERVICE_ACCOUNT_TOKEN;
+      this.saToken = config.GRAFANA_SERVICE_ACCOUNT_TOKEN ?? null;
+      this.saTokenFile = config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ?? null;
       // jose refetches the set when a token names a kid it does not hold (Grafana rotated its key), at most
       // once per cooldown, so tokens with made-up kids cannot make Control Room hammer Grafana.
       this.jwks = createRemoteJWKSet(new URL('api/signing-keys/keys', this.grafanaUrl), {
@@ -221,6 +227,7 @@ export class AccessControl {
       this.grafanaUrl = null;
       this.issuer = null;
       this.saToken = null;
+      this.saTokenFile = null;
       this.jwks = null;
     }
   }
@@ -279,11 +286,25 @@ export class AccessControl {
     return { login, role: membership.role, userId: membership.userId, uid, orgId: this.orgId, via: 'grafana-id', actions: membership.actions };
   }
 
+  /** The service-account token; a token file is read each time, so a rotated token is picked up. */
+  private serviceAccountToken(): string {
+    if (this.saToken) return this.saToken;
+    let token = '';
+    try {
+      token = fs.readFileSync(this.saTokenFile!, 'utf8').trim();
+    } catch (error) {
+      throw new HttpError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} cannot be read (${(error as NodeJS.ErrnoException).code}): roles cannot be resolved yet`);
+    }
+    if (!token) throw new HttpError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} is empty: roles cannot be resolved yet`);
+    return token;
+  }
+
   private async grafanaGet(path: string): Promise<{ status: number; body: unknown }> {
+    const token = this.serviceAccountToken();
     let res: Response;
     try {
       res = await this.fetch(new URL(path, this.grafanaUrl!), {
-        headers: { authorization: `Bearer ${this.saToken}`, accept: 'application/json', 'x-grafana-org-id': String(this.orgId) },
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'x-grafana-org-id': String(this.orgId) },
         signal: AbortSignal.timeout(5_000),
       });
     } catch (error) {

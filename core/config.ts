@@ -61,6 +61,8 @@ const schema = z.object({
   GRAFANA_URL: z.string().url().optional(),
   GRAFANA_ID_ISSUER: z.string().url().optional(),
   GRAFANA_SERVICE_ACCOUNT_TOKEN: z.string().min(1).optional(),
+  /** A file holding the token instead (read when needed, so it may appear after start-up: the compose stack's grafana-init writes it). */
+  GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE: z.string().min(1).optional(),
   GRAFANA_ORG_ID: z.coerce.number().int().positive().default(1),
   CONTROLROOM_TRUSTED_PROXY: z.string().default('loopback'),
   CONTROLROOM_PUBLIC_URL: z.string().url().optional(),
@@ -101,7 +103,9 @@ const schema = z.object({
   };
   if (config.CONTROLROOM_AUTH === 'grafana-id') {
     need('GRAFANA_URL', 'when CONTROLROOM_AUTH=grafana-id (where Grafana serves /api/signing-keys/keys and its users API)');
-    need('GRAFANA_SERVICE_ACCOUNT_TOKEN', "when CONTROLROOM_AUTH=grafana-id (reads the user's org role and the app's RBAC actions)");
+    if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) {
+      need('GRAFANA_SERVICE_ACCOUNT_TOKEN', "(or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id: it reads the user's org role and the app's RBAC actions");
+    }
   }
   try {
     trustGrafanaHop(config.CONTROLROOM_TRUSTED_PROXY);
