@@ -118,6 +118,8 @@ async function open(user: HarnessUser, name: string, theme: 'light' | 'dark' = '
   await context.addCookies([{ name: 'harness_user', value: userCookie(user), url: h().url }]);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
+  // Loading the bundled page (React, @grafana/ui and the plugin) takes Chromium over 15 s when the machine is busy.
+  page.setDefaultNavigationTimeout(90_000);
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {

@@ -10,6 +10,9 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
 CREATE ROLE grafana_reader LOGIN PASSWORD :'reader_password' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
 ALTER ROLE grafana_reader SET default_transaction_read_only = on;
 ALTER ROLE grafana_reader SET statement_timeout = '30s';
+-- The migrations run as the owner with search_path "$user", public, so the TMS tables land in the owner's
+-- schema: the reader resolves unqualified names (the dashboards' SQL) the same way.
+ALTER ROLE grafana_reader SET search_path = :"owner", public;
 GRANT CONNECT ON DATABASE :"DBNAME" TO grafana_reader;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO grafana_reader;
