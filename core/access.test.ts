@@ -81,6 +81,8 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'grafana-id' }), /GRAFANA_URL: required when CONTROLROOM_AUTH=grafana-id.*GRAFANA_SERVICE_ACCOUNT_TOKEN: required/s);
     assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'shared-secret' }), /CONTROLROOM_API_SECRET: required when CONTROLROOM_AUTH=shared-secret/);
     assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'basic' }), /CONTROLROOM_AUTH/);
+    // No silent mode: a secret alone does not pick shared-secret.
+    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: SECRET }), /CONTROLROOM_AUTH: required when CONTROLROOM_API_SECRET is set: grafana-id \(recommended\) or shared-secret/);
     assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'change-me-controlroom-secret-000000' }), /CONTROLROOM_API_SECRET: looks like a placeholder/);
     assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' }), /CONTROLROOM_API_SECRET: looks like a placeholder/);
     assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'short-but-random-9f2c' }), /CONTROLROOM_API_SECRET: at least 32 characters/);

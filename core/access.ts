@@ -283,6 +283,9 @@ export class AccessControl {
       throw new HttpError(401, `X-Grafana-Context names org ${context.orgId} but the signed ID token is for org ${this.orgId}`);
     }
     const membership = await this.memberships.get(`${uid}\u0000${login}`, () => this.lookUpMembership(claims.sub!, uid, login));
+    if (context.userId !== null && context.userId !== membership.userId) {
+      throw new HttpError(401, `X-Grafana-Context names user id ${context.userId} but the signed ID token is for user id ${membership.userId}`);
+    }
     return { login, role: membership.role, userId: membership.userId, uid, orgId: this.orgId, via: 'grafana-id', actions: membership.actions };
   }
 
@@ -383,20 +386,17 @@ function describeJoseError(error: unknown, orgId: number): string {
   return `the ID token could not be verified (${(error as Error).message})`;
 }
 
-/** The mode a configuration asks for; null when the control API is not configured (it then answers 503). */
-export function accessModeOf(config: AccessConfig): AuthMode | null {
-  if (config.CONTROLROOM_AUTH) return config.CONTROLROOM_AUTH;
-  return config.CONTROLROOM_API_SECRET ? 'shared-secret' : null;
-}
-
-/** The control API's access check for a configuration; start-up fails with the variable it lacks. */
+/**
+ * The control API's access check for a configuration (loadConfig already refused an incomplete one; this
+ * throws naming the variable for configurations built otherwise); null when CONTROLROOM_AUTH is unset:
+ * the control API then answers 503.
+ */
 export function createAccessControl(config: AccessConfig, options: AccessOptions = {}): AccessControl | null {
-  const mode = accessModeOf(config);
-  if (!mode) return null;
-  if (!config.CONTROLROOM_AUTH) {
-    options.logger?.warn('CONTROLROOM_AUTH is not set: shared-secret mode, in which the secret holder can act as any user; set CONTROLROOM_AUTH=grafana-id in production');
+  if (!config.CONTROLROOM_AUTH) return null;
+  if (config.CONTROLROOM_AUTH === 'shared-secret') {
+    options.logger?.warn('CONTROLROOM_AUTH=shared-secret: whoever holds the secret can act as any Grafana user; use grafana-id outside development');
   }
-  return new AccessControl(mode, config, options);
+  return new AccessControl(config.CONTROLROOM_AUTH, config, options);
 }
 
 declare module 'express-serve-static-core' {

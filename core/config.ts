@@ -112,6 +112,14 @@ const schema = z.object({
   } catch (error) {
     ctx.addIssue({ code: 'custom', path: ['CONTROLROOM_TRUSTED_PROXY'], message: (error as Error).message.replace(/^CONTROLROOM_TRUSTED_PROXY: /, '') });
   }
+  if (!config.CONTROLROOM_AUTH && (config.CONTROLROOM_API_SECRET || config.GRAFANA_URL)) {
+    // Never a silent default: shared-secret lets the secret's holder act as anyone.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CONTROLROOM_AUTH'],
+      message: `required when ${config.CONTROLROOM_API_SECRET ? 'CONTROLROOM_API_SECRET' : 'GRAFANA_URL'} is set: grafana-id (recommended) or shared-secret (development only)`,
+    });
+  }
   if (config.CONTROLROOM_AUTH === 'shared-secret') need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_AUTH=shared-secret');
   if (config.CONTROLROOM_API_SECRET_PREVIOUS && !config.CONTROLROOM_API_SECRET) need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_API_SECRET_PREVIOUS is set');
   if (config.CONTROLROOM_API_SECRET && config.CONTROLROOM_API_SECRET === config.CONTROLROOM_API_SECRET_PREVIOUS) {

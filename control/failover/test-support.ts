@@ -65,6 +65,7 @@ export const WEST = 'us-west-2';
 
 export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<string, string> = {}, withLag = false): Config {
   return loadConfig({
+    CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_INSTANCE_ID: 'test-a',
     FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary', withLag), west.spec(WEST, 'secondary', withLag)]),

@@ -348,7 +348,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /**
- * By hand, against a running Control Room (e.g. `CONTROLROOM_API_SECRET=... npm start`):
+ * By hand, against a running Control Room (e.g. `CONTROLROOM_AUTH=shared-secret CONTROLROOM_API_SECRET=... npm start`):
  *   CONTROLROOM_API_URL=http://127.0.0.1:8471 CONTROLROOM_API_SECRET=... node --import tsx plugin/harness/server.ts
  * then open http://127.0.0.1:3001/?page=bulk-rating (set the harness_user cookie to change user).
  */
