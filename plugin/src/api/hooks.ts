@@ -30,7 +30,8 @@ export const ACTIONS = {
  * actions for the user (the routes' reqAction decides then), else by the org role.
  */
 export function canDo(name: keyof typeof ACTIONS): boolean {
-  const permissions = (config.bootData?.user as { permissions?: Record<string, boolean> } | undefined)?.permissions ?? {};
+  const permissions =
+    (config.bootData?.user as { permissions?: Record<string, boolean> } | undefined)?.permissions ?? {};
   const appActions = Object.keys(permissions).filter((action) => action.startsWith(`${PLUGIN_ID}.`));
   const { action, role } = ACTIONS[name];
   return appActions.length > 0 ? permissions[action] === true : hasRole(role);

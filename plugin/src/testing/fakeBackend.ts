@@ -58,7 +58,11 @@ export function installBackend(handler: Handler): RecordedCall[] {
 }
 
 /** Signs in a user with this org role and RBAC permissions (what Grafana's boot data says about the user). */
-export function signInAs(orgRole: 'Viewer' | 'Editor' | 'Admin', isGrafanaAdmin = false, permissions: Record<string, boolean> = {}) {
+export function signInAs(
+  orgRole: 'Viewer' | 'Editor' | 'Admin',
+  isGrafanaAdmin = false,
+  permissions: Record<string, boolean> = {}
+) {
   config.bootData.user = {
     ...config.bootData.user,
     login: `${orgRole.toLowerCase()}-user`,
