@@ -174,12 +174,17 @@ describe('grafana-id mode', () => {
       ['other issuer', grafana.sign('ada', { issuer: 'https://evil.example.com/' }), /issued by another Grafana/],
       ['other org', grafana.sign('ada', { audience: 'org:2' }), /not for Grafana org 1/],
       ['garbage', Promise.resolve('not.a.jwt'), /X-Grafana-Id refused/],
+      ['access token', grafana.sign('ada', { typ: 'at+jwt' }), /a at\+jwt token is not an ID token/],
     ];
     for (const [name, token, message] of cases) {
       const res = await call(server.base, '/who', await as('ada', { token: await token }));
       assert.equal(res.status, 401, name);
       assert.match(res.body.error, message, name);
     }
+    // A service account's token is genuine, but only users act in Control Room.
+    const robot = await call(server.base, '/who', await as('ada', { token: await grafana.sign('ada', { subject: 'service-account:7' }) }));
+    assert.equal(robot.status, 403);
+    assert.match(robot.body.error, /names service-account:7, not a user/);
     // A token signed with Grafana's key but altered afterwards.
     const [h, p, s] = (await grafana.sign('vera')).split('.');
     const payload = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<string, unknown>;

@@ -260,12 +260,16 @@ export class AccessControl {
         algorithms: ['ES256'],
         issuer: this.issuer!,
         audience: `org:${this.orgId}`,
-        typ: 'jwt',
         requiredClaims: ['exp', 'sub'],
         clockTolerance: 5,
       });
+      // Grafana marks ID tokens typ "jwt" (authlib TokenTypeID; versions before 11.1 set no typ). An access
+      // token ("at+jwt") must not pass as a user's identity.
+      const typ = verified.protectedHeader.typ?.toLowerCase().replace(/^application\//, '');
+      if (typ !== undefined && typ !== 'jwt') throw new HttpError(401, `X-Grafana-Id refused: a ${verified.protectedHeader.typ} token is not an ID token`);
       claims = verified.payload;
     } catch (error) {
+      if (error instanceof HttpError) throw error;
       throw new HttpError(401, `X-Grafana-Id refused: ${describeJoseError(error, this.orgId)}`);
     }
     // sub is the typed id "user:<uid>" (idimpl: Subject = id.GetID()); only users act in Control Room.

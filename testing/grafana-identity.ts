@@ -102,7 +102,7 @@ export class GrafanaIdentity {
   /** An ID token for a user, as Grafana forwards it in X-Grafana-Id; options forge the variants tests refuse. */
   async sign(
     login: string,
-    options: { expiresInSeconds?: number; issuer?: string; audience?: string; key?: 'current' | 'foreign'; subject?: string } = {},
+    options: { expiresInSeconds?: number; issuer?: string; audience?: string; key?: 'current' | 'foreign'; subject?: string; typ?: string } = {},
   ): Promise<string> {
     const user = this.user(login);
     const signing = options.key === 'foreign' ? await newKey() : this.keys[0]!;
@@ -116,7 +116,7 @@ export class GrafanaIdentity {
       username: user.login,
       name: user.name ?? user.login,
     })
-      .setProtectedHeader({ alg: 'ES256', kid: signing.kid, typ: 'jwt' })
+      .setProtectedHeader({ alg: 'ES256', kid: signing.kid, typ: options.typ ?? 'jwt' })
       .setIssuer(options.issuer ?? this.issuer)
       .setAudience(options.audience ?? `org:${this.orgId}`)
       .setSubject(options.subject ?? `user:${user.uid}`)
