@@ -272,15 +272,17 @@ export class AccessControl {
       if (error instanceof HttpError) throw error;
       throw new HttpError(401, `X-Grafana-Id refused: ${describeJoseError(error, this.orgId)}`);
     }
-    // sub is the typed id "user:<uid>" (idimpl: Subject = id.GetID()); only users act in Control Room.
-    const [type, uid] = splitTyped(claims.sub!);
+    // sub is the typed id (idimpl: Subject = id.GetID()), "user:<uid>" in current Grafana and "user:<id>" in
+    // older ones; the `identifier` claim is the raw uid. Only users act in Control Room.
+    const [type, subjectId] = splitTyped(claims.sub!);
+    const uid = claims.identifier || subjectId;
     if (type !== 'user' || !uid) throw new HttpError(403, `X-Grafana-Id names ${claims.sub}, not a user: only Grafana users can use Control Room`);
     const login = claims.username;
     if (!login) throw new HttpError(401, 'X-Grafana-Id has no username claim');
     if (context.login !== login) {
       throw new HttpError(401, `X-Grafana-Context names ${JSON.stringify(context.login)} but the signed ID token is for ${JSON.stringify(login)}`);
     }
-    if (context.uid !== null && context.uid !== uid) {
+    if (context.uid !== null && context.uid !== uid && String(context.userId) !== subjectId) {
       throw new HttpError(401, `X-Grafana-Context names user uid ${context.uid} but the signed ID token is for ${uid}`);
     }
     if (context.orgId !== null && context.orgId !== this.orgId) {
@@ -338,8 +340,12 @@ export class AccessControl {
       throw new HttpError(503, `Grafana refused GRAFANA_SERVICE_ACCOUNT_TOKEN (${users.status}) when resolving roles: give the service account org.users:read`);
     }
     if (users.status !== 200 || !Array.isArray(users.body)) throw new HttpError(503, `Grafana answered ${users.status} to the org users lookup`);
+    // The login names the user; the uid (or, from older Grafana, the numeric id) makes sure it is the same one.
     const entry = (users.body as Array<Record<string, unknown>>).find(
-      (u) => typeof u.login === 'string' && u.login.toLowerCase() === login.toLowerCase() && (typeof u.uid !== 'string' || u.uid === uid),
+      (u) =>
+        typeof u.login === 'string' &&
+        u.login.toLowerCase() === login.toLowerCase() &&
+        (typeof u.uid !== 'string' || u.uid === uid || String(u.userId) === uid),
     );
     if (!entry || typeof entry.userId !== 'number') throw new HttpError(403, `${login} is not a member of Grafana org ${this.orgId}`);
     const role: Role | null = isRole(entry.role) ? entry.role : null;
