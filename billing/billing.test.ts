@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import Stripe from 'stripe';
 import { buildApp } from '../cli/app.ts';
+import { createAccessControl } from '../core/access.ts';
 import { createLogger } from '../core/logger.ts';
 import { insertCompany } from '../testing/companies.ts';
 import { startHttpRecorder, type HttpRecorder } from '../testing/http-recorder.ts';
@@ -46,10 +47,9 @@ before(async () => {
     STRIPE_PRICE_PLANS: JSON.stringify({ price_pro_monthly: 'pro', price_ent_monthly: 'enterprise', price_starter: 'starter' }),
     STRIPE_METER_EVENT_NAMES: JSON.stringify({ rates: 'rates_overage' }),
     BILLING_METER_RETRY_BASE_SECONDS: '1',
-    CONTROLROOM_API_SECRET: API_SECRET,
   });
   billing = createBilling(db.pool, db.pool, config, logger);
-  const app = buildApp({ pool: db.pool, registry: new Registry(), logger, webhooks: [billing.webhookRouter], api: [billing.apiRouter] });
+  const app = buildApp({ pool: db.pool, registry: new Registry(), logger, webhooks: [billing.webhookRouter], api: [billing.apiRouter], access: createAccessControl({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: API_SECRET }) });
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

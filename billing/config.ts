@@ -54,10 +54,7 @@ export const billingConfigShape = {
 } as const;
 
 export const billingConfigSchema = z.object(billingConfigShape);
-export type BillingConfig = z.infer<typeof billingConfigSchema> & {
-  /** Shared with the rest of the control API (core/config.ts already has it). */
-  CONTROLROOM_API_SECRET?: string | undefined;
-};
+export type BillingConfig = z.infer<typeof billingConfigSchema>;
 
 /** For tests and tools: the billing keys alone from an environment-like object. */
 export function loadBillingConfig(env: Record<string, string | undefined>): BillingConfig {
@@ -65,7 +62,7 @@ export function loadBillingConfig(env: Record<string, string | undefined>): Bill
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
-  return { ...parsed.data, CONTROLROOM_API_SECRET: env.CONTROLROOM_API_SECRET };
+  return parsed.data;
 }
 
 export const meterEventName = (config: BillingConfig, feature: string) => config.STRIPE_METER_EVENT_NAMES[feature] ?? `${feature}_overage`;

@@ -1,5 +1,5 @@
 import express, { type Router } from 'express';
-import { requireRole } from '../core/access.ts';
+import { requireAction } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { HttpError } from '../core/http.ts';
 import type { BillingConfig } from './config.ts';
@@ -16,7 +16,7 @@ const limitOut = (v: number | null) => (v === null ? 0 : v < 0 ? null : v);
  */
 export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
   const router = express.Router();
-  router.get('/usage/:company', requireRole('Viewer', config.CONTROLROOM_API_SECRET), async (req, res) => {
+  router.get('/usage/:company', requireAction('read'), async (req, res) => {
     const companyId = String(req.params.company);
     if (!UUID.test(companyId)) throw new HttpError(400, `company '${companyId}' is not a UUID`);
     const { rows: companies } = await pool.query<{ name: string; plan_id: string | null; billing_status: string | null; grace_until: Date | null; current_period_end: Date | null; trial_ends_at: Date | null }>(

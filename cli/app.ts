@@ -1,5 +1,6 @@
 import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
+import { installAccessControl, trustGrafanaHop, type AccessControl } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { errorHandler, notFound } from '../core/http.ts';
 import type { Logger } from '../core/logger.ts';
@@ -12,12 +13,19 @@ export interface AppParts {
   webhooks?: Router[];
   /** Mounted under /api. */
   api?: Router[];
+  /** The control API's access check (core/access.ts); null or absent: the control API answers 503. */
+  access?: AccessControl | null;
+  /** CONTROLROOM_TRUSTED_PROXY: Grafana's address, the one hop whose X-Forwarded-For is believed. */
+  trustedProxy?: string;
 }
 
 /** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
-export function buildApp({ pool, registry, logger, webhooks = [], api: apiRouters = [] }: AppParts): Express {
+export function buildApp({ pool, registry, logger, webhooks = [], api: apiRouters = [], access = null, trustedProxy = 'loopback' }: AppParts): Express {
   const app = express();
   app.disable('x-powered-by');
+  // req.ip (recorded in the audit log) is the browser's address Grafana forwarded, not Grafana's own.
+  app.set('trust proxy', trustGrafanaHop(trustedProxy));
+  installAccessControl(app, access);
 
   app.get('/metrics', async (_req, res, next) => {
     try {

@@ -22,6 +22,7 @@ const run = promisify(execFile);
 
 interface Service {
   image?: string;
+  networks?: Record<string, { ipv4_address?: string } | null>;
   command?: string | string[];
   entrypoint?: string | string[];
   environment?: Record<string, string>;
@@ -32,6 +33,7 @@ interface Service {
 }
 interface Compose {
   services: Record<string, Service>;
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>;
 }
 interface Mount {
   source: string;
@@ -39,10 +41,21 @@ interface Mount {
   readOnly: boolean;
 }
 
-const SECRETS = ['CONTROLROOM_API_SECRET', 'ALERTMANAGER_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET'];
+/** The secrets the stack needs from the environment; none has a default. */
+const SECRETS = [
+  'CONTROLROOM_API_SECRET',
+  'ALERTMANAGER_WEBHOOK_TOKEN',
+  'GRAFANA_WEBHOOK_TOKEN',
+  'GRAFANA_WEBHOOK_HMAC_SECRET',
+  'GF_SECURITY_ADMIN_PASSWORD',
+  'POSTGRES_PASSWORD',
+  'TMS_DB_READER_PASSWORD',
+];
+/** Generated-looking values, one per secret, as `openssl rand -hex` would give. */
+const GENERATED = Object.fromEntries(SECRETS.map((name, i) => [name, `${i}f3a9c1e7b5d2`.repeat(3).slice(0, 36)]));
 
 /** `docker-compose config`, resolved with the given variables on top of the environment without the secrets. */
-async function composeConfig(vars: Record<string, string> = {}): Promise<Compose> {
+async function composeConfig(vars: Record<string, string> = GENERATED): Promise<Compose> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SECRETS) delete env[name];
   const { stdout } = await run('docker-compose', ['-f', path.join(projectRoot, 'docker-compose.yml'), 'config'], {
@@ -91,8 +104,17 @@ function flag(s: Service, name: string): string {
 
 function publishes(s: Service, port: number): boolean {
   return (s.ports ?? []).some((p) =>
-    typeof p === 'string' ? p.split(':').at(-1) === String(port) : Number(p.published) === port && Number(p.target) === port,
+    typeof p === 'string' ? p.replace(/\/(tcp|udp)$/, '').split(':').at(-1) === String(port) : Number(p.published) === port && Number(p.target) === port,
   );
+}
+
+/** The host addresses a service's ports are published on ('0.0.0.0' when no address is given). */
+function publishedOn(s: Service): string[] {
+  return (s.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return (p as { host_ip?: string }).host_ip ?? '0.0.0.0';
+    const parts = p.split(':');
+    return parts.length === 3 ? parts[0]! : '0.0.0.0';
+  });
 }
 
 /** Every string in a parsed YAML document. */
@@ -114,9 +136,9 @@ describe('docker-compose.yml', () => {
   });
 
   test('is valid for docker-compose and runs the whole stack', () => {
-    assert.deepEqual(Object.keys(config.services).sort(), ['alertmanager', 'controlroom', 'demo', 'grafana', 'postgres', 'prometheus']);
+    assert.deepEqual(Object.keys(config.services).sort(), ['alertmanager', 'controlroom', 'demo', 'grafana', 'grafana-init', 'postgres', 'prometheus']);
     for (const [name, s] of Object.entries(config.services)) {
-      if (name === 'demo' || name === 'controlroom') continue;
+      if (name === 'demo' || name === 'controlroom' || name === 'grafana-init') continue;
       assert.match(s.image ?? '', /:v?\d+(\.\d+)*$/, `${name} pins its image version`);
     }
     assert.match(service(config, 'prometheus').image!, /^prom\/prometheus:v2\./, 'Prometheus 2.x, as the rules are tested with');
@@ -259,7 +281,7 @@ describe('docker-compose.yml', () => {
 
     // Every Grafana provisioning folder is mounted, and every $VARIABLE its files use is set.
     const kinds = ['alerting', 'dashboards', 'datasources', 'plugins'];
-    const grafanaDirs = fs.readdirSync(repo('provisioning')).filter((d) => !['prometheus', 'alertmanager'].includes(d));
+    const grafanaDirs = fs.readdirSync(repo('provisioning')).filter((d) => !['prometheus', 'alertmanager', 'postgres'].includes(d));
     assert.deepEqual(grafanaDirs.sort(), kinds);
     const provisioned = new Map<string, unknown>();
     for (const kind of kinds) {
@@ -281,8 +303,8 @@ describe('docker-compose.yml', () => {
       assert.equal(env(grafana, name), env(controlroom, name), name);
     }
     const pg = service(config, 'postgres');
-    assert.equal(env(grafana, 'TMS_DB_USER'), env(pg, 'POSTGRES_USER'));
-    assert.equal(env(grafana, 'TMS_DB_PASSWORD'), env(pg, 'POSTGRES_PASSWORD'));
+    assert.equal(env(grafana, 'TMS_DB_USER'), 'grafana_reader');
+    assert.equal(env(grafana, 'TMS_DB_PASSWORD'), env(pg, 'TMS_DB_READER_PASSWORD'));
     assert.equal(env(grafana, 'TMS_DB_NAME'), env(pg, 'POSTGRES_DB'));
 
     // A notification signed as the contact point signs it passes the receiver as Control Room is configured.
@@ -302,11 +324,73 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  test('hardened: no secret has a default, only Grafana is published beyond loopback, Prometheus has no lifecycle API', async () => {
+    // Each secret missing stops compose with a message naming it.
+    for (const name of SECRETS) {
+      const without = Object.fromEntries(Object.entries(GENERATED).filter(([k]) => k !== name));
+      await assert.rejects(composeConfig(without), (error: Error & { stderr?: string }) => {
+        assert.match(String(error.stderr ?? error.message), new RegExp(`set ${name}`));
+        return true;
+      });
+    }
+    for (const [name, s] of Object.entries(config.services)) {
+      const addresses = publishedOn(s);
+      if (name === 'grafana') assert.deepEqual(addresses, ['0.0.0.0']);
+      else assert.ok(addresses.every((a) => a === '127.0.0.1'), `${name} publishes on loopback only (${addresses.join(', ')})`);
+    }
+    assert.ok(!commandText(service(config, 'prometheus')).includes('--web.enable-lifecycle'), 'no /-/quit or /-/reload for whoever reaches Prometheus');
+  });
+
+  test("Control Room verifies Grafana's ID tokens: ID forwarding on, issuer, service-account token and the trusted hop agree", () => {
+    const controlroom = service(config, 'controlroom');
+    const grafana = service(config, 'grafana');
+    const init = service(config, 'grafana-init');
+    const cr = loadConfig(controlroom.environment);
+    assert.equal(cr.CONTROLROOM_AUTH, 'grafana-id');
+    assert.equal(cr.GRAFANA_URL, 'http://grafana:3000');
+    assert.ok(env(grafana, 'GF_FEATURE_TOGGLES_ENABLE').split(',').includes('idForwarding'));
+    // Grafana signs with iss = its root_url.
+    assert.equal(cr.GRAFANA_ID_ISSUER, env(grafana, 'GF_SERVER_ROOT_URL'));
+    assert.match(cr.GRAFANA_ID_ISSUER!, /\/$/);
+    // grafana-init writes the token where Control Room reads it, on a volume Control Room mounts read-only.
+    const tokenFile = env(init, 'GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE');
+    assert.equal(cr.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE, tokenFile);
+    const volumeOf = (s: Service) => mounts(s).find((m) => tokenFile.startsWith(`${m.target}/`));
+    assert.ok(volumeOf(init) && !path.isAbsolute(volumeOf(init)!.source) && !volumeOf(init)!.readOnly, 'grafana-init writes to a named volume');
+    assert.equal(volumeOf(controlroom)?.source, volumeOf(init)!.source);
+    assert.equal(volumeOf(controlroom)?.readOnly, true);
+    assert.equal(env(init, 'GF_SECURITY_ADMIN_PASSWORD'), env(grafana, 'GF_SECURITY_ADMIN_PASSWORD'));
+    assert.equal(hostPath(init, '/app/scripts/grafana-service-account.mjs'), repo('scripts/grafana-service-account.mjs'));
+    // The only X-Forwarded-For believed is Grafana's, at its fixed address on the compose network.
+    const grafanaAddress = Object.values(grafana.networks ?? {})[0]?.ipv4_address;
+    assert.equal(cr.CONTROLROOM_TRUSTED_PROXY, grafanaAddress);
+    const subnet = config.networks?.default?.ipam?.config?.[0]?.subnet ?? '';
+    assert.ok(grafanaAddress?.startsWith(subnet.split('.').slice(0, 3).join('.')), `${grafanaAddress} is in ${subnet}`);
+  });
+
+  test("Grafana's Postgres data source uses a read-only role the database creates at first start", () => {
+    const pg = service(config, 'postgres');
+    const initDir = hostPath(pg, '/docker-entrypoint-initdb.d');
+    assert.equal(initDir, repo('provisioning/postgres'));
+    const script = fs.readFileSync(path.join(initDir, '10-grafana-reader.sh'), 'utf8');
+    assert.match(script, /CREATE ROLE grafana_reader LOGIN/);
+    assert.match(script, /default_transaction_read_only = on/);
+    assert.match(script, /ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" GRANT SELECT ON TABLES TO grafana_reader/);
+    assert.doesNotMatch(script, /GRANT (INSERT|UPDATE|DELETE|ALL)/i);
+    const datasources = readYaml(repo('provisioning/datasources/controlroom.yaml')) as { datasources: Array<{ type: string; user?: string }> };
+    assert.equal(datasources.datasources.find((d) => d.type === 'grafana-postgresql-datasource')?.user, '$TMS_DB_USER');
+    assert.notEqual(env(service(config, 'grafana'), 'TMS_DB_USER'), env(pg, 'POSTGRES_USER'), 'not the schema owner');
+  });
+
   test('a secret set in the environment reaches both sides', async () => {
     const vars = Object.fromEntries(SECRETS.map((name) => [name, `from-env-${name.toLowerCase()}`]));
     const overridden = await composeConfig(vars);
     const controlroom = service(overridden, 'controlroom');
-    for (const name of SECRETS) assert.equal(env(controlroom, name), vars[name], `controlroom ${name}`);
+    for (const name of SECRETS.slice(0, 4)) assert.equal(env(controlroom, name), vars[name], `controlroom ${name}`);
+    assert.equal(new URL(env(controlroom, 'DATABASE_URL')).password, vars.POSTGRES_PASSWORD);
+    assert.equal(env(service(overridden, 'postgres'), 'TMS_DB_READER_PASSWORD'), vars.TMS_DB_READER_PASSWORD);
+    assert.equal(env(service(overridden, 'grafana'), 'TMS_DB_PASSWORD'), vars.TMS_DB_READER_PASSWORD);
+    assert.equal(env(service(overridden, 'grafana'), 'GF_SECURITY_ADMIN_PASSWORD'), vars.GF_SECURITY_ADMIN_PASSWORD);
     assert.equal(env(service(overridden, 'alertmanager'), 'ALERTMANAGER_WEBHOOK_TOKEN'), vars.ALERTMANAGER_WEBHOOK_TOKEN);
     for (const name of ['CONTROLROOM_API_SECRET', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET']) {
       assert.equal(env(service(overridden, 'grafana'), name), vars[name], `grafana ${name}`);

@@ -14,6 +14,7 @@ import { createRatingService } from '../control/rating/index.ts';
 import { pricingRouter } from '../control/rating/routes.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
+import { createAccessControl } from '../core/access.ts';
 import type { Config } from '../core/config.ts';
 import { createPool, type Pool } from '../core/db.ts';
 import { startJobQueue, type JobQueue } from '../core/jobs.ts';
@@ -97,7 +98,9 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     registry: exporter.registry,
     logger,
     webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
-    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool, config.CONTROLROOM_API_SECRET), failover.apiRouter, billing.apiRouter],
+    access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
+    trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
+    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
   });
   // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
   await requestFreezeSync(pool);

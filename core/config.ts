@@ -2,13 +2,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { trustGrafanaHop } from './access.ts';
 import { billingConfigShape } from '../billing/config.ts';
 import { evidenceConfigShape } from '../evidence/config.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const secret = z.string().min(16, 'at least 16 characters');
+/** Words that mark a value copied from an example rather than generated. */
+const PLACEHOLDER = /change-?me|changeme|placeholder|example|replace-?me|your[-_]?secret|^(secret|password|admin)$/i;
+const notPlaceholder = (value: string) => !PLACEHOLDER.test(value) && new Set(value).size >= 6;
+const PLACEHOLDER_MESSAGE = 'looks like a placeholder (change-me, example, too few distinct characters): generate one, e.g. openssl rand -hex 32';
+const secret = z.string().min(16, 'at least 16 characters').refine(notPlaceholder, PLACEHOLDER_MESSAGE);
+/** The control API's shared secret: whoever holds it passes the proxy check, so it must be long and generated. */
+const apiSecret = z.string().min(32, 'at least 32 characters (openssl rand -hex 32)').refine(notPlaceholder, PLACEHOLDER_MESSAGE);
 const basicAuth = z.string().regex(/^[^:]+:.{8,}$/, 'user:password with a password of at least 8 characters');
 
 const schema = z.object({
@@ -47,7 +54,17 @@ const schema = z.object({
   SLACK_CHANNEL_INTERVAL_MS: int(1_100),
   ALERT_STORM_THRESHOLD: int(10),
 
-  CONTROLROOM_API_SECRET: secret.optional(),
+  CONTROLROOM_AUTH: z.enum(['grafana-id', 'shared-secret']).optional(),
+  CONTROLROOM_API_SECRET: apiSecret.optional(),
+  /** The secret being rotated out: accepted alongside CONTROLROOM_API_SECRET until Grafana has the new one. */
+  CONTROLROOM_API_SECRET_PREVIOUS: apiSecret.optional(),
+  GRAFANA_URL: z.string().url().optional(),
+  GRAFANA_ID_ISSUER: z.string().url().optional(),
+  GRAFANA_SERVICE_ACCOUNT_TOKEN: z.string().min(1).optional(),
+  /** A file holding the token instead (read when needed, so it may appear after start-up: the compose stack's grafana-init writes it). */
+  GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE: z.string().min(1).optional(),
+  GRAFANA_ORG_ID: z.coerce.number().int().positive().default(1),
+  CONTROLROOM_TRUSTED_PROXY: z.string().default('loopback'),
   CONTROLROOM_PUBLIC_URL: z.string().url().optional(),
   FREEZE_QUIET_PERIOD_SECONDS: int(1_800),
   FREEZE_EXCEPTION_LABELS: z.string().default('p0-fix,security-fix'),
@@ -79,6 +96,35 @@ const schema = z.object({
 
   ...billingConfigShape,
   ...evidenceConfigShape,
+}).superRefine((config, ctx) => {
+  // Each mode names what it lacks, so start-up stops with the variable to set.
+  const need = (name: keyof typeof config, why: string) => {
+    if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: `required ${why}` });
+  };
+  if (config.CONTROLROOM_AUTH === 'grafana-id') {
+    need('GRAFANA_URL', 'when CONTROLROOM_AUTH=grafana-id (where Grafana serves /api/signing-keys/keys and its users API)');
+    if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) {
+      need('GRAFANA_SERVICE_ACCOUNT_TOKEN', "(or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id: it reads the user's org role and the app's RBAC actions");
+    }
+  }
+  try {
+    trustGrafanaHop(config.CONTROLROOM_TRUSTED_PROXY);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', path: ['CONTROLROOM_TRUSTED_PROXY'], message: (error as Error).message.replace(/^CONTROLROOM_TRUSTED_PROXY: /, '') });
+  }
+  if (!config.CONTROLROOM_AUTH && (config.CONTROLROOM_API_SECRET || config.GRAFANA_URL)) {
+    // Never a silent default: shared-secret lets the secret's holder act as anyone.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CONTROLROOM_AUTH'],
+      message: `required when ${config.CONTROLROOM_API_SECRET ? 'CONTROLROOM_API_SECRET' : 'GRAFANA_URL'} is set: grafana-id (recommended) or shared-secret (development only)`,
+    });
+  }
+  if (config.CONTROLROOM_AUTH === 'shared-secret') need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_AUTH=shared-secret');
+  if (config.CONTROLROOM_API_SECRET_PREVIOUS && !config.CONTROLROOM_API_SECRET) need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_API_SECRET_PREVIOUS is set');
+  if (config.CONTROLROOM_API_SECRET && config.CONTROLROOM_API_SECRET === config.CONTROLROOM_API_SECRET_PREVIOUS) {
+    ctx.addIssue({ code: 'custom', path: ['CONTROLROOM_API_SECRET_PREVIOUS'], message: 'equals CONTROLROOM_API_SECRET: set it to the secret being rotated out' });
+  }
 });
 
 export type Config = z.infer<typeof schema>;

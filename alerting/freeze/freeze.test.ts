@@ -27,6 +27,7 @@ before(async () => {
     GITHUB_TOKEN: 'ghp_test_token',
     GITHUB_REPOSITORIES: REPO,
     GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_PUBLIC_URL: 'https://controlroom.example.com',
     FREEZE_QUIET_PERIOD_SECONDS: '3',

@@ -1,7 +1,7 @@
 import { Webhooks } from '@octokit/webhooks';
 import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
-import { actorOf, requireRole } from '../../core/access.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
@@ -13,7 +13,7 @@ import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
 import { loadDecision, type FreezePolicy } from './state.ts';
 
-export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'CONTROLROOM_API_SECRET' | 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
+export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
 
 const MAX_OVERRIDE_HOURS = 24;
 const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(500);
@@ -108,10 +108,10 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
   };
 
   const json = express.json({ limit: '16kb' });
-  router.post('/freeze/freezes', requireRole('Editor', config.CONTROLROOM_API_SECRET), json, create('freeze'));
-  router.delete('/freeze/freezes/:id', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, end('freeze'));
-  router.post('/freeze/overrides', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, create('override'));
-  router.delete('/freeze/overrides/:id', requireRole('Admin', config.CONTROLROOM_API_SECRET), json, end('override'));
+  router.post('/freeze/freezes', requireAction('freezeWrite'), json, create('freeze'));
+  router.delete('/freeze/freezes/:id', requireAction('freezeOverride'), json, end('freeze'));
+  router.post('/freeze/overrides', requireAction('freezeOverride'), json, create('override'));
+  router.delete('/freeze/overrides/:id', requireAction('freezeOverride'), json, end('override'));
   return router;
 }
 

@@ -35,7 +35,7 @@ const cluster = await startTestCluster();
 try {
   await createDatabaseIfMissing(cluster.adminUrl, 'bench_bulk', TEMPLATE_DB);
   const url = cluster.adminUrl.replace(/\/postgres$/, '/bench_bulk');
-  const services = await startServices(url, loadConfig({ PORT: '0', HOST: '127.0.0.1', CONTROLROOM_API_SECRET: SECRET, LOG_LEVEL: 'silent', EXPORTER_REFRESH_MS: '60000' }), createLogger('silent'));
+  const services = await startServices(url, loadConfig({ PORT: '0', HOST: '127.0.0.1', CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: SECRET, LOG_LEVEL: 'silent', EXPORTER_REFRESH_MS: '60000' }), createLogger('silent'));
   const pool = createPool(url, { max: 2, statementTimeoutMs: 600_000, applicationName: 'bench' });
   const base = `http://127.0.0.1:${services.port}`;
   const companyId = await insertCompany(pool, 'Bench Enterprise', 'enterprise');

@@ -34,7 +34,7 @@ const waitForJob = (id: string) =>
   }, 30_000, `job ${id}`);
 
 before(async () => {
-  h = await startReceiverHarness({ CONTROLROOM_API_SECRET: API_SECRET, BULK_MAX_UPLOAD_BYTES: '200000', BULK_MAX_LANES: '2000' });
+  h = await startReceiverHarness({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: API_SECRET, BULK_MAX_UPLOAD_BYTES: '200000', BULK_MAX_LANES: '2000' });
   pro = await company('Lakeshore Logistics', 'pro');
   starter = await company('Tiny Freight', 'starter');
   tight = await company('Tight Budget Brokers', 'pro');

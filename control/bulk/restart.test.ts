@@ -15,6 +15,7 @@ const env = (db: TestDatabase, port: number) => ({
   PORT: String(port),
   HOST: '127.0.0.1',
   DATABASE_URL: db.url,
+  CONTROLROOM_AUTH: 'shared-secret',
   CONTROLROOM_API_SECRET: API_SECRET,
   CONTROLROOM_INSTANCE_ID: 'restart-test',
   BULK_RATE_BATCH: '100',

@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify';
 import express, { type Request, type Router } from 'express';
-import { actorOf, requireRole } from '../../core/access.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
@@ -9,7 +9,7 @@ import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
 import { jobView, submitJob, type JobRow } from './jobs.ts';
 import type { RatingService } from './rater.ts';
 
-export type BulkConfig = Pick<Config, 'CONTROLROOM_API_SECRET' | 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
+export type BulkConfig = Pick<Config, 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const todayUtc = () => new Date().toISOString().slice(0, 10);
@@ -39,8 +39,8 @@ async function loadJob(pool: Pool, id: string): Promise<JobRow> {
 /** /api/bulk-rating: Editors submit jobs (CSV or JSON lanes), Viewers follow them and download results. */
 export function bulkRatingRouter(pool: Pool, rating: RatingService, config: BulkConfig): Router {
   const router = express.Router();
-  const viewer = requireRole('Viewer', config.CONTROLROOM_API_SECRET);
-  const editor = requireRole('Editor', config.CONTROLROOM_API_SECRET);
+  const viewer = requireAction('read');
+  const editor = requireAction('bulkWrite');
   const limits: IngestLimits = { maxBytes: config.BULK_MAX_UPLOAD_BYTES, maxLanes: config.BULK_MAX_LANES, maxErrorsReported: config.BULK_MAX_ERRORS_REPORTED };
 
   router.post('/bulk-rating/jobs', editor, async (req, res) => {

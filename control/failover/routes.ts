@@ -1,6 +1,6 @@
 import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
-import { actorOf, requireRole } from '../../core/access.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
 import type { FailoverEngine } from './engine.ts';
@@ -102,7 +102,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     res.set('cache-control', 'no-store').json(routing);
   });
 
-  router.get('/regions', requireRole('Viewer', settings.apiSecret), async (req, res) => {
+  router.get('/regions', requireAction('read'), async (req, res) => {
     const raw = Number(req.query.checks ?? 50);
     if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks: a whole number from 1 to 1000');
     const [control, regions, checks, events, drills] = await Promise.all([
@@ -150,14 +150,14 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     });
   });
 
-  router.post('/regions/failover', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+  router.post('/regions/failover', requireAction('failoverWrite'), json, async (req, res) => {
     const body = parse(failoverBody, req.body);
     const { event, cutover } = await requestFailover(pool, scope, settings.defaultSteps, body, requester(req));
     engine?.wake();
     res.status(202).json({ event: event, plan: cutover.plan, step_seconds: settings.stepMs / 1000 });
   });
 
-  router.post('/regions/shift', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+  router.post('/regions/shift', requireAction('failoverWrite'), json, async (req, res) => {
     const body = parse(shiftBody, req.body);
     const { event } = await requestShift(pool, scope, body, requester(req));
     engine?.wake();
@@ -166,7 +166,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     res.status(done.outcome === 'in_progress' ? 202 : 200).json({ event: done });
   });
 
-  router.post('/regions/cutover/abort', requireRole('Admin', settings.apiSecret), json, async (req, res) => {
+  router.post('/regions/cutover/abort', requireAction('failoverWrite'), json, async (req, res) => {
     const body = parse(abortBody, req.body);
     const id = await requestAbort(pool, scope, body.reason, requester(req));
     engine?.wake();

@@ -72,7 +72,6 @@ export interface FailoverSettings {
   scope: string;
   /** Lease holder id (CONTROLROOM_INSTANCE_ID): distinct per running instance. */
   holder: string;
-  apiSecret: string | undefined;
   checkIntervalMs: number;
   checkTimeoutMs: number;
   unhealthyAfter: number;
@@ -97,7 +96,6 @@ export interface FailoverSettings {
 export type FailoverConfig = Pick<
   Config,
   | 'CONTROLROOM_INSTANCE_ID'
-  | 'CONTROLROOM_API_SECRET'
   | 'FAILOVER_REGIONS'
   | 'FAILOVER_CHECK_INTERVAL_SECONDS'
   | 'FAILOVER_CHECK_TIMEOUT_MS'
@@ -113,7 +111,6 @@ export function failoverSettings(config: FailoverConfig, overrides: Partial<Fail
   return {
     scope: LIVE_SCOPE,
     holder: config.CONTROLROOM_INSTANCE_ID,
-    apiSecret: config.CONTROLROOM_API_SECRET,
     checkIntervalMs: config.FAILOVER_CHECK_INTERVAL_SECONDS * 1000,
     checkTimeoutMs: config.FAILOVER_CHECK_TIMEOUT_MS,
     unhealthyAfter: config.FAILOVER_UNHEALTHY_AFTER,

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
+import { createAccessControl } from '../../core/access.ts';
 import { loadConfig, type Config } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createExporterMetrics } from '../../exporter/metrics.ts';
@@ -64,6 +65,7 @@ export const WEST = 'us-west-2';
 
 export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<string, string> = {}, withLag = false): Config {
   return loadConfig({
+    CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_INSTANCE_ID: 'test-a',
     FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary', withLag), west.spec(WEST, 'secondary', withLag)]),
@@ -100,7 +102,7 @@ export async function startHarness(options: { settings?: Partial<FailoverSetting
 
   const boot = async (settings: Partial<FailoverSettings>) => {
     const service = await startFailover({ pool: db.pool, config, logger: silent, settings: { ...FAST, ...settings } });
-    const app = buildApp({ pool: db.pool, registry, logger: silent, api: [service.apiRouter] });
+    const app = buildApp({ pool: db.pool, registry, logger: silent, api: [service.apiRouter], access: createAccessControl(config) });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

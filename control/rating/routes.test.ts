@@ -6,7 +6,7 @@ import { SEED_V1 } from './seed.ts';
 const API_SECRET = 'controlroom-api-secret-0123456789';
 let h: ReceiverHarness;
 before(async () => {
-  h = await startReceiverHarness({ CONTROLROOM_API_SECRET: API_SECRET });
+  h = await startReceiverHarness({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: API_SECRET });
 });
 after(async () => h.stop());
 

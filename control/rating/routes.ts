@@ -1,5 +1,5 @@
 import express, { type Request, type Router } from 'express';
-import { actorOf, requireRole } from '../../core/access.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
 import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate } from './registry.ts';
@@ -22,10 +22,10 @@ const versionOf = (req: Request) => String(req.params.version ?? '');
  * candidate with a traffic share, activate it, withdraw the candidate or roll back to the previous model.
  * Every change is audited by the registry itself.
  */
-export function pricingRouter(pool: Pool, apiSecret: string | undefined): Router {
+export function pricingRouter(pool: Pool): Router {
   const router = express.Router();
-  const viewer = requireRole('Viewer', apiSecret);
-  const admin = requireRole('Admin', apiSecret);
+  const viewer = requireAction('read');
+  const admin = requireAction('pricingWrite');
   const json = express.json({ limit: '64kb' });
 
   router.get('/pricing/models', viewer, async (_req, res) => {

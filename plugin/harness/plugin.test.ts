@@ -20,7 +20,7 @@ import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../control/failover/test-support.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
-import { DIST_DIR, startHarness, userCookie, type Harness, type HarnessUser } from './server.ts';
+import { DIST_DIR, startHarness, USER_COOKIE, userCookie, type Harness, type HarnessUser } from './server.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';
 const PLUGIN = 'transbot-controlroom-app';
@@ -30,7 +30,7 @@ const SHOTS = path.join(projectRoot, 'test-results', 'plugin');
 const EDITOR: HarnessUser = { login: 'edna', role: 'Editor' };
 const ADMIN: HarnessUser = { login: 'ana', role: 'Admin' };
 const VIEWER: HarnessUser = { login: 'vera', role: 'Viewer' };
-/** A Grafana server admin whose org role is only Viewer: Grafana treats them as Admin everywhere. */
+/** A Grafana server admin whose org role is only Viewer: a Viewer to the plugin proxy (org role only) and to Control Room. */
 const SERVER_ADMIN: HarnessUser = { login: 'root', role: 'Viewer', grafanaAdmin: true };
 
 let db: TestDatabase | undefined;
@@ -53,10 +53,16 @@ before(async () => {
   }
   fs.mkdirSync(SHOTS, { recursive: true });
   [db, east, west] = await Promise.all([createTestDatabase(), FakeRegion.start(), FakeRegion.start()]);
+  // The harness acts as Grafana: Control Room verifies the ID tokens its proxy forwards against the harness's
+  // signing keys, and reads roles and RBAC actions from it with the service-account token.
+  harness = await startHarness({ apiSecret: API_SECRET });
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
+    CONTROLROOM_AUTH: 'grafana-id',
     CONTROLROOM_API_SECRET: API_SECRET,
+    GRAFANA_URL: harness.url,
+    GRAFANA_SERVICE_ACCOUNT_TOKEN: harness.identity.serviceAccountToken,
     CONTROLROOM_INSTANCE_ID: 'plugin-harness',
     EXPORTER_REFRESH_MS: '60000',
     FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary'), west.spec(WEST, 'secondary')]),
@@ -72,7 +78,8 @@ before(async () => {
   });
   services = await startServices(db.url, config, createLogger('silent'));
   apiUrl = `http://127.0.0.1:${services.port}`;
-  [harness, browser] = await Promise.all([startHarness({ apiUrl, apiSecret: API_SECRET }), launching]);
+  harness.settings.jsonData = { apiUrl };
+  browser = await launching;
 
   const company = (name: string, plan: string) => insertCompany(pool(), name, plan);
   lakeshore = await company('Lakeshore Logistics', 'pro');
@@ -111,6 +118,8 @@ async function open(user: HarnessUser, name: string, theme: 'light' | 'dark' = '
   await context.addCookies([{ name: 'harness_user', value: userCookie(user), url: h().url }]);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
+  // Loading the bundled page (React, @grafana/ui and the plugin) takes Chromium over 15 s when the machine is busy.
+  page.setDefaultNavigationTimeout(90_000);
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
@@ -332,7 +341,7 @@ test('Admin: freezing releases with a reason', async () => {
   await close();
 });
 
-test('Viewer: every control is disabled, and the proxy refuses a direct POST (reqRole) without changing anything', async () => {
+test('Viewer: every control is disabled, and the proxy refuses a direct POST (reqAction) without changing anything', async () => {
   const counts = async () =>
     (
       await pool().query(
@@ -367,9 +376,13 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
     const record = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/${attempt.path}`);
     assert.deepEqual([record?.user, record?.status, record?.target], ['vera', 403, null], `${attempt.path} never reached Control Room`);
   }
-  // No route at all: the proxy's 404; a read is fine for a Viewer.
+  // No route at all: the proxy's 404 (freeze/* does not match bare freeze, as in Grafana's route tree); a read is fine for a Viewer.
   assert.deepEqual(await fromPage(page, 'POST', `${PROXY}/companies`, {}), { status: 404, body: { message: 'plugin route match not found' } });
+  assert.deepEqual(await fromPage(page, 'DELETE', `${PROXY}/freeze`), { status: 404, body: { message: 'plugin route match not found' } });
   assert.equal((await fromPage(page, 'GET', `${PROXY}/freeze`)).status, 200);
+  // Proxied answers carry Grafana's Content-Security-Policy: sandbox.
+  const read = await fetch(`${h().url}${PROXY}/freeze`, { headers: { cookie: `${USER_COOKIE}=${userCookie(VIEWER)}` } });
+  assert.deepEqual([read.status, read.headers.get('content-security-policy')], [200, 'sandbox']);
   await failover.close();
 
   const freeze = await open(VIEWER, 'release-freeze');
@@ -393,15 +406,27 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
 
   assert.deepEqual(await counts(), before);
 
-  // A Grafana server admin passes reqRole whatever the org role, and Control Room reads them as Admin too:
-  // the invalid shift gets past both role checks and is refused for its body.
+  // A Grafana server admin with a Viewer org role is a Viewer: the page disables the controls, the proxy
+  // refuses the route, and Control Room refuses them too when called with the secret and a context claiming Admin.
   const admin = await open(SERVER_ADMIN, 'failover');
   await admin.page.getByRole('heading', { name: `Active region: ${WEST}` }).waitFor();
-  assert.equal(await admin.page.locator('#failover-reason').isDisabled(), false);
-  const shift = await fromPage(admin.page, 'POST', `${PROXY}/regions/shift`, { weights: { [EAST]: 0, [WEST]: 0 }, reason: 'drain all' });
-  assert.equal(shift.status, 400);
-  assert.match(String(shift.body.error), /never all regions at 0/);
+  assert.equal(await admin.page.locator('#failover-reason').isDisabled(), true);
+  const shift = await fromPage(admin.page, 'POST', `${PROXY}/regions/failover`, { target: EAST, reason: 'server admin tries' });
+  assert.deepEqual([shift.status, shift.body], [403, { message: 'plugin proxy route access denied' }]);
   await admin.close();
+  const root = h().identity.user(SERVER_ADMIN.login);
+  const direct = await fetch(`${apiUrl}/api/regions/failover`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-controlroom-secret': API_SECRET,
+      'x-grafana-context': JSON.stringify({ UserID: root.id, UserUID: root.uid, OrgID: 1, Login: root.login, OrgRole: 'Admin', IsGrafanaAdmin: true }),
+      'x-grafana-id': await h().identity.sign(root.login),
+    },
+    body: JSON.stringify({ target: EAST, reason: 'server admin tries' }),
+  });
+  assert.equal(direct.status, 403);
+  assert.match(((await direct.json()) as { error: string }).error, /failover:write required; Grafana does not grant it to root/);
   assert.deepEqual(await counts(), before);
 });
 

@@ -1,11 +1,14 @@
 /**
- * Grafana's app plugin proxy, `/api/plugin-proxy/<id>/*`, the way pkg/api/pluginproxy uses the "routes"
- * of the plugin's plugin.json: route matching, reqRole, templates in the url and headers, the headers
- * Grafana drops and adds, and the request and answer streamed through.
+ * Grafana's app plugin proxy, `/api/plugin-proxy/<id>/*`, the way pkg/api/pluginproxy/pluginproxy.go uses
+ * the "routes" of the plugin's plugin.json: route matching (pkg/web/tree.go), reqAction and reqRole
+ * (hasAccessToRoute), templates in the url and headers, the headers Grafana drops and adds (X-Grafana-Context,
+ * the forwarded ID token in X-Grafana-Id), `Content-Security-Policy: sandbox` on the answer
+ * (pkg/util/proxyutil), and the request and answer streamed through.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { Request, Response } from 'express';
+import type { GrafanaIdentity } from '../../testing/grafana-identity.ts';
 
 export type OrgRole = 'Viewer' | 'Editor' | 'Admin';
 const RANK: Record<OrgRole, number> = { Viewer: 1, Editor: 2, Admin: 3 };
@@ -18,9 +21,12 @@ export interface HarnessUser {
   grafanaAdmin?: boolean;
 }
 
-/** Viewer < Editor < Admin, and a Grafana server admin passes every role. */
+/**
+ * Viewer < Editor < Admin, by the org role alone: pluginproxy.go hasAccessToRoute checks
+ * `signedInUser.GetOrgRole().Includes(route.ReqRole)`, so a server admin with a Viewer org role is a Viewer.
+ */
 export function hasRole(user: HarnessUser, role: OrgRole): boolean {
-  return user.grafanaAdmin === true || RANK[user.role] >= RANK[role];
+  return RANK[user.role] >= RANK[role];
 }
 
 /** The app's settings as Grafana stores them (secureJsonData stays on the server). */
@@ -62,13 +68,15 @@ export interface PluginRoute {
 }
 
 /** Features of routes Grafana has and the harness does not emulate: refuse them rather than pretend. */
-const UNEMULATED = ['body', 'tokenAuth', 'jwtTokenAuth', 'urlParams', 'reqAction'];
+const UNEMULATED = ['body', 'tokenAuth', 'jwtTokenAuth', 'urlParams'];
 
 /** A route the harness emulates, its reqRole checked to be a role. */
 export interface CheckedRoute {
   path: string;
   method?: string;
   reqRole?: OrgRole;
+  /** Checked against the user's RBAC actions (plugin.json roles granted to basic roles); wins over reqRole. */
+  reqAction?: string;
   url?: string;
   headers?: RouteHeader[];
 }
@@ -86,16 +94,20 @@ export function pluginRoutes(pluginJson: { routes?: PluginRoute[] }): CheckedRou
 }
 
 /**
- * Grafana's route tree (pkg/web) for one route path: literal segments, `:name` for one segment and a
- * trailing `*` for the rest of the path. Returns the (still encoded) part the `*` matched, '' when the
- * route has no `*` (then nothing is appended to the route's url), or null when the path does not match.
+ * Grafana's route tree (pkg/web/tree.go) for one route path: literal segments, `:name` for one segment and a
+ * trailing `*` for one or more further segments. Tree.Match trims one leading and one trailing '/' of the
+ * path, so `freeze/*` does not match `freeze` nor `freeze/`, a static route matches with a trailing slash,
+ * and the part `*` matched loses its trailing slash (pluginproxy.go keeps it only behind the
+ * pluginProxyPreserveTrailingSlash feature flag, off by default). Returns the (still encoded) part the `*`
+ * matched, '' when the route has no `*` (then nothing is appended to the route's url), or null when the
+ * path does not match.
  */
 export function matchRoutePath(pattern: string, proxyPath: string): string | null {
-  const want = pattern.replace(/^\/+/, '').split('/');
-  const have = proxyPath.replace(/^\/+/, '').split('/');
+  const want = pattern.replace(/\/$/, '').replace(/^\//, '').split('/');
+  const have = proxyPath.replace(/^\//, '').replace(/\/$/, '').split('/');
   for (let i = 0; i < want.length; i++) {
     const segment = want[i]!;
-    if (segment === '*' && i === want.length - 1) return have.slice(i).join('/');
+    if (segment === '*' && i === want.length - 1) return i < have.length ? have.slice(i).join('/') : null;
     const actual = have[i];
     if (actual === undefined) return null;
     if (segment.startsWith(':')) {
@@ -145,9 +157,9 @@ const DROPPED = new Set(['host', 'cookie', 'origin', 'referer', 'x-forwarded-hos
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Grafana's SignedInUser, as the proxy serialises it into X-Grafana-Context. */
-const signedInUser = (user: HarnessUser, userId: number) => ({
+const signedInUser = (user: HarnessUser, userId: number, uid: string) => ({
   UserID: userId,
-  UserUID: `harness-${user.login}`,
+  UserUID: uid,
   OrgID: 1,
   OrgName: 'Main Org.',
   OrgRole: user.role,
@@ -166,20 +178,20 @@ const signedInUser = (user: HarnessUser, userId: number) => ({
 
 export interface PluginProxyOptions {
   pluginId: string;
+  /** Signs the ID token the proxy forwards (ID forwarding on, as by default in Grafana 12.3+) and knows the users' RBAC actions. */
+  identity: GrafanaIdentity;
   routes: CheckedRoute[];
   /** Read on every request: the settings API changes them in place. */
   settings: AppSettings;
   /** The signed-in user; throws on a malformed cookie (answered 401). */
   userOf: (req: Request) => HarnessUser;
-  /** Grafana's numeric id for a login, the same one the page's boot data shows. */
-  userIdOf: (login: string) => number;
   /** Called with each request's record (not for a malformed cookie's 401); its route, target and status are filled in as it goes. */
   recordRequest: (record: ProxyRecord) => void;
 }
 
 /** The handler for `/api/plugin-proxy/*`. */
-export function pluginProxyHandler({ pluginId, routes, settings, userOf, userIdOf, recordRequest }: PluginProxyOptions) {
-  return (req: Request, res: Response): void => {
+export function pluginProxyHandler({ pluginId, routes, settings, identity, userOf, recordRequest }: PluginProxyOptions) {
+  return async (req: Request, res: Response): Promise<void> => {
     const url = new URL(req.originalUrl, 'http://harness');
     const [, , , id, ...restSegments] = url.pathname.split('/');
     let user: HarnessUser;
@@ -214,8 +226,9 @@ export function pluginProxyHandler({ pluginId, routes, settings, userOf, userIdO
       if (route.method && route.method !== '*' && route.method !== req.method) continue;
       const rest = matchRoutePath(route.path, proxyPath);
       if (rest === null) continue;
-      // reqRole: Viewer < Editor < Admin, and a Grafana server admin passes every role.
-      if (route.reqRole && !hasRole(user, route.reqRole)) {
+      // hasAccessToRoute: reqAction (RBAC) when set, else reqRole by the org role alone.
+      const allowed = route.reqAction ? identity.actionsOf(identity.user(user.login)).includes(route.reqAction) : !route.reqRole || hasRole(user, route.reqRole);
+      if (!allowed) {
         record.route = route.path;
         answer(403, 'plugin proxy route access denied');
         return;
@@ -242,7 +255,11 @@ export function pluginProxyHandler({ pluginId, routes, settings, userOf, userIdO
       headers.host = target.host;
       headers['x-grafana-referer'] = req.headers.referer ?? '';
       headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
-      headers['x-grafana-context'] = JSON.stringify(signedInUser(user, userIdOf(user.login)));
+      const grafanaUser = identity.user(user.login);
+      // Go's json.Marshal writes non-ASCII as raw UTF-8: the header carries those bytes (one latin1 char each).
+      headers['x-grafana-context'] = Buffer.from(JSON.stringify(signedInUser(user, grafanaUser.id, grafanaUser.uid)), 'utf8').toString('latin1');
+      // proxyutil.ApplyForwardIDHeader: the signed-in user's ID token, replacing any the browser sent.
+      headers['x-grafana-id'] = await identity.sign(user.login);
       for (const header of matched.route.headers ?? []) {
         headers[header.name.toLowerCase()] = interpolate(header.content, settings);
       }
@@ -262,6 +279,8 @@ export function pluginProxyHandler({ pluginId, routes, settings, userOf, userIdO
           if (HOP_BY_HOP.has(name) || name === 'set-cookie') continue;
           if (value !== undefined) out[name] = value;
         }
+        // proxyutil.SetProxyResponseHeaders (reverse_proxy.go modifyResponse): an answer rendered as a page runs sandboxed.
+        out['content-security-policy'] = 'sandbox';
         res.writeHead(record.status, out);
         upstreamRes.pipe(res);
       },

@@ -7,7 +7,11 @@
  * - `/public/plugins/<id>/`  plugin/dist, where Grafana serves a plugin's files
  * - `/public/build/img/icons/` @grafana/ui's icons, where Grafana serves them
  * - `/api/plugins/<id>/settings`  GET (meta, without secure values) and POST (Admin) the app's settings, in memory
- * - `/api/plugin-proxy/<id>/*`    Grafana's app plugin proxy, driven by dist/plugin.json "routes" (proxy.ts)
+ * - `/api/plugin-proxy/<id>/*`    Grafana's app plugin proxy, driven by dist/plugin.json "routes" (proxy.ts),
+ *                                  forwarding a signed ID token for the user in X-Grafana-Id
+ * - `/api/signing-keys/keys`, `/api/org/users`, `/api/access-control/users/permissions/search`
+ *                                  what Control Room's grafana-id mode asks Grafana (testing/grafana-identity.ts):
+ *                                  point GRAFANA_URL at the harness and use `harness.identity.serviceAccountToken`
  *
  * The signed-in user comes from the `harness_user` cookie: `<login>:<Viewer|Editor|Admin>[:grafana-admin]`.
  */
@@ -18,6 +22,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type Request, type Response } from 'express';
+import { GrafanaIdentity, type PluginRole } from '../../testing/grafana-identity.ts';
 import { bundlePage, PLUGIN_DIR } from './bundle.ts';
 import { hasRole, isOrgRole, pluginProxyHandler, pluginRoutes, type AppSettings, type HarnessUser, type PluginRoute, type ProxyRecord } from './proxy.ts';
 
@@ -29,6 +34,8 @@ export const USER_COOKIE = 'harness_user';
 
 export interface Harness {
   url: string;
+  /** The harness as Grafana's identity provider: signing keys, users and their roles, the service-account token. */
+  identity: GrafanaIdentity;
   settings: AppSettings;
   proxied: ProxyRecord[];
   close(): Promise<void>;
@@ -66,6 +73,7 @@ interface PluginJson {
   includes?: Array<{ type: string; name: string; path?: string; role?: string; addToNav?: boolean; defaultNav?: boolean }>;
   dependencies?: Record<string, unknown>;
   routes?: PluginRoute[];
+  roles?: PluginRole[];
 }
 
 const SPINNER_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="M12 2a10 10 0 1 0 10 10h-2a8 8 0 1 1-8-8z"/></svg>';
@@ -93,11 +101,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const defaultUser = options.defaultUser ?? { login: 'admin', role: 'Admin', grafanaAdmin: true };
   const proxied: ProxyRecord[] = [];
-  const userIds = new Map<string, number>([['admin', 1]]);
-  const userId = (login: string) => {
-    if (!userIds.has(login)) userIds.set(login, userIds.size + 1);
-    return userIds.get(login)!;
+  const identity = await GrafanaIdentity.create({ pluginRoles: pluginJson.roles ?? null });
+  /** Grafana's user for a signed-in harness user; the cookie decides the org role, the id and uid stay. */
+  const grafanaUser = (user: HarnessUser) => {
+    const known = identity.users.get(user.login);
+    return identity.addUser({ login: user.login, role: user.role, grafanaAdmin: user.grafanaAdmin === true, ...(known ? { id: known.id, uid: known.uid } : {}) });
   };
+  grafanaUser(defaultUser);
 
   const pluginBase = `public/plugins/${pluginId}`;
   const pages = Object.fromEntries(
@@ -143,14 +153,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       .split(';')
       .map((c) => c.trim())
       .find((c) => c.startsWith(`${USER_COOKIE}=`));
-    return cookie ? parseUserCookie(cookie.slice(USER_COOKIE.length + 1)) : defaultUser;
+    const user = cookie ? parseUserCookie(cookie.slice(USER_COOKIE.length + 1)) : defaultUser;
+    grafanaUser(user);
+    return user;
   };
 
   const bootData = (user: HarnessUser, theme: 'light' | 'dark', origin: string) => ({
     user: {
       isSignedIn: true,
-      id: userId(user.login),
-      uid: `harness-${user.login}`,
+      id: identity.user(user.login).id,
+      uid: identity.user(user.login).uid,
       externalUserId: '',
       login: user.login,
       email: `${user.login}@example.com`,
@@ -172,7 +184,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       hasEditPermissionInFolders: user.role !== 'Viewer',
       authenticatedBy: 'password',
       analytics: { identifier: `harness-${user.login}` },
-      permissions: {},
+      // Grafana's boot data lists the user's RBAC actions (contextSrv.hasPermission reads them).
+      permissions: Object.fromEntries(identity.actionsOf(identity.user(user.login)).map((action) => [action, true])),
       fiscalYearStartMonth: 0,
     },
     settings: {
@@ -297,8 +310,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
   app.all(
     /^\/api\/plugin-proxy\/.*/,
-    pluginProxyHandler({ pluginId, routes, settings, userOf: signedIn, userIdOf: userId, recordRequest: (record) => proxied.push(record) }),
+    pluginProxyHandler({ pluginId, routes, settings, identity, userOf: signedIn, recordRequest: (record) => proxied.push(record) }),
   );
+  app.use((req, res, next) => {
+    if (!identity.handle(req, res)) next();
+  });
 
   app.use('/api', (_req, res) => {
     res.status(404).json({ message: 'Not found' });
@@ -316,8 +332,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  // Grafana signs with iss = its root_url, which ends in '/'.
+  identity.issuer = `http://127.0.0.1:${port}/`;
   return {
     url: `http://127.0.0.1:${port}`,
+    identity,
     settings,
     proxied,
     close: () =>
@@ -329,7 +348,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /**
- * By hand, against a running Control Room (e.g. `CONTROLROOM_API_SECRET=... npm start`):
+ * By hand, against a running Control Room (e.g. `CONTROLROOM_AUTH=shared-secret CONTROLROOM_API_SECRET=... npm start`):
  *   CONTROLROOM_API_URL=http://127.0.0.1:8471 CONTROLROOM_API_SECRET=... node --import tsx plugin/harness/server.ts
  * then open http://127.0.0.1:3001/?page=bulk-rating (set the harness_user cookie to change user).
  */

@@ -1,6 +1,6 @@
 import { config } from '@grafana/runtime';
 import { api, ApiError, apiLinkUrl, apiUrl } from './client';
-import { currentRole } from './hooks';
+import { ACTIONS, canDo, currentRole } from './hooks';
 import { installBackend, signInAs } from '../testing/fakeBackend';
 
 describe('api client', () => {
@@ -43,12 +43,23 @@ describe('api client', () => {
     await expect(api('regions')).rejects.toThrow('HTTP 502');
   });
 
-  it('reads the role from boot data; a Grafana server admin counts as Admin', () => {
+  it("reads the org role from boot data; a Grafana server admin with a Viewer org role is a Viewer (Grafana's reqRole rule)", () => {
     signInAs('Viewer');
     expect(currentRole()).toBe('Viewer');
     signInAs('Editor');
     expect(currentRole()).toBe('Editor');
     signInAs('Viewer', true);
-    expect(currentRole()).toBe('Admin');
+    expect(currentRole()).toBe('Viewer');
+    expect(canDo('failoverWrite')).toBe(false);
+    signInAs('Admin');
+    expect(canDo('failoverWrite')).toBe(true);
+  });
+
+  it("follows Grafana's RBAC grants in boot data where the app's actions are listed", () => {
+    signInAs('Editor', false, { [ACTIONS.failoverWrite.action]: true, [ACTIONS.bulkWrite.action]: true });
+    expect(canDo('failoverWrite')).toBe(true);
+    expect(canDo('freezeWrite')).toBe(false);
+    signInAs('Admin', false, { [ACTIONS.bulkWrite.action]: true });
+    expect(canDo('failoverWrite')).toBe(false);
   });
 });

@@ -1,22 +1,41 @@
 import { config } from '@grafana/runtime';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { PLUGIN_ID } from '../constants';
 
 export type Role = 'Viewer' | 'Editor' | 'Admin';
 const RANK: Record<Role, number> = { Viewer: 1, Editor: 2, Admin: 3 };
 
 /**
- * The signed-in user's role in this org, as Grafana's boot data has it. It only decides what the page
- * offers; the plugin routes' reqRole and Control Room itself enforce it.
+ * The signed-in user's role in this org, as Grafana's boot data has it: the org role alone, as the plugin
+ * routes' reqRole checks it (pluginproxy.go hasAccessToRoute), so a Grafana server admin with a Viewer org
+ * role is a Viewer here too. It only decides what the page offers; the routes and Control Room enforce it.
  */
 export function currentRole(): Role {
   const user = config.bootData?.user;
-  if (user?.isGrafanaAdmin) {
-    return 'Admin';
-  }
   return user?.orgRole === 'Admin' || user?.orgRole === 'Editor' ? user.orgRole : 'Viewer';
 }
 
 export const hasRole = (needed: Role) => RANK[currentRole()] >= RANK[needed];
+
+/** The app's RBAC actions (plugin.json roles), each with the org role that stands in where Grafana has no plugin roles. */
+export const ACTIONS = {
+  bulkWrite: { action: `${PLUGIN_ID}.bulk:write`, role: 'Editor' },
+  freezeWrite: { action: `${PLUGIN_ID}.freeze:write`, role: 'Editor' },
+  freezeOverride: { action: `${PLUGIN_ID}.freeze:override`, role: 'Admin' },
+  failoverWrite: { action: `${PLUGIN_ID}.failover:write`, role: 'Admin' },
+} as const satisfies Record<string, { action: string; role: Role }>;
+
+/**
+ * Whether the page offers an action: by Grafana's RBAC grant when the boot data lists any of the app's
+ * actions for the user (the routes' reqAction decides then), else by the org role.
+ */
+export function canDo(name: keyof typeof ACTIONS): boolean {
+  const permissions =
+    (config.bootData?.user as { permissions?: Record<string, boolean> } | undefined)?.permissions ?? {};
+  const appActions = Object.keys(permissions).filter((action) => action.startsWith(`${PLUGIN_ID}.`));
+  const { action, role } = ACTIONS[name];
+  return appActions.length > 0 ? permissions[action] === true : hasRole(role);
+}
 
 export interface Polled<T> {
   data: T | undefined;

@@ -57,13 +57,18 @@ export function installBackend(handler: Handler): RecordedCall[] {
   return calls;
 }
 
-/** Signs in a user with this org role (what Grafana's boot data says about the user). */
-export function signInAs(orgRole: 'Viewer' | 'Editor' | 'Admin', isGrafanaAdmin = false) {
+/** Signs in a user with this org role and RBAC permissions (what Grafana's boot data says about the user). */
+export function signInAs(
+  orgRole: 'Viewer' | 'Editor' | 'Admin',
+  isGrafanaAdmin = false,
+  permissions: Record<string, boolean> = {}
+) {
   config.bootData.user = {
     ...config.bootData.user,
     login: `${orgRole.toLowerCase()}-user`,
     orgRole: OrgRole[orgRole],
     isGrafanaAdmin,
+    permissions,
   };
 }
 

@@ -2,7 +2,7 @@ import React, { useState } from 'react';
 import { PluginPage } from '@grafana/runtime';
 import { Alert, Stack, Tab, TabContent, TabsBar, Text } from '@grafana/ui';
 import { api } from '../../api/client';
-import { hasRole, usePolled } from '../../api/hooks';
+import { canDo, usePolled } from '../../api/hooks';
 import type { Allowance, BulkJob, Company, Usage } from '../../api/types';
 import { RoleNotice } from '../../components/shared/RoleNotice';
 import { CompanyPicker } from './CompanyPicker';
@@ -19,7 +19,7 @@ function BulkRatingPage() {
   const [company, setCompany] = useState<Company | null>(null);
   const [tab, setTab] = useState<'csv' | 'manual'>('csv');
   const [selectedJob, setSelectedJob] = useState<string | null>(null);
-  const canSubmit = hasRole('Editor');
+  const canSubmit = canDo('bulkWrite');
   const companyId = company?.id ?? null;
 
   const plan = usePolled(

@@ -2,7 +2,7 @@ import React from 'react';
 import { PluginPage } from '@grafana/runtime';
 import { Alert, Badge, LoadingPlaceholder, Stack, Text } from '@grafana/ui';
 import { api } from '../../api/client';
-import { hasRole, usePolled } from '../../api/hooks';
+import { canDo, usePolled } from '../../api/hooks';
 import type { RegionsState } from '../../api/types';
 import { Meter } from '../../components/shared/Meter';
 import { formatTime, timeAgo } from '../../components/shared/format';
@@ -46,7 +46,7 @@ function CutoverProgress({ state }: { state: RegionsState }) {
 
 function FailoverPage() {
   const regions = usePolled(() => api<RegionsState>('regions', { params: { checks: 60 } }), 3_000, []);
-  const canControl = hasRole('Admin');
+  const canControl = canDo('failoverWrite');
   const state = regions.data;
   const active = state?.regions.find((r) => r.active);
 

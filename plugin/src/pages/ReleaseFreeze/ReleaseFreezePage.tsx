@@ -3,7 +3,7 @@ import { PluginPage } from '@grafana/runtime';
 import { Alert, Badge, Button, Field, Input, LoadingPlaceholder, Stack, Text } from '@grafana/ui';
 import { api, errorMessage } from '../../api/client';
 import { reasonProblem } from '../../components/shared/reason';
-import { hasRole, usePolled } from '../../api/hooks';
+import { canDo, usePolled } from '../../api/hooks';
 import type { FreezeAction, FreezeState } from '../../api/types';
 import { formatTime, isoFromLocalInput, localInputIn, timeAgo } from '../../components/shared/format';
 import { RoleNotice } from '../../components/shared/RoleNotice';
@@ -52,8 +52,8 @@ function ActionRow({
 /** The release freeze that gates GitHub deploys: why it holds, and the manual freeze and override. */
 function ReleaseFreezePage() {
   const freeze = usePolled(() => api<FreezeState>('freeze'), 10_000, []);
-  const canFreeze = hasRole('Editor');
-  const canOverride = hasRole('Admin');
+  const canFreeze = canDo('freezeWrite');
+  const canOverride = canDo('freezeOverride');
   const [reason, setReason] = useState('');
   const [expires, setExpires] = useState(() => localInputIn(2));
   const [error, setError] = useState<string | null>(null);
