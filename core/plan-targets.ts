@@ -15,8 +15,11 @@
 
 export type PlanPhase = 'Phase 4' | 'Phase 5' | 'Phase 6';
 
-/** How a value is written in the README: a ratio as a percentage, seconds as ms or s, a count as is. */
-export type PlanUnit = 'ratio' | 'seconds' | 'count' | 'dollars';
+/**
+ * How a value is written in the README: a ratio as a percentage, seconds as ms or s, a count as is,
+ * dollars with $, and a switch (a rule without a number, 1 = enforced) as on or off.
+ */
+export type PlanUnit = 'ratio' | 'seconds' | 'count' | 'dollars' | 'switch';
 
 export interface PlanTarget {
   /** Stable identifier, e.g. referenced as `plan.availability_objective` in alerting/slos.yaml. */
@@ -85,11 +88,11 @@ export const PLAN_TARGETS = [
     unit: 'ratio',
     enforcedIn: 'objective of the three quote latency SLOs',
     phase: 'Phase 5',
-    source: 'Workstream B KPIs (p95)',
+    source: 'Workstream B KPIs: p95',
   },
   {
     key: 'agent_queue_oldest_seconds',
-    target: 'Oldest queued agent task waits less than',
+    target: 'Agent queue: the oldest queued task is younger than',
     value: 60,
     unit: 'seconds',
     enforcedIn: '`agent_queue` SLO (time slices with the oldest task ≥ the bound are bad)',
@@ -107,9 +110,9 @@ export const PLAN_TARGETS = [
   },
   {
     key: 'release_gate_active_region_down',
-    target: 'Release gate: no deploy while the active region fails its health checks (1 = enforced)',
+    target: 'Release gate: no deploy while the active region fails its health checks',
     value: 1,
-    unit: 'count',
+    unit: 'switch',
     enforcedIn: '`ActiveRegionDown` → release freeze (`active_region_down`)',
     phase: 'Phase 5',
     source: 'Release freeze rules: health check integration',
@@ -151,6 +154,8 @@ export function formatPlanValue(t: Pick<PlanTarget, 'value' | 'unit'>): string {
       return `$${plainNumber(t.value)}`;
     case 'count':
       return plainNumber(t.value);
+    case 'switch':
+      return t.value === 1 ? 'on' : 'off';
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Pool } from '../../core/db.ts';
+import { planValue } from '../../core/plan-targets.ts';
 import type { AlertEventRow } from '../receiver/events.ts';
 
 /** The alert that says the active (traffic-taking) region fails its health checks (operational.rules.yml). */
@@ -12,7 +13,7 @@ export const ACTIVE_REGION_DOWN = 'ActiveRegionDown';
 export const freezesReleases = (e: Pick<AlertEventRow, 'alertname' | 'severity' | 'labels'>) =>
   e.alertname === 'ErrorBudgetHalfSpent' ||
   e.labels.gate === 'release' ||
-  e.alertname === ACTIVE_REGION_DOWN ||
+  (e.alertname === ACTIVE_REGION_DOWN && planValue('release_gate_active_region_down') === 1) ||
   (e.severity === 'P1' && Boolean(e.labels.slo));
 
 /** Records freeze-relevant state changes; returns whether any was recorded (the freeze must be re-decided). */
