@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { formatPlanValue, planValue } from '../../core/plan-targets.ts';
+import { ACTIVE_REGION_DOWN } from './triggers.ts';
 
 /** Every cause `GET /api/freeze` can report, strongest alert-driven cause first after manual/override. */
 export const FREEZE_CAUSES = ['none', 'active_region_down', 'release_gate', 'error_budget', 'slo_page', 'quiet_period', 'manual', 'override'] as const;
@@ -45,7 +46,7 @@ const describeTrigger = (t: FreezeTrigger) => {
   const about = t.slo ?? t.labels.region ?? null;
   return `${t.alertname}${about ? ` (${about})` : ''}`;
 };
-const isActiveRegionDown = (t: FreezeTrigger) => t.alertname === 'ActiveRegionDown';
+const isActiveRegionDown = (t: FreezeTrigger) => t.alertname === ACTIVE_REGION_DOWN;
 const isReleaseGate = (t: FreezeTrigger) => t.labels.gate === 'release';
 const gateRatio = () => formatPlanValue({ value: planValue('release_gate_agent_success'), unit: 'ratio' });
 
@@ -101,7 +102,7 @@ export function decideFreeze(
   const regionDown = firing.filter(isActiveRegionDown);
   if (regionDown.length > 0) {
     const regions = regionDown.map((t) => t.labels.region ?? '?').join(', ');
-    return { ...base, frozen: true, cause: 'active_region_down', reason: `Active region ${regions} is down: no deploys while the TMS runs degraded (ActiveRegionDown)` };
+    return { ...base, frozen: true, cause: 'active_region_down', reason: `Active region ${regions} is down: no deploys while the TMS runs degraded (${ACTIVE_REGION_DOWN})` };
   }
   const gates = firing.filter(isReleaseGate);
   if (gates.length > 0) return { ...base, frozen: true, cause: 'release_gate', reason: releaseGateReason(gates) };
