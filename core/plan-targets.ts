@@ -9,8 +9,9 @@
  * Where two plan phases give different numbers, the later one stands (Phase 6 over 5 over 4); `phase`
  * names the phase the number is taken from and `source` the section, so a reviewer can check it.
  *
- * To add a target: append an entry (keys are stable identifiers, referenced from code and specs) and the
- * matching row to the README table (`npm test` prints the expected row when it is missing).
+ * To add a target: append an entry (keys are stable identifiers, referenced from code and specs as
+ * `planValue('<key>')` or `plan.<key>`; the test fails for a target nothing reads) and the matching row to
+ * the README table (the test prints the expected row when it is missing).
  */
 
 export type PlanPhase = 'Phase 4' | 'Phase 5' | 'Phase 6';
