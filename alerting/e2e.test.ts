@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { planValue } from '../core/plan-targets.ts';
 import { startHttpRecorder, type HttpRecorder } from '../testing/http-recorder.ts';
 import { startLiveStack, type LiveStack } from '../testing/live-stack.ts';
 
@@ -58,4 +59,26 @@ test('every rule evaluates without error against the live exporter', async () =>
   assert.deepEqual(broken, []);
   const [remaining] = await live.stack.query('slo:error_budget_remaining:ratio{slo="quote_latency"}');
   assert.ok(remaining, 'quote latency budget is recorded from live data');
+});
+
+test('the live rules carry the plan targets; the fail-closed gate stays silent against a healthy exporter', async () => {
+  const objectives = new Map((await live.stack.query('slo:objective:ratio')).map((s) => [s.metric.slo, Number(s.value[1])]));
+  assert.equal(objectives.get('availability'), planValue('availability_objective'));
+  assert.equal(objectives.get('agent_success'), planValue('agent_success_objective'));
+  assert.equal(objectives.get('quote_latency_failover'), planValue('quote_p95_quantile'));
+  // The burst burns the halved 99.95% budget: the burn is the 5xx ratio over 0.0005.
+  const [ratio] = await live.stack.query('slo:sli_error:ratio_rate5m{slo="availability"}');
+  const [burn] = await live.stack.query('slo:burn_rate:5m{slo="availability"}');
+  assert.ok(Math.abs(Number(burn!.value[1]) - Number(ratio!.value[1]) / (1 - planValue('availability_objective'))) < 1e-6 * Number(burn!.value[1]) + 1e-9);
+  // The exporter is scraped and its agent_tasks collector fresh: the gate can be read, so "unreadable" has no result.
+  const unreadable = await live.stack.query(
+    'vector(1) unless on () (time() - max(controlroom_exporter_last_success_timestamp_seconds{collector="agent_tasks"}) <= 300)',
+  );
+  assert.deepEqual(unreadable, []);
+  const gateAlerts = await live.stack.query('ALERTS{alertname="ReleaseGateAgentSuccessUnreadable"}');
+  assert.deepEqual(gateAlerts, []);
+  // No cutover is running: the gauge says 0 and the failover-window SLO has no data.
+  const [cutover] = await live.stack.query('tms_region_cutover_in_progress');
+  assert.equal(cutover?.value[1], '0');
+  assert.deepEqual(await live.stack.query('slo:sli_error:ratio_rate1h{slo="quote_latency_failover"}'), []);
 });

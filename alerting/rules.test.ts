@@ -15,10 +15,12 @@ test('promtool check rules accepts both rule files', async () => {
   assert.equal((stdout.match(/SUCCESS/g) ?? []).length, ruleFiles.length, stdout);
 });
 
-test('promtool test rules: every alert fires when it should and stays silent otherwise', { timeout: 240_000 }, async () => {
+// promtool evaluates every rule at every step of every case (days of data for the budget tests): minutes of
+// CPU on a loaded machine, so the bound is generous.
+test('promtool test rules: every alert fires when it should and stays silent otherwise', { timeout: 600_000 }, async () => {
   const dir = path.join(projectRoot, 'alerting', 'tests');
   const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.test.yml')).sort();
-  assert.ok(files.length >= 8, `only ${files.length} promtool test files`);
+  assert.ok(files.length >= 10, `only ${files.length} promtool test files`);
   const result = await run(PROMTOOL, ['test', 'rules', ...files], { cwd: dir, maxBuffer: 16 * 1024 * 1024 }).catch(
     (error: { stdout: string; stderr: string }) => assert.fail(`promtool test rules failed:\n${error.stdout}\n${error.stderr}`),
   );

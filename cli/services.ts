@@ -14,6 +14,7 @@ import { createRatingService } from '../control/rating/index.ts';
 import { pricingRouter } from '../control/rating/routes.ts';
 import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
+import { FreezeAnnouncer, freezeAnnouncementTasks } from '../alerting/slack/freeze-announcer.ts';
 import { createAccessControl } from '../core/access.ts';
 import type { Config } from '../core/config.ts';
 import { createPool, type Pool } from '../core/db.ts';
@@ -31,7 +32,13 @@ export interface RunningServices {
   stop(): Promise<void>;
 }
 
-function slackPager(pool: Pool, config: Config, logger: Logger): SlackPager | null {
+interface SlackOutlets {
+  pager: SlackPager;
+  freezeAnnouncer: FreezeAnnouncer;
+}
+
+/** One Slack client and one per-channel pacer for pages and freeze announcements alike. */
+function slackOutlets(pool: Pool, config: Config, logger: Logger): SlackOutlets | null {
   if (!config.SLACK_BOT_TOKEN) {
     logger.warn('SLACK_BOT_TOKEN is not set: alerts are stored and acted on, but nobody is paged in Slack');
     return null;
@@ -42,18 +49,24 @@ function slackPager(pool: Pool, config: Config, logger: Logger): SlackPager | nu
     // 429s are waited out by the client (Retry-After); other failures fail the job, which the queue retries.
     retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2_000 },
   });
-  return new SlackPager(
-    pool,
-    client,
-    new ChannelPacer(config.SLACK_CHANNEL_INTERVAL_MS),
-    {
-      channels: { P1: config.SLACK_CHANNEL_P1, P2: config.SLACK_CHANNEL_P2, P3: config.SLACK_CHANNEL_P3 },
-      escalationChannel: config.SLACK_ESCALATION_CHANNEL,
-      escalationDelaySeconds: config.SLACK_ESCALATION_DELAY_SECONDS,
-      stormThreshold: config.ALERT_STORM_THRESHOLD,
-    },
-    logger.child({ component: 'slack' }),
-  );
+  const pacer = new ChannelPacer(config.SLACK_CHANNEL_INTERVAL_MS);
+  const slackLogger = logger.child({ component: 'slack' });
+  return {
+    pager: new SlackPager(
+      pool,
+      client,
+      pacer,
+      {
+        channels: { P1: config.SLACK_CHANNEL_P1, P2: config.SLACK_CHANNEL_P2, P3: config.SLACK_CHANNEL_P3 },
+        escalationChannel: config.SLACK_ESCALATION_CHANNEL,
+        escalationDelaySeconds: config.SLACK_ESCALATION_DELAY_SECONDS,
+        stormThreshold: config.ALERT_STORM_THRESHOLD,
+      },
+      slackLogger,
+    ),
+    // Freeze changes are P2 news: the channel of urgent tickets.
+    freezeAnnouncer: new FreezeAnnouncer(pool, client, pacer, config.SLACK_CHANNEL_P2, slackLogger),
+  };
 }
 
 /** Starts the exporter's background refresh, the alert worker and the HTTP server on a migrated database. */
@@ -74,7 +87,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   });
   const github = createGitHubClient(config);
   if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
-  const pager = slackPager(workerPool, config, logger);
+  const slack = slackOutlets(workerPool, config, logger);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
   const failoverPool = createPool(databaseUrl, { max: 3, statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS, applicationName: 'controlroom-failover' });
@@ -86,8 +99,9 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     taskList: {
       ...billing.tasks,
       [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
-      ...receiverTasks(workerPool, pager, logger.child({ component: 'receiver' })),
+      ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
       ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
+      ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
     },
     concurrency: config.JOB_CONCURRENCY,
     instanceId: config.CONTROLROOM_INSTANCE_ID,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { projectRoot } from '../core/config.ts';
+import { planValue } from '../core/plan-targets.ts';
 import { INCIDENT_SCHEDULE } from '../db/demo/index.ts';
 import { startLiveStack, type LiveStack } from '../testing/live-stack.ts';
 
@@ -32,6 +33,7 @@ interface Panel {
   id: number;
   type: string;
   title: string;
+  fieldConfig?: { defaults?: { thresholds?: { steps: Array<{ color: string; value: number | null }> } } };
   datasource?: { type?: string; uid?: string };
   targets?: Target[];
   panels?: Panel[];
@@ -168,6 +170,23 @@ test('provisioning files parse and point at the dashboards, datasources, app and
   assert.equal(policies.apiVersion, 1);
   const names = new Set(contactPoints.contactPoints.map((c) => c.name));
   for (const p of policies.policies) assert.ok(names.has(p.receiver), `policy routes to provisioned contact point ${p.receiver}`);
+});
+
+test('the executive SLO cards draw the plan targets (core/plan-targets.ts) as their thresholds', () => {
+  const executive = loadDashboards().find((d) => d.file === 'executive.json')!.dashboard;
+  const byExpr = (expr: string) => {
+    const panel = allPanels(executive.panels).find((p) => (p.targets ?? []).some((t) => t.expr === expr));
+    assert.ok(panel, `executive.json has a panel for ${expr}`);
+    return Object.fromEntries((panel.fieldConfig?.defaults?.thresholds?.steps ?? []).map((s) => [s.color, s.value]));
+  };
+  // Availability over the 30-day budget period: green from the objective on.
+  assert.equal(byExpr('1 - slo:sli_error:ratio_rate30d{slo="availability"}').green, planValue('availability_objective'));
+  // Agent success per rolling hour: green from the objective, red below the release gate.
+  const agent = byExpr('1 - slo:sli_error:ratio_rate1h{slo="agent_success"}');
+  assert.deepEqual([agent.green, agent.orange, agent.red], [planValue('agent_success_objective'), planValue('release_gate_agent_success'), null]);
+  // Uncached quote p95: red from the bound on.
+  const p95 = byExpr('histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))');
+  assert.equal(p95.red, planValue('quote_p95_uncached_seconds'));
 });
 
 describe('live: every panel query returns data from Prometheus over demo traffic', () => {

@@ -60,10 +60,15 @@ export function createExporterMetrics(registry: Registry) {
       'gauge',
     ),
     regionWriteFrozen: snapshot('tms_region_write_frozen', 'Writes are frozen for a cutover in progress (1) or not (0).', 'gauge'),
+    regionCutoverInProgress: snapshot(
+      'tms_region_cutover_in_progress',
+      'A stepped region cutover is in progress (1) or not (0); the failover-window latency SLO counts only while it is 1.',
+      'gauge',
+    ),
     releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',
-      'Why the release freeze is in its state: 1 for the cause in force (none, error_budget, slo_page, quiet_period, manual, override).',
+      'Why the release freeze is in its state: 1 for the cause in force (none, error_budget, release_gate, active_region_down, slo_page, quiet_period, manual, override).',
       'gauge',
     ),
     releaseFreezeSince: snapshot('controlroom_release_freeze_since_timestamp_seconds', 'When the freeze last changed between frozen and not.', 'gauge'),

@@ -141,6 +141,86 @@ describe('freeze driven by alerts, published to GitHub', () => {
   });
 });
 
+const gateAlert = (alertname: string, status: 'firing' | 'resolved') =>
+  amPayload(`{}:{alertname="${alertname}"}`, [{ alertname, severity: 'P2', status, labels: { slo: 'agent_success', gate: 'release', action: 'freeze' } }]);
+const regionAlert = (status: 'firing' | 'resolved') =>
+  amPayload('{}:{alertname="ActiveRegionDown"}', [{ alertname: 'ActiveRegionDown', severity: 'P1', status, labels: { region: 'us-east-1' } }]);
+const P2_CHANNEL = '#controlroom-alerts';
+const freezePosts = () =>
+  h.slack
+    .ok('chat.postMessage')
+    .filter((c) => c.args.channel === P2_CHANNEL && /Release freeze|Releases frozen/.test(String(c.args.text)))
+    .map((c) => ({ text: String(c.args.text), thread: (c.args.thread_ts as string | undefined) ?? null }));
+
+describe('the plan\'s gates: agent success below 98% (or unreadable) and the active region down', () => {
+  test('the first freeze episode was announced in the P2 channel: the start as the root, the changes and the end in its thread', async () => {
+    const posts = await waitUntil(async () => (freezePosts().length >= 3 ? freezePosts() : null), 20_000, 'three announcements');
+    assert.equal(posts.length, 3, 'one message per change, no repeats');
+    assert.deepEqual(posts[0], {
+      text: ':no_entry: Releases frozen (error_budget): More than half of the error budget is spent: ErrorBudgetHalfSpent (availability)',
+      thread: null,
+    });
+    const rootTs = h.slack.ok('chat.postMessage').find((c) => c.args.text === posts[0]!.text)!;
+    const root = (await h.db.pool.query(`SELECT ts FROM controlroom.freeze_announcements ORDER BY history_id LIMIT 1`)).rows[0].ts;
+    assert.equal(rootTs.args.channel, P2_CHANNEL);
+    assert.match(posts[1]!.text, /^Releases frozen \(quiet_period\) now: Resolved; quiet period until /);
+    assert.deepEqual(posts.slice(1).map((p) => p.thread), [root, root]);
+    assert.equal(posts[2]!.text, ':white_check_mark: Release freeze ended: releases may ship again.');
+  });
+
+  test('ReleaseGateAgentSuccess freezes with cause release_gate and its own reason on GitHub', async () => {
+    assert.equal((await h.post('/webhooks/alertmanager', gateAlert('ReleaseGateAgentSuccess', 'firing'))).status, 200);
+    const blocked = await waitForStatus('a1a1a1', 'failure');
+    assert.equal(blocked.description, 'Release freeze: Release gate: agent_success in the last hour is below 98% (ReleaseGateAgentSuccess)');
+    const state = await freeze();
+    assert.deepEqual([state.frozen, state.cause], [true, 'release_gate']);
+    assert.deepEqual(state.triggers.map((t: { alertname: string; labels: Record<string, string> }) => [t.alertname, t.labels.gate]), [['ReleaseGateAgentSuccess', 'release']]);
+    const metrics = await waitUntil(async () => {
+      const m = parseMetrics(await (await fetch(`${h.base}/metrics`)).text());
+      return m.get('controlroom_release_freeze_reason{reason="release_gate"}') === 1 ? m : null;
+    });
+    assert.equal(metrics.get('controlroom_release_frozen'), 1);
+  });
+
+  test('an unreadable gate blocks too (fail closed), with its own reason', async () => {
+    await h.post('/webhooks/alertmanager', gateAlert('ReleaseGateAgentSuccess', 'resolved'));
+    await h.post('/webhooks/alertmanager', gateAlert('ReleaseGateAgentSuccessUnreadable', 'firing'));
+    const status = await waitUntil(async () => (statusOf('a1a1a1')?.description.includes('cannot be read') ? statusOf('a1a1a1') : null), 20_000, 'unreadable reason');
+    assert.equal(status.state, 'failure');
+    assert.equal(
+      status.description,
+      'Release freeze: Release gate: agent_success in the last hour cannot be read, so the gate fails closed (ReleaseGateAgentSuccessUnreadable)',
+    );
+    assert.equal((await freeze()).cause, 'release_gate');
+  });
+
+  test('the active region down freezes with cause active_region_down and names the region', async () => {
+    assert.equal((await h.post('/webhooks/alertmanager', regionAlert('firing'))).status, 200);
+    const status = await waitUntil(async () => (statusOf('a1a1a1')?.description.includes('Active region') ? statusOf('a1a1a1') : null), 20_000, 'region reason');
+    assert.equal(status.description, 'Release freeze: Active region us-east-1 is down: no deploys while the TMS runs degraded (ActiveRegionDown)');
+    assert.equal((await freeze()).cause, 'active_region_down');
+  });
+
+  test('resolving both lifts the freeze after the quiet period; the episode is its own thread', async () => {
+    await h.post('/webhooks/alertmanager', regionAlert('resolved'));
+    await h.post('/webhooks/alertmanager', gateAlert('ReleaseGateAgentSuccessUnreadable', 'resolved'));
+    await waitForStatus('a1a1a1', 'success', 30_000);
+    assert.equal((await freeze()).cause, 'none');
+    const posts = await waitUntil(async () => {
+      const p = freezePosts();
+      return p.length > 3 && p[p.length - 1]!.text.includes('ended') ? p : null;
+    }, 20_000, 'the second episode announced to its end');
+    const episode = posts.slice(3);
+    assert.equal(episode[0]!.thread, null);
+    assert.equal(episode[0]!.text, ':no_entry: Releases frozen (release_gate): Release gate: agent_success in the last hour is below 98% (ReleaseGateAgentSuccess)');
+    const root = (await h.db.pool.query(`SELECT ts FROM controlroom.freeze_announcements WHERE history_id = episode_id ORDER BY history_id DESC LIMIT 1`)).rows[0].ts;
+    assert.ok(episode.slice(1).every((p) => p.thread === root), 'every later change replies in the episode thread');
+    assert.ok(episode.some((p) => p.text.startsWith('Releases frozen (active_region_down) now: Active region us-east-1 is down')));
+    const history = await h.db.pool.query(`SELECT count(*)::int AS n FROM controlroom.freeze_history`);
+    assert.equal(freezePosts().length, history.rows[0].n, 'exactly one announcement per freeze change');
+  });
+});
+
 describe('manual freeze and override through the Grafana app', () => {
   test('viewers cannot freeze; calls without the proxy secret are refused', async () => {
     const viewer = await api('POST', '/api/freeze/freezes', asUser('Viewer'), { reason: 'looks risky' });
@@ -168,6 +248,13 @@ describe('manual freeze and override through the Grafana app', () => {
     assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), { reason: 'done' })).status, 200);
     assert.equal((await api('DELETE', `/api/freeze/freezes/${created.body.id}`, asUser('Admin', 'root'), {})).status, 404);
     await waitForStatus('a1a1a1', 'success');
+    // The manual freeze opened its own thread in the P2 channel, and its end replied in it.
+    const manualPosts = await waitUntil(async () => {
+      const p = freezePosts();
+      const at = p.findIndex((x) => x.text === ':no_entry: Releases frozen by hand: Manual freeze by grafana:ed: Black Friday code freeze');
+      return at >= 0 && p.length > at + 1 ? p.slice(at) : null;
+    }, 20_000, 'manual freeze announced and ended');
+    assert.deepEqual([manualPosts[0]!.thread === null, manualPosts[1]!.text], [true, ':white_check_mark: Release freeze ended: releases may ship again.']);
     const audited = await h.db.pool.query(
       `SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`,
       [`freeze_actions/${created.body.id}`],
@@ -194,6 +281,9 @@ describe('manual freeze and override through the Grafana app', () => {
     assert.equal(statusOf('a1a1a1')?.description, 'Release freeze overridden');
     const state = await freeze();
     assert.deepEqual([state.frozen, state.cause, state.override.actor], [false, 'override', 'grafana:cto']);
+    const overridden = await waitUntil(async () => freezePosts().find((p) => p.text.startsWith(':unlock: Release freeze overridden')), 20_000, 'override announced');
+    assert.match(overridden.text, /Override by grafana:cto until .*: ship the fix$/);
+    assert.notEqual(overridden.thread, null, 'the override replies in the thread of the SLO page freeze');
   });
 });
 

@@ -10,6 +10,11 @@ import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts
 export const FREEZE_SYNC_TASK = 'freeze_sync';
 export const FREEZE_PR_TASK = 'freeze_pr_status';
 export const FREEZE_DEPLOYMENT_TASK = 'freeze_deployment_review';
+/**
+ * Enqueued with every published change (payload {historyId}), in the same transaction as its
+ * freeze_history row, so each change is handed on exactly once; alerting/slack announces it.
+ */
+export const FREEZE_CHANGED_TASK = 'freeze_changed';
 const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;
@@ -32,11 +37,13 @@ async function publish(pool: Pool, decision: FreezeDecision): Promise<boolean> {
         WHERE id = 1`,
       [decision.frozen, decision.cause, decision.reason],
     );
-    await client.query(`INSERT INTO controlroom.freeze_history (frozen, cause, reason) VALUES ($1, $2, $3)`, [
-      decision.frozen,
-      decision.cause,
-      decision.reason,
-    ]);
+    const history = await client.query<{ id: string }>(
+      `INSERT INTO controlroom.freeze_history (frozen, cause, reason) VALUES ($1, $2, $3) RETURNING id::text AS id`,
+      [decision.frozen, decision.cause, decision.reason],
+    );
+    const historyId = history.rows[0]!.id;
+    // One queue: the changes are handed on in the order they happened.
+    await enqueueJob(client, FREEZE_CHANGED_TASK, { historyId }, { jobKey: `${FREEZE_CHANGED_TASK}:${historyId}`, queueName: FREEZE_CHANGED_TASK });
     const action = last.frozen === decision.frozen ? 'release_freeze.reason_changed' : decision.frozen ? 'release_freeze.frozen' : 'release_freeze.lifted';
     await audit(client, { actor: ACTOR, action, target: 'release_freeze', payload: { cause: decision.cause, reason: decision.reason, previous: last } });
     return true;

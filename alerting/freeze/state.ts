@@ -1,6 +1,10 @@
 import type { Pool, PoolClient } from '../../core/db.ts';
+import { formatPlanValue, planValue } from '../../core/plan-targets.ts';
+import { ACTIVE_REGION_DOWN } from './triggers.ts';
 
-export type FreezeCause = 'none' | 'error_budget' | 'slo_page' | 'quiet_period' | 'manual' | 'override';
+/** Every cause `GET /api/freeze` can report, strongest alert-driven cause first after manual/override. */
+export const FREEZE_CAUSES = ['none', 'active_region_down', 'release_gate', 'error_budget', 'slo_page', 'quiet_period', 'manual', 'override'] as const;
+export type FreezeCause = (typeof FREEZE_CAUSES)[number];
 
 export interface FreezeTrigger {
   alertname: string;
@@ -9,6 +13,8 @@ export interface FreezeTrigger {
   firing: boolean;
   started_at: Date;
   resolved_at: Date | null;
+  /** The alert's labels as last received (region, gate, ...). */
+  labels: Record<string, string>;
 }
 
 export interface FreezeAction {
@@ -36,13 +42,31 @@ export interface FreezePolicy {
   quietPeriodSeconds: number;
 }
 
-const describeTrigger = (t: FreezeTrigger) => `${t.alertname}${t.slo ? ` (${t.slo})` : ''}`;
+const describeTrigger = (t: FreezeTrigger) => {
+  const about = t.slo ?? t.labels.region ?? null;
+  return `${t.alertname}${about ? ` (${about})` : ''}`;
+};
+const isActiveRegionDown = (t: FreezeTrigger) => t.alertname === ACTIVE_REGION_DOWN;
+const isReleaseGate = (t: FreezeTrigger) => t.labels.gate === 'release';
+const gateRatio = () => formatPlanValue({ value: planValue('release_gate_agent_success'), unit: 'ratio' });
+
+/** The reason of the release gate: below the gate, or unreadable (the gate fails closed). */
+function releaseGateReason(gates: readonly FreezeTrigger[]): string {
+  const unreadable = gates.filter((t) => t.alertname.endsWith('Unreadable'));
+  const low = gates.filter((t) => !t.alertname.endsWith('Unreadable'));
+  const parts = [
+    ...low.map((t) => `${t.slo ?? 'the SLI'} in the last hour is below ${gateRatio()} (${t.alertname})`),
+    ...unreadable.map((t) => `${t.slo ?? 'the SLI'} in the last hour cannot be read, so the gate fails closed (${t.alertname})`),
+  ];
+  return `Release gate: ${parts.join('; ')}`;
+}
 const iso = (d: Date) => d.toISOString().replace('.000Z', 'Z');
 
 /**
  * The freeze policy as a pure function of what is in force at `now`:
- * - frozen while ErrorBudgetHalfSpent or a P1 SLO page fires, and for the quiet period after the last
- *   one resolved (so a flapping alert does not open and close the gate);
+ * - frozen while a trigger fires (in order of precedence for the cause: ActiveRegionDown, the plan's
+ *   release gate, ErrorBudgetHalfSpent, a P1 SLO page), and for the quiet period after the last one
+ *   resolved (so a flapping alert does not open and close the gate);
  * - a manual freeze holds until ended or expired;
  * - an override (always with an expiry) lifts an alert-driven freeze, not a manual one.
  */
@@ -75,6 +99,13 @@ export function decideFreeze(
   if (alertDriven && override) {
     return { ...base, frozen: false, cause: 'override', reason: `Override by ${override.actor} until ${iso(override.expires_at!)}: ${override.reason}` };
   }
+  const regionDown = firing.filter(isActiveRegionDown);
+  if (regionDown.length > 0) {
+    const regions = regionDown.map((t) => t.labels.region ?? '?').join(', ');
+    return { ...base, frozen: true, cause: 'active_region_down', reason: `Active region ${regions} is down: no deploys while the TMS runs degraded (${ACTIVE_REGION_DOWN})` };
+  }
+  const gates = firing.filter(isReleaseGate);
+  if (gates.length > 0) return { ...base, frozen: true, cause: 'release_gate', reason: releaseGateReason(gates) };
   const budget = firing.find((t) => t.alertname === 'ErrorBudgetHalfSpent');
   if (budget) return { ...base, frozen: true, cause: 'error_budget', reason: `More than half of the error budget is spent: ${describeTrigger(budget)}` };
   if (firing.length > 0) {
@@ -94,7 +125,9 @@ export function decideFreeze(
 export async function loadDecision(db: Pool | PoolClient, policy: FreezePolicy): Promise<FreezeDecision> {
   const [now, triggers, actions] = await Promise.all([
     db.query<{ now: Date }>(`SELECT now() AS now`),
-    db.query<FreezeTrigger>(`SELECT alertname, slo, severity, firing, started_at, resolved_at FROM controlroom.freeze_triggers ORDER BY started_at`),
+    db.query<FreezeTrigger>(
+      `SELECT alertname, slo, severity, firing, started_at, resolved_at, labels FROM controlroom.freeze_triggers ORDER BY started_at, alertname`,
+    ),
     db.query<FreezeAction>(
       `SELECT id, kind, reason, actor, created_at, expires_at FROM controlroom.freeze_actions
         WHERE ended_at IS NULL ORDER BY created_at`,

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { projectRoot } from '../../core/config.ts';
+import { planValue, plainNumber } from '../../core/plan-targets.ts';
 import { loadSpec, type Slo, type SloSpec } from './spec.ts';
 
 export const generatedPath = path.join(projectRoot, 'alerting', 'generated', 'slo-rules.yml');
@@ -53,13 +54,34 @@ function recordingRules(slo: Slo): RecordingRule[] {
   const labels = { slo: slo.name };
   const rules: RecordingRule[] = [];
   if ('events' in slo.sli) {
-    const { errors, total, absent_errors_are_zero: absentIsZero } = slo.sli.events;
-    for (const w of WINDOWS) {
-      const at = (expr: string) => expr.replaceAll('{{window}}', w);
-      // Only where the spec says so: for a latency SLI a missing bucket must read "no data", not "perfect".
-      const errorExpr = absentIsZero ? `((${at(errors)}) or vector(0))` : `(${at(errors)})`;
-      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `${errorExpr}\n/\n(${at(total)})`, labels });
-      rules.push({ record: `slo:sli_total:rate${w}`, expr: at(total), labels });
+    const { errors, total, absent_errors_are_zero: absentIsZero, during } = slo.sli.events;
+    // Only where the spec says so: for a latency SLI a missing bucket must read "no data", not "perfect".
+    const errorsOver = (w: string) => {
+      const at = errors.replaceAll('{{window}}', w);
+      return absentIsZero ? `((${at}) or vector(0))` : `(${at})`;
+    };
+    if (during) {
+      // Rates over one step, recorded only while the condition holds (absent otherwise). Every window then
+      // sums the samples it has: the ratio covers only the condition's time, and an empty window (no
+      // cutover in it) has no ratio at all, so no alert of this SLO can fire outside those windows.
+      const when = `\nand on () ((${during.condition}) == 1)`;
+      rules.push({ record: 'slo:sli_error:rate_during', expr: `${errorsOver(during.step)}${when}`, labels });
+      rules.push({ record: 'slo:sli_total:rate_during', expr: `(${total.replaceAll('{{window}}', during.step)})${when}`, labels });
+      for (const w of WINDOWS) {
+        rules.push({
+          record: `slo:sli_error:ratio_rate${w}`,
+          expr: `sum_over_time(${sel('slo:sli_error:rate_during', slo)}[${w}])\n/\nsum_over_time(${sel('slo:sli_total:rate_during', slo)}[${w}])`,
+          labels,
+        });
+        // The mean event rate while the condition held: what the traffic floor is compared with.
+        rules.push({ record: `slo:sli_total:rate${w}`, expr: `avg_over_time(${sel('slo:sli_total:rate_during', slo)}[${w}])`, labels });
+      }
+    } else {
+      for (const w of WINDOWS) {
+        const totalAt = total.replaceAll('{{window}}', w);
+        rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `${errorsOver(w)}\n/\n(${totalAt})`, labels });
+        rules.push({ record: `slo:sli_total:rate${w}`, expr: totalAt, labels });
+      }
     }
   } else {
     rules.push({ record: 'slo:sli_bad:indicator', expr: slo.sli.time_slice.bad, labels });
@@ -92,7 +114,7 @@ function alertRules(slo: Slo): AlertRule[] {
   }));
   rules.push({
     alert: 'ErrorBudgetHalfSpent',
-    expr: `${sel('slo:burn_rate:30d', slo)} > 0.5${floorClause(slo, '30d')}`,
+    expr: `${sel('slo:burn_rate:30d', slo)} > ${plainNumber(planValue('error_budget_freeze_fraction'))}${floorClause(slo, '30d')}`,
     for: '5m',
     labels: { severity: 'P2', slo: slo.name, action: 'freeze' },
     annotations: {
@@ -112,7 +134,46 @@ function alertRules(slo: Slo): AlertRule[] {
       },
     });
   }
+  if (slo.release_gate) rules.push(...releaseGateRules(slo, slo.release_gate));
   return rules;
+}
+
+/**
+ * The plan's deploy gate on the last hour. Two alerts, both `action: freeze` with `gate: release`, so the
+ * release freeze holds while either fires:
+ * - ReleaseGateAgentSuccess: the good ratio of the last hour is below the gate, over the traffic floor
+ *   (a quiet hour is not a verdict);
+ * - ReleaseGateAgentSuccessUnreadable: the value cannot be read (the spec's `unreadable` expression has a
+ *   result), so the gate fails closed instead of reading "no data" as "fine".
+ */
+function releaseGateRules(slo: Slo, gate: NonNullable<Slo['release_gate']>): AlertRule[] {
+  const name = slo.name
+    .split('_')
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+  const labels = { severity: 'P2', slo: slo.name, action: 'freeze', gate: 'release' };
+  const min = pct(gate.min_good_ratio);
+  return [
+    {
+      alert: `ReleaseGate${name}`,
+      expr: `1 - ${sel('slo:sli_error:ratio_rate1h', slo)} < ${gate.min_good_ratio}${floorClause(slo, '1h')}`,
+      labels,
+      annotations: {
+        summary: `${slo.name}: {{ $value | humanizePercentage }} in the last hour, below the ${min} release gate; deploys are blocked`,
+        description: `${slo.description} The plan blocks deploys while the last hour is below ${min}.`,
+      },
+    },
+    {
+      alert: `ReleaseGate${name}Unreadable`,
+      expr: gate.unreadable,
+      for: gate.unreadable_for,
+      labels,
+      annotations: {
+        summary: `${slo.name}: the last hour cannot be read; deploys are blocked until it can (the gate fails closed)`,
+        description: `${slo.description} The plan blocks deploys while the last hour is below ${min} or unknown.`,
+      },
+    },
+  ];
 }
 
 export function generateRules(spec: SloSpec): string {

@@ -5,7 +5,9 @@ import { LIVE_SCOPE } from './settings.ts';
 /**
  * The live regions as the failover engine last recorded them: tms_region_up, tms_region_active,
  * tms_region_traffic_weight, tms_region_consecutive_failures, tms_region_replication_lag_seconds (regions
- * with a lag URL and a reading) and tms_region_write_frozen.
+ * with a lag URL and a reading), tms_region_write_frozen and tms_region_cutover_in_progress (the
+ * failover-window latency SLO counts quotes only while it is 1; absent, like the freeze, until the
+ * control row exists).
  */
 export class RegionsCollector implements Collector {
   readonly name = 'regions';
@@ -33,7 +35,10 @@ export class RegionsCollector implements Collector {
            FROM controlroom.regions WHERE scope = $1 ORDER BY name`,
         [this.scope],
       ),
-      this.ctx.pool.query<{ write_frozen: boolean }>(`SELECT write_frozen FROM controlroom.failover_control WHERE scope = $1`, [this.scope]),
+      this.ctx.pool.query<{ write_frozen: boolean; cutover_in_progress: boolean }>(
+        `SELECT write_frozen, cutover IS NOT NULL AS cutover_in_progress FROM controlroom.failover_control WHERE scope = $1`,
+        [this.scope],
+      ),
     ]);
     const { metrics } = this.ctx;
     const per = (value: (r: (typeof regions.rows)[number]) => number) => regions.rows.map((r) => ({ labels: { region: r.name }, value: value(r) }));
@@ -48,6 +53,7 @@ export class RegionsCollector implements Collector {
     );
     const frozen = control.rows[0];
     metrics.regionWriteFrozen.replace(frozen ? [{ labels: {}, value: frozen.write_frozen ? 1 : 0 }] : []);
+    metrics.regionCutoverInProgress.replace(frozen ? [{ labels: {}, value: frozen.cutover_in_progress ? 1 : 0 }] : []);
   }
 }
 

@@ -1,7 +1,6 @@
+import { FREEZE_CAUSES } from '../../alerting/freeze/state.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
-
-export const FREEZE_CAUSES = ['none', 'error_budget', 'slo_page', 'quiet_period', 'manual', 'override'] as const;
 
 /** The release freeze as last published by the freeze sync (controlroom.freeze_state). */
 export class ReleaseFreezeCollector implements Collector {

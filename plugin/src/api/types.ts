@@ -186,11 +186,12 @@ export interface FreezeTrigger {
   firing: boolean;
   started_at: string;
   resolved_at: string | null;
+  labels: Record<string, string>;
 }
 
 export interface FreezeState {
   frozen: boolean;
-  cause: 'none' | 'error_budget' | 'slo_page' | 'quiet_period' | 'manual' | 'override';
+  cause: 'none' | 'active_region_down' | 'release_gate' | 'error_budget' | 'slo_page' | 'quiet_period' | 'manual' | 'override';
   reason: string;
   since: string | null;
   triggers: FreezeTrigger[];

@@ -17,6 +17,7 @@ const frozen: FreezeState = {
       firing: true,
       started_at: '2026-11-23T08:00:00Z',
       resolved_at: null,
+      labels: { slo: 'availability', action: 'freeze' },
     },
   ],
   manual_freezes: [],

@@ -10,9 +10,11 @@ import { RoleNotice } from '../../components/shared/RoleNotice';
 
 const CAUSE: Record<FreezeState['cause'], string> = {
   none: 'No freeze in force',
+  active_region_down: 'The active region is down',
+  release_gate: 'Release gate: agent success of the last hour below the gate or unreadable',
   error_budget: 'Error budget half spent',
   slo_page: 'A P1 SLO page is firing',
-  quiet_period: 'Quiet period after the last SLO alert',
+  quiet_period: 'Quiet period after the last freeze alert',
   manual: 'Frozen by hand',
   override: 'Freeze overridden',
 };
