@@ -16,7 +16,7 @@ import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import { createAccessControl } from '../core/access.ts';
 import type { Config } from '../core/config.ts';
-import { createPool, type Pool } from '../core/db.ts';
+import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { startJobQueue, type JobQueue } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createExporter, type Exporter } from '../exporter/exporter.ts';
@@ -60,7 +60,7 @@ function slackPager(pool: Pool, config: Config, logger: Logger): SlackPager | nu
 export async function startServices(databaseUrl: string, config: Config, logger: Logger): Promise<RunningServices> {
   const pool = createPool(databaseUrl, {
     max: config.PG_POOL_MAX,
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    ...poolTimeouts(config),
     applicationName: 'controlroom',
   });
   const exporter = createExporter(pool, config, logger);
@@ -69,7 +69,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   // the exporter or the HTTP handlers.
   const workerPool = createPool(databaseUrl, {
     max: config.JOB_CONCURRENCY * 2 + 1,
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    ...poolTimeouts(config),
     applicationName: 'controlroom-worker',
   });
   const github = createGitHubClient(config);
@@ -77,7 +77,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   const pager = slackPager(workerPool, config, logger);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
-  const failoverPool = createPool(databaseUrl, { max: 3, statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS, applicationName: 'controlroom-failover' });
+  const failoverPool = createPool(databaseUrl, { max: 3, ...poolTimeouts(config), applicationName: 'controlroom-failover' });
   const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
   const rating = createRatingService();
   const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));
