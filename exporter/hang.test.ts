@@ -9,10 +9,11 @@ import { testExporter } from './test-support.ts';
  * A database that hangs (accepts connections, answers nothing) must look like an outage, not like a
  * slow scrape that never ends: the real test Postgres behind a TCP proxy that stops forwarding.
  */
-const QUERY_TIMEOUT_MS = 1_000;
-const CONNECT_TIMEOUT_MS = 1_000;
-/** Generous bound for a refresh while hung: the timeouts above, several collectors, a loaded machine. */
-const HUNG_REFRESH_BOUND_MS = 15_000;
+/** Short enough for a test, long enough that a healthy query on a loaded 2-core machine never hits them. */
+const QUERY_TIMEOUT_MS = 3_000;
+const CONNECT_TIMEOUT_MS = 3_000;
+/** Generous bound for a refresh while hung: query and rollback timeouts, collectors waiting for a pool slot. */
+const HUNG_REFRESH_BOUND_MS = 30_000;
 
 let db: TestDatabase;
 let proxy: PausableProxy;
@@ -27,7 +28,7 @@ before(async () => {
   proxiedUrl = target.toString();
   pool = createPool(proxiedUrl, {
     max: 3,
-    statementTimeoutMs: 500,
+    statementTimeoutMs: 20_000,
     queryTimeoutMs: QUERY_TIMEOUT_MS,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     applicationName: 'hang-test',
@@ -70,7 +71,7 @@ describe('a hanging database', () => {
     assert.equal(await errors(), collectors, 'every collector counted one error');
     // Idle connections are stuck behind the hang (query timeout); new ones cannot be made (connect timeout).
     await assert.rejects(within(pool.query('SELECT 1'), HUNG_REFRESH_BOUND_MS, 'a query'), /timeout/i);
-    const fresh = createPool(proxiedUrl, { max: 1, statementTimeoutMs: 500, connectTimeoutMs: CONNECT_TIMEOUT_MS, applicationName: 'hang-test-fresh' });
+    const fresh = createPool(proxiedUrl, { max: 1, statementTimeoutMs: 20_000, connectTimeoutMs: CONNECT_TIMEOUT_MS, applicationName: 'hang-test-fresh' });
     await assert.rejects(within(fresh.query('SELECT 1'), HUNG_REFRESH_BOUND_MS, 'a new connection'), /timeout/i);
     await fresh.end();
     assert.ok(Date.now() - started < HUNG_REFRESH_BOUND_MS * 2);

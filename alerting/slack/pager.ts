@@ -191,8 +191,10 @@ export class SlackPager {
         await audit(client, { actor: ACTOR, action: 'slack.storm_opened', target: `slack_storms/${stormId}`, payload: { channel: row.channel, groups: groups.size } });
       });
     } else if (row.rendered !== rendered) {
-      await this.pacer.run(row.channel, () => this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message }));
-      await this.pool.query(`UPDATE controlroom.slack_storms SET rendered = $2 WHERE id = $1`, [stormId, rendered]);
+      await this.pacer.run(row.channel, async () => {
+        await this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message });
+        await this.pool.query(`UPDATE controlroom.slack_storms SET rendered = $2 WHERE id = $1`, [stormId, rendered]);
+      });
     }
     if (closed && !row.closed_at) {
       await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
@@ -235,8 +237,15 @@ export class SlackPager {
     const message = rootMessage(this.view(page, alerts));
     const rendered = renderedDigest(message);
     if (page.rendered === rendered) return;
-    await this.pacer.run(page.channel, () => this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message }));
-    await this.pool.query(`UPDATE controlroom.slack_pages SET rendered = $2 WHERE id = $1`, [page.id, rendered]);
+    // Compared and recorded inside the pacer's turn for the channel: no other update of this root (a
+    // button refresh racing a group job) can land between the check, Slack's answer and the record, so
+    // `rendered` is always what Slack shows.
+    await this.pacer.run(page.channel, async () => {
+      const { rows } = await this.pool.query<{ rendered: string | null }>(`SELECT rendered FROM controlroom.slack_pages WHERE id = $1`, [page.id]);
+      if (rows[0]?.rendered === rendered) return;
+      await this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message });
+      await this.pool.query(`UPDATE controlroom.slack_pages SET rendered = $2 WHERE id = $1`, [page.id, rendered]);
+    });
   }
 
   private view(page: PageRow, alerts: readonly AlertEventRow[]) {
