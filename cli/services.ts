@@ -17,7 +17,7 @@ import { SlackPager } from '../alerting/slack/pager.ts';
 import { FreezeAnnouncer, freezeAnnouncementTasks } from '../alerting/slack/freeze-announcer.ts';
 import { createAccessControl } from '../core/access.ts';
 import type { Config } from '../core/config.ts';
-import { createPool, type Pool } from '../core/db.ts';
+import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { startJobQueue, type JobQueue } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createExporter, type Exporter } from '../exporter/exporter.ts';
@@ -73,7 +73,7 @@ function slackOutlets(pool: Pool, config: Config, logger: Logger): SlackOutlets 
 export async function startServices(databaseUrl: string, config: Config, logger: Logger): Promise<RunningServices> {
   const pool = createPool(databaseUrl, {
     max: config.PG_POOL_MAX,
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    ...poolTimeouts(config),
     applicationName: 'controlroom',
   });
   const exporter = createExporter(pool, config, logger);
@@ -82,7 +82,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   // the exporter or the HTTP handlers.
   const workerPool = createPool(databaseUrl, {
     max: config.JOB_CONCURRENCY * 2 + 1,
-    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    ...poolTimeouts(config),
     applicationName: 'controlroom-worker',
   });
   const github = createGitHubClient(config);
@@ -90,7 +90,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
   const slack = slackOutlets(workerPool, config, logger);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
-  const failoverPool = createPool(databaseUrl, { max: 3, statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS, applicationName: 'controlroom-failover' });
+  const failoverPool = createPool(databaseUrl, { max: 3, ...poolTimeouts(config), applicationName: 'controlroom-failover' });
   const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
   const rating = createRatingService();
   const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));

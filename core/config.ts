@@ -27,6 +27,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PG_POOL_MAX: int(4),
   PG_STATEMENT_TIMEOUT_MS: int(10_000),
+  /** Client-side wait for a query's answer; default PG_STATEMENT_TIMEOUT_MS + 5 s (see core/db.ts). */
+  PG_QUERY_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  PG_CONNECT_TIMEOUT_MS: int(10_000),
   EXPORTER_REFRESH_MS: int(5_000),
   EXPORTER_SLOW_REFRESH_MS: int(60_000),
   EXPORTER_USAGE_CAP: int(500),

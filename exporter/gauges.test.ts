@@ -70,6 +70,46 @@ describe('agent tasks', () => {
     assert.equal(await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
     assert.equal(await restarted.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 1);
   });
+  test('a completion counts once whatever the TMS does to the row afterwards; a retry that finishes again counts', async () => {
+    const exporter = testExporter(db.pool, { EXPORTER_SETTLE_SECONDS: 1 });
+    const counts = async (e = exporter) => ({
+      success: await e.value('tms_agent_tasks_completed_total', { fn_name: 'geocode_stops', status: 'success' }),
+      failed: await e.value('tms_agent_tasks_completed_total', { fn_name: 'geocode_stops', status: 'failed' }),
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 1_200));
+    await addTasks('geocode_stops', 'running', 5);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'success' WHERE id <= 3`);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'failed' WHERE id = 4`);
+    await exporter.runner.refreshAll();
+    assert.deepEqual(await counts(), { success: 3, failed: 1 });
+    await settle();
+    await exporter.runner.refreshAll(); // settled and persisted
+
+    // After the settle window the TMS touches the finished rows: payload only, the same status saved
+    // again, updated_at set by hand, and a status corrected from success to failed.
+    await db.pool.query(`UPDATE agent_tasks SET payload = payload || '{"archived": true}' WHERE id <= 4`);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'success' WHERE id <= 3`);
+    await db.pool.query(`UPDATE agent_tasks SET updated_at = now() WHERE id <= 4`);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'failed' WHERE id = 3`);
+    await exporter.runner.refreshAll();
+    assert.deepEqual(await counts(), { success: 3, failed: 1 });
+    await settle();
+    await exporter.runner.refreshAll();
+    assert.deepEqual(await counts(), { success: 3, failed: 1 });
+
+    // A retry runs task 4 again (back to queued, then running) and it succeeds: a second completion.
+    await db.pool.query(`UPDATE agent_tasks SET status = 'queued' WHERE id = 4`);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'running' WHERE id = 4`);
+    await db.pool.query(`UPDATE agent_tasks SET status = 'success', payload = '{"attempt": 2}' WHERE id = 4`);
+    await exporter.runner.refreshAll();
+    assert.deepEqual(await counts(), { success: 4, failed: 1 });
+    await settle();
+    await exporter.runner.refreshAll();
+    await db.pool.query(`UPDATE agent_tasks SET payload = '{"attempt": 2, "archived": true}' WHERE id = 4`);
+    const restarted = testExporter(db.pool, { EXPORTER_SETTLE_SECONDS: 1 });
+    await restarted.runner.refreshAll();
+    assert.deepEqual(await counts(restarted), { success: 4, failed: 1 });
+  });
 });
 
 const tenant = (name: string, plan: string) => insertCompany(db.pool, name, plan, { stripeCustomerId: 'cus', stripeSubscriptionId: 'sub' });

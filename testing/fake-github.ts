@@ -23,9 +23,13 @@ export class FakeGitHub {
   readonly pulls = new Map<string, FakePull[]>();
   /** Latest status per repo@sha, as GitHub would show it. */
   readonly statuses = new Map<string, StatusCall>();
+  /** Every status GitHub accepted, in order. */
+  readonly statusHistory: StatusCall[] = [];
   readonly reviews: Array<{ path: string; environment_name: string; state: string; comment: string }> = [];
   private failures = 0;
   private failStatus = 500;
+  /** Calls still to let through before the one armed by failNth fails. */
+  private failAfter: number | null = null;
   private constructor(private readonly recorder: HttpRecorder) {}
 
   static async start(): Promise<FakeGitHub> {
@@ -48,6 +52,12 @@ export class FakeGitHub {
     this.failStatus = status;
   }
 
+  /** The n-th call from now (1 = the next one) fails once with `status`; the others pass. */
+  failNth(n: number, status = 500): void {
+    this.failAfter = n - 1;
+    this.failStatus = status;
+  }
+
   status(repo: string, sha: string): StatusCall | undefined {
     return this.statuses.get(`${repo}@${sha}`);
   }
@@ -61,6 +71,13 @@ export class FakeGitHub {
     if (this.failures > 0) {
       this.failures--;
       return { status: this.failStatus, body: { message: 'Server Error' } };
+    }
+    if (this.failAfter !== null) {
+      if (this.failAfter === 0) {
+        this.failAfter = null;
+        return { status: this.failStatus, body: { message: 'Server Error' } };
+      }
+      this.failAfter--;
     }
     const url = new URL(call.path, 'http://fake');
     const pulls = /^\/repos\/([^/]+\/[^/]+)\/pulls$/.exec(url.pathname);
@@ -82,6 +99,7 @@ export class FakeGitHub {
       const body = call.json as Omit<StatusCall, 'repo' | 'sha'>;
       const recorded = { repo: status[1]!, sha: status[2]!, ...body };
       this.statuses.set(`${recorded.repo}@${recorded.sha}`, recorded);
+      this.statusHistory.push(recorded);
       return { status: 201, body: { id: this.statuses.size, ...recorded } };
     }
     if (/\/deployment_protection_rule$/.test(url.pathname) && call.method === 'POST') {

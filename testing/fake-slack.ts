@@ -14,7 +14,7 @@ export interface SlackCall {
  */
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
-  private readonly failures: Array<{ method: string | null; status: number; retryAfter?: number }> = [];
+  private readonly failures: Array<{ method: string | null; status: number; retryAfter?: number; match?: (args: Record<string, unknown>) => boolean }> = [];
   private seq = 0;
   private constructor(private readonly recorder: HttpRecorder) {}
 
@@ -30,9 +30,18 @@ export class FakeSlack {
     return `${this.recorder.url}/api/`;
   }
 
-  /** The next `times` calls (of `method`, or of any method) fail with `status`. */
-  failNext(times: number, status: 429 | 500 | 503, options: { method?: string; retryAfter?: number } = {}): void {
-    for (let i = 0; i < times; i++) this.failures.push({ method: options.method ?? null, status, retryAfter: options.retryAfter });
+  /** The next `times` calls (of `method`, or of any method; only those whose arguments `match`, if given) fail with `status`. */
+  failNext(
+    times: number,
+    status: 429 | 500 | 503,
+    options: { method?: string; retryAfter?: number; match?: (args: Record<string, unknown>) => boolean } = {},
+  ): void {
+    for (let i = 0; i < times; i++) this.failures.push({ method: options.method ?? null, status, retryAfter: options.retryAfter, match: options.match });
+  }
+
+  /** Failures asked for with failNext and not yet answered. */
+  get pendingFailures(): number {
+    return this.failures.length;
   }
 
   /** Successful calls of one API method. */
@@ -57,7 +66,7 @@ export class FakeSlack {
   private answer(call: RecordedCall) {
     const method = call.path.replace(/^\/api\//, '').split('?')[0] ?? '';
     const args = decode(call);
-    const failure = this.failures.findIndex((f) => f.method === null || f.method === method);
+    const failure = this.failures.findIndex((f) => (f.method === null || f.method === method) && (!f.match || f.match(args)));
     if (failure >= 0) {
       const [f] = this.failures.splice(failure, 1);
       this.calls.push({ method, args, at: call.at, status: f!.status });

@@ -58,8 +58,9 @@ export interface PullRequestRef {
 
 /**
  * Keeps the `controlroom/release-freeze` commit status of pull request heads in line with the decision.
- * What was last set is remembered per head, so a resync after an outage only calls GitHub for the
- * heads that are still wrong; a failure throws and the job queue retries the whole sync later.
+ * Each status GitHub accepted is recorded per head (controlroom.github_statuses) before the next head is
+ * called, so a sync that fails part-way and is retried by the job queue calls GitHub only for the heads
+ * that are still wrong: every status is set once.
  */
 export class FreezeStatusPublisher {
   constructor(

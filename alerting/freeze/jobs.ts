@@ -4,6 +4,7 @@ import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { enqueueJob } from '../../core/jobs.ts';
+import { once } from '../../core/side-effects.ts';
 import type { FreezeStatusPublisher } from './github.ts';
 import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts';
 
@@ -76,13 +77,18 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
     [FREEZE_DEPLOYMENT_TASK]: async (payload) => {
       if (!publisher) return;
       const p = payload as { callbackUrl: string; environment: string; repo: string; deploymentId: number | null };
-      const decision = await loadDecision(pool, policy);
-      const verdict = await publisher.reviewDeployment(decision, p.callbackUrl, p.environment);
+      // The review is answered once per callback URL (one per protection-rule request): recorded with the
+      // decision it gave before the audit entry, so a retry after a failed audit does not review again.
+      const reviewed = await once(pool, `github:deployment-review:${p.callbackUrl}`, async () => {
+        const decision = await loadDecision(pool, policy);
+        const verdict = await publisher.reviewDeployment(decision, p.callbackUrl, p.environment);
+        return { verdict, reason: decision.reason, cause: decision.cause };
+      });
       await audit(pool, {
         actor: ACTOR,
-        action: verdict === 'approved' ? 'github.deployment_approved' : 'github.deployment_rejected',
+        action: reviewed.verdict === 'approved' ? 'github.deployment_approved' : 'github.deployment_rejected',
         target: `${p.repo}/deployments/${p.deploymentId ?? '?'}`,
-        payload: { environment: p.environment, reason: decision.reason, cause: decision.cause },
+        payload: { environment: p.environment, reason: reviewed.reason, cause: reviewed.cause },
       });
     },
   };

@@ -146,8 +146,8 @@ describe('Alertmanager with the right token', () => {
   });
 
   test('resolving it in Alertmanager posts a thread reply and updates the root to RESOLVED', { timeout: 60_000 }, async () => {
-    const { rows: [page] } = await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE ts IS NOT NULL`);
-    assert.ok(page, 'the page of the first test');
+    // The root's ts is stored once Slack answered, a moment after the fake saw the call.
+    const page = await waitUntil(async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE ts IS NOT NULL`)).rows[0], 10_000, 'the page of the first test');
     await am.push([alert(new Date(Date.now() - 1_000))]);
 
     const reply = await h.slack.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === page.ts, 20_000);

@@ -1,4 +1,4 @@
-import type { Pool } from '../../core/db.ts';
+import type { Pool, PoolClient } from '../../core/db.ts';
 
 export interface AlertEventRow {
   id: string;
@@ -12,9 +12,11 @@ export interface AlertEventRow {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   generator_url: string | null;
+  /** When a Slack message (the root or a thread reply) showed this change; null while not yet shown. */
+  reported_at: Date | null;
 }
 
-const COLUMNS = `id, source, group_key, fingerprint, status, starts_at, alertname, severity, labels, annotations, generator_url`;
+const COLUMNS = `id, source, group_key, fingerprint, status, starts_at, alertname, severity, labels, annotations, generator_url, reported_at`;
 
 /** State changes of a group not acted on yet, oldest first. */
 export async function pendingEvents(pool: Pool, source: string, groupKey: string): Promise<AlertEventRow[]> {
@@ -34,6 +36,12 @@ export async function groupState(pool: Pool, source: string, groupKey: string): 
     [source, groupKey],
   );
   return rows.sort((a, b) => a.alertname.localeCompare(b.alertname) || a.fingerprint.localeCompare(b.fingerprint));
+}
+
+/** Records that a Slack message showing these changes was posted, so a retried job does not show them again. */
+export async function markReported(db: Pool | PoolClient, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(`UPDATE controlroom.alert_events SET reported_at = now() WHERE id = ANY($1::bigint[]) AND reported_at IS NULL`, [ids]);
 }
 
 export async function markProcessed(pool: Pool, ids: readonly string[]): Promise<void> {

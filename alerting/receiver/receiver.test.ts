@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { insertCompany } from '../../testing/companies.ts';
 import { channelId } from '../../testing/fake-slack.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
-import { AM_TOKEN, amPayload, GRAFANA_HMAC, GRAFANA_TOKEN, SLACK_SIGNING_SECRET, startReceiverHarness, waitUntil, type ReceiverHarness } from './test-support.ts';
+import { AM_TOKEN, amPayload, GRAFANA_HMAC, GRAFANA_TOKEN, pressButton, SLACK_SIGNING_SECRET, startReceiverHarness, waitUntil, type ReceiverHarness } from './test-support.ts';
 
 let h: ReceiverHarness;
 before(async () => {
@@ -86,8 +86,10 @@ describe('Slack pages', () => {
     const update = await h.slack.waitFor((c) => c.method === 'chat.update' && c.args.ts === page.ts && /RESOLVED/.test(String(c.args.text)));
     assert.ok(!JSON.stringify(update.args.blocks).includes('page_ack'), 'no buttons once resolved');
     assert.equal(rootsFor(page.id).length, 1, 'never a second root for the group');
-    const audited = await h.db.pool.query(`SELECT action FROM audit_log WHERE target = $1 ORDER BY id`, [`slack_pages/${page.id}`]);
-    assert.deepEqual(audited.rows.map((r) => r.action), ['slack.page_posted', 'slack.page_updated', 'slack.page_updated']);
+    // Audited once the update is recorded, a moment after the fake saw it.
+    const auditedActions = async () => (await h.db.pool.query(`SELECT action FROM audit_log WHERE target = $1 ORDER BY id`, [`slack_pages/${page.id}`])).rows.map((r) => r.action);
+    await waitUntil(async () => (await auditedActions()).length >= 3, 10_000, 'the third audit entry');
+    assert.deepEqual(await auditedActions(), ['slack.page_posted', 'slack.page_updated', 'slack.page_updated']);
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events WHERE group_key = $1 AND processed_at IS NULL`, [groupKey]), 0);
   });
 
@@ -126,17 +128,7 @@ describe('Grafana webhook', () => {
 });
 
 describe('acknowledge, resolve and escalation', () => {
-  const interact = async (pageId: string, action: string, options: { secret?: string; ts?: number } = {}) => {
-    const payload = JSON.stringify({ type: 'block_actions', user: { id: 'U123', username: 'oncall.ana' }, actions: [{ action_id: action, value: pageId }] });
-    const body = `payload=${encodeURIComponent(payload)}`;
-    const ts = String(options.ts ?? Math.floor(Date.now() / 1000));
-    const signature = `v0=${createHmac('sha256', options.secret ?? SLACK_SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
-    return fetch(`${h.base}/webhooks/slack/interactions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature },
-      body,
-    });
-  };
+  const interact = (pageId: string, action: string, options: { secret?: string; ts?: number } = {}) => pressButton(h.base, pageId, action, options);
   const pageFor = (groupKey: string) =>
     waitUntil(async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE group_key = $1 AND ts IS NOT NULL`, [groupKey])).rows[0], 10_000, 'page');
 

@@ -117,3 +117,16 @@ export async function waitUntil<T>(probe: () => Promise<T | null | undefined | f
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** Presses a page button as Slack would: a signed block_actions interaction from user @oncall.ana. */
+export function pressButton(base: string, pageId: string, action: string, options: { secret?: string; ts?: number } = {}): Promise<Response> {
+  const payload = JSON.stringify({ type: 'block_actions', user: { id: 'U123', username: 'oncall.ana' }, actions: [{ action_id: action, value: pageId }] });
+  const body = `payload=${encodeURIComponent(payload)}`;
+  const ts = String(options.ts ?? Math.floor(Date.now() / 1000));
+  const signature = `v0=${createHmac('sha256', options.secret ?? SLACK_SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  return fetch(`${base}/webhooks/slack/interactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature },
+    body,
+  });
+}

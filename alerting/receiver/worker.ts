@@ -16,7 +16,8 @@ const stringField = (payload: unknown, field: string): string => {
 
 /**
  * Acts on the inbox. Jobs are graphile-worker jobs in Postgres: they survive restarts, a failed one is
- * retried with exponential backoff (up to 25 attempts), and every step below is safe to run again.
+ * retried with exponential backoff (up to 25 attempts), and every step below is safe to run again: the
+ * database steps are idempotent, and each Slack call is recorded as done before the next step (see SlackPager).
  */
 export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger): TaskList {
   return {
@@ -33,9 +34,10 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
     },
     [ESCALATE_TASK]: async (payload) => pager?.escalate(stringField(payload, 'pageId')),
     [STORM_REFRESH_TASK]: async (payload) => pager?.refreshStorm(stringField(payload, 'stormId')),
-    [PAGE_REFRESH_TASK]: async (payload) => {
+    [PAGE_REFRESH_TASK]: async (payload, helpers) => {
       const note = (payload as { note?: unknown }).note;
-      await pager?.refreshPage(stringField(payload, 'pageId'), typeof note === 'string' ? note : null);
+      // Each button press queues its own (unkeyed) job: its id names the press across retries.
+      await pager?.refreshPage(stringField(payload, 'pageId'), typeof note === 'string' ? note : null, `job:${helpers.job.id}`);
     },
   };
 }

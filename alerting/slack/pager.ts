@@ -1,8 +1,9 @@
 import type { WebClient } from '@slack/web-api';
 import { audit } from '../../core/audit.ts';
-import type { Pool } from '../../core/db.ts';
+import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
-import { groupSeverity, groupState, type AlertEventRow } from '../receiver/events.ts';
+import { once, renderedDigest } from '../../core/side-effects.ts';
+import { groupSeverity, groupState, markReported, type AlertEventRow } from '../receiver/events.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { changesReply, rootMessage, stormMessage } from './messages.ts';
 import type { ChannelPacer } from './pacer.ts';
@@ -27,6 +28,12 @@ export interface PageRow {
   state: 'firing' | 'acknowledged' | 'resolved';
   acked_by: string | null;
   resolved_by: string | null;
+  /** sha256 of the root as Slack last showed it (null before the root is posted). */
+  rendered: string | null;
+  /** When the page took one of its channel's root slots; null while it has none. */
+  root_reserved_at: Date | null;
+  /** Reset when a resolved page fires again: with the id, it names this generation of the page. */
+  created_at: Date;
 }
 
 export const ESCALATE_TASK = 'slack_escalate';
@@ -39,6 +46,11 @@ const STORM_REFRESH_DELAY_MS = 2_000;
  * Pages in Slack: one root message per alert group in the channel of its severity, later changes as
  * thread replies plus a chat.update of the root, buttons to acknowledge or resolve, escalation of a P1
  * nobody acknowledged. When a channel is flooded, new groups fold into one storm digest message.
+ *
+ * Every Slack call is one step of a job that the queue may retry, and each step is recorded in Postgres
+ * as soon as Slack accepted it, before the next step: the root's ts, the alert changes a message showed
+ * (alert_events.reported_at), what the root or digest last showed (`rendered`), and the escalation posts
+ * and button notes (controlroom.side_effects). A retry therefore repeats only the step that failed.
  */
 export class SlackPager {
   constructor(
@@ -63,15 +75,18 @@ export class SlackPager {
       return;
     }
     if (!page.ts) {
-      if (await this.isStorming(page.channel)) return this.joinStorm(page);
-      return this.postRoot(page, alerts);
+      if ((await this.takeRootSlotOrFold(page)) === 'folded') return;
+      return this.postRoot(page, alerts, changes);
     }
-    const reply = changesReply(changes);
+    // Changes an earlier attempt already showed in a reply are not shown again.
+    const unreported = changes.filter((c) => !c.reported_at);
+    const reply = changesReply(unreported);
     const open = page;
     if (reply) {
       await this.pacer.run(open.channel, () =>
         this.slack.chat.postMessage({ channel: open.channel_id ?? open.channel, thread_ts: open.ts!, text: reply }),
       );
+      await markReported(this.pool, unreported.map((c) => c.id));
     }
     page = await this.markResolvedIfQuiet(open, anyFiring);
     await this.updateRoot(page, alerts);
@@ -83,14 +98,22 @@ export class SlackPager {
     });
   }
 
-  /** Re-renders a page's root after a button press (acknowledged or resolved by a person). */
-  async refreshPage(pageId: string, note: string | null): Promise<void> {
+  /**
+   * Re-renders a page's root after a button press (acknowledged or resolved by a person), then posts the
+   * note in its thread. `requestId` names the press (its queue job), so a retry posts the note once.
+   */
+  async refreshPage(pageId: string, note: string | null, requestId: string): Promise<void> {
     const page = await this.pageById(pageId);
     if (!page?.ts) return;
     const alerts = await groupState(this.pool, page.source, page.group_key);
     await this.updateRoot(page, alerts);
     if (note) {
-      await this.pacer.run(page.channel, () => this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: note }));
+      await once(this.pool, `slack:page-note:${requestId}`, async () => {
+        const posted = await this.pacer.run(page.channel, () =>
+          this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: note }),
+        );
+        return { ts: posted.ts ?? null };
+      });
     }
   }
 
@@ -104,20 +127,29 @@ export class SlackPager {
     const { text } = rootMessage(this.view(page, alerts));
     const minutes = Math.round(this.settings.escalationDelaySeconds / 60);
     const channel = this.settings.escalationChannel;
-    await this.pacer.run(channel, () =>
-      this.slack.chat.postMessage({ channel, text: `<!here> ${page.severity} page unacknowledged for ${minutes} min in ${page.channel}: ${text}` }),
-    );
-    await this.pacer.run(page.channel, () =>
-      this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: `Escalated to ${channel}: nobody acknowledged within ${minutes} min.` }),
-    );
-    await this.pool.query(`UPDATE controlroom.slack_pages SET escalated_at = now(), updated_at = now() WHERE id = $1`, [pageId]);
-    await audit(this.pool, { actor: ACTOR, action: 'slack.page_escalated', target: `slack_pages/${pageId}`, payload: { channel, after_minutes: minutes } });
+    const generation = pageGeneration(page);
+    await once(this.pool, `slack:escalation:${generation}`, async () => {
+      const posted = await this.pacer.run(channel, () =>
+        this.slack.chat.postMessage({ channel, text: `<!here> ${page.severity} page unacknowledged for ${minutes} min in ${page.channel}: ${text}` }),
+      );
+      return { ts: posted.ts ?? null };
+    });
+    await once(this.pool, `slack:escalation-note:${generation}`, async () => {
+      const posted = await this.pacer.run(page.channel, () =>
+        this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: `Escalated to ${channel}: nobody acknowledged within ${minutes} min.` }),
+      );
+      return { ts: posted.ts ?? null };
+    });
+    await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+      await client.query(`UPDATE controlroom.slack_pages SET escalated_at = now(), updated_at = now() WHERE id = $1`, [pageId]);
+      await audit(client, { actor: ACTOR, action: 'slack.page_escalated', target: `slack_pages/${pageId}`, payload: { channel, after_minutes: minutes } });
+    });
   }
 
   /** Posts or updates a storm digest; closes the storm when none of its groups fires any more. */
   async refreshStorm(stormId: string): Promise<void> {
-    const storm = await this.pool.query<{ channel: string; channel_id: string | null; ts: string | null; closed_at: Date | null }>(
-      `SELECT channel, channel_id, ts, closed_at FROM controlroom.slack_storms WHERE id = $1`,
+    const storm = await this.pool.query<{ channel: string; channel_id: string | null; ts: string | null; closed_at: Date | null; rendered: string | null }>(
+      `SELECT channel, channel_id, ts, closed_at, rendered FROM controlroom.slack_storms WHERE id = $1`,
       [stormId],
     );
     const row = storm.rows[0];
@@ -150,80 +182,126 @@ export class SlackPager {
       top: [...top.values()].sort((a, b) => a.severity.localeCompare(b.severity) || b.firing - a.firing).slice(0, 15),
       closed,
     });
+    const rendered = renderedDigest(message);
     if (!row.ts) {
       const posted = await this.pacer.run(row.channel, () => this.slack.chat.postMessage({ channel: row.channel, ...message }));
-      await this.pool.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3 WHERE id = $1`, [stormId, posted.ts, posted.channel]);
-      await audit(this.pool, { actor: ACTOR, action: 'slack.storm_opened', target: `slack_storms/${stormId}`, payload: { channel: row.channel, groups: groups.size } });
-    } else {
-      await this.pacer.run(row.channel, () => this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message }));
+      // Stored at once, with what it shows: a retry after this point updates this digest instead of posting another.
+      await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+        await client.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`, [stormId, posted.ts, posted.channel, rendered]);
+        await audit(client, { actor: ACTOR, action: 'slack.storm_opened', target: `slack_storms/${stormId}`, payload: { channel: row.channel, groups: groups.size } });
+      });
+    } else if (row.rendered !== rendered) {
+      await this.pacer.run(row.channel, async () => {
+        await this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message });
+        await this.pool.query(`UPDATE controlroom.slack_storms SET rendered = $2 WHERE id = $1`, [stormId, rendered]);
+      });
     }
     if (closed && !row.closed_at) {
-      await this.pool.query(`UPDATE controlroom.slack_storms SET closed_at = now() WHERE id = $1`, [stormId]);
-      await audit(this.pool, { actor: ACTOR, action: 'slack.storm_closed', target: `slack_storms/${stormId}`, payload: { groups: groups.size } });
+      await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+        await client.query(`UPDATE controlroom.slack_storms SET closed_at = now() WHERE id = $1`, [stormId]);
+        await audit(client, { actor: ACTOR, action: 'slack.storm_closed', target: `slack_storms/${stormId}`, payload: { groups: groups.size } });
+      });
     }
   }
 
-  private async postRoot(page: PageRow, alerts: readonly AlertEventRow[]): Promise<void> {
+  private async postRoot(page: PageRow, alerts: readonly AlertEventRow[], changes: readonly AlertEventRow[]): Promise<void> {
     const message = rootMessage(this.view(page, alerts));
     const posted = await this.pacer.run(page.channel, () => this.slack.chat.postMessage({ channel: page.channel, ...message }));
-    // Stored at once: a retry after this point updates this root instead of paging again.
-    await this.pool.query(`UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, updated_at = now() WHERE id = $1`, [
-      page.id,
-      posted.ts,
-      posted.channel,
-    ]);
-    if (page.severity === 'P1') {
-      await enqueueJob(this.pool, ESCALATE_TASK, { pageId: page.id }, {
-        jobKey: `${ESCALATE_TASK}:${page.id}`,
-        runAt: new Date(Date.now() + this.settings.escalationDelaySeconds * 1000),
+    // Stored at once, in one transaction with what it showed: a retry after this point updates this root
+    // instead of paging again, and does not repeat the changes it showed as a thread reply.
+    await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+      await client.query(`UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, rendered = $4, updated_at = now() WHERE id = $1`, [
+        page.id,
+        posted.ts,
+        posted.channel,
+        renderedDigest(message),
+      ]);
+      await markReported(client, changes.map((c) => c.id));
+      if (page.severity === 'P1') {
+        await enqueueJob(client, ESCALATE_TASK, { pageId: page.id }, {
+          jobKey: `${ESCALATE_TASK}:${page.id}`,
+          runAt: new Date(Date.now() + this.settings.escalationDelaySeconds * 1000),
+        });
+      }
+      await audit(client, {
+        actor: ACTOR,
+        action: 'slack.page_posted',
+        target: `slack_pages/${page.id}`,
+        payload: { channel: page.channel, ts: posted.ts, severity: page.severity, group_key: page.group_key, alerts: alerts.length },
       });
-    }
-    await audit(this.pool, {
-      actor: ACTOR,
-      action: 'slack.page_posted',
-      target: `slack_pages/${page.id}`,
-      payload: { channel: page.channel, ts: posted.ts, severity: page.severity, group_key: page.group_key, alerts: alerts.length },
     });
   }
 
+  /** Updates the root when it would show something new; what it shows is recorded once Slack accepted it. */
   private async updateRoot(page: PageRow, alerts: readonly AlertEventRow[]): Promise<void> {
     const message = rootMessage(this.view(page, alerts));
-    await this.pacer.run(page.channel, () => this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message }));
+    const rendered = renderedDigest(message);
+    if (page.rendered === rendered) return;
+    // Compared and recorded inside the pacer's turn for the channel: no other update of this root (a
+    // button refresh racing a group job) can land between the check, Slack's answer and the record, so
+    // `rendered` is always what Slack shows.
+    await this.pacer.run(page.channel, async () => {
+      const { rows } = await this.pool.query<{ rendered: string | null }>(`SELECT rendered FROM controlroom.slack_pages WHERE id = $1`, [page.id]);
+      if (rows[0]?.rendered === rendered) return;
+      await this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message });
+      await this.pool.query(`UPDATE controlroom.slack_pages SET rendered = $2 WHERE id = $1`, [page.id, rendered]);
+    });
   }
 
   private view(page: PageRow, alerts: readonly AlertEventRow[]) {
     return { pageId: page.id, severity: page.severity, state: page.state, ackedBy: page.acked_by, resolvedBy: page.resolved_by, alerts };
   }
 
-  private async isStorming(channel: string): Promise<boolean> {
-    const { rows } = await this.pool.query<{ open: boolean; recent: string }>(
-      `SELECT EXISTS (SELECT 1 FROM controlroom.slack_storms WHERE channel = $1 AND closed_at IS NULL) AS open,
-              (SELECT count(*) FROM controlroom.slack_pages
-                WHERE channel = $1 AND ts IS NOT NULL AND created_at > now() - interval '1 minute') AS recent`,
-      [channel],
-    );
-    return rows[0]!.open || Number(rows[0]!.recent) >= this.settings.stormThreshold;
+  /**
+   * Gives the page one of its channel's root slots, or folds it into the channel's storm digest. At most
+   * ALERT_STORM_THRESHOLD pages take a slot per channel per minute, exactly, however many workers run:
+   * the count and the reservation happen under one per-channel lock. A page keeps its slot across
+   * retries, so a root whose post failed is posted by the retry, not folded.
+   */
+  private async takeRootSlotOrFold(page: PageRow): Promise<'root' | 'folded'> {
+    const stormId = await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`slack-channel:${page.channel}`]);
+      const { rows } = await client.query<{ root_reserved_at: Date | null; storm_id: string | null }>(
+        `SELECT root_reserved_at, storm_id FROM controlroom.slack_pages WHERE id = $1 FOR UPDATE`,
+        [page.id],
+      );
+      if (rows[0]?.root_reserved_at) return null;
+      if (rows[0]?.storm_id) return rows[0].storm_id;
+      const { rows: [load] } = await client.query<{ open: boolean; recent: string }>(
+        `SELECT EXISTS (SELECT 1 FROM controlroom.slack_storms WHERE channel = $1 AND closed_at IS NULL) AS open,
+                (SELECT count(*) FROM controlroom.slack_pages
+                  WHERE channel = $1 AND root_reserved_at > clock_timestamp() - interval '1 minute') AS recent`,
+        [page.channel],
+      );
+      if (!load!.open && Number(load!.recent) < this.settings.stormThreshold) {
+        await client.query(`UPDATE controlroom.slack_pages SET root_reserved_at = clock_timestamp() WHERE id = $1`, [page.id]);
+        return null;
+      }
+      return this.joinStorm(client, page);
+    });
+    return stormId === null ? 'root' : 'folded';
   }
 
-  private async joinStorm(page: PageRow): Promise<void> {
-    await this.pool.query(
+  private async joinStorm(client: PoolClient, page: PageRow): Promise<string> {
+    await client.query(
       `INSERT INTO controlroom.slack_storms (channel) VALUES ($1) ON CONFLICT (channel) WHERE closed_at IS NULL DO NOTHING`,
       [page.channel],
     );
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await client.query<{ id: string }>(
       `UPDATE controlroom.slack_pages SET storm_id = (SELECT id FROM controlroom.slack_storms WHERE channel = $2 AND closed_at IS NULL),
               updated_at = now()
         WHERE id = $1 RETURNING storm_id AS id`,
       [page.id, page.channel],
     );
     const stormId = rows[0]!.id;
-    await audit(this.pool, { actor: ACTOR, action: 'slack.page_folded_into_storm', target: `slack_pages/${page.id}`, payload: { storm_id: stormId, channel: page.channel } });
-    await this.scheduleStormRefresh(stormId);
+    await audit(client, { actor: ACTOR, action: 'slack.page_folded_into_storm', target: `slack_pages/${page.id}`, payload: { storm_id: stormId, channel: page.channel } });
+    await this.scheduleStormRefresh(stormId, client);
+    return stormId;
   }
 
-  private scheduleStormRefresh(stormId: string): Promise<void> {
+  private scheduleStormRefresh(stormId: string, db: Pool | PoolClient = this.pool): Promise<void> {
     // preserve_run_at: a flood of members refreshes the digest every couple of seconds, not once per member.
-    return enqueueJob(this.pool, STORM_REFRESH_TASK, { stormId }, {
+    return enqueueJob(db, STORM_REFRESH_TASK, { stormId }, {
       jobKey: `${STORM_REFRESH_TASK}:${stormId}`,
       jobKeyMode: 'preserve_run_at',
       runAt: new Date(Date.now() + STORM_REFRESH_DELAY_MS),
@@ -245,6 +323,7 @@ export class SlackPager {
        VALUES ($1, $2, $3, $4)
        ON CONFLICT (source, group_key) DO UPDATE
          SET channel = EXCLUDED.channel, severity = EXCLUDED.severity, channel_id = NULL, ts = NULL, storm_id = NULL,
+             rendered = NULL, root_reserved_at = NULL,
              state = 'firing', acked_by = NULL, acked_at = NULL, resolved_by = NULL, resolved_at = NULL,
              escalated_at = NULL, created_at = now(), updated_at = now()
          -- Only a resolved page starts over; a live one (posted by an earlier job) is kept as it is.
@@ -266,3 +345,6 @@ export class SlackPager {
     return rows[0] ?? null;
   }
 }
+
+/** A page that resolved and fires again starts over under the same id: its creation time tells the two apart. */
+const pageGeneration = (page: PageRow) => `${page.id}@${new Date(page.created_at).getTime()}`;

@@ -4,7 +4,7 @@ import { withCollectorState } from '../state-store.ts';
 import { addInto, labelKey, labelValues, type CollectorContext, type Totals } from './context.ts';
 
 interface CompletionState {
-  /** Completions with updated_at <= settledUntil are in `totals`; ISO time, null before the first run. */
+  /** Completions with completed_at <= settledUntil are in `totals`; ISO time, null before the first run. */
   settledUntil: string | null;
   totals: Totals;
 }
@@ -12,10 +12,14 @@ interface CompletionState {
 /**
  * Agent task completions and queue depth.
  *
- * A task completes by an UPDATE, so there is no append-only id to follow; the cursor is updated_at.
- * Rows older than the settle window (EXPORTER_SETTLE_SECONDS) are folded into persisted totals once;
- * the newer ones are counted afresh on every refresh, so a completion shows within one refresh and a
- * transaction that commits a little late is still counted exactly once.
+ * A task completes by an UPDATE, so there is no append-only id to follow; the cursor is completed_at,
+ * which a trigger (migration 1700000000013) sets only when the status changes INTO success or failed
+ * (from queued/running, or on an insert as finished). Any later UPDATE of a finished row (the TMS
+ * touching its payload, re-saving the same status) keeps it, so a completion is counted once whatever
+ * happens to the row afterwards; a retry that runs the task again (back to queued/running, then
+ * finished) is a new completion. Completions older than the settle window (EXPORTER_SETTLE_SECONDS) are
+ * folded into persisted totals once; newer ones are counted afresh on every refresh, so a completion
+ * shows within one refresh and a transaction that commits a little late is still counted exactly once.
  */
 export class AgentTasksCollector implements Collector {
   readonly name = 'agent_tasks';
@@ -105,8 +109,8 @@ async function foldCompletions(client: PoolClient, totals: Totals, after: Date |
   const { rows } = await client.query<{ fn_name: string; status: string; n: string }>(
     `SELECT fn_name, status, count(*) AS n FROM agent_tasks
       WHERE status IN ('success', 'failed')
-        AND ($1::timestamptz IS NULL OR updated_at > $1)
-        AND ($2::timestamptz IS NULL OR updated_at <= $2)
+        AND ($1::timestamptz IS NULL OR completed_at > $1)
+        AND ($2::timestamptz IS NULL OR completed_at <= $2)
       GROUP BY 1, 2`,
     [after, upTo],
   );
