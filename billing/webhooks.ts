@@ -1,7 +1,7 @@
 import express, { type Router } from 'express';
 import type { Pool } from '../core/db.ts';
 import { withTransaction } from '../core/db.ts';
-import { HttpError } from '../core/http.ts';
+import { HttpError, readBody } from '../core/http.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BillingConfig } from './config.ts';
 import { applyStripeEvent } from './entitlements.ts';
@@ -16,12 +16,13 @@ import { webhookVerifier, type Stripe } from './stripe.ts';
 export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: Stripe | null, logger: Logger): Router {
   const router = express.Router();
   const webhooks = webhookVerifier(stripe);
-  router.post('/stripe', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+  router.post('/stripe', async (req, res) => {
     const secret = config.STRIPE_WEBHOOK_SECRET;
     if (!secret) throw new HttpError(503, 'STRIPE_WEBHOOK_SECRET is not configured on this server');
     const signature = req.header('stripe-signature');
     if (!signature) throw new HttpError(400, 'missing Stripe-Signature header');
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // Read only once the headers say it is worth it; Stripe's events are a few KiB.
+    const body = await readBody(req, 1024 * 1024);
     let event: Stripe.Event;
     try {
       event = webhooks.constructEvent(body, signature, secret);

@@ -45,7 +45,7 @@ const plural = (n: number | bigint, one: string, many: string) => `${n} ${Number
  * The predicate for one zod issue ("is required", "must be at most 100"). Used as the per-parse error
  * map, so messages a schema sets itself (`.min(3, 'must be at least 3 characters')`) take precedence.
  */
-const apiErrorMap = (issue: z.core.$ZodRawIssue): string => {
+export const apiErrorMap = (issue: z.core.$ZodRawIssue): string => {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';
@@ -87,18 +87,23 @@ function fieldName(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
-// A message that is a predicate ("must be ...", "is required") reads as a sentence after the field name;
-// any other message a schema sets ("no region named ...") follows the field after a colon.
+// A message that is a predicate ("must be ...", "is required") reads as a sentence after the field name,
+// a message that already names the field ("steps must increase") stands alone, and any other message a
+// schema sets ("no region named ...") follows the field after a colon.
 const PREDICATE = /^(is|are|must|has|have|needs?|cannot|should|may)\b/;
+
+/** One issue as the API's sentence: "reason is required", "weights.us-east-1 must be at most 100". */
+export function describeIssue(issue: { path: readonly PropertyKey[]; message: string }): string {
+  const field = fieldName(issue.path);
+  const last = issue.path.length > 0 ? String(issue.path[issue.path.length - 1]) : null;
+  if (PREDICATE.test(issue.message)) return `${field} ${issue.message}`;
+  if (last !== null && issue.message.startsWith(`${last} `)) return issue.path.length === 1 ? issue.message : `${field}${issue.message.slice(last.length)}`;
+  return `${field}: ${issue.message}`;
+}
 
 /** All issues as one line of the API's sentences: "reason is required; weights.us-east-1 must be at most 100". */
 export function describeZodIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const field = fieldName(issue.path);
-      return PREDICATE.test(issue.message) ? `${field} ${issue.message}` : `${field}: ${issue.message}`;
-    })
-    .join('; ');
+  return error.issues.map(describeIssue).join('; ');
 }
 
 /** Validates `input` with `schema`; a 400 "invalid <what>: <sentences>" when it does not fit. */

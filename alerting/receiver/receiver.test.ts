@@ -42,7 +42,7 @@ describe('authentication and validation', () => {
     delete (noName.alerts[0]!.labels as Record<string, string>).alertname;
     const missing = await h.post('/webhooks/alertmanager', noName);
     assert.equal(missing.status, 400);
-    assert.match(missing.body.error, /alerts\.0\.labels: needs an alertname label/);
+    assert.match(missing.body.error, /alerts\[0\]\.labels needs an alertname label/);
     const wrongVersion = await h.post('/webhooks/alertmanager', { ...amPayload('g', [{ alertname: 'X' }]), version: '3' });
     assert.equal(wrongVersion.status, 400);
     assert.match(wrongVersion.body.error, /version/);
