@@ -29,6 +29,11 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
     } catch (error) {
       throw new HttpError(400, `Stripe-Signature does not verify: ${(error as Error).message}`);
     }
+    // A signed body is still only trusted to be JSON: an event needs its id, type and creation time.
+    const shape = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
+    if (typeof shape !== 'object' || shape === null || typeof shape.id !== 'string' || !shape.id || typeof shape.type !== 'string' || !Number.isFinite(shape.created)) {
+      throw new HttpError(400, 'the body is not a Stripe event (needs id, type and created)');
+    }
     const result = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const claimed = await client.query(
         `INSERT INTO controlroom.stripe_events (id, type, created, outcome) VALUES ($1, $2, to_timestamp($3), 'processing')
