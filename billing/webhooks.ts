@@ -7,6 +7,9 @@ import type { BillingConfig } from './config.ts';
 import { applyStripeEvent } from './entitlements.ts';
 import { webhookVerifier, type Stripe } from './stripe.ts';
 
+/** Event ids ("evt_...") and types ("invoice.paid") are short printable ASCII. */
+const STRIPE_TOKEN = /^[\x21-\x7e]{1,255}$/;
+
 /**
  * POST /webhooks/stripe. The signature is checked on the raw body with the stripe library
  * (constructEvent: HMAC and timestamp tolerance); a bad one is a 400 and changes nothing. The event id
@@ -31,8 +34,14 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
     }
     // A signed body is still only trusted to be JSON: an event needs its id, type and creation time.
     const shape = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
-    if (typeof shape !== 'object' || shape === null || typeof shape.id !== 'string' || !shape.id || typeof shape.type !== 'string' || !Number.isFinite(shape.created)) {
-      throw new HttpError(400, 'the body is not a Stripe event (needs id, type and created)');
+    const data = (shape as { data?: { object?: unknown } } | null)?.data;
+    if (
+      typeof shape !== 'object' || shape === null || typeof shape.id !== 'string' || !STRIPE_TOKEN.test(shape.id) ||
+      typeof shape.type !== 'string' || !STRIPE_TOKEN.test(shape.type) ||
+      typeof shape.created !== 'number' || !Number.isSafeInteger(shape.created) || shape.created < 0 || shape.created > 4_102_444_800 ||
+      typeof data?.object !== 'object' || data.object === null
+    ) {
+      throw new HttpError(400, 'the body is not a Stripe event (needs id, type, created and data.object)');
     }
     const result = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const claimed = await client.query(
@@ -44,7 +53,16 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
         const { rows } = await client.query<{ outcome: string }>(`SELECT outcome FROM controlroom.stripe_events WHERE id = $1`, [event.id]);
         return { duplicate: true, outcome: rows[0]?.outcome ?? 'unknown', companyId: null };
       }
-      const applied = await applyStripeEvent(client, config, event);
+      const applied = await applyStripeEvent(client, config, event).catch((error: unknown) => {
+        // Only Stripe (or whoever holds the signing secret) gets here, yet a body that is signed but not
+        // shaped like its type (data.object missing a field) must still be refused, with nothing written
+        // (the transaction rolls back), rather than be a 500.
+        if (error instanceof TypeError) {
+          logger.warn({ event: shape.id, type: shape.type, err: error }, 'stripe event does not have the shape of its type');
+          throw new HttpError(400, `event ${shape.id} does not have the shape of a ${shape.type} event: ${error.message}`);
+        }
+        throw error;
+      });
       await client.query(`UPDATE controlroom.stripe_events SET outcome = $2, company_id = $3 WHERE id = $1`, [event.id, applied.outcome, applied.companyId]);
       return { duplicate: false, ...applied };
     });

@@ -35,6 +35,8 @@ const as = (role: string, login = `prop.${role.toLowerCase()}`) => ({
 });
 
 interface Answer {
+  /** The client's local port: the same port twice means the connection was kept alive. */
+  port: number | undefined;
   status: number;
   headers: http.IncomingHttpHeaders;
   text: string;
@@ -61,6 +63,11 @@ function send(
       headers: { ...headers, ...(body && !chunked ? { 'content-length': String(body.length) } : {}) },
     });
     let answered = false;
+    let port: number | undefined;
+    req.on('socket', (socket) => {
+      if (socket.localPort) port = socket.localPort;
+      else socket.once('connect', () => (port = socket.localPort));
+    });
     req.on('response', (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
@@ -73,7 +80,7 @@ function send(
         } catch {
           json = null;
         }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        resolve({ port, status: res.statusCode ?? 0, headers: res.headers, text, json });
       });
       res.on('error', reject);
     });
@@ -462,7 +469,15 @@ describe('webhooks', () => {
   const signer = new Stripe('sk_test_property');
   test('GitHub, Stripe and Slack: unsigned, forged or garbage bodies are a 4xx; signed garbage too', async () => {
     const body = fc.oneof(fc.jsonValue().map((v) => JSON.stringify(v) ?? ''), fc.string(), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
-      fc.record({ id: fc.string(), type: fc.constantFrom('customer.subscription.updated', 'invoice.payment_failed', 'x'), created: fc.integer(), data: fc.jsonValue() }).map((v) => JSON.stringify(v)));
+      fc.record({
+        id: fc.oneof(fc.string(), fc.uuid().map((u) => `evt_${u}`)),
+        type: fc.constantFrom('customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted', 'invoice.payment_failed', 'invoice.paid', 'x'),
+        created: fc.oneof(fc.integer(), fc.integer({ min: 1_700_000_000, max: 1_800_000_000 })),
+        data: fc.oneof(
+          fc.jsonValue(),
+          fc.record({ object: fc.dictionary(fc.constantFrom('id', 'customer', 'status', 'items', 'metadata', 'subscription', 'lines', 'current_period_end'), fc.jsonValue()) }),
+        ),
+      }).map((v) => JSON.stringify(v)));
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('github', 'stripe', 'slack/interactions'), fc.constantFrom('signed', 'none', 'forged'), body, fc.constantFrom('ping', 'pull_request', 'deployment_protection_rule'), async (hook, signature, text, event) => {
         const headers: Record<string, string> = { 'content-type': hook === 'slack/interactions' ? 'application/x-www-form-urlencoded' : 'application/json' };
@@ -484,3 +499,69 @@ describe('webhooks', () => {
     );
   });
 });
+
+describe('refusals before the body is read to its end', () => {
+  const rejected = async (source: string) => {
+    const text = await (await fetch(`${h.base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`controlroom_alert_notifications_total{source="${source}",outcome="rejected"}`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+
+  test('errors noticed in a later chunk keep their meaning: missing columns 400, too many lanes or bytes 413', async () => {
+    const row = `"Reno, NV","Boise, ID",van,${dayFromNow(3)}\n`;
+    const before = await written();
+    const header = await uploadCsv([Buffer.from('orig'), Buffer.from('in,destina'), Buffer.from('tion\n'), Buffer.from(row), Buffer.from(row)]);
+    assert.deepEqual([header.status, header.json.error], [400, 'CSV header must name the columns origin, destination, equipment, pickup_date; missing equipment, pickup_date (line 1: origin, destination)']);
+    const lanes = await uploadCsv([Buffer.from(HEADER), ...Array.from({ length: MAX_LANES + 3 }, () => Buffer.from(row))]);
+    assert.deepEqual([lanes.status, lanes.json.error], [413, `too many lanes: at most ${MAX_LANES} rows per job (good and bad rows count)`]);
+    const bad = `"Springfeld, ZZ","Boise, ID",van,${dayFromNow(3)}\n`;
+    const mixed = await uploadCsv([Buffer.from(HEADER), ...Array.from({ length: 5 }, () => Buffer.from(row)), ...Array.from({ length: MAX_LANES }, () => Buffer.from(bad)), Buffer.from('"Reno, NV"\n')]);
+    assert.equal(mixed.status, 413, 'good and bad rows together count against BULK_MAX_LANES');
+    const bytes = await uploadCsv([Buffer.from(HEADER), Buffer.from(`"Reno, NV","Boise, ID",van,${dayFromNow(3)}${' '.repeat(MAX_BYTES)}\n`)]);
+    assert.deepEqual([bytes.status, bytes.json.error], [413, `upload larger than ${MAX_BYTES} bytes`]);
+    assert.deepEqual(await written(), before);
+  });
+
+  test('a refused oversize upload answers 413 to a keep-alive client without resetting its connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const padded = Buffer.from(`"Reno, NV","Boise, ID",van,${dayFromNow(3)}${' '.repeat(1000)}\n`);
+      // Within the drain bound: the rest is read off and the same connection carries the next request.
+      const refused = await uploadCsvWith(agent, [Buffer.from(HEADER), ...Array.from({ length: 40 }, () => padded)]);
+      assert.deepEqual([refused.status, refused.json.error], [413, `upload larger than ${MAX_BYTES} bytes`]);
+      assert.notEqual(refused.headers.connection, 'close');
+      const next = await send('GET', `/api/bulk-rating/allowance?company_id=${companyId}`, as('Viewer'), undefined, agent);
+      assert.equal(next.status, 200);
+      assert.equal(next.port, refused.port, 'the keep-alive connection was reused');
+      // Far past the bound (3 MiB): 413 with Connection: close, and the client gets the answer, not a reset.
+      const huge = await uploadCsvWith(agent, [Buffer.from(HEADER), ...Array.from({ length: 48 }, () => Buffer.alloc(64 * 1024, 0x20))]);
+      assert.equal(huge.status, 413);
+      assert.equal(huge.headers.connection, 'close');
+      const declared = await send('POST', `/api/bulk-rating/jobs?company_id=${companyId}`, { 'content-type': 'text/csv', ...as('Editor') }, Buffer.alloc(2 * 1024 * 1024, 0x20), agent);
+      assert.deepEqual([declared.status, declared.headers.connection], [413, 'close']);
+      const after = await send('GET', `/api/bulk-rating/allowance?company_id=${companyId}`, as('Viewer'), undefined, agent);
+      assert.equal(after.status, 200, 'a new connection serves the next request');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('webhook credentials are checked before the body is read; 401 and 413 count as rejected', async () => {
+    const before = await rejected('alertmanager');
+    // 64 KiB of a declared 5 MiB body, and the client waits: the 401 comes without the rest.
+    const req = http.request(`${h.base}/webhooks/alertmanager`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(5 * 1024 * 1024) } });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(64 * 1024, 0x20));
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+    assert.equal(res.statusCode, 401);
+    assert.equal(res.headers.connection, 'close');
+    res.resume();
+    req.destroy();
+    const big = await send('POST', '/webhooks/alertmanager', { 'content-type': 'application/json', authorization: `Bearer ${AM_TOKEN}` }, Array.from({ length: 6 }, () => Buffer.alloc(1024 * 1024 + 1, 0x20)));
+    assert.deepEqual([big.status, big.json.error], [413, `body larger than ${5 * 1024 * 1024} bytes`]);
+    assert.equal(await rejected('alertmanager'), before + 2);
+  });
+});
+
+const uploadCsvWith = (agent: http.Agent, body: Buffer[]) =>
+  send('POST', `/api/bulk-rating/jobs?company_id=${companyId}`, { 'content-type': 'text/csv', ...as('Editor') }, body, agent);

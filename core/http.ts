@@ -273,12 +273,20 @@ const DRAIN_MAX_MS = 2_000;
  * A refusal may come before the body was read to its end (413 on a large upload, 401 before a webhook's
  * body). Closing a socket that still has unread bytes makes the kernel send a reset, and the client may
  * then lose our answer. So the rest is read off first, up to DRAIN_MAX_BYTES / DRAIN_MAX_MS; when the
- * body ends within that, the connection stays open for the next request. Past the bound the answer
- * carries `Connection: close` and Node closes the connection after sending it.
+ * body ends within that, the connection stays open for the next request. Past the bound (or when the
+ * declared Content-Length is past it) the answer carries `Connection: close` and Node closes the
+ * connection after sending it.
  */
 function settleUnreadBody(req: Request, res: Response, respond: () => void): void {
   if (req.complete || req.readableEnded || req.destroyed) return respond();
   req.unpipe();
+  if (Number(req.header('content-length') ?? '0') > DRAIN_MAX_BYTES) {
+    // Declared larger than we would read off: say so at once rather than after the drain bound.
+    res.setHeader('Connection', 'close');
+    respond();
+    req.resume();
+    return;
+  }
   let drained = 0;
   let settled = false;
   const finish = (keepAlive: boolean) => {
@@ -341,9 +349,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       // express.json(), express.raw() and the router (a malformed %-escape in a path) raise errors with a
       // 4xx status for bad requests.
       const raised = (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
+      const sqlState = (error as { code?: unknown; severity?: unknown }).severity ? (error as { code?: unknown }).code : undefined;
       if (typeof raised === 'number' && raised >= 400 && raised < 500) {
         status = raised;
         body = { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) };
+      } else if (typeof sqlState === 'string' && sqlState.startsWith('22')) {
+        // Postgres class 22 (data exception: a value out of range, malformed or with a NUL byte) can only
+        // come from a value a caller sent that the route's own checks let through. It is still the
+        // caller's value, so a 400; logged, because the route should have said it first.
+        logger.warn({ err: error, path: req.path }, 'a value reached the database that the route did not validate');
+        status = 400;
+        body = { error: `invalid value: ${(error as Error).message}` };
       } else {
         logger.error({ err: error, path: req.path }, 'request failed');
       }
