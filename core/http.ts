@@ -228,18 +228,15 @@ export function decodeUtf8(bytes: Buffer, what: string): string {
   throw new HttpError(400, `${what} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
 }
 
-/**
- * Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. With
- * `final` false a sequence cut off by the end of `bytes` is not an error (the next chunk completes it).
- */
-export function firstInvalidUtf8(bytes: Uint8Array, final = true): number {
+/** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;
     const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
     if (need < 0) return i;
     for (let k = 1; k <= need; k++) {
       const c = bytes[i + k];
-      if (c === undefined) return final ? i : -1;
+      if (c === undefined) return i;
       // Overlongs, surrogates and code points past U+10FFFF show in the second byte's range.
       const lo = k === 1 && b === 0xe0 ? 0xa0 : k === 1 && b === 0xf0 ? 0x90 : 0x80;
       const hi = k === 1 && b === 0xed ? 0x9f : k === 1 && b === 0xf4 ? 0x8f : 0xbf;
