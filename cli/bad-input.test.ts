@@ -526,6 +526,10 @@ describe('refusals before the body is read to its end', () => {
     assert.equal(mixed.status, 413, 'good and bad rows together count against BULK_MAX_LANES');
     const bytes = await uploadCsv([Buffer.from(HEADER), Buffer.from(`"Reno, NV","Boise, ID",van,${dayFromNow(3)}${' '.repeat(MAX_BYTES)}\n`)]);
     assert.deepEqual([bytes.status, bytes.json.error], [413, `upload larger than ${MAX_BYTES} bytes`]);
+    // A multi-byte character cut off by the end of the file, its first byte alone in the last chunk.
+    const cut = await uploadCsv([Buffer.from(HEADER), Buffer.from(row), Buffer.from([0xe2])]);
+    assert.equal(cut.status, 400);
+    assert.match(cut.json.error, /^the file is not valid UTF-8 \(byte 0xe2 at line 3, byte 1 of the line\)/);
     assert.deepEqual(await written(), before);
   });
 

@@ -116,7 +116,7 @@ class UploadMeter extends Transform {
   override _flush(done: TransformCallback): void {
     try {
       if (this.head) this.sniff(Buffer.alloc(0), true);
-      if (this.carry.length > 0) this.fail(this.carry, 0);
+      if (this.carry.length > 0) this.fail(this.carry, -1);
       done();
     } catch (error) {
       done(error as Error);
