@@ -16,7 +16,11 @@ export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECR
 
 const MAX_OVERRIDE_HOURS = 24;
 const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500);
-const future = z.coerce.date().refine((d) => d.getTime() > Date.now(), 'must be in the future');
+// A time is an ISO 8601 string; a missing one falls through to the shared "is required".
+const isoTime = z
+  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z') })
+  .pipe(z.coerce.date({ error: 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z' }));
+const future = isoTime.refine((d) => d.getTime() > Date.now(), 'must be in the future');
 const freezeBody = z.object({ reason, expires_at: future.optional() }).strict();
 const overrideBody = z
   .object({ reason, expires_at: future.refine((d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000, `at most ${MAX_OVERRIDE_HOURS} h ahead`) })
