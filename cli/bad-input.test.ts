@@ -275,6 +275,7 @@ const wellFormed = (s: string) => s.replace(/[\ud800-\udfff]/g, '?');
 
 before(async () => {
   h = await startReceiverHarness({
+    CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     BULK_MAX_UPLOAD_BYTES: String(MAX_BYTES),
     BULK_MAX_LANES: String(MAX_LANES),

@@ -129,7 +129,6 @@ function grafanaContext(req: Request): GrafanaContext {
   } catch {
     throw new HttpError(401, 'X-Grafana-Context is not a JSON object');
   }
-  if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) throw new HttpError(400, 'X-Grafana-Context must be a JSON object');
   const pick = (...keys: string[]) => keys.map((k) => ctx[k]).find((v) => v !== undefined && v !== null && v !== '');
   if (pick('IsAnonymous', 'isAnonymous') === true) throw new HttpError(401, 'anonymous Grafana users cannot use Control Room');
   const login = pick('Login', 'login');
