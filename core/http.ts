@@ -1,4 +1,6 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { isUtf8 } from 'node:buffer';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { z } from 'zod';
 import type { Logger } from './logger.ts';
 
 /** An error that maps to an HTTP status and a message the caller can act on. */
@@ -16,20 +18,349 @@ export const notFound: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
 };
 
+// ---------------------------------------------------------------------------------------------------
+// Validation messages. Every route validates with zod through `parseInput`, so a caller reads the API's
+// own sentences naming the field ("reason is required", "steps[2] must be at most 100"), never zod's
+// defaults ("Invalid input: expected string, received undefined").
+// ---------------------------------------------------------------------------------------------------
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  bigint: 'a whole number',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  date: 'a date (ISO 8601, e.g. 2026-12-01T10:00:00Z)',
+  record: 'an object',
+  tuple: 'a list',
+  null: 'null',
+};
+
+const listOf = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+const plural = (n: number | bigint, one: string, many: string) => `${n} ${Number(n) === 1 ? one : many}`;
+
+/**
+ * The predicate for one zod issue ("is required", "must be at most 100"). Used as the per-parse error
+ * map, so messages a schema sets itself (`.min(3, 'must be at least 3 characters')`) take precedence.
+ */
+export const apiErrorMap = (issue: z.core.$ZodRawIssue): string => {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return 'is required';
+      return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    case 'too_small': {
+      const n = issue.minimum;
+      if (issue.origin === 'string') return Number(n) <= 1 ? 'must not be empty' : `must be at least ${plural(n, 'character', 'characters')}`;
+      if (issue.origin === 'array' || issue.origin === 'set') return Number(n) <= 1 ? 'must not be empty' : `must have at least ${plural(n, 'item', 'items')}`;
+      return issue.inclusive === false ? `must be greater than ${n}` : `must be at least ${n}`;
+    }
+    case 'too_big': {
+      const n = issue.maximum;
+      if (issue.origin === 'string') return `must be at most ${plural(n, 'character', 'characters')}`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must have at most ${plural(n, 'item', 'items')}`;
+      return issue.inclusive === false ? `must be less than ${n}` : `must be at most ${n}`;
+    }
+    case 'invalid_value':
+      return issue.values.length === 1 ? `must be ${listOf(issue.values)}` : `must be one of ${listOf(issue.values)}`;
+    case 'unrecognized_keys':
+      return `has ${issue.keys.length === 1 ? 'an unknown field' : 'unknown fields'} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    case 'invalid_format':
+      return issue.format === 'regex' ? 'is not in the expected format' : `must be a valid ${issue.format}`;
+    case 'not_multiple_of':
+      return `must be a multiple of ${issue.divisor}`;
+    case 'invalid_union':
+      return 'does not match any accepted form';
+    case 'invalid_key':
+      return 'has an invalid key';
+    case 'invalid_element':
+      return 'has an invalid value';
+    default:
+      return 'is invalid';
+  }
+};
+
+/** "alerts[0].labels", or "the body" for the root. */
+function fieldName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'the body';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+// A message that is a predicate ("must be ...", "is required") reads as a sentence after the field name,
+// a message that already names the field ("steps must increase") stands alone, and any other message a
+// schema sets ("no region named ...") follows the field after a colon.
+const PREDICATE = /^(is|are|must|has|have|needs?|cannot|should|may)\b/;
+
+/** One issue as the API's sentence: "reason is required", "weights.us-east-1 must be at most 100". */
+export function describeIssue(issue: { path: readonly PropertyKey[]; message: string }): string {
+  const field = fieldName(issue.path);
+  const last = issue.path.length > 0 ? String(issue.path[issue.path.length - 1]) : null;
+  if (PREDICATE.test(issue.message)) return `${field} ${issue.message}`;
+  if (last !== null && issue.message.startsWith(`${last} `)) return issue.path.length === 1 ? issue.message : `${field}${issue.message.slice(last.length)}`;
+  return `${field}: ${issue.message}`;
+}
+
+/** All issues as one line of the API's sentences: "reason is required; weights.us-east-1 must be at most 100". */
+export function describeZodIssues(error: z.ZodError): string {
+  return error.issues.map(describeIssue).join('; ');
+}
+
+/** Validates `input` with `schema`; a 400 "invalid <what>: <sentences>" when it does not fit. */
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what = 'request'): T {
+  const result = schema.safeParse(input, { error: apiErrorMap });
+  if (!result.success) throw new HttpError(400, `invalid ${what}: ${describeZodIssues(result.error)}`);
+  return result.data;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Request bodies.
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Text a caller sent, made safe to store or echo: lone surrogates become U+FFFD and control characters
+ * (NUL included, which Postgres text and jsonb refuse) are written as \uXXXX.
+ */
+export const safeText = (text: string) =>
+  text
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** The media type of the request ("text/csv"), lower case, without parameters; '' when absent. */
+export const mediaTypeOf = (req: Request) => (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+
+/**
+ * Refuses a body whose declared charset is not UTF-8 (415): everything Control Room reads is decoded as
+ * UTF-8, and decoding Latin-1 as UTF-8 would silently corrupt names rather than fail.
+ */
+export function requireUtf8Charset(req: Request): void {
+  const match = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(req.header('content-type') ?? '');
+  const charset = match?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
+    throw new HttpError(415, `charset '${match![1]}' is not supported: send the body as UTF-8`);
+  }
+}
+
+/**
+ * Reads a request body of at most `maxBytes` (413 past it, from the declared Content-Length before a
+ * byte is read, or while it streams). The request is never destroyed here: on refusal the error handler
+ * decides how much of the rest to read off (see `errorHandler`), so a keep-alive client gets the answer.
+ */
+export async function readBody(req: Request, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.header('content-length') ?? '0');
+  if (declared > maxBytes) throw new HttpError(413, `body larger than ${maxBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return new Promise<Buffer>((resolve, reject) => {
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        req.pause();
+        reject(new HttpError(413, `body larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new HttpError(400, `the request body could not be read: ${error.message}`));
+    };
+    const onAborted = () => onError(new Error('the client aborted the upload'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+/**
+ * JSON bodies for the control API: express.json() with our messages, and a 415 (not a silent empty body)
+ * when a body is sent with another media type.
+ */
+export function jsonBody(limitBytes: number): RequestHandler {
+  return (req, res, next) => {
+    const hasBody = Number(req.header('content-length') ?? '0') > 0 || req.header('transfer-encoding') !== undefined;
+    if (!hasBody) {
+      req.body = undefined;
+      next();
+      return;
+    }
+    const type = mediaTypeOf(req);
+    if (type !== 'application/json' && !type.endsWith('+json')) {
+      next(new HttpError(415, `send the body as application/json, not '${type || 'no content type'}'`));
+      return;
+    }
+    try {
+      requireUtf8Charset(req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    readBody(req, limitBytes).then((raw) => {
+      if (raw.length === 0) {
+        req.body = undefined;
+        return next();
+      }
+      try {
+        req.body = JSON.parse(decodeUtf8(raw, 'body')) as unknown;
+      } catch (error) {
+        return next(error instanceof HttpError ? error : new HttpError(400, `body is not valid JSON: ${(error as Error).message}`));
+      }
+      next();
+    }, next);
+  };
+}
+
+/** Strict UTF-8 decoding: invalid bytes are a 400 naming the byte offset, not U+FFFD in the database. */
+export function decodeUtf8(bytes: Buffer, what: string): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  throw new HttpError(400, `${what} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
+}
+
+/** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined) return i;
+      // Overlongs, surrogates and code points past U+10FFFF show in the second byte's range.
+      const lo = k === 1 && b === 0xe0 ? 0xa0 : k === 1 && b === 0xf0 ? 0x90 : 0x80;
+      const hi = k === 1 && b === 0xed ? 0x9f : k === 1 && b === 0xf4 ? 0x8f : 0xbf;
+      if (c < lo || c > hi) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** How many bytes at the end of `bytes` are the start of a sequence the next chunk must complete. */
+export function incompleteUtf8Tail(bytes: Uint8Array): number {
+  for (let i = bytes.length - 1; i >= Math.max(0, bytes.length - 3); i--) {
+    const b = bytes[i]!;
+    if ((b & 0xc0) === 0x80) continue;
+    const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return bytes.length - i < length ? bytes.length - i : 0;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The one error handler.
+// ---------------------------------------------------------------------------------------------------
+
+/** How much of a refused body is read off so a keep-alive connection can carry the next request. */
+const DRAIN_MAX_BYTES = 1 << 20;
+const DRAIN_MAX_MS = 2_000;
+
+/**
+ * A refusal may come before the body was read to its end (413 on a large upload, 401 before a webhook's
+ * body). Closing a socket that still has unread bytes makes the kernel send a reset, and the client may
+ * then lose our answer. So the rest is read off first, up to DRAIN_MAX_BYTES / DRAIN_MAX_MS; when the
+ * body ends within that, the connection stays open for the next request. Past the bound (or when the
+ * declared Content-Length is past it) the answer carries `Connection: close` and Node closes the
+ * connection after sending it.
+ */
+function settleUnreadBody(req: Request, res: Response, respond: () => void): void {
+  if (req.complete || req.readableEnded || req.destroyed) return respond();
+  req.unpipe();
+  if (Number(req.header('content-length') ?? '0') > DRAIN_MAX_BYTES) {
+    // Declared larger than we would read off: say so at once rather than after the drain bound.
+    res.setHeader('Connection', 'close');
+    respond();
+    req.resume();
+    return;
+  }
+  let drained = 0;
+  let settled = false;
+  const finish = (keepAlive: boolean) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onEnd);
+    if (!keepAlive) res.setHeader('Connection', 'close');
+    respond();
+    // Node discards whatever still arrives until it has sent the answer and closed the socket.
+    if (!keepAlive) req.resume();
+  };
+  const onData = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) finish(false);
+  };
+  const onEnd = () => finish(!req.destroyed);
+  const timer = setTimeout(() => finish(false), DRAIN_MAX_MS);
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onEnd);
+  req.resume();
+}
+
+/** Errors of body-parser (express.json/raw) in the API's words; they carry a `type` and a 4xx status. */
+function bodyParserMessage(error: { type?: string; message?: string; limit?: number; charset?: string; encoding?: string }): string {
+  switch (error.type) {
+    case 'entity.parse.failed':
+      return `body is not valid JSON: ${error.message}`;
+    case 'entity.too.large':
+      return `body larger than ${error.limit} bytes`;
+    case 'charset.unsupported':
+      return `charset '${error.charset}' is not supported: send the body as UTF-8`;
+    case 'encoding.unsupported':
+      return `Content-Encoding '${error.encoding}' is not supported`;
+    case 'request.aborted':
+      return 'the client aborted the request';
+    default:
+      return error.message ?? 'bad request';
+  }
+}
+
 /** JSON errors everywhere: 4xx carry their message, 5xx are logged and answered without internals. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
+    if (res.headersSent) {
+      // A streamed answer (CSV results) failed midway: nothing sensible can follow the bytes already sent.
+      logger.error({ err: error, path: req.path }, 'request failed after the answer started');
+      res.destroy();
+      return;
+    }
+    let status = 500;
+    let body: Record<string, unknown> = { error: 'internal error' };
     if (error instanceof HttpError) {
-      res.status(error.status).json({ error: error.message, ...(error.details ? { details: error.details } : {}) });
-      return;
+      status = error.status;
+      body = { error: error.message, ...(error.details ? { details: error.details } : {}) };
+    } else {
+      // express.json(), express.raw() and the router (a malformed %-escape in a path) raise errors with a
+      // 4xx status for bad requests.
+      const raised = (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
+      const sqlState = (error as { code?: unknown; severity?: unknown }).severity ? (error as { code?: unknown }).code : undefined;
+      if (typeof raised === 'number' && raised >= 400 && raised < 500) {
+        status = raised;
+        body = { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) };
+      } else if (typeof sqlState === 'string' && sqlState.startsWith('22')) {
+        // Postgres class 22 (data exception: a value out of range, malformed or with a NUL byte) can only
+        // come from a value a caller sent that the route's own checks let through. It is still the
+        // caller's value, so a 400; logged, because the route should have said it first.
+        logger.warn({ err: error, path: req.path }, 'a value reached the database that the route did not validate');
+        status = 400;
+        body = { error: `invalid value: ${(error as Error).message}` };
+      } else {
+        logger.error({ err: error, path: req.path }, 'request failed');
+      }
     }
-    // express.json() and friends raise errors with a status and expose=true for bad bodies.
-    const status = (error as { status?: number }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: (error as Error).message });
-      return;
-    }
-    logger.error({ err: error, path: req.path }, 'request failed');
-    res.status(500).json({ error: 'internal error' });
+    settleUnreadBody(req, res, () => res.status(status).json(body));
   };
 }

@@ -233,7 +233,7 @@ describe('manual freeze and override through the Grafana app', () => {
   test('an editor freezes with a reason; only an admin ends it; everything is audited', async () => {
     const bad = await api('POST', '/api/freeze/freezes', asUser('Editor'), { reason: 'x' });
     assert.equal(bad.status, 400);
-    assert.match(bad.body.error, /reason: give a reason of at least 3 characters/);
+    assert.match(bad.body.error, /^invalid request: reason must be at least 3 characters: say why$/);
     const created = await api('POST', '/api/freeze/freezes', asUser('Editor', 'ed'), { reason: 'Black Friday code freeze' });
     assert.equal(created.status, 201);
     await waitForStatus('a1a1a1', 'failure');

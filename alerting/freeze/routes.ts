@@ -6,9 +6,8 @@ import { audit } from '../../core/audit.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { HttpError, jsonBody, parseInput, readBody } from '../../core/http.ts';
 import { enqueueJob } from '../../core/jobs.ts';
-import { describeIssues } from '../receiver/payloads.ts';
 import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
 import { loadDecision, type FreezePolicy } from './state.ts';
@@ -16,8 +15,12 @@ import { loadDecision, type FreezePolicy } from './state.ts';
 export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
 
 const MAX_OVERRIDE_HOURS = 24;
-const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(500);
-const future = z.coerce.date().refine((d) => d.getTime() > Date.now(), 'must be in the future');
+const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500);
+// A time is an ISO 8601 string; a missing one falls through to the shared "is required".
+const isoTime = z
+  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z') })
+  .pipe(z.coerce.date({ error: 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z' }));
+const future = isoTime.refine((d) => d.getTime() > Date.now(), 'must be in the future');
 const freezeBody = z.object({ reason, expires_at: future.optional() }).strict();
 const overrideBody = z
   .object({ reason, expires_at: future.refine((d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000, `at most ${MAX_OVERRIDE_HOURS} h ahead`) })
@@ -26,11 +29,7 @@ const endBody = z.object({ reason: reason.optional() }).strict();
 
 const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {});
-  if (!result.success) throw new HttpError(400, `invalid request: ${describeIssues(result.error)}`);
-  return result.data;
-}
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseInput(schema, body ?? {});
 
 /** GET /api/freeze for scripts and CI; manual freeze (Editor) and override (Admin) through Grafana. */
 export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
@@ -86,7 +85,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
   const end = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
     const body = parse(endBody, req.body);
     const id = String(req.params.id ?? '');
-    if (!/^\d+$/.test(id)) throw new HttpError(400, `invalid ${kind} id ${id}`);
+    if (!/^\d{1,18}$/.test(id)) throw new HttpError(400, `${kind} id must be a whole number, not '${id.slice(0, 40)}'`);
     const caller = req.caller!;
     await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const ended = await client.query(
@@ -107,7 +106,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
     res.json({ id, ended: true });
   };
 
-  const json = express.json({ limit: '16kb' });
+  const json = jsonBody(16 * 1024);
   router.post('/freeze/freezes', requireAction('freezeWrite'), json, create('freeze'));
   router.delete('/freeze/freezes/:id', requireAction('freezeOverride'), json, end('freeze'));
   router.post('/freeze/overrides', requireAction('freezeOverride'), json, create('override'));
@@ -123,11 +122,12 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
   const webhooks = config.GITHUB_WEBHOOK_SECRET ? new Webhooks({ secret: config.GITHUB_WEBHOOK_SECRET }) : null;
   const watched = new Set(repositories(config));
 
-  router.post('/github', express.raw({ type: () => true, limit: '5mb' }), async (req, res) => {
+  router.post('/github', async (req, res) => {
     if (!webhooks) throw new HttpError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
-    const body = (req.body as Buffer | undefined)?.toString('utf8') ?? '';
     const signature = req.header('x-hub-signature-256');
     if (!signature) throw new HttpError(401, 'missing X-Hub-Signature-256 header');
+    // GitHub caps webhook payloads at 25 MB, but the events we act on are far smaller.
+    const body = (await readBody(req, 5 * 1024 * 1024)).toString('utf8');
     if (!(await webhooks.verify(body, signature).catch(() => false))) throw new HttpError(401, 'X-Hub-Signature-256 does not match the body');
     let payload: Record<string, any>;
     try {
@@ -135,6 +135,7 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     } catch {
       throw new HttpError(400, 'body is not valid JSON');
     }
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new HttpError(400, 'the body must be a JSON object');
     const event = req.header('x-github-event') ?? '';
     const repo = String(payload.repository?.full_name ?? '');
     if (event === 'ping') return void res.json({ ok: true });

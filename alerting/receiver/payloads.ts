@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 const labelMap = z.record(z.string(), z.string());
-const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'an RFC 3339 timestamp');
+const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an RFC 3339 timestamp');
 
 const alert = z
   .object({
@@ -35,8 +35,3 @@ export const grafanaPayload = z.object({ version: z.string().default('1'), orgId
 
 export type NotificationPayload = z.infer<typeof alertmanagerPayload> | z.infer<typeof grafanaPayload>;
 export type AlertSource = 'alertmanager' | 'grafana';
-
-/** The zod issues as one readable sentence: "alerts.0.labels: needs an alertname label; version: ...". */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-}

@@ -2,11 +2,11 @@ import express, { type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { decodeUtf8, HttpError, parseInput, readBody } from '../../core/http.ts';
 import { handleSlackInteraction, verifySlackSignature } from '../slack/interactions.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { storeNotification } from './inbox.ts';
-import { alertmanagerPayload, describeIssues, grafanaPayload, type AlertSource } from './payloads.ts';
+import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
   Config,
@@ -19,15 +19,15 @@ export type ReceiverConfig = Pick<
   | 'SLACK_SIGNING_SECRET'
 >;
 
-// The raw bytes are kept: signatures are computed over them, and JSON errors are reported by us.
-const rawBody = express.raw({ type: () => true, limit: '5mb' });
+/** Alertmanager and Grafana batch alerts; 5 MiB holds thousands. The raw bytes are kept for signatures. */
+export const MAX_WEBHOOK_BYTES = 5 * 1024 * 1024;
 
-function parseJson(req: Request): unknown {
-  const body = req.body as Buffer | undefined;
-  if (!body || body.length === 0) throw new HttpError(400, 'empty body: expected a JSON notification');
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) throw new HttpError(400, 'empty body: expected a JSON notification');
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(decodeUtf8(body, 'the body'));
   } catch (error) {
+    if (error instanceof HttpError) throw error;
     throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
 }
@@ -46,23 +46,26 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
     grafana: { bearerToken: config.GRAFANA_WEBHOOK_TOKEN, basicAuth: config.GRAFANA_WEBHOOK_BASIC_AUTH },
   };
 
+  // Credentials are checked from the headers before a byte of the body is read, so an unauthenticated
+  // caller cannot make us read (or buffer) 5 MiB. Every refusal, 413 included, counts as `rejected`.
   const notificationHandler = (source: AlertSource) => async (req: Request, res: express.Response) => {
     try {
       checkAuthorization(req.header('authorization'), credentials[source], source);
+      const body = await readBody(req, MAX_WEBHOOK_BYTES);
       if (source === 'grafana' && config.GRAFANA_WEBHOOK_HMAC_SECRET) {
         const timestampHeader = config.GRAFANA_WEBHOOK_TIMESTAMP_HEADER;
         checkGrafanaSignature(
-          req.body as Buffer,
+          body,
           config.GRAFANA_WEBHOOK_HMAC_SECRET,
           req.header('x-grafana-alerting-signature'),
           timestampHeader ? req.header(timestampHeader) : undefined,
           Boolean(timestampHeader),
         );
       }
-      const schema = source === 'alertmanager' ? alertmanagerPayload : grafanaPayload;
-      const parsed = schema.safeParse(parseJson(req));
-      if (!parsed.success) throw new HttpError(400, `invalid ${source} notification: ${describeIssues(parsed.error)}`);
-      const stored = await storeNotification(pool, source, parsed.data);
+      const json = parseJson(body);
+      const payload =
+        source === 'alertmanager' ? parseInput(alertmanagerPayload, json, 'alertmanager notification') : parseInput(grafanaPayload, json, 'grafana notification');
+      const stored = await storeNotification(pool, source, payload);
       received.inc({ source, outcome: stored.newEvents > 0 ? 'accepted' : 'duplicate' });
       res.status(200).json({
         status: 'accepted',
@@ -76,12 +79,17 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
     }
   };
 
-  router.post('/alertmanager', rawBody, notificationHandler('alertmanager'));
-  router.post('/grafana', rawBody, notificationHandler('grafana'));
-  router.post('/slack/interactions', rawBody, async (req, res) => {
+  router.post('/alertmanager', notificationHandler('alertmanager'));
+  router.post('/grafana', notificationHandler('grafana'));
+  router.post('/slack/interactions', async (req, res) => {
     if (!config.SLACK_SIGNING_SECRET) throw new HttpError(503, 'Slack signing secret is not configured on this server');
-    verifySlackSignature(req.body as Buffer, config.SLACK_SIGNING_SECRET, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
-    await handleSlackInteraction(pool, req.body as Buffer, { ip: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
+    if (!req.header('x-slack-request-timestamp') || !req.header('x-slack-signature')) {
+      throw new HttpError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
+    }
+    // Slack sends one small form per button press.
+    const body = await readBody(req, 256 * 1024);
+    verifySlackSignature(body, config.SLACK_SIGNING_SECRET, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
+    await handleSlackInteraction(pool, body, { ip: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
     res.status(200).end();
   });
   return router;

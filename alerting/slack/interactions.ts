@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { HttpError, parseInput } from '../../core/http.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { ACK_ACTION, RESOLVE_ACTION } from './messages.ts';
 import { PAGE_REFRESH_TASK } from './pager.ts';
@@ -25,7 +25,7 @@ export function verifySlackSignature(rawBody: Buffer, secret: string, timestamp:
 const interaction = z.object({
   type: z.literal('block_actions'),
   user: z.object({ id: z.string(), username: z.string().optional(), name: z.string().optional() }),
-  actions: z.array(z.object({ action_id: z.string(), value: z.string().regex(/^\d+$/, 'a page id') })).min(1),
+  actions: z.array(z.object({ action_id: z.string(), value: z.string().regex(/^\d{1,18}$/, 'must be a page id') })).min(1),
 });
 
 export interface RequestMeta {
@@ -44,11 +44,7 @@ export async function handleSlackInteraction(pool: Pool, rawBody: Buffer, meta: 
   } catch {
     throw new HttpError(400, 'the "payload" field is not valid JSON');
   }
-  const result = interaction.safeParse(parsed);
-  if (!result.success) {
-    throw new HttpError(400, `unsupported interaction: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const { user, actions } = result.data;
+  const { user, actions } = parseInput(interaction, parsed, 'Slack interaction');
   const who = user.username ?? user.name ?? user.id;
   let applied = 0;
   for (const action of actions) {

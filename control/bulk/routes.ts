@@ -3,7 +3,7 @@ import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { decodeUtf8, HttpError, mediaTypeOf, readBody, requireUtf8Charset, safeText } from '../../core/http.ts';
 import { bulkAllowance } from './allowance.ts';
 import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
 import { jobView, submitJob, type JobRow } from './jobs.ts';
@@ -16,10 +16,22 @@ const todayUtc = () => new Date().toISOString().slice(0, 10);
 const RESULT_PAGE = 5_000;
 const RESULT_COLUMNS = ['line', 'origin', 'destination', 'equipment', 'pickup_date', 'status', 'miles', 'linehaul', 'fuel', 'total', 'per_mile', 'model_version', 'flags', 'error'] as const;
 
+/** Text a caller sent, cut short and with control characters dropped, for use in a message. */
+const quoted = (value: string) => safeText(value.slice(0, 80));
+
 function companyParam(value: unknown): string {
-  if (typeof value !== 'string' || !value) throw new HttpError(400, 'company_id is required');
-  if (!UUID.test(value)) throw new HttpError(400, `company_id '${value}' is not a UUID`);
+  if (value === undefined || value === '') throw new HttpError(400, 'company_id is required');
+  if (typeof value !== 'string') throw new HttpError(400, 'company_id must be given once');
+  if (!UUID.test(value)) throw new HttpError(400, `company_id '${quoted(value)}' is not a UUID`);
   return value;
+}
+
+/** An optional whole-number query parameter within [min, max]; 400 naming it otherwise. */
+function intParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, `${name} must be a whole number from ${min} to ${max}`);
+  return n;
 }
 
 function idempotencyKey(req: Request): string | null {
@@ -30,7 +42,7 @@ function idempotencyKey(req: Request): string | null {
 }
 
 async function loadJob(pool: Pool, id: string): Promise<JobRow> {
-  if (!UUID.test(id)) throw new HttpError(400, `job id '${id}' is not a UUID`);
+  if (!UUID.test(id)) throw new HttpError(400, `job id '${quoted(id)}' is not a UUID`);
   const { rows } = await pool.query<JobRow>(`SELECT * FROM controlroom.bulk_jobs WHERE id = $1`, [id]);
   if (!rows[0]) throw new HttpError(404, `no bulk rating job ${id}`);
   return rows[0];
@@ -44,37 +56,44 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   const limits: IngestLimits = { maxBytes: config.BULK_MAX_UPLOAD_BYTES, maxLanes: config.BULK_MAX_LANES, maxErrorsReported: config.BULK_MAX_ERRORS_REPORTED };
 
   router.post('/bulk-rating/jobs', editor, async (req, res) => {
-    const type = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const type = mediaTypeOf(req);
+    if (type !== 'text/csv' && type !== 'application/csv' && type !== 'application/json') {
+      throw new HttpError(415, `send text/csv (with ?company_id=) or application/json ({company_id, lanes}), not '${quoted(type) || 'no content type'}'`);
+    }
+    requireUtf8Charset(req);
+    const key = idempotencyKey(req);
     const declared = Number(req.header('content-length') ?? '0');
     if (declared > limits.maxBytes) throw new HttpError(413, `upload larger than ${limits.maxBytes} bytes`);
     let companyId: string;
     let ingest;
     let source: 'csv' | 'json';
     let filename: string | null = null;
-    if (type === 'text/csv' || type === 'application/csv') {
-      companyId = companyParam(req.query.company_id);
-      filename = typeof req.query.filename === 'string' ? req.query.filename.slice(0, 200) : null;
-      source = 'csv';
-      ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
-    } else if (type === 'application/json') {
-      const raw = await readBody(req, limits.maxBytes);
-      let body: { company_id?: unknown; lanes?: unknown };
+    if (type === 'application/json') {
+      const raw = decodeUtf8(await readBody(req, limits.maxBytes).catch(renameTooLarge(limits.maxBytes)), 'the body');
+      let body: unknown;
       try {
-        body = JSON.parse(raw) as typeof body;
+        body = JSON.parse(raw);
       } catch (error) {
         throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
       }
-      companyId = companyParam(body.company_id);
-      if (!Array.isArray(body.lanes) || body.lanes.length === 0) throw new HttpError(400, 'lanes must be a non-empty array of {origin, destination, equipment, pickup_date}');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object {company_id, lanes}');
+      const { company_id: company, lanes } = body as { company_id?: unknown; lanes?: unknown };
+      if (company !== undefined && typeof company !== 'string') throw new HttpError(400, 'company_id must be a UUID string');
+      companyId = companyParam(company);
+      if (!Array.isArray(lanes) || lanes.length === 0) throw new HttpError(400, 'lanes must be a non-empty array of {origin, destination, equipment, pickup_date}');
       source = 'json';
-      ingest = ingestJson(body.lanes, raw, limits, rating.checkLocation, todayUtc());
+      ingest = ingestJson(lanes, raw, limits, rating.checkLocation, todayUtc());
     } else {
-      throw new HttpError(415, `send text/csv (with ?company_id=) or application/json ({company_id, lanes}), not '${type || 'no content type'}'`);
+      companyId = companyParam(req.query.company_id);
+      if (req.query.filename !== undefined && typeof req.query.filename !== 'string') throw new HttpError(400, 'filename must be given once');
+      filename = typeof req.query.filename === 'string' ? safeText(req.query.filename.slice(0, 200)) || null : null;
+      source = 'csv';
+      ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
     }
     const { job, replayed, allowance } = await submitJob(pool, {
       companyId,
       actor: actorOf(req.caller!),
-      idempotencyKey: idempotencyKey(req),
+      idempotencyKey: key,
       source,
       filename,
       ingest,
@@ -94,7 +113,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
 
   router.get('/bulk-rating/jobs', viewer, async (req, res) => {
     const companyId = req.query.company_id === undefined ? null : companyParam(req.query.company_id);
-    const limit = Math.min(200, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    const limit = intParam(req.query.limit, 'limit', 50, 1, 200);
     const { rows } = await pool.query<JobRow>(
       `SELECT * FROM controlroom.bulk_jobs WHERE ($1::uuid IS NULL OR company_id = $1) ORDER BY created_at DESC LIMIT $2`,
       [companyId, limit],
@@ -109,10 +128,10 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   router.get('/bulk-rating/jobs/:id/results', viewer, async (req, res) => {
     const job = await loadJob(pool, String(req.params.id));
     const format = req.query.format === 'csv' ? 'csv' : req.query.format === undefined || req.query.format === 'json' ? 'json' : null;
-    if (!format) throw new HttpError(400, `format must be json or csv, not '${String(req.query.format)}'`);
+    if (!format) throw new HttpError(400, `format must be json or csv, not '${quoted(String(req.query.format))}'`);
     if (format === 'json') {
-      const offset = Math.max(0, Number(req.query.offset ?? 0) || 0);
-      const limit = Math.min(RESULT_PAGE, Math.max(1, Number(req.query.limit ?? 1000) || 1000));
+      const offset = intParam(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+      const limit = intParam(req.query.limit, 'limit', 1000, 1, RESULT_PAGE);
       const { rows } = await pool.query(
         `SELECT ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c)).join(', ')}
            FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq OFFSET $2 LIMIT $3`,
@@ -144,7 +163,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   });
 
   router.get('/companies', viewer, async (req, res) => {
-    const search = typeof req.query.search === 'string' ? req.query.search.slice(0, 100) : '';
+    const search = typeof req.query.search === 'string' ? safeText(req.query.search.slice(0, 100)) : '';
     const { rows } = await pool.query(
       `SELECT c.id, c.name, e.plan_id AS plan FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
         WHERE c.deleted_at IS NULL AND ($1 = '' OR c.name ILIKE '%' || $1 || '%') ORDER BY c.name LIMIT 50`,
@@ -159,13 +178,8 @@ const NUMERIC = new Set(['linehaul', 'fuel', 'total', 'per_mile']);
 const numbersOf = (row: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(row).map(([k, v]) => [k, NUMERIC.has(k) && v !== null ? Number(v) : v]));
 
-async function readBody(req: Request, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new HttpError(413, `upload larger than ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+/** The shared reader says "body"; an upload is refused as an upload. */
+const renameTooLarge = (maxBytes: number) => (error: unknown): never => {
+  if (error instanceof HttpError && error.status === 413) throw new HttpError(413, `upload larger than ${maxBytes} bytes`);
+  throw error;
+};

@@ -2,7 +2,7 @@ import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
 import type { FailoverEngine } from './engine.ts';
 import { requestAbort, requestFailover, requestShift, stepsProblem, waitForEvent, type Requester } from './requests.ts';
 import type { FailoverSettings } from './settings.ts';
@@ -34,14 +34,14 @@ export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
   return { epoch: row.epoch, write_frozen: row.write_frozen, active: regions.find((r) => r.active)?.name ?? null, regions };
 }
 
-const reason = z.string().trim().min(3, 'give a reason of at least 3 characters').max(500, 'at most 500 characters');
+const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500, 'must be at most 500 characters');
 const failoverBody = z
   .object({
-    target: z.string({ error: 'required: the region to fail over to' }).trim().min(1, 'required: the region to fail over to'),
+    target: z.string({ error: 'is required: name the region to fail over to' }).trim().min(1, 'is required: name the region to fail over to'),
     steps: z
-      .array(z.number().int('whole percentages').min(1, 'at least 1').max(100, 'at most 100'))
+      .array(z.number().int('must be a whole percentage').min(1, 'must be at least 1').max(100, 'must be at most 100'))
       .min(1)
-      .max(10, 'at most 10 steps')
+      .max(10, 'must have at most 10 steps')
       .optional()
       .superRefine((steps, ctx) => {
         const problem = steps ? stepsProblem(steps) : null;
@@ -53,9 +53,9 @@ const failoverBody = z
   .strict();
 const shiftBody = z
   .object({
-    weights: z.record(z.string(), z.number().int('whole percentages').min(0, 'at least 0').max(100, 'at most 100')).refine(
+    weights: z.record(z.string(), z.number().int('must be a whole percentage').min(0, 'must be at least 0').max(100, 'must be at most 100')).refine(
       (w) => Object.keys(w).length > 0,
-      'name at least one region, e.g. {"us-west-2": 10}',
+      'must name at least one region, e.g. {"us-west-2": 10}',
     ),
     force: z.boolean().optional(),
     reason,
@@ -63,14 +63,7 @@ const shiftBody = z
   .strict();
 const abortBody = z.object({ reason }).strict();
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {});
-  if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`).join('; ');
-    throw new HttpError(400, `invalid request: ${problems}`);
-  }
-  return result.data;
-}
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseInput(schema, body ?? {});
 
 const requester = (req: Request): Requester => ({
   actor: actorOf(req.caller!),
@@ -90,7 +83,7 @@ const requester = (req: Request): Requester => ({
 export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?: FailoverEngine): Router {
   const router = express.Router();
   const { scope } = settings;
-  const json = express.json({ limit: '16kb' });
+  const json = jsonBody(16 * 1024);
 
   // Concurrent router polls share one query.
   let inflight: Promise<Routing> | null = null;
@@ -103,8 +96,8 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
   });
 
   router.get('/regions', requireAction('read'), async (req, res) => {
-    const raw = Number(req.query.checks ?? 50);
-    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks: a whole number from 1 to 1000');
+    const raw = req.query.checks === undefined ? 50 : typeof req.query.checks === 'string' && /^\d{1,4}$/.test(req.query.checks) ? Number(req.query.checks) : Number.NaN;
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks must be a whole number from 1 to 1000');
     const [control, regions, checks, events, drills] = await Promise.all([
       loadControl(pool, scope),
       loadRegions(pool, scope),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiErrorMap, describeIssue } from '../../core/http.ts';
 import { REGIONS, type Region } from './locations.ts';
 
 export const EQUIPMENT = ['van', 'reefer', 'flatbed'] as const;
@@ -102,13 +103,12 @@ function describe(issues: readonly z.core.$ZodIssue[], label: string): PricingMo
     const path = i.path.map(String).join('.');
     return { path: path || '(root)', message: i.message };
   });
-  const text = list.map((i) => `${i.path}: ${i.message}`).join('; ');
-  return new PricingModelError(`invalid pricing model${label}: ${text}`, list);
+  return new PricingModelError(`invalid pricing model${label}: ${issues.map(describeIssue).join('; ')}`, list);
 }
 
 /** Validates parameters (throws PricingModelError naming each bad field) and returns them typed. */
 export function parsePricingModelParams(input: unknown, label = ''): PricingModelParams {
-  const result = pricingModelParamsSchema.safeParse(input);
+  const result = pricingModelParamsSchema.safeParse(input, { error: apiErrorMap });
   if (!result.success) throw describe(result.error.issues, label);
   return result.data;
 }

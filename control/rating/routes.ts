@@ -1,7 +1,7 @@
 import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { HttpError, jsonBody, safeText } from '../../core/http.ts';
 import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate } from './registry.ts';
 
 /** Registry errors carry the HTTP status they mean (404 unknown model, 409 conflict, 400 invalid params). */
@@ -15,7 +15,13 @@ async function asHttp<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-const versionOf = (req: Request) => String(req.params.version ?? '');
+const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The :version path parameter, checked like a registered version so no stray text reaches SQL. */
+function versionOf(req: Request): string {
+  const version = String(req.params.version ?? '');
+  if (!VERSION.test(version)) throw new HttpError(400, `model version '${safeText(version.slice(0, 64))}' is not a version name (letters, digits, ".", "_" or "-")`);
+  return version;
+}
 
 /**
  * /api/pricing: the pricing-model registry. Viewers read; Admins register a model (a draft), make it the
@@ -26,7 +32,7 @@ export function pricingRouter(pool: Pool): Router {
   const router = express.Router();
   const viewer = requireAction('read');
   const admin = requireAction('pricingWrite');
-  const json = express.json({ limit: '64kb' });
+  const json = jsonBody(64 * 1024);
 
   router.get('/pricing/models', viewer, async (_req, res) => {
     res.json({ models: await listModels(pool) });
@@ -40,7 +46,9 @@ export function pricingRouter(pool: Pool): Router {
     res.status(201).json({ model: await asHttp(() => registerModel(pool, req.body, actorOf(req.caller!))) });
   });
   router.post('/pricing/models/:version/candidate', admin, json, async (req, res) => {
-    const share = (req.body as { share?: unknown } | undefined)?.share;
+    const body = req.body as unknown;
+    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new HttpError(400, 'the body must be a JSON object {share}');
+    const share = (body as { share?: unknown } | undefined)?.share;
     if (share !== undefined && typeof share !== 'number') throw new HttpError(400, 'share must be a number between 0 and 0.5');
     res.json({ model: await asHttp(() => promoteCandidate(pool, versionOf(req), share as number | undefined, actorOf(req.caller!))) });
   });
