@@ -60,7 +60,7 @@ describe('pricing model registry', () => {
   it('registers drafts with validation, and refuses a duplicate version', async () => {
     await assert.rejects(
       registerModel(db.pool, { ...model('v2'), minimumCharge: -5 }, ACTOR),
-      (e: unknown) => e instanceof PricingModelError && /minimumCharge: minimumCharge must be > 0/.test(e.message),
+      (e: unknown) => e instanceof PricingModelError && /: minimumCharge must be > 0/.test(e.message),
     );
     await assert.rejects(registerModel(db.pool, { version: 'v2' }, ACTOR), (e: unknown) => e instanceof PricingModelError && /ratePerMile/.test(e.message));
     const row = await registerModel(db.pool, model('v2'), ACTOR);
