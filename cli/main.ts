@@ -7,11 +7,9 @@ import { runDrill } from '../control/failover/index.ts';
 import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
 import { startDemoRegions } from '../db/demo/regions.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
-import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { startServices } from './services.ts';
-
-type Stop = () => Promise<void>;
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
@@ -24,22 +22,8 @@ const positiveInt = (value: string) => {
   return n;
 };
 
-/** Stops everything started, last first, on SIGINT/SIGTERM. */
 /** The demo traffic writer's own small pool, apart from the service's (`start` and `demo` share it). */
 const createDemoPool = (url: string) => createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
-
-function stopOnSignal(logger: Logger, stops: Stop[]): void {
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    for (const stop of [...stops].reverse()) await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-}
 
 async function migrated(url: string, logger: Logger): Promise<void> {
   const applied = await migrate(url, logger);
@@ -55,36 +39,43 @@ program
   .action(async (options: { demo: boolean }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    let url = config.DATABASE_URL;
-    if (!url) {
-      const dataDir = path.join(config.CONTROLROOM_DATA_DIR, 'postgres');
-      const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT });
-      stops.push(embedded.stop);
-      url = embedded.url;
-      logger.info({ dataDir, port: embedded.port, url }, 'embedded postgres running');
-    }
-    await migrated(url, logger);
-    const demoPool = options.demo
-      ? createDemoPool(url)
-      : null;
-    // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
-    if (demoPool) await seedDemo(demoPool);
-    if (options.demo && !config.FAILOVER_REGIONS) {
-      const regions = await startDemoRegions(logger);
-      stops.push(regions.stop);
-    }
-    const services = await startServices(url, config, logger);
-    stops.push(services.stop);
-    if (demoPool) {
-      const demo = startDemoTraffic(demoPool, {}, logger);
-      stops.push(async () => {
-        await demo.stop();
-        await demoPool.end();
-      });
-    }
-    logger.info({ metrics: `http://localhost:${services.port}/metrics` }, 'control room started');
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      let url = config.DATABASE_URL;
+      if (!url) {
+        // Loaded only here: the other commands never touch the embedded cluster.
+        const { startEmbeddedPostgres } = await import('../db/embedded.ts');
+        const dataDir = path.join(config.CONTROLROOM_DATA_DIR, 'postgres');
+        const embedded = await startEmbeddedPostgres({
+          dataDir,
+          port: config.EMBEDDED_PG_PORT,
+          onLeftoverStopped: (message, details) => logger.warn(details, message),
+          onLog: (line) => logger.debug({ component: 'postgres' }, line),
+        });
+        // Registered first, so it stops last, after every pool that uses it is closed.
+        lifecycle.onStop('embedded postgres', embedded.stop);
+        url = embedded.url;
+        logger.info({ dataDir, port: embedded.port, pid: embedded.pid }, 'embedded postgres running');
+      }
+      if (lifecycle.stopping) return;
+      await migrated(url, logger);
+      const demoPool = options.demo ? createDemoPool(url) : null;
+      if (demoPool) lifecycle.onStop('demo pool', () => demoPool.end());
+      // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
+      if (demoPool) await seedDemo(demoPool);
+      if (options.demo && !config.FAILOVER_REGIONS) {
+        const regions = await startDemoRegions(logger);
+        lifecycle.onStop('demo regions', regions.stop);
+      }
+      if (lifecycle.stopping) return;
+      const services = await startServices(url, config, logger);
+      lifecycle.onStop('services', services.stop);
+      if (demoPool) {
+        const demo = startDemoTraffic(demoPool, {}, logger);
+        lifecycle.onStop('demo traffic', demo.stop);
+      }
+      logger.info({ metrics: `http://localhost:${services.port}/metrics` }, 'control room started');
+    });
   });
 
 program
@@ -95,11 +86,13 @@ program
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
     const url = requireDatabaseUrl(config);
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    if (options.migrate) await migrated(url, logger);
-    const services = await startServices(url, config, logger);
-    stops.push(services.stop);
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      if (options.migrate) await migrated(url, logger);
+      if (lifecycle.stopping) return;
+      const services = await startServices(url, config, logger);
+      lifecycle.onStop('services', services.stop);
+    });
   });
 
 program
@@ -121,17 +114,17 @@ program
   .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
-    const pool = createDemoPool(requireDatabaseUrl(config));
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    if (options.serveRegions) {
-      const regions = await startDemoRegions(logger, options.serveRegions);
-      stops.push(regions.stop);
-    }
-    const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
-    stops.push(async () => {
-      await demo.stop();
-      await pool.end();
+    const url = requireDatabaseUrl(config);
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      const pool = createDemoPool(url);
+      lifecycle.onStop('demo pool', () => pool.end());
+      if (options.serveRegions) {
+        const regions = await startDemoRegions(logger, options.serveRegions);
+        lifecycle.onStop('demo regions', regions.stop);
+      }
+      const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
+      lifecycle.onStop('demo traffic', demo.stop);
     });
   });
 
