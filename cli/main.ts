@@ -3,13 +3,14 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { runDrill } from '../control/failover/index.ts';
-import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
-import { startDemoRegions } from '../db/demo/regions.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
-import { migrate } from '../db/migrate.ts';
 import { Lifecycle } from './lifecycle.ts';
-import { startServices } from './services.ts';
+
+// Each command imports what it runs when it runs: `evidence verify` or a mistyped option does not load
+// the services, the queue or the Stripe and GitHub clients.
+const services = () => import('./services.ts');
+const demoTraffic = () => import('../db/demo/index.ts');
+const demoRegions = () => import('../db/demo/regions.ts');
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
@@ -26,6 +27,7 @@ const positiveInt = (value: string) => {
 const createDemoPool = (url: string) => createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
 
 async function migrated(url: string, logger: Logger): Promise<void> {
+  const { migrate } = await import('../db/migrate.ts');
   const applied = await migrate(url, logger);
   logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
 }
@@ -59,22 +61,23 @@ program
       }
       if (lifecycle.stopping) return;
       await migrated(url, logger);
+      const { seedDemo, startDemoTraffic } = await demoTraffic();
       const demoPool = options.demo ? createDemoPool(url) : null;
       if (demoPool) lifecycle.onStop('demo pool', () => demoPool.end());
       // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
       if (demoPool) await seedDemo(demoPool);
       if (options.demo && !config.FAILOVER_REGIONS) {
-        const regions = await startDemoRegions(logger);
+        const regions = await (await demoRegions()).startDemoRegions(logger);
         lifecycle.onStop('demo regions', regions.stop);
       }
       if (lifecycle.stopping) return;
-      const services = await startServices(url, config, logger);
-      lifecycle.onStop('services', services.stop);
+      const running = await (await services()).startServices(url, config, logger);
+      lifecycle.onStop('services', running.stop);
       if (demoPool) {
         const demo = startDemoTraffic(demoPool, {}, logger);
         lifecycle.onStop('demo traffic', demo.stop);
       }
-      logger.info({ metrics: `http://localhost:${services.port}/metrics` }, 'control room started');
+      logger.info({ metrics: `http://localhost:${running.port}/metrics` }, 'control room started');
     });
   });
 
@@ -90,8 +93,8 @@ program
     await lifecycle.start(async () => {
       if (options.migrate) await migrated(url, logger);
       if (lifecycle.stopping) return;
-      const services = await startServices(url, config, logger);
-      lifecycle.onStop('services', services.stop);
+      const running = await (await services()).startServices(url, config, logger);
+      lifecycle.onStop('services', running.stop);
     });
   });
 
@@ -117,10 +120,11 @@ program
     const url = requireDatabaseUrl(config);
     const lifecycle = new Lifecycle(logger);
     await lifecycle.start(async () => {
+      const { startDemoTraffic } = await demoTraffic();
       const pool = createDemoPool(url);
       lifecycle.onStop('demo pool', () => pool.end());
       if (options.serveRegions) {
-        const regions = await startDemoRegions(logger, options.serveRegions);
+        const regions = await (await demoRegions()).startDemoRegions(logger, options.serveRegions);
         lifecycle.onStop('demo regions', regions.stop);
       }
       const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
@@ -140,6 +144,7 @@ program
       applicationName: 'controlroom-drill',
     });
     try {
+      const { runDrill } = await import('../control/failover/index.ts');
       const result = await runDrill({ pool, config, logger });
       console.log(JSON.stringify(result, null, 2));
       if (result.outcome !== 'passed') process.exitCode = 1;
