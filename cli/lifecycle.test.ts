@@ -116,7 +116,10 @@ async function exercise(port: number): Promise<void> {
   }
 }
 
-function assertCleanStop(output: string, exit: { code: number | null; signal: NodeJS.Signals | null }, postgresPid: number) {
+/** Waits for the exit, then checks it was clean and nothing is left running. */
+async function assertCleanStop(run: ControlroomChild, postgresPid: number) {
+  const exit = await run.exited;
+  const output = run.output();
   assert.deepEqual(exit, { code: 0, signal: null }, output.slice(-4_000));
   assert.match(output, /"msg":"shutting down"/);
   assert.match(output, /"msg":"stopped"/);
@@ -136,8 +139,7 @@ test('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops i
   assert.notEqual(Number(readFileSync(`/proc/${postgresPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), run.child.pid);
   await exercise(port);
   process.kill(-run.child.pid!, 'SIGINT');
-  const exit = await run.exited;
-  assertCleanStop(run.output(), exit, postgresPid);
+  await assertCleanStop(run, postgresPid);
   assert.deepEqual(processGroup(run.child.pid!), [], 'a process of the group is still running');
 });
 
@@ -146,7 +148,7 @@ test('SIGTERM stops in order and exits 0', { timeout: 300_000 }, async () => {
   const postgresPid = postmasterPid()!;
   await exercise(port);
   run.child.kill('SIGTERM');
-  assertCleanStop(run.output(), await run.exited, postgresPid);
+  await assertCleanStop(run, postgresPid);
 });
 
 test('after kill -9 the next start stops the Postgres left behind, says so in one line, and starts', { timeout: 300_000 }, async () => {
@@ -165,7 +167,7 @@ test('after kill -9 the next start stops the Postgres left behind, says so in on
   assert.notEqual(postgresPid, leftover);
   await exercise(second.port);
   second.run.child.kill('SIGTERM');
-  assertCleanStop(second.run.output(), await second.run.exited, postgresPid);
+  await assertCleanStop(second.run, postgresPid);
 });
 
 test('a Postgres owned by a live Control Room is never touched: a second start is refused', { timeout: 300_000 }, async () => {
@@ -187,5 +189,5 @@ test('a Postgres owned by a live Control Room is never touched: a second start i
   assert.equal(alive(postgresPid), true);
   await exercise(first.port);
   first.run.child.kill('SIGTERM');
-  assertCleanStop(first.run.output(), await first.run.exited, postgresPid);
+  await assertCleanStop(first.run, postgresPid);
 });
