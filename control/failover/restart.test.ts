@@ -45,7 +45,7 @@ test('kill -9 in the middle of a cutover: the restarted instance resumes it and 
     CONTROLROOM_INSTANCE_ID: 'cutover-restart',
     FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary'), west.spec(WEST, 'secondary')]),
     FAILOVER_CHECK_INTERVAL_SECONDS: '1',
-    FAILOVER_CHECK_TIMEOUT_MS: '500',
+    FAILOVER_CHECK_TIMEOUT_MS: '5000',
     FAILOVER_LEASE_SECONDS: '2',
     // Long enough that the kill lands between the 10 % and the 50 % step, even on a loaded machine.
     FAILOVER_STEP_SECONDS: '20',
@@ -58,7 +58,11 @@ test('kill -9 in the middle of a cutover: the restarted instance resumes it and 
     const weight = (r: Routing, name: string) => r.regions.find((x) => x.name === name)?.weight;
     await waitUntil(async () => (await routing(`http://127.0.0.1:${port}`)).active === EAST, 60_000, 'the lease and the first routing');
 
-    const res = await call(`http://127.0.0.1:${port}`, 'POST', '/api/regions/failover', asUser('Admin', 'ana'), { target: WEST, reason: 'planned maintenance in us-east-1' });
+    // Refused (409) until the child's health checks have seen the target healthy.
+    const res = await waitUntil(async () => {
+      const r = await call(`http://127.0.0.1:${port}`, 'POST', '/api/regions/failover', asUser('Admin', 'ana'), { target: WEST, reason: 'planned maintenance in us-east-1' });
+      return r.status === 409 && /unhealthy/.test(r.body.error) ? null : r;
+    }, 60_000, 'the target region to be seen healthy');
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const eventId = res.body.event.id as string;
     await waitUntil(async () => weight(await routing(`http://127.0.0.1:${port}`), WEST) === 10, 60_000, 'the first step (10 %)');
