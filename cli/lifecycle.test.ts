@@ -191,3 +191,21 @@ test('a Postgres owned by a live Control Room is never touched: a second start i
   first.run.child.kill('SIGTERM');
   await assertCleanStop(first.run, postgresPid);
 });
+
+test('the embedded Postgres dying under a running Control Room stops it with exit code 1', { timeout: 300_000 }, async () => {
+  const { run } = await startControlRoom();
+  const postgresPid = postmasterPid()!;
+  process.kill(postgresPid, 'SIGKILL');
+  const exit = await run.exited;
+  assert.deepEqual(exit, { code: 1, signal: null }, run.output().slice(-4_000));
+  // Whichever notices first, the Postgres watcher or a pg client's error surfacing as uncaught (a
+  // connection with no error listener), it is one ordered stop.
+  assert.match(run.output(), /the embedded Postgres exited while Control Room was running|"msg":"uncaught exception"/);
+  assert.match(run.output(), /"msg":"stopped"/);
+  assert.equal(existsSync(path.join(pgDir, OWNER_FILE)), false);
+  // The next start recovers the killed cluster (Postgres' own crash recovery) and runs.
+  const next = await startControlRoom();
+  const nextPid = postmasterPid()!;
+  next.run.child.kill('SIGTERM');
+  await assertCleanStop(next.run, nextPid);
+});

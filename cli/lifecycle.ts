@@ -20,6 +20,8 @@ export class Lifecycle {
   readonly #stops: Array<{ name: string; stop: Stop }> = [];
   #startup: Promise<unknown> = Promise.resolve();
   #shutdown: Promise<void> | null = null;
+  /** Set while a failed start-up stops what it started (the CLI then prints the error and exits 1). */
+  #startFailed = false;
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -40,8 +42,9 @@ export class Lifecycle {
     });
   }
 
+  /** True once stopping has begun, by a signal, a crash or a failed start-up. */
   get stopping(): boolean {
-    return this.#shutdown !== null;
+    return this.#shutdown !== null || this.#startFailed;
   }
 
   /** Registers what stops a started part; parts stop in the reverse order of registration. */
@@ -61,7 +64,8 @@ export class Lifecycle {
     } catch (error) {
       // A shutdown already under way stops everything and exits itself; otherwise stop here.
       if (this.#shutdown) await this.#shutdown;
-      else await this.#stopAll();
+      this.#startFailed = true;
+      await this.#stopAll();
       throw error;
     }
   }

@@ -56,6 +56,12 @@ program
         });
         // Registered first, so it stops last, after every pool that uses it is closed.
         lifecycle.onStop('embedded postgres', embedded.stop);
+        // Postgres going away under the services (killed, crashed) stops Control Room with exit code 1.
+        void embedded.exited.then(() => {
+          if (lifecycle.stopping) return;
+          logger.fatal({ pid: embedded.pid }, 'the embedded Postgres exited while Control Room was running');
+          void lifecycle.shutdown('embedded postgres exited', 1);
+        });
         url = embedded.url;
         logger.info({ dataDir, port: embedded.port, pid: embedded.pid }, 'embedded postgres running');
       }

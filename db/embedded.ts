@@ -14,6 +14,8 @@ export interface EmbeddedPostgresHandle {
   port: number;
   /** The postmaster's pid. */
   pid: number;
+  /** Settles when Postgres exits, whether stopped or not (a crash, or killed by someone else). */
+  exited: Promise<void>;
   /**
    * Stops Postgres and resolves when it has exited: a smart shutdown (waits for open sessions to close),
    * then after SMART_SHUTDOWN_MS a fast one (ends them). Either writes a shutdown checkpoint.
@@ -336,6 +338,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
     port: options.port,
     pid: child.pid!,
+    exited,
     stop,
   };
 }
