@@ -184,6 +184,15 @@ async function isPostgresOn(pid: number, dataDir: string): Promise<boolean> {
   }
 }
 
+/** Signals a process that may have exited meanwhile. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -195,9 +204,10 @@ async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
 
 /**
  * Makes the data directory ours before Postgres starts on it. A Postgres left running by a Control Room
- * that died (kill -9, OOM) is stopped with a fast shutdown (clean: it checkpoints, no recovery needed);
- * one whose owner is still alive, or that Control Room did not start, is never touched: start-up is
- * refused with a message saying who holds the directory. Then this process is recorded as the owner.
+ * that died (kill -9, OOM) is stopped: smart shutdown, then fast (either checkpoints, so no recovery is
+ * needed). One whose owner is still alive, or that Control Room did not start, is never touched: start-up
+ * is refused with a message saying who holds the directory. Then this process is recorded as the owner.
+ * The owner is a pid plus its start time, so a pid reused after a crash is not taken for the owner.
  */
 async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions): Promise<void> {
   const owner = await readOwner(dataDir);
@@ -217,9 +227,9 @@ async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions):
       );
     }
     // Its owner's sessions died with the owner: a smart shutdown, then a fast one for any session left.
-    process.kill(pmPid, 'SIGTERM');
+    signal(pmPid, 'SIGTERM');
     if (!(await waitGone(pmPid, SMART_SHUTDOWN_MS))) {
-      process.kill(pmPid, 'SIGINT');
+      signal(pmPid, 'SIGINT');
       if (!(await waitGone(pmPid, 60_000))) {
         throw new Error(`the embedded Postgres (pid ${pmPid}) left by a dead Control Room did not stop within 60 s of a fast shutdown: stop it by hand`);
       }
@@ -236,7 +246,8 @@ async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions):
   await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
   const record: OwnerRecord = { pid: process.pid, startTicks: procStat(process.pid)?.startTicks ?? null };
   try {
-    // 'wx': of two Control Rooms starting on one directory at the same moment, one gets it.
+    // 'wx' narrows the window in which two starts at the same moment both pass; Postgres's own lock file
+    // (postmaster.pid) is the final guard: the second postmaster refuses to start.
     await fs.writeFile(path.join(dataDir, OWNER_FILE), JSON.stringify(record), { flag: 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`another Control Room is starting on ${dataDir} at the same moment`);
