@@ -86,12 +86,16 @@ function processGroup(pgid: number): number[] {
   return found;
 }
 
-async function startControlRoom(options: { ownProcessGroup?: boolean } = {}): Promise<{ run: ControlroomChild; port: number; pgPort: number }> {
+async function startControlRoom(options: { ownProcessGroup?: boolean; demo?: boolean } = {}): Promise<{ run: ControlroomChild; port: number; pgPort: number }> {
   const port = await freePort();
   const pgPort = await freePort();
   const run = spawnControlroom(
-    ['start', '--no-demo'],
+    options.demo ? ['start'] : ['start', '--no-demo'],
     {
+      // With the demo, `start` would serve stand-in regions on fixed ports: name regions (unreachable) instead.
+      ...(options.demo
+        ? { FAILOVER_REGIONS: JSON.stringify([{ name: 'us-east-1', role: 'primary', base_url: 'http://127.0.0.1:1', health_url: 'http://127.0.0.1:1/healthz' }, { name: 'us-west-2', role: 'secondary', base_url: 'http://127.0.0.1:2', health_url: 'http://127.0.0.1:2/healthz' }]) }
+        : {}),
       DATABASE_URL: undefined,
       CONTROLROOM_DATA_DIR: dataDir,
       EMBEDDED_PG_PORT: String(pgPort),
@@ -143,8 +147,8 @@ test('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops i
   assert.deepEqual(processGroup(run.child.pid!), [], 'a process of the group is still running');
 });
 
-test('SIGTERM stops in order and exits 0', { timeout: 300_000 }, async () => {
-  const { run, port } = await startControlRoom();
+test('SIGTERM of `start` with its demo traffic writing stops in order and exits 0', { timeout: 300_000 }, async () => {
+  const { run, port } = await startControlRoom({ demo: true });
   const postgresPid = postmasterPid()!;
   await exercise(port);
   run.child.kill('SIGTERM');
