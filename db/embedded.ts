@@ -321,10 +321,20 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     );
   }
 
+  // A throwaway cluster does not keep its process alive (a test file's process ends when its work does;
+  // its beforeExit/exit handlers then stop the cluster). stop() takes the reference back, to wait for the
+  // exit. A persistent cluster is stopped by the command that started it, in order.
+  const pipes = [child.stdout, child.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>;
+  if (!persistent) {
+    child.unref();
+    for (const pipe of pipes) pipe?.unref?.();
+  }
   let stopping: Promise<void> | null = null;
   const stop = () => {
     // The signal is sent synchronously, so stop() also works from a process 'exit' handler.
     stopping ??= (async () => {
+      child.ref();
+      for (const pipe of pipes) pipe?.ref?.();
       const running = () => child.exitCode === null && child.signalCode === null;
       // Smart shutdown first: new sessions are refused and those still closing end normally, so no client
       // is cut off with "terminating connection due to administrator command". A session that stays open
