@@ -41,6 +41,7 @@ test('kill -9 in the middle of a cutover: the restarted instance resumes it and 
     DATABASE_URL: db.url,
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
+    CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_INSTANCE_ID: 'cutover-restart',
     FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary'), west.spec(WEST, 'secondary')]),
