@@ -3,15 +3,14 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { runDrill } from '../control/failover/index.ts';
-import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
-import { startDemoRegions } from '../db/demo/regions.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
-import { startEmbeddedPostgres } from '../db/embedded.ts';
-import { migrate } from '../db/migrate.ts';
-import { startServices } from './services.ts';
+import { Lifecycle } from './lifecycle.ts';
 
-type Stop = () => Promise<void>;
+// Each command imports what it runs when it runs: `evidence verify` or a mistyped option does not load
+// the services, the queue or the Stripe and GitHub clients.
+const services = () => import('./services.ts');
+const demoTraffic = () => import('../db/demo/index.ts');
+const demoRegions = () => import('../db/demo/regions.ts');
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
@@ -24,24 +23,11 @@ const positiveInt = (value: string) => {
   return n;
 };
 
-/** Stops everything started, last first, on SIGINT/SIGTERM. */
 /** The demo traffic writer's own small pool, apart from the service's (`start` and `demo` share it). */
 const createDemoPool = (url: string) => createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
 
-function stopOnSignal(logger: Logger, stops: Stop[]): void {
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    for (const stop of [...stops].reverse()) await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-}
-
 async function migrated(url: string, logger: Logger): Promise<void> {
+  const { migrate } = await import('../db/migrate.ts');
   const applied = await migrate(url, logger);
   logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
 }
@@ -55,36 +41,50 @@ program
   .action(async (options: { demo: boolean }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    let url = config.DATABASE_URL;
-    if (!url) {
-      const dataDir = path.join(config.CONTROLROOM_DATA_DIR, 'postgres');
-      const embedded = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_PG_PORT });
-      stops.push(embedded.stop);
-      url = embedded.url;
-      logger.info({ dataDir, port: embedded.port, url }, 'embedded postgres running');
-    }
-    await migrated(url, logger);
-    const demoPool = options.demo
-      ? createDemoPool(url)
-      : null;
-    // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
-    if (demoPool) await seedDemo(demoPool);
-    if (options.demo && !config.FAILOVER_REGIONS) {
-      const regions = await startDemoRegions(logger);
-      stops.push(regions.stop);
-    }
-    const services = await startServices(url, config, logger);
-    stops.push(services.stop);
-    if (demoPool) {
-      const demo = startDemoTraffic(demoPool, {}, logger);
-      stops.push(async () => {
-        await demo.stop();
-        await demoPool.end();
-      });
-    }
-    logger.info({ metrics: `http://localhost:${services.port}/metrics` }, 'control room started');
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      let url = config.DATABASE_URL;
+      if (!url) {
+        // Loaded only here: the other commands never touch the embedded cluster.
+        const { startEmbeddedPostgres } = await import('../db/embedded.ts');
+        const dataDir = path.join(config.CONTROLROOM_DATA_DIR, 'postgres');
+        const embedded = await startEmbeddedPostgres({
+          dataDir,
+          port: config.EMBEDDED_PG_PORT,
+          onLeftoverStopped: (message, details) => logger.warn(details, message),
+          onLog: (line) => logger.debug({ component: 'postgres' }, line),
+        });
+        // Registered first, so it stops last, after every pool that uses it is closed.
+        lifecycle.onStop('embedded postgres', embedded.stop);
+        // Postgres going away under the services (killed, crashed) stops Control Room with exit code 1.
+        void embedded.exited.then(() => {
+          if (lifecycle.stopping) return;
+          logger.fatal({ pid: embedded.pid }, 'the embedded Postgres exited while Control Room was running');
+          void lifecycle.shutdown('embedded postgres exited', 1);
+        });
+        url = embedded.url;
+        logger.info({ dataDir, port: embedded.port, pid: embedded.pid }, 'embedded postgres running');
+      }
+      if (lifecycle.stopping) return;
+      await migrated(url, logger);
+      const { seedDemo, startDemoTraffic } = await demoTraffic();
+      const demoPool = options.demo ? createDemoPool(url) : null;
+      if (demoPool) lifecycle.onStop('demo pool', () => demoPool.end());
+      // Seeded before the exporter's first refresh, so the first scrape already shows tenants and funnels.
+      if (demoPool) await seedDemo(demoPool);
+      if (options.demo && !config.FAILOVER_REGIONS) {
+        const regions = await (await demoRegions()).startDemoRegions(logger);
+        lifecycle.onStop('demo regions', regions.stop);
+      }
+      if (lifecycle.stopping) return;
+      const running = await (await services()).startServices(url, config, logger);
+      lifecycle.onStop('services', running.stop);
+      if (demoPool) {
+        const demo = startDemoTraffic(demoPool, {}, logger);
+        lifecycle.onStop('demo traffic', demo.stop);
+      }
+      logger.info({ metrics: `http://localhost:${running.port}/metrics` }, 'control room started');
+    });
   });
 
 program
@@ -95,11 +95,13 @@ program
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
     const url = requireDatabaseUrl(config);
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    if (options.migrate) await migrated(url, logger);
-    const services = await startServices(url, config, logger);
-    stops.push(services.stop);
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      if (options.migrate) await migrated(url, logger);
+      if (lifecycle.stopping) return;
+      const running = await (await services()).startServices(url, config, logger);
+      lifecycle.onStop('services', running.stop);
+    });
   });
 
 program
@@ -121,17 +123,18 @@ program
   .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
-    const pool = createDemoPool(requireDatabaseUrl(config));
-    const stops: Stop[] = [];
-    stopOnSignal(logger, stops);
-    if (options.serveRegions) {
-      const regions = await startDemoRegions(logger, options.serveRegions);
-      stops.push(regions.stop);
-    }
-    const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
-    stops.push(async () => {
-      await demo.stop();
-      await pool.end();
+    const url = requireDatabaseUrl(config);
+    const lifecycle = new Lifecycle(logger);
+    await lifecycle.start(async () => {
+      const { startDemoTraffic } = await demoTraffic();
+      const pool = createDemoPool(url);
+      lifecycle.onStop('demo pool', () => pool.end());
+      if (options.serveRegions) {
+        const regions = await (await demoRegions()).startDemoRegions(logger, options.serveRegions);
+        lifecycle.onStop('demo regions', regions.stop);
+      }
+      const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
+      lifecycle.onStop('demo traffic', demo.stop);
     });
   });
 
@@ -147,6 +150,7 @@ program
       applicationName: 'controlroom-drill',
     });
     try {
+      const { runDrill } = await import('../control/failover/index.ts');
       const result = await runDrill({ pool, config, logger });
       console.log(JSON.stringify(result, null, 2));
       if (result.outcome !== 'passed') process.exitCode = 1;

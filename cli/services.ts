@@ -69,75 +69,88 @@ function slackOutlets(pool: Pool, config: Config, logger: Logger): SlackOutlets 
   };
 }
 
-/** Starts the exporter's background refresh, the alert worker and the HTTP server on a migrated database. */
+/**
+ * Starts the exporter's background refresh, the alert worker and the HTTP server on a migrated database.
+ * If a step fails (the port is taken, the database is down), what was already started is stopped before
+ * the error is thrown, so a failed start-up never leaves timers, workers or pools keeping the process alive.
+ */
 export async function startServices(databaseUrl: string, config: Config, logger: Logger): Promise<RunningServices> {
-  const pool = createPool(databaseUrl, {
-    max: config.PG_POOL_MAX,
-    ...poolTimeouts(config),
-    applicationName: 'controlroom',
-  });
-  const exporter = createExporter(pool, config, logger);
-  exporter.runner.start();
-  // Each queue worker holds a LISTEN connection and one for its job: its own pool, so it never starves
-  // the exporter or the HTTP handlers.
-  const workerPool = createPool(databaseUrl, {
-    max: config.JOB_CONCURRENCY * 2 + 1,
-    ...poolTimeouts(config),
-    applicationName: 'controlroom-worker',
-  });
-  const github = createGitHubClient(config);
-  if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
-  const slack = slackOutlets(workerPool, config, logger);
-  const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
-  // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
-  const failoverPool = createPool(databaseUrl, { max: 3, ...poolTimeouts(config), applicationName: 'controlroom-failover' });
-  const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
-  const rating = createRatingService();
-  const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));
-  const worker = await startJobQueue({
-    pool: workerPool,
-    taskList: {
-      ...billing.tasks,
-      [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
-      ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
-      ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
-      ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
-    },
-    concurrency: config.JOB_CONCURRENCY,
-    instanceId: config.CONTROLROOM_INSTANCE_ID,
-    logger,
-  });
-  const app = buildApp({
-    pool,
-    registry: exporter.registry,
-    logger,
-    webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
-    access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
-    trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
-    api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
-  });
-  // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
-  await requestFreezeSync(pool);
-  await billing.start();
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.PORT;
-  logger.info({ port, host: config.HOST }, 'control room listening');
-  return {
-    pool,
-    exporter,
-    worker,
-    server,
-    port,
-    async stop() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await failover.stop();
-      await worker.stop();
-      await exporter.runner.stop();
-      await Promise.all([pool.end(), workerPool.end(), failoverPool.end()]);
-    },
+  // What stops each started part; on shutdown they run last first.
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
   };
+  try {
+    const pool = createPool(databaseUrl, {
+      max: config.PG_POOL_MAX,
+      ...poolTimeouts(config),
+      applicationName: 'controlroom',
+    });
+    // Each queue worker holds a LISTEN connection and one for its job: its own pool, so it never starves
+    // the exporter or the HTTP handlers.
+    const workerPool = createPool(databaseUrl, {
+      max: config.JOB_CONCURRENCY * 2 + 1,
+      ...poolTimeouts(config),
+      applicationName: 'controlroom-worker',
+    });
+    // Lease renewals must never wait behind exporter queries or queue jobs: the failover has its own pool.
+    const failoverPool = createPool(databaseUrl, { max: 3, ...poolTimeouts(config), applicationName: 'controlroom-failover' });
+    // Pools close last, once nothing uses them.
+    stops.push(async () => {
+      await Promise.all([pool.end(), workerPool.end(), failoverPool.end()]);
+    });
+    const exporter = createExporter(pool, config, logger);
+    exporter.runner.start();
+    stops.push(() => exporter.runner.stop());
+    const github = createGitHubClient(config);
+    if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
+    const slack = slackOutlets(workerPool, config, logger);
+    const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
+    const rating = createRatingService();
+    const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));
+    // Jobs in flight finish before the pools close (graphile-worker's graceful stop); one cut off by a
+    // kill -9 is released by the next start (startJobQueue).
+    const worker = await startJobQueue({
+      pool: workerPool,
+      taskList: {
+        ...billing.tasks,
+        [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
+        ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
+        ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
+        ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
+      },
+      concurrency: config.JOB_CONCURRENCY,
+      instanceId: config.CONTROLROOM_INSTANCE_ID,
+      logger,
+    });
+    stops.push(() => worker.stop());
+    const failover = await startFailover({ pool: failoverPool, config, logger: logger.child({ component: 'failover' }) });
+    stops.push(() => failover.stop());
+    const app = buildApp({
+      pool,
+      registry: exporter.registry,
+      logger,
+      webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
+      access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
+      trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
+      api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
+    });
+    // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
+    await requestFreezeSync(pool);
+    await billing.start();
+    const server = await new Promise<Server>((resolve, reject) => {
+      // Express 5 calls the listen callback with the error too (EADDRINUSE): that is a failed start.
+      const s = app.listen(config.PORT, config.HOST, (error?: Error) => (error ? reject(error) : resolve(s)));
+    });
+    // First to stop: no new request is accepted; those in flight are answered (idle keep-alive
+    // connections are closed) before the workers and pools they use go.
+    stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    logger.info({ port, host: config.HOST }, 'control room listening');
+    return { pool, exporter, worker, server, port, stop: stopAll };
+  } catch (error) {
+    await stopAll().catch((stopError: unknown) => logger.error({ err: stopError }, 'stopping a failed start-up failed'));
+    throw error;
+  }
 }

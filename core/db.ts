@@ -62,6 +62,13 @@ export async function withTransaction<T>(
   // Set when the connection can no longer be trusted (a query timed out, the rollback failed): it is
   // then destroyed on release instead of going back to the pool with a query still outstanding.
   let broken: Error | undefined;
+  // A connection lost between two statements (Postgres stopped or crashed) is emitted as an 'error' event
+  // on the checked-out client, which the pool does not listen to: unheard, it would crash the process.
+  // Heard here, the next statement fails instead, and the transaction's caller sees an ordinary error.
+  const lost = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', lost);
   try {
     await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
     const result = await work(client);
@@ -73,6 +80,7 @@ export async function withTransaction<T>(
     });
     throw error;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }

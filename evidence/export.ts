@@ -488,8 +488,63 @@ export async function exportEvidence(options: ExportOptions): Promise<ExportResu
   const now = options.now ?? (() => new Date());
 
   // Never mix a new bundle into an old one: the directory must be new or empty.
-  await fs.mkdir(outDir, { recursive: true });
-  if ((await fs.readdir(outDir)).length > 0) throw new Error(`output directory ${outDir} is not empty`);
+  const existing = await fs.readdir(outDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  if (existing.length > 0) throw new Error(`output directory ${outDir} is not empty`);
+  const staging = await createStaging(outDir);
+  try {
+    const result = await writeBundle(options, staging, key, uids, fetchFn, now);
+    // The bundle appears at --out only complete and signed: rename(2) is atomic, and replaces the
+    // directory when it exists empty.
+    await fs.rename(staging, outDir);
+    return { ...result, outDir };
+  } catch (error) {
+    await fs.rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+const STAGING_PREFIX = (outDir: string) => `.${path.basename(outDir)}.exporting-`;
+
+/**
+ * A bundle is written into a hidden staging directory beside --out, named with this process's pid. A failed
+ * export removes it; one killed outright (kill -9, power loss) leaves it, and the next export to the same
+ * --out removes the staging directories whose process is gone. So --out never holds a partial bundle.
+ */
+async function createStaging(outDir: string): Promise<string> {
+  const parent = path.dirname(outDir);
+  await fs.mkdir(parent, { recursive: true });
+  const prefix = STAGING_PREFIX(outDir);
+  for (const name of await fs.readdir(parent)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await fs.rm(path.join(parent, name), { recursive: true, force: true });
+  }
+  const staging = path.join(parent, `${prefix}${process.pid}`);
+  await fs.mkdir(staging);
+  return staging;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function writeBundle(
+  options: ExportOptions,
+  outDir: string,
+  key: string,
+  uids: string[],
+  fetchFn: typeof fetch,
+  now: () => Date,
+): Promise<ExportResult> {
+  const { from, to } = options;
 
   const stepSeconds = chooseStep(from, to, options.maxPoints ?? 1000);
   const emptyTargets: string[] = [];

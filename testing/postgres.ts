@@ -38,6 +38,9 @@ async function adminUrl(): Promise<string> {
   const shared = process.env.CONTROLROOM_TEST_PG_ADMIN_URL;
   if (shared) return shared;
   privateCluster ??= startTestCluster().then((cluster) => {
+    // When the file's work is done, stop the cluster and remove its files; if the process exits another
+    // way, at least stop it (the signal is sent synchronously).
+    process.once('beforeExit', () => void cluster.handle.stop());
     process.once('exit', () => void cluster.handle.stop());
     return cluster;
   });

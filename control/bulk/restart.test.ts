@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig, projectRoot } from '../../core/config.ts';
+import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { waitUntil } from '../../alerting/receiver/test-support.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
+import { spawnControlroom } from '../../testing/processes.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';
 const LANES = 20_000;
@@ -38,11 +37,7 @@ test('kill -9 in the middle of a job: the next instance resumes it, no lane lost
   const companyId = await insertCompany(db.pool, 'Enterprise Freight', 'enterprise');
 
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(projectRoot, 'bin', 'controlroom.mjs'), 'serve', '--no-migrate'], {
-    env: { ...process.env, ...env(db, port) },
-    stdio: 'ignore',
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const child = spawnControlroom(['serve', '--no-migrate'], env(db, port));
   try {
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok, 30_000, 'child service');
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
@@ -56,8 +51,7 @@ test('kill -9 in the middle of a job: the next instance resumes it, no lane lost
       const r = await db.pool.query(`SELECT lanes_rated FROM controlroom.bulk_jobs WHERE id = $1`, [jobId]);
       return r.rows[0].lanes_rated >= 1_000 ? r.rows[0].lanes_rated : null;
     }, 60_000, 'first batches');
-    child.kill('SIGKILL');
-    await exited;
+    await child.kill();
     assert.ok(atKill < LANES, `the job finished before it could be killed (${atKill})`);
     const locked = await db.pool.query(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL`);
     assert.equal(locked.rows[0].n, 1, 'the killed worker still holds the job');
@@ -78,6 +72,6 @@ test('kill -9 in the middle of a job: the next instance resumes it, no lane lost
     const task = await db.pool.query(`SELECT status FROM agent_tasks WHERE id = $1`, [job.agent_task_id]);
     assert.equal(task.rows[0].status, 'success');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    await child.kill();
   }
 });
