@@ -1,5 +1,5 @@
 import type { PoolClient } from '../../core/db.ts';
-import { loadPlanLimits, periodBounds, usageBand, usageRatio, USAGE_BANDS, type PlanLimit } from '../../core/plan-usage.ts';
+import { loadPlanLimits, periodBounds, thresholdBase, usageBand, usageRatio, USAGE_BANDS, type PlanLimit } from '../../core/plan-usage.ts';
 import { cursorFingerprint, initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
@@ -68,7 +68,7 @@ export class UsageCollector implements Collector {
     });
     if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {
       // Only tenants with an included amount have a ratio (unlimited and not-included features have none).
-      this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter((l) => usageRatio(0, l.softLimit) !== null);
+      this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter((l) => thresholdBase(l.softLimit) !== null);
       this.limitsLoadedAt = Date.now();
     }
     this.publish();
