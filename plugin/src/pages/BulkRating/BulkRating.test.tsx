@@ -275,8 +275,10 @@ describe('job list and plan usage', () => {
   });
 });
 
-// Several renders and round trips each: allow for a loaded CI machine rather than Jest's 5 s default.
-const FLOW_TIMEOUT_MS = 20_000;
+// Several renders and round trips each: allow for a loaded CI machine rather than Jest's 5 s default
+// per test and Testing Library's 1 s per findBy.
+const FLOW_TIMEOUT_MS = 30_000;
+const ROUND_TRIP = { timeout: 8_000 };
 
 describe('a job refused for the plan limit', () => {
   const refused = {
@@ -335,8 +337,8 @@ describe('a job refused for the plan limit', () => {
       const calls = installBackend((call) => (pathOf(call) === 'limits/requests' ? increaseAnswer() : refused));
       render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
       dropCsv('x');
-      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
-      expect(await screen.findByText(/bulk rating limit reached/)).toBeInTheDocument();
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      expect(await screen.findByText(/bulk rating limit reached/, {}, ROUND_TRIP)).toBeInTheDocument();
       expect(screen.getByTestId('upgrade-hint')).toHaveTextContent(
         'Upgrade: The Enterprise plan includes unlimited jobs per day.'
       );
@@ -346,7 +348,7 @@ describe('a job refused for the plan limit', () => {
       fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: '  month-end repricing ' } });
       fireEvent.click(screen.getByRole('button', { name: /send request/i }));
 
-      expect(await screen.findByText('Increase requested')).toBeInTheDocument();
+      expect(await screen.findByText('Increase requested', {}, ROUND_TRIP)).toBeInTheDocument();
       expect(
         screen.getByText(/Ops will review 25 jobs per day for bulk_rating \(request #7, by grafana:editor-user\)/)
       ).toBeInTheDocument();
@@ -372,21 +374,21 @@ describe('a job refused for the plan limit', () => {
       fireEvent.change(screen.getByLabelText('Lane 1 origin'), { target: { value: 'Reno, NV' } });
       fireEvent.change(screen.getByLabelText('Lane 1 destination'), { target: { value: 'Boise, ID' } });
       fireEvent.click(screen.getByRole('button', { name: 'Rate 1 lane' }));
-      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }));
+      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }, ROUND_TRIP));
 
       fireEvent.change(screen.getByLabelText(/New limit/), { target: { value: '10' } });
       fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'more jobs' } });
       fireEvent.click(screen.getByRole('button', { name: /send request/i }));
-      expect(await screen.findByText('Ask for more than the current 10')).toBeInTheDocument();
+      expect(await screen.findByText('Ask for more than the current 10', {}, ROUND_TRIP)).toBeInTheDocument();
       fireEvent.change(screen.getByLabelText(/New limit/), { target: { value: '25' } });
       fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'x' } });
       fireEvent.click(screen.getByRole('button', { name: /send request/i }));
-      expect(await screen.findByText('Give a reason of at least 3 characters')).toBeInTheDocument();
+      expect(await screen.findByText('Give a reason of at least 3 characters', {}, ROUND_TRIP)).toBeInTheDocument();
       expect(calls.filter((c) => pathOf(c) === 'limits/requests')).toHaveLength(0);
 
       fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'month-end repricing' } });
       fireEvent.click(screen.getByRole('button', { name: /send request/i }));
-      expect(await screen.findByText('Increase already requested')).toBeInTheDocument();
+      expect(await screen.findByText('Increase already requested', {}, ROUND_TRIP)).toBeInTheDocument();
       expect(calls.filter((c) => pathOf(c) === 'limits/requests')).toHaveLength(1);
     },
     FLOW_TIMEOUT_MS
@@ -407,11 +409,11 @@ describe('a job refused for the plan limit', () => {
         <CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />
       );
       dropCsv('x');
-      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
-      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }));
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }, ROUND_TRIP));
       fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'month-end repricing' } });
       fireEvent.click(screen.getByRole('button', { name: /send request/i }));
-      expect(await screen.findByText('Request not sent')).toBeInTheDocument();
+      expect(await screen.findByText('Request not sent', {}, ROUND_TRIP)).toBeInTheDocument();
       expect(screen.getByText(/is not above the current limit/)).toBeInTheDocument();
       unmount();
 
@@ -453,8 +455,10 @@ describe('a job refused for the plan limit', () => {
       }));
       render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
       dropCsv('x');
-      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
-      expect(await screen.findByTestId('upgrade-hint')).toHaveTextContent('The Pro plan includes 10 jobs per day.');
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      expect(await screen.findByTestId('upgrade-hint', {}, ROUND_TRIP)).toHaveTextContent(
+        'The Pro plan includes 10 jobs per day.'
+      );
       expect(screen.queryByRole('button', { name: /request increase/i })).not.toBeInTheDocument();
     },
     FLOW_TIMEOUT_MS
