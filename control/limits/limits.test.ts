@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
+import { createAccessControl } from '../../core/access.ts';
 import { createLogger } from '../../core/logger.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
@@ -42,7 +43,13 @@ const written = async () =>
 
 before(async () => {
   db = await createTestDatabase();
-  const app = buildApp({ pool: db.pool, registry: new Registry(), logger: createLogger('silent'), api: [limitRequestsRouter(db.pool, { CONTROLROOM_API_SECRET: API_SECRET })] });
+  const app = buildApp({
+    pool: db.pool,
+    registry: new Registry(),
+    logger: createLogger('silent'),
+    api: [limitRequestsRouter(db.pool)],
+    access: createAccessControl({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: API_SECRET }),
+  });
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -1,15 +1,12 @@
 import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
 import { describeIssues } from '../../alerting/receiver/payloads.ts';
-import { actorOf, requireRole } from '../../core/access.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
-import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
 import { companyFeatureUsage, METERS, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
-
-export type LimitsConfig = Pick<Config, 'CONTROLROOM_API_SECRET'>;
 
 /** The most anyone may ask for; a bigint column holds more, but a larger number is a typo. */
 export const MAX_REQUESTED_LIMIT = 1_000_000_000;
@@ -82,15 +79,15 @@ function increasePayload(usage: FeatureUsage, body: z.infer<typeof requestBody>,
 
 /**
  * The "request increase" flow that a hard-limit refusal offers (Phase 6: hard stop + request increase +
- * upgrade CTA). POST /api/limits/requests (Editor) creates one audited `notify_ops` agent task of type
+ * upgrade CTA). POST /api/limits/requests (`limits:request`, Editor) creates one audited `notify_ops` agent task of type
  * `limit_increase_request`; the same request again in the same period (company, feature, limit) answers
  * 200 with the first one and creates nothing. GET /api/limits/requests?company_id= (Viewer) lists them.
  */
-export function limitRequestsRouter(pool: Pool, config: LimitsConfig): Router {
+export function limitRequestsRouter(pool: Pool): Router {
   const router = express.Router();
   const json = express.json({ limit: '16kb' });
 
-  router.post('/limits/requests', requireRole('Editor', config.CONTROLROOM_API_SECRET), json, async (req: Request, res) => {
+  router.post('/limits/requests', requireAction('limitsRequest'), json, async (req: Request, res) => {
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body) || !req.is('application/json')) {
       throw new HttpError(400, 'send a JSON object {company_id, feature, requested_limit, reason} with Content-Type: application/json');
     }
@@ -149,7 +146,7 @@ export function limitRequestsRouter(pool: Pool, config: LimitsConfig): Router {
     res.status(outcome.duplicate ? 200 : 201).json({ request: requestView(outcome.row), duplicate: outcome.duplicate, upgrade: outcome.upgrade });
   });
 
-  router.get('/limits/requests', requireRole('Viewer', config.CONTROLROOM_API_SECRET), async (req, res) => {
+  router.get('/limits/requests', requireAction('read'), async (req, res) => {
     const companyId = req.query.company_id;
     if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new HttpError(400, `company_id must be a UUID, not '${String(companyId ?? '')}'`);
     const { rows } = await pool.query<RequestRow>(

@@ -98,7 +98,7 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
           {errorMessage(error)}
         </Alert>
       )}
-      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} canRequest={canSubmit} />}
+      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} />}
       {refusedRows.length > 0 && (
         <RowErrors errors={refusedRows} rejected={refusedRows.length} truncated={false} unit="line" />
       )}

@@ -1,6 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Button, Field, Input, Stack, Text } from '@grafana/ui';
 import { errorMessage } from '../../api/client';
+import { canDo } from '../../api/hooks';
 import type { LimitRefusalDetails, LimitRequestAnswer } from '../../api/types';
 import { reasonProblem } from '../../components/shared/reason';
 import { planAmount, requestIncrease, upgradeText } from './submit';
@@ -8,8 +9,8 @@ import { planAmount, requestIncrease, upgradeText } from './submit';
 interface Props {
   companyId: string;
   refusal: LimitRefusalDetails & { status: number };
-  /** Editors may ask; others see why the button is disabled. */
-  canRequest: boolean;
+  /** Who may ask (`limits:request`, Editor by default); others see why the button is disabled. */
+  canRequest?: boolean;
 }
 
 /** What a whole number above `current` looks like in the form, or why the typed text is not one. */
@@ -26,7 +27,7 @@ function limitProblem(text: string, current: number): string | null {
  * the hard limit refused it (429), the "request increase" flow, which asks ops through
  * POST limits/requests. The same request twice is answered with the first one, so a retry asks once.
  */
-export function LimitRefusal({ companyId, refusal, canRequest }: Props) {
+export function LimitRefusal({ companyId, refusal, canRequest = canDo('limitsRequest') }: Props) {
   const current = refusal.request_increase?.current_limit ?? refusal.limit;
   const [open, setOpen] = useState(false);
   const [limit, setLimit] = useState(String(Math.max(current * 2, current + 1)));

@@ -128,7 +128,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
           {error}
         </Alert>
       )}
-      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} canRequest={canSubmit} />}
+      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} />}
       {accepted && (
         <Alert severity="success" title="Job accepted">
           {formatNumber(accepted.lanes_accepted)} lanes queued as job {accepted.job.id.slice(0, 8)}
