@@ -1,11 +1,10 @@
 import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
-import { describeIssues } from '../../alerting/receiver/payloads.ts';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
 import { companyFeatureUsage, METERS, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
 
 /** The most anyone may ask for; a bigint column holds more, but a larger number is a typo. */
@@ -13,7 +12,7 @@ export const MAX_REQUESTED_LIMIT = 1_000_000_000;
 const METERED = Object.keys(METERS);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const need = (what: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : `must be ${what}`) });
+const need = (what: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
 const requestBody = z
   .object({
     company_id: z.string(need('a UUID string')).regex(UUID, 'must be a UUID'),
@@ -85,15 +84,13 @@ function increasePayload(usage: FeatureUsage, body: z.infer<typeof requestBody>,
  */
 export function limitRequestsRouter(pool: Pool): Router {
   const router = express.Router();
-  const json = express.json({ limit: '16kb' });
+  const json = jsonBody(16 * 1024);
 
   router.post('/limits/requests', requireAction('limitsRequest'), json, async (req: Request, res) => {
-    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body) || !req.is('application/json')) {
-      throw new HttpError(400, 'send a JSON object {company_id, feature, requested_limit, reason} with Content-Type: application/json');
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      throw new HttpError(400, 'send a JSON object {company_id, feature, requested_limit, reason}');
     }
-    const parsed = requestBody.safeParse(req.body);
-    if (!parsed.success) throw new HttpError(400, `invalid limit increase request: ${describeIssues(parsed.error)}`);
-    const body = parsed.data;
+    const body = parseInput(requestBody, req.body, 'limit increase request');
     const actor = actorOf(req.caller!);
 
     const outcome = await withTransaction(pool, 'READ COMMITTED', async (client) => {
