@@ -157,7 +157,7 @@ describe('refusals change nothing', () => {
     const before = await count();
     const tooMany = await upload(fresh, lanes(2001));
     assert.equal(tooMany.status, 413);
-    assert.match(tooMany.body.error, /too many lanes: at most 2000 per job/);
+    assert.match(tooMany.body.error, /too many lanes: at most 2000 rows per job/);
     assert.equal(await count(), before);
     await waitForJob(big.body.job.id);
   });
