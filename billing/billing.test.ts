@@ -203,24 +203,47 @@ describe('overage billing, thresholds and the usage endpoint', () => {
   let id: string;
   before(async () => {
     // Delete the earlier tests' tenants' plans from this describe's view: they have no usage anyway.
-    id = await company('Metered Freight', 'starter', 'cus_M'); // rates: soft 800, hard 1000 per month
+    id = await company('Metered Freight', 'starter', 'cus_M'); // rates: 50 included (soft), hard 100 per month
   });
 
   const use = (qty: number) => db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', $2)`, [id, qty]);
   const meterCalls = () => fake.calls.filter((c) => c.path === '/v1/billing/meter_events').map((c) => new URLSearchParams(c.body));
   const tasks = async () =>
     (await db.pool.query<{ threshold: number }>(`SELECT (payload->>'threshold')::int AS threshold FROM agent_tasks WHERE company_id = $1 AND fn_name = 'notify_ops' ORDER BY id`, [id])).rows.map((r) => r.threshold);
+  const outbox = async () => Number((await db.pool.query(`SELECT count(*) AS n FROM controlroom.billing_meter_events WHERE company_id = $1`, [id])).rows[0].n);
 
-  test('thresholds notify once per period, and meter events are sent once with stable identifiers across a Stripe outage', async () => {
-    await use(700); // 70 %
-    let run = await runBilling(db.pool, config, billing.stripe, logger);
-    assert.equal(run.notices.length, 0);
-    assert.equal(run.queued.length, 0);
+  test('warnings at 80 and 90 % of the included amount come before any overage is billed, 100 % when billing starts', async () => {
+    await use(35); // 70 %
+    const run = await runBilling(db.pool, config, billing.stripe, logger);
+    assert.deepEqual([run.notices.length, run.queued.length], [0, 0]);
 
-    await use(150); // 850: 85 %, 50 over the included 800
-    failing = true;
-    run = await runBilling(db.pool, config, billing.stripe, logger);
+    await use(8); // 43 of 50 included: 86 %
+    await runBilling(db.pool, config, billing.stripe, logger);
     assert.deepEqual(await tasks(), [80]);
+    assert.equal(await outbox(), 0, 'warned at 80 %, nothing billed');
+    await use(3); // 46: 92 %
+    await runBilling(db.pool, config, billing.stripe, logger);
+    assert.deepEqual(await tasks(), [80, 90]);
+    assert.equal(await outbox(), 0, 'warned at 90 %, nothing billed');
+    await use(4); // 50: the included amount is used up
+    await runBilling(db.pool, config, billing.stripe, logger);
+    assert.deepEqual(await tasks(), [80, 90, 100]);
+    assert.equal(await outbox(), 0, '100 %: the next unit is billed');
+    const { rows: payloads } = await db.pool.query(`SELECT payload FROM agent_tasks WHERE company_id = $1 AND fn_name = 'notify_ops' ORDER BY id`, [id]);
+    assert.deepEqual(
+      payloads.map((r) => [r.payload.type, r.payload.threshold, r.payload.used, r.payload.limit, r.payload.soft_limit, r.payload.hard_limit, r.payload.overage, r.payload.unit, r.payload.source]),
+      [
+        ['limit_breach', 80, 43, 50, 50, 100, 0, 'quotes', 'billing'],
+        ['limit_breach', 90, 46, 50, 50, 100, 0, 'quotes', 'billing'],
+        ['limit_breach', 100, 50, 50, 50, 100, 0, 'quotes', 'billing'],
+      ],
+    );
+  });
+
+  test('overage above the included amount is sent once, with stable identifiers, across a Stripe outage', async () => {
+    await use(10); // 60 of 50 included: 10 over
+    failing = true;
+    let run = await runBilling(db.pool, config, billing.stripe, logger);
     assert.equal(run.queued.length, 1);
     assert.equal(run.sent?.failed.length, 1);
     const { rows: periodRows } = await db.pool.query<{ p: string }>(`SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS p`);
@@ -235,7 +258,7 @@ describe('overage billing, thresholds and the usage endpoint', () => {
     // Still down, and not due yet: nothing is sent or queued twice, notices stay single.
     run = await runBilling(db.pool, config, billing.stripe, logger);
     assert.equal(run.queued.length, 0);
-    assert.deepEqual(await tasks(), [80]);
+    assert.deepEqual(await tasks(), [80, 90, 100]);
 
     // Stripe recovers; the row is due again.
     failing = false;
@@ -248,7 +271,7 @@ describe('overage billing, thresholds and the usage endpoint', () => {
     assert.ok(calls.length >= 2, 'the failed attempt and the successful one');
     assert.deepEqual(
       [...new Set(calls.map((c) => `${c.get('identifier')}|${c.get('event_name')}|${c.get('payload[stripe_customer_id]')}|${c.get('payload[value]')}`))],
-      [`${firstId}|rates_overage|cus_M|50`],
+      [`${firstId}|rates_overage|cus_M|10`],
       'every attempt carries the same identifier and value',
     );
     const okCalls = fake.calls.filter((c) => c.path === '/v1/billing/meter_events' && new URLSearchParams(c.body).get('identifier') === firstId);
@@ -259,20 +282,16 @@ describe('overage billing, thresholds and the usage endpoint', () => {
     await runBilling(db.pool, config, billing.stripe, logger);
     assert.equal(meterCalls().length, before);
 
-    // 1000 of 1000: 100 % (90 crossed at once with it), 200 over: only the 150 new units are sent.
-    await use(150);
+    // 100 of 100 (the hard limit), 50 over: only the 40 new units are sent, under the next identifier.
+    await use(40);
     run = await runBilling(db.pool, config, billing.stripe, logger);
-    assert.deepEqual(await tasks(), [80, 100]);
-    const notices = await db.pool.query(`SELECT threshold FROM controlroom.overage_notices WHERE company_id = $1 ORDER BY threshold`, [id]);
-    assert.deepEqual(notices.rows.map((r) => r.threshold), [80, 90, 100]);
-    const second = meterIdentifier(id, 'rates', period, 50);
+    assert.deepEqual(await tasks(), [80, 90, 100], 'no second notice in the period');
+    const second = meterIdentifier(id, 'rates', period, 10);
     assert.deepEqual(run.sent?.sent, [second]);
-    assert.equal(meterCalls().at(-1)?.get('payload[value]'), '150');
-    await runBilling(db.pool, config, billing.stripe, logger);
-    assert.deepEqual(await tasks(), [80, 100], 'no second notice in the period');
+    assert.equal(meterCalls().at(-1)?.get('payload[value]'), '40');
 
     const sum = await db.pool.query(`SELECT sum(qty)::int AS n FROM controlroom.billing_meter_events WHERE company_id = $1 AND sent_at IS NOT NULL`, [id]);
-    assert.equal(sum.rows[0].n, 200);
+    assert.equal(sum.rows[0].n, 50);
   });
 
   test('GET /api/usage/:company reports usage, limits and overage (Viewer)', async () => {
@@ -287,20 +306,20 @@ describe('overage billing, thresholds and the usage endpoint', () => {
     assert.equal(body.plan, 'starter');
     assert.equal(body.billing_status, 'active');
     const rates = body.features.find((f: any) => f.feature === 'rates');
-    assert.equal(rates.used, 1000);
-    assert.equal(rates.soft_limit, 800);
-    assert.equal(rates.hard_limit, 1000);
+    assert.equal(rates.used, 100);
+    assert.equal(rates.unit, 'quotes');
+    assert.equal(rates.soft_limit, 50);
+    assert.equal(rates.hard_limit, 100);
     assert.equal(rates.remaining, 0);
-    assert.equal(rates.percent, 100);
-    assert.equal(rates.overage, 200);
-    assert.equal(rates.overage_billed, 200);
+    assert.equal(rates.percent, 200, 'percent of the included amount');
+    assert.equal(rates.overage, 50);
+    assert.equal(rates.overage_billed, 50);
     assert.equal(rates.overage_pending, 0);
     assert.deepEqual(rates.thresholds_crossed, [80, 90, 100]);
     assert.deepEqual(rates.thresholds_notified, [80, 90, 100]);
     assert.equal(rates.blocked, true);
     assert.equal(rates.period, 'month');
-    const bulk = body.features.find((f: any) => f.feature === 'bulk_rating');
-    assert.deepEqual([bulk.hard_limit, bulk.blocked, bulk.overage], [0, true, 0]);
+    assert.deepEqual(body.features.map((f: any) => f.feature).sort(), ['directory', 'rates'], 'starter lists rates and directory only');
     assert.equal((await fetch(`${base}/api/usage/not-a-uuid`, { headers: { 'x-controlroom-secret': API_SECRET, 'x-grafana-context': '{"Login":"v"}' } })).status, 400);
   });
 });

@@ -1,11 +1,11 @@
 import type { Pool, PoolClient } from '../core/db.ts';
+import { usageAgainstPlan } from '../core/plan-usage.ts';
 import { enqueueJob, type TaskList } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BillingConfig } from './config.ts';
 import { expireGrace } from './entitlements.ts';
 import { notifyThresholds, queueOverage, sendPending, type NoticeOutcome, type QueuedMeterEvent, type SendResult } from './meter.ts';
 import type { Stripe } from './stripe.ts';
-import { usageFor } from './usage.ts';
 
 export const BILLING_TICK_TASK = 'billing_tick';
 const JOB_KEY = 'billing:tick';
@@ -36,7 +36,7 @@ export interface BillingRun {
  */
 export async function runBilling(pool: Pool, config: BillingConfig, stripe: Stripe | null, logger: Logger): Promise<BillingRun> {
   const graceExpired = await expireGrace(pool);
-  const usages = await usageFor(pool, { limitedOnly: true, includePreviousPeriod: true });
+  const usages = await usageAgainstPlan(pool, { limitedOnly: true, includePreviousPeriod: true });
   const notices = await notifyThresholds(pool, usages);
   const queued = await queueOverage(pool, config, usages, logger);
   const sent = stripe ? await sendPending(pool, stripe, config, logger) : null;

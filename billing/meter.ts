@@ -1,12 +1,12 @@
-import { createUsageNoticeOnce } from '../core/usage-notices.ts';
 import { createHash } from 'node:crypto';
+import { createUsageNoticeOnce, limitBreachPayload } from '../core/usage-notices.ts';
 import type { Pool } from '../core/db.ts';
 import { withTransaction } from '../core/db.ts';
 import { audit } from '../core/audit.ts';
 import type { Logger } from '../core/logger.ts';
 import { meterEventName, type BillingConfig } from './config.ts';
 import type { Stripe } from './stripe.ts';
-import type { FeatureUsage } from './usage.ts';
+import type { FeatureUsage } from '../core/plan-usage.ts';
 
 /**
  * The meter event identifier of overage units [unitsFrom, …) of one tenant, feature and period. It is
@@ -154,7 +154,7 @@ export interface NoticeOutcome {
 }
 
 /**
- * One notify_ops agent task per tenant, feature, threshold (80/90/100 % of the limit) and period, on the
+ * One notify_ops agent task per tenant, feature, threshold (80/90/100 % of the included amount) and period, on the
  * same controlroom.overage_notices rows as the alert receiver's usage alerts: whichever path sees a
  * threshold first notifies, the other finds the notice and does nothing. When several thresholds are
  * crossed at once, one task is created for the highest and the lower ones are marked with it.
@@ -172,22 +172,7 @@ export async function notifyThresholds(pool: Pool, usages: FeatureUsage[]): Prom
       const missing = u.thresholdsCrossed.filter((t) => !have.has(t));
       const top = missing.at(-1);
       if (top === undefined) return null;
-      const payload = {
-        company_id: u.companyId,
-        company_name: u.companyName,
-        plan: u.plan,
-        feature: u.feature,
-        threshold: top,
-        value: u.thresholdBase ? u.used / u.thresholdBase : null,
-        used: u.used,
-        limit: u.thresholdBase,
-        hard_limit: u.hardLimit,
-        soft_limit: u.softLimit,
-        overage: u.overage,
-        period: u.period,
-        period_start: u.periodStart,
-        source: 'billing',
-      };
+      const payload = limitBreachPayload(u, top, 'billing');
       const agentTaskId = await createUsageNoticeOnce(client, {
         companyId: u.companyId,
         feature: u.feature,

@@ -1,18 +1,18 @@
 import express, { type Router } from 'express';
 import { requireAction } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
+import { meterUnit, usageAgainstPlan } from '../core/plan-usage.ts';
 import { HttpError } from '../core/http.ts';
 import type { BillingConfig } from './config.ts';
-import { usageFor } from './usage.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const limitOut = (v: number | null) => (v === null ? 0 : v < 0 ? null : v);
+const limitOut = (v: number) => (v < 0 ? null : v);
 
 /**
- * GET /api/usage/:company (Viewer): the plugin's usage meter. Per feature of the tenant's plan in the
- * current UTC period: used, soft limit (included) and hard limit (null = unlimited, 0 = not in the
- * plan), overage above the included amount and how much of it Stripe has, thresholds crossed and
- * notified, and whether the hard limit blocks.
+ * GET /api/usage/:company (Viewer): the plugin's usage meter. Per feature the tenant's plan lists, in the
+ * current UTC period: used, soft limit (included) and hard limit (null = unlimited), percent of the
+ * included amount (what the 80/90/100 % thresholds measure), overage above it and how much of it Stripe
+ * has, thresholds crossed and notified, and whether the hard limit blocks.
  */
 export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
   const router = express.Router();
@@ -27,7 +27,7 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
     );
     const company = companies[0];
     if (!company) throw new HttpError(404, `no live company ${companyId}`);
-    const usages = await usageFor(pool, { companyId });
+    const usages = await usageAgainstPlan(pool, { companyId });
     const [{ rows: notices }, { rows: meter }] = await Promise.all([
       pool.query<{ feature: string; period_start: string; threshold: number }>(
         `SELECT feature, to_char(period_start, 'YYYY-MM-DD') AS period_start, threshold FROM controlroom.overage_notices WHERE company_id = $1`,
@@ -56,23 +56,23 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
       current_period_end: company.current_period_end,
       features: usages.map((u) => {
         const m = billed.get(key(u.feature, u.periodStart));
-        const hard = u.hardLimit ?? 0;
         return {
           feature: u.feature,
+          unit: meterUnit(u.feature),
           period: u.period,
           period_start: u.periodStart,
           period_end: u.periodEnd,
           used: u.used,
           soft_limit: limitOut(u.softLimit),
           hard_limit: limitOut(u.hardLimit),
-          remaining: hard < 0 ? null : Math.max(0, hard - u.used),
-          percent: u.thresholdBase ? Math.round((u.used / u.thresholdBase) * 1000) / 10 : null,
+          remaining: u.remaining,
+          percent: u.ratio === null ? null : Math.round(u.ratio * 1000) / 10,
           overage: u.overage,
           overage_billed: Number(m?.sent ?? 0),
           overage_pending: Number(m?.pending ?? 0),
           thresholds_crossed: u.thresholdsCrossed,
           thresholds_notified: notified.get(key(u.feature, u.periodStart)) ?? [],
-          blocked: hard >= 0 && u.used >= hard,
+          blocked: u.blocked,
         };
       }),
     });

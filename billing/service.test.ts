@@ -31,8 +31,8 @@ after(async () => {
 
 test('usage above the soft limit is metered to Stripe by the queued billing tick, once per unit', async () => {
   const companyId = await insertCompany(h.db.pool, 'Metered Freight', 'pro', { stripeCustomerId: 'cus_metered' });
-  // pro rates: 10000 included (soft), 15000 hard -> 250 overage units
-  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', 10250)`, [companyId]);
+  // pro rates: 500 included (soft), 1000 hard -> 250 overage units
+  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', 750)`, [companyId]);
   const call = await stripe.waitFor((c) => c.path === '/v1/billing/meter_events', 30_000);
   const form = new URLSearchParams(call.body);
   assert.equal(form.get('payload[stripe_customer_id]'), 'cus_metered');

@@ -9,6 +9,7 @@ import { createBilling } from '../billing/index.ts';
 import { BULK_RATE_TASK } from '../control/bulk/jobs.ts';
 import { bulkRateTask } from '../control/bulk/process.ts';
 import { bulkRatingRouter } from '../control/bulk/routes.ts';
+import { limitRequestsRouter } from '../control/limits/routes.ts';
 import { startFailover } from '../control/failover/index.ts';
 import { createRatingService } from '../control/rating/index.ts';
 import { pricingRouter } from '../control/rating/routes.ts';
@@ -133,7 +134,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
       access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
       trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
-      api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
+      api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), limitRequestsRouter(pool), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
     });
     // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
     await requestFreezeSync(pool);

@@ -37,6 +37,7 @@ export const PLUGIN_ID = 'transbot-controlroom-app';
 export const ACTIONS = {
   read: { action: `${PLUGIN_ID}.controlroom:read`, role: 'Viewer' },
   bulkWrite: { action: `${PLUGIN_ID}.bulk:write`, role: 'Editor' },
+  limitsRequest: { action: `${PLUGIN_ID}.limits:request`, role: 'Editor' },
   freezeWrite: { action: `${PLUGIN_ID}.freeze:write`, role: 'Editor' },
   freezeOverride: { action: `${PLUGIN_ID}.freeze:override`, role: 'Admin' },
   failoverWrite: { action: `${PLUGIN_ID}.failover:write`, role: 'Admin' },

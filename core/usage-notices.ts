@@ -1,4 +1,31 @@
 import type { PoolClient } from './db.ts';
+import { meterUnit, type FeatureUsage } from './plan-usage.ts';
+
+/**
+ * The `notify_ops` payload of a usage threshold, the same from both paths. `type: 'limit_breach'` is the
+ * product plan's field; `limit` is the included amount the threshold is measured against.
+ */
+export function limitBreachPayload(u: FeatureUsage, threshold: number, source: 'billing' | 'alert', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'limit_breach',
+    company_id: u.companyId,
+    company_name: u.companyName,
+    plan: u.plan,
+    feature: u.feature,
+    unit: meterUnit(u.feature),
+    threshold,
+    value: u.ratio,
+    used: u.used,
+    limit: u.thresholdBase,
+    soft_limit: u.softLimit,
+    hard_limit: u.hardLimit,
+    overage: u.overage,
+    period: u.period,
+    period_start: u.periodStart,
+    source,
+    ...extra,
+  };
+}
 
 export interface UsageNotice {
   companyId: string;

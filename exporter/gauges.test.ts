@@ -122,23 +122,23 @@ async function use(companyId: string, feature: string, qty: number, daysAgo = 0)
 }
 
 describe('usage against plan limits', () => {
-  test('ratio for tenants at or above 80%, bands for all, info for those listed', async () => {
-    // starter rates: hard limit 1000 per month
+  test('ratio against the included amount for tenants at or above 80%, bands for all, info for those listed', async () => {
+    // starter rates: 50 included (soft), hard limit 100 per month
     const calm = await tenant('Calm Freight', 'starter');
     const warm = await tenant('Warm Freight', 'starter');
     const hot = await tenant('Hot Freight', 'starter');
     const over = await tenant('Over Freight', 'starter');
-    await use(calm, 'rates', 500);
-    await use(warm, 'rates', 800);
-    await use(warm, 'rates', 50);
-    await use(hot, 'rates', 950);
-    await use(over, 'rates', 1200);
+    await use(calm, 'rates', 25);
+    await use(warm, 'rates', 40);
+    await use(warm, 'rates', 2);
+    await use(hot, 'rates', 47);
+    await use(over, 'rates', 60);
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();
     const m = await exporter.scrape();
     assert.deepEqual(Object.fromEntries(seriesOf(m, 'tms_usage_ratio')), {
-      [`tms_usage_ratio{company_id="${warm}",feature="rates"}`]: 0.85,
-      [`tms_usage_ratio{company_id="${hot}",feature="rates"}`]: 0.95,
+      [`tms_usage_ratio{company_id="${warm}",feature="rates"}`]: 0.84,
+      [`tms_usage_ratio{company_id="${hot}",feature="rates"}`]: 0.94,
       [`tms_usage_ratio{company_id="${over}",feature="rates"}`]: 1.2,
     });
     assert.equal(m.get('tms_usage_companies{band="lt80",feature="rates"}'), 1);
@@ -153,9 +153,9 @@ describe('usage against plan limits', () => {
   test('caps the listed tenants, worst first, and counts only the current period', async () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await tenant(`Tenant ${i}`, 'pro'));
-    // pro api_access: 10000 per day; yesterday's calls do not count today
-    for (const [i, id] of ids.entries()) await use(id, 'api_access', 8_000 + i * 500);
-    await use(ids[0]!, 'api_access', 9_000, 1);
+    // pro api_access: 5000 included per day (hard 10000); yesterday's calls do not count today
+    for (const [i, id] of ids.entries()) await use(id, 'api_access', 4_000 + i * 250);
+    await use(ids[0]!, 'api_access', 4_500, 1);
     const exporter = testExporter(db.pool, { EXPORTER_USAGE_CAP: 2 });
     await exporter.runner.refreshAll();
     const ratios = seriesOf(await exporter.scrape(), 'tms_usage_ratio');
@@ -165,7 +165,7 @@ describe('usage against plan limits', () => {
     });
     assert.equal(await exporter.value('tms_usage_companies', { feature: 'api_access', band: '80to90' }), 2);
 
-    await use(ids[0]!, 'api_access', 2_500); // 8000 + 2500 today -> 1.05, now the worst
+    await use(ids[0]!, 'api_access', 1_250); // 4000 + 1250 today -> 1.05, now the worst
     await exporter.runner.refreshAll();
     assert.equal(await exporter.value('tms_usage_ratio', { company_id: ids[0]!, feature: 'api_access' }), 1.05);
     const restarted = testExporter(db.pool, { EXPORTER_USAGE_CAP: 2 });
@@ -174,24 +174,24 @@ describe('usage against plan limits', () => {
   });
 
   test('a refresh folds only the new events; another instance moving the cursor triggers a reload', async () => {
-    const id = await tenant('Steady Freight', 'starter'); // rates: 1000 per month
-    await use(id, 'rates', 700);
+    const id = await tenant('Steady Freight', 'starter'); // rates: 50 included per month
+    await use(id, 'rates', 35);
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();
     assert.equal(await exporter.value('tms_usage_companies', { feature: 'rates', band: 'lt80' }), 1);
 
     // If a refresh re-read the rollup, this tampering would show; an incremental one adds deltas only.
     await db.pool.query(`UPDATE controlroom.usage_daily SET qty = 0`);
-    await use(id, 'rates', 150);
+    await use(id, 'rates', 7);
     await exporter.runner.refreshAll();
-    assert.equal(await exporter.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), 0.85);
+    assert.equal(await exporter.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), 0.84);
 
     // A second instance folds the next events; the first notices the cursor moved and reloads.
-    await use(id, 'rates', 100);
+    await use(id, 'rates', 5);
     await testExporter(db.pool).runner.refreshAll();
     await exporter.runner.refreshAll();
-    // Reloaded: 150 + 100 in the rollup = 0.25, below the listing threshold; without a reload it would
-    // still read 0.85 from memory.
+    // Reloaded: 7 + 5 in the rollup = 0.24, below the listing threshold; without a reload it would
+    // read 0.94 from memory.
     assert.equal(await exporter.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), undefined);
     assert.equal(await exporter.value('tms_usage_companies', { feature: 'rates', band: 'lt80' }), 1);
   });

@@ -32,10 +32,10 @@ export function createExporterMetrics(registry: Registry) {
     ),
     usageRatio: snapshot(
       'tms_usage_ratio',
-      'Usage / hard limit in the current period, for tenants at or above 80% (capped, worst first).',
+      'Usage / included amount (soft limit) in the current period: 1 = overage billed from here; tenants at or above 80% (capped, worst first).',
       'gauge',
     ),
-    usageCompanies: snapshot('tms_usage_companies', 'Tenants per feature and usage band (all tenants).', 'gauge'),
+    usageCompanies: snapshot('tms_usage_companies', 'Tenants per feature and band of usage / included amount (all tenants with an included amount).', 'gauge'),
     companyInfo: snapshot('tms_company_info', 'Name and plan of each tenant listed in tms_usage_ratio.', 'gauge'),
     companies: snapshot('tms_companies', 'Live tenants by plan.', 'gauge'),
     funnelEntered: snapshot('tms_funnel_entered', 'Entries into each conversion funnel, 30-day cohort.', 'gauge'),

@@ -168,6 +168,8 @@ describe('acknowledge, resolve and escalation', () => {
 describe('overage tasks', () => {
   test('usage alerts create one notify_ops task per company, feature, threshold and period', async () => {
     const companyId = await insertCompany(h.db.pool, 'Overage Freight', 'pro');
+    // November's quotes; the alerts started in November, so that is the period they report.
+    await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty, occurred_at) VALUES ($1, 'rates', 460, '2026-11-19T10:00:00Z')`, [companyId]);
     const usage = (alertname: string, startsAt: string) =>
       amPayload(`{}:{alertname="${alertname}",company_id="${companyId}"}`, [
         { alertname, severity: 'P3', labels: { company_id: companyId, feature: 'rates', threshold: alertname === 'UsageAbove80Percent' ? '80' : '90' }, startsAt },
@@ -183,12 +185,14 @@ describe('overage tasks', () => {
     });
     assert.equal(tasks.length, 2);
     assert.deepEqual(
-      tasks.map((t) => [t.payload.threshold, t.payload.feature, t.payload.period, t.payload.period_start, t.payload.limit, t.payload.company_name]),
+      tasks.map((t) => [t.payload.type, t.payload.threshold, t.payload.feature, t.payload.period, t.payload.period_start, t.payload.limit, t.payload.hard_limit, t.payload.company_name, t.payload.source]),
       [
-        [80, 'rates', 'month', '2026-11-01', 15000, 'Overage Freight'],
-        [90, 'rates', 'month', '2026-11-01', 15000, 'Overage Freight'],
+        // limit: the included amount (pro rates: 500 of a 1000 hard limit) the thresholds are measured against
+        ['limit_breach', 80, 'rates', 'month', '2026-11-01', 500, 1000, 'Overage Freight', 'alert'],
+        ['limit_breach', 90, 'rates', 'month', '2026-11-01', 500, 1000, 'Overage Freight', 'alert'],
       ],
     );
+    assert.deepEqual([tasks[1].payload.used, tasks[1].payload.value, tasks[1].payload.overage], [460, 0.92, 0]);
     assert.equal(await count(`SELECT count(*) AS n FROM audit_log WHERE action = 'overage.notify_ops_created' AND company_id = $1`, [companyId]), 2);
   });
 });

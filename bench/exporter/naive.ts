@@ -47,13 +47,13 @@ export function naiveRegistry(pool: Pool): Registry {
   });
   gauge('tms_usage_ratio', ['company_id', 'feature'], async (g) => {
     const { rows } = await pool.query(
-      `SELECT u.company_id, u.feature_key, sum(u.qty)::float8 / pf.hard_limit AS ratio
+      `SELECT u.company_id, u.feature_key, sum(u.qty)::float8 / pf.soft_limit AS ratio
          FROM usage_events u
          JOIN org_entitlements e ON e.company_id = u.company_id
-         JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = u.feature_key AND pf.hard_limit > 0
+         JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = u.feature_key AND pf.soft_limit > 0
         WHERE u.occurred_at >= CASE WHEN pf.period = 'day' THEN date_trunc('day', now()) ELSE date_trunc('month', now()) END
-        GROUP BY u.company_id, u.feature_key, pf.hard_limit
-       HAVING sum(u.qty)::float8 / pf.hard_limit >= 0.8
+        GROUP BY u.company_id, u.feature_key, pf.soft_limit
+       HAVING sum(u.qty)::float8 / pf.soft_limit >= 0.8
         ORDER BY ratio DESC LIMIT 500`,
     );
     for (const r of rows) g.set({ company_id: r.company_id, feature: r.feature_key }, Number(r.ratio));

@@ -1,5 +1,8 @@
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
+import { companyFeatureUsage, describePeriod, nextPlanFor, type UpgradeHint } from '../../core/plan-usage.ts';
+
+export const BULK_FEATURE = 'bulk_rating';
 
 export interface BulkAllowance {
   companyId: string;
@@ -7,68 +10,74 @@ export interface BulkAllowance {
   plan: string | null;
   /** Stripe-driven status of the account (active, trialing, grace, past_due, canceled). */
   billingStatus: string | null;
+  /** What one unit of the meter is: a submitted job (its lanes are bounded by BULK_MAX_LANES, not by the plan). */
+  unit: 'jobs';
   period: 'day' | 'month';
   periodStart: string;
-  /** Lanes per period: -1 unlimited, 0 not in the plan. */
+  /** Jobs per period where the product blocks: -1 unlimited, 0 not in the plan. */
   limit: number;
+  /** Jobs per period the plan includes; overage is billed above it. -1 unlimited. */
+  included: number;
   used: number;
   remaining: number | null;
+  /** The next plan that includes more bulk jobs, for the upgrade hint; null when there is none. */
+  upgrade: UpgradeHint | null;
 }
 
-/** The company's bulk_rating allowance in the current UTC period, from its plan and its usage_events. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The company's bulk_rating allowance in the current UTC period (core/plan-usage.ts defines it). */
 export async function bulkAllowance(db: Pool | PoolClient, companyId: string): Promise<BulkAllowance> {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(companyId)) {
-    throw new HttpError(400, `company_id '${companyId}' is not a UUID`);
-  }
-  const { rows } = await db.query<{ name: string; plan_id: string | null; billing_status: string | null; hard_limit: string | null; period: 'day' | 'month' | null; period_start: string; used: string }>(
-    `WITH plan AS (
-       SELECT c.name, e.plan_id, e.billing_status, pf.hard_limit, coalesce(pf.period, 'month') AS period
-         FROM companies c
-         LEFT JOIN org_entitlements e ON e.company_id = c.id
-         LEFT JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = 'bulk_rating'
-        WHERE c.id = $1 AND c.deleted_at IS NULL
-     ), bounds AS (
-       SELECT date_trunc(plan.period, now() AT TIME ZONE 'UTC') AS start_utc FROM plan
-     )
-     SELECT plan.name, plan.plan_id, plan.billing_status, plan.hard_limit, plan.period, to_char(bounds.start_utc, 'YYYY-MM-DD') AS period_start,
-            coalesce((SELECT sum(qty) FROM usage_events u
-                       WHERE u.company_id = $1 AND u.feature_key = 'bulk_rating'
-                         AND u.occurred_at >= bounds.start_utc AT TIME ZONE 'UTC'), 0) AS used
-       FROM plan, bounds`,
-    [companyId],
-  );
-  const row = rows[0];
-  if (!row) throw new HttpError(404, `no live company ${companyId}`);
-  const limit = row.hard_limit === null ? 0 : Number(row.hard_limit);
-  const used = Number(row.used);
+  if (!UUID.test(companyId)) throw new HttpError(400, `company_id '${companyId}' is not a UUID`);
+  const usage = await companyFeatureUsage(db, companyId, BULK_FEATURE);
+  if (!usage) throw new HttpError(404, `no live company ${companyId}`);
   return {
     companyId,
-    companyName: row.name,
-    plan: row.plan_id,
-    billingStatus: row.billing_status,
-    period: row.period ?? 'month',
-    periodStart: row.period_start,
-    limit,
-    used,
-    remaining: limit < 0 ? null : Math.max(0, limit - used),
+    companyName: usage.companyName,
+    plan: usage.plan,
+    billingStatus: usage.billingStatus,
+    unit: 'jobs',
+    period: usage.period,
+    periodStart: usage.periodStart,
+    limit: usage.hardLimit,
+    included: usage.softLimit,
+    used: usage.used,
+    remaining: usage.remaining,
+    upgrade: await nextPlanFor(db, usage.plan, BULK_FEATURE, usage.hardLimit),
   };
 }
 
-/** Refuses a job the plan does not allow: 402 when bulk rating is not in the plan, 429 over the limit. */
-export function checkAllowance(allowance: BulkAllowance, requested: number): void {
-  const details = { plan: allowance.plan, limit: allowance.limit, used: allowance.used, requested, period: allowance.period, period_start: allowance.periodStart };
-  if (!allowance.plan) throw new HttpError(402, `${allowance.companyName} has no plan: bulk rating needs a Pro or Enterprise plan`, details);
+/**
+ * Refuses a job the plan does not allow: 402 when bulk rating is not in the plan (or the account is past
+ * due), 429 when one more job would pass the hard limit. The refusal's details carry the usage, the
+ * upgrade hint (the next plan that includes more) and, for the limit, the "request increase" flow.
+ */
+export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): void {
+  const details = {
+    plan: allowance.plan,
+    feature: BULK_FEATURE,
+    unit: allowance.unit,
+    limit: allowance.limit,
+    included: allowance.included,
+    used: allowance.used,
+    requested: requestedJobs,
+    period: allowance.period,
+    period_start: allowance.periodStart,
+    upgrade: allowance.upgrade,
+  };
+  const hint = allowance.upgrade ? `; the ${allowance.upgrade.name} plan includes ${allowance.upgrade.hardLimit < 0 ? 'unlimited' : allowance.upgrade.hardLimit} jobs per ${allowance.upgrade.period}` : '';
+  if (!allowance.plan) throw new HttpError(402, `${allowance.companyName} has no plan: bulk rating needs a plan that includes it${hint}`, details);
   if (allowance.billingStatus === 'past_due') {
     throw new HttpError(402, `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`, details);
   }
   if (allowance.limit === 0) {
-    throw new HttpError(402, `the ${allowance.plan} plan does not include bulk rating; upgrade to Pro or Enterprise`, details);
+    throw new HttpError(402, `the ${allowance.plan} plan does not include bulk rating${hint}`, details);
   }
-  if (allowance.limit > 0 && allowance.used + requested > allowance.limit) {
+  if (allowance.limit > 0 && allowance.used + requestedJobs > allowance.limit) {
     throw new HttpError(
       429,
-      `bulk rating limit reached: ${allowance.used} of ${allowance.limit} lanes used this ${allowance.period} (since ${allowance.periodStart}); this job has ${requested}`,
-      details,
+      `bulk rating limit reached: ${allowance.used} of ${allowance.limit} jobs used ${describePeriod(allowance.period, allowance.periodStart)}${hint}; or ask for an increase (POST /api/limits/requests)`,
+      { ...details, request_increase: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, current_limit: allowance.limit } },
     );
   }
 }

@@ -38,7 +38,8 @@ before(async () => {
   pro = await company('Lakeshore Logistics', 'pro');
   starter = await company('Tiny Freight', 'starter');
   tight = await company('Tight Budget Brokers', 'pro');
-  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'bulk_rating', 49990)`, [tight]);
+  // pro: 10 bulk jobs a day (5 included); Tight has submitted all ten today.
+  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`, [tight]);
 });
 after(async () => h.stop());
 
@@ -61,7 +62,7 @@ describe('submission', () => {
     assert.match(res.body.errors[0].reason, /unknown origin 'Springfeld, ZZ'/);
     assert.match(res.body.errors[1].reason, /equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past/);
     assert.equal(res.body.errors[2].reason, 'expected 4 columns, found 1');
-    assert.deepEqual([res.body.allowance.limit, res.body.allowance.used], [50000, 3]);
+    assert.deepEqual([res.body.allowance.limit, res.body.allowance.included, res.body.allowance.used, res.body.allowance.unit], [10, 5, 1, 'jobs']);
 
     const job = await waitForJob(res.body.job.id);
     assert.deepEqual([job.status, job.lanes_rated, job.lanes_failed, job.progress], ['succeeded', 3, 0, 1]);
@@ -79,8 +80,9 @@ describe('submission', () => {
     assert.equal(lines.length, 4);
     assert.match(lines[1]!, /^2,"Chicago, IL","Atlanta, GA",van,/);
 
-    const usage = await h.db.pool.query(`SELECT qty FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`, [pro]);
-    assert.deepEqual(usage.rows.map((r) => Number(r.qty)), [3]);
+    // The meter counts the job, not its lanes; the lanes travel in the metadata.
+    const usage = await h.db.pool.query(`SELECT qty, metadata FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`, [pro]);
+    assert.deepEqual(usage.rows.map((r) => [Number(r.qty), r.metadata.lanes, r.metadata.bulk_job_id]), [[1, 3, job.id]]);
     const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [job.agent_task_id]);
     assert.deepEqual([task.rows[0].fn_name, task.rows[0].status, task.rows[0].payload.outcome, task.rows[0].payload.lanes_rated], ['bulk_rating', 'success', 'succeeded', 3]);
     const audited = await h.db.pool.query(`SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`, [`bulk_jobs/${job.id}`]);
@@ -122,22 +124,42 @@ describe('refusals change nothing', () => {
   const count = async () => Number((await h.db.pool.query(`SELECT (SELECT count(*) FROM controlroom.bulk_jobs) + (SELECT count(*) FROM usage_events) AS n`)).rows[0].n);
   const oneLane = `origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`;
 
-  test('Starter has no bulk rating (402); over the limit is 429 with the limit and usage', async () => {
+  test('Starter has no bulk rating (402, upgrade to Pro); the eleventh job of the day is 429 with the usage, the upgrade and the increase flow', async () => {
     const before = await count();
     const starterRes = await upload(starter, oneLane);
     assert.equal(starterRes.status, 402);
-    assert.match(starterRes.body.error, /the starter plan does not include bulk rating/);
-    const twelve = `origin,destination,equipment,pickup_date\n${Array.from({ length: 12 }, () => `"Reno, NV","Boise, ID",van,${tomorrow}`).join('\n')}\n`;
-    const over = await upload(tight, twelve);
+    assert.match(starterRes.body.error, /the starter plan does not include bulk rating; the Pro plan includes 10 jobs per day/);
+    assert.equal(starterRes.body.details.upgrade.plan, 'pro');
+    assert.equal(starterRes.body.details.request_increase, undefined);
+    const over = await upload(tight, oneLane);
     assert.equal(over.status, 429);
-    assert.match(over.body.error, /bulk rating limit reached: 49990 of 50000 lanes used this month/);
-    assert.deepEqual([over.body.details.limit, over.body.details.used, over.body.details.requested], [50000, 49990, 12]);
+    assert.match(over.body.error, /bulk rating limit reached: 10 of 10 jobs used today \(UTC day \d{4}-\d\d-\d\d\); the Enterprise plan includes unlimited jobs per day/);
+    assert.deepEqual(
+      [over.body.details.limit, over.body.details.included, over.body.details.used, over.body.details.requested, over.body.details.unit, over.body.details.period],
+      [10, 5, 10, 1, 'jobs', 'day'],
+    );
+    assert.deepEqual([over.body.details.upgrade.plan, over.body.details.upgrade.hardLimit], ['enterprise', -1]);
+    assert.deepEqual(over.body.details.request_increase, { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', current_limit: 10 });
     await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'past_due' WHERE company_id = $1`, [pro]);
     const pastDue = await upload(pro, oneLane);
     assert.equal(pastDue.status, 402);
     assert.match(pastDue.body.error, /payment is past due/);
     await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'active' WHERE company_id = $1`, [pro]);
     assert.equal(await count(), before);
+  });
+
+  test('the plan meters jobs, not lanes: lanes per job are bounded by BULK_MAX_LANES (2000 here)', async () => {
+    const fresh = await company('Many Lanes Freight', 'pro');
+    const lanes = (n: number) => `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(n)}`;
+    const big = await upload(fresh, lanes(1500));
+    assert.equal(big.status, 202);
+    assert.deepEqual([big.body.lanes_accepted, big.body.allowance.used, big.body.allowance.remaining], [1500, 1, 9]);
+    const before = await count();
+    const tooMany = await upload(fresh, lanes(2001));
+    assert.equal(tooMany.status, 413);
+    assert.match(tooMany.body.error, /too many lanes: at most 2000 rows per job/);
+    assert.equal(await count(), before);
+    await waitForJob(big.body.job.id);
   });
 
   test('roles, content type, header, syntax and size are checked with a clear message', async () => {
@@ -165,5 +187,6 @@ describe('refusals change nothing', () => {
 test('the allowance endpoint shows plan usage and limits for the usage meter', async () => {
   const res = await fetch(`${h.base}/api/bulk-rating/allowance?company_id=${tight}`, { headers: as('Viewer') });
   const body = (await res.json()) as Record<string, any>;
-  assert.deepEqual([body.plan, body.limit, body.used, body.remaining, body.period], ['pro', 50000, 49990, 10, 'month']);
+  assert.deepEqual([body.plan, body.limit, body.included, body.used, body.remaining, body.period, body.unit], ['pro', 10, 5, 10, 0, 'day', 'jobs']);
+  assert.equal(body.upgrade.plan, 'enterprise');
 });

@@ -64,8 +64,9 @@ export const jobView = (job: JobRow) => ({
 });
 
 /**
- * Creates a job in one transaction: the lanes, the usage events they consume, the agent task that
- * reports the outcome, the audit entry and the queue job. Per company the check against the plan limit
+ * Creates a job in one transaction: the lanes, the job's usage event (one unit of the bulk jobs per day
+ * meter, its lane count in the metadata), the agent task that reports the outcome, the audit entry and
+ * the queue job. Per company the check against the plan limit
  * and the insert are serialised, so two uploads cannot both squeeze under the limit. A repeated
  * Idempotency-Key returns the job it created the first time.
  */
@@ -90,7 +91,8 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
     if (lanes.length === 0) {
       throw new HttpError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
     }
-    checkAllowance(allowance, lanes.length);
+    // The plan meters jobs per period; the lanes of one job are bounded by BULK_MAX_LANES at ingest.
+    checkAllowance(allowance, 1);
 
     const jobId = randomUUID();
     const task = await client.query<{ id: string }>(
@@ -117,8 +119,8 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
     );
     await insertLanes(client, jobId, submission.ingest);
     await client.query(
-      `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', $2, $3)`,
-      [submission.companyId, lanes.length, JSON.stringify({ bulk_job_id: jobId })],
+      `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', 1, $2)`,
+      [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: lanes.length })],
     );
     await audit(client, {
       actor: submission.actor,
@@ -130,7 +132,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
       userAgent: submission.userAgent,
     });
     await enqueueJob(client, BULK_RATE_TASK, { jobId }, { jobKey: `${BULK_RATE_TASK}:${jobId}` });
-    return { job: rows[0]!, replayed: false, allowance: { ...allowance, used: allowance.used + lanes.length, remaining: allowance.remaining === null ? null : allowance.remaining - lanes.length } };
+    return { job: rows[0]!, replayed: false, allowance: { ...allowance, used: allowance.used + 1, remaining: allowance.remaining === null ? null : allowance.remaining - 1 } };
   });
 }
 

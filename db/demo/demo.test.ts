@@ -123,23 +123,34 @@ test('history has realistic prices, invoices and carrier documents', async () =>
   );
 });
 
-test('seeded usage: most tenants well under their limits, a handful near them, Overland at 95%', async () => {
-  const { rows } = await live.pool.query<{ name: string; feature_key: string; ratio: number }>(
-    `SELECT c.name, u.feature_key, sum(u.qty)::float8 / pf.hard_limit AS ratio
+test('seeded usage: most tenants well under their included amounts, a handful near them, Overland at 95%', async () => {
+  // Usage this period against the included amount (soft limit), as the exporter and billing measure it.
+  const { rows } = await live.pool.query<{ name: string; feature_key: string; ratio: number; hard_ratio: number }>(
+    `SELECT c.name, u.feature_key, sum(u.qty)::float8 / pf.soft_limit AS ratio, sum(u.qty)::float8 / pf.hard_limit AS hard_ratio
        FROM usage_events u
        JOIN companies c ON c.id = u.company_id AND c.deleted_at IS NULL
        JOIN org_entitlements e ON e.company_id = c.id
-       JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = u.feature_key AND pf.hard_limit > 0
+       JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = u.feature_key AND pf.soft_limit > 0
       WHERE u.occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
         AND (pf.period = 'month' OR u.occurred_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
-      GROUP BY 1, 2, pf.hard_limit`,
+      GROUP BY 1, 2, pf.soft_limit, pf.hard_limit`,
   );
   const hot = rows.filter((r) => r.ratio >= 0.8);
   assert.ok(hot.length >= 3 && hot.length <= 8, JSON.stringify(hot));
-  assert.ok(rows.every((r) => r.ratio < 1), 'nobody is over a hard limit before live traffic');
+  assert.ok(hot.some((r) => r.feature_key === 'bulk_rating'), 'one tenant near its included bulk jobs today');
+  assert.ok(rows.every((r) => r.ratio < 1), 'nobody has used up an included amount (nothing billed) before live traffic');
+  assert.ok(rows.every((r) => r.hard_ratio < 0.5));
   assert.ok(rows.filter((r) => r.ratio < 0.7).length > rows.length * 0.8);
   const overland = rows.find((r) => r.name === OVERLAND_EXPRESS && r.feature_key === 'rates');
   assert.ok(overland && Math.abs(overland.ratio - 0.95) < 0.005, JSON.stringify(overland));
+  // Bulk rating is metered in jobs: one unit per usage row.
+  assert.equal(await scalar(live.pool, `SELECT count(*) AS v FROM usage_events WHERE feature_key = 'bulk_rating' AND qty <> 1`), 0);
+  const enterpriseJobs = await scalar(
+    live.pool,
+    `SELECT count(*) AS v FROM usage_events u JOIN org_entitlements e ON e.company_id = u.company_id
+      WHERE u.feature_key = 'bulk_rating' AND e.plan_id = 'enterprise'`,
+  );
+  assert.ok(enterpriseJobs > 0, 'enterprise tenants submit bulk jobs too');
 });
 
 // One simulated hour at 60-second ticks from T0, shared by the tests below.
@@ -198,9 +209,11 @@ test('uncached quotes slow down at minutes 35-39 while cached ones do not', asyn
   assert.ok(cachedShare > 0.35 && cachedShare < 0.45);
 });
 
-test('Overland Express crosses its pro rates limit within the first hour', async () => {
-  assert.ok(overlandBefore > 14_000 && overlandBefore < 15_000, `seeded ${overlandBefore}`);
-  assert.ok((await overlandMonthRates()) > 15_000);
+test('Overland Express uses up its included pro quotes within the first hour', async () => {
+  // pro rates: 500 included, 1000 hard; seeded at 95% of the included amount
+  assert.equal(overlandBefore, 475);
+  const after = await overlandMonthRates();
+  assert.ok(after > 500 && after < 1000, `after an hour ${after}: past the included amount, not yet at the hard limit`);
   // Its api_access rows are aggregated per tick, not one per call.
   const perTick = await scalar(
     sim.pool,

@@ -31,6 +31,12 @@ export class PlanLimits {
     return limit && limit.hard > 0 ? limit : null;
   }
 
+  /** The included amount (soft limit, what usage warnings and overage are measured against); null when there is none. */
+  included(plan: string, feature: string): number | null {
+    const limit = this.get(plan, feature);
+    return limit && limit.soft > 0 ? limit.soft : null;
+  }
+
   includes(plan: string, feature: string): boolean {
     const limit = this.get(plan, feature);
     return limit !== undefined && limit.hard !== 0;
@@ -51,7 +57,7 @@ export interface TenantProfile {
   size: number;
   quotesPerDay: number;
   carrierInvitesPerDay: number;
-  /** Fraction of the hard limit used per period (day for api_access, 30 days for monthly features). */
+  /** Fraction of the included amount (soft limit) used per period (a day for api_access and bulk jobs, 30 days for monthly features). */
   pace: Record<MeteredFeature, number>;
 }
 
@@ -64,8 +70,8 @@ export interface DemoTenant {
 
 const QUOTES_PER_DAY: Record<string, number> = { starter: 2, pro: 5, enterprise: 12 };
 const INVITES_PER_DAY: Record<string, number> = { starter: 0.3, pro: 1, enterprise: 3 };
-/** Stand-in budget for unlimited plans, so enterprise API and bulk use still has a plausible size. */
-const UNLIMITED_STANDIN: Record<MeteredFeature, number> = { rates: 0, api_access: 250_000, bulk_rating: 1_000_000 };
+/** Stand-in daily budget for unlimited plans, so enterprise API calls and bulk jobs still have a plausible size. */
+const UNLIMITED_STANDIN: Record<MeteredFeature, number> = { rates: 0, api_access: 250_000, bulk_rating: 40 };
 
 export function tenantProfile(seed: number, name: string, plan: string): TenantProfile {
   const rng = new Rng(hashSeed(seed, 'profile', name));
@@ -107,7 +113,7 @@ export function rateShares(
       uncapped.push(t);
       continue;
     }
-    const share = perDay > 0 ? (limit.hard * t.profile.pace.rates * throttle(t)) / MONTH_DAYS / perDay : 0;
+    const share = perDay > 0 ? (Math.max(0, limit.soft) * t.profile.pace.rates * throttle(t)) / MONTH_DAYS / perDay : 0;
     shares.set(t.id, share);
     cappedTotal += share;
   }
@@ -121,7 +127,7 @@ export function rateShares(
 }
 
 /**
- * Each API-enabled tenant's share of API calls: its integration uses about `pace` of its daily budget.
+ * Each API-enabled tenant's share of API calls: its integration uses about `pace` of its daily included calls.
  * The calls left over are the TMS's own web app, first-party and unmetered, so tenants stay within their
  * limits whatever the configured request rate.
  */
@@ -129,7 +135,7 @@ export function apiShares(tenants: readonly DemoTenant[], limits: PlanLimits, re
   const weights = tenants.flatMap((t) => {
     const limit = limits.get(t.plan, 'api_access');
     if (!limit || limit.hard === 0) return [];
-    const budget = limit.hard > 0 ? limit.hard : UNLIMITED_STANDIN.api_access;
+    const budget = limit.soft > 0 ? limit.soft : UNLIMITED_STANDIN.api_access;
     return [[t.id, budget * t.profile.pace.api_access] as const];
   });
   const perDay = requestsPerSecond * MEAN_DIURNAL * 86_400;
@@ -137,20 +143,14 @@ export function apiShares(tenants: readonly DemoTenant[], limits: PlanLimits, re
   return new Map(weights.map(([id, w]) => [id, total > 0 ? w / total : 0]));
 }
 
-/** Bulk-rated lanes per second at the average point of the day (0 when the plan has no bulk rating). */
-export function bulkLaneRate(tenant: DemoTenant, limits: PlanLimits): number {
+/**
+ * Bulk rating jobs per second at the average point of the day (0 when the plan has no bulk rating). The
+ * plan meters jobs per day: a pro broker submits a job or two a day of its five included, an enterprise
+ * a few dozen.
+ */
+export function bulkJobRate(tenant: DemoTenant, limits: PlanLimits): number {
   const limit = limits.get(tenant.plan, 'bulk_rating');
   if (!limit || limit.hard === 0) return 0;
-  const budget = limit.hard > 0 ? limit.hard : UNLIMITED_STANDIN.bulk_rating;
-  return (budget * tenant.profile.pace.bulk_rating) / MONTH_DAYS / 86_400;
-}
-
-/** Lanes in one bulk job: a pro broker uploads a few hundred lanes, an enterprise a few thousand. */
-export function typicalBulkJob(tenant: DemoTenant, limits: PlanLimits): number {
-  const hard = limits.get(tenant.plan, 'bulk_rating')?.hard ?? 0;
-  return Math.min(5000, Math.max(100, (hard > 0 ? hard : UNLIMITED_STANDIN.bulk_rating) / 100));
-}
-
-export function bulkJobSize(rng: Rng, tenant: DemoTenant, limits: PlanLimits): number {
-  return Math.max(1, Math.round(typicalBulkJob(tenant, limits) * rng.between(0.4, 1.6)));
+  const budget = limit.soft > 0 ? limit.soft : UNLIMITED_STANDIN.bulk_rating;
+  return (budget * tenant.profile.pace.bulk_rating) / 86_400;
 }

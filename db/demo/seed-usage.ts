@@ -1,6 +1,6 @@
 import type { PoolClient } from '../../core/db.ts';
 import { OVERLAND_EXPRESS } from './names.ts';
-import { apiShares, bulkJobSize, bulkLaneRate, rateShares, type PlanLimits } from './profiles.ts';
+import { apiShares, bulkJobRate, rateShares, type PlanLimits } from './profiles.ts';
 import type { Rng } from './random.ts';
 import { addDays, addSeconds, diurnalSeconds, MEAN_DIURNAL, startOfUtcDay, startOfUtcMonth } from './schedule.ts';
 import { busyTime, type SeededInvite } from './seed-business.ts';
@@ -10,9 +10,12 @@ import { type UsageBatch, newAgentTaskBatch, newUsageBatch } from './sql.ts';
 import type { ResolvedDemoOptions } from './state.ts';
 import { AGENT_FUNCTIONS, NORMAL_FAILURE_RATE, pickAgentFunction, taskPayload } from './tick-agents.ts';
 
-/** Overland Express starts at 95% of its monthly rates limit; live traffic takes it over within the hour. */
+/** Overland Express starts at 95% of its included quotes this month; live traffic takes it over within the hour. */
 export const OVERLAND_SEEDED_SHARE = 0.95;
+/** Hot tenants sit between the 80% warning and the included amount (nothing billed yet). */
 const HOT_SHARE = { min: 0.82, max: 0.97 };
+/** An ordinary tenant's seeded bulk jobs stop short of this share of its daily included jobs, so only the picked one is hot. */
+const BULK_ORDINARY_CEILING = 0.6;
 
 /**
  * Splits `total` units over [from, to) in slots weighted by the daily curve (with some jitter), so the sum
@@ -39,7 +42,7 @@ function spread(rng: Rng, batch: UsageBatch, companyId: string, feature: string,
   });
 }
 
-/** A handful of tenants already near a hard limit this month: what the usage bands and alerts are for. */
+/** A handful of tenants already near their included amount this period: what the usage bands and warnings are for. */
 function pickHotTenants(rng: Rng, tenants: readonly SeedTenant[], limits: PlanLimits, now: Date) {
   const candidates = rng.shuffle(tenants.filter((t) => t.name !== OVERLAND_EXPRESS && t.subscribed && t.activeUntil >= now));
   const count = Math.max(2, Math.round(tenants.length * 0.07));
@@ -67,10 +70,10 @@ export async function seedUsage(
   for (const t of tenants) {
     const monthFrom = t.activeFrom > monthStart ? t.activeFrom : monthStart;
     const peakSeconds = diurnalSeconds(monthFrom, t.activeUntil);
-    const ratesHard = limits.capped(t.plan, 'rates')?.hard;
+    const ratesIncluded = limits.capped(t.plan, 'rates') && limits.included(t.plan, 'rates');
     let ratesQty = Math.round((rates.get(t.id) ?? 0) * options.requestsPerSecond * QUOTE_SHARE_OF_API * peakSeconds);
-    if (ratesHard && t.name === OVERLAND_EXPRESS) ratesQty = Math.round(ratesHard * OVERLAND_SEEDED_SHARE);
-    else if (ratesHard && hot.rates.has(t.id)) ratesQty = Math.round(ratesHard * rng.between(HOT_SHARE.min, HOT_SHARE.max));
+    if (ratesIncluded && t.name === OVERLAND_EXPRESS) ratesQty = Math.round(ratesIncluded * OVERLAND_SEEDED_SHARE);
+    else if (ratesIncluded && hot.rates.has(t.id)) ratesQty = Math.round(ratesIncluded * rng.between(HOT_SHARE.min, HOT_SHARE.max));
     spread(rng, usage, t.id, 'rates', ratesQty, monthFrom, t.activeUntil, 3 * 3600);
 
     // api_access is a daily limit: only today's calls matter, at the same pace live traffic keeps.
@@ -78,14 +81,17 @@ export async function seedUsage(
     const apiQty = Math.round((api.get(t.id) ?? 0) * options.requestsPerSecond * diurnalSeconds(dayFrom, t.activeUntil));
     spread(rng, usage, t.id, 'api_access', apiQty, dayFrom, t.activeUntil, 3600);
 
-    const bulkHard = limits.capped(t.plan, 'bulk_rating')?.hard;
-    let lanes = Math.round((bulkLaneRate(t, limits) * peakSeconds) / MEAN_DIURNAL);
-    if (bulkHard && hot.bulk.has(t.id)) lanes = Math.round(bulkHard * rng.between(HOT_SHARE.min, HOT_SHARE.max));
-    // Bulk rating arrives as whole jobs of hundreds or thousands of lanes.
-    while (lanes > 0 && t.activeUntil > monthFrom) {
-      const job = Math.min(lanes, bulkJobSize(rng, t, limits));
-      usage.push({ company_id: t.id, feature_key: 'bulk_rating', qty: job, occurred_at: busyTime(rng, monthFrom, t.activeUntil) });
-      lanes -= job;
+    // Bulk rating is metered in jobs per UTC day: each day of the month so far gets its whole jobs.
+    const jobRate = bulkJobRate(t, limits);
+    const bulkIncluded = limits.capped(t.plan, 'bulk_rating') && limits.included(t.plan, 'bulk_rating');
+    for (let day = startOfUtcDay(monthFrom); jobRate > 0 && day < t.activeUntil; day = addDays(day, 1)) {
+      const from = day > monthFrom ? day : monthFrom;
+      const to = addDays(day, 1) < t.activeUntil ? addDays(day, 1) : t.activeUntil;
+      const expected = (jobRate * diurnalSeconds(from, to)) / MEAN_DIURNAL;
+      let jobs = Math.floor(expected) + (rng.chance(expected - Math.floor(expected)) ? 1 : 0);
+      if (bulkIncluded) jobs = Math.min(jobs, Math.floor(bulkIncluded * BULK_ORDINARY_CEILING));
+      if (bulkIncluded && day.getTime() === dayStart.getTime() && hot.bulk.has(t.id)) jobs = Math.floor(bulkIncluded * HOT_SHARE.max);
+      for (let i = 0; i < jobs; i++) usage.push({ company_id: t.id, feature_key: 'bulk_rating', qty: 1, occurred_at: busyTime(rng, from, to) });
     }
   }
   // Every carrier invitation this month is one unit of the directory feature.

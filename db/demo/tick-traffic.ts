@@ -1,5 +1,5 @@
 import type { PoolClient } from '../../core/db.ts';
-import { apiShares, bulkJobSize, bulkLaneRate, rateShares, typicalBulkJob, type DemoTenant, type PlanLimits } from './profiles.ts';
+import { apiShares, bulkJobRate, rateShares, type DemoTenant, type PlanLimits } from './profiles.ts';
 import { weightedPicker } from './random.ts';
 import { diurnalFactor, ERROR_BURST_REGION, hasIncident, MEAN_DIURNAL, type Incident } from './schedule.ts';
 import { apiCall, CACHED_QUOTE_SHARE, QUOTE_SHARE_OF_API, quoteLatencyMs } from './shape.ts';
@@ -8,24 +8,25 @@ import { monthUsed, recordUsage, type DemoState } from './state.ts';
 import type { TickCounts } from './summary.ts';
 
 /**
- * Overland Express's rating integration re-quotes its whole lane book in a loop: a steady 0.3 rates/s on
- * top of its normal traffic, enough to cross the remaining 5% of its pro limit within the hour. It stops at
- * 110%, where the product's hard block finally catches up with it. Each new month it starts again from
- * zero and crosses again within the day, so the over-limit story recurs in a long-running demo.
+ * Overland Express's rating integration re-quotes its whole lane book in a loop: a steady 0.05 quotes/s
+ * on top of its normal traffic, enough to use up the remaining 5% of its included pro quotes within the
+ * hour (the 100% warning, and overage billed from there) and to reach its hard limit a few hours later.
+ * It stops at 110% of the hard limit, where the product's block finally catches up with it. Each new
+ * month it starts again from zero and crosses again, so the story recurs in a long-running demo.
  */
-export const OVERLAND_RUNAWAY_PER_SECOND = 0.3;
+export const OVERLAND_RUNAWAY_PER_SECOND = 0.05;
 const OVERLAND_RUNAWAY_CEILING = 1.1;
 /** Past its soft limit a tenant has been warned and slows to a fraction of its usual pace. */
 const WARNED_PACE = 0.15;
 
-function throttleFor(state: DemoState, limits: PlanLimits, feature: 'rates' | 'bulk_rating') {
+function throttleFor(state: DemoState, limits: PlanLimits, feature: 'rates') {
   return (t: DemoTenant) => {
     const limit = limits.capped(t.plan, feature);
     return limit && limit.soft > 0 && monthUsed(state, t.id, feature) >= limit.soft ? WARNED_PACE : 1;
   };
 }
 
-/** API calls (and their api_access metering), quote requests (and their rates metering), bulk jobs. */
+/** API calls (and their api_access metering), quote requests (and their rates metering), bulk jobs (one unit each). */
 export async function writeTraffic(
   client: PoolClient,
   state: DemoState,
@@ -79,10 +80,9 @@ export async function writeTraffic(
     if (runaway > 0) meter(overland.id, 'rates', runaway);
   }
 
-  const bulkThrottle = throttleFor(state, limits, 'bulk_rating');
   for (const t of state.tenants) {
-    const lanesExpected = (bulkLaneRate(t, limits) * tickSeconds * load * bulkThrottle(t)) / MEAN_DIURNAL;
-    if (lanesExpected > 0 && rng.chance(lanesExpected / typicalBulkJob(t, limits))) meter(t.id, 'bulk_rating', bulkJobSize(rng, t, limits));
+    const jobsExpected = (bulkJobRate(t, limits) * tickSeconds * load) / MEAN_DIURNAL;
+    if (jobsExpected > 0 && rng.chance(Math.min(1, jobsExpected))) meter(t.id, 'bulk_rating', 1);
   }
   counts.inserted.usage_events += await usage.insert(client);
 }

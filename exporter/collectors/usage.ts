@@ -1,4 +1,5 @@
 import type { PoolClient } from '../../core/db.ts';
+import { loadPlanLimits, periodBounds, thresholdBase, usageBand, usageRatio, USAGE_BANDS, type PlanLimit } from '../../core/plan-usage.ts';
 import { cursorFingerprint, initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
@@ -15,28 +16,11 @@ interface DayDelta {
   delta: string;
 }
 
-interface Limit {
-  companyId: string;
-  companyName: string;
-  plan: string;
-  feature: string;
-  hardLimit: number;
-  period: 'day' | 'month';
-}
-
-export const USAGE_BANDS = ['lt80', '80to90', '90to100', 'over'] as const;
-
-export function usageBand(ratio: number): (typeof USAGE_BANDS)[number] {
-  if (ratio >= 1) return 'over';
-  if (ratio >= 0.9) return '90to100';
-  if (ratio >= 0.8) return '80to90';
-  return 'lt80';
-}
-
 const cfKey = (companyId: string, feature: string) => `${companyId}\u0000${feature}`;
 
 /**
- * Tenant usage against plan limits, in UTC calendar periods.
+ * Tenant usage against plan limits, in the periods and with the ratio core/plan-usage.ts defines (UTC
+ * days and months; used / included amount, the base of the 80/90/100 % warnings).
  *
  * New usage_events are folded into controlroom.usage_daily (per tenant, feature, day) as they arrive;
  * this process keeps the current day's and month's sums in memory, updated from the fold's deltas and
@@ -49,7 +33,7 @@ export class UsageCollector implements Collector {
   private today = new Map<string, number>();
   private month = new Map<string, number>();
   private lastWritten: string | null = null;
-  private limits: Limit[] = [];
+  private limits: PlanLimit[] = [];
   private limitsLoadedAt = 0;
 
   constructor(private readonly ctx: CollectorContext) {
@@ -62,7 +46,7 @@ export class UsageCollector implements Collector {
     await followIdCursor<UsageState, DayDelta[]>(this.ctx, this.name, 'usage_events', {
       initial: () => ({ cursor: initialCursor() }),
       beforeStep: async (client, current) => {
-        const now = await currentPeriod(client);
+        const now = currentPeriod(new Date());
         const foreignWrite = this.lastWritten !== null && cursorFingerprint(current.cursor) !== this.lastWritten;
         if (!period || period.today !== now.today || foreignWrite || this.lastWritten === null) {
           reloaded = await loadPeriodSums(client, now);
@@ -83,7 +67,8 @@ export class UsageCollector implements Collector {
       },
     });
     if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {
-      this.limits = await loadLimits(this.ctx);
+      // Only tenants with an included amount have a ratio (unlimited and not-included features have none).
+      this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter((l) => thresholdBase(l.softLimit) !== null);
       this.limitsLoadedAt = Date.now();
     }
     this.publish();
@@ -104,11 +89,11 @@ export class UsageCollector implements Collector {
   private publish(): void {
     const { metrics, settings } = this.ctx;
     const bands = new Map<string, number>();
-    const hot: { limit: Limit; ratio: number }[] = [];
+    const hot: { limit: PlanLimit; ratio: number }[] = [];
     for (const limit of this.limits) {
       const key = cfKey(limit.companyId, limit.feature);
       const used = (limit.period === 'day' ? this.today : this.month).get(key) ?? 0;
-      const ratio = used / limit.hardLimit;
+      const ratio = usageRatio(used, limit.softLimit) ?? 0;
       const bandKey = `${limit.feature}\u0000${usageBand(ratio)}`;
       bands.set(bandKey, (bands.get(bandKey) ?? 0) + 1);
       if (ratio >= 0.8) hot.push({ limit, ratio });
@@ -130,19 +115,16 @@ export class UsageCollector implements Collector {
       listed
         .filter(({ limit }) => !infoSeen.has(limit.companyId) && infoSeen.add(limit.companyId))
         .map(({ limit }) => ({
-          labels: { company_id: limit.companyId, name: limit.companyName, plan: limit.plan },
+          labels: { company_id: limit.companyId, name: limit.companyName, plan: limit.plan ?? '' },
           value: 1,
         })),
     );
   }
 }
 
-async function currentPeriod(client: PoolClient): Promise<{ today: string; monthStart: string }> {
-  const { rows } = await client.query<{ today: string; month_start: string }>(
-    `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
-            to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS month_start`,
-  );
-  return { today: rows[0]!.today, monthStart: rows[0]!.month_start };
+/** The current day and month (as core/plan-usage.ts bounds them), the two periods kept in memory. */
+function currentPeriod(now: Date): { today: string; monthStart: string } {
+  return { today: periodBounds('day', now).start, monthStart: periodBounds('month', now).start };
 }
 
 async function loadPeriodSums(client: PoolClient, period: { today: string; monthStart: string }) {
@@ -183,29 +165,4 @@ async function foldUsage(client: PoolClient, filter: IdFilter): Promise<{ rows: 
   );
   const events = rows.reduce((sum, r) => sum + Number(r.events), 0);
   return { rows: events, extra: rows };
-}
-
-async function loadLimits(ctx: CollectorContext): Promise<Limit[]> {
-  const { rows } = await ctx.pool.query<{
-    company_id: string;
-    name: string;
-    plan_id: string;
-    feature_key: string;
-    hard_limit: string;
-    period: 'day' | 'month';
-  }>(
-    `SELECT c.id AS company_id, c.name, e.plan_id, pf.feature_key, pf.hard_limit, pf.period
-       FROM companies c
-       JOIN org_entitlements e ON e.company_id = c.id
-       JOIN plan_features pf ON pf.plan_id = e.plan_id
-      WHERE c.deleted_at IS NULL AND pf.hard_limit > 0`,
-  );
-  return rows.map((r) => ({
-    companyId: r.company_id,
-    companyName: r.name,
-    plan: r.plan_id,
-    feature: r.feature_key,
-    hardLimit: Number(r.hard_limit),
-    period: r.period,
-  }));
 }

@@ -196,7 +196,7 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
   const { page, close } = await open(EDITOR, 'bulk-rating');
   await page.getByText('Choose a company to see its plan').waitFor();
   await chooseCompany(page, 'Lake', 'Lakeshore Logistics (pro)');
-  await page.getByTestId('bulk-allowance').getByText('of 50,000 lanes').waitFor();
+  await page.getByTestId('bulk-allowance').getByText('of 10 jobs').waitFor();
 
   // The dropzone's file input, as a drop or the file chooser fills it.
   await page.locator('input[type="file"]').setInputFiles({ name: 'lanes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
@@ -223,7 +223,7 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
   const row = rowWith(page.getByTestId('bulk-jobs'), 'lanes.csv');
   await row.getByText('succeeded', { exact: true }).waitFor({ timeout: 30_000 });
   await row.getByText('3 rated · 0 failed · 3 total · 3 rows rejected at upload').waitFor();
-  await page.getByTestId('bulk-allowance').getByText('49,997 left').waitFor();
+  await page.getByTestId('bulk-allowance').getByText('9 left').waitFor();
 
   const lanes = await pool().query<{ line: number; total: string; linehaul: string; fuel: string; miles: number }>(
     `SELECT line, total, linehaul, fuel, miles FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq`,
@@ -272,6 +272,34 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
   await rowWith(light.page.getByTestId('bulk-results'), 'Chicago, IL').waitFor();
   await shot(light.page, 'bulk-rating-light');
   await light.close();
+});
+
+test('Editor: a job refused at the daily bulk job limit offers the upgrade and the request-increase flow', async () => {
+  // pro: 10 bulk jobs a day; Harbor has submitted all of today's.
+  const harbor = await insertCompany(pool(), 'Harbor Freight Partners', 'pro');
+  await pool().query(`INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`, [harbor]);
+  const { page, close } = await open(EDITOR, 'bulk-rating');
+  await chooseCompany(page, 'Harbor', 'Harbor Freight Partners (pro)');
+  await page.getByTestId('bulk-allowance').getByText('0 left').waitFor();
+  await page.locator('input[type="file"]').setInputFiles({ name: 'over.csv', mimeType: 'text/csv', buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`) });
+  await page.getByRole('button', { name: 'Rate these lanes' }).click();
+  await page.getByText(/bulk rating limit reached: 10 of 10 jobs used today/).waitFor();
+  await page.getByTestId('upgrade-hint').getByText('The Enterprise plan includes unlimited jobs per day.').waitFor();
+
+  await page.getByRole('button', { name: 'Request increase' }).click();
+  await page.locator('#limit-requested').fill('25');
+  await page.locator('#limit-reason').fill('month-end repricing of our lane book');
+  await shot(page, 'bulk-rating-limit-dark');
+  await page.getByRole('button', { name: 'Send request' }).click();
+  await page.getByText('Increase requested').waitFor();
+
+  const { rows } = await pool().query(`SELECT requested_by, requested_limit, agent_task_id FROM controlroom.limit_increase_requests WHERE company_id = $1`, [harbor]);
+  assert.deepEqual(rows.map((r) => [r.requested_by, Number(r.requested_limit)]), [['grafana:edna', 25]]);
+  const task = await pool().query(`SELECT fn_name, payload FROM agent_tasks WHERE id = $1`, [rows[0].agent_task_id]);
+  assert.deepEqual([task.rows[0].fn_name, task.rows[0].payload.type, task.rows[0].payload.current_limit], ['notify_ops', 'limit_increase_request', 10]);
+  const proxied = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/limits/requests`);
+  assert.deepEqual([proxied?.user, proxied?.status], ['edna', 201], 'through the plugin.json route');
+  await close();
 });
 
 test('Admin: failing over to the secondary region through the confirmation, seen on the page and in the audit log', async () => {
@@ -369,6 +397,7 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
     { path: 'freeze/freezes', body: { reason: 'viewer tries' } },
     { path: 'freeze/overrides', body: { reason: 'viewer tries', expires_at: new Date(Date.now() + 3_600_000).toISOString() } },
     { path: 'bulk-rating/jobs', body: { company_id: lakeshore, lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickup_date: tomorrow }] } },
+    { path: 'limits/requests', body: { company_id: lakeshore, feature: 'bulk_rating', requested_limit: 50, reason: 'viewer tries' } },
   ];
   for (const attempt of attempts) {
     const res = await fromPage(page, 'POST', `${PROXY}/${attempt.path}`, attempt.body);

@@ -20,6 +20,7 @@ export const hasRole = (needed: Role) => RANK[currentRole()] >= RANK[needed];
 /** The app's RBAC actions (plugin.json roles), each with the org role that stands in where Grafana has no plugin roles. */
 export const ACTIONS = {
   bulkWrite: { action: `${PLUGIN_ID}.bulk:write`, role: 'Editor' },
+  limitsRequest: { action: `${PLUGIN_ID}.limits:request`, role: 'Editor' },
   freezeWrite: { action: `${PLUGIN_ID}.freeze:write`, role: 'Editor' },
   freezeOverride: { action: `${PLUGIN_ID}.freeze:override`, role: 'Admin' },
   failoverWrite: { action: `${PLUGIN_ID}.failover:write`, role: 'Admin' },

@@ -40,20 +40,74 @@ export interface SubmitResult {
   errors_truncated: boolean;
 }
 
+/** The next plan that includes more of a feature (the upgrade hint); hardLimit -1 = unlimited. */
+export interface UpgradeHint {
+  plan: string;
+  name: string;
+  hardLimit: number;
+  softLimit: number;
+  period: 'day' | 'month';
+  priceMonthly: number;
+}
+
+/** GET bulk-rating/allowance: the plan meters bulk rating in jobs per period. */
 export interface Allowance {
   companyId: string;
   companyName: string;
   plan: string | null;
   billingStatus: string | null;
+  unit: string;
   period: 'day' | 'month';
   periodStart: string;
+  /** Where the product blocks: -1 unlimited, 0 not in the plan. */
   limit: number;
+  /** What the plan includes (overage is billed above it): -1 unlimited. */
+  included: number;
   used: number;
   remaining: number | null;
+  upgrade: UpgradeHint | null;
+}
+
+/** The details of a 402/429 plan-limit refusal of a bulk job. */
+export interface LimitRefusalDetails {
+  plan: string | null;
+  feature: string;
+  unit: string;
+  limit: number;
+  included: number;
+  used: number;
+  requested: number;
+  period: 'day' | 'month';
+  period_start: string;
+  upgrade: UpgradeHint | null;
+  /** Present when the hard limit refused the job: the "request increase" flow applies. */
+  request_increase?: { method: 'POST'; path: string; feature: string; current_limit: number };
+}
+
+/** POST limits/requests answers with the request (201 new, 200 the same request made before). */
+export interface LimitIncreaseRequest {
+  id: number;
+  company_id: string;
+  feature: string;
+  unit: string;
+  period_start: string;
+  current_limit: number;
+  requested_limit: number;
+  reason: string;
+  requested_by: string;
+  agent_task_id: number;
+  created_at: string;
+}
+
+export interface LimitRequestAnswer {
+  request: LimitIncreaseRequest;
+  duplicate: boolean;
+  upgrade: UpgradeHint | null;
 }
 
 export interface FeatureUsage {
   feature: string;
+  unit?: string;
   period: string;
   period_start: string;
   period_end: string;
@@ -61,6 +115,7 @@ export interface FeatureUsage {
   soft_limit: number | null;
   hard_limit: number | null;
   remaining: number | null;
+  /** Percent of the included amount (soft limit): what the 80/90/100% warnings measure. */
   percent: number | null;
   overage: number;
   blocked: boolean;

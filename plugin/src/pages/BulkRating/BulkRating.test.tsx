@@ -1,9 +1,10 @@
 import React from 'react';
 import { fireEvent, render, screen, within } from '@testing-library/react';
 import { installBackend, pathOf, queryOf, signInAs } from '../../testing/fakeBackend';
-import type { BulkJob } from '../../api/types';
+import type { BulkJob, LimitRefusalDetails } from '../../api/types';
 import { CsvUpload } from './CsvUpload';
 import { JobList } from './JobList';
+import { LimitRefusal } from './LimitRefusal';
 import { ManualLanes } from './ManualLanes';
 import { PlanUsage } from './PlanUsage';
 
@@ -90,15 +91,16 @@ describe('CSV upload', () => {
     expect(screen.getByText("equipment 'boat' is not one of van, reefer, flatbed")).toBeInTheDocument();
   });
 
-  it('shows a plan limit refusal (429) as it came', async () => {
+  it('shows a plan limit refusal (429) as it came, with no increase flow when the server offers none', async () => {
     installBackend(() => ({
       status: 429,
-      data: { error: 'Acme would exceed its bulk rating limit: 10 of 10 lanes used this month' },
+      data: { error: 'Acme would exceed its bulk rating limit: 10 of 10 jobs used today' },
     }));
     render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
     dropCsv('x');
     fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
     expect(await screen.findByText(/would exceed its bulk rating limit/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /request increase/i })).not.toBeInTheDocument();
   });
 
   it('offers no submission to a Viewer', async () => {
@@ -173,11 +175,14 @@ describe('job list and plan usage', () => {
           companyName: 'Acme',
           plan: 'starter',
           billingStatus: 'active',
-          period: 'month',
+          unit: 'jobs',
+          period: 'day',
           periodStart: '2026-11-01',
           limit: 0,
+          included: 0,
           used: 0,
           remaining: 0,
+          upgrade: { plan: 'pro', name: 'Pro', hardLimit: 10, softLimit: 5, period: 'day', priceMonthly: 299 },
         }}
         usage={{
           company_id: COMPANY,
@@ -203,6 +208,259 @@ describe('job list and plan usage', () => {
       />
     );
     expect(screen.getByText('Bulk rating is not in this plan')).toBeInTheDocument();
+    expect(screen.getByText(/The Pro plan includes 10 jobs per day\./)).toBeInTheDocument();
     expect(screen.getByText('at limit')).toBeInTheDocument();
   });
+
+  it('counts bulk jobs against the limit and says what is included', () => {
+    render(
+      <PlanUsage
+        allowance={{
+          companyId: COMPANY,
+          companyName: 'Acme',
+          plan: 'pro',
+          billingStatus: 'active',
+          unit: 'jobs',
+          period: 'day',
+          periodStart: '2026-11-23',
+          limit: 10,
+          included: 5,
+          used: 6,
+          remaining: 4,
+          upgrade: null,
+        }}
+        usage={{
+          company_id: COMPANY,
+          company_name: 'Acme',
+          plan: 'pro',
+          billing_status: 'active',
+          features: [
+            {
+              feature: 'rates',
+              unit: 'quotes',
+              period: 'month',
+              period_start: '2026-11-01',
+              period_end: '2026-12-01',
+              used: 450,
+              soft_limit: 500,
+              hard_limit: 1000,
+              remaining: 550,
+              percent: 90,
+              overage: 0,
+              blocked: false,
+            },
+            {
+              feature: 'bulk_rating',
+              unit: 'jobs',
+              period: 'day',
+              period_start: '2026-11-23',
+              period_end: '2026-11-24',
+              used: 6,
+              soft_limit: 5,
+              hard_limit: 10,
+              remaining: 4,
+              percent: 120,
+              overage: 1,
+              blocked: false,
+            },
+          ],
+        }}
+      />
+    );
+    expect(screen.getByTestId('bulk-allowance')).toHaveTextContent(
+      'Bulk rating jobs today (UTC day 2026-11-23): 6 of 10 jobs · 4 left · 5 included, overage billed above'
+    );
+    expect(screen.getByText('near included amount')).toBeInTheDocument();
+    expect(screen.getByText('overage billed')).toBeInTheDocument();
+  });
+});
+
+// Several renders and round trips each: allow for a loaded CI machine rather than Jest's 5 s default
+// per test and Testing Library's 1 s per findBy.
+const FLOW_TIMEOUT_MS = 30_000;
+const ROUND_TRIP = { timeout: 8_000 };
+
+describe('a job refused for the plan limit', () => {
+  const refused = {
+    status: 429,
+    data: {
+      error:
+        'bulk rating limit reached: 10 of 10 jobs used today (UTC day 2026-11-23); the Enterprise plan includes unlimited jobs per day',
+      details: {
+        plan: 'pro',
+        feature: 'bulk_rating',
+        unit: 'jobs',
+        limit: 10,
+        included: 5,
+        used: 10,
+        requested: 1,
+        period: 'day',
+        period_start: '2026-11-23',
+        upgrade: {
+          plan: 'enterprise',
+          name: 'Enterprise',
+          hardLimit: -1,
+          softLimit: -1,
+          period: 'day',
+          priceMonthly: 999,
+        },
+        request_increase: { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', current_limit: 10 },
+      },
+    },
+  };
+  const increaseAnswer = (duplicate = false) => ({
+    status: duplicate ? 200 : 201,
+    data: {
+      duplicate,
+      upgrade: null,
+      request: {
+        id: 7,
+        company_id: COMPANY,
+        feature: 'bulk_rating',
+        unit: 'jobs',
+        period_start: '2026-11-23',
+        current_limit: 10,
+        requested_limit: 25,
+        reason: 'month-end repricing',
+        requested_by: 'grafana:editor-user',
+        agent_task_id: 42,
+        created_at: '2026-11-23T10:00:00Z',
+      },
+    },
+  });
+
+  beforeEach(() => signInAs('Editor'));
+
+  it(
+    'names the next plan that includes more and sends the increase request an Editor fills in',
+    async () => {
+      const calls = installBackend((call) => (pathOf(call) === 'limits/requests' ? increaseAnswer() : refused));
+      render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
+      dropCsv('x');
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      expect(await screen.findByText(/bulk rating limit reached/, {}, ROUND_TRIP)).toBeInTheDocument();
+      expect(screen.getByTestId('upgrade-hint')).toHaveTextContent(
+        'Upgrade: The Enterprise plan includes unlimited jobs per day.'
+      );
+
+      fireEvent.click(screen.getByRole('button', { name: /request increase/i }));
+      fireEvent.change(screen.getByLabelText(/New limit/), { target: { value: '25' } });
+      fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: '  month-end repricing ' } });
+      fireEvent.click(screen.getByRole('button', { name: /send request/i }));
+
+      expect(await screen.findByText('Increase requested', {}, ROUND_TRIP)).toBeInTheDocument();
+      expect(
+        screen.getByText(/Ops will review 25 jobs per day for bulk_rating \(request #7, by grafana:editor-user\)/)
+      ).toBeInTheDocument();
+      const request = calls.find((c) => pathOf(c) === 'limits/requests')!;
+      expect(request.method).toBe('POST');
+      expect(request.data).toEqual({
+        company_id: COMPANY,
+        feature: 'bulk_rating',
+        requested_limit: 25,
+        reason: 'month-end repricing',
+      });
+      expect(request.headers['Content-Type']).toBe('application/json');
+      expect(screen.queryByRole('button', { name: /request increase/i })).not.toBeInTheDocument();
+    },
+    FLOW_TIMEOUT_MS
+  );
+
+  it(
+    'checks the limit and the reason before sending, and shows a request made before as such',
+    async () => {
+      const calls = installBackend((call) => (pathOf(call) === 'limits/requests' ? increaseAnswer(true) : refused));
+      render(<ManualLanes companyId={COMPANY} canSubmit onSubmitted={jest.fn()} />);
+      fireEvent.change(screen.getByLabelText('Lane 1 origin'), { target: { value: 'Reno, NV' } });
+      fireEvent.change(screen.getByLabelText('Lane 1 destination'), { target: { value: 'Boise, ID' } });
+      fireEvent.click(screen.getByRole('button', { name: 'Rate 1 lane' }));
+      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }, ROUND_TRIP));
+
+      fireEvent.change(screen.getByLabelText(/New limit/), { target: { value: '10' } });
+      fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'more jobs' } });
+      fireEvent.click(screen.getByRole('button', { name: /send request/i }));
+      expect(await screen.findByText('Ask for more than the current 10', {}, ROUND_TRIP)).toBeInTheDocument();
+      fireEvent.change(screen.getByLabelText(/New limit/), { target: { value: '25' } });
+      fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'x' } });
+      fireEvent.click(screen.getByRole('button', { name: /send request/i }));
+      expect(await screen.findByText('Give a reason of at least 3 characters', {}, ROUND_TRIP)).toBeInTheDocument();
+      expect(calls.filter((c) => pathOf(c) === 'limits/requests')).toHaveLength(0);
+
+      fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'month-end repricing' } });
+      fireEvent.click(screen.getByRole('button', { name: /send request/i }));
+      expect(await screen.findByText('Increase already requested', {}, ROUND_TRIP)).toBeInTheDocument();
+      expect(calls.filter((c) => pathOf(c) === 'limits/requests')).toHaveLength(1);
+    },
+    FLOW_TIMEOUT_MS
+  );
+
+  it(
+    'shows the server refusing the request, and gives a Viewer no way to send one',
+    async () => {
+      installBackend((call) =>
+        pathOf(call) === 'limits/requests'
+          ? {
+              status: 422,
+              data: { error: 'requested_limit 10 is not above the current limit of 10 jobs per day on the pro plan' },
+            }
+          : refused
+      );
+      const { unmount } = render(
+        <CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />
+      );
+      dropCsv('x');
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      fireEvent.click(await screen.findByRole('button', { name: /request increase/i }, ROUND_TRIP));
+      fireEvent.change(screen.getByLabelText(/Reason/), { target: { value: 'month-end repricing' } });
+      fireEvent.click(screen.getByRole('button', { name: /send request/i }));
+      expect(await screen.findByText('Request not sent', {}, ROUND_TRIP)).toBeInTheDocument();
+      expect(screen.getByText(/is not above the current limit/)).toBeInTheDocument();
+      unmount();
+
+      signInAs('Viewer');
+      const calls = installBackend(() => increaseAnswer());
+      render(
+        <LimitRefusal
+          companyId={COMPANY}
+          refusal={{ ...(refused.data.details as LimitRefusalDetails), status: 429 }}
+          canRequest={false}
+        />
+      );
+      const button = screen.getByRole('button', { name: /request increase/i });
+      expect(button).toHaveAttribute('aria-disabled', 'true');
+      fireEvent.click(button);
+      expect(screen.queryByLabelText(/New limit/)).not.toBeInTheDocument();
+      expect(calls).toHaveLength(0);
+    },
+    FLOW_TIMEOUT_MS
+  );
+
+  it(
+    'offers only the upgrade when the plan does not include bulk rating (402)',
+    async () => {
+      installBackend(() => ({
+        status: 402,
+        data: {
+          error: 'the starter plan does not include bulk rating; the Pro plan includes 10 jobs per day',
+          details: {
+            ...refused.data.details,
+            plan: 'starter',
+            limit: 0,
+            included: 0,
+            used: 0,
+            request_increase: undefined,
+            upgrade: { plan: 'pro', name: 'Pro', hardLimit: 10, softLimit: 5, period: 'day', priceMonthly: 299 },
+          },
+        },
+      }));
+      render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={jest.fn()} />);
+      dropCsv('x');
+      fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }, ROUND_TRIP));
+      expect(await screen.findByTestId('upgrade-hint', {}, ROUND_TRIP)).toHaveTextContent(
+        'The Pro plan includes 10 jobs per day.'
+      );
+      expect(screen.queryByRole('button', { name: /request increase/i })).not.toBeInTheDocument();
+    },
+    FLOW_TIMEOUT_MS
+  );
 });

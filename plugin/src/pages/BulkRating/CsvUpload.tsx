@@ -4,7 +4,8 @@ import { errorMessage } from '../../api/client';
 import type { SubmitResult } from '../../api/types';
 import { formatNumber } from '../../components/shared/format';
 import { RowErrors } from './RowErrors';
-import { newIdempotencyKey, rowErrorsOf, submitCsv } from './submit';
+import { LimitRefusal } from './LimitRefusal';
+import { limitRefusalOf, newIdempotencyKey, rowErrorsOf, submitCsv } from './submit';
 
 interface Props {
   companyId: string;
@@ -45,6 +46,7 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
   };
 
   const refusedRows = rowErrorsOf(error);
+  const limitRefusal = limitRefusalOf(error);
   return (
     <Stack direction="column" gap={1}>
       <FileDropzone
@@ -96,6 +98,7 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
           {errorMessage(error)}
         </Alert>
       )}
+      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} />}
       {refusedRows.length > 0 && (
         <RowErrors errors={refusedRows} rejected={refusedRows.length} truncated={false} unit="line" />
       )}

@@ -3,7 +3,8 @@ import { Alert, Button, IconButton, Input, RadioButtonGroup, Stack, Text } from 
 import { errorMessage } from '../../api/client';
 import type { RowError, SubmitResult } from '../../api/types';
 import { formatNumber } from '../../components/shared/format';
-import { newIdempotencyKey, rowErrorsOf, submitLanes, type Lane } from './submit';
+import { LimitRefusal } from './LimitRefusal';
+import { limitRefusalOf, newIdempotencyKey, rowErrorsOf, submitLanes, type Lane } from './submit';
 
 interface Props {
   companyId: string;
@@ -20,6 +21,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
   const [lanes, setLanes] = useState<Lane[]>([emptyLane()]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [limitRefusal, setLimitRefusal] = useState<ReturnType<typeof limitRefusalOf>>(null);
   const [rowErrors, setRowErrors] = useState<RowError[]>([]);
   const [accepted, setAccepted] = useState<SubmitResult | null>(null);
 
@@ -29,6 +31,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
   const submit = async () => {
     setBusy(true);
     setError(null);
+    setLimitRefusal(null);
     setRowErrors([]);
     setAccepted(null);
     try {
@@ -42,6 +45,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
       onSubmitted(result);
     } catch (e) {
       setError(errorMessage(e));
+      setLimitRefusal(limitRefusalOf(e));
       setRowErrors(rowErrorsOf(e));
     } finally {
       setBusy(false);
@@ -124,6 +128,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
           {error}
         </Alert>
       )}
+      {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} />}
       {accepted && (
         <Alert severity="success" title="Job accepted">
           {formatNumber(accepted.lanes_accepted)} lanes queued as job {accepted.job.id.slice(0, 8)}

@@ -3,6 +3,7 @@ import { Alert, Badge, Stack, Text } from '@grafana/ui';
 import type { Allowance, Usage } from '../../api/types';
 import { Meter } from '../../components/shared/Meter';
 import { formatNumber } from '../../components/shared/format';
+import { upgradeText } from './submit';
 
 interface Props {
   allowance: Allowance | undefined;
@@ -12,13 +13,21 @@ interface Props {
 const limitText = (limit: number | null) =>
   limit === null ? 'unlimited' : limit === 0 ? 'not in plan' : formatNumber(limit);
 
-/** The plan's bulk-rating allowance this period, and every metered feature's use against its limits. */
+/**
+ * The plan's bulk rating allowance this period (jobs; the hard limit blocks, the included amount is what
+ * is paid for), and every metered feature's use, its percentage of the included amount (what the
+ * 80/90/100% warnings measure) and overage.
+ */
 export function PlanUsage({ allowance, usage }: Props) {
   if (!allowance) {
     return null;
   }
   const share = allowance.limit > 0 ? allowance.used / allowance.limit : 0;
   const notInPlan = allowance.limit === 0;
+  const periodText =
+    allowance.period === 'day'
+      ? `today (UTC day ${allowance.periodStart})`
+      : `this month (from ${allowance.periodStart})`;
   return (
     <Stack direction="column" gap={1}>
       <Stack alignItems="center" gap={1}>
@@ -30,15 +39,16 @@ export function PlanUsage({ allowance, usage }: Props) {
       </Stack>
       {notInPlan ? (
         <Alert severity="warning" title="Bulk rating is not in this plan">
-          {allowance.companyName} is on {allowance.plan ?? 'no plan'}; bulk rating needs a Pro or Enterprise plan.
+          {allowance.companyName} is on {allowance.plan ?? 'no plan'}.{' '}
+          {allowance.upgrade ? upgradeText(allowance.upgrade, allowance.unit) : 'No active plan includes bulk rating.'}
         </Alert>
       ) : (
         <div data-testid="bulk-allowance">
           <Text>
-            Bulk rating this {allowance.period} (from {allowance.periodStart}):{' '}
-            <strong>{formatNumber(allowance.used)}</strong> of {limitText(allowance.limit < 0 ? null : allowance.limit)}{' '}
-            lanes
+            Bulk rating jobs {periodText}: <strong>{formatNumber(allowance.used)}</strong> of{' '}
+            {limitText(allowance.limit < 0 ? null : allowance.limit)} {allowance.unit}
             {allowance.remaining !== null && <> · {formatNumber(allowance.remaining)} left</>}
+            {allowance.included > 0 && <> · {formatNumber(allowance.included)} included, overage billed above</>}
           </Text>
           {allowance.limit > 0 && (
             <Meter
@@ -55,7 +65,7 @@ export function PlanUsage({ allowance, usage }: Props) {
             <tr>
               <th>Feature</th>
               <th>Period</th>
-              <th>Used</th>
+              <th>Used (of included)</th>
               <th>Included</th>
               <th>Limit</th>
               <th>Overage</th>
@@ -65,7 +75,10 @@ export function PlanUsage({ allowance, usage }: Props) {
           <tbody>
             {usage.features.map((f) => (
               <tr key={f.feature}>
-                <td>{f.feature}</td>
+                <td>
+                  {f.feature}
+                  {f.unit && <Text color="secondary"> ({f.unit})</Text>}
+                </td>
                 <td>{f.period}</td>
                 <td>
                   {formatNumber(f.used)}
@@ -79,8 +92,10 @@ export function PlanUsage({ allowance, usage }: Props) {
                     <Badge text="not in plan" color="darkgrey" />
                   ) : f.blocked ? (
                     <Badge text="at limit" color="red" />
+                  ) : f.percent !== null && f.percent >= 100 ? (
+                    <Badge text="overage billed" color="orange" />
                   ) : f.percent !== null && f.percent >= 80 ? (
-                    <Badge text="near limit" color="orange" />
+                    <Badge text="near included amount" color="orange" />
                   ) : null}
                 </td>
               </tr>

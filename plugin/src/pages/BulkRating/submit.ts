@@ -1,5 +1,5 @@
 import { api, ApiError } from '../../api/client';
-import type { RowError, SubmitResult } from '../../api/types';
+import type { LimitRefusalDetails, LimitRequestAnswer, RowError, SubmitResult, UpgradeHint } from '../../api/types';
 
 export interface Lane {
   origin: string;
@@ -55,4 +55,32 @@ export function rowErrorsOf(error: unknown): RowError[] {
     }
   }
   return [];
+}
+
+/** A job refused by the plan (402 not included, 429 hard limit), with the server's details; else null. */
+export function limitRefusalOf(error: unknown): (LimitRefusalDetails & { status: number }) | null {
+  if (!(error instanceof ApiError) || (error.status !== 402 && error.status !== 429)) {
+    return null;
+  }
+  const details = error.details as Partial<LimitRefusalDetails> | undefined;
+  if (!details || typeof details.limit !== 'number' || typeof details.feature !== 'string') {
+    return null;
+  }
+  return { ...(details as LimitRefusalDetails), status: error.status };
+}
+
+/** "unlimited jobs per day" / "10 jobs per day": what a plan includes, for hints. */
+export const planAmount = (limit: number, unit: string, period: string) =>
+  `${limit < 0 ? 'unlimited' : limit.toLocaleString('en-US')} ${unit} per ${period}`;
+
+/** The upgrade hint's sentence: the next plan that includes more. */
+export const upgradeText = (upgrade: UpgradeHint, unit: string) =>
+  `The ${upgrade.name} plan includes ${planAmount(upgrade.hardLimit, unit, upgrade.period)}.`;
+
+export function requestIncrease(companyId: string, feature: string, requestedLimit: number, reason: string) {
+  return api<LimitRequestAnswer>('limits/requests', {
+    method: 'POST',
+    data: { company_id: companyId, feature, requested_limit: requestedLimit, reason },
+    headers: { 'Content-Type': 'application/json' },
+  });
 }
