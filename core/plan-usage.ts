@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from './db.ts';
+import { planValue } from './plan-targets.ts';
 
 /**
  * "Usage this period against the plan", defined once. The exporter (tms_usage_ratio and the bands), the
@@ -16,8 +17,10 @@ import type { Pool, PoolClient } from './db.ts';
 
 export type Period = 'day' | 'month';
 
-/** The warning thresholds, percent of the included amount. */
-export const THRESHOLDS = [80, 90, 100] as const;
+/** The warning thresholds, percent of the included amount (the plan's numbers, core/plan-targets.ts). */
+export const THRESHOLDS: readonly number[] = [planValue('usage_warning_first'), planValue('usage_warning_second'), planValue('usage_billing_starts')].map(
+  (ratio) => Math.round(ratio * 100),
+);
 
 /** The meters as the product plan (Phase 6) names them; `unit` is what one usage_events qty counts. */
 export const METERS: Readonly<Record<string, { unit: string; defaultPeriod: Period }>> = {

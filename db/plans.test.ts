@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
+import { PLAN_LIMITS, PLAN_PRICES, type PlanLimit } from './plan-catalog.ts';
 
 /** The seeded plans are the product plan's table (Phase 4), metered as Phase 6 names the meters. */
 let db: TestDatabase;
@@ -58,5 +59,24 @@ test('the meters are quotes per month, bulk jobs per day and directory invites p
       ['directory', 'Carrier directory invitations (invites per month)'],
       ['rates', 'Rate quotes (quotes per month)'],
     ],
+  );
+});
+
+test('the seed is the catalogue built from core/plan-targets.ts (one number, one place)', async () => {
+  const prices = await db.pool.query<{ id: string; price_monthly: string; price_yearly: string }>(
+    `SELECT id, price_monthly::text, price_yearly::text FROM plans WHERE is_active ORDER BY tier`,
+  );
+  assert.deepEqual(
+    prices.rows.map((r) => ({ plan: r.id, monthly: Number(r.price_monthly), yearly: Number(r.price_yearly) })),
+    PLAN_PRICES.map((p) => ({ ...p })),
+  );
+  const limits = await db.pool.query<{ plan_id: string; feature_key: string; hard_limit: number; soft_limit: number; period: string }>(
+    `SELECT plan_id, feature_key, hard_limit, soft_limit, period FROM plan_features
+      WHERE plan_id IN ('starter', 'pro', 'enterprise') ORDER BY plan_id, feature_key`,
+  );
+  const key = (l: PlanLimit) => `${l.plan} ${l.feature}`;
+  assert.deepEqual(
+    limits.rows.map((r) => ({ plan: r.plan_id, feature: r.feature_key, hard: Number(r.hard_limit), soft: Number(r.soft_limit), period: r.period })),
+    [...PLAN_LIMITS].sort((a, b) => key(a).localeCompare(key(b))),
   );
 });
