@@ -11,6 +11,8 @@ export const testSettings: ExporterSettings = {
   EXPORTER_GAP_GRACE_SECONDS: 600,
   EXPORTER_SETTLE_SECONDS: 300,
   EXPORTER_BATCH_IDS: 1_000_000,
+  FAILOVER_RTO_TARGET_SECONDS: 900,
+  FAILOVER_RPO_TARGET_SECONDS: 300,
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */
