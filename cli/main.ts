@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { runDrill } from '../control/failover/index.ts';
+import { GAMEDAY_SCENARIOS, runDrill, runGameDay, type GameDayScenario } from '../control/failover/index.ts';
 import { seedDemo, startDemoTraffic } from '../db/demo/index.ts';
 import { startDemoRegions } from '../db/demo/regions.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
@@ -149,6 +149,31 @@ program
     try {
       const result = await runDrill({ pool, config, logger });
       console.log(JSON.stringify(result, null, 2));
+      if (result.outcome !== 'passed') process.exitCode = 1;
+    } finally {
+      await pool.end();
+    }
+  });
+
+program
+  .command('gameday')
+  .description('scripted game day against local simulated regions (primary-db-loss | upstream-degraded); recorded like a drill')
+  .argument('<scenario>', `one of: ${GAMEDAY_SCENARIOS.join(', ')}`, (value: string) => {
+    if (!(GAMEDAY_SCENARIOS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${GAMEDAY_SCENARIOS.join(', ')}`);
+    return value as GameDayScenario;
+  })
+  .action(async (scenario: GameDayScenario) => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const pool = createPool(requireDatabaseUrl(config), {
+      max: 4,
+      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      applicationName: 'controlroom-gameday',
+    });
+    try {
+      const result = await runGameDay({ pool, config, logger, scenario });
+      console.log(JSON.stringify(result, null, 2));
+      // A failed game day is a failed command: scripts and CI see it.
       if (result.outcome !== 'passed') process.exitCode = 1;
     } finally {
       await pool.end();
