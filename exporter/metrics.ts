@@ -96,6 +96,23 @@ export function createExporterMetrics(registry: Registry) {
       'Post-cutover integrity check of the last checked cutover (within 24 h) failed (1) or passed (0), by check.',
       'gauge',
     ),
+    evidenceScheduleEnabled: snapshot(
+      'controlroom_evidence_schedule_enabled',
+      'The weekly evidence export is scheduled (1: EVIDENCE_DIR set and EVIDENCE_SCHEDULE not off) or not (0).',
+      'gauge',
+    ),
+    evidenceOverdue: snapshot(
+      'controlroom_evidence_overdue_seconds',
+      'Time since the last scheduled evidence slot that has no verified bundle (0 when the last slot has one).',
+      'gauge',
+    ),
+    evidenceLastRunFailed: snapshot('controlroom_evidence_last_run_failed', 'The latest evidence bundle attempt failed (1) or not (0).', 'gauge'),
+    evidenceLastSuccess: snapshot(
+      'controlroom_evidence_last_success_timestamp_seconds',
+      'When the latest verified evidence bundle was finished.',
+      'gauge',
+    ),
+    evidenceBundles: snapshot('controlroom_evidence_bundles', 'Evidence bundles by status (verified, failed, running, pruned).', 'gauge'),
     releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',

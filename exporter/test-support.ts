@@ -13,6 +13,8 @@ export const testSettings: ExporterSettings = {
   EXPORTER_BATCH_IDS: 1_000_000,
   FAILOVER_RTO_TARGET_SECONDS: 900,
   FAILOVER_RPO_TARGET_SECONDS: 300,
+  EVIDENCE_DIR: undefined,
+  EVIDENCE_SCHEDULE: 'Mon 02:00',
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */

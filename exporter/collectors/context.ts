@@ -12,6 +12,8 @@ export type ExporterSettings = Pick<
   | 'EXPORTER_BATCH_IDS'
   | 'FAILOVER_RTO_TARGET_SECONDS'
   | 'FAILOVER_RPO_TARGET_SECONDS'
+  | 'EVIDENCE_DIR'
+  | 'EVIDENCE_SCHEDULE'
 >;
 
 export interface CollectorContext {
