@@ -217,7 +217,7 @@ describe('pin-back offered on the page when automatic failover is off', () => {
     const editor = await call(h.base, 'POST', '/api/regions/pin-back', asUser('Editor'), { reason: 'pin back' });
     assert.equal(editor.status, 403);
     const bad = await call(h.base, 'POST', '/api/regions/pin-back', admin, {});
-    assert.deepEqual([bad.status, bad.body.error], [400, 'invalid request: reason: Invalid input: expected string, received undefined']);
+    assert.deepEqual([bad.status, bad.body.error], [400, 'invalid request: reason is required']);
     const done = await call(h.base, 'POST', '/api/regions/pin-back', admin, { reason: 'standby failing its checks' });
     assert.equal(done.status, 200);
     assert.deepEqual([done.body.event.kind, done.body.event.outcome, done.body.event.details.pin_back], ['shift', 'completed', true]);
