@@ -171,6 +171,12 @@ describe('docker-compose.yml', () => {
       regions.map((r) => [r.name, r.role, new URL(r.health_url).host, new URL(r.replication_lag_url ?? '').host]),
       DEMO_REGIONS.map((r, i) => [r.name, i === 0 ? 'primary' : 'secondary', `demo:${r.port}`, `demo:${r.port}`]),
     );
+    // A cutover pauses, drains and resumes the stand-ins' background jobs (without these URLs it would wait on
+    // the demo's ever-busy agent_tasks and abort at the drain timeout).
+    assert.deepEqual(
+      regions.map((r) => [r.pause_url, r.resume_url, r.queue_depth_url].map((u) => new URL(u ?? '').pathname)),
+      DEMO_REGIONS.map(() => ['/jobs/pause', '/jobs/resume', '/jobs/queue']),
+    );
   });
 
   test('Prometheus loads the repository rule files, scrapes Control Room and alerts to Alertmanager', async () => {

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { GAMEDAY_SCENARIOS, type GameDayScenario } from '../control/failover/gameday.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
 import { Lifecycle } from './lifecycle.ts';
 
@@ -153,6 +154,32 @@ program
       const { runDrill } = await import('../control/failover/index.ts');
       const result = await runDrill({ pool, config, logger });
       console.log(JSON.stringify(result, null, 2));
+      if (result.outcome !== 'passed') process.exitCode = 1;
+    } finally {
+      await pool.end();
+    }
+  });
+
+program
+  .command('gameday')
+  .description('scripted game day against local simulated regions (primary-db-loss | upstream-degraded); recorded like a drill')
+  .argument('<scenario>', `one of: ${GAMEDAY_SCENARIOS.join(', ')}`, (value: string) => {
+    if (!(GAMEDAY_SCENARIOS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${GAMEDAY_SCENARIOS.join(', ')}`);
+    return value as GameDayScenario;
+  })
+  .action(async (scenario: GameDayScenario) => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    const pool = createPool(requireDatabaseUrl(config), {
+      max: 4,
+      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+      applicationName: 'controlroom-gameday',
+    });
+    try {
+      const { runGameDay } = await import('../control/failover/gameday.ts');
+      const result = await runGameDay({ pool, config, logger, scenario });
+      console.log(JSON.stringify(result, null, 2));
+      // A failed game day is a failed command: scripts and CI see it.
       if (result.outcome !== 'passed') process.exitCode = 1;
     } finally {
       await pool.end();

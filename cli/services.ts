@@ -17,11 +17,14 @@ import { ChannelPacer } from '../alerting/slack/pacer.ts';
 import { SlackPager } from '../alerting/slack/pager.ts';
 import { FreezeAnnouncer, freezeAnnouncementTasks } from '../alerting/slack/freeze-announcer.ts';
 import { createAccessControl } from '../core/access.ts';
-import type { Config } from '../core/config.ts';
+import { projectRoot, type Config } from '../core/config.ts';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { startJobQueue, type JobQueue } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
+import { evidenceApiRouter } from '../evidence/routes.ts';
+import { evidenceTasks, scheduledEvidenceSettings, scheduleEvidence } from '../evidence/schedule.ts';
 import { createExporter, type Exporter } from '../exporter/exporter.ts';
+import path from 'node:path';
 import { buildApp } from './app.ts';
 
 export interface RunningServices {
@@ -109,6 +112,12 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
     const rating = createRatingService();
     const billing = createBilling(pool, workerPool, config, logger.child({ component: 'billing' }));
+    const evidenceLog = logger.child({ component: 'evidence' });
+    const evidence = scheduledEvidenceSettings(config, path.join(projectRoot, 'dashboards'));
+    if (!evidence) evidenceLog.warn('EVIDENCE_DIR is not set (or EVIDENCE_SCHEDULE is off): no weekly evidence bundles are written');
+    else if (!config.EVIDENCE_SIGNING_KEY || !config.PROMETHEUS_URL) {
+      evidenceLog.warn('EVIDENCE_SIGNING_KEY or PROMETHEUS_URL is not set: every scheduled evidence bundle will fail (and alert)');
+    }
     // Jobs in flight finish before the pools close (graphile-worker's graceful stop); one cut off by a
     // kill -9 is released by the next start (startJobQueue).
     const worker = await startJobQueue({
@@ -119,6 +128,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
         ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
         ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
         ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
+        ...(evidence ? evidenceTasks(workerPool, evidence, evidenceLog) : {}),
       },
       concurrency: config.JOB_CONCURRENCY,
       instanceId: config.CONTROLROOM_INSTANCE_ID,
@@ -134,10 +144,19 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       webhooks: [receiverRouter(pool, config, exporter.registry), githubWebhookRouter(pool, config), billing.webhookRouter],
       access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
       trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
-      api: [freezeApiRouter(pool, config), bulkRatingRouter(pool, rating, config), limitRequestsRouter(pool), pricingRouter(pool), failover.apiRouter, billing.apiRouter],
+      api: [
+        freezeApiRouter(pool, config),
+        bulkRatingRouter(pool, rating, config),
+        limitRequestsRouter(pool),
+        pricingRouter(pool),
+        failover.apiRouter,
+        billing.apiRouter,
+        evidenceApiRouter(pool, { dir: config.EVIDENCE_DIR, schedule: config.EVIDENCE_SCHEDULE, retentionDays: config.EVIDENCE_RETENTION_DAYS }),
+      ],
     });
     // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
     await requestFreezeSync(pool);
+    if (evidence) evidenceLog.info({ slot: await scheduleEvidence(pool, evidence), dir: evidence.dir }, 'weekly evidence bundle scheduled');
     await billing.start();
     const server = await new Promise<Server>((resolve, reject) => {
       // Express 5 calls the listen callback with the error too (EADDRINUSE): that is a failed start.

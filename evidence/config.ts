@@ -6,6 +6,20 @@ export const evidenceConfigShape = {
   PROMETHEUS_URL: z.string().url().optional(),
   /** HMAC-SHA256 key that signs manifest.json; export refuses to run without it. */
   EVIDENCE_SIGNING_KEY: z.string().min(32, 'at least 32 characters').optional(),
+  /** Where the weekly queue job writes its bundles; unset = no scheduled export (the command still works). */
+  EVIDENCE_DIR: z.string().min(1).optional(),
+  /** When the weekly bundle is written: "<Mon..Sun> HH:MM" in UTC, or "off". */
+  EVIDENCE_SCHEDULE: z
+    .string()
+    .regex(/^(off|(mon|tue|wed|thu|fri|sat|sun)[a-z]* ([01]\d|2[0-3]):[0-5]\d)$/i, 'a weekday and a UTC time such as "Mon 02:00", or "off"')
+    .default('Mon 02:00'),
+  /** Bundles whose period ended longer ago than this are deleted (longer than a SOC 2 Type II window). */
+  EVIDENCE_RETENTION_DAYS: z.coerce.number().int().positive().default(400),
+  /** Dashboards the weekly bundle snapshots (comma-separated uids). */
+  EVIDENCE_DASHBOARDS: z
+    .string()
+    .regex(/^[\w-]+(,[\w-]+)*$/, 'comma-separated dashboard uids')
+    .default('controlroom-slo,controlroom-self,controlroom-executive,controlroom-usage,controlroom-regions'),
 };
 
 export const MIN_SIGNING_KEY_LENGTH = 32;

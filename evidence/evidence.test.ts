@@ -204,7 +204,7 @@ describe('evidence export and verify over live demo data', () => {
     const matrix = JSON.parse(await fs.readFile(path.join(bundle, 'evidence-matrix.json'), 'utf8')) as {
       criteria: Array<{ criterion: string; files: Array<{ path: string; shows: string }>; gaps: string[]; audit_actions?: { count: number } }>;
     };
-    assert.deepEqual(matrix.criteria.map((c) => c.criterion), ['CC7.2', 'CC8.1', 'A1.2', 'A1.3']);
+    assert.deepEqual(matrix.criteria.map((c) => c.criterion), ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC8.1', 'A1.2', 'A1.3']);
     const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8')) as { files: Array<{ path: string }> };
     const inBundle = new Set(manifest.files.map((f) => f.path));
     for (const c of matrix.criteria) {
@@ -221,7 +221,11 @@ describe('evidence export and verify over live demo data', () => {
     assert.equal(byId['CC8.1']!.audit_actions!.count >= 2, true, 'release_freeze.* entries counted');
     assert.deepEqual(byId['A1.3']!.gaps, []);
     const md = await fs.readFile(path.join(bundle, 'evidence-matrix.md'), 'utf8');
-    for (const c of ['CC7.2', 'CC8.1', 'A1.2', 'A1.3']) assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
+    for (const c of ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC8.1', 'A1.2', 'A1.3']) assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
+    // The organisation and risk controls say plainly what Control Room does not cover.
+    const organisational = matrix.criteria.filter((c) => /^CC[1-5]$/.test(c.criterion)) as Array<{ criterion: string; not_covered?: string[] }>;
+    assert.ok(organisational.every((c) => (c.not_covered?.length ?? 0) >= 2), 'each of CC1-CC5 lists what it does not cover');
+    assert.match(md, /## CC1: [^\n]+\n[\s\S]*?\*\*Not covered by Control Room:\*\* integrity and ethical values/);
   });
 
   test('the manifest lists every file with its size and sha256, signed with the key', async () => {

@@ -373,6 +373,84 @@ interface MatrixEntry {
   audit_actions?: { selectors: string[]; count: number };
   records?: Record<string, number>;
   gaps: string[];
+  /** What of the criterion Control Room does not evidence at all (CC1–CC5 are mostly organisational). */
+  not_covered?: string[];
+}
+
+/** Audit actions that show who changed what in the controls themselves (CC1.5 accountability, CC5.2/CC5.3). */
+const ACCESS_ACTIONS = ['failover.', 'release_freeze.', 'pricing_model.', 'bulk_rating.'];
+const MODEL_ACTIONS = ['pricing_model.'];
+const POLICY_ACTIONS = ['release_freeze.'];
+const COMMUNICATION_ACTIONS = ['slack.', 'github.'];
+const MONITORING_ACTIONS = ['failover.drill', 'failover.gameday', 'failover.integrity_passed', 'failover.integrity_failed', 'evidence.'];
+
+/**
+ * The organisation and risk controls (CC1–CC5), mapped to what Control Room can show. They are mostly
+ * about people, policies and governance, which no monitoring tool evidences: each entry says plainly what
+ * it does not cover.
+ */
+function organisationalMatrix(countAudit: (selectors: string[]) => number, has: (uid: string) => boolean): MatrixEntry[] {
+  return [
+    {
+      criterion: 'CC1',
+      title: 'Control environment: accountability for controls',
+      files: [{ path: 'records/audit_log.jsonl', shows: 'Every control action (failover, freeze, pricing model, bulk rating) attributed to a named Grafana user or system actor, with role, IP address and user agent (CC1.5).' }],
+      audit_actions: { selectors: ACCESS_ACTIONS, count: countAudit(ACCESS_ACTIONS) },
+      gaps: [],
+      not_covered: [
+        'integrity and ethical values, code of conduct (CC1.1)',
+        'board independence and oversight (CC1.2)',
+        'organisational structure and reporting lines (CC1.3)',
+        'hiring, training and retaining competent people (CC1.4)',
+        "changes of Grafana users, roles and teams: they are kept in Grafana's own audit log, not here",
+      ],
+    },
+    {
+      criterion: 'CC2',
+      title: 'Communication and information: incidents and release state are communicated',
+      files: [
+        { path: 'records/audit_log.jsonl', shows: 'Audit entries slack.* and github.*: pages posted, escalated and acknowledged; freeze statuses published on pull requests (CC2.2).' },
+        ...(has('controlroom-slo') ? [{ path: 'snapshots/controlroom-slo.json', shows: 'The quality information the controls act on: SLIs, burn rates and budgets (CC2.1).' }] : []),
+      ],
+      audit_actions: { selectors: COMMUNICATION_ACTIONS, count: countAudit(COMMUNICATION_ACTIONS) },
+      gaps: [],
+      not_covered: ['communication of policies and responsibilities to staff (CC2.2)', 'communication with customers, regulators and other external parties (CC2.3)', 'whistle-blower channels'],
+    },
+    {
+      criterion: 'CC3',
+      title: 'Risk assessment: reliability risk tolerance is defined and enforced',
+      files: [
+        { path: 'records/freeze_history.jsonl', shows: 'The error-budget policy in force: releases frozen while reliability risk is above tolerance (CC3.1, CC3.4).' },
+        { path: 'records/failover_drills.jsonl', shows: 'Outage risk tested: drills and game days judged against the RTO / RPO targets.' },
+      ],
+      audit_actions: { selectors: POLICY_ACTIONS, count: countAudit(POLICY_ACTIONS) },
+      gaps: [],
+      not_covered: ['the organisation-wide risk assessment and its objectives (CC3.1, CC3.2)', 'fraud risk (CC3.3)', 'vendor and business-partner risk'],
+    },
+    {
+      criterion: 'CC4',
+      title: 'Monitoring activities: controls are evaluated and deficiencies raised',
+      files: [
+        { path: 'records/failover_drills.jsonl', shows: 'Recurring evaluations of the recovery controls: drills and game days with outcome (CC4.1).' },
+        { path: 'records/failover_events.jsonl', shows: 'Post-cutover integrity checks (invoices, agent queue, API error rate) recorded with each cutover; a failure pages (CC4.2).' },
+        { path: 'records/audit_log.jsonl', shows: 'Audit entries failover.drill, failover.gameday, failover.integrity_* and evidence.*: evaluations run and this weekly evidence itself.' },
+      ],
+      audit_actions: { selectors: MONITORING_ACTIONS, count: countAudit(MONITORING_ACTIONS) },
+      gaps: [],
+      not_covered: ['internal audit and management reviews of the controls (CC4.1)', 'tracking of deficiencies to remediation outside Control Room (CC4.2)'],
+    },
+    {
+      criterion: 'CC5',
+      title: 'Control activities: controls are implemented as code and changes are recorded',
+      files: [
+        { path: 'records/audit_log.jsonl', shows: 'Audit entries pricing_model.* (model registry: registered, activated, promoted, rolled back) and release_freeze.* (the freeze policy acting) (CC5.2, CC5.3).' },
+        { path: 'records/freeze_actions.jsonl', shows: 'Manual freezes and overrides: who, why, until when (CC5.3).' },
+      ],
+      audit_actions: { selectors: [...MODEL_ACTIONS, ...POLICY_ACTIONS], count: countAudit([...MODEL_ACTIONS, ...POLICY_ACTIONS]) },
+      gaps: [],
+      not_covered: ['written policies and procedures and their deployment to staff (CC5.3)', 'segregation of duties beyond the Viewer / Editor / Admin roles of the control API', 'technology general controls of systems other than Control Room (CC5.2)'],
+    },
+  ];
 }
 
 function buildMatrix(args: {
@@ -444,7 +522,7 @@ function buildMatrix(args: {
     },
     gaps: drills.length === 0 ? ['no failover drill was run in the period'] : [],
   };
-  return [cc72, cc81, a12, a13];
+  return [...organisationalMatrix(countAudit, has), cc72, cc81, a12, a13];
 }
 
 function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards: string[]): string {
@@ -466,6 +544,7 @@ function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards:
     }
     if (entry.records) lines.push(`Records: ${Object.entries(entry.records).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
     for (const gap of entry.gaps) lines.push(`**Gap:** ${gap}.`);
+    if (entry.not_covered?.length) lines.push(`**Not covered by Control Room:** ${entry.not_covered.join('; ')}.`);
     lines.push('');
   }
   return lines.join('\n');

@@ -2,6 +2,7 @@ import { Registry } from 'prom-client';
 import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
 import { createRegionsCollector } from '../control/failover/collector.ts';
+import { EvidenceCollector } from '../evidence/collector.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
 import { BusinessCollector } from './collectors/business.ts';
@@ -31,6 +32,7 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     new BusinessCollector(ctx),
     new ReleaseFreezeCollector(ctx),
     createRegionsCollector(ctx),
+    new EvidenceCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

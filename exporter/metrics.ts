@@ -65,6 +65,54 @@ export function createExporterMetrics(registry: Registry) {
       'A stepped region cutover is in progress (1) or not (0); the failover-window latency SLO counts only while it is 1.',
       'gauge',
     ),
+    regionJobsPaused: snapshot('tms_region_jobs_paused', 'Background jobs are paused for a cutover in progress (1) or not (0).', 'gauge'),
+    regionCheckDuration: snapshot(
+      'tms_region_check_duration_seconds',
+      'Round trip of the health checks of a region (its read latency), by region; buckets count checks with duration <= le.',
+      'histogram',
+    ),
+    failoverObjectiveTarget: snapshot(
+      'controlroom_failover_objective_target_seconds',
+      'Recovery objective targets, by objective (rto, rpo): FAILOVER_RTO_TARGET_SECONDS and FAILOVER_RPO_TARGET_SECONDS.',
+      'gauge',
+    ),
+    failoverLastDrillSeconds: snapshot(
+      'controlroom_failover_last_drill_seconds',
+      'RTO and RPO measured by the last finished drill or game day, by kind (drill, gameday) and objective (rto, rpo).',
+      'gauge',
+    ),
+    failoverLastDrillPassed: snapshot(
+      'controlroom_failover_last_drill_passed',
+      'The last finished drill or game day met its targets (1) or not (0), by kind.',
+      'gauge',
+    ),
+    failoverLastDrillTimestamp: snapshot(
+      'controlroom_failover_last_drill_timestamp_seconds',
+      'When the last drill or game day finished, by kind.',
+      'gauge',
+    ),
+    failoverIntegrityFailed: snapshot(
+      'controlroom_failover_integrity_check_failed',
+      'Post-cutover integrity check of the last checked cutover (within 24 h) failed (1) or passed (0), by check.',
+      'gauge',
+    ),
+    evidenceScheduleEnabled: snapshot(
+      'controlroom_evidence_schedule_enabled',
+      'The weekly evidence export is scheduled (1: EVIDENCE_DIR set and EVIDENCE_SCHEDULE not off) or not (0).',
+      'gauge',
+    ),
+    evidenceOverdue: snapshot(
+      'controlroom_evidence_overdue_seconds',
+      'Time since the last scheduled evidence slot that has no verified bundle (0 when the last slot has one).',
+      'gauge',
+    ),
+    evidenceLastRunFailed: snapshot('controlroom_evidence_last_run_failed', 'The latest evidence bundle attempt failed (1) or not (0).', 'gauge'),
+    evidenceLastSuccess: snapshot(
+      'controlroom_evidence_last_success_timestamp_seconds',
+      'When the latest verified evidence bundle was finished.',
+      'gauge',
+    ),
+    evidenceBundles: snapshot('controlroom_evidence_bundles', 'Evidence bundles by status (verified, failed, running, pruned).', 'gauge'),
     releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',

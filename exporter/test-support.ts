@@ -11,6 +11,10 @@ export const testSettings: ExporterSettings = {
   EXPORTER_GAP_GRACE_SECONDS: 600,
   EXPORTER_SETTLE_SECONDS: 300,
   EXPORTER_BATCH_IDS: 1_000_000,
+  FAILOVER_RTO_TARGET_SECONDS: 900,
+  FAILOVER_RPO_TARGET_SECONDS: 300,
+  EVIDENCE_DIR: undefined,
+  EVIDENCE_SCHEDULE: 'Mon 02:00',
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */

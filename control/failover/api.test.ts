@@ -29,9 +29,10 @@ describe('access through the Grafana plugin proxy', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const body = (await res.json()) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(body).sort(), ['active', 'epoch', 'regions', 'write_frozen']);
+    assert.deepEqual(Object.keys(body).sort(), ['active', 'epoch', 'jobs_paused', 'regions', 'write_frozen']);
     assert.deepEqual(body.active, EAST);
     assert.equal(body.write_frozen, false);
+    assert.equal(body.jobs_paused, false);
     assert.equal(body.epoch, 1);
     assert.deepEqual(body.regions, [
       { name: EAST, base_url: h.east.url, weight: 100, active: true, healthy: true },
@@ -166,15 +167,34 @@ describe('traffic shift and failover', () => {
     ]);
     const event = (await h.db.pool.query(`SELECT * FROM controlroom.failover_events WHERE id = $1`, [res.body.event.id])).rows[0];
     assert.deepEqual([event.kind, event.outcome, event.actor, event.forced, event.reason], ['manual', 'completed', 'grafana:ana', false, 'planned maintenance in us-east-1']);
-    assert.deepEqual(event.details.timeline.map((t: { what: string }) => t.what), ['requested', 'step', 'step', 'write_frozen', 'completed']);
+    assert.deepEqual(event.details.timeline.map((t: { what: string }) => t.what).slice(0, 10), [
+      'requested',
+      'step',
+      'step',
+      'jobs_paused',
+      'pause_sent',
+      'pause_sent',
+      'jobs_drained',
+      'write_frozen',
+      'completed',
+      'jobs_resumed',
+    ]);
     assert.ok(event.details.drain.frozen_ms >= 300);
+    // The resume calls are owed once the write role moved, and sent at the next poll.
+    await waitUntil(async () => (await auditRows(`AND action = 'failover.jobs_resume_sent'`)).length === 2, 5_000, 'both resume calls');
+    assert.deepEqual([h.east.jobs.distinct('pause'), h.west.jobs.distinct('resume')], [[`pause:${res.body.event.id}:${EAST}`], [`resume:${res.body.event.id}:${WEST}`]]);
     const audited = await auditRows(`AND target = 'failover_events/${res.body.event.id}'`);
-    assert.deepEqual(audited.map((a) => [a.action, a.actor]), [
+    assert.deepEqual(audited.map((a) => [a.action, a.actor]).slice(0, -2), [
       ['failover.requested', 'grafana:ana'],
       ['failover.step_applied', 'controlroom:failover'],
       ['failover.step_applied', 'controlroom:failover'],
+      ['failover.jobs_paused', 'controlroom:failover'],
+      ['failover.jobs_pause_sent', 'controlroom:failover'],
+      ['failover.jobs_pause_sent', 'controlroom:failover'],
+      ['failover.jobs_drained', 'controlroom:failover'],
       ['failover.write_frozen', 'controlroom:failover'],
       ['failover.completed', 'controlroom:failover'],
+      ['failover.jobs_resumed', 'controlroom:failover'],
     ]);
     assert.deepEqual([audited[0].ip, audited[0].user_agent, audited[0].payload.forced], ['127.0.0.1', 'failover-test', false]);
     const m = await h.metrics();

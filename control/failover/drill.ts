@@ -15,9 +15,11 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { FailoverEngine } from './engine.ts';
+import { judgeObjectives } from './integrity.ts';
 import { requestFailover, waitForEvent } from './requests.ts';
 import { loadRouting, type Routing } from './routes.ts';
-import { failoverSettings, type FailoverConfig } from './settings.ts';
+import { failoverSettings, type FailoverConfig, type RegionSpec } from './settings.ts';
+import { SimulatedJobQueue } from './sim-jobs.ts';
 import { loadRegions, syncRegions } from './store.ts';
 
 export interface DrillOptions {
@@ -45,9 +47,16 @@ export interface DrillOptions {
 
 export interface DrillResult {
   id: string;
+  kind: 'drill' | 'gameday';
+  scenario: string | null;
   scope: string;
   event_id: string | null;
+  /** passed: the objectives were met (and, for a planned drill, no acknowledged write was lost). */
   outcome: 'passed' | 'failed';
+  rto_target_seconds: number;
+  rpo_target_seconds: number;
+  rto_met: boolean | null;
+  rpo_met: boolean | null;
   from: string;
   to: string;
   steps: number[];
@@ -70,9 +79,18 @@ interface StoredWrite {
   at: number;
 }
 
-/** A stand-in region: health, sequenced writes, and asynchronous replication from an upstream. */
-class SimRegion {
+/**
+ * A stand-in region: health, sequenced writes, asynchronous replication from an upstream, and background
+ * jobs (pause / resume / queue depth, sim-jobs.ts). Game days break it: `lose()` is the loss of its
+ * database (health checks and writes fail), `healthDelayMs` a degraded upstream that slows its answers.
+ */
+export class SimRegion {
   readonly writes = new Map<string, StoredWrite>();
+  /** A few jobs in flight, drained once the cutover pauses them. */
+  readonly jobs = new SimulatedJobQueue({ queued: 3, running: 1 });
+  lostAt: number | null = null;
+  healthDelayMs = 0;
+  healthStatus = 'ok';
   /** Writes accepted here as primary: the replication stream a replica follows. */
   private readonly stream: StoredWrite[] = [];
   private appliedFromUpstream = 0;
@@ -98,6 +116,25 @@ class SimRegion {
     this.timer = setInterval(() => this.replicate(), 5);
   }
 
+  spec(role: 'primary' | 'secondary'): RegionSpec {
+    const u = this.url;
+    return {
+      name: this.name,
+      role,
+      base_url: u,
+      health_url: `${u}/healthz`,
+      replication_lag_url: `${u}/replication/lag`,
+      pause_url: `${u}/jobs/pause`,
+      resume_url: `${u}/jobs/resume`,
+      queue_depth_url: `${u}/jobs/queue`,
+    };
+  }
+
+  /** The region's database is gone: health checks and writes fail from now on. */
+  lose(): void {
+    this.lostAt = Date.now();
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const server = this.server;
@@ -109,7 +146,9 @@ class SimRegion {
   /** A replica applies the upstream's writes once they are `lagMs` old; a promoted one stops. */
   private replicate(): void {
     if (this.primary || !this.upstream) return;
-    const cutoff = Date.now() - this.lagMs;
+    // A lost upstream ships nothing more: what had not reached the replica by then is gone.
+    const lostAt = this.upstream.lostAt;
+    const cutoff = Math.min(Date.now(), lostAt ?? Infinity) - this.lagMs;
     const source = this.upstream.stream;
     while (this.appliedFromUpstream < source.length && source[this.appliedFromUpstream]!.at <= cutoff) {
       const w = source[this.appliedFromUpstream]!;
@@ -145,10 +184,18 @@ class SimRegion {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (this.jobs.handle(req, res)) return;
     req.resume();
-    if (req.method === 'GET' && url.pathname === '/healthz') return send(200, { region: this.name, primary: this.primary });
+    if (req.method === 'GET' && url.pathname === '/healthz') {
+      if (this.lostAt !== null) return send(503, { region: this.name, error: 'database unreachable' });
+      const answer = () => send(200, { region: this.name, primary: this.primary, status: this.healthStatus });
+      if (this.healthDelayMs > 0) setTimeout(answer, this.healthDelayMs);
+      else answer();
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/replication/lag') return send(200, { lag_seconds: this.lagSeconds() });
     if (req.method === 'POST' && url.pathname === '/writes') {
+      if (this.lostAt !== null) return send(503, { error: 'database unreachable' });
       const id = url.searchParams.get('id');
       if (!id) return send(400, { error: 'id required' });
       const w = this.write(id);
@@ -165,9 +212,9 @@ interface Ack {
   at: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function until<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, what: string): Promise<T> {
+export async function until<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -178,11 +225,13 @@ async function until<T>(probe: () => Promise<T | null | undefined | false> | T |
 }
 
 /** The client side of the drill: follows /regions/routing like the TMS router and writes continuously. */
-class DrillClient {
+export class DrillClient {
   routing: Routing | null = null;
   readonly acks: Ack[] = [];
   frozenWaits = 0;
   errors = 0;
+  /** Writes refused or failed, with when (game days measure the outage from them). */
+  readonly failures: Array<{ region: string; at: number }> = [];
   private stopped = false;
   private loops: Promise<void>[] = [];
 
@@ -232,9 +281,13 @@ class DrillClient {
         const res = await fetch(`${region.base_url}/writes?id=${id}`, { method: 'POST', signal: AbortSignal.timeout(1_000) });
         const body = (await res.json()) as { seq?: number };
         if (res.ok && typeof body.seq === 'number') this.acks.push({ id, region: region.name, seq: body.seq, at: Date.now() });
-        else this.errors += 1;
+        else {
+          this.errors += 1;
+          this.failures.push({ region: region.name, at: Date.now() });
+        }
       } catch {
         this.errors += 1;
+        this.failures.push({ region: region.name, at: Date.now() });
       }
       await sleep(this.writeIntervalMs);
     }
@@ -265,9 +318,9 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
   const startedAt = new Date();
   const { rows } = await pool.query<{ id: string }>(
     `WITH n AS (SELECT nextval(pg_get_serial_sequence('controlroom.failover_drills', 'id')) AS id)
-     INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details)
-     SELECT id, 'drill-' || id, $1, $2, $3 FROM n RETURNING id::text AS id`,
-    [o.actor, startedAt, JSON.stringify({ options: o })],
+     INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details, rto_target_seconds, rpo_target_seconds)
+     SELECT id, 'drill-' || id, $1, $2, $3, $4, $5 FROM n RETURNING id::text AS id`,
+    [o.actor, startedAt, JSON.stringify({ options: o }), config.FAILOVER_RTO_TARGET_SECONDS, config.FAILOVER_RPO_TARGET_SECONDS],
   );
   const id = rows[0]!.id;
   const scope = `drill-${id}`;
@@ -295,15 +348,7 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
   try {
     await primary.start();
     await secondary.start();
-    await syncRegions(
-      pool,
-      scope,
-      [
-        { name: primary.name, role: 'primary', base_url: primary.url, health_url: `${primary.url}/healthz`, replication_lag_url: `${primary.url}/replication/lag` },
-        { name: secondary.name, role: 'secondary', base_url: secondary.url, health_url: `${secondary.url}/healthz`, replication_lag_url: `${secondary.url}/replication/lag` },
-      ],
-      log,
-    );
+    await syncRegions(pool, scope, [primary.spec('primary'), secondary.spec('secondary')], log);
     engine = new FailoverEngine(pool, settings, logger);
     await engine.start();
     const deadline = Date.now() + o.timeoutMs;
@@ -341,7 +386,14 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
     const drain = (finished.details.drain ?? {}) as { frozen_ms?: number; target_lag_seconds?: number | null; caught_up?: boolean };
     const freezeSeconds = typeof drain.frozen_ms === 'number' ? drain.frozen_ms / 1000 : null;
     const unavailable = lastOnSource ? (firstOnTarget.at - lastOnSource.at) / 1000 : null;
-    const outcome: DrillResult['outcome'] = lost.length === 0 ? 'passed' : 'failed';
+    // Judged against the targets; a planned failover must also lose no acknowledged write at all.
+    const objectives = judgeObjectives(rtoSeconds, rpoSeconds, settings);
+    const failures = [
+      ...(objectives.rto_met === false ? [`RTO ${rtoSeconds.toFixed(3)} s is over the ${settings.rtoTargetSeconds} s target`] : []),
+      ...(objectives.rpo_met === false ? [`RPO ${rpoSeconds.toFixed(3)} s is over the ${settings.rpoTargetSeconds} s target`] : []),
+      ...(lost.length > 0 ? [`${lost.length} acknowledged writes missing on the new primary`] : []),
+    ];
+    const outcome: DrillResult['outcome'] = failures.length === 0 ? 'passed' : 'failed';
     const details = {
       options: o,
       regions: { from: { name: primary.name, url: primary.url }, to: { name: secondary.name, url: secondary.url } },
@@ -355,21 +407,44 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
       write_unavailable_seconds: unavailable,
       write_freeze_seconds: freezeSeconds,
       lost_write_ids: lost.slice(0, 50).map((a) => a.id),
-      ...(outcome === 'failed' ? { failure: `${lost.length} acknowledged writes missing on the new primary` } : {}),
+      objectives,
+      jobs: finished.details.jobs ?? null,
+      ...(outcome === 'failed' ? { failure: failures.join('; ') } : {}),
     };
     const finishedAt = new Date();
     await pool.query(
       `UPDATE controlroom.failover_drills
           SET finished_at = $2, outcome = $3, event_id = $4, rto_seconds = $5, rpo_seconds = $6,
-              writes_acknowledged = $7, writes_lost = $8, details = $9
+              writes_acknowledged = $7, writes_lost = $8, details = $9,
+              rto_target_seconds = $10, rpo_target_seconds = $11, rto_met = $12, rpo_met = $13
         WHERE id = $1`,
-      [id, finishedAt, outcome, event.id, rtoSeconds, rpoSeconds, client.acks.length, lost.length, JSON.stringify(details)],
+      [
+        id,
+        finishedAt,
+        outcome,
+        event.id,
+        rtoSeconds,
+        rpoSeconds,
+        client.acks.length,
+        lost.length,
+        JSON.stringify(details),
+        settings.rtoTargetSeconds,
+        settings.rpoTargetSeconds,
+        objectives.rto_met,
+        objectives.rpo_met,
+      ],
     );
     const result: DrillResult = {
       id,
+      kind: 'drill',
+      scenario: null,
       scope,
       event_id: event.id,
       outcome,
+      rto_target_seconds: settings.rtoTargetSeconds,
+      rpo_target_seconds: settings.rpoTargetSeconds,
+      rto_met: objectives.rto_met,
+      rpo_met: objectives.rpo_met,
       from: primary.name,
       to: secondary.name,
       steps: finished.steps ?? o.steps,
@@ -393,6 +468,10 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
         outcome,
         rto_seconds: rtoSeconds,
         rpo_seconds: rpoSeconds,
+        rto_target_seconds: settings.rtoTargetSeconds,
+        rpo_target_seconds: settings.rpoTargetSeconds,
+        rto_met: objectives.rto_met,
+        rpo_met: objectives.rpo_met,
         writes_acknowledged: result.writes_acknowledged,
         writes_lost: result.writes_lost,
         write_freeze_seconds: freezeSeconds,
@@ -416,17 +495,21 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
     await client.stop();
     await engine?.stop();
     await Promise.all([primary.close(), secondary.close()]);
-    // The drill's evidence stays (failover_drills, failover_events, audit_log); its regions go.
-    await pool
-      .query(
-        `WITH r AS (DELETE FROM controlroom.regions WHERE scope = $1),
-              k AS (DELETE FROM controlroom.region_checks WHERE scope = $1),
-              e AS (UPDATE controlroom.failover_events SET outcome = 'failed', finished_at = now(),
-                           details = details || '{"failed_because": "the drill ended before the cutover did"}'::jsonb
-                     WHERE scope = $1 AND outcome = 'in_progress')
-         DELETE FROM controlroom.failover_control WHERE scope = $1`,
-        [scope],
-      )
-      .catch((err: unknown) => log.warn({ err, scope }, 'could not remove the drill regions'));
+    await removeSimulatedScope(pool, scope, log);
   }
+}
+
+/** The evidence of a drill or game day stays (failover_drills, failover_events, audit_log); its regions go. */
+export async function removeSimulatedScope(pool: Pool, scope: string, log: Logger): Promise<void> {
+  await pool
+    .query(
+      `WITH r AS (DELETE FROM controlroom.regions WHERE scope = $1),
+            k AS (DELETE FROM controlroom.region_checks WHERE scope = $1),
+            e AS (UPDATE controlroom.failover_events SET outcome = 'failed', finished_at = now(),
+                         details = details || '{"failed_because": "the drill ended before the cutover did"}'::jsonb
+                   WHERE scope = $1 AND outcome = 'in_progress')
+       DELETE FROM controlroom.failover_control WHERE scope = $1`,
+      [scope],
+    )
+    .catch((err: unknown) => log.warn({ err, scope }, 'could not remove the simulated regions'));
 }

@@ -11,7 +11,7 @@ import { nextHealth, parseLag, probeHealth } from './health.ts';
 import { startFailover } from './index.ts';
 import { DEFAULT_REGIONS, failoverSettings, parseRegions } from './settings.ts';
 import { loadRegions, syncRegions } from './store.ts';
-import { EAST, FakeRegion, silent, testConfig, WEST } from './test-support.ts';
+import { EAST, FakeRegion, silent, testConfig, waitUntil, WEST } from './test-support.ts';
 
 const t = { unhealthyAfter: 3, healthyAfter: 2 };
 
@@ -224,8 +224,11 @@ test('the default placeholder regions fail their checks and nothing fails over (
     settings: { checkIntervalMs: 30, checkTimeoutMs: 200 },
   });
   try {
-    await new Promise((r) => setTimeout(r, 600));
-    const regions = await loadRegions(db.pool, 'live');
+    // Event-driven, bounded: under load a round can take longer than its 30 ms interval.
+    const regions = await waitUntil(async () => {
+      const now = await loadRegions(db.pool, 'live');
+      return now.every((r) => r.consecutive_failures >= 5) ? now : null;
+    }, 10_000, 'five failed checks of each placeholder region');
     assert.deepEqual(
       regions.map((r) => [r.name, r.role, r.active, r.traffic_weight, r.healthy]),
       [

@@ -98,3 +98,88 @@ export function nextHealth(prev: HealthState, ok: boolean, t: HealthThresholds):
     changed: healthy !== prev.healthy || prev.last_check_at === null,
   };
 }
+
+/**
+ * Bucket bounds (seconds, `le` inclusive) of tms_region_check_duration_seconds, the round trip of each health
+ * check: the read latency from a region, which the plan bounds at p95 < 150 ms (hence the 0.15 bound).
+ */
+export const CHECK_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5] as const;
+
+/**
+ * The round trip a check measured, or null when it measured none: a refused or reset connection fails
+ * in a millisecond and says nothing about read latency, whereas an answer (any status) or a timeout does.
+ */
+export function observedLatencySeconds(probe: ProbeResult, timeoutMs: number): number | null {
+  if (probe.statusCode !== null) return probe.latencyMs / 1000;
+  if (probe.error?.startsWith('timed out')) return Math.max(probe.latencyMs, timeoutMs) / 1000;
+  return null;
+}
+
+export interface QueueDepthResult {
+  depth: number | null;
+  error: string | null;
+}
+
+/**
+ * Parses a region's queue depth: `{"queued": n, "running": m}` (summed), `{"depth": n}`,
+ * `{"queue_depth": n}`, or a plain number. Anything else is unreadable (null): an unreadable queue is
+ * never taken for a drained one.
+ */
+export function parseQueueDepth(body: string): number | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.trim());
+  } catch {
+    return null;
+  }
+  const whole = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
+  if (typeof value === 'number') return whole(value);
+  if (!value || typeof value !== 'object') return null;
+  const o = value as Record<string, unknown>;
+  if ('queued' in o || 'running' in o) {
+    const queued = whole(o.queued ?? 0);
+    const running = whole(o.running ?? 0);
+    return queued === null || running === null ? null : queued + running;
+  }
+  if ('depth' in o) return whole(o.depth);
+  if ('queue_depth' in o) return whole(o.queue_depth);
+  return null;
+}
+
+export async function readQueueDepth(url: string, timeoutMs: number): Promise<QueueDepthResult> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { 'user-agent': 'controlroom-failover/1', accept: 'application/json' } });
+    const body = await res.text();
+    if (res.status < 200 || res.status >= 300) return { depth: null, error: `HTTP ${res.status}` };
+    const depth = parseQueueDepth(body);
+    return depth === null ? { depth: null, error: `unreadable queue depth: ${body.slice(0, 80)}` } : { depth, error: null };
+  } catch (error) {
+    return { depth: null, error: describeFetchError(error, timeoutMs) };
+  }
+}
+
+export interface CallResult {
+  ok: boolean;
+  error: string | null;
+}
+
+/**
+ * POSTs a pause or resume to a region. The Idempotency-Key is the same for every retry of one call (the
+ * cutover and the action), so a TMS that honours it acts once even when an answer was lost and the call
+ * repeated; pausing or resuming twice is harmless anyway.
+ */
+export async function postJobControl(url: string, idempotencyKey: string, body: Record<string, unknown>, timeoutMs: number): Promise<CallResult> {
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+      headers: { 'user-agent': 'controlroom-failover/1', 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+      body: JSON.stringify(body),
+    });
+    await res.body?.cancel().catch(() => undefined);
+    return res.status >= 200 && res.status < 300 ? { ok: true, error: null } : { ok: false, error: `HTTP ${res.status}` };
+  } catch (error) {
+    return { ok: false, error: describeFetchError(error, timeoutMs) };
+  }
+}

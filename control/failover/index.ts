@@ -6,7 +6,8 @@
  *   instance's engine (lease, health checks, automatic failover, cutover steps) and returns the router to
  *   mount under /api, and stop().
  * - `createRegionsCollector(ctx)` in the exporter's collector list: the tms_region_* metrics.
- * - `runDrill({ pool, config, logger })` for `controlroom drill`.
+ * - `runDrill({ pool, config, logger })` for `controlroom drill`, `runGameDay({ ..., scenario })` for
+ *   `controlroom gameday <scenario>`.
  */
 import type { Router } from 'express';
 import type { Pool } from '../../core/db.ts';
@@ -18,6 +19,7 @@ import { syncRegions } from './store.ts';
 
 export { createRegionsCollector, RegionsCollector } from './collector.ts';
 export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
+export { GAMEDAY_SCENARIOS, runGameDay, type GameDayOptions, type GameDayResult, type GameDayScenario } from './gameday.ts';
 export { FailoverEngine } from './engine.ts';
 export { loadRouting, type Routing } from './routes.ts';
 export { failoverSettings, parseRegions, LIVE_SCOPE, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';

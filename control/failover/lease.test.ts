@@ -140,8 +140,13 @@ describe('cutover across restarts', () => {
         ['requested', null],
         ['step', 3],
         ['step', 4],
+        ['jobs_paused', 4],
+        ['pause_sent', 4],
+        ['pause_sent', 4],
+        ['jobs_drained', 4],
         ['write_frozen', 4],
         ['completed', 4],
+        ['jobs_resumed', 4],
       ],
     );
     assert.equal(Number(row.epoch), 4);

@@ -7,7 +7,8 @@
 import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import { HttpError } from '../../core/http.ts';
-import { loadControl, loadEvent, loadRegions, type Cutover, type EventRow, type RegionRow, type Weights, weightsOf } from './store.ts';
+import { ERROR_RATE_WINDOW_SECONDS, readIntegrityFigures } from './integrity.ts';
+import { loadControl, loadEvent, loadRegions, type Cutover, type EventRow, type IntegrityFigures, type RegionRow, type Weights, weightsOf } from './store.ts';
 
 export interface Requester {
   /** Audit actor: "grafana:<login>", or "controlroom:drill". */
@@ -28,6 +29,14 @@ export interface ShiftRequest {
   weights: Record<string, number>;
   force?: boolean | undefined;
   reason: string;
+  /** An Admin pinning traffic back to the active region (audited as failover.pin_back_requested). */
+  pinBack?: boolean | undefined;
+}
+
+/** The TMS figures just before a cutover: counts now, the API error rate over the 5 minutes before. */
+export async function integrityBefore(client: PoolClient): Promise<IntegrityFigures> {
+  const now = new Date();
+  return readIntegrityFigures(client, { from: new Date(now.getTime() - ERROR_RATE_WINDOW_SECONDS * 1000), to: now });
 }
 
 /** Null when the steps are usable: whole percentages, strictly increasing, ending at 100. */
@@ -107,6 +116,7 @@ export async function requestFailover(
   input: FailoverRequest,
   who: Requester,
   kind: 'manual' | 'drill' = 'manual',
+  options: { integrity?: boolean } = {},
 ): Promise<{ event: EventRow; cutover: Cutover }> {
   const steps = input.steps ?? [...defaultSteps];
   const problem = stepsProblem(steps);
@@ -128,7 +138,9 @@ export async function requestFailover(
       );
     }
     const { steps: effective, plan } = failoverPlan(regions, target.name, steps);
+    const before = options.integrity ? await integrityBefore(client) : null;
     const details = {
+      ...(before ? { integrity: { status: 'waiting', before } } : {}),
       requested_steps: steps,
       initial_weights: weightsOf(regions),
       target_health: { healthy: target.healthy, consecutive_failures: target.consecutive_failures, last_error: target.last_error },
@@ -152,6 +164,7 @@ export async function requestFailover(
       reason: input.reason,
       actor: who.actor,
     });
+    cutover.integrity_before = before;
     await saveCutover(client, scope, cutover);
     const meta = { ipAddress: who.ipAddress ?? null, userAgent: who.userAgent ?? null };
     await audit(client, {
@@ -230,7 +243,13 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
       reason: input.reason,
       forced,
       epoch: control.epoch,
-      details: { initial_weights: current, weights, requested_by_role: who.role ?? null, timeline: [{ at: nowIso(), what: 'requested', by: who.actor }] },
+      details: {
+        initial_weights: current,
+        weights,
+        requested_by_role: who.role ?? null,
+        ...(input.pinBack ? { pin_back: true } : {}),
+        timeline: [{ at: nowIso(), what: 'requested', by: who.actor }],
+      },
     });
     const cutover = newCutover({
       event_id: eventId,
@@ -249,7 +268,7 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
     const meta = { ipAddress: who.ipAddress ?? null, userAgent: who.userAgent ?? null };
     await audit(client, {
       actor: who.actor,
-      action: 'failover.shift_requested',
+      action: input.pinBack ? 'failover.pin_back_requested' : 'failover.shift_requested',
       target: `failover_events/${eventId}`,
       payload: { scope, from_weights: current, weights, forced, reason: input.reason, role: who.role ?? null, epoch: control.epoch },
       ...meta,

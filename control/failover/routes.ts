@@ -6,32 +6,34 @@ import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
 import type { FailoverEngine } from './engine.ts';
 import { requestAbort, requestFailover, requestShift, stepsProblem, waitForEvent, type Requester } from './requests.ts';
 import type { FailoverSettings } from './settings.ts';
-import { EVENT_COLUMNS, loadControl, loadRegions, type EventRow } from './store.ts';
+import { EVENT_COLUMNS, loadControl, loadRegions, type EventRow, type RegionRow } from './store.ts';
 
 export interface Routing {
   epoch: number;
   write_frozen: boolean;
+  /** The TMS keeps background work paused while this is set (a cutover moving the write role). */
+  jobs_paused: boolean;
   active: string | null;
   regions: Array<{ name: string; base_url: string; weight: number; active: boolean; healthy: boolean }>;
 }
 
 /** What the TMS router follows: one indexed query. */
 export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
-  const { rows } = await pool.query<{ epoch: number; write_frozen: boolean; regions: Routing['regions'] | null }>(
-    `SELECT c.epoch::float8 AS epoch, c.write_frozen,
+  const { rows } = await pool.query<{ epoch: number; write_frozen: boolean; jobs_paused: boolean; regions: Routing['regions'] | null }>(
+    `SELECT c.epoch::float8 AS epoch, c.write_frozen, c.jobs_paused,
             json_agg(json_build_object('name', r.name, 'base_url', r.base_url, 'weight', r.traffic_weight,
                                        'active', r.active, 'healthy', r.healthy)
                      ORDER BY r.role = 'secondary', r.name) FILTER (WHERE r.name IS NOT NULL) AS regions
        FROM controlroom.failover_control c
        LEFT JOIN controlroom.regions r ON r.scope = c.scope
       WHERE c.scope = $1
-      GROUP BY c.scope, c.epoch, c.write_frozen`,
+      GROUP BY c.scope, c.epoch, c.write_frozen, c.jobs_paused`,
     [scope],
   );
   const row = rows[0];
   if (!row) throw new HttpError(503, `regions are not configured (scope ${scope})`);
   const regions = row.regions ?? [];
-  return { epoch: row.epoch, write_frozen: row.write_frozen, active: regions.find((r) => r.active)?.name ?? null, regions };
+  return { epoch: row.epoch, write_frozen: row.write_frozen, jobs_paused: row.jobs_paused, active: regions.find((r) => r.active)?.name ?? null, regions };
 }
 
 const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500, 'must be at most 500 characters');
@@ -62,6 +64,7 @@ const shiftBody = z
   })
   .strict();
 const abortBody = z.object({ reason }).strict();
+const pinBackBody = z.object({ reason }).strict();
 
 const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseInput(schema, body ?? {});
 
@@ -79,6 +82,7 @@ const requester = (req: Request): Requester => ({
  * - POST /regions/failover      {target, steps?, force?, reason} stepped failover (Admin)
  * - POST /regions/shift         {weights, force?, reason} traffic shift (Admin)
  * - POST /regions/cutover/abort {reason} (Admin)
+ * - POST /regions/pin-back      {reason} all traffic back to the active region (Admin)
  */
 export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?: FailoverEngine): Router {
   const router = express.Router();
@@ -112,7 +116,9 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
       ),
       pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE scope = $1 ORDER BY id DESC LIMIT 20`, [scope]),
       pool.query(
-        `SELECT id::text AS id, started_at, finished_at, outcome, rto_seconds, rpo_seconds, writes_acknowledged, writes_lost, actor, event_id::text AS event_id
+        `SELECT id::text AS id, kind, scenario, started_at, finished_at, outcome, rto_seconds, rpo_seconds, rto_target_seconds, rpo_target_seconds,
+                rto_met, rpo_met, writes_acknowledged, writes_lost, actor, event_id::text AS event_id, details->>'error' AS error,
+                details->>'failure' AS failure
            FROM controlroom.failover_drills ORDER BY id DESC LIMIT 10`,
       ),
     ]);
@@ -124,10 +130,13 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
         lease_expires_at: control.lease_expires_at,
         write_frozen: control.write_frozen,
         frozen_since: control.frozen_since,
+        jobs_paused: control.jobs_paused,
+        resume_calls_owed: control.jobs_resume,
         cutover: control.cutover,
         this_instance: { holder: settings.holder, leader: engine?.lease?.epoch === control.epoch },
       },
       regions: regions.map((r) => ({ ...r, checks: checks.rows.filter((c) => c.region === r.name).map(({ region: _r, ...c }) => c) })),
+      pin_back: pinBackAdvice(regions),
       events: events.rows,
       drills: drills.rows,
       settings: {
@@ -139,13 +148,17 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
         step_seconds: settings.stepMs / 1000,
         lease_seconds: settings.leaseMs / 1000,
         default_steps: settings.defaultSteps,
+        drain_timeout_seconds: settings.drainJobsTimeoutMs / 1000,
+        rto_target_seconds: settings.rtoTargetSeconds,
+        rpo_target_seconds: settings.rpoTargetSeconds,
+        integrity_settle_seconds: settings.integrity.settleMs / 1000,
       },
     });
   });
 
   router.post('/regions/failover', requireAction('failoverWrite'), json, async (req, res) => {
     const body = parse(failoverBody, req.body);
-    const { event, cutover } = await requestFailover(pool, scope, settings.defaultSteps, body, requester(req));
+    const { event, cutover } = await requestFailover(pool, scope, settings.defaultSteps, body, requester(req), 'manual', { integrity: settings.integrity.enabled });
     engine?.wake();
     res.status(202).json({ event: event, plan: cutover.plan, step_seconds: settings.stepMs / 1000 });
   });
@@ -167,5 +180,31 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     res.status(done.outcome === 'in_progress' ? 202 : 200).json({ event: done });
   });
 
+  router.post('/regions/pin-back', requireAction('failoverWrite'), json, async (req, res) => {
+    const body = parse(pinBackBody, req.body);
+    const regions = await loadRegions(pool, scope);
+    const active = regions.find((r) => r.active);
+    if (!active || regions.every((r) => r.active || r.traffic_weight === 0)) {
+      throw new HttpError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
+    }
+    const weights = Object.fromEntries(regions.map((r) => [r.name, r.active ? 100 : 0]));
+    const { event } = await requestShift(pool, scope, { weights, reason: body.reason, pinBack: true }, requester(req));
+    engine?.wake();
+    const done = await waitForEvent(pool, event.id, 5_000);
+    res.status(done.outcome === 'in_progress' ? 202 : 200).json({ event: done });
+  });
+
   return router;
+}
+
+/**
+ * What the Failover page shows about pin-back: the standby carries traffic while unhealthy, and the
+ * active region is healthy. With automatic failover on the engine does it at the next health round;
+ * otherwise an Admin does it with POST /api/regions/pin-back.
+ */
+export function pinBackAdvice(regions: readonly RegionRow[]): { needed: boolean; from: string | null; to: string | null; weight: number } {
+  const active = regions.find((r) => r.active);
+  const standby = regions.find((r) => !r.active && r.traffic_weight > 0 && !r.healthy);
+  if (!active || !standby || !active.healthy) return { needed: false, from: null, to: null, weight: 0 };
+  return { needed: true, from: standby.name, to: active.name, weight: standby.traffic_weight };
 }

@@ -13,14 +13,29 @@ export interface RegionSpec {
   base_url: string;
   health_url: string;
   replication_lag_url?: string | undefined;
+  /** POSTed to pause the region's background jobs before the write role moves (idempotent on the TMS side). */
+  pause_url?: string | undefined;
+  /** POSTed to resume them once the cutover has ended (completed or aborted). */
+  resume_url?: string | undefined;
+  /** GET: the region's background queue depth ({"queued": n, "running": m}, {"depth": n} or a number). Without
+   * it the TMS's agent_tasks queued + running count stands for the region's queue. */
+  queue_depth_url?: string | undefined;
 }
 
 /** Placeholders for `npm start` without FAILOVER_REGIONS: nothing listens there, so both regions fail
  * their checks, and automatic failover never acts (it needs the other region healthy). */
-export const DEFAULT_REGIONS: readonly RegionSpec[] = [
-  { name: 'us-east-1', role: 'primary', base_url: 'http://127.0.0.1:18481', health_url: 'http://127.0.0.1:18481/healthz' },
-  { name: 'us-west-2', role: 'secondary', base_url: 'http://127.0.0.1:18482', health_url: 'http://127.0.0.1:18482/healthz' },
-];
+export const DEFAULT_REGIONS: readonly RegionSpec[] = [18481, 18482].map((port, i) => {
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    name: i === 0 ? 'us-east-1' : 'us-west-2',
+    role: i === 0 ? 'primary' : 'secondary',
+    base_url: base,
+    health_url: `${base}/healthz`,
+    pause_url: `${base}/jobs/pause`,
+    resume_url: `${base}/jobs/resume`,
+    queue_depth_url: `${base}/jobs/queue`,
+  } satisfies RegionSpec;
+});
 
 const httpUrl = z
   .string()
@@ -34,6 +49,9 @@ const regionSchema = z
     base_url: httpUrl,
     health_url: httpUrl,
     replication_lag_url: httpUrl.optional(),
+    pause_url: httpUrl.optional(),
+    resume_url: httpUrl.optional(),
+    queue_depth_url: httpUrl.optional(),
   })
   .strict();
 
@@ -91,6 +109,13 @@ export interface FailoverSettings {
   /** region_checks rows older than this are pruned. */
   checkRetentionMs: number;
   defaultSteps: readonly number[];
+  /** Most time a cutover waits (from the pause) for every region's background queue to drain; then it aborts. */
+  drainJobsTimeoutMs: number;
+  /** Recovery objectives: RTO and RPO targets in seconds. */
+  rtoTargetSeconds: number;
+  rpoTargetSeconds: number;
+  /** Post-cutover integrity checks (live scope only; a drill's regions have no TMS tables behind them). */
+  integrity: { enabled: boolean; settleMs: number; maxQueueGrowth: number; maxErrorRateIncrease: number };
 }
 
 export type FailoverConfig = Pick<
@@ -104,6 +129,12 @@ export type FailoverConfig = Pick<
   | 'FAILOVER_AUTO'
   | 'FAILOVER_STEP_SECONDS'
   | 'FAILOVER_LEASE_SECONDS'
+  | 'FAILOVER_DRAIN_TIMEOUT_SECONDS'
+  | 'FAILOVER_RTO_TARGET_SECONDS'
+  | 'FAILOVER_RPO_TARGET_SECONDS'
+  | 'FAILOVER_INTEGRITY_SETTLE_SECONDS'
+  | 'FAILOVER_INTEGRITY_MAX_QUEUE_GROWTH'
+  | 'FAILOVER_INTEGRITY_MAX_ERROR_RATE_INCREASE'
 >;
 
 export function failoverSettings(config: FailoverConfig, overrides: Partial<FailoverSettings> = {}): FailoverSettings {
@@ -124,6 +155,15 @@ export function failoverSettings(config: FailoverConfig, overrides: Partial<Fail
     pollMs: 250,
     checkRetentionMs: 24 * 3_600_000,
     defaultSteps: DEFAULT_STEPS,
+    drainJobsTimeoutMs: config.FAILOVER_DRAIN_TIMEOUT_SECONDS * 1000,
+    rtoTargetSeconds: config.FAILOVER_RTO_TARGET_SECONDS,
+    rpoTargetSeconds: config.FAILOVER_RPO_TARGET_SECONDS,
+    integrity: {
+      enabled: (overrides.scope ?? LIVE_SCOPE) === LIVE_SCOPE,
+      settleMs: config.FAILOVER_INTEGRITY_SETTLE_SECONDS * 1000,
+      maxQueueGrowth: config.FAILOVER_INTEGRITY_MAX_QUEUE_GROWTH,
+      maxErrorRateIncrease: config.FAILOVER_INTEGRITY_MAX_ERROR_RATE_INCREASE,
+    },
     ...overrides,
   };
 }

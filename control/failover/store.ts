@@ -12,6 +12,9 @@ export interface RegionRow {
   base_url: string;
   health_url: string;
   replication_lag_url: string | null;
+  pause_url: string | null;
+  resume_url: string | null;
+  queue_depth_url: string | null;
   traffic_weight: number;
   active: boolean;
   healthy: boolean;
@@ -35,6 +38,39 @@ export interface AbortRequest {
   user_agent: string | null;
 }
 
+/** Background jobs of a cutover that moves the write role: paused, then drained, before writes freeze. */
+export interface CutoverJobs {
+  /** When jobs_paused was set (ISO): the drain timeout runs from here. */
+  paused_at: string;
+  /** Regions whose pause endpoint answered 2xx (regions without one need no call). */
+  pause_confirmed: string[];
+  /** Last queue depth read per region (null: unreadable), and when the queues were all seen empty. */
+  depths: Record<string, number | null>;
+  drained_at: string | null;
+  last_error: string | null;
+}
+
+/** TMS figures compared before and after a cutover (post-cutover integrity checks). */
+export interface IntegrityFigures {
+  at: string;
+  invoices: number;
+  agent_queue_depth: number;
+  /** 5xx / all API requests over the window; null when there were no requests. */
+  api_error_rate: number | null;
+  api_requests: number;
+  window_seconds: number;
+}
+
+/** A resume call still owed to a region's resume endpoint (failover_control.jobs_resume). */
+export interface PendingResume {
+  event_id: string;
+  region: string;
+  url: string;
+  attempts: number;
+  next_at: string;
+  last_error: string | null;
+}
+
 /** A stepped cutover in progress, as stored in failover_control.cutover. */
 export interface Cutover {
   event_id: string;
@@ -52,8 +88,14 @@ export interface Cutover {
   applied: number;
   /** Earliest time of the next step (ISO). */
   next_at: string;
-  /** 'draining': writes are frozen before the write role moves. */
-  phase: 'shifting' | 'draining';
+  /**
+   * 'pausing_jobs': jobs_paused is set and the regions' pause endpoints are being called;
+   * 'draining_jobs': waiting for every region's background queue to reach 0 (or the drain timeout);
+   * 'draining': writes are frozen before the write role moves.
+   */
+  phase: 'shifting' | 'pausing_jobs' | 'draining_jobs' | 'draining';
+  /** Set once the jobs were paused (cutovers that move the write role only). */
+  jobs?: CutoverJobs | null;
   frozen_at: string | null;
   initial_weights: Weights;
   forced: boolean;
@@ -61,6 +103,8 @@ export interface Cutover {
   actor: string;
   requested_at: string;
   abort: AbortRequest | null;
+  /** The TMS figures read when the cutover was requested (live scope), for the post-cutover integrity checks. */
+  integrity_before?: IntegrityFigures | null;
 }
 
 export interface ControlRow {
@@ -71,13 +115,15 @@ export interface ControlRow {
   write_frozen: boolean;
   frozen_since: Date | null;
   cutover: Cutover | null;
+  jobs_paused: boolean;
+  jobs_resume: PendingResume[];
   updated_at: Date;
 }
 
 export interface EventRow {
   id: string;
   scope: string;
-  kind: 'auto' | 'manual' | 'shift' | 'drill';
+  kind: 'auto' | 'manual' | 'shift' | 'drill' | 'pin_back';
   from_region: string | null;
   to_region: string | null;
   steps: number[] | null;
@@ -91,10 +137,10 @@ export interface EventRow {
   details: Record<string, unknown>;
 }
 
-const REGION_COLUMNS = `scope, name, role, base_url, health_url, replication_lag_url, traffic_weight, active, healthy,
+const REGION_COLUMNS = `scope, name, role, base_url, health_url, replication_lag_url, pause_url, resume_url, queue_depth_url, traffic_weight, active, healthy,
   consecutive_failures, consecutive_successes, last_check_at, last_latency_ms, last_error, health_changed_at,
   replication_lag_seconds, replication_lag_at`;
-const CONTROL_COLUMNS = `scope, epoch::float8 AS epoch, lease_holder, lease_expires_at, write_frozen, frozen_since, cutover, updated_at`;
+const CONTROL_COLUMNS = `scope, epoch::float8 AS epoch, lease_holder, lease_expires_at, write_frozen, frozen_since, cutover, jobs_paused, jobs_resume, updated_at`;
 export const EVENT_COLUMNS = `id::text AS id, scope, kind, from_region, to_region, steps, actor, reason, forced, epoch::float8 AS epoch,
   started_at, finished_at, outcome, details`;
 
@@ -245,19 +291,32 @@ export async function setWeights(client: PoolClient, lease: Lease, weights: Weig
   }
 }
 
-/** Updates the control row (freeze, cutover), conditioned on the held epoch. */
+/**
+ * Updates the control row (freeze, cutover, paused jobs), conditioned on the held epoch. `jobsPaused`
+ * undefined keeps the flag; `owedResumes` are appended to the resume calls still owed.
+ */
 export async function setControl(
   client: PoolClient,
   lease: Lease,
-  change: { writeFrozen: boolean; cutover: Cutover | null },
+  change: { writeFrozen: boolean; cutover: Cutover | null; jobsPaused?: boolean; owedResumes?: PendingResume[] },
 ): Promise<void> {
   const { rowCount } = await client.query(
     `UPDATE controlroom.failover_control
         SET write_frozen = $3,
             frozen_since = CASE WHEN $3 THEN COALESCE(frozen_since, now()) ELSE NULL END,
-            cutover = $4::jsonb, updated_at = now()
+            cutover = $4::jsonb,
+            jobs_paused = COALESCE($5::boolean, jobs_paused),
+            jobs_resume = jobs_resume || $6::jsonb,
+            updated_at = now()
       WHERE scope = $1 AND epoch = $2`,
-    [lease.scope, lease.epoch, change.writeFrozen, change.cutover ? JSON.stringify(change.cutover) : null],
+    [
+      lease.scope,
+      lease.epoch,
+      change.writeFrozen,
+      change.cutover ? JSON.stringify(change.cutover) : null,
+      change.jobsPaused ?? null,
+      JSON.stringify(change.owedResumes ?? []),
+    ],
   );
   if (rowCount !== 1) throw new FencedError(lease, null);
 }
@@ -275,6 +334,14 @@ export async function finishEvent(
       WHERE id = $1 AND outcome = 'in_progress'`,
     [id, outcome, epoch, JSON.stringify(details)],
   );
+}
+
+/** The resume calls a cutover owes once it ends with jobs paused: one per region with a resume endpoint. */
+export function owedResumes(eventId: string, regions: readonly RegionRow[]): PendingResume[] {
+  const now = new Date().toISOString();
+  return regions
+    .filter((r) => r.resume_url)
+    .map((r) => ({ event_id: eventId, region: r.name, url: r.resume_url!, attempts: 0, next_at: now, last_error: null }));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -299,8 +366,11 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
       // The cutover's regions are being reconfigured away: end it and lift the freeze.
       await finishEvent(client, control.cutover.event_id, 'aborted', control.epoch, { aborted_because: 'regions reconfigured' });
       await client.query(
-        `UPDATE controlroom.failover_control SET cutover = NULL, write_frozen = false, frozen_since = NULL, updated_at = now() WHERE scope = $1`,
-        [scope],
+        `UPDATE controlroom.failover_control
+            SET cutover = NULL, write_frozen = false, frozen_since = NULL, jobs_paused = false,
+                jobs_resume = jobs_resume || $2::jsonb, updated_at = now()
+          WHERE scope = $1`,
+        [scope, JSON.stringify(control.jobs_paused ? owedResumes(control.cutover.event_id, existing) : [])],
       );
       changes.push({ cutover_aborted: control.cutover.event_id });
     }
@@ -311,16 +381,18 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
     for (const spec of specs) {
       const before = existing.find((r) => r.name === spec.name);
       const lagUrl = spec.replication_lag_url ?? null;
+      const jobUrls = [spec.pause_url ?? null, spec.resume_url ?? null, spec.queue_depth_url ?? null];
       if (!before) {
         await client.query(
-          `INSERT INTO controlroom.regions (scope, name, role, base_url, health_url, replication_lag_url, traffic_weight, active)
-           VALUES ($1, $2, $3, $4, $5, $6, 0, false)`,
-          [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl],
+          `INSERT INTO controlroom.regions (scope, name, role, base_url, health_url, replication_lag_url, pause_url, resume_url, queue_depth_url, traffic_weight, active)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, false)`,
+          [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, ...jobUrls],
         );
         changes.push({ added: spec });
         continue;
       }
-      if (before.role === spec.role && before.base_url === spec.base_url && before.health_url === spec.health_url && before.replication_lag_url === lagUrl) continue;
+      const sameJobUrls = before.pause_url === jobUrls[0] && before.resume_url === jobUrls[1] && before.queue_depth_url === jobUrls[2];
+      if (before.role === spec.role && before.base_url === spec.base_url && before.health_url === spec.health_url && before.replication_lag_url === lagUrl && sameJobUrls) continue;
       const resetHealth = before.health_url !== spec.health_url;
       await client.query(
         `UPDATE controlroom.regions
@@ -331,9 +403,10 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
                 consecutive_successes = CASE WHEN $7 THEN 0 ELSE consecutive_successes END,
                 last_check_at = CASE WHEN $7 THEN NULL ELSE last_check_at END,
                 last_error = CASE WHEN $7 THEN NULL ELSE last_error END,
+                pause_url = $8, resume_url = $9, queue_depth_url = $10,
                 updated_at = now()
           WHERE scope = $1 AND name = $2`,
-        [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, resetHealth],
+        [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, resetHealth, ...jobUrls],
       );
       changes.push({ updated: spec.name, health_reset: resetHealth });
     }

@@ -11,13 +11,22 @@ import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts
 import { RegionsCollector } from './collector.ts';
 import { startFailover, type FailoverService } from './index.ts';
 import type { FailoverSettings, RegionSpec } from './settings.ts';
+import { SimulatedJobQueue } from './sim-jobs.ts';
 
 export const API_SECRET = 'controlroom-api-secret-0123456789';
 export const silent = createLogger('silent');
 
-/** A local region that answers its health checks as told: 'ok' (200), 'fail' (503) or 'hang' (no answer). */
+/**
+ * A local region that answers its health checks as told: 'ok' (200), 'fail' (503) or 'hang' (no answer).
+ * Its background jobs (`jobs`) answer /jobs/pause, /jobs/resume and /jobs/queue: set `jobs.queued` for
+ * work to drain, `jobs.mode = 'stuck'` for a region that stops draining, `jobs.pauseAnswers = 503` for one
+ * that cannot pause; `mode = 'fail'` during a cutover is a region failing mid-shift.
+ */
 export class FakeRegion {
   mode: 'ok' | 'fail' | 'hang' = 'ok';
+  /** Added to every health answer (read latency), in ms. */
+  delayMs = 0;
+  readonly jobs = new SimulatedJobQueue();
   /** What GET /lag answers with (a JSON body or a plain string). */
   lagBody: string = '{"lag_seconds": 0}';
   healthCalls = 0;
@@ -31,6 +40,7 @@ export class FakeRegion {
     const server = http.createServer((req, res) => {
       req.resume();
       const r = region!;
+      if (r.jobs.handle(req, res)) return;
       if (req.url === '/lag') {
         res.writeHead(200, { 'content-type': r.lagBody.trim().startsWith('{') ? 'application/json' : 'text/plain' });
         res.end(r.lagBody);
@@ -38,8 +48,12 @@ export class FakeRegion {
       }
       r.healthCalls += 1;
       if (r.mode === 'hang') return; // the checker's timeout ends it
-      res.writeHead(r.mode === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: r.mode }));
+      const answer = () => {
+        res.writeHead(r.mode === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: r.mode }));
+      };
+      if (r.delayMs > 0) setTimeout(answer, r.delayMs);
+      else answer();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
@@ -48,8 +62,15 @@ export class FakeRegion {
     return region;
   }
 
-  spec(name: string, role: 'primary' | 'secondary', withLag = false): RegionSpec {
-    return { name, role, base_url: this.url, health_url: `${this.url}/healthz`, ...(withLag ? { replication_lag_url: `${this.url}/lag` } : {}) };
+  spec(name: string, role: 'primary' | 'secondary', withLag = false, withJobs = true): RegionSpec {
+    return {
+      name,
+      role,
+      base_url: this.url,
+      health_url: `${this.url}/healthz`,
+      ...(withLag ? { replication_lag_url: `${this.url}/lag` } : {}),
+      ...(withJobs ? { pause_url: `${this.url}/jobs/pause`, resume_url: `${this.url}/jobs/resume`, queue_depth_url: `${this.url}/jobs/queue` } : {}),
+    };
   }
 
   close(): Promise<void> {
@@ -63,12 +84,12 @@ export class FakeRegion {
 export const EAST = 'us-east-1';
 export const WEST = 'us-west-2';
 
-export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<string, string> = {}, withLag = false): Config {
+export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<string, string> = {}, withLag = false, withJobs = true): Config {
   return loadConfig({
     CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_INSTANCE_ID: 'test-a',
-    FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary', withLag), west.spec(WEST, 'secondary', withLag)]),
+    FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary', withLag, withJobs), west.spec(WEST, 'secondary', withLag, withJobs)]),
     FAILOVER_CHECK_TIMEOUT_MS: '500',
     FAILOVER_UNHEALTHY_AFTER: '3',
     FAILOVER_HEALTHY_AFTER: '2',
@@ -78,7 +99,7 @@ export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<str
 }
 
 /** Settings fast enough for tests. */
-export const FAST: Partial<FailoverSettings> = { checkIntervalMs: 100, stepMs: 400, drainMinMs: 300, drainMaxMs: 2_000, pollMs: 30 };
+export const FAST: Partial<FailoverSettings> = { checkIntervalMs: 100, stepMs: 400, drainMinMs: 300, drainMaxMs: 2_000, pollMs: 30, drainJobsTimeoutMs: 3_000 };
 
 export interface Harness {
   db: TestDatabase;
@@ -92,11 +113,13 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: { settings?: Partial<FailoverSettings>; config?: Record<string, string>; withLag?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { settings?: Partial<FailoverSettings>; config?: Record<string, string>; withLag?: boolean; withJobs?: boolean } = {},
+): Promise<Harness> {
   const db = await createTestDatabase();
   const east = await FakeRegion.start();
   const west = await FakeRegion.start();
-  const config = testConfig(east, west, options.config, options.withLag);
+  const config = testConfig(east, west, options.config, options.withLag, options.withJobs ?? true);
   const registry = new Registry();
   const collector = new RegionsCollector({ pool: db.pool, metrics: createExporterMetrics(registry), settings: config });
 

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { SimulatedJobQueue } from '../../control/failover/sim-jobs.ts';
 import type { Logger } from '../../core/logger.ts';
 
 export interface DemoRegion {
@@ -14,14 +15,27 @@ export const DEMO_REGIONS: readonly DemoRegion[] = [
 
 /**
  * Two tiny local stand-ins for the TMS's regions, so the demo's failover page and region metrics show
- * healthy regions with a little replication lag instead of two unreachable placeholders. A port already
+ * healthy regions with a little replication lag instead of two unreachable placeholders. Each also has
+ * background jobs (control/failover/sim-jobs.ts: /jobs/pause, /jobs/resume, /jobs/queue) that keep a
+ * small queue busy while running and drain once a cutover pauses them. A port already
  * in use is reported and skipped (that region then reads as down, which is also a true picture). They
  * listen on loopback, except in the Docker stack, where the service reaches them in the demo container.
  */
 export async function startDemoRegions(logger?: Logger, host = '127.0.0.1'): Promise<{ stop(): Promise<void> }> {
   const servers: http.Server[] = [];
+  const timers: NodeJS.Timeout[] = [];
   for (const region of DEMO_REGIONS) {
+    const jobs = new SimulatedJobQueue({ queued: 2, running: 1 });
+    // Background work comes and goes while the jobs run (never while paused, so a cutover can drain them).
+    const timer = setInterval(() => {
+      if (jobs.paused) return;
+      jobs.queued = Math.floor(Math.random() * 5);
+      jobs.running = Math.floor(Math.random() * 3);
+    }, 2_000);
+    timer.unref();
+    timers.push(timer);
     const server = http.createServer((req, res) => {
+      if (jobs.handle(req, res)) return;
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', region: region.name }));
       } else if (req.url === '/replication/lag') {
@@ -43,6 +57,7 @@ export async function startDemoRegions(logger?: Logger, host = '127.0.0.1'): Pro
   }
   return {
     stop: async () => {
+      for (const t of timers) clearInterval(t);
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     },
   };

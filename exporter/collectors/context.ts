@@ -10,6 +10,10 @@ export type ExporterSettings = Pick<
   | 'EXPORTER_GAP_GRACE_SECONDS'
   | 'EXPORTER_SETTLE_SECONDS'
   | 'EXPORTER_BATCH_IDS'
+  | 'FAILOVER_RTO_TARGET_SECONDS'
+  | 'FAILOVER_RPO_TARGET_SECONDS'
+  | 'EVIDENCE_DIR'
+  | 'EVIDENCE_SCHEDULE'
 >;
 
 export interface CollectorContext {

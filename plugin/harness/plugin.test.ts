@@ -71,6 +71,8 @@ before(async () => {
     FAILOVER_STEP_SECONDS: '1',
     FAILOVER_LEASE_SECONDS: '3',
     FAILOVER_AUTO: 'false',
+    // The post-cutover integrity check runs at once, so the failover test can wait for all its follow-ups.
+    FAILOVER_INTEGRITY_SETTLE_SECONDS: '0',
   });
   const launching = chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -340,6 +342,14 @@ test('Admin: failing over to the secondary region through the confirmation, seen
   );
   assert.deepEqual([audited.rows[0]!.payload.reason, audited.rows[0]!.payload.role, audited.rows[0]!.payload.to], [reason, 'Admin', WEST]);
   assert.ok(h().proxied.some((p) => p.method === 'POST' && p.route === 'regions/*' && p.target === `${apiUrl}/api/regions/failover` && p.status === 202));
+  // The cutover's follow-ups (the regions' background jobs resumed, the integrity check) are audited after it
+  // completed: wait for them, so that later tests see a settled audit log.
+  await waitUntil(
+    async () =>
+      (await pool().query(`SELECT count(*)::int AS n FROM audit_log WHERE action IN ('failover.jobs_resume_sent', 'failover.integrity_passed', 'failover.integrity_failed')`)).rows[0].n === 3,
+    20_000,
+    'resume calls and integrity check of the failover',
+  );
   await close();
 
   const light = await open(ADMIN, 'failover', 'light');

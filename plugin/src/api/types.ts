@@ -178,15 +178,41 @@ export interface Cutover {
   plan: Array<Record<string, number>>;
   applied: number;
   next_at: string;
-  phase: 'shifting' | 'draining';
+  /** pausing_jobs / draining_jobs: background jobs are being paused and drained before writes freeze. */
+  phase: 'shifting' | 'pausing_jobs' | 'draining_jobs' | 'draining';
+  jobs?: {
+    paused_at: string;
+    pause_confirmed: string[];
+    depths: Record<string, number | null>;
+    drained_at: string | null;
+    last_error: string | null;
+  } | null;
   reason: string;
   actor: string;
   abort: { actor: string; reason: string } | null;
 }
 
+export interface Objectives {
+  rto_seconds: number | null;
+  rpo_seconds: number | null;
+  rto_target_seconds: number;
+  rpo_target_seconds: number;
+  rto_met: boolean | null;
+  rpo_met: boolean | null;
+  passed: boolean | null;
+}
+
+export interface IntegrityCheck {
+  check: string;
+  passed: boolean;
+  before: number | null;
+  after: number | null;
+  detail: string;
+}
+
 export interface FailoverEvent {
   id: string;
-  kind: 'auto' | 'manual' | 'shift' | 'drill';
+  kind: 'auto' | 'manual' | 'shift' | 'drill' | 'pin_back';
   from_region: string | null;
   to_region: string | null;
   steps: number[] | null;
@@ -197,17 +223,35 @@ export interface FailoverEvent {
   started_at: string;
   finished_at: string | null;
   outcome: string;
+  details?: {
+    timeline?: Array<{ at: string; what: string; region?: string; reason?: string; by?: string }>;
+    objectives?: Objectives;
+    integrity?: {
+      status: 'waiting' | 'pending' | 'passed' | 'failed' | 'skipped';
+      checks?: IntegrityCheck[];
+      due_at?: string;
+    };
+    abort_reason?: string;
+  };
 }
 
 export interface Drill {
   id: string;
+  kind?: 'drill' | 'gameday';
+  scenario?: string | null;
   started_at: string;
   finished_at: string | null;
   outcome: string | null;
   rto_seconds: number | null;
   rpo_seconds: number | null;
+  rto_target_seconds?: number | null;
+  rpo_target_seconds?: number | null;
+  rto_met?: boolean | null;
+  rpo_met?: boolean | null;
   writes_lost: number | null;
   actor: string;
+  failure?: string | null;
+  error?: string | null;
 }
 
 export interface RegionsState {
@@ -217,12 +261,24 @@ export interface RegionsState {
     lease_holder: string | null;
     write_frozen: boolean;
     frozen_since: string | null;
+    jobs_paused?: boolean;
+    resume_calls_owed?: Array<{ region: string; attempts: number; last_error: string | null }>;
     cutover: Cutover | null;
   };
   regions: Region[];
   events: FailoverEvent[];
   drills: Drill[];
-  settings: { auto_failover: boolean; step_seconds: number; default_steps: number[]; check_interval_seconds: number };
+  /** The standby carries traffic while unhealthy and the active region is healthy. */
+  pin_back?: { needed: boolean; from: string | null; to: string | null; weight: number };
+  settings: {
+    auto_failover: boolean;
+    step_seconds: number;
+    default_steps: number[];
+    check_interval_seconds: number;
+    drain_timeout_seconds?: number;
+    rto_target_seconds?: number;
+    rpo_target_seconds?: number;
+  };
 }
 
 export interface FreezeAction {

@@ -5,6 +5,9 @@ import type { Region, RegionsState } from '../../api/types';
 import { Controls, parseSteps } from './Controls';
 import FailoverPage from './FailoverPage';
 
+// Rendering Grafana UI with user events takes seconds on a loaded CI machine: a generous bound, not a flake.
+jest.setTimeout(30_000);
+
 const region = (name: string, over: Partial<Region> = {}): Region => ({
   name,
   role: name === 'us-east-1' ? 'primary' : 'secondary',
@@ -126,5 +129,118 @@ describe('failover page', () => {
     expect(within(screen.getByTestId('failover-events')).getByText('grafana:ops')).toBeInTheDocument();
     expect(screen.getByText('Admin role required')).toBeInTheDocument();
     await waitFor(() => expect(screen.getByRole('button', { name: 'Fail over to us-west-2' })).toBeDisabled());
+  });
+});
+
+describe('failover runbook on the page', () => {
+  const withPinBack = (auto: boolean): RegionsState => ({
+    ...state(),
+    regions: [region('us-east-1', { traffic_weight: 70 }), region('us-west-2', { traffic_weight: 30, healthy: false })],
+    pin_back: { needed: true, from: 'us-west-2', to: 'us-east-1', weight: 30 },
+    settings: { ...state().settings, auto_failover: auto },
+  });
+
+  it('offers pin-back to an admin when automatic failover is off, and sends the reason', async () => {
+    signInAs('Admin');
+    const calls = installBackend((call) =>
+      pathOf(call) === 'regions'
+        ? { data: withPinBack(false) }
+        : { status: 200, data: { event: { id: '9', outcome: 'completed' } } }
+    );
+    render(<FailoverPage />);
+    expect(await screen.findByText('us-west-2 is unhealthy but carries 30% of the traffic')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: 'Pin back to us-east-1' }));
+    expect(await screen.findByText(/at least 3 characters/)).toBeInTheDocument();
+    fireEvent.change(screen.getByLabelText('Pin-back reason'), { target: { value: 'standby failing checks' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Pin back to us-east-1' }));
+    await waitFor(() => expect(calls.some((c) => pathOf(c) === 'regions/pin-back')).toBe(true));
+    expect(calls.find((c) => pathOf(c) === 'regions/pin-back')!.data).toEqual({ reason: 'standby failing checks' });
+  });
+
+  it('says pin-back is automatic when automatic failover is on', async () => {
+    signInAs('Viewer');
+    installBackend(() => ({ data: withPinBack(true) }));
+    render(<FailoverPage />);
+    expect(await screen.findByText(/traffic is pinned back to us-east-1 at the next health round/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /Pin back/ })).not.toBeInTheDocument();
+  });
+
+  it('shows the background-job phase of a cutover, and the last drill and game day against the targets', async () => {
+    signInAs('Viewer');
+    const draining: RegionsState = {
+      ...state({
+        jobs_paused: true,
+        cutover: {
+          event_id: '5',
+          kind: 'manual',
+          from: 'us-east-1',
+          to: 'us-west-2',
+          steps: [10, 100],
+          plan: [
+            { 'us-east-1': 90, 'us-west-2': 10 },
+            { 'us-east-1': 0, 'us-west-2': 100 },
+          ],
+          applied: 1,
+          next_at: '2026-11-23T10:00:00Z',
+          phase: 'draining_jobs',
+          jobs: {
+            paused_at: new Date().toISOString(),
+            pause_confirmed: ['us-east-1'],
+            depths: { 'us-east-1': 4, 'us-west-2': 0 },
+            drained_at: null,
+            last_error: null,
+          },
+          reason: 'planned',
+          actor: 'grafana:ops',
+          abort: null,
+        },
+      }),
+      drills: [
+        {
+          id: '3',
+          kind: 'gameday',
+          scenario: 'primary-db-loss',
+          started_at: '2026-11-22T09:00:00Z',
+          finished_at: '2026-11-22T09:00:03Z',
+          outcome: 'passed',
+          rto_seconds: 0.9,
+          rpo_seconds: 0.18,
+          rto_target_seconds: 900,
+          rpo_target_seconds: 300,
+          rto_met: true,
+          rpo_met: true,
+          writes_lost: 6,
+          actor: 'controlroom:gameday',
+        },
+        {
+          id: '2',
+          kind: 'drill',
+          scenario: null,
+          started_at: '2026-11-22T08:00:00Z',
+          finished_at: '2026-11-22T08:00:02Z',
+          outcome: 'failed',
+          rto_seconds: 1.2,
+          rpo_seconds: 0,
+          rto_target_seconds: 1,
+          rpo_target_seconds: 300,
+          rto_met: false,
+          rpo_met: true,
+          writes_lost: 0,
+          actor: 'controlroom:drill',
+          failure: 'RTO 1.200 s is over the 1 s target',
+        },
+      ],
+      settings: { ...state().settings, drain_timeout_seconds: 120, rto_target_seconds: 900, rpo_target_seconds: 300 },
+    };
+    installBackend(() => ({ data: draining }));
+    render(<FailoverPage />);
+    expect(await screen.findByTestId('jobs-paused')).toHaveTextContent('Background jobs paused');
+    expect(screen.getByTestId('jobs-phase')).toHaveTextContent(
+      /Waiting for background jobs to drain \(us-east-1 4, us-west-2 0\) · aborts in \d+ s/
+    );
+    expect(screen.getByTestId('objectives-last-drill')).toHaveTextContent('Failed');
+    expect(screen.getByTestId('objectives-last-game-day')).toHaveTextContent('Passed');
+    expect(screen.getByText('RTO 1.200 s is over the 1 s target')).toBeInTheDocument();
+    expect(screen.getByText(/RTO 1.20 s of 1.00 s \(missed\)/)).toBeInTheDocument();
   });
 });

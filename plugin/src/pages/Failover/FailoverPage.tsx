@@ -10,6 +10,7 @@ import { RoleNotice } from '../../components/shared/RoleNotice';
 import { Controls } from './Controls';
 import { RegionCard } from './HealthHistory';
 import { History } from './History';
+import { jobsPhase, Objectives, PinBack } from './Runbook';
 
 function CutoverProgress({ state }: { state: RegionsState }) {
   const cutover = state.control.cutover;
@@ -18,6 +19,7 @@ function CutoverProgress({ state }: { state: RegionsState }) {
   }
   const total = cutover.plan.length;
   const current = cutover.plan[Math.max(0, cutover.applied - 1)];
+  const jobs = jobsPhase(state);
   return (
     <Alert
       severity="warning"
@@ -32,8 +34,11 @@ function CutoverProgress({ state }: { state: RegionsState }) {
               .join(', ')})`}
           {cutover.phase === 'draining'
             ? ' · draining writes before the write role moves'
-            : ` · next step ${timeAgo(cutover.next_at)}`}
+            : cutover.phase === 'shifting'
+              ? ` · next step ${timeAgo(cutover.next_at)}`
+              : ' · background jobs paused before writes freeze'}
         </Text>
+        {jobs && <Text data-testid="jobs-phase">{jobs}</Text>}
         <Meter value={total ? cutover.applied / total : 0} label="Cutover progress" tone="warning" />
         <Text variant="bodySmall" color="secondary">
           Requested by {cutover.actor}: {cutover.reason}
@@ -73,12 +78,16 @@ function FailoverPage() {
               ) : (
                 <Badge color="green" icon="unlock" text="Writes open" data-testid="write-freeze" />
               )}
+              {state.control.jobs_paused && (
+                <Badge color="orange" icon="pause" text="Background jobs paused" data-testid="jobs-paused" />
+              )}
               <Text color="secondary">
                 Epoch {state.control.epoch} · lease {state.control.lease_holder ?? 'free'} · automatic failover{' '}
                 {state.settings.auto_failover ? 'on' : 'off'}
               </Text>
             </Stack>
             <CutoverProgress state={state} />
+            <PinBack state={state} canControl={canControl} onDone={() => void regions.reload()} />
             <Stack gap={2} wrap="wrap">
               {state.regions.map((r) => (
                 <RegionCard key={r.name} region={r} />
@@ -92,6 +101,7 @@ function FailoverPage() {
               canControl={canControl}
               onDone={() => void regions.reload()}
             />
+            <Objectives state={state} />
             <History events={state.events} drills={state.drills} />
           </>
         )}
