@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.ts';
-import { createPool } from '../core/db.ts';
+import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { GAMEDAY_SCENARIOS, type GameDayScenario } from '../control/failover/gameday.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
@@ -139,26 +139,29 @@ program
     });
   });
 
+/**
+ * Runs a failover exercise (drill or game day) on its own small pool against DATABASE_URL, prints its
+ * result, and fails the command when the exercise did not pass, so scripts and CI see it.
+ */
+async function runExercise(name: string, exercise: (pool: Pool, config: Config, logger: Logger) => Promise<{ outcome: string }>) {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const pool = createPool(requireDatabaseUrl(config), { max: 4, ...poolTimeouts(config), applicationName: `controlroom-${name}` });
+  try {
+    const result = await exercise(pool, config, logger);
+    console.log(JSON.stringify(result, null, 2));
+    if (result.outcome !== 'passed') process.exitCode = 1;
+  } finally {
+    await pool.end();
+  }
+}
+
 program
   .command('drill')
   .description('planned failover drill against local test regions; records RTO/RPO as evidence')
-  .action(async () => {
-    const config = loadConfig();
-    const logger = createLogger(config.LOG_LEVEL);
-    const pool = createPool(requireDatabaseUrl(config), {
-      max: 4,
-      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
-      applicationName: 'controlroom-drill',
-    });
-    try {
-      const { runDrill } = await import('../control/failover/index.ts');
-      const result = await runDrill({ pool, config, logger });
-      console.log(JSON.stringify(result, null, 2));
-      if (result.outcome !== 'passed') process.exitCode = 1;
-    } finally {
-      await pool.end();
-    }
-  });
+  .action(() =>
+    runExercise('drill', async (pool, config, logger) => (await import('../control/failover/index.ts')).runDrill({ pool, config, logger })),
+  );
 
 program
   .command('gameday')
@@ -167,24 +170,9 @@ program
     if (!(GAMEDAY_SCENARIOS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${GAMEDAY_SCENARIOS.join(', ')}`);
     return value as GameDayScenario;
   })
-  .action(async (scenario: GameDayScenario) => {
-    const config = loadConfig();
-    const logger = createLogger(config.LOG_LEVEL);
-    const pool = createPool(requireDatabaseUrl(config), {
-      max: 4,
-      statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
-      applicationName: 'controlroom-gameday',
-    });
-    try {
-      const { runGameDay } = await import('../control/failover/gameday.ts');
-      const result = await runGameDay({ pool, config, logger, scenario });
-      console.log(JSON.stringify(result, null, 2));
-      // A failed game day is a failed command: scripts and CI see it.
-      if (result.outcome !== 'passed') process.exitCode = 1;
-    } finally {
-      await pool.end();
-    }
-  });
+  .action((scenario: GameDayScenario) =>
+    runExercise('gameday', async (pool, config, logger) => (await import('../control/failover/gameday.ts')).runGameDay({ pool, config, logger, scenario })),
+  );
 
 registerEvidenceCommands(program);
 

@@ -301,6 +301,26 @@ export interface RunDrillOptions {
   options?: DrillOptions;
 }
 
+/**
+ * Records the start of a drill or game day in controlroom.failover_drills, with the RTO / RPO targets it
+ * will be judged against, and returns its id and its own failover scope (`drill-<id>` / `gameday-<id>`),
+ * so an exercise never touches the live scope's regions, lease or cutovers.
+ */
+export async function recordExercise(
+  pool: Pool,
+  config: FailoverConfig,
+  exercise: { kind: 'drill' | 'gameday'; scenario?: string; actor: string; startedAt: Date; options: object },
+): Promise<{ id: string; scope: string }> {
+  const { rows } = await pool.query<{ id: string }>(
+    `WITH n AS (SELECT nextval(pg_get_serial_sequence('controlroom.failover_drills', 'id')) AS id)
+     INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details, kind, scenario, rto_target_seconds, rpo_target_seconds)
+     SELECT id, $1 || '-' || id, $2, $3, $4, $1, $5, $6, $7 FROM n RETURNING id::text AS id`,
+    [exercise.kind, exercise.actor, exercise.startedAt, JSON.stringify({ options: exercise.options }), exercise.scenario ?? null, config.FAILOVER_RTO_TARGET_SECONDS, config.FAILOVER_RPO_TARGET_SECONDS],
+  );
+  const id = rows[0]!.id;
+  return { id, scope: `${exercise.kind}-${id}` };
+}
+
 export async function runDrill({ pool, config, logger, options = {} }: RunDrillOptions): Promise<DrillResult> {
   const o = {
     stepMs: options.stepMs ?? 400,
@@ -316,14 +336,7 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
   };
   const log = logger.child({ component: 'failover-drill' });
   const startedAt = new Date();
-  const { rows } = await pool.query<{ id: string }>(
-    `WITH n AS (SELECT nextval(pg_get_serial_sequence('controlroom.failover_drills', 'id')) AS id)
-     INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details, rto_target_seconds, rpo_target_seconds)
-     SELECT id, 'drill-' || id, $1, $2, $3, $4, $5 FROM n RETURNING id::text AS id`,
-    [o.actor, startedAt, JSON.stringify({ options: o }), config.FAILOVER_RTO_TARGET_SECONDS, config.FAILOVER_RPO_TARGET_SECONDS],
-  );
-  const id = rows[0]!.id;
-  const scope = `drill-${id}`;
+  const { id, scope } = await recordExercise(pool, config, { kind: 'drill', actor: o.actor, startedAt, options: o });
   log.info({ drill: id, scope }, 'failover drill starting');
 
   const primary = new SimRegion('drill-primary', true, o.replicationLagMs);

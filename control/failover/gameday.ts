@@ -15,7 +15,7 @@
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
-import { DrillClient, removeSimulatedScope, SimRegion, sleep, until, type RunDrillOptions } from './drill.ts';
+import { DrillClient, recordExercise, removeSimulatedScope, SimRegion, sleep, until, type RunDrillOptions } from './drill.ts';
 import { FailoverEngine } from './engine.ts';
 import { CHECK_LATENCY_BUCKETS } from './health.ts';
 import { judgeObjectives, type Objectives } from './integrity.ts';
@@ -71,14 +71,7 @@ export async function runGameDay(
   };
   const log = logger.child({ component: 'failover-gameday', scenario });
   const startedAt = new Date();
-  const { rows } = await pool.query<{ id: string }>(
-    `WITH n AS (SELECT nextval(pg_get_serial_sequence('controlroom.failover_drills', 'id')) AS id)
-     INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details, kind, scenario, rto_target_seconds, rpo_target_seconds)
-     SELECT id, 'gameday-' || id, $1, $2, $3, 'gameday', $4, $5, $6 FROM n RETURNING id::text AS id`,
-    [o.actor, startedAt, JSON.stringify({ options: o }), scenario, config.FAILOVER_RTO_TARGET_SECONDS, config.FAILOVER_RPO_TARGET_SECONDS],
-  );
-  const id = rows[0]!.id;
-  const scope = `gameday-${id}`;
+  const { id, scope } = await recordExercise(pool, config, { kind: 'gameday', scenario, actor: o.actor, startedAt, options: o });
   log.info({ gameday: id, scope }, 'game day starting');
 
   const primary = new SimRegion('gameday-primary', true, o.replicationLagMs);
