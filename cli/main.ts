@@ -64,7 +64,8 @@ program
           void lifecycle.shutdown('embedded postgres exited', 1);
         });
         url = embedded.url;
-        logger.info({ dataDir, port: embedded.port, pid: embedded.pid }, 'embedded postgres running');
+        // The URL carries the embedded password: the logger redacts it (core/logger.ts).
+        logger.info({ url, dataDir, port: embedded.port, pid: embedded.pid }, 'embedded postgres running');
       }
       if (lifecycle.stopping) return;
       await migrated(url, logger);
