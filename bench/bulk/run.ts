@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -22,7 +23,8 @@ const run = promisify(execFile);
 const LANES = Number(process.env.BENCH_LANES ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const NAIVE_LANES = Number(process.env.BENCH_NAIVE_LANES ?? 10_000);
-const SECRET = 'bench-api-secret-0123456789';
+// A random secret of the length start-up demands (CONTROLROOM_API_SECRET: 32 characters or more).
+const SECRET = randomBytes(24).toString('hex');
 const headers = { 'x-controlroom-secret': SECRET, 'x-grafana-context': JSON.stringify({ Login: 'bench', OrgRole: 'Editor' }), 'content-type': 'text/csv' };
 
 const cities = ['Chicago, IL', 'Atlanta, GA', 'Dallas, TX', 'Denver, CO', 'Seattle, WA', 'Miami, FL', 'Memphis, TN', 'Columbus, OH', 'Phoenix, AZ', 'Newark, NJ'];
