@@ -5,12 +5,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { projectRoot } from '../core/config.ts';
+import { ruleFiles as allRuleFiles } from './rule-files.ts';
 
 const run = promisify(execFile);
 const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
-const ruleFiles = ['alerting/generated/slo-rules.yml', 'alerting/rules/operational.rules.yml'].map((f) => path.join(projectRoot, f));
+const ruleFiles = allRuleFiles();
 
-test('promtool check rules accepts both rule files', async () => {
+test('promtool check rules accepts every rule file', async () => {
   const { stdout } = await run(PROMTOOL, ['check', 'rules', ...ruleFiles]);
   assert.equal((stdout.match(/SUCCESS/g) ?? []).length, ruleFiles.length, stdout);
 });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { ruleFiles } from '../alerting/rule-files.ts';
 import { startServices, type RunningServices } from '../cli/services.ts';
 import { loadConfig, projectRoot } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
@@ -6,10 +7,7 @@ import { createDemoState, runDemoTick, seedDemo } from '../db/demo/index.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 import { startPrometheusStack, type PrometheusStack } from './prometheus-stack.ts';
 
-export const RULE_FILES = [
-  path.join(projectRoot, 'alerting', 'generated', 'slo-rules.yml'),
-  path.join(projectRoot, 'alerting', 'rules', 'operational.rules.yml'),
-];
+export const RULE_FILES = ruleFiles();
 
 export interface LiveStackOptions {
   tenants: number;
