@@ -8,21 +8,21 @@
  * built with the SDK's typed builders; everything the spec does not name is the house default (stats
  * reduce to the last non-null value, time series are thin lines with a shared multi tooltip).
  */
-import * as common from "@grafana/grafana-foundation-sdk/common";
-import type * as cog from "@grafana/grafana-foundation-sdk/cog";
-import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
-import * as bargaugePanel from "@grafana/grafana-foundation-sdk/bargauge";
-import * as gaugePanel from "@grafana/grafana-foundation-sdk/gauge";
-import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
-import * as statPanel from "@grafana/grafana-foundation-sdk/stat";
-import * as tablePanel from "@grafana/grafana-foundation-sdk/table";
-import * as timeseriesPanel from "@grafana/grafana-foundation-sdk/timeseries";
-import { planValue, type PlanTargetKey } from "../../core/plan-targets.ts";
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as bargaugePanel from '@grafana/grafana-foundation-sdk/bargauge';
+import * as gaugePanel from '@grafana/grafana-foundation-sdk/gauge';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import * as statPanel from '@grafana/grafana-foundation-sdk/stat';
+import * as tablePanel from '@grafana/grafana-foundation-sdk/table';
+import * as timeseriesPanel from '@grafana/grafana-foundation-sdk/timeseries';
+import { planValue, type PlanTargetKey } from '../../core/plan-targets.ts';
 
 /** The datasource provisioned by provisioning/datasources/controlroom.yaml; every panel and query names it. */
 export const PROMETHEUS: common.DataSourceRef = {
-  type: "prometheus",
-  uid: "controlroom-prometheus",
+  type: 'prometheus',
+  uid: 'controlroom-prometheus',
 };
 
 /**
@@ -38,13 +38,11 @@ export interface Query {
   legend: string;
   /** One value per series at the end of the range (bar gauges, tables) instead of a range query. */
   instant?: boolean;
-  format?: "table";
+  format?: 'table';
 }
 
 /** Threshold steps, lowest first: the colour from each value on (the first step's value is null: −∞). */
-export type Steps = ReadonlyArray<
-  readonly [color: string, from: number | null]
->;
+export type Steps = ReadonlyArray<readonly [color: string, from: number | null]>;
 
 export interface Override {
   name?: string;
@@ -74,68 +72,60 @@ interface PanelSpec {
 /** A floor from the plan (a conversion rate, an objective): red below the target, green from it on. */
 export function atLeast(key: PlanTargetKey, warnFrom?: number): Steps {
   const target = planValue(key);
-  return [
-    ["red", null],
-    ...(warnFrom === undefined ? [] : ([["orange", warnFrom]] as const)),
-    ["green", target],
-  ];
+  return [['red', null], ...(warnFrom === undefined ? [] : ([['orange', warnFrom]] as const)), ['green', target]];
 }
 
 /** A ceiling from the plan (a latency bound, a variance, churn): green below the target, red from it on. */
 export function below(key: PlanTargetKey, warnFrom?: number): Steps {
   const target = planValue(key);
-  return [
-    ["green", null],
-    ...(warnFrom === undefined ? [] : ([["orange", warnFrom]] as const)),
-    ["red", target],
-  ];
+  return [['green', null], ...(warnFrom === undefined ? [] : ([['orange', warnFrom]] as const)), ['red', target]];
 }
 
 /** A band from the plan (the overage share's 8–12%): green inside, orange below, red from the top on. */
 export function within(lowKey: PlanTargetKey, highKey: PlanTargetKey): Steps {
   return [
-    ["orange", null],
-    ["green", planValue(lowKey)],
-    ["red", planValue(highKey)],
+    ['orange', null],
+    ['green', planValue(lowKey)],
+    ['red', planValue(highKey)],
   ];
 }
 
 /** One colour for a value that has no target (revenue, counts). */
-export const neutral = (color = "blue"): Steps => [[color, null]];
+export const neutral = (color = 'blue'): Steps => [[color, null]];
 
 // ---- field config helpers ----
 
 /** Value → text and colour, in the order given (Grafana's mapping index). */
 export function valueText(
-  map: ReadonlyArray<readonly [value: number, text: string, color: string]>,
+  map: ReadonlyArray<readonly [value: number, text: string, color: string]>
 ): dashboard.ValueMapping {
   const options: Record<string, dashboard.ValueMappingResult> = {};
-  map.forEach(
-    ([value, text, color], index) =>
-      (options[String(value)] = { text, color, index }),
-  );
+  map.forEach(([value, text, color], index) => (options[String(value)] = { text, color, index }));
   return { type: dashboard.MappingType.ValueToText, options };
 }
 
-export function specialText(
-  match: "nan" | "null",
-  text: string,
-): dashboard.ValueMapping {
+export function specialText(match: 'nan' | 'null', text: string): dashboard.ValueMapping {
   return {
     type: dashboard.MappingType.SpecialValue,
     options: {
-      match:
-        match === "nan"
-          ? dashboard.SpecialValueMatch.NotANumber
-          : dashboard.SpecialValueMatch.Null,
+      match: match === 'nan' ? dashboard.SpecialValueMatch.NotANumber : dashboard.SpecialValueMatch.Null,
       result: { text, index: 0 },
     },
   };
 }
 
+/** Thresholds for one series of a panel (e.g. one funnel among three, each with its own target). */
+export const thresholdsFor = (steps: Steps): dashboard.DynamicConfigValue => ({
+  id: 'thresholds',
+  value: {
+    mode: dashboard.ThresholdsMode.Absolute,
+    steps: steps.map(([color, value]) => ({ color, value })),
+  },
+});
+
 export const fixedColor = (color: string): dashboard.DynamicConfigValue => ({
-  id: "color",
-  value: { mode: "fixed", fixedColor: color },
+  id: 'color',
+  value: { mode: 'fixed', fixedColor: color },
 });
 
 /** A Prometheus query with the provisioned datasource; range unless `instant`. */
@@ -158,11 +148,7 @@ function thresholdsOf(steps: Steps): dashboard.ThresholdsConfigBuilder {
     .steps(steps.map(([color, value]) => ({ color, value })));
 }
 
-const lastNotNull = () =>
-  new common.ReduceDataOptionsBuilder()
-    .calcs(["lastNotNull"])
-    .fields("")
-    .values(false);
+const lastNotNull = () => new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).fields('').values(false);
 
 /** The parts every panel type shares: identity, position, datasource, queries and standard field config. */
 type CommonPanel =
@@ -173,11 +159,7 @@ type CommonPanel =
   | tablePanel.PanelBuilder;
 function applyCommon<P extends CommonPanel>(panel: P, spec: PanelSpec): P {
   const [x, y, w, h] = spec.at;
-  panel
-    .id(spec.id)
-    .title(spec.title)
-    .datasource(PROMETHEUS)
-    .gridPos({ x, y, w, h });
+  panel.id(spec.id).title(spec.title).datasource(PROMETHEUS).gridPos({ x, y, w, h });
   if (spec.description !== undefined) panel.description(spec.description);
   panel.targets(spec.queries.map((q, i) => promQuery(q, refId(i))));
   if (spec.unit !== undefined) panel.unit(spec.unit);
@@ -188,8 +170,7 @@ function applyCommon<P extends CommonPanel>(panel: P, spec: PanelSpec): P {
   panel.thresholds(thresholdsOf(spec.steps));
   for (const o of spec.overrides ?? []) {
     if (o.name !== undefined) panel.overrideByName(o.name, o.properties);
-    else if (o.regexp !== undefined)
-      panel.overrideByRegexp(o.regexp, o.properties);
+    else if (o.regexp !== undefined) panel.overrideByRegexp(o.regexp, o.properties);
   }
   return panel;
 }
@@ -220,44 +201,36 @@ export function stat(
     graphMode?: keyof typeof GRAPH_MODE;
     textMode?: keyof typeof TEXT_MODE;
     orientation?: keyof typeof ORIENTATION;
-  },
+  }
 ): statPanel.PanelBuilder {
   return applyCommon(new statPanel.PanelBuilder(), spec)
     .reduceOptions(lastNotNull())
-    .colorMode(COLOR_MODE[spec.colorMode ?? "value"])
-    .graphMode(GRAPH_MODE[spec.graphMode ?? "area"])
+    .colorMode(COLOR_MODE[spec.colorMode ?? 'value'])
+    .graphMode(GRAPH_MODE[spec.graphMode ?? 'area'])
     .justifyMode(common.BigValueJustifyMode.Auto)
-    .orientation(ORIENTATION[spec.orientation ?? "auto"])
-    .textMode(TEXT_MODE[spec.textMode ?? "auto"]);
+    .orientation(ORIENTATION[spec.orientation ?? 'auto'])
+    .textMode(TEXT_MODE[spec.textMode ?? 'auto']);
 }
 
 const THRESHOLDS_STYLE = {
   line: common.GraphThresholdsStyleMode.Line,
   dashed: common.GraphThresholdsStyleMode.Dashed,
-  "line+area": common.GraphThresholdsStyleMode.LineAndArea,
+  'line+area': common.GraphThresholdsStyleMode.LineAndArea,
 } as const;
 
 export function timeseries(
   spec: PanelSpec & {
     /** How the thresholds are drawn on the graph; not at all when absent. */
     thresholdsStyle?: keyof typeof THRESHOLDS_STYLE;
-    drawStyle?: "line" | "bars";
+    drawStyle?: 'line' | 'bars';
     fillOpacity?: number;
     stacked?: boolean;
-    tooltipSort?: "desc" | "none";
-  },
+    tooltipSort?: 'desc' | 'none';
+  }
 ): timeseriesPanel.PanelBuilder {
   const panel = applyCommon(new timeseriesPanel.PanelBuilder(), spec)
-    .colorScheme(
-      new dashboard.FieldColorBuilder().mode(
-        dashboard.FieldColorModeId.PaletteClassic,
-      ),
-    )
-    .drawStyle(
-      spec.drawStyle === "bars"
-        ? common.GraphDrawStyle.Bars
-        : common.GraphDrawStyle.Line,
-    )
+    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.PaletteClassic))
+    .drawStyle(spec.drawStyle === 'bars' ? common.GraphDrawStyle.Bars : common.GraphDrawStyle.Line)
     .lineWidth(1)
     .fillOpacity(spec.fillOpacity ?? 10)
     .showPoints(common.VisibilityMode.Never)
@@ -266,51 +239,33 @@ export function timeseries(
       new common.VizLegendOptionsBuilder()
         .displayMode(common.LegendDisplayMode.List)
         .placement(common.LegendPlacement.Bottom)
-        .showLegend(true),
+        .showLegend(true)
     )
     .tooltip(
       new common.VizTooltipOptionsBuilder()
         .mode(common.TooltipDisplayMode.Multi)
-        .sort(
-          spec.tooltipSort === "none"
-            ? common.SortOrder.None
-            : common.SortOrder.Descending,
-        ),
+        .sort(spec.tooltipSort === 'none' ? common.SortOrder.None : common.SortOrder.Descending)
     );
   if (spec.thresholdsStyle)
-    panel.thresholdsStyle(
-      new common.GraphThresholdsStyleConfigBuilder().mode(
-        THRESHOLDS_STYLE[spec.thresholdsStyle],
-      ),
-    );
-  if (spec.stacked)
-    panel.stacking(
-      new common.StackingConfigBuilder()
-        .mode(common.StackingMode.Normal)
-        .group("A"),
-    );
+    panel.thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(THRESHOLDS_STYLE[spec.thresholdsStyle]));
+  if (spec.stacked) panel.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal).group('A'));
   return panel;
 }
 
 export function bargauge(
   spec: PanelSpec & {
-    orientation: "horizontal" | "vertical";
-    displayMode: "gradient" | "basic";
+    orientation: 'horizontal' | 'vertical';
+    displayMode: 'gradient' | 'basic';
     /** A continuous colour scheme instead of the threshold colours. */
     color?: dashboard.FieldColorModeId;
-  },
+  }
 ): bargaugePanel.PanelBuilder {
   const panel = applyCommon(new bargaugePanel.PanelBuilder(), spec)
     .orientation(ORIENTATION[spec.orientation])
-    .displayMode(
-      spec.displayMode === "basic"
-        ? common.BarGaugeDisplayMode.Basic
-        : common.BarGaugeDisplayMode.Gradient,
-    )
+    .displayMode(spec.displayMode === 'basic' ? common.BarGaugeDisplayMode.Basic : common.BarGaugeDisplayMode.Gradient)
     .showUnfilled(true)
     .reduceOptions(lastNotNull());
-  if (spec.color)
-    panel.colorScheme(new dashboard.FieldColorBuilder().mode(spec.color));
+  if (spec.color) panel.colorScheme(new dashboard.FieldColorBuilder().mode(spec.color));
   return panel;
 }
 
@@ -325,19 +280,15 @@ export function table(
   spec: PanelSpec & {
     sortBy: { displayName: string; desc: boolean };
     transformations: dashboard.DataTransformerConfig[];
-  },
+  }
 ): tablePanel.PanelBuilder {
   return applyCommon(new tablePanel.PanelBuilder(), spec)
     .align(common.FieldTextAlignment.Auto)
     .cellOptions({ type: common.TableCellDisplayMode.Auto })
     .showHeader(true)
     .cellHeight(common.TableCellHeight.Sm)
-    .footer(new common.TableFooterOptionsBuilder().show(false).reducer(["sum"]))
-    .sortBy([
-      new common.TableSortByFieldStateBuilder()
-        .displayName(spec.sortBy.displayName)
-        .desc(spec.sortBy.desc),
-    ])
+    .footer(new common.TableFooterOptionsBuilder().show(false).reducer(['sum']))
+    .sortBy([new common.TableSortByFieldStateBuilder().displayName(spec.sortBy.displayName).desc(spec.sortBy.desc)])
     .transformations(spec.transformations);
 }
 
@@ -359,28 +310,28 @@ export interface DashboardSpec {
  */
 export function controlRoomDashboard(
   spec: DashboardSpec,
-  panels: ReadonlyArray<cog.Builder<dashboard.Panel>>,
+  panels: ReadonlyArray<cog.Builder<dashboard.Panel>>
 ): dashboard.Dashboard {
   const builder = new dashboard.DashboardBuilder(spec.title)
     .uid(spec.uid)
     .description(spec.description)
-    .tags(["controlroom"])
+    .tags(['controlroom'])
     .version(1)
     .readonly()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
-    .timezone("utc")
-    .refresh("30s")
-    .time({ from: spec.from ?? "now-6h", to: "now" })
+    .timezone('utc')
+    .refresh('30s')
+    .time({ from: spec.from ?? 'now-6h', to: 'now' })
     .fiscalYearStartMonth(0)
     .liveNow(false)
     .annotations([])
     .link(
-      new dashboard.DashboardLinkBuilder("Control Room")
+      new dashboard.DashboardLinkBuilder('Control Room')
         .type(dashboard.DashboardLinkType.Dashboards)
-        .tags(["controlroom"])
+        .tags(['controlroom'])
         .asDropdown(true)
         .includeVars(false)
-        .keepTime(true),
+        .keepTime(true)
     )
     .variables(spec.variables ?? []);
   for (const panel of panels) builder.withPanel(panel);
