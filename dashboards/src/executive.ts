@@ -315,6 +315,8 @@ export const executiveDashboard = () =>
         orientation: 'horizontal',
         displayMode: 'gradient',
       }),
+      // The scorecard rows sit between the cards above and the trends below (y 10–17).
+      ...scorecard(),
       timeseries({
         id: 9,
         title: 'Error budget remaining (30d), all SLOs',
@@ -369,6 +371,5 @@ export const executiveDashboard = () =>
         unit: 'percentunit',
         steps: [['green', null]],
       }),
-      ...scorecard(),
     ]
   );
