@@ -64,6 +64,10 @@ test('values are written as the README writes them', () => {
   assert.equal(formatPlanValue({ value: 0.9995, unit: 'ratio' }), '99.95%');
   assert.equal(formatPlanValue({ value: 0.5, unit: 'seconds' }), '500 ms');
   assert.equal(formatPlanValue({ value: 60, unit: 'seconds' }), '60 s');
+  assert.equal(formatPlanValue({ value: 14400, unit: 'seconds' }), '4 h');
+  assert.equal(formatPlanValue({ value: 5400, unit: 'seconds' }), '5400 s');
+  assert.equal(formatPlanValue({ value: 1, unit: 'business_days' }), '1 business day');
+  assert.equal(formatPlanValue({ value: 3, unit: 'business_days' }), '3 business days');
   assert.equal(formatPlanValue({ value: 299, unit: 'dollars' }), '$299');
   assert.equal(formatPlanValue({ value: 1, unit: 'switch' }), 'on');
   assert.throws(() => planValue('no_such_target'), /unknown plan target "no_such_target"/);

@@ -17,10 +17,11 @@
 export type PlanPhase = 'Phase 4' | 'Phase 5' | 'Phase 6';
 
 /**
- * How a value is written in the README: a ratio as a percentage, seconds as ms or s, a count as is,
- * dollars with $, and a switch (a rule without a number, 1 = enforced) as on or off.
+ * How a value is written in the README: a ratio as a percentage, seconds as ms, s or whole hours, a count
+ * as is, dollars with $, a switch (a rule without a number, 1 = enforced) as on or off, and business days
+ * (Mon–Fri, not a fixed number of seconds) as such.
  */
-export type PlanUnit = 'ratio' | 'seconds' | 'count' | 'dollars' | 'switch';
+export type PlanUnit = 'ratio' | 'seconds' | 'count' | 'dollars' | 'switch' | 'business_days';
 
 export interface PlanTarget {
   /** Stable identifier, e.g. referenced as `plan.availability_objective` in alerting/slos.yaml. */
@@ -325,6 +326,105 @@ export const PLAN_TARGETS = [
     phase: 'Phase 6',
     source: 'Risk 6: warnings at 80/90/100%',
   },
+  {
+    key: 'trial_to_paid_min',
+    target: 'Trial→Paid conversion (30-day cohort) at least',
+    value: 0.25,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: Trial→Paid scorecard threshold (`tms_conversion_ratio{funnel="trial_to_paid"}`)',
+    phase: 'Phase 6',
+    source: 'North-star targets: Growth',
+  },
+  {
+    key: 'quote_to_book_min',
+    target: 'Quote→Book conversion (30-day cohort) at least',
+    value: 0.28,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: Quote→Book scorecard threshold (`tms_conversion_ratio{funnel="quote_to_book"}`)',
+    phase: 'Phase 6',
+    source: 'North-star targets: Product',
+  },
+  {
+    key: 'invite_to_onboard_min',
+    target: 'Directory invite→onboard conversion (30-day cohort) at least',
+    value: 0.25,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: invite→onboard scorecard threshold (`tms_conversion_ratio{funnel="invite_to_onboard"}`)',
+    phase: 'Phase 6',
+    source: 'North-star targets: Product',
+  },
+  {
+    key: 'mrr_growth_mom_min',
+    target: 'Net MRR growth month over month at least',
+    value: 0.12,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: net MRR growth scorecard threshold (`tms_mrr_growth_ratio`)',
+    phase: 'Phase 6',
+    source: 'North-star targets: Growth',
+  },
+  {
+    key: 'logo_churn_monthly_max',
+    target: 'Logo churn a month at most',
+    value: 0.05,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: logo churn scorecard threshold (`tms_logo_churn_ratio`)',
+    phase: 'Phase 5',
+    source: 'Workstream C KPIs: churn rate',
+  },
+  {
+    key: 'overage_revenue_share_min',
+    target: 'Overage revenue share of MRR: bottom of the goal band',
+    value: 0.08,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: overage revenue share scorecard threshold (`tms_overage_revenue_share_ratio`)',
+    phase: 'Phase 6',
+    source: 'Monetization at scale: KPIs',
+  },
+  {
+    key: 'overage_revenue_share_max',
+    target: 'Overage revenue share of MRR: top of the goal band',
+    value: 0.12,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: overage revenue share scorecard threshold (`tms_overage_revenue_share_ratio`)',
+    phase: 'Phase 6',
+    source: 'Monetization at scale: KPIs',
+  },
+  {
+    key: 'pricing_variance_max',
+    target: 'Pricing variance (mean \\|invoiced − quoted\\| / quoted) at most',
+    value: 0.08,
+    unit: 'ratio',
+    enforcedIn: 'executive dashboard: pricing variance scorecard threshold (`tms_quote_variance_ratio`)',
+    phase: 'Phase 5',
+    source: 'Workstream D KPIs: pricing variance',
+  },
+  {
+    key: 'incident_p1_seconds',
+    target: 'P1 incidents acknowledged and resolved within',
+    value: 14400,
+    unit: 'seconds',
+    enforcedIn: 'Incident response dashboard: P1 time-to-acknowledge and time-to-resolve thresholds',
+    phase: 'Phase 6',
+    source: 'Customer-facing SLAs: support',
+  },
+  {
+    key: 'incident_p2_business_days',
+    target: 'P2 incidents acknowledged and resolved within (Mon–Fri)',
+    value: 1,
+    unit: 'business_days',
+    enforcedIn: 'Incident response dashboard: P2 thresholds (drawn as 24 h a business day)',
+    phase: 'Phase 6',
+    source: 'Customer-facing SLAs: support',
+  },
+  {
+    key: 'incident_p3_business_days',
+    target: 'P3 incidents acknowledged and resolved within (Mon–Fri)',
+    value: 3,
+    unit: 'business_days',
+    enforcedIn: 'Incident response dashboard: P3 thresholds (drawn as 24 h a business day)',
+    phase: 'Phase 6',
+    source: 'Customer-facing SLAs: support',
+  },
 ] as const satisfies readonly PlanTarget[];
 
 export type PlanTargetKey = (typeof PLAN_TARGETS)[number]['key'];
@@ -348,7 +448,8 @@ export function formatPlanValue(t: Pick<PlanTarget, 'value' | 'unit'>): string {
     case 'ratio':
       return `${plainNumber(t.value * 100)}%`;
     case 'seconds':
-      return t.value < 1 ? `${plainNumber(t.value * 1000)} ms` : `${plainNumber(t.value)} s`;
+      if (t.value < 1) return `${plainNumber(t.value * 1000)} ms`;
+      return t.value >= 3600 && t.value % 3600 === 0 ? `${plainNumber(t.value / 3600)} h` : `${plainNumber(t.value)} s`;
     case 'dollars':
       return `$${plainNumber(t.value)}`;
     case 'count':
@@ -356,6 +457,8 @@ export function formatPlanValue(t: Pick<PlanTarget, 'value' | 'unit'>): string {
       return t.value < 0 ? 'unlimited' : plainNumber(t.value);
     case 'switch':
       return t.value === 1 ? 'on' : 'off';
+    case 'business_days':
+      return `${plainNumber(t.value)} business day${t.value === 1 ? '' : 's'}`;
   }
 }
 

@@ -22,6 +22,8 @@ const EXPECTED_UIDS: Record<string, string> = {
   'usage.json': 'controlroom-usage',
   'regions.json': 'controlroom-regions',
   'self.json': 'controlroom-self',
+  'incidents.json': 'controlroom-incidents',
+  'pricing.json': 'controlroom-pricing',
 };
 
 interface Target {
@@ -181,12 +183,153 @@ test('the executive SLO cards draw the plan targets (core/plan-targets.ts) as th
   };
   // Availability over the 30-day budget period: green from the objective on.
   assert.equal(byExpr('1 - slo:sli_error:ratio_rate30d{slo="availability"}').green, planValue('availability_objective'));
-  // Agent success per rolling hour: green from the objective, red below the release gate.
-  const agent = byExpr('1 - slo:sli_error:ratio_rate1h{slo="agent_success"}');
+  // Agent success per rolling hour (the KPI rules' recording rule): green from the objective, red below the
+  // release gate; the 30-day ratio on the same card.
+  const agent = byExpr('slo:sli_success:ratio_rate1h{slo="agent_success"}');
+  assert.deepEqual(byExpr('1 - slo:sli_error:ratio_rate30d{slo="agent_success"}'), agent, 'the 30-day ratio is on the same card');
   assert.deepEqual([agent.green, agent.orange, agent.red], [planValue('agent_success_objective'), planValue('release_gate_agent_success'), null]);
   // Uncached quote p95: red from the bound on.
   const p95 = byExpr('histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))');
   assert.equal(p95.red, planValue('quote_p95_uncached_seconds'));
+});
+
+/** The threshold steps of the one single-value panel (stat, gauge, bar gauge) of `file` with a query `expr`, as colour → value. */
+function stepsOf(file: string, expr: string): Record<string, number | null> {
+  const dashboard = loadDashboards().find((d) => d.file === file)!.dashboard;
+  const panels = allPanels(dashboard.panels).filter(
+    (p) => p.type !== 'timeseries' && (p.targets ?? []).some((t) => t.expr === expr)
+  );
+  assert.equal(panels.length, 1, `${file}: one single-value panel queries ${expr}`);
+  return Object.fromEntries((panels[0]!.fieldConfig?.defaults?.thresholds?.steps ?? []).map((s) => [s.color, s.value]));
+}
+
+test("the executive scorecard has a panel per plan KPI with the plan's target as its threshold", () => {
+  const file = 'executive.json';
+  const floor = (expr: string, key: string) =>
+    assert.deepEqual(stepsOf(file, expr), { red: null, green: planValue(key) }, expr);
+  const ceiling = (expr: string, key: string) =>
+    assert.deepEqual(stepsOf(file, expr), { green: null, red: planValue(key) }, expr);
+  floor('tms_conversion_ratio{funnel="trial_to_paid"}', 'trial_to_paid_min');
+  floor('tms_conversion_ratio{funnel="quote_to_book"}', 'quote_to_book_min');
+  floor('tms_conversion_ratio{funnel="invite_to_onboard"}', 'invite_to_onboard_min');
+  floor('tms_mrr_growth_ratio', 'mrr_growth_mom_min');
+  ceiling('tms_logo_churn_ratio', 'logo_churn_monthly_max');
+  ceiling('tms_quote_variance_ratio', 'pricing_variance_max');
+  assert.deepEqual(stepsOf(file, 'tms_overage_revenue_share_ratio'), {
+    orange: null,
+    green: planValue('overage_revenue_share_min'),
+    red: planValue('overage_revenue_share_max'),
+  });
+  // Without a plan number: red/green at the break-even points (no uplift, no retained growth).
+  assert.deepEqual(stepsOf(file, 'tms_arpa_uplift_ratio'), { red: null, green: 0 });
+  assert.deepEqual(stepsOf(file, 'tms_net_revenue_retention_ratio'), { red: null, green: 1 });
+  // The plan's numbers themselves, so a wrong entry in core/plan-targets.ts fails here too.
+  assert.deepEqual(
+    [
+      'trial_to_paid_min',
+      'quote_to_book_min',
+      'invite_to_onboard_min',
+      'mrr_growth_mom_min',
+      'logo_churn_monthly_max',
+      'overage_revenue_share_min',
+      'overage_revenue_share_max',
+      'pricing_variance_max',
+    ].map(planValue),
+    [0.25, 0.28, 0.25, 0.12, 0.05, 0.08, 0.12, 0.08]
+  );
+
+  // The three-funnel bar gauge colours each funnel at its own target, not one shared step.
+  const executive = loadDashboards().find((d) => d.file === file)!.dashboard as unknown as {
+    panels: Array<
+      Panel & {
+        fieldConfig: {
+          overrides: Array<{
+            matcher: { options: string };
+            properties: Array<{ id: string; value: { steps: Array<{ color: string; value: number | null }> } }>;
+          }>;
+        };
+      }
+    >;
+  };
+  const conversions = executive.panels.find((p) => p.title === 'Conversions (30-day cohorts)')!;
+  const funnelTargets = Object.fromEntries(
+    conversions.fieldConfig.overrides.map((o) => [
+      o.matcher.options,
+      o.properties.find((p) => p.id === 'thresholds')!.value.steps.find((s) => s.color === 'green')!.value,
+    ])
+  );
+  assert.deepEqual(funnelTargets, { trial_to_paid: 0.25, quote_to_book: 0.28, invite_to_onboard: 0.25 });
+
+  // Region health and the usage meter summary are on the executive dashboard, which refreshes every 30 s.
+  stepsOf(file, 'tms_region_up');
+  stepsOf(file, 'sum(tms_usage_companies{band="over"})');
+  assert.equal((executive as unknown as { refresh: string }).refresh, '30s');
+});
+
+test('the incident response dashboard draws each severity against its SLA budget', () => {
+  const file = 'incidents.json';
+  const day = 86_400;
+  const budgets = {
+    P1: planValue('incident_p1_seconds'),
+    P2: planValue('incident_p2_business_days') * day,
+    P3: planValue('incident_p3_business_days') * day,
+  };
+  assert.deepEqual(budgets, { P1: 4 * 3600, P2: day, P3: 3 * day });
+  for (const [severity, budget] of Object.entries(budgets)) {
+    for (const histogram of [
+      'controlroom_incident_time_to_acknowledge_seconds',
+      'controlroom_incident_time_to_resolve_seconds',
+    ]) {
+      const expr = `histogram_quantile(0.95, sum by (le) (increase(${histogram}_bucket{severity="${severity}"}[$__range])))`;
+      assert.deepEqual(stepsOf(file, expr), { green: null, red: budget }, expr);
+    }
+  }
+  assert.equal(
+    stepsOf(file, 'sum by (severity, stage) (increase(controlroom_incident_sla_breaches_total[$__range]))').red,
+    1
+  );
+  assert.equal(stepsOf(file, 'sum by (severity) (controlroom_incidents_past_sla)').red, 1);
+  stepsOf(file, 'sum by (severity) (controlroom_incidents_open)');
+});
+
+test("every metric the session's producers add has a panel (names fixed for the parallel branches)", () => {
+  const exprs = (file: string) =>
+    allPanels(loadDashboards().find((d) => d.file === file)!.dashboard.panels)
+      .flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''))
+      .join('\n');
+  const expectIn = (file: string, names: string[]) => {
+    const text = exprs(file);
+    assert.deepEqual(
+      names.filter((n) => !text.includes(n)),
+      [],
+      `${file} lacks panels for these metrics`
+    );
+  };
+  expectIn('executive.json', [
+    'tms_mrr_growth_ratio',
+    'tms_net_revenue_retention_ratio',
+    'tms_logo_churn_ratio',
+    'tms_arpa_baseline_dollars',
+    'tms_arpa_uplift_ratio',
+    'tms_overage_revenue_share_ratio',
+    'slo:sli_success:ratio_rate1h{slo="agent_success"}',
+  ]);
+  expectIn('incidents.json', [
+    'controlroom_incident_time_to_acknowledge_seconds_bucket',
+    'controlroom_incident_time_to_resolve_seconds_bucket',
+    'controlroom_incident_sla_breaches_total',
+    'controlroom_incidents_open',
+    'controlroom_incidents_past_sla',
+  ]);
+  expectIn('pricing.json', [
+    'controlroom_pricing_lanes_rated_total',
+    'controlroom_pricing_anomaly_lanes_total',
+    'controlroom_pricing_needs_review_lanes_total',
+    'controlroom_pricing_quoted_dollars_total',
+    'controlroom_pricing_quoted_miles_total',
+    'controlroom_pricing_candidate_share_ratio',
+    'controlroom:pricing_anomaly_ratio:rate1h',
+  ]);
 });
 
 describe('live: every panel query returns data from Prometheus over demo traffic', () => {
