@@ -9,8 +9,8 @@ import { testExporter } from '../test-support.ts';
 // exactly as /metrics shows it.
 
 const DAY = 86_400_000;
-const PRICE = { starter: 99, pro: 299, enterprise: 999, revoked: 0 } as const;
-type Plan = keyof typeof PRICE;
+/** The seeded plans' monthly prices: starter $99, pro $299, enterprise $999, revoked (canceled) $0. */
+type Plan = 'starter' | 'pro' | 'enterprise' | 'revoked';
 
 let db: TestDatabase;
 before(async () => {
@@ -20,7 +20,7 @@ after(async () => db.drop());
 beforeEach(async () => {
   await db.pool.query(
     `TRUNCATE quotes, invoices, directory_docs, directory_companies, org_entitlements, companies RESTART IDENTITY CASCADE;
-     DELETE FROM controlroom.entitlement_history; DELETE FROM controlroom.billing_meter_events`,
+     DELETE FROM controlroom.entitlement_history; DELETE FROM controlroom.billing_meter_events`
   );
 });
 
@@ -37,10 +37,10 @@ interface AccountOptions {
 
 /** A TMS company whose entitlement (and so its history) starts `startedDaysAgo`. */
 async function account(name: string, o: AccountOptions): Promise<string> {
-  const { rows } = await db.pool.query<{ id: string }>(`INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id`, [
-    name,
-    daysAgo(o.startedDaysAgo),
-  ]);
+  const { rows } = await db.pool.query<{ id: string }>(
+    `INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id`,
+    [name, daysAgo(o.startedDaysAgo)]
+  );
   const id = rows[0]!.id;
   const subscribed = o.subscribed ?? true;
   await db.pool.query(
@@ -53,7 +53,7 @@ async function account(name: string, o: AccountOptions): Promise<string> {
       o.trialEndsDaysAgo === undefined ? null : daysAgo(o.trialEndsDaysAgo),
       subscribed ? `cus_${name}` : null,
       subscribed ? `sub_${name}` : null,
-    ],
+    ]
   );
   return id;
 }
@@ -137,7 +137,7 @@ describe('executive scorecard', () => {
               (VALUES (1, 'rates', 40, $1::timestamptz, true), (2, 'bulk_rating', 3, $2::timestamptz, false),
                       (3, 'rates', 10, $3::timestamptz, true)) AS v(n, f, q, ts, sent)
         WHERE c.name = 'A'`,
-      [daysAgo(5), daysAgo(1), daysAgo(40)],
+      [daysAgo(5), daysAgo(1), daysAgo(40)]
     );
     const exporter = testExporter(db.pool, { KPI_OVERAGE_UNIT_PRICES: { rates: 0.5, bulk_rating: 20 } });
     await exporter.runner.refreshAll();
@@ -177,10 +177,14 @@ describe('executive scorecard', () => {
     await db.pool.query(
       `INSERT INTO controlroom.billing_meter_events
          (identifier, company_id, feature, event_name, stripe_customer_id, qty, units_from, period_start, event_timestamp)
-       SELECT 'cr:x', id, 'directory', 'directory_overage', 'cus_P', 5, 0, current_date, now() - interval '1 day' FROM companies`,
+       SELECT 'cr:x', id, 'directory', 'directory_overage', 'cus_P', 5, 0, current_date, now() - interval '1 day' FROM companies`
     );
     await exporter.runner.refreshAll();
-    assert.equal(await exporter.value('tms_overage_revenue_share_ratio'), undefined, 'directory has no unit price: unknown, not 0');
+    assert.equal(
+      await exporter.value('tms_overage_revenue_share_ratio'),
+      undefined,
+      'directory has no unit price: unknown, not 0'
+    );
     assert.equal(await exporter.value('tms_mrr_dollars'), 299);
   });
 
@@ -233,20 +237,20 @@ describe('executive scorecard', () => {
                       ('rejected', 700, 5), ('rejected', 600, 6), ('rejected', 650, 7), ('expired', 750, 8),
                       ('draft', 100, 1), ('draft', 100, 2), ('draft', 100, 3), ('draft', 100, 4),
                       ('accepted', 1200, 40), ('accepted', 0, 2)) AS v(s, r, d)`,
-      [g],
+      [g]
     );
     // Invoices of quotes 1-3 (+8%, -5%, 0%) in the window; quote 14's 40 days ago; quote 15 quoted 0 (no ratio).
     await db.pool.query(
       `INSERT INTO invoices (quote_id, amount, created_at) VALUES
          (1, 1080, now() - interval '1 day'), (2, 1900, now()), (3, 500, now()),
-         (14, 2400, now() - interval '35 days'), (15, 50, now())`,
+         (14, 2400, now() - interval '35 days'), (15, 50, now())`
     );
     await db.pool.query(
       `INSERT INTO directory_companies (company_id, company_name, status, invited_at, onboarded_at)
        SELECT $1, n, s, now() - make_interval(days => d), CASE WHEN s = 'onboarded' THEN now() END
          FROM (VALUES ('c1', 'onboarded', 3), ('c2', 'invited', 2), ('c3', 'invited', 10), ('c4', 'invited', 29),
                       ('c5', 'onboarded', 31)) AS v(n, s, d)`,
-      [g],
+      [g]
     );
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();
@@ -269,10 +273,13 @@ describe('entitlement history', () => {
       (
         await db.pool.query<{ plan_id: string; open: boolean }>(
           `SELECT plan_id, valid_to IS NULL AS open FROM controlroom.entitlement_history WHERE company_id = $1 ORDER BY id`,
-          [id],
+          [id]
         )
       ).rows;
-    await db.pool.query(`UPDATE org_entitlements SET current_period_end = now() + interval '20 days', last_stripe_event_at = now() WHERE company_id = $1`, [id]);
+    await db.pool.query(
+      `UPDATE org_entitlements SET current_period_end = now() + interval '20 days', last_stripe_event_at = now() WHERE company_id = $1`,
+      [id]
+    );
     assert.deepEqual(await states(), [{ plan_id: 'starter', open: true }]);
     await db.pool.query(`UPDATE org_entitlements SET plan_id = 'pro' WHERE company_id = $1`, [id]);
     assert.deepEqual(await states(), [
