@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { loadConfig } from '../../core/config.ts';
 import { withTransaction } from '../../core/db.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { testExporter } from '../test-support.ts';
@@ -294,5 +295,28 @@ describe('entitlement history', () => {
     // The TMS can insert the account again (one current state per account).
     await db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, 'enterprise')`, [id]);
     assert.equal((await states()).filter((s) => s.open).length, 1);
+  });
+});
+
+describe('scorecard configuration', () => {
+  test('parses the baseline and unit prices; a bad value stops start-up naming the variable', () => {
+    const config = loadConfig({
+      KPI_ARPA_BASELINE_AT: '2026-06-01T00:00:00Z',
+      KPI_OVERAGE_UNIT_PRICES: '{"rates":0.5,"bulk_rating":20}',
+    });
+    assert.deepEqual(config.KPI_ARPA_BASELINE_AT, new Date('2026-06-01T00:00:00Z'));
+    assert.deepEqual(config.KPI_OVERAGE_UNIT_PRICES, { rates: 0.5, bulk_rating: 20 });
+    assert.deepEqual(loadConfig({}).KPI_OVERAGE_UNIT_PRICES, {});
+    assert.throws(() => loadConfig({ KPI_ARPA_BASELINE_AT: 'June 1st' }), /KPI_ARPA_BASELINE_AT: an ISO 8601 instant/);
+    assert.throws(
+      () => loadConfig({ KPI_OVERAGE_UNIT_PRICES: '{"rates":"cheap"}' }),
+      /KPI_OVERAGE_UNIT_PRICES: a JSON object/
+    );
+    assert.throws(() => loadConfig({ KPI_OVERAGE_UNIT_PRICES: '[1]' }), /KPI_OVERAGE_UNIT_PRICES/);
+    assert.throws(() => loadConfig({ KPI_ARPA_BASELINE_DOLLARS: '0' }), /KPI_ARPA_BASELINE_DOLLARS/);
+    assert.throws(
+      () => loadConfig({ KPI_ARPA_BASELINE_DOLLARS: '120', KPI_ARPA_BASELINE_AT: '2026-06-01T00:00:00Z' }),
+      /KPI_ARPA_BASELINE_AT: set either KPI_ARPA_BASELINE_DOLLARS or KPI_ARPA_BASELINE_AT, not both/
+    );
   });
 });
