@@ -90,8 +90,8 @@ SELECT company_id, plan_id, billing_status, grace_until, trial_ends_at, stripe_s
 -- The one definition of "a paying account at instant t" and its MRR, used by every revenue KPI:
 --   * its company exists and is not soft-deleted at t (deleted_at NULL or after t);
 --   * its entitlement at t has a Stripe subscription and no trial still running (trial_ends_at <= t);
---   * its billing status at t is active, or grace (payment failed) while t is inside the grace period
---     (grace_until > t); past_due (grace over), trialing and canceled accounts pay nothing;
+--   * its billing status at t is active, or past due (grace: payment failed; or past_due) while t is inside
+--     the grace period (grace_until > t); after it, and trialing and canceled accounts, pay nothing;
 --   * its MRR is its plan's monthly list price (plans.price_monthly).
 CREATE FUNCTION controlroom.paying_accounts_at(t timestamptz)
 RETURNS TABLE (company_id uuid, plan_id text, mrr_dollars numeric)
@@ -104,7 +104,7 @@ LANGUAGE sql STABLE AS $$
      AND (c.deleted_at IS NULL OR c.deleted_at > t)
      AND h.subscribed
      AND (h.trial_ends_at IS NULL OR h.trial_ends_at <= t)
-     AND (h.billing_status = 'active' OR (h.billing_status = 'grace' AND h.grace_until > t))
+     AND (h.billing_status = 'active' OR (h.billing_status IN ('grace', 'past_due') AND h.grace_until > t))
 $$;
 
 -- tms_mrr_dollars / tms_paying_accounts: the paying accounts now, by the definition above (a past-due

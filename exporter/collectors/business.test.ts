@@ -83,6 +83,7 @@ async function change(id: string, days: number, set: string, params: unknown[] =
  *   K  pro since 100 d, in grace at t0 (failed 33 d ago, paid 28 d ago)    t0 299  now 299  (inside grace at t0)
  *   L  starter since 70 d, past_due at t0 (grace over 33 d ago), paid 15 d t0 -    now 99   (outside grace at t0)
  *   M  starter trial ended 2 d ago, never subscribed                        t0 -    now -
+ *   N  starter since 45 d, marked past_due 1 d ago with grace until now + 2 d t0 99  now 99  (past due inside grace)
  */
 async function seedMonth(): Promise<void> {
   const a = await account('A', { plan: 'starter', startedDaysAgo: 60 });
@@ -114,21 +115,23 @@ async function seedMonth(): Promise<void> {
   await change(l, 33, `billing_status = 'past_due'`);
   await change(l, 15, `billing_status = 'active', grace_until = NULL`);
   await account('M', { plan: 'starter', startedDaysAgo: 16, trialEndsDaysAgo: 2, subscribed: false });
+  const n = await account('N', { plan: 'starter', startedDaysAgo: 45 });
+  await change(n, 1, `billing_status = 'past_due', grace_until = $2`, [daysAgo(-2)]);
 }
 
 // Worked out from the table above.
-const MRR_T0 = 99 + 999 + 299 + 299 + 99 + 299 + 999 + 299 + 299; // A B C D E E2 I J K = 3691
-const PAYING_T0 = 9;
-const MRR_NOW = 299 + 299 + 299 + 99 + 299 + 299 + 299 + 99; // A B D F G J K L = 1992
-const PAYING_NOW = 8;
-const RETAINED = 299 + 299 + 0 + 299 + 0 + 0 + 0 + 299 + 299; // the t0 cohort now = 1495
+const MRR_T0 = 99 + 999 + 299 + 299 + 99 + 299 + 999 + 299 + 299 + 99; // A B C D E E2 I J K N = 3790
+const PAYING_T0 = 10;
+const MRR_NOW = 299 + 299 + 299 + 99 + 299 + 299 + 299 + 99 + 99; // A B D F G J K L N = 2091
+const PAYING_NOW = 9;
+const RETAINED = 299 + 299 + 0 + 299 + 0 + 0 + 0 + 299 + 299 + 99; // the t0 cohort now = 1594
 const CHURNED = 4; // C E E2 I
 const BASELINE = (999 + 299) / 2; // I and K started paying at the same first instant, 100 d ago
 
 describe('executive scorecard', () => {
   test('a month of business data: MRR, growth, NRR, logo churn, ARPA and its uplift, overage share', async () => {
-    assert.equal(MRR_T0, 3691);
-    assert.equal(MRR_NOW, 1992);
+    assert.equal(MRR_T0, 3790);
+    assert.equal(MRR_NOW, 2091);
     await seedMonth();
     await db.pool.query(
       `INSERT INTO controlroom.billing_meter_events

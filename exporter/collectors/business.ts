@@ -57,7 +57,7 @@ const DATA_START_ARPA_SQL = `
     SELECT greatest(h.valid_from, h.trial_ends_at) AS at, h.valid_to, h.billing_status, h.grace_until, c.deleted_at
       FROM controlroom.entitlement_history h
       JOIN companies c ON c.id = h.company_id
-     WHERE h.subscribed AND h.billing_status IN ('active', 'grace')
+     WHERE h.subscribed AND h.billing_status IN ('active', 'grace', 'past_due')
   ), first_paid AS (
     SELECT min(at) AS at FROM starts
      WHERE at <= now()
