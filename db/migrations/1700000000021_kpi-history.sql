@@ -59,9 +59,13 @@ BEGIN
     VALUES
       (NEW.company_id, NEW.plan_id, NEW.billing_status, NEW.grace_until, NEW.trial_ends_at,
        NEW.stripe_subscription_id IS NOT NULL,
-       -- A new entitlement is valid from when its subscription started, unless a replay says otherwise.
-       CASE WHEN TG_OP = 'INSERT' AND nullif(current_setting('controlroom.effective_at', true), '') IS NULL
-            THEN NEW.started_at ELSE at END);
+       -- A new entitlement is valid from when its subscription started, unless a replay says otherwise;
+       -- never before the end of the account's earlier states, so no instant has two states (an account
+       -- re-inserted with an old started_at, or a replay out of order, would otherwise count twice).
+       greatest(
+         CASE WHEN TG_OP = 'INSERT' AND nullif(current_setting('controlroom.effective_at', true), '') IS NULL
+              THEN NEW.started_at ELSE at END,
+         (SELECT max(valid_to) FROM controlroom.entitlement_history WHERE company_id = NEW.company_id)));
   END IF;
   RETURN NULL;
 END $$;

@@ -295,9 +295,25 @@ describe('entitlement history', () => {
       { plan_id: 'starter', open: false },
       { plan_id: 'pro', open: false },
     ]);
-    // The TMS can insert the account again (one current state per account).
-    await db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) VALUES ($1, 'enterprise')`, [id]);
+    // The TMS can insert the account again, even with its old start: the new state begins where the
+    // earlier ones ended, so no instant has two states (the account would count twice).
+    await db.pool.query(
+      `INSERT INTO org_entitlements (company_id, plan_id, started_at) VALUES ($1, 'enterprise', $2)`,
+      [id, daysAgo(10)]
+    );
     assert.equal((await states()).filter((s) => s.open).length, 1);
+    const { rows: overlaps } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM controlroom.entitlement_history a JOIN controlroom.entitlement_history b
+          ON a.company_id = b.company_id AND a.id < b.id
+         AND tstzrange(a.valid_from, a.valid_to) && tstzrange(b.valid_from, b.valid_to)`
+    );
+    assert.equal(overlaps[0].n, 0);
+    // A replayed change dated before the current state began starts where the current state began.
+    await change(id, 30, `plan_id = 'starter'`);
+    const { rows: paying } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM controlroom.paying_accounts_at(now() - interval '5 days')`
+    );
+    assert.equal(paying[0].n, 1);
   });
 });
 
