@@ -106,9 +106,39 @@ const schema = z.object({
   FAILOVER_INTEGRITY_MAX_QUEUE_GROWTH: z.coerce.number().int().min(0).default(100),
   FAILOVER_INTEGRITY_MAX_ERROR_RATE_INCREASE: z.coerce.number().min(0).max(1).default(0.02),
 
+  // Executive scorecard KPIs (issue 17; read by the exporter's business collector, see README "Metric contract").
+  /** ARPA baseline in dollars for tms_arpa_uplift_ratio (e.g. the Phase 4 figure); unset = KPI_ARPA_BASELINE_AT, else the start of the data. */
+  KPI_ARPA_BASELINE_DOLLARS: z.coerce.number().positive().optional(),
+  /** The instant whose ARPA is the baseline (ISO 8601 with a zone, e.g. the Phase 4 launch); unset = the first instant any account paid. */
+  KPI_ARPA_BASELINE_AT: z
+    .string()
+    .datetime({ offset: true, message: 'an ISO 8601 instant with a zone, e.g. 2026-06-01T00:00:00Z' })
+    .transform((v) => new Date(v))
+    .optional(),
+  /** Dollars per overage unit the Stripe meter bills, by feature: {"rates":0.5,"bulk_rating":20}; an unpriced feature makes the overage share unknown. */
+  KPI_OVERAGE_UNIT_PRICES: z
+    .string()
+    .default('{}')
+    .transform((raw, ctx) => {
+      try {
+        const parsed: unknown = JSON.parse(raw);
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+          const entries = Object.entries(parsed);
+          if (entries.every(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) return Object.fromEntries(entries) as Record<string, number>;
+        }
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'a JSON object of feature key to dollars per overage unit (a number >= 0), e.g. {"rates":0.5}' });
+      return z.NEVER;
+    }),
+
   ...billingConfigShape,
   ...evidenceConfigShape,
 }).superRefine((config, ctx) => {
+  if (config.KPI_ARPA_BASELINE_DOLLARS !== undefined && config.KPI_ARPA_BASELINE_AT !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['KPI_ARPA_BASELINE_AT'], message: 'set either KPI_ARPA_BASELINE_DOLLARS or KPI_ARPA_BASELINE_AT, not both' });
+  }
   // Each mode names what it lacks, so start-up stops with the variable to set.
   const need = (name: keyof typeof config, why: string) => {
     if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: `required ${why}` });

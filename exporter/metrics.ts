@@ -44,6 +44,21 @@ export function createExporterMetrics(registry: Registry) {
     mrr: snapshot('tms_mrr_dollars', 'Monthly recurring revenue of paying accounts, in dollars.', 'gauge'),
     payingAccounts: snapshot('tms_paying_accounts', 'Accounts with a live paid subscription.', 'gauge'),
     arpa: snapshot('tms_arpa_dollars', 'Average revenue per paying account, dollars per month.', 'gauge'),
+    // Executive scorecard (README "Metric contract": each is absent when its denominator is 0).
+    mrrGrowth: snapshot('tms_mrr_growth_ratio', 'Net MRR growth: MRR now / MRR 30 days ago - 1.', 'gauge'),
+    netRevenueRetention: snapshot(
+      'tms_net_revenue_retention_ratio',
+      'MRR now of the accounts paying 30 days ago / their MRR then (expansion, contraction and churn; no new accounts).',
+      'gauge',
+    ),
+    logoChurn: snapshot('tms_logo_churn_ratio', 'Share of the accounts paying 30 days ago that pay nothing now.', 'gauge'),
+    arpaBaseline: snapshot('tms_arpa_baseline_dollars', 'ARPA that tms_arpa_uplift_ratio compares with (configured, or at the start of the data).', 'gauge'),
+    arpaUplift: snapshot('tms_arpa_uplift_ratio', 'ARPA now / ARPA baseline - 1.', 'gauge'),
+    overageRevenueShare: snapshot(
+      'tms_overage_revenue_share_ratio',
+      'Overage billed through the Stripe meter over the last 30 days, in dollars / MRR now.',
+      'gauge',
+    ),
     quoteVariance: snapshot(
       'tms_quote_variance_ratio',
       'Mean |invoiced - quoted| / quoted over the last 30 days.',

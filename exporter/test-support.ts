@@ -15,6 +15,9 @@ export const testSettings: ExporterSettings = {
   FAILOVER_RPO_TARGET_SECONDS: 300,
   EVIDENCE_DIR: undefined,
   EVIDENCE_SCHEDULE: 'Mon 02:00',
+  KPI_ARPA_BASELINE_DOLLARS: undefined,
+  KPI_ARPA_BASELINE_AT: undefined,
+  KPI_OVERAGE_UNIT_PRICES: {},
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */

@@ -40,6 +40,8 @@ export async function startLiveStack(options: LiveStackOptions): Promise<LiveSta
     HOST: '127.0.0.1',
     EXPORTER_REFRESH_MS: '1000',
     EXPORTER_SLOW_REFRESH_MS: String(options.slowRefreshMs),
+    // Demo overage prices, so the scorecard's overage share has dollars once the demo bills overage.
+    KPI_OVERAGE_UNIT_PRICES: JSON.stringify({ rates: 0.5, directory: 1, bulk_rating: 20, api_access: 0.002 }),
   });
   const services = await startServices(db.url, config, createLogger('silent'));
   const stack = await startPrometheusStack({

@@ -28,6 +28,9 @@ test('every SLO gets every window, budget, burn rates and all burn tiers', async
       assert.ok(records.has(`slo:burn_rate:${w}`), `${group.name} burn ${w}`);
     }
     assert.ok(records.has('slo:error_budget_remaining:ratio'));
+    // A rolling-hour SLO records its own window's good ratio (the SLO card's "last hour"); others do not.
+    const rollingHour = spec.slos.find((s) => `slo-${s.name}` === group.name)?.rolling_hour_alert ?? false;
+    assert.equal(records.has('slo:sli_success:ratio_rate1h'), rollingHour, `${group.name} slo:sli_success:ratio_rate1h`);
     const alerts = group.rules.filter((r) => r.alert);
     for (const tier of BURN_TIERS) {
       const alert = alerts.find((a) => a.alert === tier.alert);

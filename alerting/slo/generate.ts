@@ -89,6 +89,15 @@ function recordingRules(slo: Slo): RecordingRule[] {
       rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `avg_over_time(${sel('slo:sli_bad:indicator', slo)}[${w}])`, labels });
     }
   }
+  if (slo.rolling_hour_alert) {
+    // The SLO's own window is the rolling hour: its good ratio, for the dashboards' SLO cards. Absent in an
+    // hour without events (no verdict), rather than NaN.
+    rules.push({
+      record: 'slo:sli_success:ratio_rate1h',
+      expr: `(1 - ${sel('slo:sli_error:ratio_rate1h', slo)})\nand ${sel('slo:sli_total:rate1h', slo)} > 0`,
+      labels,
+    });
+  }
   rules.push({ record: 'slo:objective:ratio', expr: `vector(${slo.objective})`, labels });
   for (const w of WINDOWS) {
     rules.push({ record: `slo:burn_rate:${w}`, expr: `${sel(`slo:sli_error:ratio_rate${w}`, slo)} / ${budget(slo)}`, labels });

@@ -4,9 +4,73 @@ import type { CollectorContext } from './context.ts';
 export const FUNNELS = ['quote_to_book', 'trial_to_paid', 'invite_to_onboard'] as const;
 export const DOC_STATUSES = ['valid', 'expiring_soon', 'expired'] as const;
 
+const one = (value: number | undefined) => (value === undefined ? [] : [{ labels: {}, value }]);
+
+/** Money as numeric text, divided in JS: the ARPA is the same double as mrr / accounts computed anywhere. */
+interface BaselineRow {
+  mrr: string | null;
+  accounts: string;
+}
+
+interface RevenueRow {
+  mrr_now: string;
+  paying_now: string;
+  mrr_before: string;
+  paying_before: string;
+  retained_mrr: string;
+  churned_accounts: string;
+}
+
 /**
- * Slow-moving business gauges: conversion funnels, revenue, pricing accuracy, carrier documents and
- * tenants by plan. Each query is bounded by an index (30-day windows, small reference tables), and runs
+ * Revenue now and 30 days ago, by the one definition of a paying account at an instant
+ * (controlroom.paying_accounts_at, migration 1700000000021). One statement, so both instants use the same
+ * now(). Money is summed as numeric and sent as text: no float rounding before the ratios.
+ *   retained_mrr:     MRR now of the accounts that paid 30 days ago (0 for those that pay nothing now)
+ *   churned_accounts: accounts that paid 30 days ago and pay nothing now
+ * Cost: two lookups of the entitlement history (one row per account state, indexed by interval).
+ */
+const REVENUE_SQL = `
+  WITH paying_now AS MATERIALIZED (SELECT company_id, mrr_dollars FROM controlroom.paying_accounts_at(now())),
+       paying_before AS MATERIALIZED (SELECT company_id, mrr_dollars FROM controlroom.paying_accounts_at(now() - interval '30 days'))
+  SELECT (SELECT coalesce(sum(mrr_dollars), 0) FROM paying_now)::text AS mrr_now,
+         (SELECT count(*) FROM paying_now)::text AS paying_now,
+         (SELECT coalesce(sum(mrr_dollars), 0) FROM paying_before)::text AS mrr_before,
+         (SELECT count(*) FROM paying_before)::text AS paying_before,
+         (SELECT coalesce(sum(n.mrr_dollars), 0) FROM paying_before b JOIN paying_now n USING (company_id))::text AS retained_mrr,
+         (SELECT count(*) FROM paying_before b WHERE NOT EXISTS (SELECT 1 FROM paying_now n WHERE n.company_id = b.company_id))::text
+           AS churned_accounts`;
+
+/** Overage units metered (queued or sent: the outbox bills each row once) over the last 30 days, by feature; bounded by the event_timestamp index. */
+const OVERAGE_SQL = `
+  SELECT feature, sum(qty)::text AS units
+    FROM controlroom.billing_meter_events
+   WHERE event_timestamp > now() - interval '30 days' AND event_timestamp <= now()
+   GROUP BY feature`;
+
+/**
+ * The default ARPA baseline: the ARPA at the start of the data, i.e. of the accounts paying at the first
+ * instant any account paid (a history state's start, or its trial's end if later, while the state, the
+ * company and a grace period last). NULL when no account ever paid.
+ */
+const DATA_START_ARPA_SQL = `
+  WITH starts AS (
+    SELECT greatest(h.valid_from, h.trial_ends_at) AS at, h.valid_to, h.billing_status, h.grace_until, c.deleted_at
+      FROM controlroom.entitlement_history h
+      JOIN companies c ON c.id = h.company_id
+     WHERE h.subscribed AND h.billing_status IN ('active', 'grace', 'past_due')
+  ), first_paid AS (
+    SELECT min(at) AS at FROM starts
+     WHERE at <= now()
+       AND (valid_to IS NULL OR at < valid_to)
+       AND (deleted_at IS NULL OR at < deleted_at)
+       AND (billing_status = 'active' OR grace_until > at)
+  )
+  SELECT sum(p.mrr_dollars)::text AS mrr, count(*)::text AS accounts
+    FROM first_paid f CROSS JOIN LATERAL controlroom.paying_accounts_at(f.at) p`;
+
+/**
+ * Slow-moving business gauges: conversion funnels, revenue and the executive scorecard (MRR growth, NRR,
+ * logo churn, ARPA uplift, overage share), pricing accuracy, carrier documents and tenants by plan. Each query is bounded by an index (30-day windows, small reference tables), and runs
  * once per EXPORTER_SLOW_REFRESH_MS in the background.
  */
 export class BusinessCollector implements Collector {
@@ -17,11 +81,27 @@ export class BusinessCollector implements Collector {
     this.intervalMs = ctx.settings.EXPORTER_SLOW_REFRESH_MS;
   }
 
+  private get settings() {
+    return this.ctx.settings;
+  }
+
+  /** The ARPA baseline's query: none when it is configured in dollars, the ARPA at a configured instant, else at the start of the data. */
+  private baselineQuery(): Promise<{ rows: BaselineRow[] }> {
+    const { pool } = this.ctx;
+    if (this.settings.KPI_ARPA_BASELINE_DOLLARS !== undefined) return Promise.resolve({ rows: [] });
+    if (this.settings.KPI_ARPA_BASELINE_AT) {
+      return pool.query<BaselineRow>(`SELECT sum(mrr_dollars)::text AS mrr, count(*)::text AS accounts FROM controlroom.paying_accounts_at($1)`, [
+        this.settings.KPI_ARPA_BASELINE_AT,
+      ]);
+    }
+    return pool.query<BaselineRow>(DATA_START_ARPA_SQL);
+  }
+
   async refresh(): Promise<void> {
     const { pool, metrics } = this.ctx;
-    const [funnels, revenue, variance, docs, companies] = await Promise.all([
+    const [funnels, revenue, variance, docs, companies, overage, baseline] = await Promise.all([
       pool.query<{ funnel: string; entered: string; converted: string }>(`SELECT * FROM controlroom.funnel_30d`),
-      pool.query<{ mrr_dollars: number; paying_accounts: string }>(`SELECT * FROM controlroom.revenue_now`),
+      pool.query<RevenueRow>(REVENUE_SQL),
       pool.query<{ variance_ratio: number | null }>(`SELECT variance_ratio FROM controlroom.quote_variance_30d`),
       pool.query<{ kind: string; status: string; n: string }>(
         `SELECT kind,
@@ -38,6 +118,8 @@ export class BusinessCollector implements Collector {
            LEFT JOIN companies c ON c.id = e.company_id AND c.deleted_at IS NULL
           GROUP BY p.id`,
       ),
+      pool.query<{ feature: string; units: string }>(OVERAGE_SQL),
+      this.baselineQuery(),
     ]);
 
     const byFunnel = new Map(funnels.rows.map((r) => [r.funnel, r]));
@@ -52,11 +134,30 @@ export class BusinessCollector implements Collector {
       ),
     );
 
-    const mrr = Number(revenue.rows[0]?.mrr_dollars ?? 0);
-    const paying = Number(revenue.rows[0]?.paying_accounts ?? 0);
+    const r = revenue.rows[0]!;
+    const mrr = Number(r.mrr_now);
+    const paying = Number(r.paying_now);
+    const mrrBefore = Number(r.mrr_before);
+    const payingBefore = Number(r.paying_before);
     metrics.mrr.replace([{ labels: {}, value: mrr }]);
     metrics.payingAccounts.replace([{ labels: {}, value: paying }]);
-    metrics.arpa.replace(paying > 0 ? [{ labels: {}, value: mrr / paying }] : []);
+    const arpa = paying > 0 ? mrr / paying : undefined;
+    metrics.arpa.replace(one(arpa));
+    // A ratio over nothing is absent (no data), never 0 or NaN: a month that starts without revenue has no growth rate.
+    metrics.mrrGrowth.replace(one(mrrBefore > 0 ? mrr / mrrBefore - 1 : undefined));
+    metrics.netRevenueRetention.replace(one(mrrBefore > 0 ? Number(r.retained_mrr) / mrrBefore : undefined));
+    metrics.logoChurn.replace(one(payingBefore > 0 ? Number(r.churned_accounts) / payingBefore : undefined));
+
+    const base = baseline.rows[0];
+    const baselineArpa = this.settings.KPI_ARPA_BASELINE_DOLLARS ?? (base && Number(base.accounts) > 0 ? Number(base.mrr) / Number(base.accounts) : undefined);
+    metrics.arpaBaseline.replace(one(baselineArpa));
+    metrics.arpaUplift.replace(one(arpa !== undefined && baselineArpa ? arpa / baselineArpa - 1 : undefined));
+
+    // Billed overage in dollars is known only when every feature billed in the window has a unit price.
+    const prices = this.settings.KPI_OVERAGE_UNIT_PRICES;
+    const priced = overage.rows.every((row) => prices[row.feature] !== undefined);
+    const overageDollars = overage.rows.reduce((sum, row) => sum + Number(row.units) * (prices[row.feature] ?? 0), 0);
+    metrics.overageRevenueShare.replace(one(priced && mrr > 0 ? overageDollars / mrr : undefined));
 
     const ratio = variance.rows[0]?.variance_ratio;
     metrics.quoteVariance.replace(ratio == null ? [] : [{ labels: {}, value: Number(ratio) }]);

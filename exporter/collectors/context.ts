@@ -14,6 +14,9 @@ export type ExporterSettings = Pick<
   | 'FAILOVER_RPO_TARGET_SECONDS'
   | 'EVIDENCE_DIR'
   | 'EVIDENCE_SCHEDULE'
+  | 'KPI_ARPA_BASELINE_DOLLARS'
+  | 'KPI_ARPA_BASELINE_AT'
+  | 'KPI_OVERAGE_UNIT_PRICES'
 >;
 
 export interface CollectorContext {
