@@ -125,7 +125,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       taskList: {
         ...billing.tasks,
         [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
-        ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
+        ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' }), { timeZone: config.INCIDENT_SLA_TIME_ZONE }),
         ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
         ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
         ...(evidence ? evidenceTasks(workerPool, evidence, evidenceLog) : {}),
