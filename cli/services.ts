@@ -3,6 +3,7 @@ import { WebClient, LogLevel } from '@slack/web-api';
 import { createGitHubClient, FreezeStatusPublisher } from '../alerting/freeze/github.ts';
 import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
+import { incidentsApiRouter } from '../alerting/incidents/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
 import { receiverTasks } from '../alerting/receiver/worker.ts';
 import { createBilling } from '../billing/index.ts';
@@ -151,6 +152,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
         pricingRouter(pool),
         failover.apiRouter,
         billing.apiRouter,
+        incidentsApiRouter(pool),
         evidenceApiRouter(pool, { dir: config.EVIDENCE_DIR, schedule: config.EVIDENCE_SCHEDULE, retentionDays: config.EVIDENCE_RETENTION_DAYS }),
       ],
     });

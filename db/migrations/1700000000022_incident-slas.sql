@@ -45,7 +45,17 @@ ALTER TABLE controlroom.alert_events
 UPDATE controlroom.alert_events SET incident_checked_at = processed_at WHERE processed_at IS NOT NULL;
 CREATE INDEX alert_events_incident_idx ON controlroom.alert_events (incident_id) WHERE incident_id IS NOT NULL;
 
+-- The read API (GET /api/incidents, GET /api/tasks) finds an incident's Slack steps in the audit log and its
+-- notify_ops tasks by the alert that created them; Control Room's own tasks are listed newest first.
+CREATE INDEX audit_log_slack_page_idx ON audit_log (target, ts) WHERE target LIKE 'slack_pages/%';
+CREATE INDEX agent_tasks_alert_fingerprint_idx ON agent_tasks ((payload->'alert'->>'fingerprint')) WHERE fn_name = 'notify_ops';
+CREATE INDEX agent_tasks_controlroom_idx ON agent_tasks (fn_name, id) WHERE fn_name IN ('notify_ops', 'bulk_rating');
+
 -- Down Migration
+
+DROP INDEX agent_tasks_controlroom_idx;
+DROP INDEX agent_tasks_alert_fingerprint_idx;
+DROP INDEX audit_log_slack_page_idx;
 
 DROP INDEX controlroom.alert_events_incident_idx;
 ALTER TABLE controlroom.alert_events DROP COLUMN incident_checked_at, DROP COLUMN incident_id;
