@@ -464,7 +464,10 @@ function organisationalMatrix(countAudit: (selectors: string[]) => number, has: 
 }
 
 /** CC7.3 and CC7.4 from the period's incidents: triage and acknowledgement, then response and resolution. */
-function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: string[]) => number): MatrixEntry[] {
+function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: string[]) => number, has: (uid: string) => boolean): MatrixEntry[] {
+  const dashboard = has('controlroom-incidents')
+    ? [{ path: 'snapshots/controlroom-incidents.json', shows: 'The Incident response dashboard over the period: open incidents, past-SLA incidents, time to acknowledge and resolve, breaches by severity.' }]
+    : [];
   const breached = (stage: 'acknowledge' | 'resolve') => incidents.filter((i) => i.breaches.includes(stage));
   const finding = (i: IncidentRecord, stage: 'acknowledge' | 'resolve') => {
     const done = stage === 'acknowledge' ? i.acknowledged_at : i.resolved_at;
@@ -479,6 +482,7 @@ function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: str
       files: [
         { path: INCIDENTS_FILE, shows: 'Every incident (alert group) active in the period: severity, when it was paged, the acknowledge deadline (P1 4 h, P2 1 business day, P3 3 business days), who acknowledged it and when, and breaches.' },
         { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.opened and slack.page_*: incidents opened, pages posted, escalated and acknowledged, with actor and time.' },
+        ...dashboard,
       ],
       audit_actions: { selectors: INCIDENT_EVALUATION_ACTIONS, count: countAudit(INCIDENT_EVALUATION_ACTIONS) },
       records: {
@@ -498,6 +502,7 @@ function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: str
         { path: INCIDENTS_FILE, shows: 'Resolution of each incident: when and how (every alert resolved, or Resolve pressed by a named person), the resolve deadline, and breaches.' },
         { path: 'records/freeze_history.jsonl', shows: 'Containment: releases frozen while an SLO page or the error budget called for it.' },
         { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.resolved, slack.page_resolved_by_user, release_freeze.* and overage.notify_ops_created: the actions taken.' },
+        ...dashboard,
       ],
       audit_actions: { selectors: INCIDENT_RESPONSE_ACTIONS, count: countAudit(INCIDENT_RESPONSE_ACTIONS) },
       records: {
@@ -583,7 +588,7 @@ function buildMatrix(args: {
     },
     gaps: drills.length === 0 ? ['no failover drill was run in the period'] : [],
   };
-  return [...organisationalMatrix(countAudit, has), cc72, ...incidentMatrix(args.incidents, countAudit), cc81, a12, a13];
+  return [...organisationalMatrix(countAudit, has), cc72, ...incidentMatrix(args.incidents, countAudit, has), cc81, a12, a13];
 }
 
 function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards: string[]): string {
