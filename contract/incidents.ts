@@ -12,7 +12,10 @@ export const incidentState = z.enum(['unacknowledged', 'acknowledged', 'resolved
 
 const limit = z.coerce.number().int().min(1).max(500).default(50);
 /** Paging: pass the previous page's nextCursor to get the next (older) page. */
-const cursor = z.string().regex(/^[1-9]\d{0,17}$/, 'must be the nextCursor of a previous page').optional();
+const cursor = z
+  .string()
+  .regex(/^[1-9]\d{0,17}$/, 'must be the nextCursor of a previous page')
+  .optional();
 
 export const incidentsQuery = z.object({
   severity: incidentSeverity.optional(),

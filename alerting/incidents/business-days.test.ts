@@ -4,7 +4,8 @@ import { loadConfig } from '../../core/config.ts';
 import { addBusinessDays, fromWallClock, isKnownTimeZone, wallClock } from './business-days.ts';
 import { slaDeadlines } from './sla.ts';
 
-const due = (startIso: string, days: number, zone: string) => addBusinessDays(new Date(startIso), days, zone).toISOString();
+const due = (startIso: string, days: number, zone: string) =>
+  addBusinessDays(new Date(startIso), days, zone).toISOString();
 const hoursBetween = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / 3_600_000;
 
 // 2026-11-23 is a Monday; 2026-11-27 a Friday.
@@ -27,7 +28,7 @@ test('a weekend page starts its clock at 00:00 on Monday', () => {
   assert.equal(due('2026-11-28T10:00:00Z', 0, 'UTC'), '2026-11-30T00:00:00.000Z', 'Saturday + 0 → Monday 00:00');
 });
 
-test('the weekend is the time zone\'s: Saturday 02:00 UTC is still Friday evening in New York', () => {
+test("the weekend is the time zone's: Saturday 02:00 UTC is still Friday evening in New York", () => {
   // 2026-11-28T02:00Z = Friday 21:00 EST → Monday 21:00 EST = Tuesday 02:00Z.
   assert.equal(due('2026-11-28T02:00:00Z', 1, 'America/New_York'), '2026-12-01T02:00:00.000Z');
   assert.equal(due('2026-11-28T02:00:00Z', 1, 'UTC'), '2026-12-01T00:00:00.000Z', 'in UTC it is a Saturday');
@@ -52,7 +53,13 @@ test('daylight saving on a weekday: a deadline in the skipped hour moves forward
   // 02:30 IST (00:30Z) is due Friday 02:30, which does not exist: 03:30 IDT = 00:30Z, 24 h later.
   assert.equal(due('2026-03-26T00:30:00Z', 1, 'Asia/Jerusalem'), '2026-03-27T00:30:00.000Z');
   // Israel leaves summer time on Sunday 2026-10-25 at 02:00 (back to 01:00): 01:30 occurs twice; the first is 22:30Z.
-  assert.equal(fromWallClock({ year: 2026, month: 10, day: 25, hour: 1, minute: 30, second: 0, millisecond: 0 }, 'Asia/Jerusalem').toISOString(), '2026-10-24T22:30:00.000Z');
+  assert.equal(
+    fromWallClock(
+      { year: 2026, month: 10, day: 25, hour: 1, minute: 30, second: 0, millisecond: 0 },
+      'Asia/Jerusalem'
+    ).toISOString(),
+    '2026-10-24T22:30:00.000Z'
+  );
   // A Friday 01:30 IDT page in that week (22:30Z Thursday) + 1 business day: Monday 01:30 IST = 23:30Z Sunday.
   assert.equal(due('2026-10-22T22:30:00Z', 1, 'Asia/Jerusalem'), '2026-10-25T23:30:00.000Z');
 });
@@ -66,7 +73,10 @@ test('wall clock round trip across zones', () => {
   }
   assert.equal(wallClock(new Date('2026-11-28T02:00:00Z'), 'America/New_York').weekday, 5);
   // 01:30Z on 2026-10-25 is 02:30 CET, a wall-clock time Berlin shows twice: it names the earlier instant.
-  assert.equal(fromWallClock(wallClock(new Date('2026-10-25T01:30:00Z'), 'Europe/Berlin'), 'Europe/Berlin').toISOString(), '2026-10-25T00:30:00.000Z');
+  assert.equal(
+    fromWallClock(wallClock(new Date('2026-10-25T01:30:00Z'), 'Europe/Berlin'), 'Europe/Berlin').toISOString(),
+    '2026-10-25T00:30:00.000Z'
+  );
 });
 
 test('SLA deadlines per severity: P1 4 h around the clock, P2 1 and P3 3 business days', () => {
@@ -74,13 +84,19 @@ test('SLA deadlines per severity: P1 4 h around the clock, P2 1 and P3 3 busines
   assert.equal(slaDeadlines('P1', saturday, 'UTC').acknowledgeBy.toISOString(), '2026-11-28T14:00:00.000Z');
   assert.equal(slaDeadlines('P1', saturday, 'UTC').resolveBy.toISOString(), '2026-11-28T14:00:00.000Z');
   assert.equal(slaDeadlines('P2', saturday, 'UTC').acknowledgeBy.toISOString(), '2026-12-01T00:00:00.000Z');
-  assert.equal(slaDeadlines('P3', new Date('2026-11-27T18:30:00Z'), 'UTC').resolveBy.toISOString(), '2026-12-02T18:30:00.000Z');
+  assert.equal(
+    slaDeadlines('P3', new Date('2026-11-27T18:30:00Z'), 'UTC').resolveBy.toISOString(),
+    '2026-12-02T18:30:00.000Z'
+  );
 });
 
 test('INCIDENT_SLA_TIME_ZONE: an IANA zone, default UTC; an unknown one stops start-up naming the variable', () => {
   assert.equal(loadConfig({}).INCIDENT_SLA_TIME_ZONE, 'UTC');
   assert.equal(loadConfig({ INCIDENT_SLA_TIME_ZONE: 'Europe/Berlin' }).INCIDENT_SLA_TIME_ZONE, 'Europe/Berlin');
-  assert.throws(() => loadConfig({ INCIDENT_SLA_TIME_ZONE: 'Mars/Olympus' }), /INCIDENT_SLA_TIME_ZONE: unknown time zone "Mars\/Olympus"/);
+  assert.throws(
+    () => loadConfig({ INCIDENT_SLA_TIME_ZONE: 'Mars/Olympus' }),
+    /INCIDENT_SLA_TIME_ZONE: unknown time zone "Mars\/Olympus"/
+  );
   assert.equal(isKnownTimeZone('Not/AZone'), false);
   assert.throws(() => addBusinessDays(new Date(), -1, 'UTC'), /whole number/);
 });

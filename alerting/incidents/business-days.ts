@@ -64,7 +64,11 @@ export interface WallClock {
 /** The wall-clock time of an instant in a zone. */
 export function wallClock(at: Date, timeZone: string): WallClock {
   const ms = at.getTime();
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    formatter(timeZone)
+      .formatToParts(at)
+      .map((p) => [p.type, p.value])
+  );
   const year = Number(parts.year);
   const month = Number(parts.month);
   const day = Number(parts.day);
@@ -91,7 +95,9 @@ export function fromWallClock(w: Omit<WallClock, 'weekday'>, timeZone: string): 
   const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second, w.millisecond);
   const DAY = 86_400_000;
   // Offsets in force a day either side cover any single transition near the wall-clock time.
-  const offsets = [...new Set([offsetAt(asUtc - DAY, timeZone), offsetAt(asUtc, timeZone), offsetAt(asUtc + DAY, timeZone)])];
+  const offsets = [
+    ...new Set([offsetAt(asUtc - DAY, timeZone), offsetAt(asUtc, timeZone), offsetAt(asUtc + DAY, timeZone)]),
+  ];
   const exact = offsets
     .map((offset) => asUtc - offset)
     .filter((ms) => offsetAt(ms, timeZone) === asUtc - ms)
@@ -120,7 +126,7 @@ export function addBusinessDays(start: Date, days: number, timeZone: string): Da
     while (isWeekend(date.weekday)) date = shiftDate(date.year, date.month, date.day, 1);
     time = { hour: 0, minute: 0, second: 0, millisecond: 0 };
   }
-  for (let left = days; left > 0; ) {
+  for (let left = days; left > 0;) {
     date = shiftDate(date.year, date.month, date.day, 1);
     if (!isWeekend(date.weekday)) left--;
   }

@@ -9,7 +9,9 @@ import { SEVERITIES, SLA_STAGES } from './sla.ts';
  * budget (a Friday-evening P2 is due Monday evening, ~3 days; a P3 up to 5 days). The histograms are in
  * elapsed time; whether a business-day budget was met is what the breach counter says, not a bucket.
  */
-export const INCIDENT_DURATION_BUCKETS = [300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200, 345600, 432000, 604800, 1209600] as const;
+export const INCIDENT_DURATION_BUCKETS = [
+  300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200, 345600, 432000, 604800, 1209600,
+] as const;
 
 interface SeverityRow {
   severity: string;
@@ -76,7 +78,7 @@ export class IncidentsCollector implements Collector {
          LEFT JOIN t ON t.severity = s.severity
         GROUP BY s.severity
         ORDER BY s.severity`,
-      [INCIDENT_DURATION_BUCKETS, now ?? null, SEVERITIES],
+      [INCIDENT_DURATION_BUCKETS, now ?? null, SEVERITIES]
     );
     const { metrics } = this.ctx;
     const ack: Sample[] = [];
@@ -84,10 +86,31 @@ export class IncidentsCollector implements Collector {
     const breaches: Sample[] = [];
     for (const r of rows) {
       const labels = { severity: r.severity };
-      ack.push(...histogramSamples(metrics.incidentTimeToAcknowledge.name, INCIDENT_DURATION_BUCKETS, labels, r.ack_buckets, r.ack_count, r.ack_sum));
-      resolve.push(...histogramSamples(metrics.incidentTimeToResolve.name, INCIDENT_DURATION_BUCKETS, labels, r.resolve_buckets, r.resolve_count, r.resolve_sum));
+      ack.push(
+        ...histogramSamples(
+          metrics.incidentTimeToAcknowledge.name,
+          INCIDENT_DURATION_BUCKETS,
+          labels,
+          r.ack_buckets,
+          r.ack_count,
+          r.ack_sum
+        )
+      );
+      resolve.push(
+        ...histogramSamples(
+          metrics.incidentTimeToResolve.name,
+          INCIDENT_DURATION_BUCKETS,
+          labels,
+          r.resolve_buckets,
+          r.resolve_count,
+          r.resolve_sum
+        )
+      );
       for (const stage of SLA_STAGES) {
-        breaches.push({ labels: { severity: r.severity, stage }, value: stage === 'acknowledge' ? r.ack_breaches : r.resolve_breaches });
+        breaches.push({
+          labels: { severity: r.severity, stage },
+          value: stage === 'acknowledge' ? r.ack_breaches : r.resolve_breaches,
+        });
       }
     }
     metrics.incidentTimeToAcknowledge.replace(ack);

@@ -58,7 +58,7 @@ export async function incidentsForPeriod(pool: Pool, from: Date, to: Date): Prom
        FROM controlroom.incidents
       WHERE paged_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1)
       ORDER BY paged_at, id`,
-    [from, to],
+    [from, to]
   );
   return rows.map((r) => {
     const breaches: IncidentRecord['breaches'] = [];

@@ -24,8 +24,10 @@ function queryOf(req: Request, known: readonly string[], aliases: Record<string,
   const out: Record<string, string> = {};
   for (const [rawName, value] of Object.entries(req.query)) {
     const name = aliases[rawName] ?? rawName;
-    if (!known.includes(name)) throw new HttpError(400, `invalid query: unknown parameter '${rawName}' (known: ${known.join(', ')})`);
-    if (typeof value !== 'string' || name in out) throw new HttpError(400, `invalid query: ${rawName} must be given once`);
+    if (!known.includes(name))
+      throw new HttpError(400, `invalid query: unknown parameter '${rawName}' (known: ${known.join(', ')})`);
+    if (typeof value !== 'string' || name in out)
+      throw new HttpError(400, `invalid query: ${rawName} must be given once`);
     out[name] = value;
   }
   return out;
@@ -111,19 +113,36 @@ export function incidentsApiRouter(pool: Pool): Router {
           ${query.state ? `AND ${STATE_SQL[query.state]}` : ''}
         ORDER BY i.id DESC
         LIMIT $3`,
-      [query.severity ?? null, query.cursor ?? null, query.limit + 1],
+      [query.severity ?? null, query.cursor ?? null, query.limit + 1]
     );
     const page = rows.slice(0, query.limit);
     const ids = page.map((r) => r.id);
     const [alerts, pages, triggers, tasks] = await Promise.all([
-      pool.query<{ incident_id: string; alertname: string; fingerprint: string; severity: string | null; status: 'firing' | 'resolved'; starts_at: Date; received_at: Date; labels: Record<string, string>; summary: string | null }>(
+      pool.query<{
+        incident_id: string;
+        alertname: string;
+        fingerprint: string;
+        severity: string | null;
+        status: 'firing' | 'resolved';
+        starts_at: Date;
+        received_at: Date;
+        labels: Record<string, string>;
+        summary: string | null;
+      }>(
         `SELECT x.id AS incident_id, e.alertname, e.fingerprint, e.severity, e.status, e.starts_at, e.received_at, e.labels, e.annotations->>'summary' AS summary
            FROM unnest($1::bigint[]) AS x(id)
            CROSS JOIN LATERAL (SELECT * FROM controlroom.alert_events WHERE incident_id = x.id ORDER BY id LIMIT $2) e
           ORDER BY e.id`,
-        [ids, ALERTS_PER_INCIDENT],
+        [ids, ALERTS_PER_INCIDENT]
       ),
-      pool.query<{ incident_id: string; action: string; ts: Date; actor: string; channel: string | null; slack_ts: string | null }>(
+      pool.query<{
+        incident_id: string;
+        action: string;
+        ts: Date;
+        actor: string;
+        channel: string | null;
+        slack_ts: string | null;
+      }>(
         `SELECT i.id AS incident_id, a.action, a.ts, a.actor, a.payload->>'channel' AS channel, a.payload->>'ts' AS slack_ts
            FROM controlroom.incidents i
            JOIN controlroom.slack_pages p ON p.source = i.source AND p.group_key = i.group_key
@@ -135,15 +154,22 @@ export function incidentsApiRouter(pool: Pool): Router {
               ORDER BY ts, id LIMIT $2) a
           WHERE i.id = ANY($1::bigint[])
           ORDER BY a.ts, a.id`,
-        [ids, PAGE_EVENTS_PER_INCIDENT],
+        [ids, PAGE_EVENTS_PER_INCIDENT]
       ),
-      pool.query<{ incident_id: string; alertname: string; slo: string | null; firing: boolean; started_at: Date; resolved_at: Date | null }>(
+      pool.query<{
+        incident_id: string;
+        alertname: string;
+        slo: string | null;
+        firing: boolean;
+        started_at: Date;
+        resolved_at: Date | null;
+      }>(
         `SELECT DISTINCT ON (e.incident_id, t.fingerprint) e.incident_id, t.alertname, t.slo, t.firing, t.started_at, t.resolved_at
            FROM controlroom.alert_events e
            JOIN controlroom.freeze_triggers t ON t.source = e.source AND t.fingerprint = e.fingerprint
           WHERE e.incident_id = ANY($1::bigint[])
           ORDER BY e.incident_id, t.fingerprint`,
-        [ids],
+        [ids]
       ),
       pool.query<TaskRow & { incident_id: string }>(
         `SELECT DISTINCT ON (e.incident_id, t.id) e.incident_id, t.id, t.fn_name, t.status, t.company_id, t.created_at, t.updated_at, t.completed_at, t.payload
@@ -152,10 +178,11 @@ export function incidentsApiRouter(pool: Pool): Router {
                              AND (t.payload->'alert'->>'starts_at')::timestamptz = e.starts_at
           WHERE e.incident_id = ANY($1::bigint[]) AND e.status = 'firing'
           ORDER BY e.incident_id, t.id`,
-        [ids],
+        [ids]
       ),
     ]);
-    const by = <T extends { incident_id: string }>(list: T[], id: string) => list.filter((r) => String(r.incident_id) === String(id));
+    const by = <T extends { incident_id: string }>(list: T[], id: string) =>
+      list.filter((r) => String(r.incident_id) === String(id));
     const incidents: Incident[] = page.map((r) => ({
       id: String(r.id),
       source: r.source,
@@ -167,9 +194,16 @@ export function incidentsApiRouter(pool: Pool): Router {
       acknowledgeBy: iso(r.ack_due_at)!,
       resolveBy: iso(r.resolve_due_at)!,
       slaTimeZone: r.sla_time_zone,
-      acknowledgement: r.acknowledged_at && r.acknowledged_via ? { at: iso(r.acknowledged_at)!, by: r.acknowledged_by, via: r.acknowledged_via } : null,
-      resolution: r.resolved_at && r.resolved_via ? { at: iso(r.resolved_at)!, by: r.resolved_by, via: r.resolved_via } : null,
-      breaches: [...(r.ack_breached ? (['acknowledge'] as const) : []), ...(r.resolve_breached ? (['resolve'] as const) : [])],
+      acknowledgement:
+        r.acknowledged_at && r.acknowledged_via
+          ? { at: iso(r.acknowledged_at)!, by: r.acknowledged_by, via: r.acknowledged_via }
+          : null,
+      resolution:
+        r.resolved_at && r.resolved_via ? { at: iso(r.resolved_at)!, by: r.resolved_by, via: r.resolved_via } : null,
+      breaches: [
+        ...(r.ack_breached ? (['acknowledge'] as const) : []),
+        ...(r.resolve_breached ? (['resolve'] as const) : []),
+      ],
       pastSla: r.past_sla,
       alerts: by(alerts.rows, r.id).map((e) => ({
         alertname: e.alertname,
@@ -181,28 +215,50 @@ export function incidentsApiRouter(pool: Pool): Router {
         labels: e.labels,
         summary: e.summary,
       })),
-      pages: by(pages.rows, r.id).map((p) => ({ action: p.action, at: iso(p.ts)!, actor: p.actor, channel: p.channel, ts: p.slack_ts })),
+      pages: by(pages.rows, r.id).map((p) => ({
+        action: p.action,
+        at: iso(p.ts)!,
+        actor: p.actor,
+        channel: p.channel,
+        ts: p.slack_ts,
+      })),
       actions: {
-        freezeTriggers: by(triggers.rows, r.id).map((t) => ({ alertname: t.alertname, slo: t.slo, firing: t.firing, startedAt: iso(t.started_at)!, resolvedAt: iso(t.resolved_at) })),
+        freezeTriggers: by(triggers.rows, r.id).map((t) => ({
+          alertname: t.alertname,
+          slo: t.slo,
+          firing: t.firing,
+          startedAt: iso(t.started_at)!,
+          resolvedAt: iso(t.resolved_at),
+        })),
         tasks: by(tasks.rows, r.id).map(taskJson),
       },
     }));
-    const body: IncidentsResponse = { incidents, nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null };
+    const body: IncidentsResponse = {
+      incidents,
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+    };
     res.json(body);
   });
 
   router.get('/tasks', viewer, async (req, res) => {
-    const query = parseInput(tasksQuery, queryOf(req, ['fnName', 'status', 'limit', 'cursor'], { fn_name: 'fnName' }), 'query');
+    const query = parseInput(
+      tasksQuery,
+      queryOf(req, ['fnName', 'status', 'limit', 'cursor'], { fn_name: 'fnName' }),
+      'query'
+    );
     const names = query.fnName ? [query.fnName] : [...CONTROLROOM_TASK_NAMES];
     const { rows } = await pool.query<TaskRow>(
       `SELECT id, fn_name, status, company_id, created_at, updated_at, completed_at, payload FROM agent_tasks
         WHERE fn_name = ANY($1::text[]) AND fn_name IN ('notify_ops', 'bulk_rating')
           AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3)
         ORDER BY id DESC LIMIT $4`,
-      [names, query.status ?? null, query.cursor ?? null, query.limit + 1],
+      [names, query.status ?? null, query.cursor ?? null, query.limit + 1]
     );
     const page = rows.slice(0, query.limit);
-    const body: TasksResponse = { tasks: page.map(taskJson), nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null };
+    const body: TasksResponse = {
+      tasks: page.map(taskJson),
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+    };
     res.json(body);
   });
   return router;

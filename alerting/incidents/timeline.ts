@@ -44,31 +44,39 @@ const ACTOR = 'controlroom:receiver';
  * an incident opens with is the most urgent among all alerts firing after it; the severity and the deadlines
  * are then fixed for the incident's life, as the Slack page's channel is.
  */
-export async function recordIncidentTimeline(pool: Pool, source: string, groupKey: string, settings: IncidentSettings): Promise<IncidentChange[]> {
+export async function recordIncidentTimeline(
+  pool: Pool,
+  source: string,
+  groupKey: string,
+  settings: IncidentSettings
+): Promise<IncidentChange[]> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`incident:${source}:${groupKey}`]);
     const { rows: unchecked } = await client.query<UncheckedEvent>(
       `SELECT id, notification_id, fingerprint, status, alertname, severity, received_at FROM controlroom.alert_events
         WHERE source = $1 AND group_key = $2 AND incident_checked_at IS NULL ORDER BY id`,
-      [source, groupKey],
+      [source, groupKey]
     );
     if (unchecked.length === 0) return [];
     // The group's state before these changes, as the changes already checked left it.
-    const { rows: before } = await client.query<Pick<UncheckedEvent, 'fingerprint' | 'status' | 'alertname' | 'severity'>>(
+    const { rows: before } = await client.query<
+      Pick<UncheckedEvent, 'fingerprint' | 'status' | 'alertname' | 'severity'>
+    >(
       `SELECT DISTINCT ON (fingerprint) fingerprint, status, alertname, severity FROM controlroom.alert_events
         WHERE source = $1 AND group_key = $2 AND incident_checked_at IS NOT NULL ORDER BY fingerprint, id DESC`,
-      [source, groupKey],
+      [source, groupKey]
     );
     const state = new Map(before.map((e) => [e.fingerprint, e]));
     const { rows: openRows } = await client.query<{ id: string }>(
       `SELECT id FROM controlroom.incidents WHERE source = $1 AND group_key = $2 AND resolved_at IS NULL FOR UPDATE`,
-      [source, groupKey],
+      [source, groupKey]
     );
     let openId: string | null = openRows[0]?.id ?? null;
     const changes: IncidentChange[] = [];
 
     const notifications = new Map<string, UncheckedEvent[]>();
-    for (const e of unchecked) notifications.set(e.notification_id, [...(notifications.get(e.notification_id) ?? []), e]);
+    for (const e of unchecked)
+      notifications.set(e.notification_id, [...(notifications.get(e.notification_id) ?? []), e]);
     for (const events of notifications.values()) {
       for (const e of events) state.set(e.fingerprint, e);
       const firing = [...state.values()].filter((e) => e.status === 'firing');
@@ -81,7 +89,17 @@ export async function recordIncidentTimeline(pool: Pool, source: string, groupKe
         const { rows } = await client.query<{ id: string }>(
           `INSERT INTO controlroom.incidents (source, group_key, severity, alertnames, opened_by_event, paged_at, ack_due_at, resolve_due_at, sla_time_zone)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-          [source, groupKey, severity, alertnames, firstFiring.id, pagedAt, due.acknowledgeBy, due.resolveBy, settings.timeZone],
+          [
+            source,
+            groupKey,
+            severity,
+            alertnames,
+            firstFiring.id,
+            pagedAt,
+            due.acknowledgeBy,
+            due.resolveBy,
+            settings.timeZone,
+          ]
         );
         openId = rows[0]!.id;
         changes.push({ incidentId: openId, change: 'opened', severity });
@@ -89,11 +107,22 @@ export async function recordIncidentTimeline(pool: Pool, source: string, groupKe
           actor: ACTOR,
           action: 'incident.opened',
           target: `incidents/${openId}`,
-          payload: { source, group_key: groupKey, severity, alertnames, paged_at: pagedAt.toISOString(), due_at: due.resolveBy.toISOString(), time_zone: settings.timeZone },
+          payload: {
+            source,
+            group_key: groupKey,
+            severity,
+            alertnames,
+            paged_at: pagedAt.toISOString(),
+            due_at: due.resolveBy.toISOString(),
+            time_zone: settings.timeZone,
+          },
         });
       }
       if (openId) {
-        await client.query(`UPDATE controlroom.alert_events SET incident_id = $2 WHERE id = ANY($1::bigint[])`, [events.map((e) => e.id), openId]);
+        await client.query(`UPDATE controlroom.alert_events SET incident_id = $2 WHERE id = ANY($1::bigint[])`, [
+          events.map((e) => e.id),
+          openId,
+        ]);
       }
       if (openId && firing.length === 0) {
         const resolvedAt = new Date(events[events.length - 1]!.received_at);
@@ -103,19 +132,27 @@ export async function recordIncidentTimeline(pool: Pool, source: string, groupKe
                   acknowledged_at = coalesce(acknowledged_at, greatest($2::timestamptz, paged_at)),
                   acknowledged_via = coalesce(acknowledged_via, 'alert_resolved')
             WHERE id = $1 RETURNING severity, acknowledged_via`,
-          [openId, resolvedAt],
+          [openId, resolvedAt]
         );
         changes.push({ incidentId: openId, change: 'resolved', severity: rows[0]!.severity });
         await audit(client, {
           actor: ACTOR,
           action: 'incident.resolved',
           target: `incidents/${openId}`,
-          payload: { source, group_key: groupKey, resolved_at: resolvedAt.toISOString(), via: 'alert_resolved', acknowledged_via: rows[0]!.acknowledged_via },
+          payload: {
+            source,
+            group_key: groupKey,
+            resolved_at: resolvedAt.toISOString(),
+            via: 'alert_resolved',
+            acknowledged_via: rows[0]!.acknowledged_via,
+          },
         });
         openId = null;
       }
     }
-    await client.query(`UPDATE controlroom.alert_events SET incident_checked_at = now() WHERE id = ANY($1::bigint[])`, [unchecked.map((e) => e.id)]);
+    await client.query(`UPDATE controlroom.alert_events SET incident_checked_at = now() WHERE id = ANY($1::bigint[])`, [
+      unchecked.map((e) => e.id),
+    ]);
     return changes;
   });
 }
@@ -132,7 +169,7 @@ export async function acknowledgeIncidentOfPage(client: PoolClient, pageId: stri
        FROM controlroom.slack_pages p
       WHERE p.id = $1 AND i.source = p.source AND i.group_key = p.group_key
         AND i.resolved_at IS NULL AND i.acknowledged_at IS NULL`,
-    [pageId, by],
+    [pageId, by]
   );
   return (rowCount ?? 0) > 0;
 }
@@ -151,7 +188,7 @@ export async function resolveIncidentOfPage(client: PoolClient, pageId: string, 
             acknowledged_at = coalesce(i.acknowledged_at, greatest(now(), i.paged_at))
        FROM controlroom.slack_pages p
       WHERE p.id = $1 AND i.source = p.source AND i.group_key = p.group_key AND i.resolved_at IS NULL`,
-    [pageId, by],
+    [pageId, by]
   );
   return (rowCount ?? 0) > 0;
 }
