@@ -372,6 +372,9 @@ describe('query strings, path parameters and headers', () => {
     (v: string) => `/api/freeze?${v}`,
     (v: string) => `/api/pricing/models/${v}`,
     (v: string) => `/api/usage/${v}`,
+    (v: string) => `/api/incidents?severity=${v}&state=${v}&limit=${v}&cursor=${v}`,
+    (v: string) => `/api/incidents?${v}=${v}`,
+    (v: string) => `/api/tasks?fn_name=${v}&status=${v}&limit=${v}&cursor=${v}`,
     (v: string) => `/api/${v}`,
     (v: string) => `/webhooks/${v}`,
   ];

@@ -3,6 +3,7 @@ import { WebClient, LogLevel } from '@slack/web-api';
 import { createGitHubClient, FreezeStatusPublisher } from '../alerting/freeze/github.ts';
 import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
+import { incidentsApiRouter } from '../alerting/incidents/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
 import { receiverTasks } from '../alerting/receiver/worker.ts';
 import { createBilling } from '../billing/index.ts';
@@ -125,7 +126,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       taskList: {
         ...billing.tasks,
         [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })),
-        ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' })),
+        ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' }), { timeZone: config.INCIDENT_SLA_TIME_ZONE }),
         ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, logger.child({ component: 'release-freeze' })),
         ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, logger.child({ component: 'release-freeze' })),
         ...(evidence ? evidenceTasks(workerPool, evidence, evidenceLog) : {}),
@@ -151,6 +152,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
         pricingRouter(pool),
         failover.apiRouter,
         billing.apiRouter,
+        incidentsApiRouter(pool),
         evidenceApiRouter(pool, { dir: config.EVIDENCE_DIR, schedule: config.EVIDENCE_SCHEDULE, retentionDays: config.EVIDENCE_RETENTION_DAYS }),
       ],
     });

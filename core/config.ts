@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { trustGrafanaHop } from './access.ts';
+import { isKnownTimeZone } from '../alerting/incidents/business-days.ts';
 import { billingConfigShape } from '../billing/config.ts';
 import { evidenceConfigShape } from '../evidence/config.ts';
 
@@ -56,6 +57,14 @@ const schema = z.object({
   SLACK_ESCALATION_DELAY_SECONDS: int(600),
   SLACK_CHANNEL_INTERVAL_MS: int(1_100),
   ALERT_STORM_THRESHOLD: int(10),
+
+  // Incident response SLAs (alerting/incidents): the zone whose Monday–Friday are business days.
+  INCIDENT_SLA_TIME_ZONE: z
+    .string()
+    .default('UTC')
+    .superRefine((zone, ctx) => {
+      if (!isKnownTimeZone(zone)) ctx.addIssue({ code: 'custom', message: `unknown time zone "${zone}": an IANA name such as UTC, Europe/Berlin or America/Chicago` });
+    }),
 
   CONTROLROOM_AUTH: z.enum(['grafana-id', 'shared-secret']).optional(),
   CONTROLROOM_API_SECRET: apiSecret.optional(),

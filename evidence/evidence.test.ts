@@ -95,6 +95,30 @@ describe('evidence export and verify over live demo data', () => {
     add('failover_drills', d.rows[0]!.id);
   }
 
+  /** An incident (with the alert change that opened it) paged at `paged`, due `dueHours` later. */
+  async function insertIncident(group: string, paged: Date, dueHours: number, acknowledged: Date | null, resolved: Date | null): Promise<string> {
+    const n = await db.pool.query<{ id: string }>(
+      `INSERT INTO controlroom.alert_notifications (source, group_key, status, payload) VALUES ('alertmanager', $1, 'firing', '{}') RETURNING id`,
+      [group],
+    );
+    const e = await db.pool.query<{ id: string }>(
+      `INSERT INTO controlroom.alert_events (notification_id, source, group_key, fingerprint, status, starts_at, alertname, severity, labels, received_at)
+       VALUES ($1, 'alertmanager', $2, $2, 'firing', $3, 'EvidenceTest', 'P1', '{}', $3) RETURNING id`,
+      [n.rows[0]!.id, group, paged],
+    );
+    const due = new Date(paged.getTime() + dueHours * 3_600_000);
+    const i = await db.pool.query<{ id: string }>(
+      `INSERT INTO controlroom.incidents (source, group_key, severity, alertnames, opened_by_event, paged_at, ack_due_at, resolve_due_at, sla_time_zone,
+                                         acknowledged_at, acknowledged_by, acknowledged_via, resolved_at, resolved_via)
+       VALUES ('alertmanager', $1, 'P1', '{EvidenceTest}', $2, $3, $4, $4, 'UTC', $5, CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE '@ana' END,
+               CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE 'slack_button' END, $6, CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE 'alert_resolved' END)
+       RETURNING id`,
+      [group, e.rows[0]!.id, paged, due, acknowledged, resolved],
+    );
+    return i.rows[0]!.id;
+  }
+  const incidentIds: Record<string, string> = {};
+
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-evidence-'));
     live = await startLiveStack({ tenants: 8, backfillDays: 1, requestsPerSecond: 30, slowRefreshMs: 2000, clock: () => new Date() });
@@ -107,6 +131,15 @@ describe('evidence export and verify over live demo data', () => {
     to = new Date(Math.floor(Date.now() / 1000) * 1000);
     await insertRows(to, 'at-to', outside); // the end is exclusive
     await insertRows(new Date(to.getTime() + 3_600_000), 'after', outside);
+
+    const hoursBefore = (h: number) => new Date(from.getTime() - h * 3_600_000);
+    // Paged 6 h before the period, acknowledged after 5 h, still open: both stages breached by the period's end.
+    incidentIds.late = await insertIncident('ev:late', hoursBefore(6), 4, hoursBefore(1), null);
+    // Paged inside the period, acknowledged and resolved after it ends: shown as open at the period's end, not breached.
+    incidentIds.inside = await insertIncident('ev:inside', new Date(from.getTime() + 1_000), 4, new Date(to.getTime() + 60_000), new Date(to.getTime() + 120_000));
+    // Resolved before the period, and paged after it: not in the bundle.
+    incidentIds.before = await insertIncident('ev:before', hoursBefore(3), 4, hoursBefore(2.5), hoursBefore(2));
+    incidentIds.after = await insertIncident('ev:after', new Date(to.getTime() + 1_000), 4, null, null);
 
     bundle = path.join(tmp, 'bundle');
     result = await exportEvidence({
@@ -200,11 +233,29 @@ describe('evidence export and verify over live demo data', () => {
     assert.equal(drills.find((d) => String(d.id) === inside.failover_drills![0])?.rto_seconds, 4.2);
   });
 
+  test("the period's incidents, as they stood at the period's end", async () => {
+    const rows = await readJsonl(path.join(bundle, 'records/incidents.jsonl'));
+    assert.deepEqual(rows.map((r) => r.id), [incidentIds.late, incidentIds.inside]);
+    const [late, inside] = rows as [Record<string, unknown>, Record<string, unknown>];
+    assert.deepEqual([late.group_key, late.severity, late.acknowledged_by, late.acknowledged_via, late.resolved_at, late.state_at_period_end, late.breaches], [
+      'ev:late',
+      'P1',
+      '@ana',
+      'slack_button',
+      null,
+      'acknowledged',
+      ['acknowledge', 'resolve'],
+    ]);
+    assert.equal(Date.parse(String(late.acknowledge_by)) - Date.parse(String(late.paged_at)), 4 * 3_600_000);
+    assert.deepEqual([inside.acknowledged_at, inside.resolved_at, inside.state_at_period_end, inside.breaches], [null, null, 'open', []]);
+    assert.equal(result.records['controlroom.incidents'], 2);
+  });
+
   test('the evidence matrix maps each criterion to files of the bundle', async () => {
     const matrix = JSON.parse(await fs.readFile(path.join(bundle, 'evidence-matrix.json'), 'utf8')) as {
       criteria: Array<{ criterion: string; files: Array<{ path: string; shows: string }>; gaps: string[]; audit_actions?: { count: number } }>;
     };
-    assert.deepEqual(matrix.criteria.map((c) => c.criterion), ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC8.1', 'A1.2', 'A1.3']);
+    assert.deepEqual(matrix.criteria.map((c) => c.criterion), ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3']);
     const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8')) as { files: Array<{ path: string }> };
     const inBundle = new Set(manifest.files.map((f) => f.path));
     for (const c of matrix.criteria) {
@@ -221,7 +272,16 @@ describe('evidence export and verify over live demo data', () => {
     assert.equal(byId['CC8.1']!.audit_actions!.count >= 2, true, 'release_freeze.* entries counted');
     assert.deepEqual(byId['A1.3']!.gaps, []);
     const md = await fs.readFile(path.join(bundle, 'evidence-matrix.md'), 'utf8');
-    for (const c of ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC8.1', 'A1.2', 'A1.3']) assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
+    for (const c of ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3']) assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
+    // The incidents of the period: CC7.3 (acknowledged in time?) and CC7.4 (resolved in time?), with the late one as a finding.
+    const incidentsOf = (id: string) => byId[id] as unknown as { records: Record<string, number>; findings: string[]; files: Array<{ path: string }> };
+    assert.ok(incidentsOf('CC7.3').files.some((f) => f.path === 'records/incidents.jsonl'));
+    assert.deepEqual(incidentsOf('CC7.3').records, { incidents: 2, incidents_P1: 2, incidents_P2: 0, incidents_P3: 0, acknowledged: 1, acknowledge_breaches: 1 });
+    assert.deepEqual(incidentsOf('CC7.4').records, { incidents: 2, resolved: 0, open_at_period_end: 2, resolve_breaches: 1 });
+    assert.equal(incidentsOf('CC7.3').findings.length, 1);
+    assert.match(incidentsOf('CC7.3').findings[0]!, new RegExp(`^incident ${incidentIds.late} \\(P1, EvidenceTest, paged .*\\) was acknowledged at .*, due `));
+    assert.match(incidentsOf('CC7.4').findings[0]!, /was not resolved by the period's end/);
+    assert.match(md, /## CC7\.4: [^\n]+\n[\s\S]*?\*\*Finding:\*\* incident \d+ \(P1/);
     // The organisation and risk controls say plainly what Control Room does not cover.
     const organisational = matrix.criteria.filter((c) => /^CC[1-5]$/.test(c.criterion)) as Array<{ criterion: string; not_covered?: string[] }>;
     assert.ok(organisational.every((c) => (c.not_covered?.length ?? 0) >= 2), 'each of CC1-CC5 lists what it does not cover');
@@ -250,6 +310,7 @@ describe('evidence export and verify over live demo data', () => {
       'records/failover_events.jsonl',
       'records/freeze_actions.jsonl',
       'records/freeze_history.jsonl',
+      'records/incidents.jsonl',
       'snapshots/controlroom-regions.json',
       'snapshots/controlroom-self.json',
       'snapshots/queries.json',

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { incidentsForPeriod, type IncidentRecord } from '../alerting/incidents/evidence.ts';
 import { projectRoot } from '../core/config.ts';
 import type { Pool } from '../core/db.ts';
 import { requireSigningKey } from './config.ts';
@@ -15,8 +16,9 @@ import {
 
 /**
  * Audit-evidence bundle for a period: Grafana dashboard snapshots with the Prometheus query results embedded
- * (importable with POST /api/snapshots), the audit log and freeze / failover / drill records, a SOC 2 evidence
- * matrix, and a manifest of sha256 hashes signed with HMAC-SHA256.
+ * (importable with POST /api/snapshots), the audit log and freeze / failover / drill records, the period's
+ * incidents with their SLA times and breaches, a SOC 2 evidence matrix, and a manifest of sha256 hashes signed
+ * with HMAC-SHA256.
  */
 export interface ExportOptions {
   pool: Pool;
@@ -113,6 +115,12 @@ export const RECORD_SOURCES = [
 const ALERT_ACTIONS = ['slack.', 'overage.', 'alert.', 'page', 'ticket', 'freeze'];
 const CHANGE_ACTIONS = ['release_freeze.', 'github.'];
 const RECOVERY_ACTIONS = ['failover.'];
+/** Alert groups triaged into incidents, paged, escalated and acknowledged (CC7.3). */
+const INCIDENT_EVALUATION_ACTIONS = ['incident.opened', 'slack.page_posted', 'slack.page_escalated', 'slack.page_acknowledged', 'slack.page_folded_into_storm'];
+/** Incidents contained and closed: resolutions, the release freeze, notify_ops tasks (CC7.4). */
+const INCIDENT_RESPONSE_ACTIONS = ['incident.resolved', 'slack.page_resolved_by_user', 'release_freeze.', 'overage.notify_ops_created'];
+/** The period's incidents (records/incidents.jsonl), written beside the table records. */
+export const INCIDENTS_FILE = 'records/incidents.jsonl';
 
 export async function toolVersion(): Promise<{ name: string; version: string }> {
   const pkg = JSON.parse(await fs.readFile(path.join(projectRoot, 'package.json'), 'utf8')) as { name?: string; version?: string };
@@ -375,6 +383,8 @@ interface MatrixEntry {
   gaps: string[];
   /** What of the criterion Control Room does not evidence at all (CC1–CC5 are mostly organisational). */
   not_covered?: string[];
+  /** What the evidence shows went wrong in the period (an incident past its SLA), for the auditor to follow up. */
+  findings?: string[];
 }
 
 /** Audit actions that show who changed what in the controls themselves (CC1.5 accountability, CC5.2/CC5.3). */
@@ -453,9 +463,65 @@ function organisationalMatrix(countAudit: (selectors: string[]) => number, has: 
   ];
 }
 
+/** CC7.3 and CC7.4 from the period's incidents: triage and acknowledgement, then response and resolution. */
+function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: string[]) => number, has: (uid: string) => boolean): MatrixEntry[] {
+  const dashboard = has('controlroom-incidents')
+    ? [{ path: 'snapshots/controlroom-incidents.json', shows: 'The Incident response dashboard over the period: open incidents, past-SLA incidents, time to acknowledge and resolve, breaches by severity.' }]
+    : [];
+  const breached = (stage: 'acknowledge' | 'resolve') => incidents.filter((i) => i.breaches.includes(stage));
+  const finding = (i: IncidentRecord, stage: 'acknowledge' | 'resolve') => {
+    const done = stage === 'acknowledge' ? i.acknowledged_at : i.resolved_at;
+    const due = stage === 'acknowledge' ? i.acknowledge_by : i.resolve_by;
+    return `incident ${i.id} (${i.severity}, ${i.alertnames.join(', ')}, paged ${i.paged_at}) was ${done ? `${stage}d at ${done}` : `not ${stage}d by the period's end`}, due ${due}`;
+  };
+  const bySeverity = (list: IncidentRecord[]) => Object.fromEntries((['P1', 'P2', 'P3'] as const).map((s) => [s, list.filter((i) => i.severity === s).length]));
+  return [
+    {
+      criterion: 'CC7.3',
+      title: 'Incident evaluation: alerts are triaged into incidents by severity, paged and acknowledged within the SLA',
+      files: [
+        { path: INCIDENTS_FILE, shows: 'Every incident (alert group) active in the period: severity, when it was paged, the acknowledge deadline (P1 4 h, P2 1 business day, P3 3 business days), who acknowledged it and when, and breaches.' },
+        { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.opened and slack.page_*: incidents opened, pages posted, escalated and acknowledged, with actor and time.' },
+        ...dashboard,
+      ],
+      audit_actions: { selectors: INCIDENT_EVALUATION_ACTIONS, count: countAudit(INCIDENT_EVALUATION_ACTIONS) },
+      records: {
+        incidents: incidents.length,
+        ...Object.fromEntries(Object.entries(bySeverity(incidents)).map(([s, n]) => [`incidents_${s}`, n])),
+        acknowledged: incidents.filter((i) => i.acknowledged_at).length,
+        acknowledge_breaches: breached('acknowledge').length,
+      },
+      gaps: [],
+      findings: breached('acknowledge').map((i) => finding(i, 'acknowledge')),
+      not_covered: ['security events that never raise a Prometheus or Grafana alert (they are not paged through Control Room)'],
+    },
+    {
+      criterion: 'CC7.4',
+      title: 'Incident response: incidents are contained and resolved within the SLA',
+      files: [
+        { path: INCIDENTS_FILE, shows: 'Resolution of each incident: when and how (every alert resolved, or Resolve pressed by a named person), the resolve deadline, and breaches.' },
+        { path: 'records/freeze_history.jsonl', shows: 'Containment: releases frozen while an SLO page or the error budget called for it.' },
+        { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.resolved, slack.page_resolved_by_user, release_freeze.* and overage.notify_ops_created: the actions taken.' },
+        ...dashboard,
+      ],
+      audit_actions: { selectors: INCIDENT_RESPONSE_ACTIONS, count: countAudit(INCIDENT_RESPONSE_ACTIONS) },
+      records: {
+        incidents: incidents.length,
+        resolved: incidents.filter((i) => i.resolved_at).length,
+        open_at_period_end: incidents.filter((i) => !i.resolved_at).length,
+        resolve_breaches: breached('resolve').length,
+      },
+      gaps: [],
+      findings: breached('resolve').map((i) => finding(i, 'resolve')),
+      not_covered: ['post-incident reviews and remediation tracking (kept outside Control Room)', 'notification of affected customers and regulators'],
+    },
+  ];
+}
+
 function buildMatrix(args: {
   dashboards: string[];
   records: Record<string, Record<string, unknown>[]>;
+  incidents: IncidentRecord[];
   from: Date;
   to: Date;
 }): MatrixEntry[] {
@@ -522,7 +588,7 @@ function buildMatrix(args: {
     },
     gaps: drills.length === 0 ? ['no failover drill was run in the period'] : [],
   };
-  return [...organisationalMatrix(countAudit, has), cc72, cc81, a12, a13];
+  return [...organisationalMatrix(countAudit, has), cc72, ...incidentMatrix(args.incidents, countAudit, has), cc81, a12, a13];
 }
 
 function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards: string[]): string {
@@ -544,6 +610,7 @@ function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards:
     }
     if (entry.records) lines.push(`Records: ${Object.entries(entry.records).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
     for (const gap of entry.gaps) lines.push(`**Gap:** ${gap}.`);
+    for (const finding of entry.findings ?? []) lines.push(`**Finding:** ${finding}.`);
     if (entry.not_covered?.length) lines.push(`**Not covered by Control Room:** ${entry.not_covered.join('; ')}.`);
     lines.push('');
   }
@@ -632,6 +699,7 @@ async function writeBundle(
   // Records first: a missing table fails before any file is written.
   const records: Record<string, Record<string, unknown>[]> = {};
   for (const source of RECORD_SOURCES) records[source.file] = await exportRecords(options.pool, source, from, to);
+  const incidents = await incidentsForPeriod(options.pool, from, to);
 
   const queryLog: Record<string, QueryLogEntry[]> = {};
   const snapshots: Array<{ uid: string; body: Record<string, unknown> }> = [];
@@ -649,8 +717,9 @@ async function writeBundle(
     JSON.stringify({ prometheus: options.prometheusUrl, step_seconds: stepSeconds, dashboards: queryLog }, null, 2) + '\n',
   );
   for (const source of RECORD_SOURCES) await writeFile(outDir, source.file, jsonl(records[source.file]!));
+  await writeFile(outDir, INCIDENTS_FILE, jsonl(incidents as unknown as Record<string, unknown>[]));
 
-  const matrix = buildMatrix({ dashboards: uids, records, from, to });
+  const matrix = buildMatrix({ dashboards: uids, records, incidents, from, to });
   await writeFile(
     outDir,
     'evidence-matrix.json',
@@ -681,7 +750,7 @@ async function writeBundle(
     outDir,
     files: [...files, MANIFEST_FILE, SIGNATURE_FILE].sort(),
     stepSeconds,
-    records: Object.fromEntries(RECORD_SOURCES.map((s) => [s.table, records[s.file]!.length])),
+    records: { ...Object.fromEntries(RECORD_SOURCES.map((s) => [s.table, records[s.file]!.length])), 'controlroom.incidents': incidents.length },
     emptyTargets,
   };
 }

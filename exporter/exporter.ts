@@ -1,6 +1,7 @@
 import { Registry } from 'prom-client';
 import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
+import { IncidentsCollector } from '../alerting/incidents/collector.ts';
 import { createRegionsCollector } from '../control/failover/collector.ts';
 import { EvidenceCollector } from '../evidence/collector.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
@@ -33,6 +34,7 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     new ReleaseFreezeCollector(ctx),
     createRegionsCollector(ctx),
     new EvidenceCollector(ctx),
+    new IncidentsCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

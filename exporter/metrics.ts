@@ -128,6 +128,27 @@ export function createExporterMetrics(registry: Registry) {
       'gauge',
     ),
     evidenceBundles: snapshot('controlroom_evidence_bundles', 'Evidence bundles by status (verified, failed, running, pruned).', 'gauge'),
+    incidentTimeToAcknowledge: snapshot(
+      'controlroom_incident_time_to_acknowledge_seconds',
+      'Time from page to acknowledgement (Slack button, or the resolve when it came first) of acknowledged incidents, by severity; buckets count incidents with time <= le.',
+      'histogram',
+    ),
+    incidentTimeToResolve: snapshot(
+      'controlroom_incident_time_to_resolve_seconds',
+      'Time from page to resolution (every alert of the group resolved, or Slack Resolve) of resolved incidents, by severity; buckets count incidents with time <= le.',
+      'histogram',
+    ),
+    incidentSlaBreaches: snapshot(
+      'controlroom_incident_sla_breaches_total',
+      'Incidents that missed the plan budget of a stage (acknowledge, resolve), by severity: counted once the deadline passes, acknowledged or not.',
+      'counter',
+    ),
+    incidentsOpen: snapshot('controlroom_incidents_open', 'Incidents (alert groups) paged and not yet resolved, by severity.', 'gauge'),
+    incidentsPastSla: snapshot(
+      'controlroom_incidents_past_sla',
+      'Open incidents past their budget (unacknowledged past the acknowledge deadline, or unresolved past the resolve deadline; business days counted), by severity.',
+      'gauge',
+    ),
     releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',

@@ -3,6 +3,7 @@ import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { requestFreezeSync } from '../freeze/jobs.ts';
 import { recordFreezeTriggers } from '../freeze/triggers.ts';
+import { recordIncidentTimeline, type IncidentSettings } from '../incidents/timeline.ts';
 import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from '../slack/pager.ts';
 import { markProcessed, pendingEvents } from './events.ts';
 import { ALERT_GROUP_TASK } from './inbox.ts';
@@ -19,13 +20,17 @@ const stringField = (payload: unknown, field: string): string => {
  * retried with exponential backoff (up to 25 attempts), and every step below is safe to run again: the
  * database steps are idempotent, and each Slack call is recorded as done before the next step (see SlackPager).
  */
-export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger): TaskList {
+export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger, incidents: IncidentSettings): TaskList {
   return {
     [ALERT_GROUP_TASK]: async (payload) => {
       const source = stringField(payload, 'source');
       const groupKey = stringField(payload, 'groupKey');
       const pending = await pendingEvents(pool, source, groupKey);
       if (pending.length === 0) return;
+      // The incident opens before the page is posted, so a button on the page always finds it.
+      for (const change of await recordIncidentTimeline(pool, source, groupKey, incidents)) {
+        logger.info({ groupKey, incidentId: change.incidentId, severity: change.severity }, `incident ${change.change}`);
+      }
       for (const event of pending) await ensureOverageTask(pool, event);
       if (await recordFreezeTriggers(pool, pending)) await requestFreezeSync(pool);
       if (pager) await pager.publish(source, groupKey, pending);

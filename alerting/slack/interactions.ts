@@ -5,6 +5,7 @@ import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { HttpError, parseInput } from '../../core/http.ts';
 import { enqueueJob } from '../../core/jobs.ts';
+import { acknowledgeIncidentOfPage, resolveIncidentOfPage } from '../incidents/timeline.ts';
 import { ACK_ACTION, RESOLVE_ACTION } from './messages.ts';
 import { PAGE_REFRESH_TASK } from './pager.ts';
 
@@ -65,6 +66,9 @@ export async function handleSlackInteraction(pool: Pool, rawBody: Buffer, meta: 
             [action.value, `@${who}`],
           );
       if (updated.rowCount === 0) return 0; // already acknowledged / resolved, or no such page
+      // The incident's SLA timeline takes the press in the same transaction: recorded once, with the page's time.
+      if (acknowledging) await acknowledgeIncidentOfPage(client, action.value, `@${who}`);
+      else await resolveIncidentOfPage(client, action.value, `@${who}`);
       await audit(client, {
         actor: `slack:${user.id}`,
         action: acknowledging ? 'slack.page_acknowledged' : 'slack.page_resolved_by_user',

@@ -1,0 +1,265 @@
+import {
+  CONTROLROOM_TASK_NAMES,
+  incidentsQuery,
+  tasksQuery,
+  type AgentTask,
+  type Incident,
+  type IncidentsResponse,
+  type TasksResponse,
+} from '@controlroom/contract';
+import express, { type Request, type Router } from 'express';
+import { requireAction } from '../../core/access.ts';
+import type { Pool } from '../../core/db.ts';
+import { HttpError, parseInput } from '../../core/http.ts';
+
+/** Alert changes listed per incident: a storm group can hold thousands; the first ones tell the story. */
+const ALERTS_PER_INCIDENT = 200;
+const PAGE_EVENTS_PER_INCIDENT = 50;
+
+/**
+ * The query string as an object, refusing parameters the endpoint does not know (a misspelt filter must not
+ * silently return everything) and parameters given twice.
+ */
+function queryOf(req: Request, known: readonly string[], aliases: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [rawName, value] of Object.entries(req.query)) {
+    const name = aliases[rawName] ?? rawName;
+    if (!known.includes(name))
+      throw new HttpError(400, `invalid query: unknown parameter '${rawName}' (known: ${known.join(', ')})`);
+    if (typeof value !== 'string' || name in out)
+      throw new HttpError(400, `invalid query: ${rawName} must be given once`);
+    out[name] = value;
+  }
+  return out;
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+
+interface IncidentRow {
+  id: string;
+  source: 'alertmanager' | 'grafana';
+  group_key: string;
+  severity: 'P1' | 'P2' | 'P3';
+  alertnames: string[];
+  paged_at: Date;
+  ack_due_at: Date;
+  resolve_due_at: Date;
+  sla_time_zone: string;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  acknowledged_via: 'slack_button' | 'slack_resolve' | 'alert_resolved' | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  resolved_via: 'alert_resolved' | 'slack_resolve' | null;
+  ack_breached: boolean;
+  resolve_breached: boolean;
+  past_sla: boolean;
+  until: Date | null;
+}
+
+interface TaskRow {
+  id: string;
+  fn_name: string;
+  status: AgentTask['status'];
+  company_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+  payload: Record<string, unknown>;
+}
+
+const taskJson = (t: TaskRow): AgentTask => ({
+  id: String(t.id),
+  fnName: t.fn_name,
+  status: t.status,
+  companyId: t.company_id,
+  createdAt: iso(t.created_at)!,
+  updatedAt: iso(t.updated_at)!,
+  completedAt: iso(t.completed_at),
+  payload: t.payload,
+});
+
+const STATE_SQL: Record<string, string> = {
+  open: 'i.resolved_at IS NULL',
+  unacknowledged: 'i.resolved_at IS NULL AND i.acknowledged_at IS NULL',
+  acknowledged: 'i.resolved_at IS NULL AND i.acknowledged_at IS NOT NULL',
+  resolved: 'i.resolved_at IS NOT NULL',
+};
+
+/**
+ * Mounted under /api (Viewer, the `read` action like every read):
+ * - GET /incidents[?severity=P1|P2|P3][&state=open|unacknowledged|acknowledged|resolved][&limit=N][&cursor=C]:
+ *   incidents newest first, each with its alert changes, Slack page steps, acknowledgement, resolution, SLA
+ *   deadlines and breaches, and the actions taken (release-freeze triggers, notify_ops tasks).
+ * - GET /tasks[?fn_name=notify_ops|bulk_rating][&status=…][&limit=N][&cursor=C]: the agent tasks Control Room
+ *   created, newest first.
+ * Paging is by id (`cursor` = the last page's nextCursor), so a page is stable while new rows arrive.
+ */
+export function incidentsApiRouter(pool: Pool): Router {
+  const router = express.Router();
+  const viewer = requireAction('read');
+
+  router.get('/incidents', viewer, async (req, res) => {
+    const query = parseInput(incidentsQuery, queryOf(req, ['severity', 'state', 'limit', 'cursor']), 'query');
+    const { rows } = await pool.query<IncidentRow>(
+      `SELECT i.*,
+              coalesce(i.acknowledged_at, now()) >= i.ack_due_at AS ack_breached,
+              coalesce(i.resolved_at, now()) >= i.resolve_due_at AS resolve_breached,
+              i.resolved_at IS NULL AND (now() >= i.resolve_due_at OR (i.acknowledged_at IS NULL AND now() >= i.ack_due_at)) AS past_sla,
+              (SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id) AS until
+         FROM controlroom.incidents i
+        WHERE ($1::text IS NULL OR i.severity = $1)
+          AND ($2::bigint IS NULL OR i.id < $2)
+          ${query.state ? `AND ${STATE_SQL[query.state]}` : ''}
+        ORDER BY i.id DESC
+        LIMIT $3`,
+      [query.severity ?? null, query.cursor ?? null, query.limit + 1]
+    );
+    const page = rows.slice(0, query.limit);
+    const ids = page.map((r) => r.id);
+    const [alerts, pages, triggers, tasks] = await Promise.all([
+      pool.query<{
+        incident_id: string;
+        alertname: string;
+        fingerprint: string;
+        severity: string | null;
+        status: 'firing' | 'resolved';
+        starts_at: Date;
+        received_at: Date;
+        labels: Record<string, string>;
+        summary: string | null;
+      }>(
+        `SELECT x.id AS incident_id, e.alertname, e.fingerprint, e.severity, e.status, e.starts_at, e.received_at, e.labels, e.annotations->>'summary' AS summary
+           FROM unnest($1::bigint[]) AS x(id)
+           CROSS JOIN LATERAL (SELECT * FROM controlroom.alert_events WHERE incident_id = x.id ORDER BY id LIMIT $2) e
+          ORDER BY e.id`,
+        [ids, ALERTS_PER_INCIDENT]
+      ),
+      pool.query<{
+        incident_id: string;
+        action: string;
+        ts: Date;
+        actor: string;
+        channel: string | null;
+        slack_ts: string | null;
+      }>(
+        `SELECT i.id AS incident_id, a.action, a.ts, a.actor, a.payload->>'channel' AS channel, a.payload->>'ts' AS slack_ts
+           FROM controlroom.incidents i
+           JOIN controlroom.slack_pages p ON p.source = i.source AND p.group_key = i.group_key
+           CROSS JOIN LATERAL (
+             SELECT * FROM audit_log
+              WHERE target = 'slack_pages/' || p.id AND target LIKE 'slack_pages/%'
+                AND ts >= i.paged_at
+                AND ts < coalesce((SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id), 'infinity')
+              ORDER BY ts, id LIMIT $2) a
+          WHERE i.id = ANY($1::bigint[])
+          ORDER BY a.ts, a.id`,
+        [ids, PAGE_EVENTS_PER_INCIDENT]
+      ),
+      pool.query<{
+        incident_id: string;
+        alertname: string;
+        slo: string | null;
+        firing: boolean;
+        started_at: Date;
+        resolved_at: Date | null;
+      }>(
+        `SELECT DISTINCT ON (e.incident_id, t.fingerprint) e.incident_id, t.alertname, t.slo, t.firing, t.started_at, t.resolved_at
+           FROM controlroom.alert_events e
+           JOIN controlroom.freeze_triggers t ON t.source = e.source AND t.fingerprint = e.fingerprint
+          WHERE e.incident_id = ANY($1::bigint[])
+          ORDER BY e.incident_id, t.fingerprint`,
+        [ids]
+      ),
+      pool.query<TaskRow & { incident_id: string }>(
+        `SELECT DISTINCT ON (e.incident_id, t.id) e.incident_id, t.id, t.fn_name, t.status, t.company_id, t.created_at, t.updated_at, t.completed_at, t.payload
+           FROM controlroom.alert_events e
+           JOIN agent_tasks t ON t.fn_name = 'notify_ops' AND t.payload->'alert'->>'fingerprint' = e.fingerprint
+                             AND (t.payload->'alert'->>'starts_at')::timestamptz = e.starts_at
+          WHERE e.incident_id = ANY($1::bigint[]) AND e.status = 'firing'
+          ORDER BY e.incident_id, t.id`,
+        [ids]
+      ),
+    ]);
+    const by = <T extends { incident_id: string }>(list: T[], id: string) =>
+      list.filter((r) => String(r.incident_id) === String(id));
+    const incidents: Incident[] = page.map((r) => ({
+      id: String(r.id),
+      source: r.source,
+      groupKey: r.group_key,
+      severity: r.severity,
+      alertnames: r.alertnames,
+      state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'unacknowledged',
+      pagedAt: iso(r.paged_at)!,
+      acknowledgeBy: iso(r.ack_due_at)!,
+      resolveBy: iso(r.resolve_due_at)!,
+      slaTimeZone: r.sla_time_zone,
+      acknowledgement:
+        r.acknowledged_at && r.acknowledged_via
+          ? { at: iso(r.acknowledged_at)!, by: r.acknowledged_by, via: r.acknowledged_via }
+          : null,
+      resolution:
+        r.resolved_at && r.resolved_via ? { at: iso(r.resolved_at)!, by: r.resolved_by, via: r.resolved_via } : null,
+      breaches: [
+        ...(r.ack_breached ? (['acknowledge'] as const) : []),
+        ...(r.resolve_breached ? (['resolve'] as const) : []),
+      ],
+      pastSla: r.past_sla,
+      alerts: by(alerts.rows, r.id).map((e) => ({
+        alertname: e.alertname,
+        fingerprint: e.fingerprint,
+        severity: e.severity,
+        status: e.status,
+        startsAt: iso(e.starts_at)!,
+        receivedAt: iso(e.received_at)!,
+        labels: e.labels,
+        summary: e.summary,
+      })),
+      pages: by(pages.rows, r.id).map((p) => ({
+        action: p.action,
+        at: iso(p.ts)!,
+        actor: p.actor,
+        channel: p.channel,
+        ts: p.slack_ts,
+      })),
+      actions: {
+        freezeTriggers: by(triggers.rows, r.id).map((t) => ({
+          alertname: t.alertname,
+          slo: t.slo,
+          firing: t.firing,
+          startedAt: iso(t.started_at)!,
+          resolvedAt: iso(t.resolved_at),
+        })),
+        tasks: by(tasks.rows, r.id).map(taskJson),
+      },
+    }));
+    const body: IncidentsResponse = {
+      incidents,
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+    };
+    res.json(body);
+  });
+
+  router.get('/tasks', viewer, async (req, res) => {
+    const query = parseInput(
+      tasksQuery,
+      queryOf(req, ['fnName', 'status', 'limit', 'cursor'], { fn_name: 'fnName' }),
+      'query'
+    );
+    const names = query.fnName ? [query.fnName] : [...CONTROLROOM_TASK_NAMES];
+    const { rows } = await pool.query<TaskRow>(
+      `SELECT id, fn_name, status, company_id, created_at, updated_at, completed_at, payload FROM agent_tasks
+        WHERE fn_name = ANY($1::text[]) AND fn_name IN ('notify_ops', 'bulk_rating')
+          AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3)
+        ORDER BY id DESC LIMIT $4`,
+      [names, query.status ?? null, query.cursor ?? null, query.limit + 1]
+    );
+    const page = rows.slice(0, query.limit);
+    const body: TasksResponse = {
+      tasks: page.map(taskJson),
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+    };
+    res.json(body);
+  });
+  return router;
+}

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+
+/**
+ * GET /api/incidents and GET /api/tasks (Viewer): what the alert receiver did. Field names are camelCase;
+ * the query parameter `fn_name` is also accepted as `fnName`. Times are ISO 8601 (UTC).
+ */
+
+export const incidentSeverity = z.enum(['P1', 'P2', 'P3']);
+/** open = not resolved (acknowledged or not); unacknowledged and acknowledged narrow it; resolved = over. */
+export const incidentStateFilter = z.enum(['open', 'unacknowledged', 'acknowledged', 'resolved']);
+export const incidentState = z.enum(['unacknowledged', 'acknowledged', 'resolved']);
+
+const limit = z.coerce.number().int().min(1).max(500).default(50);
+/** Paging: pass the previous page's nextCursor to get the next (older) page. */
+const cursor = z
+  .string()
+  .regex(/^[1-9]\d{0,17}$/, 'must be the nextCursor of a previous page')
+  .optional();
+
+export const incidentsQuery = z.object({
+  severity: incidentSeverity.optional(),
+  state: incidentStateFilter.optional(),
+  limit,
+  cursor,
+});
+export type IncidentsQuery = z.infer<typeof incidentsQuery>;
+
+const isoTime = z.string();
+
+export const incidentStep = z.object({
+  at: isoTime,
+  /** A Slack user (`@name`), or null for Alertmanager/Grafana. */
+  by: z.string().nullable(),
+  /** slack_button, slack_resolve (the Resolve button), alert_resolved (every alert of the group resolved). */
+  via: z.enum(['slack_button', 'slack_resolve', 'alert_resolved']),
+});
+
+export const incidentAlertChange = z.object({
+  alertname: z.string(),
+  fingerprint: z.string(),
+  severity: z.string().nullable(),
+  status: z.enum(['firing', 'resolved']),
+  startsAt: isoTime,
+  receivedAt: isoTime,
+  labels: z.record(z.string(), z.string()),
+  summary: z.string().nullable(),
+});
+
+/** A Slack step of the incident's page, from the audit log (posted, escalated, folded into a storm digest…). */
+export const incidentPageEvent = z.object({
+  action: z.string(),
+  at: isoTime,
+  actor: z.string(),
+  channel: z.string().nullable(),
+  ts: z.string().nullable(),
+});
+
+export const incidentFreezeTrigger = z.object({
+  alertname: z.string(),
+  slo: z.string().nullable(),
+  firing: z.boolean(),
+  startedAt: isoTime,
+  resolvedAt: isoTime.nullable(),
+});
+
+export const agentTask = z.object({
+  id: z.string(),
+  fnName: z.string(),
+  status: z.enum(['queued', 'running', 'success', 'failed']),
+  companyId: z.string().nullable(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  completedAt: isoTime.nullable(),
+  payload: z.record(z.string(), z.unknown()),
+});
+export type AgentTask = z.infer<typeof agentTask>;
+
+export const incident = z.object({
+  id: z.string(),
+  source: z.enum(['alertmanager', 'grafana']),
+  groupKey: z.string(),
+  severity: incidentSeverity,
+  alertnames: z.array(z.string()),
+  state: incidentState,
+  pagedAt: isoTime,
+  acknowledgeBy: isoTime,
+  resolveBy: isoTime,
+  slaTimeZone: z.string(),
+  acknowledgement: incidentStep.nullable(),
+  resolution: incidentStep.nullable(),
+  /** Stages that missed their deadline, including an open incident whose deadline has passed. */
+  breaches: z.array(z.enum(['acknowledge', 'resolve'])),
+  pastSla: z.boolean(),
+  alerts: z.array(incidentAlertChange),
+  pages: z.array(incidentPageEvent),
+  actions: z.object({
+    freezeTriggers: z.array(incidentFreezeTrigger),
+    /** notify_ops tasks the incident's usage alerts created (limit_breach). */
+    tasks: z.array(agentTask),
+  }),
+});
+export type Incident = z.infer<typeof incident>;
+
+export const incidentsResponse = z.object({
+  incidents: z.array(incident),
+  /** Cursor of the next (older) page, null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type IncidentsResponse = z.infer<typeof incidentsResponse>;
+
+/** The agent tasks Control Room itself creates; GET /api/tasks lists only these. */
+export const CONTROLROOM_TASK_NAMES = ['notify_ops', 'bulk_rating'] as const;
+
+export const tasksQuery = z.object({
+  fnName: z.enum(CONTROLROOM_TASK_NAMES).optional(),
+  status: z.enum(['queued', 'running', 'success', 'failed']).optional(),
+  limit,
+  cursor,
+});
+export type TasksQuery = z.infer<typeof tasksQuery>;
+
+export const tasksResponse = z.object({
+  tasks: z.array(agentTask),
+  nextCursor: z.string().nullable(),
+});
+export type TasksResponse = z.infer<typeof tasksResponse>;
