@@ -24,7 +24,8 @@ RUN npm run build -w plugin
 
 # 2. The service's production dependencies only: the root package and the contract workspace, without the
 # plugin's (its build output is all that runs) and without devDependencies. tsx is a dependency: the service
-# runs its TypeScript sources through it, as it does from a checkout.
+# runs its TypeScript sources through it, as it does from a checkout. No install script runs: the image serves
+# against the compose stack's Postgres (DATABASE_URL), never the embedded one `controlroom start` would set up.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
