@@ -2,7 +2,7 @@ import express, { type Router } from 'express';
 import { requireAction } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { meterUnit, usageAgainstPlan } from '../core/plan-usage.ts';
-import { HttpError } from '../core/http.ts';
+import { UserError } from '../core/errors.ts';
 import type { BillingConfig } from './config.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -18,7 +18,7 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
   const router = express.Router();
   router.get('/usage/:company', requireAction('read'), async (req, res) => {
     const companyId = String(req.params.company);
-    if (!UUID.test(companyId)) throw new HttpError(400, `company '${companyId}' is not a UUID`);
+    if (!UUID.test(companyId)) throw new UserError(400, `company '${companyId}' is not a UUID`);
     const { rows: companies } = await pool.query<{ name: string; plan_id: string | null; billing_status: string | null; grace_until: Date | null; current_period_end: Date | null; trial_ends_at: Date | null }>(
       `SELECT c.name, e.plan_id, e.billing_status, e.grace_until, e.current_period_end, e.trial_ends_at
          FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
@@ -26,7 +26,7 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
       [companyId],
     );
     const company = companies[0];
-    if (!company) throw new HttpError(404, `no live company ${companyId}`);
+    if (!company) throw new UserError(404, `no live company ${companyId}`);
     const usages = await usageAgainstPlan(pool, { companyId });
     const [{ rows: notices }, { rows: meter }] = await Promise.all([
       pool.query<{ feature: string; period_start: string; threshold: number }>(

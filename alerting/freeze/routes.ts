@@ -6,7 +6,8 @@ import { audit } from '../../core/audit.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput, readBody } from '../../core/http.ts';
+import { jsonBody, parseInput, readBody } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
@@ -85,7 +86,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
   const end = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
     const body = parse(endBody, req.body);
     const id = String(req.params.id ?? '');
-    if (!/^\d{1,18}$/.test(id)) throw new HttpError(400, `${kind} id must be a whole number, not '${id.slice(0, 40)}'`);
+    if (!/^\d{1,18}$/.test(id)) throw new UserError(400, `${kind} id must be a whole number, not '${id.slice(0, 40)}'`);
     const caller = req.caller!;
     await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const ended = await client.query(
@@ -93,7 +94,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
           WHERE id = $1 AND kind = $2 AND ended_at IS NULL RETURNING id`,
         [id, kind, actorOf(caller)],
       );
-      if (ended.rowCount === 0) throw new HttpError(404, `no active ${kind} ${id}`);
+      if (ended.rowCount === 0) throw new UserError(404, `no active ${kind} ${id}`);
       await audit(client, {
         actor: actorOf(caller),
         action: kind === 'freeze' ? 'release_freeze.manual_freeze_ended' : 'release_freeze.override_ended',
@@ -123,19 +124,19 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
   const watched = new Set(repositories(config));
 
   router.post('/github', async (req, res) => {
-    if (!webhooks) throw new HttpError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
+    if (!webhooks) throw new UserError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
     const signature = req.header('x-hub-signature-256');
-    if (!signature) throw new HttpError(401, 'missing X-Hub-Signature-256 header');
+    if (!signature) throw new UserError(401, 'missing X-Hub-Signature-256 header');
     // GitHub caps webhook payloads at 25 MB, but the events we act on are far smaller.
     const body = (await readBody(req, 5 * 1024 * 1024)).toString('utf8');
-    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new HttpError(401, 'X-Hub-Signature-256 does not match the body');
+    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new UserError(401, 'X-Hub-Signature-256 does not match the body');
     let payload: Record<string, any>;
     try {
       payload = JSON.parse(body) as Record<string, any>;
     } catch {
-      throw new HttpError(400, 'body is not valid JSON');
+      throw new UserError(400, 'body is not valid JSON');
     }
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new HttpError(400, 'the body must be a JSON object');
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new UserError(400, 'the body must be a JSON object');
     const event = req.header('x-github-event') ?? '';
     const repo = String(payload.repository?.full_name ?? '');
     if (event === 'ping') return void res.json({ ok: true });
@@ -144,7 +145,7 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     if (event === 'pull_request') {
       const pr = payload.pull_request;
       if (!PR_ACTIONS.has(payload.action) || pr?.state !== 'open') return void res.status(202).json({ ignored: `pull_request ${payload.action}` });
-      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new HttpError(400, 'pull_request payload lacks number or head.sha');
+      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new UserError(400, 'pull_request payload lacks number or head.sha');
       await enqueueJob(pool, FREEZE_PR_TASK, {
         repo,
         number: pr.number,
@@ -156,7 +157,7 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     if (event === 'deployment_protection_rule') {
       const callbackUrl = payload.deployment_callback_url;
       if (typeof callbackUrl !== 'string' || typeof payload.environment !== 'string') {
-        throw new HttpError(400, 'deployment_protection_rule payload lacks deployment_callback_url or environment');
+        throw new UserError(400, 'deployment_protection_rule payload lacks deployment_callback_url or environment');
       }
       await enqueueJob(pool, FREEZE_DEPLOYMENT_TASK, {
         callbackUrl,

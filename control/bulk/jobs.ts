@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { audit } from '../../core/audit.ts';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { bulkAllowance, checkAllowance, type BulkAllowance } from './allowance.ts';
 import type { IngestResult } from './ingest.ts';
@@ -81,7 +81,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
       const job = existing.rows[0];
       if (job) {
         if (job.request_sha256 !== submission.ingest.sha256) {
-          throw new HttpError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
+          throw new UserError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
         }
         return { job, replayed: true, allowance: await bulkAllowance(client, submission.companyId) };
       }
@@ -89,7 +89,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
     const { lanes, errors, rejectedRows } = submission.ingest;
     const allowance = await bulkAllowance(client, submission.companyId);
     if (lanes.length === 0) {
-      throw new HttpError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
+      throw new UserError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
     }
     // The plan meters jobs per period; the lanes of one job are bounded by BULK_MAX_LANES at ingest.
     checkAllowance(allowance, 1);

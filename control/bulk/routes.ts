@@ -3,7 +3,8 @@ import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
-import { decodeUtf8, HttpError, mediaTypeOf, readBody, requireUtf8Charset, safeText } from '../../core/http.ts';
+import { decodeUtf8, mediaTypeOf, readBody, requireUtf8Charset, safeText } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { bulkAllowance } from './allowance.ts';
 import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
 import { jobView, submitJob, type JobRow } from './jobs.ts';
@@ -20,9 +21,9 @@ const RESULT_COLUMNS = ['line', 'origin', 'destination', 'equipment', 'pickup_da
 const quoted = (value: string) => safeText(value.slice(0, 80));
 
 function companyParam(value: unknown): string {
-  if (value === undefined || value === '') throw new HttpError(400, 'company_id is required');
-  if (typeof value !== 'string') throw new HttpError(400, 'company_id must be given once');
-  if (!UUID.test(value)) throw new HttpError(400, `company_id '${quoted(value)}' is not a UUID`);
+  if (value === undefined || value === '') throw new UserError(400, 'company_id is required');
+  if (typeof value !== 'string') throw new UserError(400, 'company_id must be given once');
+  if (!UUID.test(value)) throw new UserError(400, `company_id '${quoted(value)}' is not a UUID`);
   return value;
 }
 
@@ -30,21 +31,21 @@ function companyParam(value: unknown): string {
 function intParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined || value === '') return fallback;
   const n = typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, `${name} must be a whole number from ${min} to ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UserError(400, `${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 
 function idempotencyKey(req: Request): string | null {
   const key = req.header('idempotency-key');
   if (key === undefined) return null;
-  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw new HttpError(400, 'Idempotency-Key must be 1-200 printable ASCII characters');
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw new UserError(400, 'Idempotency-Key must be 1-200 printable ASCII characters');
   return key;
 }
 
 async function loadJob(pool: Pool, id: string): Promise<JobRow> {
-  if (!UUID.test(id)) throw new HttpError(400, `job id '${quoted(id)}' is not a UUID`);
+  if (!UUID.test(id)) throw new UserError(400, `job id '${quoted(id)}' is not a UUID`);
   const { rows } = await pool.query<JobRow>(`SELECT * FROM controlroom.bulk_jobs WHERE id = $1`, [id]);
-  if (!rows[0]) throw new HttpError(404, `no bulk rating job ${id}`);
+  if (!rows[0]) throw new UserError(404, `no bulk rating job ${id}`);
   return rows[0];
 }
 
@@ -58,12 +59,12 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   router.post('/bulk-rating/jobs', editor, async (req, res) => {
     const type = mediaTypeOf(req);
     if (type !== 'text/csv' && type !== 'application/csv' && type !== 'application/json') {
-      throw new HttpError(415, `send text/csv (with ?company_id=) or application/json ({company_id, lanes}), not '${quoted(type) || 'no content type'}'`);
+      throw new UserError(415, `send text/csv (with ?company_id=) or application/json ({company_id, lanes}), not '${quoted(type) || 'no content type'}'`);
     }
     requireUtf8Charset(req);
     const key = idempotencyKey(req);
     const declared = Number(req.header('content-length') ?? '0');
-    if (declared > limits.maxBytes) throw new HttpError(413, `upload larger than ${limits.maxBytes} bytes`);
+    if (declared > limits.maxBytes) throw new UserError(413, `upload larger than ${limits.maxBytes} bytes`);
     let companyId: string;
     let ingest;
     let source: 'csv' | 'json';
@@ -74,18 +75,18 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
       try {
         body = JSON.parse(raw);
       } catch (error) {
-        throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
+        throw new UserError(400, `body is not valid JSON: ${(error as Error).message}`);
       }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object {company_id, lanes}');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(400, 'the body must be a JSON object {company_id, lanes}');
       const { company_id: company, lanes } = body as { company_id?: unknown; lanes?: unknown };
-      if (company !== undefined && typeof company !== 'string') throw new HttpError(400, 'company_id must be a UUID string');
+      if (company !== undefined && typeof company !== 'string') throw new UserError(400, 'company_id must be a UUID string');
       companyId = companyParam(company);
-      if (!Array.isArray(lanes) || lanes.length === 0) throw new HttpError(400, 'lanes must be a non-empty array of {origin, destination, equipment, pickup_date}');
+      if (!Array.isArray(lanes) || lanes.length === 0) throw new UserError(400, 'lanes must be a non-empty array of {origin, destination, equipment, pickup_date}');
       source = 'json';
       ingest = ingestJson(lanes, raw, limits, rating.checkLocation, todayUtc());
     } else {
       companyId = companyParam(req.query.company_id);
-      if (req.query.filename !== undefined && typeof req.query.filename !== 'string') throw new HttpError(400, 'filename must be given once');
+      if (req.query.filename !== undefined && typeof req.query.filename !== 'string') throw new UserError(400, 'filename must be given once');
       filename = typeof req.query.filename === 'string' ? safeText(req.query.filename.slice(0, 200)) || null : null;
       source = 'csv';
       ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
@@ -128,7 +129,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   router.get('/bulk-rating/jobs/:id/results', viewer, async (req, res) => {
     const job = await loadJob(pool, String(req.params.id));
     const format = req.query.format === 'csv' ? 'csv' : req.query.format === undefined || req.query.format === 'json' ? 'json' : null;
-    if (!format) throw new HttpError(400, `format must be json or csv, not '${quoted(String(req.query.format))}'`);
+    if (!format) throw new UserError(400, `format must be json or csv, not '${quoted(String(req.query.format))}'`);
     if (format === 'json') {
       const offset = intParam(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = intParam(req.query.limit, 'limit', 1000, 1, RESULT_PAGE);
@@ -180,6 +181,6 @@ const numbersOf = (row: Record<string, unknown>) =>
 
 /** The shared reader says "body"; an upload is refused as an upload. */
 const renameTooLarge = (maxBytes: number) => (error: unknown): never => {
-  if (error instanceof HttpError && error.status === 413) throw new HttpError(413, `upload larger than ${maxBytes} bytes`);
+  if (error instanceof UserError && error.status === 413) throw new UserError(413, `upload larger than ${maxBytes} bytes`);
   throw error;
 };

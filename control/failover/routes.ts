@@ -2,7 +2,8 @@ import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
+import { jsonBody, parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import type { FailoverEngine } from './engine.ts';
 import { requestAbort, requestFailover, requestShift, stepsProblem, waitForEvent, type Requester } from './requests.ts';
 import type { FailoverSettings } from './settings.ts';
@@ -31,7 +32,7 @@ export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
     [scope],
   );
   const row = rows[0];
-  if (!row) throw new HttpError(503, `regions are not configured (scope ${scope})`);
+  if (!row) throw new UserError(503, `regions are not configured (scope ${scope})`);
   const regions = row.regions ?? [];
   return { epoch: row.epoch, write_frozen: row.write_frozen, jobs_paused: row.jobs_paused, active: regions.find((r) => r.active)?.name ?? null, regions };
 }
@@ -101,7 +102,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
 
   router.get('/regions', requireAction('read'), async (req, res) => {
     const raw = req.query.checks === undefined ? 50 : typeof req.query.checks === 'string' && /^\d{1,4}$/.test(req.query.checks) ? Number(req.query.checks) : Number.NaN;
-    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks must be a whole number from 1 to 1000');
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new UserError(400, 'invalid request: checks must be a whole number from 1 to 1000');
     const [control, regions, checks, events, drills] = await Promise.all([
       loadControl(pool, scope),
       loadRegions(pool, scope),
@@ -185,7 +186,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     const regions = await loadRegions(pool, scope);
     const active = regions.find((r) => r.active);
     if (!active || regions.every((r) => r.active || r.traffic_weight === 0)) {
-      throw new HttpError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
+      throw new UserError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
     }
     const weights = Object.fromEntries(regions.map((r) => [r.name, r.active ? 100 : 0]));
     const { event } = await requestShift(pool, scope, { weights, reason: body.reason, pinBack: true }, requester(req));

@@ -4,7 +4,8 @@ import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
+import { jsonBody, parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { companyFeatureUsage, METERS, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
 
 /** The most anyone may ask for; a bigint column holds more, but a larger number is a typo. */
@@ -88,20 +89,20 @@ export function limitRequestsRouter(pool: Pool): Router {
 
   router.post('/limits/requests', requireAction('limitsRequest'), json, async (req: Request, res) => {
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      throw new HttpError(400, 'send a JSON object {company_id, feature, requested_limit, reason}');
+      throw new UserError(400, 'send a JSON object {company_id, feature, requested_limit, reason}');
     }
     const body = parseInput(requestBody, req.body, 'limit increase request');
     const actor = actorOf(req.caller!);
 
     const outcome = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const usage = await companyFeatureUsage(client, body.company_id, body.feature);
-      if (!usage) throw new HttpError(404, `no live company ${body.company_id}`);
+      if (!usage) throw new UserError(404, `no live company ${body.company_id}`);
       const unit = meterUnit(body.feature);
       if (usage.hardLimit < 0) {
-        throw new HttpError(422, `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`);
+        throw new UserError(422, `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`);
       }
       if (body.requested_limit <= usage.hardLimit) {
-        throw new HttpError(422, `requested_limit ${body.requested_limit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`);
+        throw new UserError(422, `requested_limit ${body.requested_limit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`);
       }
       const upgrade = await nextPlanFor(client, usage.plan, body.feature, usage.hardLimit);
       const payload = increasePayload(usage, body, actor, upgrade);
@@ -145,7 +146,7 @@ export function limitRequestsRouter(pool: Pool): Router {
 
   router.get('/limits/requests', requireAction('read'), async (req, res) => {
     const companyId = req.query.company_id;
-    if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new HttpError(400, `company_id must be a UUID, not '${String(companyId ?? '')}'`);
+    if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new UserError(400, `company_id must be a UUID, not '${String(companyId ?? '')}'`);
     const { rows } = await pool.query<RequestRow>(
       `SELECT ${COLUMNS} FROM controlroom.limit_increase_requests WHERE company_id = $1 ORDER BY created_at DESC, id DESC LIMIT 50`,
       [companyId],
