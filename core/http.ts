@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { oldNamesRegistry } from '@controlroom/contract';
 import type { z } from 'zod';
 import { UserError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -96,11 +97,30 @@ export function describeZodIssues(error: z.ZodError): string {
   return error.issues.map(describeIssue).join('; ');
 }
 
-/** Validates `input` with `schema`; a 400 "invalid <what>: <sentences>" when it does not fit. */
+/**
+ * Validates `input` with `schema` (a contract schema, usually); a 400 "invalid <what>: <sentences>" when it
+ * does not fit. Where the schema accepts old snake_case names (`acceptingOldNames`), a message names the
+ * field as the caller spelled it ("company_id must be a UUID" to a caller that sent company_id).
+ */
 export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what = 'request'): T {
   const result = schema.safeParse(input, { error: apiErrorMap });
-  if (!result.success) throw new UserError(400, `invalid ${what}: ${describeZodIssues(result.error)}`);
-  return result.data;
+  if (result.success) return result.data;
+  const spelled = callerSpelling(schema, input);
+  const issues = result.error.issues.map((issue) => {
+    const first = issue.path[0];
+    const asSent = typeof first === 'string' ? spelled.get(first) : undefined;
+    return asSent ? { ...issue, path: [asSent, ...issue.path.slice(1)] } : issue;
+  });
+  throw new UserError(400, `invalid ${what}: ${issues.map(describeIssue).join('; ')}`);
+}
+
+/** Current name -> the old name the caller used instead, for the old names `schema` accepts. */
+function callerSpelling(schema: z.ZodType, input: unknown): Map<string, string> {
+  const oldNames = oldNamesRegistry.get(schema)?.oldNames ?? {};
+  const spelled = new Map<string, string>();
+  if (typeof input !== 'object' || input === null) return spelled;
+  for (const [old, current] of Object.entries(oldNames)) if (Object.hasOwn(input, old) && !Object.hasOwn(input, current)) spelled.set(current, old);
+  return spelled;
 }
 
 // ---------------------------------------------------------------------------------------------------
