@@ -240,7 +240,7 @@ describe('manual freeze and override through the Grafana app', () => {
     assert.equal(statusOf('a1a1a1')?.description, 'Release freeze: Manual freeze by grafana:ed: Black Friday code freeze');
     const published = await freeze();
     assert.equal(published.cause, 'manual');
-    assert.ok(Date.parse(published.since) >= Date.parse(created.body.created_at) - 1_000, 'frozen since the freeze');
+    assert.ok(Date.parse(published.since) >= Date.parse(created.body.createdAt) - 1_000, 'frozen since the freeze');
     // Until freeze_sync publishes a change, the published `since` is the previous state's: none is given.
     await h.db.pool.query(`UPDATE controlroom.freeze_state SET frozen = false, cause = 'none' WHERE id = 1`);
     assert.equal((await freeze()).since, null);
@@ -271,11 +271,12 @@ describe('manual freeze and override through the Grafana app', () => {
     assert.equal((await freeze()).cause, 'slo_page');
     const noExpiry = await api('POST', '/api/freeze/overrides', asUser('Admin'), { reason: 'ship the fix' });
     assert.equal(noExpiry.status, 400);
-    assert.match(noExpiry.body.error, /expires_at/);
+    assert.match(noExpiry.body.error, /expiresAt is required/);
     const tooLong = await api('POST', '/api/freeze/overrides', asUser('Admin'), { reason: 'ship the fix', expires_at: new Date(Date.now() + 48 * 3_600_000).toISOString() });
     assert.equal(tooLong.status, 400);
     assert.equal((await api('POST', '/api/freeze/overrides', asUser('Editor'), { reason: 'x'.repeat(5), expires_at: new Date(Date.now() + 3_600_000).toISOString() })).status, 403);
-    const ok = await api('POST', '/api/freeze/overrides', asUser('Admin', 'cto'), { reason: 'ship the fix', expires_at: new Date(Date.now() + 3_600_000).toISOString() });
+    // The old name expires_at (above) is still accepted; expiresAt is the API's name.
+    const ok = await api('POST', '/api/freeze/overrides', asUser('Admin', 'cto'), { reason: 'ship the fix', expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
     assert.equal(ok.status, 201);
     await waitForStatus('a1a1a1', 'success');
     assert.equal(statusOf('a1a1a1')?.description, 'Release freeze overridden');

@@ -1,28 +1,9 @@
+import type { BulkAllowance, LimitRefusalDetails } from '@controlroom/contract';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { companyFeatureUsage, describePeriod, nextPlanFor, type UpgradeHint } from '../../core/plan-usage.ts';
 
 export const BULK_FEATURE = 'bulk_rating';
-
-export interface BulkAllowance {
-  companyId: string;
-  companyName: string;
-  plan: string | null;
-  /** Stripe-driven status of the account (active, trialing, grace, past_due, canceled). */
-  billingStatus: string | null;
-  /** What one unit of the meter is: a submitted job (its lanes are bounded by BULK_MAX_LANES, not by the plan). */
-  unit: 'jobs';
-  period: 'day' | 'month';
-  periodStart: string;
-  /** Jobs per period where the product blocks: -1 unlimited, 0 not in the plan. */
-  limit: number;
-  /** Jobs per period the plan includes; overage is billed above it. -1 unlimited. */
-  included: number;
-  used: number;
-  remaining: number | null;
-  /** The next plan that includes more bulk jobs, for the upgrade hint; null when there is none. */
-  upgrade: UpgradeHint | null;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -53,7 +34,7 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
  * upgrade hint (the next plan that includes more) and, for the limit, the "request increase" flow.
  */
 export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): void {
-  const details = {
+  const details: LimitRefusalDetails = {
     plan: allowance.plan,
     feature: BULK_FEATURE,
     unit: allowance.unit,
@@ -62,7 +43,7 @@ export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): voi
     used: allowance.used,
     requested: requestedJobs,
     period: allowance.period,
-    period_start: allowance.periodStart,
+    periodStart: allowance.periodStart,
     upgrade: allowance.upgrade,
   };
   const hint = allowance.upgrade ? `; the ${allowance.upgrade.name} plan includes ${allowance.upgrade.hardLimit < 0 ? 'unlimited' : allowance.upgrade.hardLimit} jobs per ${allowance.upgrade.period}` : '';
@@ -77,7 +58,7 @@ export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): voi
     throw new UserError(
       429,
       `bulk rating limit reached: ${allowance.used} of ${allowance.limit} jobs used ${describePeriod(allowance.period, allowance.periodStart)}${hint}; or ask for an increase (POST /api/limits/requests)`,
-      { ...details, request_increase: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, current_limit: allowance.limit } },
+      { ...details, requestIncrease: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, currentLimit: allowance.limit } } satisfies LimitRefusalDetails,
     );
   }
 }

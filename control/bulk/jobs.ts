@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { BulkAllowance, BulkJob } from '@controlroom/contract';
 import { audit } from '../../core/audit.ts';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
-import { bulkAllowance, checkAllowance, type BulkAllowance } from './allowance.ts';
+import { bulkAllowance, checkAllowance } from './allowance.ts';
 import type { IngestResult } from './ingest.ts';
 
 export const BULK_RATE_TASK = 'bulk_rate';
@@ -43,24 +44,24 @@ export interface JobRow {
   request_sha256: string;
 }
 
-export const jobView = (job: JobRow) => ({
+export const jobView = (job: JobRow): BulkJob => ({
   id: job.id,
-  company_id: job.company_id,
-  submitted_by: job.submitted_by,
-  status: job.status,
-  source: job.source,
+  companyId: job.company_id,
+  submittedBy: job.submitted_by,
+  status: job.status as BulkJob['status'],
+  source: job.source as BulkJob['source'],
   filename: job.filename,
-  lanes_total: job.lanes_total,
-  lanes_rated: job.lanes_rated,
-  lanes_failed: job.lanes_failed,
+  lanesTotal: job.lanes_total,
+  lanesRated: job.lanes_rated,
+  lanesFailed: job.lanes_failed,
   progress: job.lanes_total ? (job.lanes_rated + job.lanes_failed) / job.lanes_total : 0,
-  rejected_rows: job.rejected_rows,
+  rejectedRows: job.rejected_rows,
   errors: job.rejected,
-  agent_task_id: Number(job.agent_task_id),
+  agentTaskId: Number(job.agent_task_id),
   error: job.error,
-  created_at: job.created_at,
-  started_at: job.started_at,
-  finished_at: job.finished_at,
+  createdAt: job.created_at.toISOString(),
+  startedAt: job.started_at?.toISOString() ?? null,
+  finishedAt: job.finished_at?.toISOString() ?? null,
 });
 
 /**
