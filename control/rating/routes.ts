@@ -1,9 +1,18 @@
+import { CandidateBody, type PricingModelAnswer, type PricingModelList, type PricingModelView } from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { jsonBody, safeText } from '../../core/http.ts';
+import { jsonBody, parseInput, safeText } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
-import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate } from './registry.ts';
+import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate, type ModelRow } from './registry.ts';
+
+const modelView = (m: ModelRow): PricingModelView => ({
+  ...m,
+  createdAt: m.createdAt.toISOString(),
+  activatedAt: m.activatedAt?.toISOString() ?? null,
+  retiredAt: m.retiredAt?.toISOString() ?? null,
+});
+const modelAnswer = (m: ModelRow): PricingModelAnswer => ({ model: modelView(m) });
 
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** The :version path parameter, checked like a registered version so no stray text reaches SQL. */
@@ -25,31 +34,30 @@ export function pricingRouter(pool: Pool): Router {
   const json = jsonBody(64 * 1024);
 
   router.get('/pricing/models', viewer, async (_req, res) => {
-    res.json({ models: await listModels(pool) });
+    res.json({ models: (await listModels(pool)).map(modelView) } satisfies PricingModelList);
   });
   router.get('/pricing/models/:version', viewer, async (req, res) => {
     const model = await getModel(pool, versionOf(req));
     if (!model) throw new UserError(404, `no pricing model '${versionOf(req)}'`);
-    res.json({ model });
+    res.json(modelAnswer(model));
   });
   router.post('/pricing/models', admin, json, async (req, res) => {
-    res.status(201).json({ model: await registerModel(pool, req.body, actorOf(req.caller!)) });
+    res.status(201).json(modelAnswer(await registerModel(pool, req.body, actorOf(req.caller!))));
   });
   router.post('/pricing/models/:version/candidate', admin, json, async (req, res) => {
     const body = req.body as unknown;
     if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new UserError(400, 'the body must be a JSON object {share}');
-    const share = (body as { share?: unknown } | undefined)?.share;
-    if (share !== undefined && typeof share !== 'number') throw new UserError(400, 'share must be a number between 0 and 0.5');
-    res.json({ model: await promoteCandidate(pool, versionOf(req), share as number | undefined, actorOf(req.caller!)) });
+    const { share } = parseInput(CandidateBody, body ?? {});
+    res.json(modelAnswer(await promoteCandidate(pool, versionOf(req), share, actorOf(req.caller!))));
   });
   router.delete('/pricing/candidate', admin, async (req, res) => {
-    res.json({ model: await withdrawCandidate(pool, actorOf(req.caller!)) });
+    res.json(modelAnswer(await withdrawCandidate(pool, actorOf(req.caller!))));
   });
   router.post('/pricing/models/:version/activate', admin, async (req, res) => {
-    res.json({ model: await activate(pool, versionOf(req), actorOf(req.caller!)) });
+    res.json(modelAnswer(await activate(pool, versionOf(req), actorOf(req.caller!))));
   });
   router.post('/pricing/rollback', admin, async (req, res) => {
-    res.json({ model: await rollback(pool, actorOf(req.caller!)) });
+    res.json(modelAnswer(await rollback(pool, actorOf(req.caller!))));
   });
   return router;
 }
