@@ -38,16 +38,23 @@ export const BulkJob = z.object({
 export type BulkJob = z.infer<typeof BulkJob>;
 
 /** One lane of a JSON upload; each lane is checked on its own and a bad one is a row error, not a 400. */
-export const BulkLaneInput = z.object({ origin: z.string(), destination: z.string(), equipment: z.string(), pickupDate: CalendarDate });
+export const BulkLaneInput = z.object({
+  origin: z.string(),
+  destination: z.string(),
+  equipment: z.string(),
+  pickupDate: CalendarDate,
+});
 export type BulkLaneInput = z.infer<typeof BulkLaneInput>;
 
 /** POST /api/bulk-rating/jobs as application/json (`company_id` accepted). */
 export const SubmitBulkJobBody = acceptingOldNames(
   z.object({
     companyId: Uuid,
-    lanes: z.array(z.unknown(), need('a list of lanes {origin, destination, equipment, pickupDate}')).min(1, 'must not be empty: send at least one lane'),
+    lanes: z
+      .array(z.unknown(), need('a list of lanes {origin, destination, equipment, pickupDate}'))
+      .min(1, 'must not be empty: send at least one lane'),
   }),
-  { company_id: 'companyId' },
+  { company_id: 'companyId' }
 );
 export type SubmitBulkJobBody = z.infer<typeof SubmitBulkJobBody>;
 
@@ -124,6 +131,8 @@ export const LimitRefusalDetails = z.object({
   periodStart: CalendarDate,
   upgrade: UpgradeHint.nullable(),
   /** Present when the hard limit refused the job: the "request increase" flow applies. */
-  requestIncrease: z.object({ method: z.literal('POST'), path: z.string(), feature: z.string(), currentLimit: z.number() }).optional(),
+  requestIncrease: z
+    .object({ method: z.literal('POST'), path: z.string(), feature: z.string(), currentLimit: z.number() })
+    .optional(),
 });
 export type LimitRefusalDetails = z.infer<typeof LimitRefusalDetails>;

@@ -18,7 +18,9 @@ export const Timestamp = z.string();
 export const CalendarDate = z.string();
 
 /** "is required" when absent, "must be <what>" when of the wrong type. */
-export const need = (what: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
+export const need = (what: string) => ({
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`),
+});
 
 export const Uuid = z.string(need('a UUID string')).regex(UUID_PATTERN, 'must be a UUID');
 
@@ -57,16 +59,17 @@ export function renameOldNames(input: unknown, oldNames: Readonly<Record<string,
   return out;
 }
 
+/** A plan meter's period (UTC day or calendar month). */
+export const Period = z.enum(['day', 'month']);
+export type Period = z.infer<typeof Period>;
+
 /** The next plan that includes more of a feature (the upgrade hint); hardLimit -1 = unlimited. */
 export const UpgradeHint = z.object({
   plan: z.string(),
   name: z.string(),
   hardLimit: z.number(),
   softLimit: z.number(),
-  period: z.enum(['day', 'month']),
+  period: Period,
   priceMonthly: z.number(),
 });
 export type UpgradeHint = z.infer<typeof UpgradeHint>;
-
-export const Period = z.enum(['day', 'month']);
-export type Period = z.infer<typeof Period>;

@@ -9,12 +9,19 @@ import { Timestamp } from './common.ts';
  * below are that contract as it stands, so the service and the Grafana app share it.
  */
 
-const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500, 'must be at most 500 characters');
+const reason = z
+  .string()
+  .trim()
+  .min(3, 'must be at least 3 characters: say why')
+  .max(500, 'must be at most 500 characters');
 
 /** POST /api/regions/failover. The service also checks the steps increase and end at 100. */
 export const FailoverBody = z
   .object({
-    target: z.string({ error: 'is required: name the region to fail over to' }).trim().min(1, 'is required: name the region to fail over to'),
+    target: z
+      .string({ error: 'is required: name the region to fail over to' })
+      .trim()
+      .min(1, 'is required: name the region to fail over to'),
     steps: z
       .array(z.number().int('must be a whole percentage').min(1, 'must be at least 1').max(100, 'must be at most 100'))
       .min(1)
@@ -29,10 +36,12 @@ export type FailoverBody = z.infer<typeof FailoverBody>;
 /** POST /api/regions/shift: weights by region name. */
 export const ShiftBody = z
   .object({
-    weights: z.record(z.string(), z.number().int('must be a whole percentage').min(0, 'must be at least 0').max(100, 'must be at most 100')).refine(
-      (w) => Object.keys(w).length > 0,
-      'must name at least one region, e.g. {"us-west-2": 10}',
-    ),
+    weights: z
+      .record(
+        z.string(),
+        z.number().int('must be a whole percentage').min(0, 'must be at least 0').max(100, 'must be at most 100')
+      )
+      .refine((w) => Object.keys(w).length > 0, 'must name at least one region, e.g. {"us-west-2": 10}'),
     force: z.boolean().optional(),
     reason,
   })
@@ -52,7 +61,9 @@ export const Routing = z.object({
   /** The TMS keeps background work paused while this is set (a cutover moving the write role). */
   jobs_paused: z.boolean(),
   active: z.string().nullable(),
-  regions: z.array(z.object({ name: z.string(), base_url: z.string(), weight: z.number(), active: z.boolean(), healthy: z.boolean() })),
+  regions: z.array(
+    z.object({ name: z.string(), base_url: z.string(), weight: z.number(), active: z.boolean(), healthy: z.boolean() })
+  ),
 });
 export type Routing = z.infer<typeof Routing>;
 
@@ -144,7 +155,17 @@ export const FailoverEvent = z.object({
   /** What happened, as the engine recorded it; these keys are the ones the Grafana app reads. */
   details: z
     .looseObject({
-      timeline: z.array(z.object({ at: Timestamp, what: z.string(), region: z.string().optional(), reason: z.string().optional(), by: z.string().optional() })).optional(),
+      timeline: z
+        .array(
+          z.object({
+            at: Timestamp,
+            what: z.string(),
+            region: z.string().optional(),
+            reason: z.string().optional(),
+            by: z.string().optional(),
+          })
+        )
+        .optional(),
       objectives: Objectives.optional(),
       integrity: z
         .looseObject({
@@ -179,7 +200,12 @@ export const Drill = z.object({
 });
 export type Drill = z.infer<typeof Drill>;
 
-export const PinBackAdvice = z.object({ needed: z.boolean(), from: z.string().nullable(), to: z.string().nullable(), weight: z.number() });
+export const PinBackAdvice = z.object({
+  needed: z.boolean(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  weight: z.number(),
+});
 export type PinBackAdvice = z.infer<typeof PinBackAdvice>;
 
 /** GET /api/regions[?checks=N]. */
@@ -192,7 +218,9 @@ export const RegionsState = z.object({
     write_frozen: z.boolean(),
     frozen_since: Timestamp.nullable(),
     jobs_paused: z.boolean().optional(),
-    resume_calls_owed: z.array(z.object({ region: z.string(), attempts: z.number(), last_error: z.string().nullable() })).optional(),
+    resume_calls_owed: z
+      .array(z.object({ region: z.string(), attempts: z.number(), last_error: z.string().nullable() }))
+      .optional(),
     cutover: Cutover.nullable(),
   }),
   regions: z.array(Region),

@@ -6,19 +6,32 @@ import { acceptingOldNames, Timestamp } from './common.ts';
 export const MAX_OVERRIDE_HOURS = 24;
 
 /** Every cause `GET /api/freeze` can report, strongest alert-driven cause first after manual/override. */
-export const FREEZE_CAUSES = ['none', 'active_region_down', 'release_gate', 'error_budget', 'slo_page', 'quiet_period', 'manual', 'override'] as const;
+export const FREEZE_CAUSES = [
+  'none',
+  'active_region_down',
+  'release_gate',
+  'error_budget',
+  'slo_page',
+  'quiet_period',
+  'manual',
+  'override',
+] as const;
 export const FreezeCause = z.enum(FREEZE_CAUSES);
 export type FreezeCause = z.infer<typeof FreezeCause>;
 
 const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500);
 // A time is an ISO 8601 string; a missing one falls through to the shared "is required".
 const isoTime = z
-  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z') })
+  .string({
+    error: (issue) => (issue.input === undefined ? undefined : 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z'),
+  })
   .pipe(z.coerce.date({ error: 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z' }));
 const future = isoTime.refine((d) => d.getTime() > Date.now(), 'must be in the future');
 
 /** POST /api/freeze/freezes (`expires_at` accepted). */
-export const FreezeBody = acceptingOldNames(z.object({ reason, expiresAt: future.optional() }).strict(), { expires_at: 'expiresAt' });
+export const FreezeBody = acceptingOldNames(z.object({ reason, expiresAt: future.optional() }).strict(), {
+  expires_at: 'expiresAt',
+});
 export type FreezeBody = z.input<typeof FreezeBody>;
 
 /** POST /api/freeze/overrides (`expires_at` accepted): an override always ends, at most 24 h ahead. */
@@ -26,10 +39,13 @@ export const OverrideBody = acceptingOldNames(
   z
     .object({
       reason,
-      expiresAt: future.refine((d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000, `at most ${MAX_OVERRIDE_HOURS} h ahead`),
+      expiresAt: future.refine(
+        (d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000,
+        `at most ${MAX_OVERRIDE_HOURS} h ahead`
+      ),
     })
     .strict(),
-  { expires_at: 'expiresAt' },
+  { expires_at: 'expiresAt' }
 );
 export type OverrideBody = z.input<typeof OverrideBody>;
 

@@ -23,10 +23,14 @@ export const LimitIncreaseRequestBody = acceptingOldNames(
         .int('must be a whole number')
         .positive('must be above 0')
         .max(MAX_REQUESTED_LIMIT, `must be at most ${MAX_REQUESTED_LIMIT}`),
-      reason: z.string(need('a string')).trim().min(3, 'give a reason of at least 3 characters').max(1000, 'at most 1000 characters'),
+      reason: z
+        .string(need('a string'))
+        .trim()
+        .min(3, 'give a reason of at least 3 characters')
+        .max(1000, 'at most 1000 characters'),
     })
     .strict(),
-  { company_id: 'companyId', requested_limit: 'requestedLimit' },
+  { company_id: 'companyId', requested_limit: 'requestedLimit' }
 );
 export type LimitIncreaseRequestBody = z.infer<typeof LimitIncreaseRequestBody>;
 
@@ -46,7 +50,11 @@ export const LimitIncreaseRequest = z.object({
 export type LimitIncreaseRequest = z.infer<typeof LimitIncreaseRequest>;
 
 /** 201 a new request, 200 the same request made before in this period (`duplicate: true`). */
-export const LimitRequestAnswer = z.object({ request: LimitIncreaseRequest, duplicate: z.boolean(), upgrade: UpgradeHint.nullable() });
+export const LimitRequestAnswer = z.object({
+  request: LimitIncreaseRequest,
+  duplicate: z.boolean(),
+  upgrade: UpgradeHint.nullable(),
+});
 export type LimitRequestAnswer = z.infer<typeof LimitRequestAnswer>;
 
 /** GET /api/limits/requests?companyId= (or company_id=): the company's latest 50. */

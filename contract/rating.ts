@@ -28,5 +28,7 @@ export const PricingModelAnswer = z.object({ model: PricingModelView });
 export type PricingModelAnswer = z.infer<typeof PricingModelAnswer>;
 
 /** POST /api/pricing/models/:version/candidate: `share` of lanes, default 0.1, at most 0.5. */
-export const CandidateBody = z.object({ share: z.number({ error: 'must be a number between 0 and 0.5' }).optional() }).strict();
+export const CandidateBody = z
+  .object({ share: z.number({ error: 'must be a number between 0 and 0.5' }).optional() })
+  .strict();
 export type CandidateBody = z.infer<typeof CandidateBody>;
