@@ -1,8 +1,9 @@
+import type { Usage } from '@controlroom/contract';
 import express, { type Router } from 'express';
 import { requireAction } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { meterUnit, usageAgainstPlan } from '../core/plan-usage.ts';
-import { HttpError } from '../core/http.ts';
+import { UserError } from '../core/errors.ts';
 import type { BillingConfig } from './config.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -18,7 +19,7 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
   const router = express.Router();
   router.get('/usage/:company', requireAction('read'), async (req, res) => {
     const companyId = String(req.params.company);
-    if (!UUID.test(companyId)) throw new HttpError(400, `company '${companyId}' is not a UUID`);
+    if (!UUID.test(companyId)) throw new UserError(400, `company '${companyId}' is not a UUID`);
     const { rows: companies } = await pool.query<{ name: string; plan_id: string | null; billing_status: string | null; grace_until: Date | null; current_period_end: Date | null; trial_ends_at: Date | null }>(
       `SELECT c.name, e.plan_id, e.billing_status, e.grace_until, e.current_period_end, e.trial_ends_at
          FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
@@ -26,7 +27,7 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
       [companyId],
     );
     const company = companies[0];
-    if (!company) throw new HttpError(404, `no live company ${companyId}`);
+    if (!company) throw new UserError(404, `no live company ${companyId}`);
     const usages = await usageAgainstPlan(pool, { companyId });
     const [{ rows: notices }, { rows: meter }] = await Promise.all([
       pool.query<{ feature: string; period_start: string; threshold: number }>(
@@ -47,35 +48,35 @@ export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
     const billed = new Map(meter.map((m) => [key(m.feature, m.period_start), m]));
     const graceOver = company.billing_status === 'grace' && company.grace_until !== null && company.grace_until <= new Date();
     res.json({
-      company_id: companyId,
-      company_name: company.name,
+      companyId,
+      companyName: company.name,
       plan: company.plan_id,
-      billing_status: graceOver ? 'past_due' : company.billing_status,
-      grace_until: company.grace_until,
-      trial_ends_at: company.trial_ends_at,
-      current_period_end: company.current_period_end,
+      billingStatus: graceOver ? 'past_due' : company.billing_status,
+      graceUntil: company.grace_until?.toISOString() ?? null,
+      trialEndsAt: company.trial_ends_at?.toISOString() ?? null,
+      currentPeriodEnd: company.current_period_end?.toISOString() ?? null,
       features: usages.map((u) => {
         const m = billed.get(key(u.feature, u.periodStart));
         return {
           feature: u.feature,
           unit: meterUnit(u.feature),
           period: u.period,
-          period_start: u.periodStart,
-          period_end: u.periodEnd,
+          periodStart: u.periodStart,
+          periodEnd: u.periodEnd,
           used: u.used,
-          soft_limit: limitOut(u.softLimit),
-          hard_limit: limitOut(u.hardLimit),
+          softLimit: limitOut(u.softLimit),
+          hardLimit: limitOut(u.hardLimit),
           remaining: u.remaining,
           percent: u.ratio === null ? null : Math.round(u.ratio * 1000) / 10,
           overage: u.overage,
-          overage_billed: Number(m?.sent ?? 0),
-          overage_pending: Number(m?.pending ?? 0),
-          thresholds_crossed: u.thresholdsCrossed,
-          thresholds_notified: notified.get(key(u.feature, u.periodStart)) ?? [],
+          overageBilled: Number(m?.sent ?? 0),
+          overagePending: Number(m?.pending ?? 0),
+          thresholdsCrossed: u.thresholdsCrossed,
+          thresholdsNotified: notified.get(key(u.feature, u.periodStart)) ?? [],
           blocked: u.blocked,
         };
       }),
-    });
+    } satisfies Usage);
   });
   return router;
 }

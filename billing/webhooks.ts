@@ -1,7 +1,8 @@
 import express, { type Router } from 'express';
 import type { Pool } from '../core/db.ts';
 import { withTransaction } from '../core/db.ts';
-import { HttpError, readBody } from '../core/http.ts';
+import { readBody } from '../core/http.ts';
+import { UserError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BillingConfig } from './config.ts';
 import { applyStripeEvent } from './entitlements.ts';
@@ -21,16 +22,16 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
   const webhooks = webhookVerifier(stripe);
   router.post('/stripe', async (req, res) => {
     const secret = config.STRIPE_WEBHOOK_SECRET;
-    if (!secret) throw new HttpError(503, 'STRIPE_WEBHOOK_SECRET is not configured on this server');
+    if (!secret) throw new UserError(503, 'STRIPE_WEBHOOK_SECRET is not configured on this server');
     const signature = req.header('stripe-signature');
-    if (!signature) throw new HttpError(400, 'missing Stripe-Signature header');
+    if (!signature) throw new UserError(400, 'missing Stripe-Signature header');
     // Read only once the headers say it is worth it; Stripe's events are a few KiB.
     const body = await readBody(req, 1024 * 1024);
     let event: Stripe.Event;
     try {
       event = webhooks.constructEvent(body, signature, secret);
     } catch (error) {
-      throw new HttpError(400, `Stripe-Signature does not verify: ${(error as Error).message}`);
+      throw new UserError(400, `Stripe-Signature does not verify: ${(error as Error).message}`);
     }
     // A signed body is still only trusted to be JSON: an event needs its id, type and creation time.
     const shape = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
@@ -41,7 +42,7 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
       typeof shape.created !== 'number' || !Number.isSafeInteger(shape.created) || shape.created < 0 || shape.created > 4_102_444_800 ||
       typeof data?.object !== 'object' || data.object === null
     ) {
-      throw new HttpError(400, 'the body is not a Stripe event (needs id, type, created and data.object)');
+      throw new UserError(400, 'the body is not a Stripe event (needs id, type, created and data.object)');
     }
     const result = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const claimed = await client.query(
@@ -59,7 +60,7 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
         // (the transaction rolls back), rather than be a 500.
         if (error instanceof TypeError) {
           logger.warn({ event: shape.id, type: shape.type, err: error }, 'stripe event does not have the shape of its type');
-          throw new HttpError(400, `event ${shape.id} does not have the shape of a ${shape.type} event: ${error.message}`);
+          throw new UserError(400, `event ${shape.id} does not have the shape of a ${shape.type} event: ${error.message}`);
         }
         throw error;
       });

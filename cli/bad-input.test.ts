@@ -297,7 +297,7 @@ describe('bulk rating uploads', () => {
         assert.equal(answer.status, expected.status, answer.text);
         if (expected.error) assert.match(answer.json.error, expected.error);
         if (expected.status === 202) {
-          assert.deepEqual([answer.json.lanes_accepted, answer.json.rejected_rows], [expected.accepted, expected.rejected]);
+          assert.deepEqual([answer.json.lanesAccepted, answer.json.rejectedRows], [expected.accepted, expected.rejected]);
           const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM controlroom.bulk_lanes WHERE job_id = $1`, [answer.json.job.id]);
           assert.equal(rows[0].n, expected.accepted);
         }
@@ -345,7 +345,7 @@ describe('bulk rating uploads', () => {
         const good = lanes.filter((l) => l.good).length;
         const expected = company !== 'ok' ? 400 : lanes.length === 0 ? 400 : lanes.length > MAX_LANES ? 413 : good === 0 ? 400 : 202;
         assert.equal(answer.status, expected, answer.text);
-        if (expected === 202) assert.equal(answer.json.lanes_accepted, good);
+        if (expected === 202) assert.equal(answer.json.lanesAccepted, good);
       }),
       settings,
     );

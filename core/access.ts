@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import type { Express, Request, RequestHandler } from 'express';
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { HttpError } from './http.ts';
+import { UserError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -121,19 +121,19 @@ interface GrafanaContext {
 /** X-Grafana-Context: Grafana's SignedInUser as JSON (pkg/api/pluginproxy/pluginproxy.go, director); older versions spell some keys differently. */
 function grafanaContext(req: Request): GrafanaContext {
   const raw = utf8Header(req, CONTEXT_HEADER);
-  if (!raw) throw new HttpError(401, 'missing X-Grafana-Context: no signed-in Grafana user (call through the Grafana app)');
+  if (!raw) throw new UserError(401, 'missing X-Grafana-Context: no signed-in Grafana user (call through the Grafana app)');
   let ctx: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(raw);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     ctx = parsed as Record<string, unknown>;
   } catch {
-    throw new HttpError(401, 'X-Grafana-Context is not a JSON object');
+    throw new UserError(401, 'X-Grafana-Context is not a JSON object');
   }
   const pick = (...keys: string[]) => keys.map((k) => ctx[k]).find((v) => v !== undefined && v !== null && v !== '');
-  if (pick('IsAnonymous', 'isAnonymous') === true) throw new HttpError(401, 'anonymous Grafana users cannot use Control Room');
+  if (pick('IsAnonymous', 'isAnonymous') === true) throw new UserError(401, 'anonymous Grafana users cannot use Control Room');
   const login = pick('Login', 'login');
-  if (typeof login !== 'string' || login === '') throw new HttpError(401, 'X-Grafana-Context has no user login');
+  if (typeof login !== 'string' || login === '') throw new UserError(401, 'X-Grafana-Context has no user login');
   const num = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
   const uid = pick('UserUID', 'UserUid', 'userUid');
   const orgRole = pick('OrgRole', 'orgRole');
@@ -233,12 +233,12 @@ export class AccessControl {
     }
   }
 
-  /** Establishes who is calling, or throws a 401/403/503 HttpError saying why not. */
+  /** Establishes who is calling, or throws a 401/403/503 UserError saying why not. */
   async identify(req: Request): Promise<Caller> {
     if (this.secrets.length > 0) {
       const presented = req.header(SECRET_HEADER);
-      if (!presented) throw new HttpError(401, 'missing X-Controlroom-Secret: call through the Grafana app (plugin proxy)');
-      if (!secretMatches(presented, this.secrets)) throw new HttpError(401, 'invalid X-Controlroom-Secret');
+      if (!presented) throw new UserError(401, 'missing X-Controlroom-Secret: call through the Grafana app (plugin proxy)');
+      if (!secretMatches(presented, this.secrets)) throw new UserError(401, 'invalid X-Controlroom-Secret');
     }
     const context = grafanaContext(req);
     if (this.mode === 'shared-secret') {
@@ -253,7 +253,7 @@ export class AccessControl {
   private async identifyByIdToken(req: Request, context: GrafanaContext): Promise<Caller> {
     const token = req.header(ID_TOKEN_HEADER);
     if (!token) {
-      throw new HttpError(401, 'missing X-Grafana-Id: Grafana did not forward an ID token (enable ID forwarding: feature toggle idForwarding)');
+      throw new UserError(401, 'missing X-Grafana-Id: Grafana did not forward an ID token (enable ID forwarding: feature toggle idForwarding)');
     }
     let claims: IdTokenClaims;
     try {
@@ -267,31 +267,31 @@ export class AccessControl {
       // Grafana marks ID tokens typ "jwt" (authlib TokenTypeID; versions before 11.1 set no typ). An access
       // token ("at+jwt") must not pass as a user's identity.
       const typ = verified.protectedHeader.typ?.toLowerCase().replace(/^application\//, '');
-      if (typ !== undefined && typ !== 'jwt') throw new HttpError(401, `X-Grafana-Id refused: a ${verified.protectedHeader.typ} token is not an ID token`);
+      if (typ !== undefined && typ !== 'jwt') throw new UserError(401, `X-Grafana-Id refused: a ${verified.protectedHeader.typ} token is not an ID token`);
       claims = verified.payload;
     } catch (error) {
-      if (error instanceof HttpError) throw error;
-      throw new HttpError(401, `X-Grafana-Id refused: ${describeJoseError(error, this.orgId)}`);
+      if (error instanceof UserError) throw error;
+      throw new UserError(401, `X-Grafana-Id refused: ${describeJoseError(error, this.orgId)}`);
     }
     // sub is the typed id (idimpl: Subject = id.GetID()), "user:<uid>" in current Grafana and "user:<id>" in
     // older ones; the `identifier` claim is the raw uid. Only users act in Control Room.
     const [type, subjectId] = splitTyped(claims.sub!);
     const uid = claims.identifier || subjectId;
-    if (type !== 'user' || !uid) throw new HttpError(403, `X-Grafana-Id names ${claims.sub}, not a user: only Grafana users can use Control Room`);
+    if (type !== 'user' || !uid) throw new UserError(403, `X-Grafana-Id names ${claims.sub}, not a user: only Grafana users can use Control Room`);
     const login = claims.username;
-    if (!login) throw new HttpError(401, 'X-Grafana-Id has no username claim');
+    if (!login) throw new UserError(401, 'X-Grafana-Id has no username claim');
     if (context.login !== login) {
-      throw new HttpError(401, `X-Grafana-Context names ${JSON.stringify(context.login)} but the signed ID token is for ${JSON.stringify(login)}`);
+      throw new UserError(401, `X-Grafana-Context names ${JSON.stringify(context.login)} but the signed ID token is for ${JSON.stringify(login)}`);
     }
     if (context.uid !== null && context.uid !== uid && String(context.userId) !== subjectId) {
-      throw new HttpError(401, `X-Grafana-Context names user uid ${context.uid} but the signed ID token is for ${uid}`);
+      throw new UserError(401, `X-Grafana-Context names user uid ${context.uid} but the signed ID token is for ${uid}`);
     }
     if (context.orgId !== null && context.orgId !== this.orgId) {
-      throw new HttpError(401, `X-Grafana-Context names org ${context.orgId} but the signed ID token is for org ${this.orgId}`);
+      throw new UserError(401, `X-Grafana-Context names org ${context.orgId} but the signed ID token is for org ${this.orgId}`);
     }
     const membership = await this.memberships.get(`${uid}\u0000${login}`, () => this.lookUpMembership(claims.sub!, uid, login));
     if (context.userId !== null && context.userId !== membership.userId) {
-      throw new HttpError(401, `X-Grafana-Context names user id ${context.userId} but the signed ID token is for user id ${membership.userId}`);
+      throw new UserError(401, `X-Grafana-Context names user id ${context.userId} but the signed ID token is for user id ${membership.userId}`);
     }
     return { login, role: membership.role, userId: membership.userId, uid, orgId: this.orgId, via: 'grafana-id', actions: membership.actions };
   }
@@ -303,9 +303,9 @@ export class AccessControl {
     try {
       token = fs.readFileSync(this.saTokenFile!, 'utf8').trim();
     } catch (error) {
-      throw new HttpError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} cannot be read (${(error as NodeJS.ErrnoException).code}): roles cannot be resolved yet`);
+      throw new UserError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} cannot be read (${(error as NodeJS.ErrnoException).code}): roles cannot be resolved yet`);
     }
-    if (!token) throw new HttpError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} is empty: roles cannot be resolved yet`);
+    if (!token) throw new UserError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} is empty: roles cannot be resolved yet`);
     return token;
   }
 
@@ -318,7 +318,7 @@ export class AccessControl {
         signal: AbortSignal.timeout(5_000),
       });
     } catch (error) {
-      throw new HttpError(503, `cannot reach Grafana at ${this.grafanaUrl!.origin} to resolve the user's role: ${(error as Error).message}`);
+      throw new UserError(503, `cannot reach Grafana at ${this.grafanaUrl!.origin} to resolve the user's role: ${(error as Error).message}`);
     }
     const text = await res.text();
     let body: unknown = null;
@@ -338,9 +338,9 @@ export class AccessControl {
   private async lookUpMembership(typedId: string, uid: string, login: string): Promise<Membership> {
     const users = await this.grafanaGet(`api/org/users?query=${encodeURIComponent(login)}&limit=100`);
     if (users.status === 401 || users.status === 403) {
-      throw new HttpError(503, `Grafana refused GRAFANA_SERVICE_ACCOUNT_TOKEN (${users.status}) when resolving roles: give the service account org.users:read`);
+      throw new UserError(503, `Grafana refused GRAFANA_SERVICE_ACCOUNT_TOKEN (${users.status}) when resolving roles: give the service account org.users:read`);
     }
-    if (users.status !== 200 || !Array.isArray(users.body)) throw new HttpError(503, `Grafana answered ${users.status} to the org users lookup`);
+    if (users.status !== 200 || !Array.isArray(users.body)) throw new UserError(503, `Grafana answered ${users.status} to the org users lookup`);
     // The login names the user; the uid (or, from older Grafana, the numeric id) makes sure it is the same one.
     const entry = (users.body as Array<Record<string, unknown>>).find(
       (u) =>
@@ -348,9 +348,9 @@ export class AccessControl {
         u.login.toLowerCase() === login.toLowerCase() &&
         (typeof u.uid !== 'string' || u.uid === uid || String(u.userId) === uid),
     );
-    if (!entry || typeof entry.userId !== 'number') throw new HttpError(403, `${login} is not a member of Grafana org ${this.orgId}`);
+    if (!entry || typeof entry.userId !== 'number') throw new UserError(403, `${login} is not a member of Grafana org ${this.orgId}`);
     const role: Role | null = isRole(entry.role) ? entry.role : null;
-    if (!role) throw new HttpError(403, `${login} has no role in Grafana org ${this.orgId}`);
+    if (!role) throw new UserError(403, `${login} has no role in Grafana org ${this.orgId}`);
     return { role, userId: entry.userId, actions: await this.lookUpActions(typedId, entry.userId) };
   }
 
@@ -368,7 +368,7 @@ export class AccessControl {
     if (!rbac) return null;
     const mine = await this.grafanaGet(`api/access-control/users/permissions/search?namespacedId=${encodeURIComponent(typedId)}&actionPrefix=${encodeURIComponent(prefix)}`);
     if (mine.status !== 200 || typeof mine.body !== 'object' || mine.body === null) {
-      throw new HttpError(503, `Grafana answered ${mine.status} to the permission search for ${typedId}`);
+      throw new UserError(503, `Grafana answered ${mine.status} to the permission search for ${typedId}`);
     }
     const perms = (mine.body as Record<string, unknown>)[String(userId)];
     return new Set(typeof perms === 'object' && perms !== null ? Object.keys(perms).filter((a) => a.startsWith(prefix)) : []);
@@ -426,7 +426,7 @@ export function installAccessControl(app: Express, access: AccessControl | null)
 async function callerOf(req: Request): Promise<Caller> {
   if (req.caller) return req.caller;
   const access = req.app.locals[ACCESS_KEY] as AccessControl | null | undefined;
-  if (!access) throw new HttpError(503, 'the control API is not configured on this server: set CONTROLROOM_AUTH (and CONTROLROOM_API_SECRET or the GRAFANA_* settings)');
+  if (!access) throw new UserError(503, 'the control API is not configured on this server: set CONTROLROOM_AUTH (and CONTROLROOM_API_SECRET or the GRAFANA_* settings)');
   req.caller = await access.identify(req);
   return req.caller;
 }
@@ -435,7 +435,7 @@ async function callerOf(req: Request): Promise<Caller> {
 export function requireRole(role: Role): RequestHandler {
   return async (req, _res, next) => {
     const caller = await callerOf(req);
-    if (RANK[caller.role] < RANK[role]) throw new HttpError(403, `${role} role required; ${caller.login} is ${caller.role}`);
+    if (RANK[caller.role] < RANK[role]) throw new UserError(403, `${role} role required; ${caller.login} is ${caller.role}`);
     next();
   };
 }
@@ -452,7 +452,7 @@ export function requireAction(name: ActionName): RequestHandler {
     const caller = await callerOf(req);
     if (!allows(caller, name)) {
       const { action, role } = ACTIONS[name];
-      throw new HttpError(
+      throw new UserError(
         403,
         caller.actions ? `${action} required; Grafana does not grant it to ${caller.login}` : `${role} role required; ${caller.login} is ${caller.role}`,
       );

@@ -1,21 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { oldNamesRegistry } from '@controlroom/contract';
 import type { z } from 'zod';
+import { UserError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
-/** An error that maps to an HTTP status and a message the caller can act on. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-  }
-}
-
 export const notFound: RequestHandler = (req, _res, next) => {
-  next(new HttpError(404, `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
+  next(new UserError(404, `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -106,11 +97,30 @@ export function describeZodIssues(error: z.ZodError): string {
   return error.issues.map(describeIssue).join('; ');
 }
 
-/** Validates `input` with `schema`; a 400 "invalid <what>: <sentences>" when it does not fit. */
+/**
+ * Validates `input` with `schema` (a contract schema, usually); a 400 "invalid <what>: <sentences>" when it
+ * does not fit. Where the schema accepts old snake_case names (`acceptingOldNames`), a message names the
+ * field as the caller spelled it ("company_id must be a UUID" to a caller that sent company_id).
+ */
 export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what = 'request'): T {
   const result = schema.safeParse(input, { error: apiErrorMap });
-  if (!result.success) throw new HttpError(400, `invalid ${what}: ${describeZodIssues(result.error)}`);
-  return result.data;
+  if (result.success) return result.data;
+  const spelled = callerSpelling(schema, input);
+  const issues = result.error.issues.map((issue) => {
+    const first = issue.path[0];
+    const asSent = typeof first === 'string' ? spelled.get(first) : undefined;
+    return asSent ? { ...issue, path: [asSent, ...issue.path.slice(1)] } : issue;
+  });
+  throw new UserError(400, `invalid ${what}: ${issues.map(describeIssue).join('; ')}`);
+}
+
+/** Current name -> the old name the caller used instead, for the old names `schema` accepts. */
+function callerSpelling(schema: z.ZodType, input: unknown): Map<string, string> {
+  const oldNames = oldNamesRegistry.get(schema)?.oldNames ?? {};
+  const spelled = new Map<string, string>();
+  if (typeof input !== 'object' || input === null) return spelled;
+  for (const [old, current] of Object.entries(oldNames)) if (Object.hasOwn(input, old) && !Object.hasOwn(input, current)) spelled.set(current, old);
+  return spelled;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -137,7 +147,7 @@ export function requireUtf8Charset(req: Request): void {
   const match = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(req.header('content-type') ?? '');
   const charset = match?.[1]?.toLowerCase();
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
-    throw new HttpError(415, `charset '${match![1]}' is not supported: send the body as UTF-8`);
+    throw new UserError(415, `charset '${match![1]}' is not supported: send the body as UTF-8`);
   }
 }
 
@@ -148,7 +158,7 @@ export function requireUtf8Charset(req: Request): void {
  */
 export async function readBody(req: Request, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.header('content-length') ?? '0');
-  if (declared > maxBytes) throw new HttpError(413, `body larger than ${maxBytes} bytes`);
+  if (declared > maxBytes) throw new UserError(413, `body larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   return new Promise<Buffer>((resolve, reject) => {
@@ -163,7 +173,7 @@ export async function readBody(req: Request, maxBytes: number): Promise<Buffer> 
       if (size > maxBytes) {
         cleanup();
         req.pause();
-        reject(new HttpError(413, `body larger than ${maxBytes} bytes`));
+        reject(new UserError(413, `body larger than ${maxBytes} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -174,7 +184,7 @@ export async function readBody(req: Request, maxBytes: number): Promise<Buffer> 
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(new HttpError(400, `the request body could not be read: ${error.message}`));
+      reject(new UserError(400, `the request body could not be read: ${error.message}`));
     };
     const onAborted = () => onError(new Error('the client aborted the upload'));
     req.on('data', onData);
@@ -198,7 +208,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
     }
     const type = mediaTypeOf(req);
     if (type !== 'application/json' && !type.endsWith('+json')) {
-      next(new HttpError(415, `send the body as application/json, not '${type || 'no content type'}'`));
+      next(new UserError(415, `send the body as application/json, not '${type || 'no content type'}'`));
       return;
     }
     try {
@@ -215,7 +225,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
       try {
         req.body = JSON.parse(decodeUtf8(raw, 'body')) as unknown;
       } catch (error) {
-        return next(error instanceof HttpError ? error : new HttpError(400, `body is not valid JSON: ${(error as Error).message}`));
+        return next(error instanceof UserError ? error : new UserError(400, `body is not valid JSON: ${(error as Error).message}`));
       }
       next();
     }, next);
@@ -225,7 +235,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
 /** Strict UTF-8 decoding: invalid bytes are a 400 naming the byte offset, not U+FFFD in the database. */
 export function decodeUtf8(bytes: Buffer, what: string): string {
   if (isUtf8(bytes)) return bytes.toString('utf8');
-  throw new HttpError(400, `${what} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
+  throw new UserError(400, `${what} is not valid UTF-8 (first bad byte at offset ${firstInvalidUtf8(bytes)})`);
 }
 
 /** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */
@@ -328,7 +338,12 @@ function bodyParserMessage(error: { type?: string; message?: string; limit?: num
   }
 }
 
-/** JSON errors everywhere: 4xx carry their message, 5xx are logged and answered without internals. */
+/**
+ * The only place an error becomes a response. A UserError answers `{error, details?}` with its status;
+ * errors of the framework (express.json/raw, a malformed %-escape in a path) that carry a 4xx status are
+ * the caller's too; a Postgres data exception is a 400 (see below); anything else is logged and answered
+ * 500 `{error: 'internal error'}` without internals.
+ */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     if (res.headersSent) {
@@ -339,7 +354,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     let status = 500;
     let body: Record<string, unknown> = { error: 'internal error' };
-    if (error instanceof HttpError) {
+    if (error instanceof UserError) {
       status = error.status;
       body = { error: error.message, ...(error.details ? { details: error.details } : {}) };
     } else {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EvidenceList } from '@controlroom/contract';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -144,9 +145,9 @@ describe('weekly evidence bundles', () => {
       });
       const res = await fetch(`${base}/api/evidence`, { headers: headers('Viewer') });
       assert.equal(res.status, 200);
-      const body = (await res.json()) as { schedule: Record<string, unknown>; bundles: Array<{ status: string; dir: string }> };
-      assert.deepEqual([body.schedule.enabled, body.schedule.schedule, body.schedule.retention_days], [true, 'Mon 02:00', 400]);
-      assert.match(String(body.schedule.s3_upload), /not available/);
+      const body = EvidenceList.parse(await res.json());
+      assert.deepEqual([body.schedule.enabled, body.schedule.schedule, body.schedule.retentionDays], [true, 'Mon 02:00', 400]);
+      assert.match(body.schedule.s3Upload, /not available/);
       assert.deepEqual(body.bundles.map((b) => b.status), ['verified']);
       assert.equal((await fetch(`${base}/api/evidence`)).status, 401);
       const bad = await fetch(`${base}/api/evidence?limit=0`, { headers: headers('Viewer') });

@@ -1,35 +1,51 @@
+import {
+  EndFreezeBody,
+  FreezeBody,
+  OverrideBody,
+  type FreezeAction,
+  type FreezeEnded,
+  type FreezeState,
+  type FreezeTrigger,
+} from '@controlroom/contract';
 import { Webhooks } from '@octokit/webhooks';
 import express, { type Request, type Router } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput, readBody } from '../../core/http.ts';
+import { jsonBody, parseInput, readBody } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
-import { loadDecision, type FreezePolicy } from './state.ts';
+import { loadDecision, type FreezeAction as StoredFreezeAction, type FreezePolicy, type FreezeTrigger as StoredFreezeTrigger } from './state.ts';
 
 export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
-
-const MAX_OVERRIDE_HOURS = 24;
-const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500);
-// A time is an ISO 8601 string; a missing one falls through to the shared "is required".
-const isoTime = z
-  .string({ error: (issue) => (issue.input === undefined ? undefined : 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z') })
-  .pipe(z.coerce.date({ error: 'must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z' }));
-const future = isoTime.refine((d) => d.getTime() > Date.now(), 'must be in the future');
-const freezeBody = z.object({ reason, expires_at: future.optional() }).strict();
-const overrideBody = z
-  .object({ reason, expires_at: future.refine((d) => d.getTime() <= Date.now() + MAX_OVERRIDE_HOURS * 3_600_000, `at most ${MAX_OVERRIDE_HOURS} h ahead`) })
-  .strict();
-const endBody = z.object({ reason: reason.optional() }).strict();
 
 const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
 
 const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseInput(schema, body ?? {});
+
+const actionView = (a: StoredFreezeAction): FreezeAction => ({
+  id: a.id,
+  kind: a.kind,
+  reason: a.reason,
+  actor: a.actor,
+  createdAt: a.created_at.toISOString(),
+  expiresAt: a.expires_at?.toISOString() ?? null,
+});
+
+const triggerView = (t: StoredFreezeTrigger): FreezeTrigger => ({
+  alertname: t.alertname,
+  slo: t.slo,
+  severity: t.severity,
+  firing: t.firing,
+  startedAt: t.started_at.toISOString(),
+  resolvedAt: t.resolved_at?.toISOString() ?? null,
+  labels: t.labels,
+});
 
 /** GET /api/freeze for scripts and CI; manual freeze (Editor) and override (Admin) through Grafana. */
 export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
@@ -49,24 +65,24 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       frozen: decision.frozen,
       cause: decision.cause,
       reason: decision.reason,
-      since,
-      triggers: decision.triggers,
-      manual_freezes: decision.manual,
-      override: decision.override,
-      next_change_at: decision.nextChangeAt,
-      quiet_period_seconds: policy.quietPeriodSeconds,
-      exception_labels: exceptionLabels(config),
-    });
+      since: since?.toISOString() ?? null,
+      triggers: decision.triggers.map(triggerView),
+      manualFreezes: decision.manual.map(actionView),
+      override: decision.override && actionView(decision.override),
+      nextChangeAt: decision.nextChangeAt?.toISOString() ?? null,
+      quietPeriodSeconds: policy.quietPeriodSeconds,
+      exceptionLabels: exceptionLabels(config),
+    } satisfies FreezeState);
   });
 
   const create = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
-    const body = kind === 'freeze' ? parse(freezeBody, req.body) : parse(overrideBody, req.body);
+    const body = kind === 'freeze' ? parse(FreezeBody, req.body) : parse(OverrideBody, req.body);
     const caller = req.caller!;
     const created = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const { rows } = await client.query<{ id: string; created_at: Date; expires_at: Date | null }>(
         `INSERT INTO controlroom.freeze_actions (kind, reason, actor, expires_at) VALUES ($1, $2, $3, $4)
          RETURNING id, created_at, expires_at`,
-        [kind, body.reason, actorOf(caller), body.expires_at ?? null],
+        [kind, body.reason, actorOf(caller), body.expiresAt ?? null],
       );
       const row = rows[0]!;
       await audit(client, {
@@ -79,13 +95,13 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       await requestFreezeSync(client);
       return row;
     });
-    res.status(201).json({ id: created.id, kind, reason: body.reason, actor: actorOf(caller), created_at: created.created_at, expires_at: created.expires_at });
+    res.status(201).json(actionView({ id: created.id, kind, reason: body.reason, actor: actorOf(caller), created_at: created.created_at, expires_at: created.expires_at }));
   };
 
   const end = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
-    const body = parse(endBody, req.body);
+    const body = parse(EndFreezeBody, req.body);
     const id = String(req.params.id ?? '');
-    if (!/^\d{1,18}$/.test(id)) throw new HttpError(400, `${kind} id must be a whole number, not '${id.slice(0, 40)}'`);
+    if (!/^\d{1,18}$/.test(id)) throw new UserError(400, `${kind} id must be a whole number, not '${id.slice(0, 40)}'`);
     const caller = req.caller!;
     await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const ended = await client.query(
@@ -93,7 +109,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
           WHERE id = $1 AND kind = $2 AND ended_at IS NULL RETURNING id`,
         [id, kind, actorOf(caller)],
       );
-      if (ended.rowCount === 0) throw new HttpError(404, `no active ${kind} ${id}`);
+      if (ended.rowCount === 0) throw new UserError(404, `no active ${kind} ${id}`);
       await audit(client, {
         actor: actorOf(caller),
         action: kind === 'freeze' ? 'release_freeze.manual_freeze_ended' : 'release_freeze.override_ended',
@@ -103,7 +119,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       });
       await requestFreezeSync(client);
     });
-    res.json({ id, ended: true });
+    res.json({ id, ended: true } satisfies FreezeEnded);
   };
 
   const json = jsonBody(16 * 1024);
@@ -123,19 +139,19 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
   const watched = new Set(repositories(config));
 
   router.post('/github', async (req, res) => {
-    if (!webhooks) throw new HttpError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
+    if (!webhooks) throw new UserError(503, 'GITHUB_WEBHOOK_SECRET is not configured on this server');
     const signature = req.header('x-hub-signature-256');
-    if (!signature) throw new HttpError(401, 'missing X-Hub-Signature-256 header');
+    if (!signature) throw new UserError(401, 'missing X-Hub-Signature-256 header');
     // GitHub caps webhook payloads at 25 MB, but the events we act on are far smaller.
     const body = (await readBody(req, 5 * 1024 * 1024)).toString('utf8');
-    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new HttpError(401, 'X-Hub-Signature-256 does not match the body');
+    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new UserError(401, 'X-Hub-Signature-256 does not match the body');
     let payload: Record<string, any>;
     try {
       payload = JSON.parse(body) as Record<string, any>;
     } catch {
-      throw new HttpError(400, 'body is not valid JSON');
+      throw new UserError(400, 'body is not valid JSON');
     }
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new HttpError(400, 'the body must be a JSON object');
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new UserError(400, 'the body must be a JSON object');
     const event = req.header('x-github-event') ?? '';
     const repo = String(payload.repository?.full_name ?? '');
     if (event === 'ping') return void res.json({ ok: true });
@@ -144,7 +160,7 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     if (event === 'pull_request') {
       const pr = payload.pull_request;
       if (!PR_ACTIONS.has(payload.action) || pr?.state !== 'open') return void res.status(202).json({ ignored: `pull_request ${payload.action}` });
-      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new HttpError(400, 'pull_request payload lacks number or head.sha');
+      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new UserError(400, 'pull_request payload lacks number or head.sha');
       await enqueueJob(pool, FREEZE_PR_TASK, {
         repo,
         number: pr.number,
@@ -156,7 +172,7 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     if (event === 'deployment_protection_rule') {
       const callbackUrl = payload.deployment_callback_url;
       if (typeof callbackUrl !== 'string' || typeof payload.environment !== 'string') {
-        throw new HttpError(400, 'deployment_protection_rule payload lacks deployment_callback_url or environment');
+        throw new UserError(400, 'deployment_protection_rule payload lacks deployment_callback_url or environment');
       }
       await enqueueJob(pool, FREEZE_DEPLOYMENT_TASK, {
         callbackUrl,

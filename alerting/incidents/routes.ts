@@ -10,7 +10,8 @@ import {
 import express, { type Request, type Router } from 'express';
 import { requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError, parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
+import { parseInput } from '../../core/http.ts';
 
 /** Alert changes listed per incident: a storm group can hold thousands; the first ones tell the story. */
 const ALERTS_PER_INCIDENT = 200;
@@ -25,9 +26,9 @@ function queryOf(req: Request, known: readonly string[], aliases: Record<string,
   for (const [rawName, value] of Object.entries(req.query)) {
     const name = aliases[rawName] ?? rawName;
     if (!known.includes(name))
-      throw new HttpError(400, `invalid query: unknown parameter '${rawName}' (known: ${known.join(', ')})`);
+      throw new UserError(400, `invalid query: unknown parameter '${rawName}' (known: ${known.join(', ')})`);
     if (typeof value !== 'string' || name in out)
-      throw new HttpError(400, `invalid query: ${rawName} must be given once`);
+      throw new UserError(400, `invalid query: ${rawName} must be given once`);
     out[name] = value;
   }
   return out;

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { HttpError } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 
 export interface WebhookCredentials {
   bearerToken?: string;
@@ -16,16 +16,16 @@ const sameSecret = (a: string, b: string) => {
 /** Checks an Authorization header against the configured bearer token or basic credentials. */
 export function checkAuthorization(header: string | undefined, credentials: WebhookCredentials, source: string): void {
   if (!credentials.bearerToken && !credentials.basicAuth) {
-    throw new HttpError(503, `${source} webhook credentials are not configured on this server`);
+    throw new UserError(503, `${source} webhook credentials are not configured on this server`);
   }
-  if (!header) throw new HttpError(401, 'missing Authorization header (Bearer token or Basic credentials)');
+  if (!header) throw new UserError(401, 'missing Authorization header (Bearer token or Basic credentials)');
   const [scheme = '', value = ''] = header.split(/\s+/, 2);
   if (scheme.toLowerCase() === 'bearer' && credentials.bearerToken && sameSecret(value, credentials.bearerToken)) return;
   if (scheme.toLowerCase() === 'basic' && credentials.basicAuth) {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     if (sameSecret(decoded, credentials.basicAuth)) return;
   }
-  throw new HttpError(401, `invalid ${scheme ? `${scheme} ` : ''}credentials`);
+  throw new UserError(401, `invalid ${scheme ? `${scheme} ` : ''}credentials`);
 }
 
 /**
@@ -40,16 +40,16 @@ export function checkGrafanaSignature(
   timestampRequired: boolean,
   nowMs = Date.now(),
 ): void {
-  if (!signature) throw new HttpError(401, 'missing X-Grafana-Alerting-Signature header');
+  if (!signature) throw new UserError(401, 'missing X-Grafana-Alerting-Signature header');
   let signed = rawBody;
   if (timestampRequired) {
-    if (!timestamp) throw new HttpError(401, 'missing signature timestamp header');
+    if (!timestamp) throw new UserError(401, 'missing signature timestamp header');
     const seconds = Number(timestamp);
     if (!Number.isFinite(seconds) || Math.abs(nowMs / 1000 - seconds) > 300) {
-      throw new HttpError(401, 'signature timestamp is more than five minutes off');
+      throw new UserError(401, 'signature timestamp is more than five minutes off');
     }
     signed = Buffer.concat([Buffer.from(`${timestamp}:`), rawBody]);
   }
   const expected = createHmac('sha256', secret).update(signed).digest('hex');
-  if (!sameSecret(signature.trim().toLowerCase(), expected)) throw new HttpError(401, 'signature does not match the body');
+  if (!sameSecret(signature.trim().toLowerCase(), expected)) throw new UserError(401, 'signature does not match the body');
 }

@@ -2,7 +2,8 @@ import express, { type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../../core/config.ts';
 import type { Pool } from '../../core/db.ts';
-import { decodeUtf8, HttpError, parseInput, readBody } from '../../core/http.ts';
+import { decodeUtf8, parseInput, readBody } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { handleSlackInteraction, verifySlackSignature } from '../slack/interactions.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { storeNotification } from './inbox.ts';
@@ -23,12 +24,12 @@ export type ReceiverConfig = Pick<
 export const MAX_WEBHOOK_BYTES = 5 * 1024 * 1024;
 
 function parseJson(body: Buffer): unknown {
-  if (body.length === 0) throw new HttpError(400, 'empty body: expected a JSON notification');
+  if (body.length === 0) throw new UserError(400, 'empty body: expected a JSON notification');
   try {
     return JSON.parse(decodeUtf8(body, 'the body'));
   } catch (error) {
-    if (error instanceof HttpError) throw error;
-    throw new HttpError(400, `body is not valid JSON: ${(error as Error).message}`);
+    if (error instanceof UserError) throw error;
+    throw new UserError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -74,7 +75,7 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
         duplicates: stored.duplicates,
       });
     } catch (error) {
-      if (error instanceof HttpError) received.inc({ source, outcome: 'rejected' });
+      if (error instanceof UserError) received.inc({ source, outcome: 'rejected' });
       throw error;
     }
   };
@@ -82,9 +83,9 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
   router.post('/alertmanager', notificationHandler('alertmanager'));
   router.post('/grafana', notificationHandler('grafana'));
   router.post('/slack/interactions', async (req, res) => {
-    if (!config.SLACK_SIGNING_SECRET) throw new HttpError(503, 'Slack signing secret is not configured on this server');
+    if (!config.SLACK_SIGNING_SECRET) throw new UserError(503, 'Slack signing secret is not configured on this server');
     if (!req.header('x-slack-request-timestamp') || !req.header('x-slack-signature')) {
-      throw new HttpError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
+      throw new UserError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
     }
     // Slack sends one small form per button press.
     const body = await readBody(req, 256 * 1024);

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError, parseInput } from '../../core/http.ts';
+import { parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { acknowledgeIncidentOfPage, resolveIncidentOfPage } from '../incidents/timeline.ts';
 import { ACK_ACTION, RESOLVE_ACTION } from './messages.ts';
@@ -14,13 +15,13 @@ import { PAGE_REFRESH_TASK } from './pager.ts';
  * secret; requests older than five minutes are refused so a captured request cannot be replayed.
  */
 export function verifySlackSignature(rawBody: Buffer, secret: string, timestamp: string | undefined, signature: string | undefined, nowMs = Date.now()): void {
-  if (!timestamp || !signature) throw new HttpError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
+  if (!timestamp || !signature) throw new UserError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
   const seconds = Number(timestamp);
-  if (!Number.isFinite(seconds) || Math.abs(nowMs / 1000 - seconds) > 300) throw new HttpError(401, 'Slack request timestamp is more than five minutes off');
+  if (!Number.isFinite(seconds) || Math.abs(nowMs / 1000 - seconds) > 300) throw new UserError(401, 'Slack request timestamp is more than five minutes off');
   const expected = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(rawBody).digest('hex')}`;
   const a = Buffer.from(expected);
   const b = Buffer.from(signature);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(401, 'Slack signature does not match the body');
+  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new UserError(401, 'Slack signature does not match the body');
 }
 
 const interaction = z.object({
@@ -38,19 +39,19 @@ export interface RequestMeta {
 export async function handleSlackInteraction(pool: Pool, rawBody: Buffer, meta: RequestMeta): Promise<{ applied: number }> {
   const form = new URLSearchParams(rawBody.toString('utf8'));
   const payloadText = form.get('payload');
-  if (!payloadText) throw new HttpError(400, 'expected a form field "payload" with the interaction JSON');
+  if (!payloadText) throw new UserError(400, 'expected a form field "payload" with the interaction JSON');
   let parsed: unknown;
   try {
     parsed = JSON.parse(payloadText);
   } catch {
-    throw new HttpError(400, 'the "payload" field is not valid JSON');
+    throw new UserError(400, 'the "payload" field is not valid JSON');
   }
   const { user, actions } = parseInput(interaction, parsed, 'Slack interaction');
   const who = user.username ?? user.name ?? user.id;
   let applied = 0;
   for (const action of actions) {
     if (action.action_id !== ACK_ACTION && action.action_id !== RESOLVE_ACTION) {
-      throw new HttpError(400, `unknown action ${action.action_id}`);
+      throw new UserError(400, `unknown action ${action.action_id}`);
     }
     const acknowledging = action.action_id === ACK_ACTION;
     applied += await withTransaction(pool, 'READ COMMITTED', async (client) => {

@@ -1,36 +1,17 @@
+import type { BulkAllowance, LimitRefusalDetails } from '@controlroom/contract';
 import type { Pool, PoolClient } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { companyFeatureUsage, describePeriod, nextPlanFor, type UpgradeHint } from '../../core/plan-usage.ts';
 
 export const BULK_FEATURE = 'bulk_rating';
-
-export interface BulkAllowance {
-  companyId: string;
-  companyName: string;
-  plan: string | null;
-  /** Stripe-driven status of the account (active, trialing, grace, past_due, canceled). */
-  billingStatus: string | null;
-  /** What one unit of the meter is: a submitted job (its lanes are bounded by BULK_MAX_LANES, not by the plan). */
-  unit: 'jobs';
-  period: 'day' | 'month';
-  periodStart: string;
-  /** Jobs per period where the product blocks: -1 unlimited, 0 not in the plan. */
-  limit: number;
-  /** Jobs per period the plan includes; overage is billed above it. -1 unlimited. */
-  included: number;
-  used: number;
-  remaining: number | null;
-  /** The next plan that includes more bulk jobs, for the upgrade hint; null when there is none. */
-  upgrade: UpgradeHint | null;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The company's bulk_rating allowance in the current UTC period (core/plan-usage.ts defines it). */
 export async function bulkAllowance(db: Pool | PoolClient, companyId: string): Promise<BulkAllowance> {
-  if (!UUID.test(companyId)) throw new HttpError(400, `company_id '${companyId}' is not a UUID`);
+  if (!UUID.test(companyId)) throw new UserError(400, `company_id '${companyId}' is not a UUID`);
   const usage = await companyFeatureUsage(db, companyId, BULK_FEATURE);
-  if (!usage) throw new HttpError(404, `no live company ${companyId}`);
+  if (!usage) throw new UserError(404, `no live company ${companyId}`);
   return {
     companyId,
     companyName: usage.companyName,
@@ -53,7 +34,7 @@ export async function bulkAllowance(db: Pool | PoolClient, companyId: string): P
  * upgrade hint (the next plan that includes more) and, for the limit, the "request increase" flow.
  */
 export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): void {
-  const details = {
+  const details: LimitRefusalDetails = {
     plan: allowance.plan,
     feature: BULK_FEATURE,
     unit: allowance.unit,
@@ -62,22 +43,22 @@ export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): voi
     used: allowance.used,
     requested: requestedJobs,
     period: allowance.period,
-    period_start: allowance.periodStart,
+    periodStart: allowance.periodStart,
     upgrade: allowance.upgrade,
   };
   const hint = allowance.upgrade ? `; the ${allowance.upgrade.name} plan includes ${allowance.upgrade.hardLimit < 0 ? 'unlimited' : allowance.upgrade.hardLimit} jobs per ${allowance.upgrade.period}` : '';
-  if (!allowance.plan) throw new HttpError(402, `${allowance.companyName} has no plan: bulk rating needs a plan that includes it${hint}`, details);
+  if (!allowance.plan) throw new UserError(402, `${allowance.companyName} has no plan: bulk rating needs a plan that includes it${hint}`, details);
   if (allowance.billingStatus === 'past_due') {
-    throw new HttpError(402, `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`, details);
+    throw new UserError(402, `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`, details);
   }
   if (allowance.limit === 0) {
-    throw new HttpError(402, `the ${allowance.plan} plan does not include bulk rating${hint}`, details);
+    throw new UserError(402, `the ${allowance.plan} plan does not include bulk rating${hint}`, details);
   }
   if (allowance.limit > 0 && allowance.used + requestedJobs > allowance.limit) {
-    throw new HttpError(
+    throw new UserError(
       429,
       `bulk rating limit reached: ${allowance.used} of ${allowance.limit} jobs used ${describePeriod(allowance.period, allowance.periodStart)}${hint}; or ask for an increase (POST /api/limits/requests)`,
-      { ...details, request_increase: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, current_limit: allowance.limit } },
+      { ...details, requestIncrease: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, currentLimit: allowance.limit } } satisfies LimitRefusalDetails,
     );
   }
 }

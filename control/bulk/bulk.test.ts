@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { BulkJobResponse, BulkResultsResponse, LimitRefusalDetails, SubmitBulkJobResponse } from '@controlroom/contract';
 import { after, before, describe, test } from 'node:test';
 import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../alerting/receiver/test-support.ts';
 import { insertCompany } from '../../testing/companies.ts';
@@ -29,7 +30,7 @@ async function upload(companyId: string, csv: string, headers: Record<string, st
 const waitForJob = (id: string) =>
   waitUntil(async () => {
     const res = await fetch(`${h.base}/api/bulk-rating/jobs/${id}`, { headers: as('Viewer') });
-    const { job } = (await res.json()) as { job: Record<string, any> };
+    const { job } = BulkJobResponse.parse(await res.json());
     return job.status === 'succeeded' || job.status === 'failed' ? job : null;
   }, 30_000, `job ${id}`);
 
@@ -56,8 +57,9 @@ describe('submission', () => {
     ].join('\n');
     const res = await upload(pro, csv);
     assert.equal(res.status, 202);
-    assert.equal(res.body.lanes_accepted, 3);
-    assert.equal(res.body.rejected_rows, 3);
+    SubmitBulkJobResponse.parse(res.body);
+    assert.equal(res.body.lanesAccepted, 3);
+    assert.equal(res.body.rejectedRows, 3);
     assert.deepEqual(res.body.errors.map((e: { line: number }) => e.line), [4, 5, 7]);
     assert.match(res.body.errors[0].reason, /unknown origin 'Springfeld, ZZ'/);
     assert.match(res.body.errors[1].reason, /equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past/);
@@ -65,13 +67,13 @@ describe('submission', () => {
     assert.deepEqual([res.body.allowance.limit, res.body.allowance.included, res.body.allowance.used, res.body.allowance.unit], [10, 5, 1, 'jobs']);
 
     const job = await waitForJob(res.body.job.id);
-    assert.deepEqual([job.status, job.lanes_rated, job.lanes_failed, job.progress], ['succeeded', 3, 0, 1]);
-    const results = (await (await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results`, { headers: as('Viewer') })).json()) as { lanes: any[] };
+    assert.deepEqual([job.status, job.lanesRated, job.lanesFailed, job.progress], ['succeeded', 3, 0, 1]);
+    const results = BulkResultsResponse.parse(await (await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results`, { headers: as('Viewer') })).json());
     assert.deepEqual(results.lanes.map((l) => [l.line, l.status]), [[2, 'rated'], [3, 'rated'], [6, 'rated']]);
-    const chicago = results.lanes[0];
-    assert.ok(chicago.miles > 650 && chicago.miles < 850, `Chicago-Atlanta ${chicago.miles} miles`);
-    assert.ok(chicago.total >= chicago.linehaul && Math.abs(chicago.linehaul + chicago.fuel - chicago.total) < 0.02);
-    assert.ok(chicago.model_version);
+    const chicago = results.lanes[0]!;
+    assert.ok(chicago.miles! > 650 && chicago.miles! < 850, `Chicago-Atlanta ${chicago.miles} miles`);
+    assert.ok(chicago.total! >= chicago.linehaul! && Math.abs(chicago.linehaul! + chicago.fuel! - chicago.total!) < 0.02);
+    assert.ok(chicago.modelVersion);
 
     const csvOut = await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results?format=csv`, { headers: as('Viewer') });
     assert.match(csvOut.headers.get('content-disposition') ?? '', /bulk-rating-.*\.csv/);
@@ -83,7 +85,7 @@ describe('submission', () => {
     // The meter counts the job, not its lanes; the lanes travel in the metadata.
     const usage = await h.db.pool.query(`SELECT qty, metadata FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`, [pro]);
     assert.deepEqual(usage.rows.map((r) => [Number(r.qty), r.metadata.lanes, r.metadata.bulk_job_id]), [[1, 3, job.id]]);
-    const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [job.agent_task_id]);
+    const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [job.agentTaskId]);
     assert.deepEqual([task.rows[0].fn_name, task.rows[0].status, task.rows[0].payload.outcome, task.rows[0].payload.lanes_rated], ['bulk_rating', 'success', 'succeeded', 3]);
     const audited = await h.db.pool.query(`SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`, [`bulk_jobs/${job.id}`]);
     assert.deepEqual(audited.rows, [
@@ -96,12 +98,12 @@ describe('submission', () => {
     const res = await fetch(`${h.base}/api/bulk-rating/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...as('Editor') },
-      body: JSON.stringify({ company_id: pro, lanes: [{ origin: 'Houston, TX', destination: 'Miami, FL', equipment: 'reefer', pickup_date: tomorrow }, 'nope'] }),
+      body: JSON.stringify({ companyId: pro, lanes: [{ origin: 'Houston, TX', destination: 'Miami, FL', equipment: 'reefer', pickupDate: tomorrow }, 'nope'] }),
     });
     const body = (await res.json()) as Record<string, any>;
     assert.equal(res.status, 202);
-    assert.deepEqual([body.lanes_accepted, body.errors], [1, [{ line: 2, reason: 'a lane must be an object' }]]);
-    assert.equal((await waitForJob(body.job.id)).lanes_rated, 1);
+    assert.deepEqual([body.lanesAccepted, body.errors], [1, [{ line: 2, reason: 'a lane must be an object' }]]);
+    assert.equal((await waitForJob(body.job.id)).lanesRated, 1);
   });
 
   test('an Idempotency-Key replays the first job; reused for another request it is refused', async () => {
@@ -130,7 +132,7 @@ describe('refusals change nothing', () => {
     assert.equal(starterRes.status, 402);
     assert.match(starterRes.body.error, /the starter plan does not include bulk rating; the Pro plan includes 10 jobs per day/);
     assert.equal(starterRes.body.details.upgrade.plan, 'pro');
-    assert.equal(starterRes.body.details.request_increase, undefined);
+    assert.equal(starterRes.body.details.requestIncrease, undefined);
     const over = await upload(tight, oneLane);
     assert.equal(over.status, 429);
     assert.match(over.body.error, /bulk rating limit reached: 10 of 10 jobs used today \(UTC day \d{4}-\d\d-\d\d\); the Enterprise plan includes unlimited jobs per day/);
@@ -139,7 +141,7 @@ describe('refusals change nothing', () => {
       [10, 5, 10, 1, 'jobs', 'day'],
     );
     assert.deepEqual([over.body.details.upgrade.plan, over.body.details.upgrade.hardLimit], ['enterprise', -1]);
-    assert.deepEqual(over.body.details.request_increase, { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', current_limit: 10 });
+    assert.deepEqual(LimitRefusalDetails.parse(over.body.details).requestIncrease, { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', currentLimit: 10 });
     await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'past_due' WHERE company_id = $1`, [pro]);
     const pastDue = await upload(pro, oneLane);
     assert.equal(pastDue.status, 402);
@@ -153,7 +155,7 @@ describe('refusals change nothing', () => {
     const lanes = (n: number) => `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(n)}`;
     const big = await upload(fresh, lanes(1500));
     assert.equal(big.status, 202);
-    assert.deepEqual([big.body.lanes_accepted, big.body.allowance.used, big.body.allowance.remaining], [1500, 1, 9]);
+    assert.deepEqual([big.body.lanesAccepted, big.body.allowance.used, big.body.allowance.remaining], [1500, 1, 9]);
     const before = await count();
     const tooMany = await upload(fresh, lanes(2001));
     assert.equal(tooMany.status, 413);

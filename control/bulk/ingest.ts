@@ -3,7 +3,8 @@ import { isUtf8 } from 'node:buffer';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse, type Options } from 'csv-parse';
-import { firstInvalidUtf8, HttpError, incompleteUtf8Tail, safeText } from '../../core/http.ts';
+import { firstInvalidUtf8, incompleteUtf8Tail, safeText } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { isRowError, validateLane, type LaneRow, type LocationCheck, type RowError } from './lanes.ts';
 
 export interface IngestLimits {
@@ -53,7 +54,7 @@ class Collector {
   count(): void {
     this.rows++;
     if (this.rows > this.limits.maxLanes) {
-      throw new HttpError(413, `too many lanes: at most ${this.limits.maxLanes} rows per job (good and bad rows count)`);
+      throw new UserError(413, `too many lanes: at most ${this.limits.maxLanes} rows per job (good and bad rows count)`);
     }
   }
 
@@ -103,7 +104,7 @@ class UploadMeter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
       this.bytes += chunk.length;
-      if (this.bytes > this.maxBytes) throw new HttpError(413, `upload larger than ${this.maxBytes} bytes`);
+      if (this.bytes > this.maxBytes) throw new UserError(413, `upload larger than ${this.maxBytes} bytes`);
       if (this.head) this.sniff(chunk, false);
       this.check(chunk);
       this.hash.update(chunk);
@@ -128,7 +129,7 @@ class UploadMeter extends Transform {
     if (this.head.length < 4 && !final) return;
     const known = NOT_CSV.find(({ magic }) => magic.every((b, i) => this.head![i] === b));
     this.head = null;
-    if (known) throw new HttpError(415, `the file is ${known.what}, not CSV: ${SAVE_AS_CSV}`);
+    if (known) throw new UserError(415, `the file is ${known.what}, not CSV: ${SAVE_AS_CSV}`);
   }
 
   private check(chunk: Buffer): void {
@@ -156,13 +157,13 @@ class UploadMeter extends Transform {
       lineStart = this.checked + i + 1;
     }
     const where = `line ${line}, byte ${this.checked + at - lineStart + 1} of the line`;
-    if (at === nulAt) throw new HttpError(400, `the file contains binary data (a NUL byte at ${where}), not CSV text: ${SAVE_AS_CSV}`);
-    throw new HttpError(400, `the file is not valid UTF-8 (byte 0x${data[at]!.toString(16).padStart(2, '0')} at ${where}): ${SAVE_AS_CSV}`);
+    if (at === nulAt) throw new UserError(400, `the file contains binary data (a NUL byte at ${where}), not CSV text: ${SAVE_AS_CSV}`);
+    throw new UserError(400, `the file is not valid UTF-8 (byte 0x${data[at]!.toString(16).padStart(2, '0')} at ${where}): ${SAVE_AS_CSV}`);
   }
 }
 
 /** csv-parse's errors in plain words, with the line and the field (1-based) where it found them. */
-function csvSyntaxError(error: CsvError): HttpError {
+function csvSyntaxError(error: CsvError): UserError {
   const field = typeof (error as { column?: unknown }).column === 'number' ? (error as unknown as { column: number }).column + 1 : null;
   const where = `line ${error.lines ?? '?'}${field !== null ? `, column ${field}` : ''}`;
   const reasons: Record<string, string> = {
@@ -173,7 +174,7 @@ function csvSyntaxError(error: CsvError): HttpError {
     CSV_MAX_RECORD_SIZE: 'a row is too long',
   };
   const reason = reasons[error.code] ?? error.message;
-  return new HttpError(400, `CSV syntax error at ${where}: ${reason}`);
+  return new UserError(400, `CSV syntax error at ${where}: ${reason}`);
 }
 
 /**
@@ -229,7 +230,7 @@ export async function ingestCsv(body: Readable, limits: IngestLimits, check: Loc
   const parsed = pipeline(meter, parser, sink);
   let onBodyError!: (error: Error) => void;
   const bodyFailed = new Promise<never>((_resolve, reject) => {
-    onBodyError = (error) => reject(new HttpError(400, `the upload was interrupted: ${error.message}`));
+    onBodyError = (error) => reject(new UserError(400, `the upload was interrupted: ${error.message}`));
   });
   const onAborted = () => onBodyError(new Error('the client aborted it'));
   // Whichever loses the race must not become an unhandled rejection.
@@ -243,15 +244,15 @@ export async function ingestCsv(body: Readable, limits: IngestLimits, check: Loc
   } catch (error) {
     body.unpipe(meter);
     meter.destroy();
-    if (error instanceof HttpError) throw error;
+    if (error instanceof UserError) throw error;
     if (error instanceof CsvError) throw csvSyntaxError(error);
     throw error;
   } finally {
     body.off('error', onBodyError);
     body.off('aborted', onAborted);
   }
-  if (!header) throw new HttpError(400, 'the file is empty: expected a CSV header (origin, destination, equipment, pickup_date) and at least one lane');
-  if (collector.rows === 0) throw new HttpError(400, 'the file has a header but no lanes');
+  if (!header) throw new UserError(400, 'the file is empty: expected a CSV header (origin, destination, equipment, pickup_date) and at least one lane');
+  if (collector.rows === 0) throw new UserError(400, 'the file has a header but no lanes');
   return { lanes: collector.lanes, errors: collector.errors, rejectedRows: collector.rejectedRows, sha256: meter.hash.digest('hex'), bytes: meter.bytes };
 }
 
@@ -262,19 +263,19 @@ function readHeader(names: string[]): string[] {
     const found = safeText(names.join(', ')).slice(0, 200) || 'nothing';
     const separator = names.length === 1 ? [';', '\t', '|'].find((s) => names[0]!.includes(s)) : undefined;
     if (separator) {
-      throw new HttpError(
+      throw new UserError(
         400,
         `the header is separated by ${separator === '\t' ? 'tabs' : `'${separator}'`}, not commas: save the file as comma-separated CSV (line 1: ${found})`,
       );
     }
-    throw new HttpError(400, `CSV header must name the columns ${REQUIRED.join(', ')}; missing ${missing.join(', ')} (line 1: ${found})`);
+    throw new UserError(400, `CSV header must name the columns ${REQUIRED.join(', ')}; missing ${missing.join(', ')} (line 1: ${found})`);
   }
   return header;
 }
 
 /** JSON lanes ({ lanes: [...] }): the same per-lane validation, with the array position as the line. */
 export function ingestJson(lanes: unknown[], rawBody: string, limits: IngestLimits, check: LocationCheck, today: string): IngestResult {
-  if (lanes.length > limits.maxLanes) throw new HttpError(413, `too many lanes: at most ${limits.maxLanes} per job`);
+  if (lanes.length > limits.maxLanes) throw new UserError(413, `too many lanes: at most ${limits.maxLanes} per job`);
   const collector = new Collector(limits, check, today);
   lanes.forEach((lane, i) => {
     if (typeof lane !== 'object' || lane === null || Array.isArray(lane)) {

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { BulkAllowance, BulkJob } from '@controlroom/contract';
 import { audit } from '../../core/audit.ts';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
-import { bulkAllowance, checkAllowance, type BulkAllowance } from './allowance.ts';
+import { bulkAllowance, checkAllowance } from './allowance.ts';
 import type { IngestResult } from './ingest.ts';
 
 export const BULK_RATE_TASK = 'bulk_rate';
@@ -43,24 +44,24 @@ export interface JobRow {
   request_sha256: string;
 }
 
-export const jobView = (job: JobRow) => ({
+export const jobView = (job: JobRow): BulkJob => ({
   id: job.id,
-  company_id: job.company_id,
-  submitted_by: job.submitted_by,
-  status: job.status,
-  source: job.source,
+  companyId: job.company_id,
+  submittedBy: job.submitted_by,
+  status: job.status as BulkJob['status'],
+  source: job.source as BulkJob['source'],
   filename: job.filename,
-  lanes_total: job.lanes_total,
-  lanes_rated: job.lanes_rated,
-  lanes_failed: job.lanes_failed,
+  lanesTotal: job.lanes_total,
+  lanesRated: job.lanes_rated,
+  lanesFailed: job.lanes_failed,
   progress: job.lanes_total ? (job.lanes_rated + job.lanes_failed) / job.lanes_total : 0,
-  rejected_rows: job.rejected_rows,
+  rejectedRows: job.rejected_rows,
   errors: job.rejected,
-  agent_task_id: Number(job.agent_task_id),
+  agentTaskId: Number(job.agent_task_id),
   error: job.error,
-  created_at: job.created_at,
-  started_at: job.started_at,
-  finished_at: job.finished_at,
+  createdAt: job.created_at.toISOString(),
+  startedAt: job.started_at?.toISOString() ?? null,
+  finishedAt: job.finished_at?.toISOString() ?? null,
 });
 
 /**
@@ -81,7 +82,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
       const job = existing.rows[0];
       if (job) {
         if (job.request_sha256 !== submission.ingest.sha256) {
-          throw new HttpError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
+          throw new UserError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
         }
         return { job, replayed: true, allowance: await bulkAllowance(client, submission.companyId) };
       }
@@ -89,7 +90,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
     const { lanes, errors, rejectedRows } = submission.ingest;
     const allowance = await bulkAllowance(client, submission.companyId);
     if (lanes.length === 0) {
-      throw new HttpError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
+      throw new UserError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
     }
     // The plan meters jobs per period; the lanes of one job are bounded by BULK_MAX_LANES at ingest.
     checkAllowance(allowance, 1);

@@ -10,6 +10,7 @@
  * and records them in controlroom.failover_drills (and the audit log) as evidence. The drill runs in its
  * own scope ('drill-<id>'), so live routing is never touched.
  */
+import type { Routing } from '@controlroom/contract';
 import http from 'node:http';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
@@ -17,7 +18,7 @@ import type { Logger } from '../../core/logger.ts';
 import { FailoverEngine } from './engine.ts';
 import { judgeObjectives } from './integrity.ts';
 import { requestFailover, waitForEvent } from './requests.ts';
-import { loadRouting, type Routing } from './routes.ts';
+import { loadRouting } from './routes.ts';
 import { failoverSettings, type FailoverConfig, type RegionSpec } from './settings.ts';
 import { SimulatedJobQueue } from './sim-jobs.ts';
 import { loadRegions, syncRegions } from './store.ts';

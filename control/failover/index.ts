@@ -21,7 +21,7 @@ export { createRegionsCollector, RegionsCollector } from './collector.ts';
 export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
 export { GAMEDAY_SCENARIOS, runGameDay, type GameDayOptions, type GameDayResult, type GameDayScenario } from './gameday.ts';
 export { FailoverEngine } from './engine.ts';
-export { loadRouting, type Routing } from './routes.ts';
+export { loadRouting } from './routes.ts';
 export { failoverSettings, parseRegions, LIVE_SCOPE, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';
 
 export interface StartFailoverOptions {

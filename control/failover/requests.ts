@@ -6,7 +6,7 @@
  */
 import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
-import { HttpError } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import { ERROR_RATE_WINDOW_SECONDS, readIntegrityFigures } from './integrity.ts';
 import { loadControl, loadEvent, loadRegions, type Cutover, type EventRow, type IntegrityFigures, type RegionRow, type Weights, weightsOf } from './store.ts';
 
@@ -86,7 +86,7 @@ async function insertEvent(
     );
     return rows[0]!.id;
   } catch (error) {
-    if ((error as { code?: string }).code === '23505') throw new HttpError(409, 'a cutover is already in progress; wait for it to finish or abort it');
+    if ((error as { code?: string }).code === '23505') throw new UserError(409, 'a cutover is already in progress; wait for it to finish or abort it');
     throw error;
   }
 }
@@ -120,19 +120,19 @@ export async function requestFailover(
 ): Promise<{ event: EventRow; cutover: Cutover }> {
   const steps = input.steps ?? [...defaultSteps];
   const problem = stepsProblem(steps);
-  if (problem) throw new HttpError(400, `invalid request: steps: ${problem}`);
+  if (problem) throw new UserError(400, `invalid request: steps: ${problem}`);
   const stored = await withTransaction(pool, 'READ COMMITTED', async (client) => {
     const control = await loadControl(client, scope, true);
-    if (control.cutover) throw new HttpError(409, inProgress(control.cutover));
+    if (control.cutover) throw new UserError(409, inProgress(control.cutover));
     const regions = await loadRegions(client, scope);
     const target = regions.find((r) => r.name === input.target);
-    if (!target) throw new HttpError(400, `invalid request: target: no region named "${input.target}" (regions: ${regions.map((r) => r.name).join(', ')})`);
-    if (target.active) throw new HttpError(409, `target: ${target.name} is already the active region`);
+    if (!target) throw new UserError(400, `invalid request: target: no region named "${input.target}" (regions: ${regions.map((r) => r.name).join(', ')})`);
+    if (target.active) throw new UserError(409, `target: ${target.name} is already the active region`);
     const source = regions.find((r) => r.active);
     if (!source) throw new Error(`scope ${scope} has no active region`);
     const forced = input.force === true;
     if (!target.healthy && !forced) {
-      throw new HttpError(
+      throw new UserError(
         409,
         `refusing to fail over to ${target.name}: ${describeHealth(target)}. An Admin can override with "force": true and a reason`,
       );
@@ -192,11 +192,11 @@ export async function requestFailover(
 export async function requestShift(pool: Pool, scope: string, input: ShiftRequest, who: Requester): Promise<{ event: EventRow; cutover: Cutover }> {
   const stored = await withTransaction(pool, 'READ COMMITTED', async (client) => {
     const control = await loadControl(client, scope, true);
-    if (control.cutover) throw new HttpError(409, inProgress(control.cutover));
+    if (control.cutover) throw new UserError(409, inProgress(control.cutover));
     const regions = await loadRegions(client, scope);
     const known = new Set(regions.map((r) => r.name));
     for (const name of Object.keys(input.weights)) {
-      if (!known.has(name)) throw new HttpError(400, `invalid request: weights.${name}: no region named "${name}" (regions: ${[...known].join(', ')})`);
+      if (!known.has(name)) throw new UserError(400, `invalid request: weights.${name}: no region named "${name}" (regions: ${[...known].join(', ')})`);
     }
     const given = Object.keys(input.weights);
     const weights: Weights = {};
@@ -207,28 +207,28 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
     } else if (given.length === regions.length) {
       Object.assign(weights, input.weights);
     } else {
-      throw new HttpError(400, `invalid request: weights: give the weight of one region or of every region (${[...known].join(', ')})`);
+      throw new UserError(400, `invalid request: weights: give the weight of one region or of every region (${[...known].join(', ')})`);
     }
     const total = Object.values(weights).reduce((a, b) => a + b, 0);
     if (Object.values(weights).every((w) => w === 0)) {
-      throw new HttpError(400, 'invalid request: weights: never all regions at 0: the TMS would have nowhere to send traffic');
+      throw new UserError(400, 'invalid request: weights: never all regions at 0: the TMS would have nowhere to send traffic');
     }
     if (total !== 100 || Object.values(weights).some((w) => w < 0 || w > 100)) {
-      throw new HttpError(400, `invalid request: weights: must add up to 100, each from 0 to 100 (got ${JSON.stringify(weights)})`);
+      throw new UserError(400, `invalid request: weights: must add up to 100, each from 0 to 100 (got ${JSON.stringify(weights)})`);
     }
     const active = regions.find((r) => r.active)!;
     if (weights[active.name] === 0) {
-      throw new HttpError(
+      throw new UserError(
         409,
         `weights.${active.name}: ${active.name} is the active (write) region and must keep some traffic; move the write role with POST /api/regions/failover`,
       );
     }
     const current = weightsOf(regions);
-    if (regions.every((r) => weights[r.name] === current[r.name])) throw new HttpError(409, `nothing to change: the weights are already ${JSON.stringify(current)}`);
+    if (regions.every((r) => weights[r.name] === current[r.name])) throw new UserError(409, `nothing to change: the weights are already ${JSON.stringify(current)}`);
     const forced = input.force === true;
     const sick = regions.filter((r) => weights[r.name]! > r.traffic_weight && !r.healthy);
     if (sick.length > 0 && !forced) {
-      throw new HttpError(
+      throw new UserError(
         409,
         `refusing to shift traffic to ${sick.map((r) => r.name).join(', ')}: ${sick.map(describeHealth).join('; ')}. An Admin can override with "force": true and a reason`,
       );
@@ -292,8 +292,8 @@ export async function requestAbort(pool: Pool, scope: string, reason: string, wh
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     const control = await loadControl(client, scope, true);
     const cutover = control.cutover;
-    if (!cutover) throw new HttpError(409, 'no cutover in progress');
-    if (cutover.abort) throw new HttpError(409, `abort of event ${cutover.event_id} already requested by ${cutover.abort.actor}`);
+    if (!cutover) throw new UserError(409, 'no cutover in progress');
+    if (cutover.abort) throw new UserError(409, `abort of event ${cutover.event_id} already requested by ${cutover.abort.actor}`);
     const abort = { actor: who.actor, reason, requested_at: nowIso(), ip_address: who.ipAddress ?? null, user_agent: who.userAgent ?? null };
     await saveCutover(client, scope, { ...cutover, abort });
     await audit(client, {

@@ -1,21 +1,14 @@
+import { FailoverBody, ReasonBody, ShiftBody, type PinBackAdvice, type Routing } from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
+import { jsonBody, parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
 import type { FailoverEngine } from './engine.ts';
 import { requestAbort, requestFailover, requestShift, stepsProblem, waitForEvent, type Requester } from './requests.ts';
 import type { FailoverSettings } from './settings.ts';
 import { EVENT_COLUMNS, loadControl, loadRegions, type EventRow, type RegionRow } from './store.ts';
-
-export interface Routing {
-  epoch: number;
-  write_frozen: boolean;
-  /** The TMS keeps background work paused while this is set (a cutover moving the write role). */
-  jobs_paused: boolean;
-  active: string | null;
-  regions: Array<{ name: string; base_url: string; weight: number; active: boolean; healthy: boolean }>;
-}
 
 /** What the TMS router follows: one indexed query. */
 export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
@@ -31,40 +24,16 @@ export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
     [scope],
   );
   const row = rows[0];
-  if (!row) throw new HttpError(503, `regions are not configured (scope ${scope})`);
+  if (!row) throw new UserError(503, `regions are not configured (scope ${scope})`);
   const regions = row.regions ?? [];
   return { epoch: row.epoch, write_frozen: row.write_frozen, jobs_paused: row.jobs_paused, active: regions.find((r) => r.active)?.name ?? null, regions };
 }
 
-const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500, 'must be at most 500 characters');
-const failoverBody = z
-  .object({
-    target: z.string({ error: 'is required: name the region to fail over to' }).trim().min(1, 'is required: name the region to fail over to'),
-    steps: z
-      .array(z.number().int('must be a whole percentage').min(1, 'must be at least 1').max(100, 'must be at most 100'))
-      .min(1)
-      .max(10, 'must have at most 10 steps')
-      .optional()
-      .superRefine((steps, ctx) => {
-        const problem = steps ? stepsProblem(steps) : null;
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-    force: z.boolean().optional(),
-    reason,
-  })
-  .strict();
-const shiftBody = z
-  .object({
-    weights: z.record(z.string(), z.number().int('must be a whole percentage').min(0, 'must be at least 0').max(100, 'must be at most 100')).refine(
-      (w) => Object.keys(w).length > 0,
-      'must name at least one region, e.g. {"us-west-2": 10}',
-    ),
-    force: z.boolean().optional(),
-    reason,
-  })
-  .strict();
-const abortBody = z.object({ reason }).strict();
-const pinBackBody = z.object({ reason }).strict();
+// The contract's body, and the service's own rule for the steps (they increase and end at 100).
+const failoverBody = FailoverBody.superRefine((body, ctx) => {
+  const problem = body.steps ? stepsProblem(body.steps) : null;
+  if (problem) ctx.addIssue({ code: 'custom', path: ['steps'], message: problem });
+});
 
 const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseInput(schema, body ?? {});
 
@@ -96,12 +65,12 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
       inflight = null;
     });
     const routing = await inflight;
-    res.set('cache-control', 'no-store').json(routing);
+    res.set('cache-control', 'no-store').json(routing satisfies Routing);
   });
 
   router.get('/regions', requireAction('read'), async (req, res) => {
     const raw = req.query.checks === undefined ? 50 : typeof req.query.checks === 'string' && /^\d{1,4}$/.test(req.query.checks) ? Number(req.query.checks) : Number.NaN;
-    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new HttpError(400, 'invalid request: checks must be a whole number from 1 to 1000');
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new UserError(400, 'invalid request: checks must be a whole number from 1 to 1000');
     const [control, regions, checks, events, drills] = await Promise.all([
       loadControl(pool, scope),
       loadRegions(pool, scope),
@@ -164,7 +133,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
   });
 
   router.post('/regions/shift', requireAction('failoverWrite'), json, async (req, res) => {
-    const body = parse(shiftBody, req.body);
+    const body = parse(ShiftBody, req.body);
     const { event } = await requestShift(pool, scope, body, requester(req));
     engine?.wake();
     // The lease holder applies a shift within a poll; answer with the outcome when it is that quick.
@@ -173,7 +142,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
   });
 
   router.post('/regions/cutover/abort', requireAction('failoverWrite'), json, async (req, res) => {
-    const body = parse(abortBody, req.body);
+    const body = parse(ReasonBody, req.body);
     const id = await requestAbort(pool, scope, body.reason, requester(req));
     engine?.wake();
     const done = await waitForEvent(pool, id, 5_000);
@@ -181,11 +150,11 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
   });
 
   router.post('/regions/pin-back', requireAction('failoverWrite'), json, async (req, res) => {
-    const body = parse(pinBackBody, req.body);
+    const body = parse(ReasonBody, req.body);
     const regions = await loadRegions(pool, scope);
     const active = regions.find((r) => r.active);
     if (!active || regions.every((r) => r.active || r.traffic_weight === 0)) {
-      throw new HttpError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
+      throw new UserError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
     }
     const weights = Object.fromEntries(regions.map((r) => [r.name, r.active ? 100 : 0]));
     const { event } = await requestShift(pool, scope, { weights, reason: body.reason, pinBack: true }, requester(req));
@@ -202,7 +171,7 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
  * active region is healthy. With automatic failover on the engine does it at the next health round;
  * otherwise an Admin does it with POST /api/regions/pin-back.
  */
-export function pinBackAdvice(regions: readonly RegionRow[]): { needed: boolean; from: string | null; to: string | null; weight: number } {
+export function pinBackAdvice(regions: readonly RegionRow[]): PinBackAdvice {
   const active = regions.find((r) => r.active);
   const standby = regions.find((r) => !r.active && r.traffic_weight > 0 && !r.healthy);
   if (!active || !standby || !active.healthy) return { needed: false, from: null, to: null, weight: 0 };

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { LimitRequestAnswer, LimitRequestList, METERED_FEATURES } from '@controlroom/contract';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
 import { createAccessControl } from '../../core/access.ts';
 import { createLogger } from '../../core/logger.ts';
+import { METERS } from '../../core/plan-usage.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { limitRequestsRouter } from './routes.ts';
@@ -66,20 +68,24 @@ after(async () => {
 });
 
 describe('POST /api/limits/requests', () => {
+  test("the contract's metered features are the product's meters", () => {
+    assert.deepEqual([...METERED_FEATURES].sort(), Object.keys(METERS).sort());
+  });
+
   test('an Editor asks for more bulk jobs: one audited notify_ops task of type limit_increase_request', async () => {
-    const res = await ask({ company_id: pro, feature: 'bulk_rating', requested_limit: 25, reason: 'month-end repricing of our whole lane book' });
+    const res = await ask({ companyId: pro, feature: 'bulk_rating', requestedLimit: 25, reason: 'month-end repricing of our whole lane book' });
     assert.equal(res.status, 201);
     assert.equal(res.body.duplicate, false);
-    const request = res.body.request;
+    const request = LimitRequestAnswer.parse(res.body).request;
     assert.deepEqual(
-      [request.company_id, request.feature, request.unit, request.current_limit, request.requested_limit, request.requested_by],
+      [request.companyId, request.feature, request.unit, request.currentLimit, request.requestedLimit, request.requestedBy],
       [pro, 'bulk_rating', 'jobs', 10, 25, 'grafana:editor.user'],
     );
     assert.deepEqual([res.body.upgrade.plan, res.body.upgrade.hardLimit], ['enterprise', -1]);
 
     const { rows: tasks } = await db.pool.query(`SELECT id, fn_name, status, payload FROM agent_tasks WHERE company_id = $1`, [pro]);
     assert.equal(tasks.length, 1);
-    assert.equal(Number(tasks[0].id), request.agent_task_id);
+    assert.equal(Number(tasks[0].id), request.agentTaskId);
     assert.deepEqual([tasks[0].fn_name, tasks[0].status], ['notify_ops', 'queued']);
     const p = tasks[0].payload;
     assert.deepEqual(
@@ -90,15 +96,18 @@ describe('POST /api/limits/requests', () => {
     assert.equal(audited.length, 1);
     assert.deepEqual(
       [audited[0].actor, audited[0].action, audited[0].target, audited[0].payload.agent_task_id],
-      ['grafana:editor.user', 'limits.increase_requested', `limit_increase_requests/${request.id}`, request.agent_task_id],
+      ['grafana:editor.user', 'limits.increase_requested', `limit_increase_requests/${request.id}`, request.agentTaskId],
     );
 
-    const listed = await fetch(`${base}/api/limits/requests?company_id=${pro}`, { headers: as('Viewer') });
+    const listed = await fetch(`${base}/api/limits/requests?companyId=${pro}`, { headers: as('Viewer') });
     assert.equal(listed.status, 200);
-    assert.deepEqual(((await listed.json()) as { requests: Array<{ id: number }> }).requests.map((r) => r.id), [request.id]);
+    assert.deepEqual(LimitRequestList.parse(await listed.json()).requests.map((r) => r.id), [request.id]);
+    // The old query parameter name is still accepted.
+    const old = await fetch(`${base}/api/limits/requests?company_id=${pro}`, { headers: as('Viewer') });
+    assert.deepEqual(LimitRequestList.parse(await old.json()).requests.map((r) => r.id), [request.id]);
   });
 
-  test('the same request again (a double click, a retry) answers with the first one and asks ops once', async () => {
+  test('the same request again (a double click, a retry) answers with the first one and asks ops once; old snake_case names are accepted', async () => {
     const body = { company_id: pro, feature: 'rates', requested_limit: 5000, reason: 'peak season quoting' };
     const before = await written();
     const answers = await Promise.all(Array.from({ length: 5 }, () => ask(body)));
@@ -113,7 +122,7 @@ describe('POST /api/limits/requests', () => {
   test('a feature the plan does not include can be asked for too; the hint names the plan that includes it', async () => {
     const res = await ask({ company_id: starter, feature: 'bulk_rating', requested_limit: 2, reason: 'one large RFP this week' });
     assert.equal(res.status, 201);
-    assert.equal(res.body.request.current_limit, 0);
+    assert.equal(res.body.request.currentLimit, 0);
     assert.deepEqual([res.body.upgrade.plan, res.body.upgrade.name, res.body.upgrade.hardLimit], ['pro', 'Pro', 10]);
   });
 
@@ -133,7 +142,9 @@ describe('POST /api/limits/requests', () => {
       ['company_id=x', 415, /send the body as application\/json, not 'text\/plain'/, 'text/plain'],
       ['{"company_id":', 400, /JSON/],
       [[1, 2], 400, /send a JSON object/],
-      [{}, 400, /company_id is required; feature is required; requested_limit is required; reason is required/],
+      [{}, 400, /companyId is required; feature is required; requestedLimit is required; reason is required/],
+      [{ companyId: 'acme', feature: 'rates', requestedLimit: 10.5, reason: 'more please' }, 400, /companyId must be a UUID; requestedLimit must be a whole number/],
+      [{ companyId: pro, company_id: pro, feature: 'rates', requestedLimit: 10, reason: 'more please' }, 400, /unknown field 'company_id'/],
       [{ company_id: 'acme', feature: 'rates', requested_limit: 10, reason: 'more please' }, 400, /company_id must be a UUID/],
       [{ company_id: pro, feature: 'shipments', requested_limit: 10, reason: 'more please' }, 400, /feature must be one of rates, bulk_rating, directory, api_access, not 'shipments'/],
       [{ company_id: pro, feature: 'rates', requested_limit: '5000', reason: 'more please' }, 400, /requested_limit must be a number/],

@@ -1,30 +1,14 @@
 import express, { type Request, type Router } from 'express';
-import { z } from 'zod';
+import { LimitIncreaseRequestBody, type LimitIncreaseRequest, type LimitRequestAnswer, type LimitRequestList } from '@controlroom/contract';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
-import { HttpError, jsonBody, parseInput } from '../../core/http.ts';
-import { companyFeatureUsage, METERS, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
+import { jsonBody, parseInput } from '../../core/http.ts';
+import { UserError } from '../../core/errors.ts';
+import { companyFeatureUsage, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
 
-/** The most anyone may ask for; a bigint column holds more, but a larger number is a typo. */
-export const MAX_REQUESTED_LIMIT = 1_000_000_000;
-const METERED = Object.keys(METERS);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const need = (what: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`) });
-const requestBody = z
-  .object({
-    company_id: z.string(need('a UUID string')).regex(UUID, 'must be a UUID'),
-    feature: z.string(need('a string')).refine((f) => METERED.includes(f), { error: (issue) => `must be one of ${METERED.join(', ')}, not '${String(issue.input)}'` }),
-    requested_limit: z
-      .number(need('a number'))
-      .int('must be a whole number')
-      .positive('must be above 0')
-      .max(MAX_REQUESTED_LIMIT, `must be at most ${MAX_REQUESTED_LIMIT}`),
-    reason: z.string(need('a string')).trim().min(3, 'give a reason of at least 3 characters').max(1000, 'at most 1000 characters'),
-  })
-  .strict();
 
 interface RequestRow {
   id: string;
@@ -39,24 +23,24 @@ interface RequestRow {
   created_at: Date;
 }
 
-const requestView = (r: RequestRow) => ({
+const requestView = (r: RequestRow): LimitIncreaseRequest => ({
   id: Number(r.id),
-  company_id: r.company_id,
+  companyId: r.company_id,
   feature: r.feature,
   unit: meterUnit(r.feature),
-  period_start: r.period_start,
-  current_limit: Number(r.current_limit),
-  requested_limit: Number(r.requested_limit),
+  periodStart: r.period_start,
+  currentLimit: Number(r.current_limit),
+  requestedLimit: Number(r.requested_limit),
   reason: r.reason,
-  requested_by: r.requested_by,
-  agent_task_id: Number(r.agent_task_id),
-  created_at: r.created_at,
+  requestedBy: r.requested_by,
+  agentTaskId: Number(r.agent_task_id),
+  createdAt: r.created_at.toISOString(),
 });
 
 const COLUMNS = `id, company_id, feature, to_char(period_start, 'YYYY-MM-DD') AS period_start, current_limit, requested_limit, reason, requested_by, agent_task_id, created_at`;
 
 /** The `notify_ops` payload ops act on: who asks for how much of what, against what they have and use. */
-function increasePayload(usage: FeatureUsage, body: z.infer<typeof requestBody>, actor: string, upgrade: UpgradeHint | null) {
+function increasePayload(usage: FeatureUsage, body: LimitIncreaseRequestBody, actor: string, upgrade: UpgradeHint | null) {
   return {
     type: 'limit_increase_request',
     company_id: usage.companyId,
@@ -69,7 +53,7 @@ function increasePayload(usage: FeatureUsage, body: z.infer<typeof requestBody>,
     used: usage.used,
     included: usage.softLimit,
     current_limit: usage.hardLimit,
-    requested_limit: body.requested_limit,
+    requested_limit: body.requestedLimit,
     reason: body.reason,
     requested_by: actor,
     upgrade: upgrade && { plan: upgrade.plan, name: upgrade.name, hard_limit: upgrade.hardLimit },
@@ -80,7 +64,7 @@ function increasePayload(usage: FeatureUsage, body: z.infer<typeof requestBody>,
  * The "request increase" flow that a hard-limit refusal offers (Phase 6: hard stop + request increase +
  * upgrade CTA). POST /api/limits/requests (`limits:request`, Editor) creates one audited `notify_ops` agent task of type
  * `limit_increase_request`; the same request again in the same period (company, feature, limit) answers
- * 200 with the first one and creates nothing. GET /api/limits/requests?company_id= (Viewer) lists them.
+ * 200 with the first one and creates nothing. GET /api/limits/requests?companyId= (Viewer; company_id= accepted) lists them.
  */
 export function limitRequestsRouter(pool: Pool): Router {
   const router = express.Router();
@@ -88,20 +72,20 @@ export function limitRequestsRouter(pool: Pool): Router {
 
   router.post('/limits/requests', requireAction('limitsRequest'), json, async (req: Request, res) => {
     if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      throw new HttpError(400, 'send a JSON object {company_id, feature, requested_limit, reason}');
+      throw new UserError(400, 'send a JSON object {companyId, feature, requestedLimit, reason}');
     }
-    const body = parseInput(requestBody, req.body, 'limit increase request');
+    const body = parseInput(LimitIncreaseRequestBody, req.body, 'limit increase request');
     const actor = actorOf(req.caller!);
 
     const outcome = await withTransaction(pool, 'READ COMMITTED', async (client) => {
-      const usage = await companyFeatureUsage(client, body.company_id, body.feature);
-      if (!usage) throw new HttpError(404, `no live company ${body.company_id}`);
+      const usage = await companyFeatureUsage(client, body.companyId, body.feature);
+      if (!usage) throw new UserError(404, `no live company ${body.companyId}`);
       const unit = meterUnit(body.feature);
       if (usage.hardLimit < 0) {
-        throw new HttpError(422, `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`);
+        throw new UserError(422, `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`);
       }
-      if (body.requested_limit <= usage.hardLimit) {
-        throw new HttpError(422, `requested_limit ${body.requested_limit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`);
+      if (body.requestedLimit <= usage.hardLimit) {
+        throw new UserError(422, `requested_limit ${body.requestedLimit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`);
       }
       const upgrade = await nextPlanFor(client, usage.plan, body.feature, usage.hardLimit);
       const payload = increasePayload(usage, body, actor, upgrade);
@@ -119,14 +103,14 @@ export function limitRequestsRouter(pool: Pool): Router {
            SELECT agent_task_id, company_id, 'notify_ops', $8::jsonb || jsonb_build_object('request_id', id), 'queued' FROM req
          )
          SELECT ${COLUMNS} FROM req`,
-        [body.company_id, body.feature, usage.periodStart, usage.hardLimit, body.requested_limit, body.reason, actor, JSON.stringify(payload)],
+        [body.companyId, body.feature, usage.periodStart, usage.hardLimit, body.requestedLimit, body.reason, actor, JSON.stringify(payload)],
       );
       if (created[0]) {
         await audit(client, {
           actor,
           action: 'limits.increase_requested',
           target: `limit_increase_requests/${created[0].id}`,
-          companyId: body.company_id,
+          companyId: body.companyId,
           payload: { ...payload, request_id: Number(created[0].id), agent_task_id: Number(created[0].agent_task_id) },
           ipAddress: req.ip ?? null,
           userAgent: req.header('user-agent') ?? null,
@@ -136,21 +120,21 @@ export function limitRequestsRouter(pool: Pool): Router {
       const { rows: existing } = await client.query<RequestRow>(
         `SELECT ${COLUMNS} FROM controlroom.limit_increase_requests
           WHERE company_id = $1 AND feature = $2 AND period_start = $3::date AND requested_limit = $4`,
-        [body.company_id, body.feature, usage.periodStart, body.requested_limit],
+        [body.companyId, body.feature, usage.periodStart, body.requestedLimit],
       );
       return { row: existing[0]!, duplicate: true, upgrade };
     });
-    res.status(outcome.duplicate ? 200 : 201).json({ request: requestView(outcome.row), duplicate: outcome.duplicate, upgrade: outcome.upgrade });
+    res.status(outcome.duplicate ? 200 : 201).json({ request: requestView(outcome.row), duplicate: outcome.duplicate, upgrade: outcome.upgrade } satisfies LimitRequestAnswer);
   });
 
   router.get('/limits/requests', requireAction('read'), async (req, res) => {
-    const companyId = req.query.company_id;
-    if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new HttpError(400, `company_id must be a UUID, not '${String(companyId ?? '')}'`);
+    const [name, companyId] = req.query.companyId !== undefined ? ['companyId', req.query.companyId] : ['company_id', req.query.company_id];
+    if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new UserError(400, `${name} must be a UUID, not '${String(companyId ?? '')}'`);
     const { rows } = await pool.query<RequestRow>(
       `SELECT ${COLUMNS} FROM controlroom.limit_increase_requests WHERE company_id = $1 ORDER BY created_at DESC, id DESC LIMIT 50`,
       [companyId],
     );
-    res.json({ requests: rows.map(requestView) });
+    res.json({ requests: rows.map(requestView) } satisfies LimitRequestList);
   });
   return router;
 }

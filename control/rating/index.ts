@@ -38,7 +38,6 @@ export {
   promoteCandidate,
   rateWithRegistry,
   registerModel,
-  RegistryError,
   RegistrySnapshot,
   rollback,
   tryRateWithRegistry,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UserError } from '../../core/errors.ts';
 import { apiErrorMap, describeIssue } from '../../core/http.ts';
 import { REGIONS, type Region } from './locations.ts';
 
@@ -66,15 +67,13 @@ export const pricingModelParamsSchema = z
 export type PricingModelParams = z.infer<typeof pricingModelParamsSchema>;
 export type FuelSurcharge = PricingModelParams['fuelSurcharge'];
 
-/** Invalid pricing model parameters; the message names the field. */
-export class PricingModelError extends Error {
-  /** The HTTP status it maps to. */
-  readonly status = 400;
+/** Invalid pricing model parameters (a 400); the message names the field. */
+export class PricingModelError extends UserError {
   constructor(
     message: string,
     readonly issues: { path: string; message: string }[],
   ) {
-    super(message);
+    super(400, message);
     this.name = 'PricingModelError';
   }
 }

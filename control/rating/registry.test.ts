@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { UserError } from '../../core/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import {
   activate,
@@ -11,7 +12,6 @@ import {
   rateLane,
   rateWithRegistry,
   registerModel,
-  RegistryError,
   rollback,
   SEED_V1,
   withdrawCandidate,
@@ -41,8 +41,9 @@ async function statuses(): Promise<Record<string, string>> {
   const { rows } = await db.pool.query<{ version: string; status: string }>(`SELECT version, status FROM controlroom.pricing_models`);
   return Object.fromEntries(rows.map((r) => [r.version, r.status]));
 }
-const rejects = (p: Promise<unknown>, code: string, message: RegExp) =>
-  assert.rejects(p, (e: unknown) => e instanceof RegistryError && e.code === code && message.test(e.message));
+const STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
+const rejects = (p: Promise<unknown>, code: keyof typeof STATUS, message: RegExp) =>
+  assert.rejects(p, (e: unknown) => e instanceof UserError && e.status === STATUS[code] && message.test(e.message));
 
 describe('pricing model registry', () => {
   it('starts with the seeded v1 active, no candidate, and its params are the ones the engine ships', async () => {

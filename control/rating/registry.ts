@@ -1,4 +1,5 @@
 import { audit } from '../../core/audit.ts';
+import { UserError } from '../../core/errors.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import { RatingError, splitPosition, splitSalt, tryRateSplit, type Lane, type SplitRate } from './engine.ts';
 import { compileModel, parsePricingModelParams, type PricingModel, type PricingModelParams } from './model.ts';
@@ -12,19 +13,6 @@ import { compileModel, parsePricingModelParams, type PricingModel, type PricingM
 export type ModelStatus = 'active' | 'candidate' | 'retired' | 'draft';
 export const DEFAULT_CANDIDATE_SHARE = 0.1;
 export const MAX_CANDIDATE_SHARE = 0.5;
-
-/** A registry operation that cannot be done; `status` is the HTTP status it maps to. */
-export class RegistryError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: 'not_found' | 'conflict' | 'invalid',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-    this.status = code === 'not_found' ? 404 : code === 'conflict' ? 409 : 400;
-  }
-}
 
 export interface ModelRow {
   version: string;
@@ -52,9 +40,9 @@ export class RegistrySnapshot {
     readonly candidateShare: number,
     readonly loadedAt: Date = new Date(),
   ) {
-    if (candidate && candidate.version === active.version) throw new RegistryError('invalid', `candidate '${candidate.version}' is also the active model`);
+    if (candidate && candidate.version === active.version) throw new UserError(400, `candidate '${candidate.version}' is also the active model`);
     if (!(candidateShare >= 0 && candidateShare <= MAX_CANDIDATE_SHARE)) {
-      throw new RegistryError('invalid', `candidate share must be between 0 and ${MAX_CANDIDATE_SHARE}, got ${candidateShare}`);
+      throw new UserError(400, `candidate share must be between 0 and ${MAX_CANDIDATE_SHARE}, got ${candidateShare}`);
     }
     if (!candidate) this.candidateShare = 0;
     this.salt = splitSalt(candidate?.version ?? '');
@@ -135,7 +123,7 @@ function toRow(r: DbRow): ModelRow {
 export async function loadRegistry(db: Pool | PoolClient): Promise<RegistrySnapshot> {
   const { rows } = await db.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`);
   const activeRow = rows.find((r) => r.status === 'active');
-  if (!activeRow) throw new RegistryError('not_found', 'no active pricing model in controlroom.pricing_models');
+  if (!activeRow) throw new UserError(404, 'no active pricing model in controlroom.pricing_models');
   const candidateRow = rows.find((r) => r.status === 'candidate');
   const active = compileModel(activeRow.params);
   const candidate = candidateRow ? compileModel(candidateRow.params) : null;
@@ -154,7 +142,7 @@ export async function getModel(db: Pool | PoolClient, version: string): Promise<
 }
 
 function checkActor(actor: string): void {
-  if (typeof actor !== 'string' || actor.trim() === '') throw new RegistryError('invalid', 'actor is required');
+  if (typeof actor !== 'string' || actor.trim() === '') throw new UserError(400, 'actor is required');
 }
 
 /** One registry change: a transaction holding the registry's advisory lock. */
@@ -167,7 +155,7 @@ async function change<T>(db: Pool, work: (client: PoolClient) => Promise<T>): Pr
 
 async function lockModel(client: PoolClient, version: string): Promise<DbRow> {
   const { rows } = await client.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE version = $1 FOR UPDATE`, [version]);
-  if (!rows[0]) throw new RegistryError('not_found', `no pricing model '${version}'`);
+  if (!rows[0]) throw new UserError(404, `no pricing model '${version}'`);
   return rows[0];
 }
 
@@ -183,7 +171,7 @@ export async function registerModel(db: Pool, params: unknown, actor: string): P
        ON CONFLICT (version) DO NOTHING RETURNING ${COLUMNS}`,
       [valid.version, JSON.stringify(valid), actor],
     );
-    if (!rows[0]) throw new RegistryError('conflict', `pricing model '${valid.version}' already exists`);
+    if (!rows[0]) throw new UserError(409, `pricing model '${valid.version}' already exists`);
     await audit(client, { actor, action: 'pricing_model.registered', target: target(valid.version), payload: { version: valid.version, params: valid } });
     return toRow(rows[0]);
   });
@@ -197,11 +185,11 @@ export async function promoteCandidate(db: Pool, version: string, share: number 
   checkActor(actor);
   const s = share ?? DEFAULT_CANDIDATE_SHARE;
   if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > MAX_CANDIDATE_SHARE) {
-    throw new RegistryError('invalid', `candidate share must be > 0 and <= ${MAX_CANDIDATE_SHARE} (0.1 = 10% of lanes), got ${String(share)}`);
+    throw new UserError(400, `candidate share must be > 0 and <= ${MAX_CANDIDATE_SHARE} (0.1 = 10% of lanes), got ${String(share)}`);
   }
   return change(db, async (client) => {
     const row = await lockModel(client, version);
-    if (row.status === 'active') throw new RegistryError('conflict', `pricing model '${version}' is the active model`);
+    if (row.status === 'active') throw new UserError(409, `pricing model '${version}' is the active model`);
     compileModel(row.params);
     let replaced: string | null = null;
     if (row.status !== 'candidate') {
@@ -235,7 +223,7 @@ export async function withdrawCandidate(db: Pool, actor: string): Promise<ModelR
     const { rows } = await client.query<DbRow>(
       `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING ${COLUMNS}`,
     );
-    if (!rows[0]) throw new RegistryError('not_found', 'there is no candidate pricing model');
+    if (!rows[0]) throw new UserError(404, 'there is no candidate pricing model');
     await audit(client, { actor, action: 'pricing_model.candidate_withdrawn', target: target(rows[0].version), payload: { version: rows[0].version } });
     return toRow(rows[0]);
   });
@@ -259,7 +247,7 @@ export async function activate(db: Pool, version: string, actor: string): Promis
   checkActor(actor);
   return change(db, async (client) => {
     const row = await lockModel(client, version);
-    if (row.status === 'active') throw new RegistryError('conflict', `pricing model '${version}' is already active`);
+    if (row.status === 'active') throw new UserError(409, `pricing model '${version}' is already active`);
     const { active, previous } = await switchActive(client, row);
     await audit(client, { actor, action: 'pricing_model.activated', target: target(version), payload: { version, previous, previousStatus: row.status } });
     return active;
@@ -278,7 +266,7 @@ export async function rollback(db: Pool, actor: string): Promise<ModelRow> {
         ORDER BY retired_at DESC, activated_at DESC NULLS LAST, version DESC LIMIT 1 FOR UPDATE`,
     );
     const to = rows[0];
-    if (!to) throw new RegistryError('conflict', 'no retired pricing model to roll back to');
+    if (!to) throw new UserError(409, 'no retired pricing model to roll back to');
     const { active, previous } = await switchActive(client, to);
     await audit(client, { actor, action: 'pricing_model.rolled_back', target: target(to.version), payload: { from: previous, to: to.version } });
     return active;

@@ -330,9 +330,9 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
     { path: 'regions/failover', body: { target: EAST, reason: 'viewer tries' } },
     { path: 'regions/shift', body: { weights: { [EAST]: 50 }, reason: 'viewer tries' } },
     { path: 'freeze/freezes', body: { reason: 'viewer tries' } },
-    { path: 'freeze/overrides', body: { reason: 'viewer tries', expires_at: new Date(Date.now() + 3_600_000).toISOString() } },
-    { path: 'bulk-rating/jobs', body: { company_id: lakeshore, lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickup_date: tomorrow }] } },
-    { path: 'limits/requests', body: { company_id: lakeshore, feature: 'bulk_rating', requested_limit: 50, reason: 'viewer tries' } },
+    { path: 'freeze/overrides', body: { reason: 'viewer tries', expiresAt: new Date(Date.now() + 3_600_000).toISOString() } },
+    { path: 'bulk-rating/jobs', body: { companyId: lakeshore, lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickupDate: tomorrow }] } },
+    { path: 'limits/requests', body: { companyId: lakeshore, feature: 'bulk_rating', requestedLimit: 50, reason: 'viewer tries' } },
   ];
   for (const attempt of attempts) {
     const res = await fromPage(page, 'POST', `${PROXY}/${attempt.path}`, attempt.body);

@@ -6,10 +6,10 @@ import { installBackend, signInAs } from '../testing/fakeBackend';
 describe('api client', () => {
   it('calls the Control Room API through the plugin proxy with the query encoded', async () => {
     const calls = installBackend(() => ({ data: { ok: true } }));
-    await expect(api('bulk-rating/jobs', { params: { company_id: 'a b', limit: 5, empty: '' } })).resolves.toEqual({
+    await expect(api('bulk-rating/jobs', { params: { companyId: 'a b', limit: 5, empty: '' } })).resolves.toEqual({
       ok: true,
     });
-    expect(calls[0]!.url).toBe('/api/plugin-proxy/transbot-controlroom-app/bulk-rating/jobs?company_id=a%20b&limit=5');
+    expect(calls[0]!.url).toBe('/api/plugin-proxy/transbot-controlroom-app/bulk-rating/jobs?companyId=a%20b&limit=5');
     expect(apiUrl('/freeze')).toBe('/api/plugin-proxy/transbot-controlroom-app/freeze');
   });
 

@@ -1,7 +1,7 @@
 import React from 'react';
 import { fireEvent, render, screen, within } from '@testing-library/react';
 import { installBackend, pathOf, queryOf, signInAs } from '../../testing/fakeBackend';
-import type { BulkJob, LimitRefusalDetails } from '../../api/types';
+import type { BulkJob, LimitRefusalDetails } from '@controlroom/contract';
 import { CsvUpload } from './CsvUpload';
 import { JobList } from './JobList';
 import { LimitRefusal } from './LimitRefusal';
@@ -12,30 +12,31 @@ const COMPANY = '00000000-0000-4000-8000-000000000001';
 
 const job = (over: Partial<BulkJob> = {}): BulkJob => ({
   id: '11111111-2222-4333-8444-555555555555',
-  company_id: COMPANY,
-  submitted_by: 'grafana:editor',
+  companyId: COMPANY,
+  submittedBy: 'grafana:editor',
   status: 'running',
   source: 'csv',
   filename: 'lanes.csv',
-  lanes_total: 4,
-  lanes_rated: 1,
-  lanes_failed: 0,
+  lanesTotal: 4,
+  lanesRated: 1,
+  lanesFailed: 0,
   progress: 0.25,
-  rejected_rows: 1,
+  rejectedRows: 1,
   errors: [],
+  agentTaskId: 7,
   error: null,
-  created_at: '2026-11-23T10:00:00Z',
-  started_at: null,
-  finished_at: null,
+  createdAt: '2026-11-23T10:00:00Z',
+  startedAt: null,
+  finishedAt: null,
   ...over,
 });
 
 const accepted = (over: Record<string, unknown> = {}) => ({
   job: job({ status: 'queued' }),
-  lanes_accepted: 3,
-  rejected_rows: 1,
+  lanesAccepted: 3,
+  rejectedRows: 1,
   errors: [{ line: 3, reason: "unknown origin 'Atlantis, ZZ'" }],
-  errors_truncated: false,
+  errorsTruncated: false,
   ...over,
 });
 
@@ -53,7 +54,7 @@ describe('CSV upload', () => {
     const calls = installBackend(() => ({ status: 202, data: accepted() }));
     const onSubmitted = jest.fn();
     render(<CsvUpload companyId={COMPANY} canSubmit maxBytes={1_000_000} onSubmitted={onSubmitted} />);
-    dropCsv('origin,destination,equipment,pickup_date\n');
+    dropCsv('origin,destination,equipment,pickupDate\n');
     fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
 
     expect(await screen.findByText('Job accepted')).toBeInTheDocument();
@@ -62,12 +63,12 @@ describe('CSV upload', () => {
     const call = calls[0]!;
     expect(call.method).toBe('POST');
     expect(pathOf(call)).toBe('bulk-rating/jobs');
-    expect(queryOf(call).get('company_id')).toBe(COMPANY);
+    expect(queryOf(call).get('companyId')).toBe(COMPANY);
     expect(queryOf(call).get('filename')).toBe('lanes.csv');
-    expect(call.data).toBe('origin,destination,equipment,pickup_date\n');
+    expect(call.data).toBe('origin,destination,equipment,pickupDate\n');
     expect(call.headers['Content-Type']).toBe('text/csv');
     expect(call.headers['Idempotency-Key']).toMatch(/\S{8,}/);
-    expect(onSubmitted).toHaveBeenCalledWith(expect.objectContaining({ lanes_accepted: 3 }));
+    expect(onSubmitted).toHaveBeenCalledWith(expect.objectContaining({ lanesAccepted: 3 }));
   });
 
   it('shows why the server refused the whole file, with the rows when it names them', async () => {
@@ -77,7 +78,7 @@ describe('CSV upload', () => {
         error: 'no valid lanes: all 2 rows were rejected',
         details: {
           errors: [
-            { line: 2, reason: 'pickup_date is in the past' },
+            { line: 2, reason: 'pickupDate is in the past' },
             { line: 3, reason: "equipment 'boat' is not one of van, reefer, flatbed" },
           ],
         },
@@ -87,7 +88,7 @@ describe('CSV upload', () => {
     dropCsv('x');
     fireEvent.click(await screen.findByRole('button', { name: /rate these lanes/i }));
     expect(await screen.findByText('no valid lanes: all 2 rows were rejected')).toBeInTheDocument();
-    expect(screen.getByText('pickup_date is in the past')).toBeInTheDocument();
+    expect(screen.getByText('pickupDate is in the past')).toBeInTheDocument();
     expect(screen.getByText("equipment 'boat' is not one of van, reefer, flatbed")).toBeInTheDocument();
   });
 
@@ -122,7 +123,7 @@ describe('manual lanes', () => {
   it('sends the lanes as JSON and keeps only the refused ones, with their reasons', async () => {
     const calls = installBackend(() => ({
       status: 202,
-      data: accepted({ lanes_accepted: 1, errors: [{ line: 2, reason: "unknown destination 'Nowhere'" }] }),
+      data: accepted({ lanesAccepted: 1, errors: [{ line: 2, reason: "unknown destination 'Nowhere'" }] }),
     }));
     render(<ManualLanes companyId={COMPANY} canSubmit onSubmitted={jest.fn()} />);
     fireEvent.change(screen.getByLabelText('Lane 1 origin'), { target: { value: 'Reno, NV' } });
@@ -133,8 +134,8 @@ describe('manual lanes', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Rate 2 lanes' }));
 
     expect(await screen.findByText("unknown destination 'Nowhere'")).toBeInTheDocument();
-    const body = calls[0]!.data as { company_id: string; lanes: Array<Record<string, string>> };
-    expect(body.company_id).toBe(COMPANY);
+    const body = calls[0]!.data as { companyId: string; lanes: Array<Record<string, string>> };
+    expect(body.companyId).toBe(COMPANY);
     expect(body.lanes.map((l) => [l.origin, l.destination, l.equipment])).toEqual([
       ['Reno, NV', 'Boise, ID', 'van'],
       ['Fresno, CA', 'Nowhere', 'van'],
@@ -152,7 +153,7 @@ describe('job list and plan usage', () => {
       <JobList
         jobs={[
           job(),
-          job({ id: '99999999-2222-4333-8444-555555555555', status: 'succeeded', lanes_rated: 4, progress: 1 }),
+          job({ id: '99999999-2222-4333-8444-555555555555', status: 'succeeded', lanesRated: 4, progress: 1 }),
         ]}
         selected={null}
         onSelect={jest.fn()}
@@ -185,22 +186,30 @@ describe('job list and plan usage', () => {
           upgrade: { plan: 'pro', name: 'Pro', hardLimit: 10, softLimit: 5, period: 'day', priceMonthly: 299 },
         }}
         usage={{
-          company_id: COMPANY,
-          company_name: 'Acme',
+          companyId: COMPANY,
+          companyName: 'Acme',
           plan: 'starter',
-          billing_status: 'active',
+          billingStatus: 'active',
+          graceUntil: null,
+          trialEndsAt: null,
+          currentPeriodEnd: null,
           features: [
             {
               feature: 'rate_quote',
+              unit: 'quotes',
               period: 'month',
-              period_start: '2026-11-01',
-              period_end: '2026-12-01',
+              periodStart: '2026-11-01',
+              periodEnd: '2026-12-01',
               used: 500,
-              soft_limit: 500,
-              hard_limit: 500,
+              softLimit: 500,
+              hardLimit: 500,
               remaining: 0,
               percent: 100,
               overage: 0,
+              overageBilled: 0,
+              overagePending: 0,
+              thresholdsCrossed: [],
+              thresholdsNotified: [],
               blocked: true,
             },
           ],
@@ -230,37 +239,48 @@ describe('job list and plan usage', () => {
           upgrade: null,
         }}
         usage={{
-          company_id: COMPANY,
-          company_name: 'Acme',
+          companyId: COMPANY,
+          companyName: 'Acme',
           plan: 'pro',
-          billing_status: 'active',
+          billingStatus: 'active',
+          graceUntil: null,
+          trialEndsAt: null,
+          currentPeriodEnd: null,
           features: [
             {
               feature: 'rates',
               unit: 'quotes',
               period: 'month',
-              period_start: '2026-11-01',
-              period_end: '2026-12-01',
+              periodStart: '2026-11-01',
+              periodEnd: '2026-12-01',
               used: 450,
-              soft_limit: 500,
-              hard_limit: 1000,
+              softLimit: 500,
+              hardLimit: 1000,
               remaining: 550,
               percent: 90,
               overage: 0,
+              overageBilled: 0,
+              overagePending: 0,
+              thresholdsCrossed: [],
+              thresholdsNotified: [],
               blocked: false,
             },
             {
               feature: 'bulk_rating',
               unit: 'jobs',
               period: 'day',
-              period_start: '2026-11-23',
-              period_end: '2026-11-24',
+              periodStart: '2026-11-23',
+              periodEnd: '2026-11-24',
               used: 6,
-              soft_limit: 5,
-              hard_limit: 10,
+              softLimit: 5,
+              hardLimit: 10,
               remaining: 4,
               percent: 120,
               overage: 1,
+              overageBilled: 0,
+              overagePending: 0,
+              thresholdsCrossed: [],
+              thresholdsNotified: [],
               blocked: false,
             },
           ],
@@ -295,7 +315,7 @@ describe('a job refused for the plan limit', () => {
         used: 10,
         requested: 1,
         period: 'day',
-        period_start: '2026-11-23',
+        periodStart: '2026-11-23',
         upgrade: {
           plan: 'enterprise',
           name: 'Enterprise',
@@ -304,7 +324,7 @@ describe('a job refused for the plan limit', () => {
           period: 'day',
           priceMonthly: 999,
         },
-        request_increase: { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', current_limit: 10 },
+        requestIncrease: { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', currentLimit: 10 },
       },
     },
   };
@@ -315,16 +335,16 @@ describe('a job refused for the plan limit', () => {
       upgrade: null,
       request: {
         id: 7,
-        company_id: COMPANY,
+        companyId: COMPANY,
         feature: 'bulk_rating',
         unit: 'jobs',
-        period_start: '2026-11-23',
-        current_limit: 10,
-        requested_limit: 25,
+        periodStart: '2026-11-23',
+        currentLimit: 10,
+        requestedLimit: 25,
         reason: 'month-end repricing',
-        requested_by: 'grafana:editor-user',
-        agent_task_id: 42,
-        created_at: '2026-11-23T10:00:00Z',
+        requestedBy: 'grafana:editor-user',
+        agentTaskId: 42,
+        createdAt: '2026-11-23T10:00:00Z',
       },
     },
   });
@@ -355,9 +375,9 @@ describe('a job refused for the plan limit', () => {
       const request = calls.find((c) => pathOf(c) === 'limits/requests')!;
       expect(request.method).toBe('POST');
       expect(request.data).toEqual({
-        company_id: COMPANY,
+        companyId: COMPANY,
         feature: 'bulk_rating',
-        requested_limit: 25,
+        requestedLimit: 25,
         reason: 'month-end repricing',
       });
       expect(request.headers['Content-Type']).toBe('application/json');
@@ -401,7 +421,7 @@ describe('a job refused for the plan limit', () => {
         pathOf(call) === 'limits/requests'
           ? {
               status: 422,
-              data: { error: 'requested_limit 10 is not above the current limit of 10 jobs per day on the pro plan' },
+              data: { error: 'requestedLimit 10 is not above the current limit of 10 jobs per day on the pro plan' },
             }
           : refused
       );
@@ -448,7 +468,7 @@ describe('a job refused for the plan limit', () => {
             limit: 0,
             included: 0,
             used: 0,
-            request_increase: undefined,
+            requestIncrease: undefined,
             upgrade: { plan: 'pro', name: 'Pro', hardLimit: 10, softLimit: 5, period: 'day', priceMonthly: 299 },
           },
         },

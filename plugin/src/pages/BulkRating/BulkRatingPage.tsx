@@ -3,7 +3,7 @@ import { PluginPage } from '@grafana/runtime';
 import { Alert, Stack, Tab, TabContent, TabsBar, Text } from '@grafana/ui';
 import { api } from '../../api/client';
 import { canDo, usePolled } from '../../api/hooks';
-import type { Allowance, BulkJob, Company, Usage } from '../../api/types';
+import type { BulkAllowance, BulkJob, Company, Usage } from '@controlroom/contract';
 import { RoleNotice } from '../../components/shared/RoleNotice';
 import { CompanyPicker } from './CompanyPicker';
 import { CsvUpload } from './CsvUpload';
@@ -26,7 +26,7 @@ function BulkRatingPage() {
     companyId
       ? async () => {
           const [allowance, usage] = await Promise.all([
-            api<Allowance>('bulk-rating/allowance', { params: { company_id: companyId } }),
+            api<BulkAllowance>('bulk-rating/allowance', { params: { companyId: companyId } }),
             api<Usage>(`usage/${companyId}`),
           ]);
           return { allowance, usage };
@@ -37,7 +37,7 @@ function BulkRatingPage() {
   );
   const jobs = usePolled(
     companyId
-      ? () => api<{ jobs: BulkJob[] }>('bulk-rating/jobs', { params: { company_id: companyId, limit: 50 } })
+      ? () => api<{ jobs: BulkJob[] }>('bulk-rating/jobs', { params: { companyId: companyId, limit: 50 } })
       : null,
     2_000,
     [companyId]

@@ -1,7 +1,7 @@
 import React, { useCallback } from 'react';
 import { Combobox, ComboboxOption, Field } from '@grafana/ui';
 import { api } from '../../api/client';
-import type { Company } from '../../api/types';
+import type { Company } from '@controlroom/contract';
 
 interface Props {
   value: Company | null;

@@ -1,7 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Button, FileDropzone, Stack, Text } from '@grafana/ui';
 import { errorMessage } from '../../api/client';
-import type { SubmitResult } from '../../api/types';
+import type { SubmitBulkJobResponse } from '@controlroom/contract';
 import { formatNumber } from '../../components/shared/format';
 import { RowErrors } from './RowErrors';
 import { LimitRefusal } from './LimitRefusal';
@@ -11,7 +11,7 @@ interface Props {
   companyId: string;
   canSubmit: boolean;
   maxBytes: number;
-  onSubmitted: (result: SubmitResult) => void;
+  onSubmitted: (result: SubmitBulkJobResponse) => void;
 }
 
 interface Picked {
@@ -23,7 +23,7 @@ interface Picked {
 export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props) {
   const [picked, setPicked] = useState<Picked | null>(null);
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<SubmitResult | null>(null);
+  const [result, setResult] = useState<SubmitBulkJobResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   const submit = async () => {
@@ -105,12 +105,12 @@ export function CsvUpload({ companyId, canSubmit, maxBytes, onSubmitted }: Props
       {result && (
         <>
           <Alert severity="success" title="Job accepted">
-            {formatNumber(result.lanes_accepted)} lanes queued for rating as job {result.job.id.slice(0, 8)}.
+            {formatNumber(result.lanesAccepted)} lanes queued for rating as job {result.job.id.slice(0, 8)}.
           </Alert>
           <RowErrors
             errors={result.errors}
-            rejected={result.rejected_rows}
-            truncated={result.errors_truncated}
+            rejected={result.rejectedRows}
+            truncated={result.errorsTruncated}
             unit="line"
           />
         </>

@@ -1,7 +1,7 @@
 import React from 'react';
 import { Badge, BadgeColor, InteractiveTable, LinkButton, Stack, Text, Button } from '@grafana/ui';
 import { apiLinkUrl } from '../../api/client';
-import type { BulkJob } from '../../api/types';
+import type { BulkJob } from '@controlroom/contract';
 import { Meter } from '../../components/shared/Meter';
 import { formatNumber, formatTime } from '../../components/shared/format';
 
@@ -32,13 +32,13 @@ export function JobList({ jobs, selected, onSelect }: Props) {
         data={jobs}
         pageSize={10}
         columns={[
-          { id: 'created_at', header: 'Submitted', cell: ({ row }) => formatTime(row.original.created_at) },
+          { id: 'createdAt', header: 'Submitted', cell: ({ row }) => formatTime(row.original.createdAt) },
           {
             id: 'filename',
             header: 'Source',
             cell: ({ row }) => row.original.filename ?? (row.original.source === 'json' ? 'entered lanes' : 'CSV'),
           },
-          { id: 'submitted_by', header: 'By' },
+          { id: 'submittedBy', header: 'By' },
           {
             id: 'status',
             header: 'Status',
@@ -56,12 +56,12 @@ export function JobList({ jobs, selected, onSelect }: Props) {
                   <Meter
                     value={job.progress}
                     label={`Job ${job.id.slice(0, 8)} progress`}
-                    tone={job.lanes_failed > 0 ? 'warning' : job.status === 'succeeded' ? 'success' : 'primary'}
+                    tone={job.lanesFailed > 0 ? 'warning' : job.status === 'succeeded' ? 'success' : 'primary'}
                   />
                   <Text variant="bodySmall" color="secondary">
-                    {formatNumber(job.lanes_rated)} rated · {formatNumber(job.lanes_failed)} failed ·{' '}
-                    {formatNumber(job.lanes_total)} total
-                    {job.rejected_rows > 0 && ` · ${formatNumber(job.rejected_rows)} rows rejected at upload`}
+                    {formatNumber(job.lanesRated)} rated · {formatNumber(job.lanesFailed)} failed ·{' '}
+                    {formatNumber(job.lanesTotal)} total
+                    {job.rejectedRows > 0 && ` · ${formatNumber(job.rejectedRows)} rows rejected at upload`}
                   </Text>
                 </Stack>
               );

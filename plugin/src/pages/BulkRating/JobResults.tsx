@@ -2,7 +2,7 @@ import React, { useState } from 'react';
 import { Alert, Badge, InteractiveTable, Pagination, Stack, Text } from '@grafana/ui';
 import { api } from '../../api/client';
 import { usePolled } from '../../api/hooks';
-import type { BulkJob, RatedLane } from '../../api/types';
+import type { BulkJob, RatedLane } from '@controlroom/contract';
 import { formatMoney, formatNumber } from '../../components/shared/format';
 import { isFinished } from './JobList';
 
@@ -19,7 +19,7 @@ export function JobResults({ job }: { job: BulkJob }) {
     isFinished(job) ? 0 : 2000,
     [job.id, page, job.status]
   );
-  const pages = Math.max(1, Math.ceil(job.lanes_total / PAGE));
+  const pages = Math.max(1, Math.ceil(job.lanesTotal / PAGE));
   return (
     <Stack direction="column" gap={1}>
       <Text element="h3">Results of job {job.id.slice(0, 8)}</Text>
@@ -42,7 +42,7 @@ export function JobResults({ job }: { job: BulkJob }) {
             { id: 'origin', header: 'Origin' },
             { id: 'destination', header: 'Destination' },
             { id: 'equipment', header: 'Equipment' },
-            { id: 'pickup_date', header: 'Pickup' },
+            { id: 'pickupDate', header: 'Pickup' },
             {
               id: 'status',
               header: 'Status',
@@ -55,7 +55,7 @@ export function JobResults({ job }: { job: BulkJob }) {
             },
             { id: 'miles', header: 'Miles', cell: ({ row }) => formatNumber(row.original.miles) },
             { id: 'total', header: 'Total', cell: ({ row }) => formatMoney(row.original.total) },
-            { id: 'per_mile', header: 'Per mile', cell: ({ row }) => formatMoney(row.original.per_mile) },
+            { id: 'perMile', header: 'Per mile', cell: ({ row }) => formatMoney(row.original.perMile) },
             {
               id: 'error',
               header: 'Note',

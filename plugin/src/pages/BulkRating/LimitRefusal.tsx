@@ -2,7 +2,7 @@ import React, { useState } from 'react';
 import { Alert, Button, Field, Input, Stack, Text } from '@grafana/ui';
 import { errorMessage } from '../../api/client';
 import { canDo } from '../../api/hooks';
-import type { LimitRefusalDetails, LimitRequestAnswer } from '../../api/types';
+import type { LimitRefusalDetails, LimitRequestAnswer } from '@controlroom/contract';
 import { reasonProblem } from '../../components/shared/reason';
 import { planAmount, requestIncrease, upgradeText } from './submit';
 
@@ -28,7 +28,7 @@ function limitProblem(text: string, current: number): string | null {
  * POST limits/requests. The same request twice is answered with the first one, so a retry asks once.
  */
 export function LimitRefusal({ companyId, refusal, canRequest = canDo('limitsRequest') }: Props) {
-  const current = refusal.request_increase?.current_limit ?? refusal.limit;
+  const current = refusal.requestIncrease?.currentLimit ?? refusal.limit;
   const [open, setOpen] = useState(false);
   const [limit, setLimit] = useState(String(Math.max(current * 2, current + 1)));
   const [reason, setReason] = useState('');
@@ -48,7 +48,7 @@ export function LimitRefusal({ companyId, refusal, canRequest = canDo('limitsReq
       setAnswer(
         await requestIncrease(
           companyId,
-          refusal.request_increase?.feature ?? refusal.feature,
+          refusal.requestIncrease?.feature ?? refusal.feature,
           Number(limit),
           reason.trim()
         )
@@ -68,7 +68,7 @@ export function LimitRefusal({ companyId, refusal, canRequest = canDo('limitsReq
           <strong>Upgrade:</strong> {upgradeText(refusal.upgrade, refusal.unit)}
         </Text>
       )}
-      {refusal.request_increase && !answer && !open && (
+      {refusal.requestIncrease && !answer && !open && (
         <div>
           <Button
             variant="secondary"
@@ -122,8 +122,8 @@ export function LimitRefusal({ companyId, refusal, canRequest = canDo('limitsReq
       )}
       {answer && (
         <Alert severity="success" title={answer.duplicate ? 'Increase already requested' : 'Increase requested'}>
-          Ops will review {planAmount(answer.request.requested_limit, answer.request.unit, refusal.period)} for{' '}
-          {refusal.feature} (request #{answer.request.id}, by {answer.request.requested_by}).
+          Ops will review {planAmount(answer.request.requestedLimit, answer.request.unit, refusal.period)} for{' '}
+          {refusal.feature} (request #{answer.request.id}, by {answer.request.requestedBy}).
         </Alert>
       )}
     </Stack>

@@ -1,7 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Button, IconButton, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
 import { errorMessage } from '../../api/client';
-import type { RowError, SubmitResult } from '../../api/types';
+import type { RowError, SubmitBulkJobResponse } from '@controlroom/contract';
 import { formatNumber } from '../../components/shared/format';
 import { LimitRefusal } from './LimitRefusal';
 import { limitRefusalOf, newIdempotencyKey, rowErrorsOf, submitLanes, type Lane } from './submit';
@@ -9,12 +9,12 @@ import { limitRefusalOf, newIdempotencyKey, rowErrorsOf, submitLanes, type Lane 
 interface Props {
   companyId: string;
   canSubmit: boolean;
-  onSubmitted: (result: SubmitResult) => void;
+  onSubmitted: (result: SubmitBulkJobResponse) => void;
 }
 
 const EQUIPMENT = ['van', 'reefer', 'flatbed'].map((e) => ({ label: e, value: e }));
 const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-const emptyLane = (): Lane => ({ origin: '', destination: '', equipment: 'van', pickup_date: tomorrow() });
+const emptyLane = (): Lane => ({ origin: '', destination: '', equipment: 'van', pickupDate: tomorrow() });
 
 /** A few lanes typed in, sent as one JSON job; each lane's problems show on its own row. */
 export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
@@ -23,7 +23,7 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [limitRefusal, setLimitRefusal] = useState<ReturnType<typeof limitRefusalOf>>(null);
   const [rowErrors, setRowErrors] = useState<RowError[]>([]);
-  const [accepted, setAccepted] = useState<SubmitResult | null>(null);
+  const [accepted, setAccepted] = useState<SubmitBulkJobResponse | null>(null);
 
   const edit = (index: number, change: Partial<Lane>) =>
     setLanes((all) => all.map((lane, i) => (i === index ? { ...lane, ...change } : lane)));
@@ -87,8 +87,8 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
                 width={18}
                 type="date"
                 aria-label={`Lane ${i + 1} pickup date`}
-                value={lane.pickup_date}
-                onChange={(e) => edit(i, { pickup_date: e.currentTarget.value })}
+                value={lane.pickupDate}
+                onChange={(e) => edit(i, { pickupDate: e.currentTarget.value })}
               />
               <IconButton
                 name="trash-alt"
@@ -131,8 +131,8 @@ export function ManualLanes({ companyId, canSubmit, onSubmitted }: Props) {
       {limitRefusal && <LimitRefusal companyId={companyId} refusal={limitRefusal} />}
       {accepted && (
         <Alert severity="success" title="Job accepted">
-          {formatNumber(accepted.lanes_accepted)} lanes queued as job {accepted.job.id.slice(0, 8)}
-          {accepted.rejected_rows > 0 && `; ${accepted.rejected_rows} refused lanes are left above to correct`}.
+          {formatNumber(accepted.lanesAccepted)} lanes queued as job {accepted.job.id.slice(0, 8)}
+          {accepted.rejectedRows > 0 && `; ${accepted.rejectedRows} refused lanes are left above to correct`}.
         </Alert>
       )}
     </Stack>

@@ -1,12 +1,12 @@
 import React from 'react';
 import { Alert, Badge, Stack, Text } from '@grafana/ui';
-import type { Allowance, Usage } from '../../api/types';
+import type { BulkAllowance, Usage } from '@controlroom/contract';
 import { Meter } from '../../components/shared/Meter';
 import { formatNumber } from '../../components/shared/format';
 import { upgradeText } from './submit';
 
 interface Props {
-  allowance: Allowance | undefined;
+  allowance: BulkAllowance | undefined;
   usage: Usage | undefined;
 }
 
@@ -84,11 +84,11 @@ export function PlanUsage({ allowance, usage }: Props) {
                   {formatNumber(f.used)}
                   {f.percent !== null && <Text color="secondary"> ({f.percent}%)</Text>}
                 </td>
-                <td>{limitText(f.soft_limit)}</td>
-                <td>{limitText(f.hard_limit)}</td>
+                <td>{limitText(f.softLimit)}</td>
+                <td>{limitText(f.hardLimit)}</td>
                 <td>{f.overage > 0 ? formatNumber(f.overage) : '—'}</td>
                 <td>
-                  {f.hard_limit === 0 ? (
+                  {f.hardLimit === 0 ? (
                     <Badge text="not in plan" color="darkgrey" />
                   ) : f.blocked ? (
                     <Badge text="at limit" color="red" />

@@ -1,6 +1,6 @@
 import React from 'react';
 import { Alert, InteractiveTable } from '@grafana/ui';
-import type { RowError } from '../../api/types';
+import type { RowError } from '@controlroom/contract';
 
 interface Props {
   errors: RowError[];

@@ -1,12 +1,8 @@
 import { api, ApiError } from '../../api/client';
-import type { LimitRefusalDetails, LimitRequestAnswer, RowError, SubmitResult, UpgradeHint } from '../../api/types';
+import type { BulkLaneInput, LimitRefusalDetails, LimitRequestAnswer, RowError, SubmitBulkJobResponse, UpgradeHint } from '@controlroom/contract';
 
-export interface Lane {
-  origin: string;
-  destination: string;
-  equipment: string;
-  pickup_date: string;
-}
+/** A lane typed by hand on the page: the JSON upload's lane. */
+export type Lane = BulkLaneInput;
 
 /** A key per submission, so a retried or double-clicked upload creates one job. */
 export function newIdempotencyKey(): string {
@@ -26,22 +22,22 @@ function readText(file: File): Promise<string> {
   });
 }
 
-export async function submitCsv(companyId: string, file: File, key: string): Promise<SubmitResult> {
+export async function submitCsv(companyId: string, file: File, key: string): Promise<SubmitBulkJobResponse> {
   // Grafana's backendSrv passes string bodies through untouched but turns other non-JSON bodies
   // (a File included, in some versions) into URLSearchParams, so the file goes as its text.
   const text = await readText(file);
-  return api<SubmitResult>('bulk-rating/jobs', {
+  return api<SubmitBulkJobResponse>('bulk-rating/jobs', {
     method: 'POST',
-    params: { company_id: companyId, filename: file.name },
+    params: { companyId: companyId, filename: file.name },
     data: text,
     headers: { 'Content-Type': 'text/csv', 'Idempotency-Key': key },
   });
 }
 
-export function submitLanes(companyId: string, lanes: Lane[], key: string): Promise<SubmitResult> {
-  return api<SubmitResult>('bulk-rating/jobs', {
+export function submitLanes(companyId: string, lanes: Lane[], key: string): Promise<SubmitBulkJobResponse> {
+  return api<SubmitBulkJobResponse>('bulk-rating/jobs', {
     method: 'POST',
-    data: { company_id: companyId, lanes },
+    data: { companyId: companyId, lanes },
     headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
   });
 }
@@ -80,7 +76,7 @@ export const upgradeText = (upgrade: UpgradeHint, unit: string) =>
 export function requestIncrease(companyId: string, feature: string, requestedLimit: number, reason: string) {
   return api<LimitRequestAnswer>('limits/requests', {
     method: 'POST',
-    data: { company_id: companyId, feature, requested_limit: requestedLimit, reason },
+    data: { companyId: companyId, feature, requestedLimit: requestedLimit, reason },
     headers: { 'Content-Type': 'application/json' },
   });
 }

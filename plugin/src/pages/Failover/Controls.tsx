@@ -2,7 +2,7 @@ import React, { useState } from 'react';
 import { Alert, Button, Checkbox, ConfirmModal, Field, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
 import { api, errorMessage } from '../../api/client';
 import { reasonProblem } from '../../components/shared/reason';
-import type { RegionsState } from '../../api/types';
+import type { RegionsState } from '@controlroom/contract';
 
 interface Props {
   state: RegionsState;

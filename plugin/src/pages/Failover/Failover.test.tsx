@@ -1,7 +1,7 @@
 import React from 'react';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { installBackend, pathOf, signInAs } from '../../testing/fakeBackend';
-import type { Region, RegionsState } from '../../api/types';
+import type { Region, RegionsState } from '@controlroom/contract';
 import { Controls, parseSteps } from './Controls';
 import FailoverPage from './FailoverPage';
 

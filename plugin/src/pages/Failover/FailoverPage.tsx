@@ -3,7 +3,7 @@ import { PluginPage } from '@grafana/runtime';
 import { Alert, Badge, LoadingPlaceholder, Stack, Text } from '@grafana/ui';
 import { api } from '../../api/client';
 import { canDo, usePolled } from '../../api/hooks';
-import type { RegionsState } from '../../api/types';
+import type { RegionsState } from '@controlroom/contract';
 import { Meter } from '../../components/shared/Meter';
 import { formatTime, timeAgo } from '../../components/shared/format';
 import { RoleNotice } from '../../components/shared/RoleNotice';

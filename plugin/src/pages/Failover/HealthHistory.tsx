@@ -2,7 +2,7 @@ import React from 'react';
 import { css } from '@emotion/css';
 import { GrafanaTheme2 } from '@grafana/data';
 import { Badge, Stack, Text, useStyles2 } from '@grafana/ui';
-import type { Region } from '../../api/types';
+import type { Region } from '@controlroom/contract';
 import { Meter } from '../../components/shared/Meter';
 import { formatTime, timeAgo } from '../../components/shared/format';
 

@@ -1,6 +1,6 @@
 import React from 'react';
 import { Badge, BadgeColor, InteractiveTable, Stack, Text } from '@grafana/ui';
-import type { Drill, FailoverEvent } from '../../api/types';
+import type { Drill, FailoverEvent } from '@controlroom/contract';
 import { formatTime } from '../../components/shared/format';
 
 const INTEGRITY_COLOR: Record<string, BadgeColor> = {

@@ -1,7 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Badge, Button, Field, Input, Stack, Text } from '@grafana/ui';
 import { api, errorMessage } from '../../api/client';
-import type { Drill, RegionsState } from '../../api/types';
+import type { Drill, RegionsState } from '@controlroom/contract';
 import { reasonProblem } from '../../components/shared/reason';
 import { formatTime } from '../../components/shared/format';
 

@@ -1,7 +1,7 @@
 import React from 'react';
 import { fireEvent, render, screen } from '@testing-library/react';
 import { installBackend, pathOf, signInAs } from '../../testing/fakeBackend';
-import type { FreezeState } from '../../api/types';
+import type { FreezeState } from '@controlroom/contract';
 import ReleaseFreezePage from './ReleaseFreezePage';
 
 const frozen: FreezeState = {
@@ -15,15 +15,16 @@ const frozen: FreezeState = {
       slo: 'availability',
       severity: 'ticket',
       firing: true,
-      started_at: '2026-11-23T08:00:00Z',
-      resolved_at: null,
+      startedAt: '2026-11-23T08:00:00Z',
+      resolvedAt: null,
       labels: { slo: 'availability', action: 'freeze' },
     },
   ],
-  manual_freezes: [],
+  manualFreezes: [],
   override: null,
-  next_change_at: null,
-  quiet_period_seconds: 1800,
+  nextChangeAt: null,
+  exceptionLabels: [],
+  quietPeriodSeconds: 1800,
 };
 
 describe('release freeze page', () => {
@@ -41,7 +42,7 @@ describe('release freeze page', () => {
     expect(await screen.findByText('Freeze overridden')).toBeInTheDocument();
     const post = calls.find((c) => c.method === 'POST')!;
     expect(pathOf(post)).toBe('freeze/overrides');
-    expect(post.data).toEqual({ reason: 'hotfix for INC-7', expires_at: new Date('2099-01-01T12:00').toISOString() });
+    expect(post.data).toEqual({ reason: 'hotfix for INC-7', expiresAt: new Date('2099-01-01T12:00').toISOString() });
   });
 
   it('lets an editor freeze but not override', async () => {

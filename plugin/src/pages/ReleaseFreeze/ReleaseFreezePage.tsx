@@ -4,7 +4,7 @@ import { Alert, Badge, Button, Field, Input, LoadingPlaceholder, Stack, Text } f
 import { api, errorMessage } from '../../api/client';
 import { reasonProblem } from '../../components/shared/reason';
 import { canDo, usePolled } from '../../api/hooks';
-import type { FreezeAction, FreezeState } from '../../api/types';
+import type { FreezeAction, FreezeState } from '@controlroom/contract';
 import { formatTime, isoFromLocalInput, localInputIn, timeAgo } from '../../components/shared/format';
 import { RoleNotice } from '../../components/shared/RoleNotice';
 
@@ -35,8 +35,8 @@ function ActionRow({
         color={action.kind === 'override' ? 'orange' : 'red'}
       />
       <Text>
-        “{action.reason}” by {action.actor}, {formatTime(action.created_at)}
-        {action.expires_at ? `, until ${formatTime(action.expires_at)}` : ', until ended'}
+        “{action.reason}” by {action.actor}, {formatTime(action.createdAt)}
+        {action.expiresAt ? `, until ${formatTime(action.expiresAt)}` : ', until ended'}
       </Text>
       <Button
         size="sm"
@@ -79,7 +79,7 @@ function ReleaseFreezePage() {
       throw new Error(problem);
     }
     const expiresAt = isoFromLocalInput(expires);
-    return { reason: reason.trim(), ...(expiresAt ? { expires_at: expiresAt } : {}) };
+    return { reason: reason.trim(), ...(expiresAt ? { expiresAt: expiresAt } : {}) };
   };
   const state = freeze.data;
 
@@ -105,9 +105,9 @@ function ReleaseFreezePage() {
                     {state.reason && ` — ${state.reason}`}
                   </Text>
                   {state.since && <Text color="secondary">Since {formatTime(state.since)}</Text>}
-                  {state.next_change_at && (
+                  {state.nextChangeAt && (
                     <Text color="secondary">
-                      Changes by itself {timeAgo(state.next_change_at)} ({formatTime(state.next_change_at)})
+                      Changes by itself {timeAgo(state.nextChangeAt)} ({formatTime(state.nextChangeAt)})
                     </Text>
                   )}
                 </Stack>
@@ -117,15 +117,15 @@ function ReleaseFreezePage() {
               <Stack direction="column" gap={0.5}>
                 <Text element="h3">SLO alerts behind the freeze</Text>
                 {state.triggers.map((t) => (
-                  <Text key={`${t.alertname}-${t.slo}-${t.started_at}`}>
+                  <Text key={`${t.alertname}-${t.slo}-${t.startedAt}`}>
                     <Badge text={t.firing ? 'firing' : 'resolved'} color={t.firing ? 'red' : 'green'} /> {t.alertname}
-                    {t.slo && ` (${t.slo})`} since {formatTime(t.started_at)}
-                    {t.resolved_at && `, resolved ${formatTime(t.resolved_at)}`}
+                    {t.slo && ` (${t.slo})`} since {formatTime(t.startedAt)}
+                    {t.resolvedAt && `, resolved ${formatTime(t.resolvedAt)}`}
                   </Text>
                 ))}
               </Stack>
             )}
-            {[...state.manual_freezes, ...(state.override ? [state.override] : [])].map((a) => (
+            {[...state.manualFreezes, ...(state.override ? [state.override] : [])].map((a) => (
               <ActionRow
                 key={a.id}
                 action={a}
