@@ -5,7 +5,7 @@ import { freezeTasks, requestFreezeSync } from '../alerting/freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from '../alerting/freeze/routes.ts';
 import { incidentsApiRouter } from '../alerting/incidents/routes.ts';
 import { receiverRouter } from '../alerting/receiver/routes.ts';
-import { receiverTasks } from '../alerting/receiver/worker.ts';
+import { receiverTasks } from '../alerting/worker.ts';
 import { createBilling } from '../billing/index.ts';
 import { BULK_RATE_TASK } from '../control/bulk/jobs.ts';
 import { bulkRateTask } from '../control/bulk/process.ts';

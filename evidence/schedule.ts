@@ -12,7 +12,7 @@
  * - At start the most recent slot since the schedule was switched on is caught up if it has no verified
  *   bundle (the service was down at the time); otherwise the next slot is queued.
  * - A missed or failed week shows in controlroom_evidence_overdue_seconds and
- *   controlroom_evidence_last_run_failed (evidence/collector.ts), which the Evidence* rules alert on.
+ *   controlroom_evidence_last_run_failed (exporter/collectors/evidence.ts), which the Evidence* rules alert on.
  * - The optional S3 upload is not implemented: no S3 client is installed in this project.
  */
 import fs from 'node:fs/promises';

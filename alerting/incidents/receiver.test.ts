@@ -7,7 +7,7 @@ import {
   startReceiverHarness,
   waitUntil,
   type ReceiverHarness,
-} from '../receiver/test-support.ts';
+} from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
 
 let h: ReceiverHarness;

@@ -11,11 +11,11 @@ import { createLogger } from '../../core/logger.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { recordFreezeTriggers } from '../freeze/triggers.ts';
-import { pendingEvents } from '../receiver/events.ts';
+import { pendingEvents } from '../events.ts';
 import { storeNotification } from '../receiver/inbox.ts';
 import { ensureOverageTask } from '../receiver/overage.ts';
 import { alertmanagerPayload } from '../receiver/payloads.ts';
-import { amPayload, type TestAlert } from '../receiver/test-support.ts';
+import { amPayload, type TestAlert } from '../../testing/receiver-harness.ts';
 import { incidentsApiRouter } from './routes.ts';
 import { recordIncidentTimeline } from './timeline.ts';
 

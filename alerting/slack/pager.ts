@@ -3,7 +3,7 @@ import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { once, renderedDigest } from '../../core/side-effects.ts';
-import { groupSeverity, groupState, markReported, type AlertEventRow } from '../receiver/events.ts';
+import { groupSeverity, groupState, markReported, type AlertEventRow } from '../events.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { changesReply, rootMessage, stormMessage } from './messages.ts';
 import type { ChannelPacer } from './pacer.ts';

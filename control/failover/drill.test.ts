@@ -6,7 +6,7 @@ import { runDrill } from './drill.ts';
 import { runGameDay } from './gameday.ts';
 import { parseRegions } from './settings.ts';
 import { loadRegions, syncRegions } from './store.ts';
-import { silent } from './test-support.ts';
+import { silent } from '../../testing/failover.ts';
 
 let db: TestDatabase;
 const config = loadConfig({ CONTROLROOM_INSTANCE_ID: 'drill-test' });

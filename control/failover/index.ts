@@ -5,7 +5,7 @@
  * - `startFailover({ pool, config, logger })` after migrations: upserts FAILOVER_REGIONS, starts this
  *   instance's engine (lease, health checks, automatic failover, cutover steps) and returns the router to
  *   mount under /api, and stop().
- * - `createRegionsCollector(ctx)` in the exporter's collector list: the tms_region_* metrics.
+ * - the tms_region_* metrics are read by exporter/collectors/regions.ts (the exporter's collector list).
  * - `runDrill({ pool, config, logger })` for `controlroom drill`, `runGameDay({ ..., scenario })` for
  *   `controlroom gameday <scenario>`.
  */
@@ -17,7 +17,6 @@ import { regionsApiRouter } from './routes.ts';
 import { failoverSettings, parseRegions, type FailoverConfig, type FailoverSettings } from './settings.ts';
 import { syncRegions } from './store.ts';
 
-export { createRegionsCollector, RegionsCollector } from './collector.ts';
 export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
 export { GAMEDAY_SCENARIOS, runGameDay, type GameDayOptions, type GameDayResult, type GameDayScenario } from './gameday.ts';
 export { FailoverEngine } from './engine.ts';

@@ -17,7 +17,7 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { startServices, type RunningServices } from '../../cli/services.ts';
 import { loadConfig, projectRoot } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
-import { EAST, FakeRegion, waitUntil, WEST } from '../../control/failover/test-support.ts';
+import { EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { DIST_DIR, startHarness, USER_COOKIE, userCookie, type Harness, type HarnessUser } from './server.ts';

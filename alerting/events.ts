@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../../core/db.ts';
+import type { Pool, PoolClient } from '../core/db.ts';
 
 export interface AlertEventRow {
   id: string;

@@ -1,13 +1,13 @@
-import type { TaskList } from '../../core/jobs.ts';
-import type { Pool } from '../../core/db.ts';
-import type { Logger } from '../../core/logger.ts';
-import { requestFreezeSync } from '../freeze/jobs.ts';
-import { recordFreezeTriggers } from '../freeze/triggers.ts';
-import { recordIncidentTimeline, type IncidentSettings } from '../incidents/timeline.ts';
-import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from '../slack/pager.ts';
+import type { TaskList } from '../core/jobs.ts';
+import type { Pool } from '../core/db.ts';
+import type { Logger } from '../core/logger.ts';
+import { requestFreezeSync } from './freeze/jobs.ts';
+import { recordFreezeTriggers } from './freeze/triggers.ts';
+import { recordIncidentTimeline, type IncidentSettings } from './incidents/timeline.ts';
+import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from './slack/pager.ts';
 import { markProcessed, pendingEvents } from './events.ts';
-import { ALERT_GROUP_TASK } from './inbox.ts';
-import { ensureOverageTask } from './overage.ts';
+import { ALERT_GROUP_TASK } from './receiver/inbox.ts';
+import { ensureOverageTask } from './receiver/overage.ts';
 
 const stringField = (payload: unknown, field: string): string => {
   const value = (payload as Record<string, unknown> | null)?.[field];
