@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { checkAuthorization, checkGrafanaSignature } from '../alerting/receiver/auth.ts';
-import { loadConfig, projectRoot } from '../core/config.ts';
+import { projectRoot } from '../core/config.ts';
+import { loadConfig } from './config.ts';
 import { parseRegions } from '../control/failover/settings.ts';
 import { DEMO_REGIONS } from '../db/demo/regions.ts';
 

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { buildApp } from '../cli/app.ts';
 import { createAccessControl } from '../core/access.ts';
-import { loadConfig, type Config } from '../core/config.ts';
+import { loadConfig, type Config } from '../cli/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { createExporterMetrics } from '../exporter/metrics.ts';
 import { parseMetrics } from './prom-text.ts';

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { startServices, type RunningServices } from '../cli/services.ts';
-import { loadConfig } from '../core/config.ts';
+import { loadConfig } from '../cli/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { FakeSlack } from './fake-slack.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';

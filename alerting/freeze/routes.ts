@@ -3,7 +3,7 @@ import express, { type Request, type Router } from 'express';
 import { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
-import type { Config } from '../../core/config.ts';
+import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { HttpError, jsonBody, parseInput, readBody } from '../../core/http.ts';
@@ -12,7 +12,7 @@ import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
 import { loadDecision, type FreezePolicy } from './state.ts';
 
-export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
+export type FreezeRouteConfig = GitHubConfig & Pick<AlertingConfig, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
 
 const MAX_OVERRIDE_HOURS = 24;
 const reason = z.string().trim().min(3, 'must be at least 3 characters: say why').max(500);

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
 import { createAccessControl } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';

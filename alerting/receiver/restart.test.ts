@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { FakeSlack, type SlackCall } from '../../testing/fake-slack.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';

@@ -1,6 +1,6 @@
 import express, { type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
-import type { Config } from '../../core/config.ts';
+import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import { decodeUtf8, HttpError, parseInput, readBody } from '../../core/http.ts';
 import { handleSlackInteraction, verifySlackSignature } from '../slack/interactions.ts';
@@ -9,7 +9,7 @@ import { storeNotification } from './inbox.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
-  Config,
+  AlertingConfig,
   | 'ALERTMANAGER_WEBHOOK_TOKEN'
   | 'ALERTMANAGER_WEBHOOK_BASIC_AUTH'
   | 'GRAFANA_WEBHOOK_TOKEN'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { runDrill } from './drill.ts';
 import { runGameDay } from './gameday.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createExporterMetrics } from '../../exporter/metrics.ts';
 import { parseMetrics } from '../../testing/prom-text.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';

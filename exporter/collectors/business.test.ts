@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { withTransaction } from '../../core/db.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { testExporter } from '../../testing/exporter.ts';
