@@ -1,30 +1,27 @@
 import type { TaskList } from '../core/jobs.ts';
 import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
+import { markProcessed, pendingEvents } from './events.ts';
 import { requestFreezeSync } from './freeze/jobs.ts';
 import { recordFreezeTriggers } from './freeze/triggers.ts';
 import { recordIncidentTimeline, type IncidentSettings } from './incidents/timeline.ts';
-import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK, type SlackPager } from './slack/pager.ts';
-import { markProcessed, pendingEvents } from './events.ts';
-import { ALERT_GROUP_TASK } from './receiver/inbox.ts';
 import { ensureOverageTask } from './receiver/overage.ts';
-
-const stringField = (payload: unknown, field: string): string => {
-  const value = (payload as Record<string, unknown> | null)?.[field];
-  if (typeof value !== 'string' || !value) throw new Error(`job payload lacks ${field}`);
-  return value;
-};
+import type { SlackPager } from './slack/pager.ts';
+import { ALERT_GROUP_TASK } from './tasks.ts';
 
 /**
- * Acts on the inbox. Jobs are graphile-worker jobs in Postgres: they survive restarts, a failed one is
- * retried with exponential backoff (up to 25 attempts), and every step below is safe to run again: the
- * database steps are idempotent, and each Slack call is recorded as done before the next step (see SlackPager).
+ * Acts on the inbox: for each alert group with unprocessed state changes, the incident timeline
+ * (incidents/), the overage tasks (receiver/), the freeze triggers (freeze/) and the Slack page (slack/), in
+ * that order, then marks the changes done.
+ * This worker is the only place that sees all three rooms; they never call each other.
+ *
+ * Jobs are graphile-worker jobs in Postgres: they survive restarts, a failed one is retried with
+ * exponential backoff (up to 25 attempts), and every step below is safe to run again: the database steps
+ * are idempotent, and each Slack call is recorded as done before the next step (see SlackPager).
  */
 export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger, incidents: IncidentSettings): TaskList {
   return {
-    [ALERT_GROUP_TASK]: async (payload) => {
-      const source = stringField(payload, 'source');
-      const groupKey = stringField(payload, 'groupKey');
+    [ALERT_GROUP_TASK]: async ({ source, groupKey }) => {
       const pending = await pendingEvents(pool, source, groupKey);
       if (pending.length === 0) return;
       // The incident opens before the page is posted, so a button on the page always finds it.
@@ -36,13 +33,6 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
       if (pager) await pager.publish(source, groupKey, pending);
       else logger.debug({ groupKey }, 'Slack is not configured: alert group stored without a page');
       await markProcessed(pool, pending.map((e) => e.id));
-    },
-    [ESCALATE_TASK]: async (payload) => pager?.escalate(stringField(payload, 'pageId')),
-    [STORM_REFRESH_TASK]: async (payload) => pager?.refreshStorm(stringField(payload, 'stormId')),
-    [PAGE_REFRESH_TASK]: async (payload, helpers) => {
-      const note = (payload as { note?: unknown }).note;
-      // Each button press queues its own (unkeyed) job: its id names the press across retries.
-      await pager?.refreshPage(stringField(payload, 'pageId'), typeof note === 'string' ? note : null, `job:${helpers.job.id}`);
     },
   };
 }

@@ -20,9 +20,11 @@ export interface Exporter {
   runner: CollectorRunner;
 }
 
-/** Builds the registry, every collector and the runner that refreshes them; call runner.start() to go live. */
-export function createExporter(pool: Pool, settings: ExporterSettings, logger: Logger): Exporter {
-  const registry = new Registry();
+/**
+ * Builds the metrics (in `registry`, a new one unless given), every collector and the runner that
+ * refreshes them; call runner.start() to go live.
+ */
+export function createExporter(pool: Pool, settings: ExporterSettings, logger: Logger, registry: Registry = new Registry()): Exporter {
   const metrics = createExporterMetrics(registry);
   const ctx: CollectorContext = { pool, metrics, settings };
   const collectors = [

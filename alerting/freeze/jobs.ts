@@ -5,17 +5,13 @@ import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { once } from '../../core/side-effects.ts';
+import { FREEZE_CHANGED_TASK } from '../tasks.ts';
 import type { FreezeStatusPublisher } from './github.ts';
 import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts';
 
 export const FREEZE_SYNC_TASK = 'freeze_sync';
 export const FREEZE_PR_TASK = 'freeze_pr_status';
 export const FREEZE_DEPLOYMENT_TASK = 'freeze_deployment_review';
-/**
- * Enqueued with every published change (payload {historyId}), in the same transaction as its
- * freeze_history row, so each change is handed on exactly once; alerting/slack announces it.
- */
-export const FREEZE_CHANGED_TASK = 'freeze_changed';
 const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;

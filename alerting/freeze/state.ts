@@ -2,9 +2,9 @@ import type { Pool, PoolClient } from '../../core/db.ts';
 import { formatPlanValue, planValue } from '../../core/plan-targets.ts';
 import { ACTIVE_REGION_DOWN } from './triggers.ts';
 
-/** Every cause `GET /api/freeze` can report, strongest alert-driven cause first after manual/override. */
-export const FREEZE_CAUSES = ['none', 'active_region_down', 'release_gate', 'error_budget', 'slo_page', 'quiet_period', 'manual', 'override'] as const;
-export type FreezeCause = (typeof FREEZE_CAUSES)[number];
+import type { FreezeCause } from '../freeze-cause.ts';
+
+export { FREEZE_CAUSES, type FreezeCause } from '../freeze-cause.ts';
 
 export interface FreezeTrigger {
   alertname: string;
