@@ -6,12 +6,25 @@ import type { Logger } from '../../core/logger.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { once } from '../../core/side-effects.ts';
 import { FREEZE_CHANGED_TASK } from '../tasks.ts';
-import type { FreezeStatusPublisher } from './github.ts';
+import type { FreezeStatusPublisher, PullRequestRef } from './github.ts';
 import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts';
 
 export const FREEZE_SYNC_TASK = 'freeze_sync';
 export const FREEZE_PR_TASK = 'freeze_pr_status';
 export const FREEZE_DEPLOYMENT_TASK = 'freeze_deployment_review';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Decide the freeze again and bring GitHub in line (coalesced: one pending, plus one timed). */
+      freeze_sync: Record<string, never>;
+      /** Set the freeze status of one pull request head (from a pull_request webhook). */
+      freeze_pr_status: PullRequestRef;
+      /** Answer one deployment protection rule request (from a deployment_protection_rule webhook). */
+      freeze_deployment_review: { callbackUrl: string; environment: string; repo: string; deploymentId: number | null };
+    }
+  }
+}
 const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;
@@ -66,13 +79,12 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
     },
     [FREEZE_PR_TASK]: async (payload) => {
       if (!publisher) return;
-      const p = payload as { repo: string; number: number; sha: string; labels: string[] };
+      const p = payload;
       const decision = await loadDecision(pool, policy);
       await publisher.syncOne(decision, p);
     },
-    [FREEZE_DEPLOYMENT_TASK]: async (payload) => {
+    [FREEZE_DEPLOYMENT_TASK]: async (p) => {
       if (!publisher) return;
-      const p = payload as { callbackUrl: string; environment: string; repo: string; deploymentId: number | null };
       // The review is answered once per callback URL (one per protection-rule request): recorded with the
       // decision it gave before the audit entry, so a retry after a failed audit does not review again.
       const reviewed = await once(pool, `github:deployment-review:${p.callbackUrl}`, async () => {
