@@ -25,6 +25,7 @@ declare global {
     }
   }
 }
+
 const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;
@@ -77,11 +78,10 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
         }
       }
     },
-    [FREEZE_PR_TASK]: async (payload) => {
+    [FREEZE_PR_TASK]: async (pullRequest) => {
       if (!publisher) return;
-      const p = payload;
       const decision = await loadDecision(pool, policy);
-      await publisher.syncOne(decision, p);
+      await publisher.syncOne(decision, pullRequest);
     },
     [FREEZE_DEPLOYMENT_TASK]: async (p) => {
       if (!publisher) return;
