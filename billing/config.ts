@@ -21,8 +21,8 @@ const jsonMap = (what: string) =>
     });
 
 /**
- * The billing keys, as a zod shape to spread into core/config.ts's schema (`...billingConfigShape`), so
- * `Config` satisfies `BillingConfig`.
+ * The billing keys, as a zod shape spread into the service's schema by cli/config.ts
+ * (`...billingConfigShape`), so `Config` satisfies `BillingConfig`.
  */
 export const billingConfigShape = {
   /** Stripe API key (sk_live_… / sk_test_… / rk_…): without it no meter event is sent (rows wait in the outbox). */

@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import type { Pool } from '../core/db.ts';
+import type { Feature, FeatureDeps } from '../core/feature.ts';
 import type { TaskList } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BillingConfig } from './config.ts';
@@ -24,7 +25,7 @@ export interface Billing {
 }
 
 /**
- * Everything billing needs wired into cli/services.ts. `pool` serves the HTTP routes, `workerPool` the
+ * Everything billing needs wired into the service (createBillingFeature). `pool` serves the HTTP routes, `workerPool` the
  * billing job (as the other queue tasks use the worker pool).
  */
 export function createBilling(pool: Pool, workerPool: Pool, config: BillingConfig, logger: Logger): Billing {
@@ -38,4 +39,10 @@ export function createBilling(pool: Pool, workerPool: Pool, config: BillingConfi
     tasks: billingTasks(workerPool, config, stripe, log),
     start: () => scheduleBillingTick(pool, config, { now: true }),
   };
+}
+
+/** The billing feature (see createBilling): Stripe webhooks, the usage API, the billing tick. */
+export function createBillingFeature({ pool, workerPool, config, logger }: FeatureDeps<BillingConfig>): Feature {
+  const billing = createBilling(pool, workerPool, config, logger);
+  return { name: 'billing', apiRouter: billing.apiRouter, webhookRouter: billing.webhookRouter, tasks: billing.tasks, start: billing.start };
 }

@@ -8,6 +8,15 @@ import { notifyThresholds, queueOverage, sendPending, type NoticeOutcome, type Q
 import type { Stripe } from './stripe.ts';
 
 export const BILLING_TICK_TASK = 'billing_tick';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** One billing run (overage → outbox → Stripe, threshold notices, grace expiry); reschedules itself. */
+      billing_tick: Record<string, never>;
+    }
+  }
+}
 const JOB_KEY = 'billing:tick';
 
 /** Schedules the next billing run (one pending run at a time: the job key). */

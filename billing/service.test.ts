@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startReceiverHarness, type ReceiverHarness } from '../alerting/receiver/test-support.ts';
+import { startReceiverHarness, type ReceiverHarness } from '../testing/receiver-harness.ts';
 import { insertCompany } from '../testing/companies.ts';
 import { startHttpRecorder, type HttpRecorder } from '../testing/http-recorder.ts';
 

@@ -13,7 +13,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import Stripe from 'stripe';
-import { AM_TOKEN, amPayload, GRAFANA_TOKEN, SLACK_SIGNING_SECRET, startReceiverHarness, type ReceiverHarness } from '../alerting/receiver/test-support.ts';
+import { AM_TOKEN, amPayload, GRAFANA_TOKEN, SLACK_SIGNING_SECRET, startReceiverHarness, type ReceiverHarness } from '../testing/receiver-harness.ts';
 import { insertCompany } from '../testing/companies.ts';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 25);

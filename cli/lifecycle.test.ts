@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { waitUntil } from '../alerting/receiver/test-support.ts';
+import { waitUntil } from '../testing/receiver-harness.ts';
 import { OWNER_FILE } from '../db/embedded.ts';
 import { freePort } from '../testing/postgres.ts';
 import { spawnControlroom, type ControlroomChild } from '../testing/processes.ts';

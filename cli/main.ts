@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../core/config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { GAMEDAY_SCENARIOS, type GameDayScenario } from '../control/failover/gameday.ts';

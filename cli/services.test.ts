@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../core/config.ts';
+import { loadConfig } from './config.ts';
 import { createLogger } from '../core/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { parseMetrics } from '../testing/prom-text.ts';

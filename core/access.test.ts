@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
-import { startReceiverHarness, type ReceiverHarness } from '../alerting/receiver/test-support.ts';
+import { startReceiverHarness, type ReceiverHarness } from '../testing/receiver-harness.ts';
 import { GrafanaIdentity, type PluginRole } from '../testing/grafana-identity.ts';
 import { ACTIONS, createAccessControl, installAccessControl, requireAction, requireRole, trustGrafanaHop, type AccessConfig, type AccessControl } from './access.ts';
-import { loadConfig, projectRoot } from './config.ts';
+import { loadConfig } from '../cli/config.ts';
+import { projectRoot } from './config.ts';
 import { errorHandler } from './http.ts';
 import { createLogger } from './logger.ts';
 

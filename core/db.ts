@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Config } from './config.ts';
+import type { SharedConfig as Config } from './config.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;

@@ -15,14 +15,18 @@ export interface EnqueueOptions {
   queueName?: string;
 }
 
+/** A queue task's name: each is declared with its payload in GraphileWorker.Tasks, beside its handler. */
+export type TaskName = keyof GraphileWorker.Tasks;
+
 /**
- * Adds a graphile-worker job. Pass the transaction's client to add it atomically with the rows it acts
- * on: the job then exists exactly when they do.
+ * Adds a graphile-worker job (graphile_worker.add_job in SQL). Pass the transaction's client to add it
+ * atomically with the rows it acts on: the job then exists exactly when they do. The payload is checked
+ * at compile time against the task's declaration in GraphileWorker.Tasks, which its handler reads.
  */
-export async function enqueueJob(
+export async function enqueueJob<Name extends TaskName>(
   db: PoolClient | Pool,
-  task: string,
-  payload: Record<string, unknown>,
+  task: Name,
+  payload: GraphileWorker.Tasks[Name],
   options: EnqueueOptions = {},
 ): Promise<void> {
   const params = [

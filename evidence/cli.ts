@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { loadConfig, projectRoot } from '../core/config.ts';
+import { loadSharedConfig, parseConfig, projectRoot } from '../core/config.ts';
 import { createPool } from '../core/db.ts';
 import { evidenceConfigShape } from './config.ts';
 import { exportEvidence, type ExportResult } from './export.ts';
@@ -15,13 +15,9 @@ export interface ExportCommandOptions {
   dashboardsDir?: string;
 }
 
-/** The evidence settings, read the same way whether or not core/config.ts spreads evidenceConfigShape yet. */
+/** The evidence settings alone (verify needs no database): the same keys and messages as the service's schema. */
 function evidenceSettings(env: NodeJS.ProcessEnv) {
-  const parsed = z.object(evidenceConfigShape).safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseConfig(z.object(evidenceConfigShape), env);
 }
 
 function parseInstant(value: string, flag: string): Date {
@@ -34,7 +30,7 @@ function parseInstant(value: string, flag: string): Date {
 
 /** `controlroom evidence export`: env DATABASE_URL, PROMETHEUS_URL, EVIDENCE_SIGNING_KEY. */
 export async function runEvidenceExport(options: ExportCommandOptions, env: NodeJS.ProcessEnv = process.env): Promise<ExportResult> {
-  const config = loadConfig(env);
+  const config = loadSharedConfig(env);
   const settings = evidenceSettings(env);
   if (!settings.EVIDENCE_SIGNING_KEY) throw new Error('EVIDENCE_SIGNING_KEY is not set: evidence bundles must be signed (at least 32 characters)');
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: evidence is read from an existing Postgres');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Evidence-export settings; spread into core/config.ts's schema (`...evidenceConfigShape`). */
+/** Evidence-export settings; spread into the service's schema by cli/config.ts (`...evidenceConfigShape`). */
 export const evidenceConfigShape = {
   /** Base URL of the Prometheus whose data the dashboard snapshots embed. */
   PROMETHEUS_URL: z.string().url().optional(),
@@ -21,6 +21,8 @@ export const evidenceConfigShape = {
     .regex(/^[\w-]+(,[\w-]+)*$/, 'comma-separated dashboard uids')
     .default('controlroom-slo,controlroom-self,controlroom-executive,controlroom-usage,controlroom-regions'),
 };
+
+export type EvidenceConfig = z.infer<z.ZodObject<typeof evidenceConfigShape>>;
 
 export const MIN_SIGNING_KEY_LENGTH = 32;
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { waitUntil } from '../alerting/receiver/test-support.ts';
+import { waitUntil } from '../testing/receiver-harness.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { runControlroom, spawnControlroom } from '../testing/processes.ts';
 import { startPrometheusStack, type PrometheusStack } from '../testing/prometheus-stack.ts';

@@ -8,15 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { buildApp } from '../cli/app.ts';
 import { createAccessControl } from '../core/access.ts';
-import { loadConfig, projectRoot } from '../core/config.ts';
+import { projectRoot } from '../core/config.ts';
+import { loadConfig } from '../cli/config.ts';
 import { enqueueJob, startJobQueue, type JobQueue } from '../core/jobs.ts';
 import { createLogger } from '../core/logger.ts';
 import { createExporterMetrics } from '../exporter/metrics.ts';
-import { testSettings } from '../exporter/test-support.ts';
+import { testSettings } from '../testing/exporter.ts';
 import { parseMetrics } from '../testing/prom-text.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { startPrometheusStack, type PrometheusStack } from '../testing/prometheus-stack.ts';
-import { EvidenceCollector } from './collector.ts';
+import { EvidenceCollector } from '../exporter/collectors/evidence.ts';
 import { evidenceApiRouter } from './routes.ts';
 import {
   bundleDirName,

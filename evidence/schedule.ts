@@ -12,7 +12,7 @@
  * - At start the most recent slot since the schedule was switched on is caught up if it has no verified
  *   bundle (the service was down at the time); otherwise the next slot is queued.
  * - A missed or failed week shows in controlroom_evidence_overdue_seconds and
- *   controlroom_evidence_last_run_failed (evidence/collector.ts), which the Evidence* rules alert on.
+ *   controlroom_evidence_last_run_failed (exporter/collectors/evidence.ts), which the Evidence* rules alert on.
  * - The optional S3 upload is not implemented: no S3 client is installed in this project.
  */
 import fs from 'node:fs/promises';
@@ -27,6 +27,15 @@ import { MANIFEST_FILE, sha256 } from './manifest.ts';
 import { describeVerification, verifyEvidence } from './verify.ts';
 
 export const EVIDENCE_WEEKLY_TASK = 'evidence_weekly';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Write the bundle of the week before `slot` (an ISO instant); queues the next slot first. */
+      evidence_weekly: { slot: string };
+    }
+  }
+}
 const ACTOR = 'controlroom:evidence';
 const WEEK_MS = 7 * 86_400_000;
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
@@ -218,7 +227,8 @@ export async function pruneEvidence(pool: Pool, retentionDays: number, logger: L
 export function evidenceTasks(pool: Pool, settings: ScheduledEvidenceSettings, logger: Logger): TaskList {
   return {
     [EVIDENCE_WEEKLY_TASK]: async (payload) => {
-      const slot = new Date(String((payload as { slot?: unknown }).slot));
+      // Declared as an ISO instant; a hand-queued job could still carry anything, and fails here.
+      const slot = new Date(String(payload.slot));
       if (Number.isNaN(slot.getTime())) throw new Error(`${EVIDENCE_WEEKLY_TASK}: payload has no valid slot: ${JSON.stringify(payload)}`);
       const next = nextSlot(settings.schedule, new Date(Math.max(Date.now(), slot.getTime())));
       await queueSlot(pool, next);

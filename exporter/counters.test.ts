@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { seriesOf } from '../testing/prom-text.ts';
-import { testExporter } from './test-support.ts';
+import { testExporter } from '../testing/exporter.ts';
 
 let db: TestDatabase;
 before(async () => {

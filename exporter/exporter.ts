@@ -2,8 +2,8 @@ import { Registry } from 'prom-client';
 import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
 import { IncidentsCollector } from '../alerting/incidents/collector.ts';
-import { createRegionsCollector } from '../control/failover/collector.ts';
-import { EvidenceCollector } from '../evidence/collector.ts';
+import { createRegionsCollector } from './collectors/regions.ts';
+import { EvidenceCollector } from './collectors/evidence.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
 import { BusinessCollector } from './collectors/business.ts';
@@ -20,9 +20,11 @@ export interface Exporter {
   runner: CollectorRunner;
 }
 
-/** Builds the registry, every collector and the runner that refreshes them; call runner.start() to go live. */
-export function createExporter(pool: Pool, settings: ExporterSettings, logger: Logger): Exporter {
-  const registry = new Registry();
+/**
+ * Builds the metrics (in `registry`, a new one unless given), every collector and the runner that
+ * refreshes them; call runner.start() to go live.
+ */
+export function createExporter(pool: Pool, settings: ExporterSettings, logger: Logger, registry: Registry = new Registry()): Exporter {
   const metrics = createExporterMetrics(registry);
   const ctx: CollectorContext = { pool, metrics, settings };
   const collectors = [

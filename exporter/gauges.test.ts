@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { insertCompany } from '../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { seriesOf } from '../testing/prom-text.ts';
-import { testExporter } from './test-support.ts';
+import { testExporter } from '../testing/exporter.ts';
 
 let db: TestDatabase;
 before(async () => {

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { createPool, withTransaction, type Pool } from '../core/db.ts';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres.ts';
 import { startPausableProxy, type PausableProxy } from '../testing/tcp-proxy.ts';
-import { testExporter } from './test-support.ts';
+import { testExporter } from '../testing/exporter.ts';
 
 /**
  * A database that hangs (accepts connections, answers nothing) must look like an outage, not like a

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { projectRoot } from '../../core/config.ts';
 import { FakeGitHub } from '../../testing/fake-github.ts';
 import { parseMetrics } from '../../testing/prom-text.ts';
-import { amPayload, startReceiverHarness, waitUntil, type ReceiverHarness } from '../receiver/test-support.ts';
+import { amPayload, startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 import { STATUS_CONTEXT } from './github.ts';
 
 const REPO = 'acme/tms';

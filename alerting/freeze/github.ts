@@ -1,13 +1,14 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
-import type { Config } from '../../core/config.ts';
+import type { SharedConfig } from '../../core/config.ts';
+import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import { pullRequestVerdict, type FreezeDecision } from './state.ts';
 
 export const STATUS_CONTEXT = 'controlroom/release-freeze';
 
 export type GitHubConfig = Pick<
-  Config,
+  AlertingConfig & SharedConfig,
   | 'GITHUB_API_URL'
   | 'GITHUB_TOKEN'
   | 'GITHUB_APP_ID'

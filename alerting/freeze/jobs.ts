@@ -5,17 +5,27 @@ import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { once } from '../../core/side-effects.ts';
-import type { FreezeStatusPublisher } from './github.ts';
+import { FREEZE_CHANGED_TASK } from '../tasks.ts';
+import type { FreezeStatusPublisher, PullRequestRef } from './github.ts';
 import { loadDecision, type FreezeDecision, type FreezePolicy } from './state.ts';
 
 export const FREEZE_SYNC_TASK = 'freeze_sync';
 export const FREEZE_PR_TASK = 'freeze_pr_status';
 export const FREEZE_DEPLOYMENT_TASK = 'freeze_deployment_review';
-/**
- * Enqueued with every published change (payload {historyId}), in the same transaction as its
- * freeze_history row, so each change is handed on exactly once; alerting/slack announces it.
- */
-export const FREEZE_CHANGED_TASK = 'freeze_changed';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Decide the freeze again and bring GitHub in line (coalesced: one pending, plus one timed). */
+      freeze_sync: Record<string, never>;
+      /** Set the freeze status of one pull request head (from a pull_request webhook). */
+      freeze_pr_status: PullRequestRef;
+      /** Answer one deployment protection rule request (from a deployment_protection_rule webhook). */
+      freeze_deployment_review: { callbackUrl: string; environment: string; repo: string; deploymentId: number | null };
+    }
+  }
+}
+
 const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;
@@ -68,15 +78,13 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
         }
       }
     },
-    [FREEZE_PR_TASK]: async (payload) => {
+    [FREEZE_PR_TASK]: async (pullRequest) => {
       if (!publisher) return;
-      const p = payload as { repo: string; number: number; sha: string; labels: string[] };
       const decision = await loadDecision(pool, policy);
-      await publisher.syncOne(decision, p);
+      await publisher.syncOne(decision, pullRequest);
     },
-    [FREEZE_DEPLOYMENT_TASK]: async (payload) => {
+    [FREEZE_DEPLOYMENT_TASK]: async (p) => {
       if (!publisher) return;
-      const p = payload as { callbackUrl: string; environment: string; repo: string; deploymentId: number | null };
       // The review is answered once per callback URL (one per protection-rule request): recorded with the
       // decision it gave before the audit entry, so a retry after a failed audit does not review again.
       const reviewed = await once(pool, `github:deployment-review:${p.callbackUrl}`, async () => {

@@ -12,7 +12,7 @@ import express, { type Request, type Router } from 'express';
 import type { z } from 'zod';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
-import type { Config } from '../../core/config.ts';
+import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { jsonBody, parseInput, readBody } from '../../core/http.ts';
@@ -22,7 +22,7 @@ import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
 import { loadDecision, type FreezeAction as StoredFreezeAction, type FreezePolicy, type FreezeTrigger as StoredFreezeTrigger } from './state.ts';
 
-export type FreezeRouteConfig = GitHubConfig & Pick<Config, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
+export type FreezeRouteConfig = GitHubConfig & Pick<AlertingConfig, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
 
 const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
 

@@ -1,10 +1,9 @@
-import type { FreezeCause } from '@controlroom/contract';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { formatPlanValue, planValue } from '../../core/plan-targets.ts';
+import type { FreezeCause } from '../freeze-cause.ts';
 import { ACTIVE_REGION_DOWN } from './triggers.ts';
 
-/** Every cause `GET /api/freeze` can report: the API contract's list (the exporter labels its gauge with it). */
-export { FREEZE_CAUSES, type FreezeCause } from '@controlroom/contract';
+export { FREEZE_CAUSES, type FreezeCause } from '../freeze-cause.ts';
 
 export interface FreezeTrigger {
   alertname: string;

@@ -1,6 +1,6 @@
 import type { Pool } from '../../core/db.ts';
 import { planValue } from '../../core/plan-targets.ts';
-import type { AlertEventRow } from '../receiver/events.ts';
+import type { AlertEventRow } from '../events.ts';
 
 /** The alert that says the active (traffic-taking) region fails its health checks (operational.rules.yml). */
 export const ACTIVE_REGION_DOWN = 'ActiveRegionDown';

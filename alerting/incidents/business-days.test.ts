@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { addBusinessDays, fromWallClock, isKnownTimeZone, wallClock } from './business-days.ts';
 import { slaDeadlines } from './sla.ts';
 

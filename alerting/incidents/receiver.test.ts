@@ -7,7 +7,7 @@ import {
   startReceiverHarness,
   waitUntil,
   type ReceiverHarness,
-} from '../receiver/test-support.ts';
+} from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
 
 let h: ReceiverHarness;
@@ -19,7 +19,7 @@ after(async () => h.stop());
 const incident = async (groupKey: string) =>
   (await h.db.pool.query(`SELECT * FROM controlroom.incidents WHERE group_key = $1 ORDER BY id`, [groupKey])).rows;
 const metric = async (name: string, labels: Record<string, string>) => {
-  await h.services.exporter.runner.refreshAll();
+  await h.services.refresh();
   const text = await (await fetch(`${h.base}/metrics`)).text();
   return parseMetrics(text).get(seriesKey(name, labels));
 };

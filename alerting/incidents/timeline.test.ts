@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { withTransaction } from '../../core/db.ts';
-import { testExporter, testSettings } from '../../exporter/test-support.ts';
+import { testExporter, testSettings } from '../../testing/exporter.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { seriesKey } from '../../testing/prom-text.ts';
 import { storeNotification } from '../receiver/inbox.ts';
 import { alertmanagerPayload } from '../receiver/payloads.ts';
-import { amPayload, type TestAlert } from '../receiver/test-support.ts';
+import { amPayload, type TestAlert } from '../../testing/receiver-harness.ts';
 import { IncidentsCollector } from './collector.ts';
 import { acknowledgeIncidentOfPage, recordIncidentTimeline, resolveIncidentOfPage } from './timeline.ts';
 

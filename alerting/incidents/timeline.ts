@@ -1,6 +1,6 @@
 import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
-import { groupSeverity } from '../receiver/events.ts';
+import { groupSeverity } from '../events.ts';
 import { slaDeadlines } from './sla.ts';
 
 export interface IncidentSettings {

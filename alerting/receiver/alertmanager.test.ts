@@ -8,7 +8,7 @@ import { freePort } from '../../testing/postgres.ts';
 import { startProcess, type RunningProcess } from '../../testing/processes.ts';
 import { ALERTMANAGER_BIN } from '../../testing/prometheus-stack.ts';
 import { parseMetrics, seriesKey } from '../../testing/prom-text.ts';
-import { AM_TOKEN, startReceiverHarness, waitUntil, type ReceiverHarness } from './test-support.ts';
+import { AM_TOKEN, startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 
 /**
  * A real Alertmanager (the Debian binary) delivers to the receiver with its own webhook client: bearer

@@ -1,6 +1,7 @@
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { enqueueJob, queueNameFor } from '../../core/jobs.ts';
+import { ALERT_GROUP_TASK } from '../tasks.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
 export interface InboxResult {
@@ -8,8 +9,6 @@ export interface InboxResult {
   newEvents: number;
   duplicates: number;
 }
-
-export const ALERT_GROUP_TASK = 'alert_group';
 
 /**
  * Stores a notification and its alert state changes, and queues the group's processing, in one

@@ -3,7 +3,7 @@ import { withTransaction } from '../../core/db.ts';
 import { audit } from '../../core/audit.ts';
 import { companyFeatureUsage } from '../../core/plan-usage.ts';
 import { createUsageNoticeOnce, limitBreachPayload } from '../../core/usage-notices.ts';
-import type { AlertEventRow } from './events.ts';
+import type { AlertEventRow } from '../events.ts';
 
 /** The usage alerts of alerting/rules/operational.rules.yml and the threshold each stands for. */
 export const USAGE_ALERT_THRESHOLDS: Record<string, number> = {

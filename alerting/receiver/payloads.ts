@@ -34,4 +34,4 @@ export const alertmanagerPayload = z.object({ version: z.literal('4'), ...common
 export const grafanaPayload = z.object({ version: z.string().default('1'), orgId: z.number().optional(), ...common }).passthrough();
 
 export type NotificationPayload = z.infer<typeof alertmanagerPayload> | z.infer<typeof grafanaPayload>;
-export type AlertSource = 'alertmanager' | 'grafana';
+export type { AlertSource } from '../events.ts';

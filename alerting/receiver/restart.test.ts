@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { FakeSlack, type SlackCall } from '../../testing/fake-slack.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
 import { spawnControlroom } from '../../testing/processes.ts';
-import { AM_TOKEN, amPayload, waitUntil } from './test-support.ts';
+import { AM_TOKEN, amPayload, waitUntil } from '../../testing/receiver-harness.ts';
 
 /**
  * kill -9 of the instance in the middle of an alert storm: notifications already acknowledged (200) are in

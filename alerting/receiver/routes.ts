@@ -1,23 +1,21 @@
 import express, { type Request, type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
-import type { Config } from '../../core/config.ts';
+import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import { decodeUtf8, parseInput, readBody } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
-import { handleSlackInteraction, verifySlackSignature } from '../slack/interactions.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { storeNotification } from './inbox.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
-  Config,
+  AlertingConfig,
   | 'ALERTMANAGER_WEBHOOK_TOKEN'
   | 'ALERTMANAGER_WEBHOOK_BASIC_AUTH'
   | 'GRAFANA_WEBHOOK_TOKEN'
   | 'GRAFANA_WEBHOOK_BASIC_AUTH'
   | 'GRAFANA_WEBHOOK_HMAC_SECRET'
   | 'GRAFANA_WEBHOOK_TIMESTAMP_HEADER'
-  | 'SLACK_SIGNING_SECRET'
 >;
 
 /** Alertmanager and Grafana batch alerts; 5 MiB holds thousands. The raw bytes are kept for signatures. */
@@ -33,7 +31,7 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-/** /webhooks/alertmanager, /webhooks/grafana and /webhooks/slack/interactions. */
+/** /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts). */
 export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Registry): Router {
   const router = express.Router();
   const received = new Counter({
@@ -82,16 +80,5 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
 
   router.post('/alertmanager', notificationHandler('alertmanager'));
   router.post('/grafana', notificationHandler('grafana'));
-  router.post('/slack/interactions', async (req, res) => {
-    if (!config.SLACK_SIGNING_SECRET) throw new UserError(503, 'Slack signing secret is not configured on this server');
-    if (!req.header('x-slack-request-timestamp') || !req.header('x-slack-signature')) {
-      throw new UserError(401, 'missing X-Slack-Request-Timestamp or X-Slack-Signature header');
-    }
-    // Slack sends one small form per button press.
-    const body = await readBody(req, 256 * 1024);
-    verifySlackSignature(body, config.SLACK_SIGNING_SECRET, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
-    await handleSlackInteraction(pool, body, { ip: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
-    res.status(200).end();
-  });
   return router;
 }

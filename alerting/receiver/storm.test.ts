@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { buildStorm, deliverStorm, overageKey, type DeliveryResult, type Storm } from '../../bench/receiver/storm.ts';
 import { channelId, type SlackCall } from '../../testing/fake-slack.ts';
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../slack/pager.ts';
-import { ALERT_GROUP_TASK } from './inbox.ts';
-import { AM_TOKEN, amPayload, startReceiverHarness, waitUntil, type ReceiverHarness } from './test-support.ts';
+import { ALERT_GROUP_TASK } from '../tasks.ts';
+import { AM_TOKEN, amPayload, startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 
 /** The jobs that page: the run has settled when none of them is queued (other tasks, like the release freeze's timer, recur). */
 const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];

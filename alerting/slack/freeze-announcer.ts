@@ -3,8 +3,8 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import type { TaskList } from '../../core/jobs.ts';
 import type { Logger } from '../../core/logger.ts';
-import { FREEZE_CHANGED_TASK } from '../freeze/jobs.ts';
-import type { FreezeCause } from '../freeze/state.ts';
+import type { FreezeCause } from '../freeze-cause.ts';
+import { FREEZE_CHANGED_TASK } from '../tasks.ts';
 import type { ChannelPacer } from './pacer.ts';
 
 const ACTOR = 'controlroom:release-freeze';
@@ -118,9 +118,9 @@ export class FreezeAnnouncer {
 /** The freeze_changed task: announces the change, or (Slack not configured) completes without a word. */
 export function freezeAnnouncementTasks(announcer: FreezeAnnouncer | null, logger: Logger): TaskList {
   return {
-    [FREEZE_CHANGED_TASK]: async (payload) => {
-      const historyId = (payload as { historyId?: unknown } | null)?.historyId;
-      if (typeof historyId !== 'string' || !/^\d+$/.test(historyId)) throw new Error('job payload lacks historyId');
+    [FREEZE_CHANGED_TASK]: async ({ historyId }) => {
+      // Declared as text, but a hand-queued job could carry anything: a bad id fails the job, not a query.
+      if (!/^\d+$/.test(historyId)) throw new Error(`job payload's historyId is not a freeze_history id: ${JSON.stringify(historyId)}`);
       if (!announcer) return void logger.debug({ historyId }, 'Slack is not configured: release freeze change not announced');
       await announcer.announce(historyId);
     },

@@ -1,4 +1,4 @@
-import type { AlertEventRow } from '../receiver/events.ts';
+import type { AlertEventRow } from '../events.ts';
 
 /** Slack Block Kit blocks are plain JSON; typed loosely here because we only build them. */
 type Block = Record<string, unknown>;

@@ -3,8 +3,8 @@ import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { once, renderedDigest } from '../../core/side-effects.ts';
-import { groupSeverity, groupState, markReported, type AlertEventRow } from '../receiver/events.ts';
-import { enqueueJob } from '../../core/jobs.ts';
+import { groupSeverity, groupState, markReported, type AlertEventRow } from '../events.ts';
+import { enqueueJob, type TaskList } from '../../core/jobs.ts';
 import { changesReply, rootMessage, stormMessage } from './messages.ts';
 import type { ChannelPacer } from './pacer.ts';
 
@@ -36,9 +36,23 @@ export interface PageRow {
   created_at: Date;
 }
 
+/** The pager's own queue tasks, queued and handled in slack/ (handlers: `pagerTasks` below). */
 export const ESCALATE_TASK = 'slack_escalate';
 export const STORM_REFRESH_TASK = 'slack_storm_refresh';
 export const PAGE_REFRESH_TASK = 'slack_page_refresh';
+
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Escalate a P1 page nobody acknowledged in time (keyed per page). */
+      slack_escalate: { pageId: string };
+      /** Redraw a storm digest (keyed per storm, run at most every couple of seconds). */
+      slack_storm_refresh: { stormId: string };
+      /** Redraw a page after a button press, with the note saying who pressed it. */
+      slack_page_refresh: { pageId: string; note?: string | null };
+    }
+  }
+}
 const ACTOR = 'controlroom:receiver';
 const STORM_REFRESH_DELAY_MS = 2_000;
 
@@ -348,3 +362,18 @@ export class SlackPager {
 
 /** A page that resolved and fires again starts over under the same id: its creation time tells the two apart. */
 const pageGeneration = (page: PageRow) => `${page.id}@${new Date(page.created_at).getTime()}`;
+
+/**
+ * The pager's tasks. Without Slack (no bot token) they complete doing nothing: the pages they would
+ * redraw were never posted.
+ */
+export function pagerTasks(pager: SlackPager | null): TaskList {
+  return {
+    [ESCALATE_TASK]: async ({ pageId }) => pager?.escalate(pageId),
+    [STORM_REFRESH_TASK]: async ({ stormId }) => pager?.refreshStorm(stormId),
+    [PAGE_REFRESH_TASK]: async ({ pageId, note }, helpers) => {
+      // Each button press queues its own (unkeyed) job: its id names the press across retries.
+      await pager?.refreshPage(pageId, note ?? null, `job:${helpers.job.id}`);
+    },
+  };
+}

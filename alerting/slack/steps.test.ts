@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SlackCall } from '../../testing/fake-slack.ts';
-import { ALERT_GROUP_TASK } from '../receiver/inbox.ts';
-import { amPayload, pressButton, startReceiverHarness, waitUntil, type ReceiverHarness, type TestAlert } from '../receiver/test-support.ts';
+import { ALERT_GROUP_TASK } from '../tasks.ts';
+import { amPayload, pressButton, startReceiverHarness, waitUntil, type ReceiverHarness, type TestAlert } from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from './messages.ts';
 import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from './pager.ts';
 

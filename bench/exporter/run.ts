@@ -9,7 +9,7 @@ import { createPool } from '../../core/db.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createDatabaseIfMissing } from '../../db/embedded.ts';
 import { createExporter } from '../../exporter/exporter.ts';
-import { testSettings } from '../../exporter/test-support.ts';
+import { testSettings } from '../../testing/exporter.ts';
 import { startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
 import { fmtMs, percentile, scrapeLatencies, timed } from '../stats.ts';
 import { insertLiveBatch, loadDataset } from './dataset.ts';

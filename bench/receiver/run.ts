@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ALERT_GROUP_TASK } from '../../alerting/receiver/inbox.ts';
-import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../alerting/receiver/test-support.ts';
+import { ALERT_GROUP_TASK } from '../../alerting/tasks.ts';
+import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../testing/receiver-harness.ts';
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/pager.ts';
 import { projectRoot } from '../../core/config.ts';
 import { FakeSlack } from '../../testing/fake-slack.ts';

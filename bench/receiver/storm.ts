@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { amPayload } from '../../alerting/receiver/test-support.ts';
+import { amPayload } from '../../testing/receiver-harness.ts';
 import { timed } from '../stats.ts';
 import { mulberry32 } from '../../core/random.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { BulkJobResponse, BulkResultsResponse, LimitRefusalDetails, SubmitBulkJobResponse } from '@controlroom/contract';
 import { after, before, describe, test } from 'node:test';
-import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../alerting/receiver/test-support.ts';
+import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 import { insertCompany } from '../../testing/companies.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';

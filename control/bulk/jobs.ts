@@ -13,6 +13,15 @@ import type { IngestResult } from './ingest.ts';
 
 export const BULK_RATE_TASK = 'bulk_rate';
 
+declare global {
+  namespace GraphileWorker {
+    interface Tasks {
+      /** Rate the pending lanes of one bulk job (controlroom.bulk_jobs.id); handled by process.ts. */
+      bulk_rate: { jobId: string };
+    }
+  }
+}
+
 export interface JobSubmission {
   companyId: string;
   actor: string;

@@ -3,6 +3,7 @@ import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
+import type { BULK_RATE_TASK } from './jobs.ts';
 import type { RatingService } from './rater.ts';
 
 const ACTOR = 'controlroom:bulk-rating';
@@ -20,10 +21,8 @@ interface PendingLane {
  * results and moves the job's counters, so after a kill -9 the job (released by the queue on restart)
  * continues with exactly the lanes still pending: none lost, none rated twice.
  */
-export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: number, logger: Logger): Task {
-  return async (payload: unknown, helpers: JobHelpers) => {
-    const jobId = (payload as { jobId?: unknown }).jobId;
-    if (typeof jobId !== 'string') throw new Error('bulk_rate job without jobId');
+export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: number, logger: Logger): Task<typeof BULK_RATE_TASK> {
+  return async ({ jobId }, helpers: JobHelpers) => {
     const started = await pool.query<{ agent_task_id: string; company_id: string; status: string }>(
       `UPDATE controlroom.bulk_jobs SET status = 'running', started_at = coalesce(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running') RETURNING agent_task_id, company_id, status`,

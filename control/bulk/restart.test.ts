@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
-import { waitUntil } from '../../alerting/receiver/test-support.ts';
+import { waitUntil } from '../../testing/receiver-harness.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
 import { spawnControlroom } from '../../testing/processes.ts';

@@ -12,7 +12,7 @@ import {
 import { stringify } from 'csv-stringify';
 import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
-import type { Config } from '../../core/config.ts';
+import type { BulkConfig as BulkConfigKeys } from './config.ts';
 import type { Pool } from '../../core/db.ts';
 import { decodeUtf8, mediaTypeOf, parseInput, readBody, requireUtf8Charset, safeText } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
@@ -21,7 +21,7 @@ import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
 import { jobView, submitJob, type JobRow } from './jobs.ts';
 import type { RatingService } from './rater.ts';
 
-export type BulkConfig = Pick<Config, 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
+export type BulkConfig = Pick<BulkConfigKeys, 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const todayUtc = () => new Date().toISOString().slice(0, 10);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { API_SECRET, asUser, call, EAST, startHarness, waitUntil, WEST, type Harness } from './test-support.ts';
+import { API_SECRET, asUser, call, EAST, startHarness, waitUntil, WEST, type Harness } from '../../testing/failover.ts';
 
 let h: Harness;
 const admin = asUser('Admin', 'ana');

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { runDrill } from './drill.ts';
 import { runGameDay } from './gameday.ts';
 import { parseRegions } from './settings.ts';
 import { loadRegions, syncRegions } from './store.ts';
-import { silent } from './test-support.ts';
+import { silent } from '../../testing/failover.ts';
 
 let db: TestDatabase;
 const config = loadConfig({ CONTROLROOM_INSTANCE_ID: 'drill-test' });

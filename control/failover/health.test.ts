@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createExporterMetrics } from '../../exporter/metrics.ts';
 import { parseMetrics } from '../../testing/prom-text.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
-import { RegionsCollector } from './collector.ts';
+import { RegionsCollector } from '../../exporter/collectors/regions.ts';
 import { FailoverEngine } from './engine.ts';
 import { nextHealth, parseLag, probeHealth } from './health.ts';
 import { startFailover } from './index.ts';
 import { DEFAULT_REGIONS, failoverSettings, parseRegions } from './settings.ts';
 import { loadRegions, syncRegions } from './store.ts';
-import { EAST, FakeRegion, silent, testConfig, waitUntil, WEST } from './test-support.ts';
+import { EAST, FakeRegion, silent, testConfig, waitUntil, WEST } from '../../testing/failover.ts';
 
 const t = { unhealthyAfter: 3, healthyAfter: 2 };
 

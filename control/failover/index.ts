@@ -2,26 +2,28 @@
  * Regions and failover (see control/failover/README.md).
  *
  * Wiring:
- * - `startFailover({ pool, config, logger })` after migrations: upserts FAILOVER_REGIONS, starts this
- *   instance's engine (lease, health checks, automatic failover, cutover steps) and returns the router to
- *   mount under /api, and stop().
- * - `createRegionsCollector(ctx)` in the exporter's collector list: the tms_region_* metrics.
+ * - `createFailoverFeature(deps)` in cli/services.ts's feature list; its start() (after migrations) upserts
+ *   FAILOVER_REGIONS and starts this instance's engine (lease, health checks, automatic failover, cutover
+ *   steps). `startFailover({ pool, config, logger })` does the same in one call (tests).
+ * - the tms_region_* metrics are read by exporter/collectors/regions.ts (the exporter's collector list).
  * - `runDrill({ pool, config, logger })` for `controlroom drill`, `runGameDay({ ..., scenario })` for
  *   `controlroom gameday <scenario>`.
  */
 import type { Router } from 'express';
 import type { Pool } from '../../core/db.ts';
+import type { Feature, FeatureDeps } from '../../core/feature.ts';
 import type { Logger } from '../../core/logger.ts';
 import { FailoverEngine, type Probes } from './engine.ts';
 import { regionsApiRouter } from './routes.ts';
 import { failoverSettings, parseRegions, type FailoverConfig, type FailoverSettings } from './settings.ts';
 import { syncRegions } from './store.ts';
 
-export { createRegionsCollector, RegionsCollector } from './collector.ts';
 export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
 export { GAMEDAY_SCENARIOS, runGameDay, type GameDayOptions, type GameDayResult, type GameDayScenario } from './gameday.ts';
 export { FailoverEngine } from './engine.ts';
 export { loadRouting } from './routes.ts';
+export type { Routing } from '@controlroom/contract';
+export { failoverConfigShape } from './config.ts';
 export { failoverSettings, parseRegions, LIVE_SCOPE, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';
 
 export interface StartFailoverOptions {
@@ -43,7 +45,8 @@ export interface FailoverService {
   stop(): Promise<void>;
 }
 
-export async function startFailover({ pool, config, logger, settings: overrides, probes }: StartFailoverOptions): Promise<FailoverService> {
+/** Builds the engine and its router without touching the database; start() syncs the regions and runs the engine. */
+function prepareFailover({ pool, config, logger, settings: overrides, probes }: StartFailoverOptions): FailoverService & { start(): Promise<void> } {
   const regions = parseRegions(config.FAILOVER_REGIONS);
   const settings = failoverSettings(config, overrides);
   const log = logger.child({ component: 'failover' });
@@ -53,13 +56,30 @@ export async function startFailover({ pool, config, logger, settings: overrides,
       'FAILOVER_REGIONS is not set: placeholder regions whose health checks fail; automatic failover will not act',
     );
   }
-  await syncRegions(pool, settings.scope, regions, log);
   const engine = new FailoverEngine(pool, settings, logger, probes);
-  await engine.start();
   return {
     apiRouter: regionsApiRouter(pool, settings, engine),
     engine,
     settings,
+    async start() {
+      await syncRegions(pool, settings.scope, regions, log);
+      await engine.start();
+    },
     stop: () => engine.stop(),
   };
+}
+
+export async function startFailover(options: StartFailoverOptions): Promise<FailoverService> {
+  const { start, ...service } = prepareFailover(options);
+  await start();
+  return service;
+}
+
+/**
+ * The failover feature: /api/regions/... and this instance's engine. Lease renewals must never wait behind
+ * exporter queries or queue jobs, so it has its own small pool.
+ */
+export function createFailoverFeature({ openPool, config, logger }: FeatureDeps<FailoverConfig>): Feature {
+  const failover = prepareFailover({ pool: openPool('controlroom-failover', 3), config, logger });
+  return { name: 'failover', apiRouter: failover.apiRouter, start: failover.start, stop: failover.stop };
 }

@@ -7,7 +7,7 @@ import { requestFailover } from './requests.ts';
 import { loadRouting } from './routes.ts';
 import { failoverSettings, parseRegions, type FailoverSettings } from './settings.ts';
 import { fenced, FencedError, loadControl, loadRegions, renewLease, setWeights, syncRegions } from './store.ts';
-import { EAST, FAST, FakeRegion, silent, testConfig, waitUntil, WEST } from './test-support.ts';
+import { EAST, FAST, FakeRegion, silent, testConfig, waitUntil, WEST } from '../../testing/failover.ts';
 
 let db: TestDatabase;
 let east: FakeRegion;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
 import { spawnControlroom } from '../../testing/processes.ts';
-import { API_SECRET, asUser, call, EAST, FakeRegion, waitUntil, WEST } from './test-support.ts';
+import { API_SECRET, asUser, call, EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
 
 /**
  * kill -9 of the instance carrying out a cutover, between two steps: the cutover is stored in the

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { judgeIntegrity, judgeObjectives } from './integrity.ts';
 import { parseQueueDepth } from './health.ts';
-import { asUser, call, EAST, startHarness, waitUntil, WEST, type Harness } from './test-support.ts';
+import { asUser, call, EAST, startHarness, waitUntil, WEST, type Harness } from '../../testing/failover.ts';
 
 const admin = asUser('Admin', 'ana');
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Config } from '../../core/config.ts';
+import type { SharedConfig } from '../../core/config.ts';
+import type { FailoverKeys } from './config.ts';
 
 /** The scope GET /api/regions/routing serves; drills run in their own scope ('drill-<id>'). */
 export const LIVE_SCOPE = 'live';
@@ -118,24 +119,7 @@ export interface FailoverSettings {
   integrity: { enabled: boolean; settleMs: number; maxQueueGrowth: number; maxErrorRateIncrease: number };
 }
 
-export type FailoverConfig = Pick<
-  Config,
-  | 'CONTROLROOM_INSTANCE_ID'
-  | 'FAILOVER_REGIONS'
-  | 'FAILOVER_CHECK_INTERVAL_SECONDS'
-  | 'FAILOVER_CHECK_TIMEOUT_MS'
-  | 'FAILOVER_UNHEALTHY_AFTER'
-  | 'FAILOVER_HEALTHY_AFTER'
-  | 'FAILOVER_AUTO'
-  | 'FAILOVER_STEP_SECONDS'
-  | 'FAILOVER_LEASE_SECONDS'
-  | 'FAILOVER_DRAIN_TIMEOUT_SECONDS'
-  | 'FAILOVER_RTO_TARGET_SECONDS'
-  | 'FAILOVER_RPO_TARGET_SECONDS'
-  | 'FAILOVER_INTEGRITY_SETTLE_SECONDS'
-  | 'FAILOVER_INTEGRITY_MAX_QUEUE_GROWTH'
-  | 'FAILOVER_INTEGRITY_MAX_ERROR_RATE_INCREASE'
->;
+export type FailoverConfig = Pick<SharedConfig, 'CONTROLROOM_INSTANCE_ID'> & FailoverKeys;
 
 export function failoverSettings(config: FailoverConfig, overrides: Partial<FailoverSettings> = {}): FailoverSettings {
   const stepMs = overrides.stepMs ?? config.FAILOVER_STEP_SECONDS * 1000;

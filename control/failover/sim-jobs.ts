@@ -7,7 +7,7 @@ import type http from 'node:http';
  * - GET  /jobs/queue   {"queued": n, "running": m}: what is still queued or running.
  *
  * Used by the demo regions (db/demo/regions.ts), the drill's and game days' regions (drill.ts) and the
- * test regions (test-support.ts). While paused, every read of the queue finishes `drainPerRead` jobs;
+ * test regions (testing/failover.ts). While paused, every read of the queue finishes `drainPerRead` jobs;
  * `mode = 'stuck'` makes a region that stops draining (its jobs never finish), and `pauseAnswers` makes
  * its pause endpoint fail, so both failure paths of a cutover can be exercised.
  */

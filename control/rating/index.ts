@@ -1,4 +1,7 @@
 /** control/rating: the rating engine, its location table and the pricing model registry. */
+import type { Feature, FeatureDeps } from '../../core/feature.ts';
+import { pricingRouter } from './routes.ts';
+
 export {
   ANOMALY_THRESHOLD,
   FLAG,
@@ -47,3 +50,8 @@ export {
 } from './registry.ts';
 export { SEED_V1 } from './seed.ts';
 export { createRatingService } from './service.ts';
+
+/** The rating feature: the pricing-model registry API (/api/pricing/...); bulk rating uses the engine directly. */
+export function createRatingFeature({ pool }: FeatureDeps<unknown>): Feature {
+  return { name: 'rating', apiRouter: pricingRouter(pool) };
+}

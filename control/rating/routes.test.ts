@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startReceiverHarness, type ReceiverHarness } from '../../alerting/receiver/test-support.ts';
+import { startReceiverHarness, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 import { SEED_V1 } from './seed.ts';
 
 const API_SECRET = 'controlroom-api-secret-0123456789';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig } from '../../cli/config.ts';
 import { withTransaction } from '../../core/db.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
-import { testExporter } from '../test-support.ts';
+import { testExporter } from '../../testing/exporter.ts';
 
 // The executive scorecard against a month of hand-built business data. Every expected value below is
 // worked out by hand from the rows, by the definitions in README "Metric contract", and asserted

@@ -1,23 +1,13 @@
-import type { Config } from '../../core/config.ts';
+import type { FailoverKeys } from '../../control/failover/config.ts';
+import type { EvidenceConfig } from '../../evidence/config.ts';
 import type { Pool } from '../../core/db.ts';
+import type { ExporterConfig } from '../config.ts';
 import type { ExporterMetrics } from '../metrics.ts';
 
-export type ExporterSettings = Pick<
-  Config,
-  | 'EXPORTER_REFRESH_MS'
-  | 'EXPORTER_SLOW_REFRESH_MS'
-  | 'EXPORTER_USAGE_CAP'
-  | 'EXPORTER_GAP_GRACE_SECONDS'
-  | 'EXPORTER_SETTLE_SECONDS'
-  | 'EXPORTER_BATCH_IDS'
-  | 'FAILOVER_RTO_TARGET_SECONDS'
-  | 'FAILOVER_RPO_TARGET_SECONDS'
-  | 'EVIDENCE_DIR'
-  | 'EVIDENCE_SCHEDULE'
-  | 'KPI_ARPA_BASELINE_DOLLARS'
-  | 'KPI_ARPA_BASELINE_AT'
-  | 'KPI_OVERAGE_UNIT_PRICES'
->;
+/** The exporter's keys (the scorecard's KPI_* included), and the failover and evidence settings its regions and evidence collectors report. */
+export type ExporterSettings = ExporterConfig &
+  Pick<FailoverKeys, 'FAILOVER_RTO_TARGET_SECONDS' | 'FAILOVER_RPO_TARGET_SECONDS'> &
+  Pick<EvidenceConfig, 'EVIDENCE_DIR' | 'EVIDENCE_SCHEDULE'>;
 
 export interface CollectorContext {
   pool: Pool;

@@ -1,4 +1,4 @@
-import { FREEZE_CAUSES } from '../../alerting/freeze/state.ts';
+import { FREEZE_CAUSES } from '../../alerting/freeze-cause.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
 

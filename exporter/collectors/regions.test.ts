@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { loadConfig } from '../../core/config.ts';
-import { createExporterMetrics } from '../../exporter/metrics.ts';
+import { loadConfig } from '../../cli/config.ts';
+import { createExporterMetrics } from '../metrics.ts';
 import { parseMetrics } from '../../testing/prom-text.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
-import { RegionsCollector } from './collector.ts';
+import { RegionsCollector } from './regions.ts';
 
 // A scope of its own: no failover engine drives it, so the cutover is exactly what the test writes.
 const SCOPE = 'collector-test';

@@ -1,5 +1,9 @@
-import type { Pool, PoolClient } from '../../core/db.ts';
+import type { Pool, PoolClient } from '../core/db.ts';
 
+/** Who sent an alert notification. */
+export type AlertSource = 'alertmanager' | 'grafana';
+
+/** One state change of one alert (controlroom.alert_events): what receiver/ stores and slack/ and freeze/ act on. */
 export interface AlertEventRow {
   id: string;
   source: string;

@@ -1,6 +1,6 @@
-import type { CollectorContext } from '../exporter/collectors/context.ts';
-import type { Collector } from '../exporter/runner.ts';
-import { parseSchedule, previousSlot } from './schedule.ts';
+import type { CollectorContext } from './context.ts';
+import type { Collector } from '../runner.ts';
+import { parseSchedule, previousSlot } from '../../evidence/schedule.ts';
 
 /**
  * The weekly evidence schedule as Prometheus sees it. `controlroom_evidence_overdue_seconds` is the time

@@ -1,8 +1,8 @@
 import type { Pool } from '../core/db.ts';
 import { createLogger } from '../core/logger.ts';
-import { parseMetrics, seriesKey } from '../testing/prom-text.ts';
-import type { ExporterSettings } from './collectors/context.ts';
-import { createExporter, type Exporter } from './exporter.ts';
+import { parseMetrics, seriesKey } from './prom-text.ts';
+import type { ExporterSettings } from '../exporter/collectors/context.ts';
+import { createExporter, type Exporter } from '../exporter/exporter.ts';
 
 export const testSettings: ExporterSettings = {
   EXPORTER_REFRESH_MS: 5_000,

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
-import { startServices, type RunningServices } from '../../cli/services.ts';
-import { loadConfig } from '../../core/config.ts';
-import { createLogger } from '../../core/logger.ts';
-import { FakeSlack } from '../../testing/fake-slack.ts';
-import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { startServices, type RunningServices } from '../cli/services.ts';
+import { loadConfig } from '../cli/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { FakeSlack } from './fake-slack.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 export const AM_TOKEN = 'alertmanager-test-token-0123456789';
 export const GRAFANA_TOKEN = 'grafana-test-token-0123456789';

@@ -1,8 +1,8 @@
-import { histogramSamples } from '../../exporter/snapshot-metric.ts';
-import type { CollectorContext } from '../../exporter/collectors/context.ts';
-import type { Collector } from '../../exporter/runner.ts';
-import { CHECK_LATENCY_BUCKETS } from './health.ts';
-import { LIVE_SCOPE } from './settings.ts';
+import { histogramSamples } from '../snapshot-metric.ts';
+import type { CollectorContext } from './context.ts';
+import type { Collector } from '../runner.ts';
+import { CHECK_LATENCY_BUCKETS } from '../../control/failover/health.ts';
+import { LIVE_SCOPE } from '../../control/failover/settings.ts';
 
 /** A failed integrity check keeps its P1 metric up this long after the check ran (then the next cutover decides). */
 export const INTEGRITY_ALERT_HOURS = 24;

@@ -1,17 +1,17 @@
 import http from 'node:http';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { buildApp } from '../../cli/app.ts';
-import { createAccessControl } from '../../core/access.ts';
-import { loadConfig, type Config } from '../../core/config.ts';
-import { createLogger } from '../../core/logger.ts';
-import { createExporterMetrics } from '../../exporter/metrics.ts';
-import { parseMetrics } from '../../testing/prom-text.ts';
-import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
-import { RegionsCollector } from './collector.ts';
-import { startFailover, type FailoverService } from './index.ts';
-import type { FailoverSettings, RegionSpec } from './settings.ts';
-import { SimulatedJobQueue } from './sim-jobs.ts';
+import { buildApp } from '../cli/app.ts';
+import { createAccessControl } from '../core/access.ts';
+import { loadConfig, type Config } from '../cli/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { createExporterMetrics } from '../exporter/metrics.ts';
+import { parseMetrics } from './prom-text.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
+import { RegionsCollector } from '../exporter/collectors/regions.ts';
+import { startFailover, type FailoverService } from '../control/failover/index.ts';
+import type { FailoverSettings, RegionSpec } from '../control/failover/settings.ts';
+import { SimulatedJobQueue } from '../control/failover/sim-jobs.ts';
 
 export const API_SECRET = 'controlroom-api-secret-0123456789';
 export const silent = createLogger('silent');

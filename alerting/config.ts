@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { basicAuth, int, secret } from '../core/config.ts';
+import { isKnownTimeZone } from './incidents/business-days.ts';
+
+/**
+ * Alerting's keys (spread into the service's schema by cli/config.ts): the webhook receiver's credentials,
+ * Slack paging, incident SLAs, and the release freeze with its GitHub side.
+ */
+export const alertingConfigShape = {
+  ALERTMANAGER_WEBHOOK_TOKEN: secret.optional(),
+  ALERTMANAGER_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
+  GRAFANA_WEBHOOK_TOKEN: secret.optional(),
+  GRAFANA_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
+  GRAFANA_WEBHOOK_HMAC_SECRET: secret.optional(),
+  GRAFANA_WEBHOOK_TIMESTAMP_HEADER: z.string().min(1).optional(),
+
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_CHANNEL_P1: z.string().min(1).default('#controlroom-pages'),
+  SLACK_CHANNEL_P2: z.string().min(1).default('#controlroom-alerts'),
+  SLACK_CHANNEL_P3: z.string().min(1).default('#controlroom-tickets'),
+  SLACK_ESCALATION_CHANNEL: z.string().min(1).default('#controlroom-escalations'),
+  SLACK_ESCALATION_DELAY_SECONDS: int(600),
+  SLACK_CHANNEL_INTERVAL_MS: int(1_100),
+  ALERT_STORM_THRESHOLD: int(10),
+
+  // Incident response SLAs (alerting/incidents): the zone whose Monday–Friday are business days.
+  INCIDENT_SLA_TIME_ZONE: z
+    .string()
+    .default('UTC')
+    .superRefine((zone, ctx) => {
+      if (!isKnownTimeZone(zone)) ctx.addIssue({ code: 'custom', message: `unknown time zone "${zone}": an IANA name such as UTC, Europe/Berlin or America/Chicago` });
+    }),
+
+  FREEZE_QUIET_PERIOD_SECONDS: int(1_800),
+  FREEZE_EXCEPTION_LABELS: z.string().default('p0-fix,security-fix'),
+  GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_APP_ID: z.string().regex(/^\d+$/, 'numeric App id').optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_APP_INSTALLATION_ID: z.coerce.number().int().positive().optional(),
+  GITHUB_REPOSITORIES: z
+    .string()
+    .regex(/^\s*[\w.-]+\/[\w.-]+\s*(,\s*[\w.-]+\/[\w.-]+\s*)*$/, 'comma-separated owner/repo')
+    .optional(),
+  GITHUB_WEBHOOK_SECRET: secret.optional(),
+};
+
+export type AlertingConfig = z.infer<z.ZodObject<typeof alertingConfigShape>>;

@@ -1,0 +1,28 @@
+import type { z } from 'zod';
+import { alertingConfigShape } from '../alerting/config.ts';
+import { billingConfigShape } from '../billing/config.ts';
+import { bulkConfigShape } from '../control/bulk/config.ts';
+import { failoverConfigShape } from '../control/failover/config.ts';
+import { composeConfigSchema, parseConfig } from '../core/config.ts';
+import { evidenceConfigShape } from '../evidence/config.ts';
+import { exporterConfigIssues, exporterConfigShape } from '../exporter/config.ts';
+
+/**
+ * The service's whole configuration: core's shared keys and every feature's own shape (each declared in
+ * the feature's config.ts). Composed here, at the top, so that core/ never imports a feature.
+ */
+const schema = composeConfigSchema({
+  ...exporterConfigShape,
+  ...alertingConfigShape,
+  ...bulkConfigShape,
+  ...failoverConfigShape,
+  ...billingConfigShape,
+  ...evidenceConfigShape,
+}, [exporterConfigIssues]);
+
+export type Config = z.infer<typeof schema>;
+
+/** Reads configuration from the environment; a bad value stops start-up with a message naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return parseConfig(schema, env);
+}
