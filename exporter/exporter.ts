@@ -3,6 +3,7 @@ import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
 import { IncidentsCollector } from '../alerting/incidents/collector.ts';
 import { createRegionsCollector } from '../control/failover/collector.ts';
+import { PricingRegistryCollector, pricingDriftCollector } from '../control/rating/drift-collector.ts';
 import { EvidenceCollector } from '../evidence/collector.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
@@ -35,6 +36,8 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     createRegionsCollector(ctx),
     new EvidenceCollector(ctx),
     new IncidentsCollector(ctx),
+    pricingDriftCollector(ctx),
+    new PricingRegistryCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

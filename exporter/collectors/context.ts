@@ -17,6 +17,8 @@ export type ExporterSettings = Pick<
   | 'KPI_ARPA_BASELINE_DOLLARS'
   | 'KPI_ARPA_BASELINE_AT'
   | 'KPI_OVERAGE_UNIT_PRICES'
+  | 'PRICING_ANOMALY_ALERT_RATIO'
+  | 'PRICING_ANOMALY_ALERT_MIN_LANES'
 >;
 
 export interface CollectorContext {

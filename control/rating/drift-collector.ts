@@ -1,0 +1,78 @@
+import type { CollectorContext } from '../../exporter/collectors/context.ts';
+import { labelValues, type Totals } from '../../exporter/collectors/context.ts';
+import { IdRollupCollector } from '../../exporter/collectors/id-rollup.ts';
+import type { Collector } from '../../exporter/runner.ts';
+
+/**
+ * Pricing drift, from the rated bulk lanes (controlroom.pricing_rated_lanes, migration 1700000000023).
+ * Each refresh folds only lanes rated since the last one (by `rated_id`, which a trigger hands out when a
+ * lane becomes rated) into totals kept in controlroom.exporter_state, in the same REPEATABLE READ
+ * transaction that reads them: exact across restarts, identical on every instance that scrapes, and
+ * unaffected when old jobs (and their lanes) are deleted.
+ *
+ * Per model version and role (the arm of the A/B split that priced the lane): lanes rated, anomaly lanes
+ * (only the candidate arm can be one), needs_review lanes, quoted dollars (summed in integer cents, so
+ * the total stays exact to the cent) and quoted miles.
+ */
+export function pricingDriftCollector(ctx: CollectorContext): IdRollupCollector {
+  const { metrics } = ctx;
+  return new IdRollupCollector(
+    {
+      name: 'pricing_drift',
+      table: 'controlroom.pricing_rated_lanes',
+      labels: [
+        { name: 'model_version', sql: 'model_version' },
+        { name: 'role', sql: 'arm' },
+      ],
+      values: [
+        `count(*) FILTER (WHERE 'anomaly' = ANY(flags))`,
+        `count(*) FILTER (WHERE 'needs_review' = ANY(flags))`,
+        `coalesce(sum(round(total * 100)), 0)`,
+        `coalesce(sum(miles), 0)`,
+      ],
+      publish: publishDrift,
+    },
+    ctx,
+  );
+  function publishDrift(totals: Totals): void {
+    const entries = Object.entries(totals).map(([key, values]) => {
+      const [modelVersion = '', role = ''] = labelValues(key);
+      return { labels: { model_version: modelVersion, role }, values };
+    });
+    const series = (index: number, scale = 1) => entries.map(({ labels, values }) => ({ labels, value: (values[index] ?? 0) / scale }));
+    metrics.pricingLanesRated.replace(series(0));
+    metrics.pricingAnomalyLanes.replace(series(1));
+    metrics.pricingNeedsReviewLanes.replace(series(2));
+    metrics.pricingQuotedDollars.replace(series(3, 100));
+    metrics.pricingQuotedMiles.replace(series(4));
+  }
+}
+
+/**
+ * The registry's candidate share (controlroom.pricing_models, a handful of rows) and the alert's
+ * configured threshold and minimum lanes, which Prometheus rules cannot read from the config.
+ */
+export class PricingRegistryCollector implements Collector {
+  readonly name = 'pricing_registry';
+  readonly intervalMs: number;
+
+  constructor(private readonly ctx: CollectorContext) {
+    this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
+  }
+
+  async refresh(): Promise<void> {
+    const { rows } = await this.ctx.pool.query<{ version: string; candidate_share: string }>(
+      `SELECT version, candidate_share FROM controlroom.pricing_models WHERE status = 'candidate'`,
+    );
+    const { metrics, settings } = this.ctx;
+    const candidate = rows[0];
+    // Always one series, so "no candidate" reads 0 rather than no data.
+    metrics.pricingCandidateShare.replace([
+      candidate
+        ? { labels: { model_version: candidate.version, role: 'candidate' }, value: Number(candidate.candidate_share) }
+        : { labels: { role: 'candidate' }, value: 0 },
+    ]);
+    metrics.pricingAnomalyAlertRatio.replace([{ labels: {}, value: settings.PRICING_ANOMALY_ALERT_RATIO }]);
+    metrics.pricingAnomalyAlertMinLanes.replace([{ labels: {}, value: settings.PRICING_ANOMALY_ALERT_MIN_LANES }]);
+  }
+}
