@@ -3,7 +3,7 @@ import type { Pool } from '../core/db.ts';
 import type { Logger } from '../core/logger.ts';
 import { IncidentsCollector } from '../alerting/incidents/collector.ts';
 import { createRegionsCollector } from '../control/failover/collector.ts';
-import { PricingRegistryCollector, pricingDriftCollector } from '../control/rating/drift-collector.ts';
+import { PricingDriftCollector, PricingRegistryCollector } from '../control/rating/drift-collector.ts';
 import { EvidenceCollector } from '../evidence/collector.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
@@ -36,7 +36,7 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     createRegionsCollector(ctx),
     new EvidenceCollector(ctx),
     new IncidentsCollector(ctx),
-    pricingDriftCollector(ctx),
+    new PricingDriftCollector(ctx),
     new PricingRegistryCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };

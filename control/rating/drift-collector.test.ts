@@ -135,7 +135,7 @@ describe('pricing drift metrics', () => {
       await exporter.runner.refreshAll();
       const before = await drift(exporter);
       assert.equal(before[`controlroom_pricing_lanes_rated_total{${V2}}`], 3);
-      assert.equal(before[`controlroom_pricing_lanes_rated_total{${V1}}`], undefined);
+      assert.equal(before[`controlroom_pricing_lanes_rated_total{${V1}}`], 0); // the active model's series, at 0 until its lanes commit
       assert.equal(await exporter.value('controlroom_exporter_open_id_gaps', { collector: 'pricing_drift' }), 1);
       await slow.query('COMMIT');
     } finally {
@@ -163,6 +163,10 @@ describe('pricing drift metrics', () => {
     assert.deepEqual(Object.fromEntries(seriesOf(m, 'controlroom_pricing_candidate_share_ratio')), {
       'controlroom_pricing_candidate_share_ratio{model_version="share-test",role="candidate"}': 0.25,
     });
+    // The new candidate's counters exist at 0 before it rates a lane, so rate() sees its first batch.
+    assert.equal(m.get('controlroom_pricing_lanes_rated_total{model_version="share-test",role="candidate"}'), 0);
+    assert.equal(m.get('controlroom_pricing_anomaly_lanes_total{model_version="share-test",role="candidate"}'), 0);
+    assert.equal(m.get('controlroom_pricing_lanes_rated_total{model_version="v1",role="active"}'), 0);
   });
 
   test('the bulk worker records the arm, and the metrics match its lanes exactly', async () => {

@@ -1,5 +1,5 @@
 import type { CollectorContext } from '../../exporter/collectors/context.ts';
-import { labelValues, type Totals } from '../../exporter/collectors/context.ts';
+import { addInto, labelKey, labelValues, type Totals } from '../../exporter/collectors/context.ts';
 import { IdRollupCollector } from '../../exporter/collectors/id-rollup.ts';
 import type { Collector } from '../../exporter/runner.ts';
 
@@ -14,32 +14,51 @@ import type { Collector } from '../../exporter/runner.ts';
  * (only the candidate arm can be one), needs_review lanes, quoted dollars (summed in integer cents, so
  * the total stays exact to the cent) and quoted miles.
  */
-export function pricingDriftCollector(ctx: CollectorContext): IdRollupCollector {
-  const { metrics } = ctx;
-  return new IdRollupCollector(
-    {
-      name: 'pricing_drift',
-      table: 'controlroom.pricing_rated_lanes',
-      labels: [
-        { name: 'model_version', sql: 'model_version' },
-        { name: 'role', sql: 'arm' },
-      ],
-      values: [
-        `count(*) FILTER (WHERE 'anomaly' = ANY(flags))`,
-        `count(*) FILTER (WHERE 'needs_review' = ANY(flags))`,
-        `coalesce(sum(round(total * 100)), 0)`,
-        `coalesce(sum(miles), 0)`,
-      ],
-      publish: publishDrift,
-    },
-    ctx,
-  );
-  function publishDrift(totals: Totals): void {
+export class PricingDriftCollector implements Collector {
+  readonly name = 'pricing_drift';
+  readonly intervalMs: number;
+  private readonly rollup: IdRollupCollector;
+  private totals: Totals = {};
+
+  constructor(private readonly ctx: CollectorContext) {
+    this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
+    this.rollup = new IdRollupCollector(
+      {
+        name: this.name,
+        table: 'controlroom.pricing_rated_lanes',
+        labels: [
+          { name: 'model_version', sql: 'model_version' },
+          { name: 'role', sql: 'arm' },
+        ],
+        values: [
+          `count(*) FILTER (WHERE 'anomaly' = ANY(flags))`,
+          `count(*) FILTER (WHERE 'needs_review' = ANY(flags))`,
+          `coalesce(sum(round(total * 100)), 0)`,
+          `coalesce(sum(miles), 0)`,
+        ],
+        publish: (totals) => {
+          this.totals = totals;
+        },
+      },
+      ctx,
+    );
+  }
+
+  async refresh(): Promise<void> {
+    await this.rollup.refresh();
+    // The models in force get their series at 0 before they rate a lane: a counter that first appears
+    // already holding a whole batch would be invisible to rate() and increase(), and so to the alert.
+    const { rows } = await this.ctx.pool.query<{ version: string; status: 'active' | 'candidate' }>(
+      `SELECT version, status FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`,
+    );
+    const totals: Totals = { ...this.totals };
+    for (const r of rows) addInto(totals, labelKey([r.version, r.status]), [0, 0, 0, 0, 0]);
     const entries = Object.entries(totals).map(([key, values]) => {
       const [modelVersion = '', role = ''] = labelValues(key);
       return { labels: { model_version: modelVersion, role }, values };
     });
     const series = (index: number, scale = 1) => entries.map(({ labels, values }) => ({ labels, value: (values[index] ?? 0) / scale }));
+    const { metrics } = this.ctx;
     metrics.pricingLanesRated.replace(series(0));
     metrics.pricingAnomalyLanes.replace(series(1));
     metrics.pricingNeedsReviewLanes.replace(series(2));
