@@ -2,6 +2,10 @@ import type { CollectorContext } from '../../exporter/collectors/context.ts';
 import { addInto, labelKey, labelValues, type Totals } from '../../exporter/collectors/context.ts';
 import { IdRollupCollector } from '../../exporter/collectors/id-rollup.ts';
 import type { Collector } from '../../exporter/runner.ts';
+import type { Pool, PoolClient } from '../../core/db.ts';
+
+/** The collector's name, which is also its row in controlroom.exporter_state. */
+export const DRIFT_COLLECTOR = 'pricing_drift';
 
 /**
  * Pricing drift, from the rated bulk lanes (controlroom.pricing_rated_lanes, migration 1700000000023).
@@ -15,7 +19,7 @@ import type { Collector } from '../../exporter/runner.ts';
  * the total stays exact to the cent) and quoted miles.
  */
 export class PricingDriftCollector implements Collector {
-  readonly name = 'pricing_drift';
+  readonly name = DRIFT_COLLECTOR;
   readonly intervalMs: number;
   private readonly rollup: IdRollupCollector;
   private totals: Totals = {};
@@ -94,4 +98,33 @@ export class PricingRegistryCollector implements Collector {
     metrics.pricingAnomalyAlertRatio.replace([{ labels: {}, value: settings.PRICING_ANOMALY_ALERT_RATIO }]);
     metrics.pricingAnomalyAlertMinLanes.replace([{ labels: {}, value: settings.PRICING_ANOMALY_ALERT_MIN_LANES }]);
   }
+}
+
+/** One model version's all-time totals in one role, as the drift collector last committed them. */
+export interface DriftTotals {
+  modelVersion: string;
+  role: string;
+  lanesRated: number;
+  anomalyLanes: number;
+  needsReviewLanes: number;
+  quotedDollars: number;
+  quotedMiles: number;
+}
+
+/**
+ * The drift collector's committed totals (the same numbers /metrics publishes) and when they were last
+ * folded; empty with a null time before its first refresh. Reads one row: O(1) whatever the lanes.
+ */
+export async function readDriftTotals(db: Pool | PoolClient): Promise<{ totals: DriftTotals[]; asOf: Date | null }> {
+  const { rows } = await db.query<{ state: { totals?: Totals }; updated_at: Date }>(
+    `SELECT state, updated_at FROM controlroom.exporter_state WHERE collector = $1`,
+    [DRIFT_COLLECTOR],
+  );
+  const row = rows[0];
+  if (!row) return { totals: [], asOf: null };
+  const totals = Object.entries(row.state.totals ?? {}).map(([key, [lanes = 0, anomalies = 0, review = 0, cents = 0, miles = 0]]) => {
+    const [modelVersion = '', role = ''] = labelValues(key);
+    return { modelVersion, role, lanesRated: lanes, anomalyLanes: anomalies, needsReviewLanes: review, quotedDollars: cents / 100, quotedMiles: miles };
+  });
+  return { totals, asOf: row.updated_at };
 }
