@@ -1,6 +1,6 @@
 import React, { useState } from 'react';
 import type { PricingOverview } from '@controlroom/contract';
-import { Alert, Button, ConfirmModal, Field, Input, Select, Stack, Text } from '@grafana/ui';
+import { Alert, Button, Combobox, ConfirmModal, Field, Input, Stack, Text } from '@grafana/ui';
 import { api, errorMessage } from '../../api/client';
 import { reasonProblem } from '../../components/shared/reason';
 import { testIds } from './testIds';
@@ -139,12 +139,12 @@ export function Controls({ overview, canControl, onDone }: Props) {
         <Stack direction="column" gap={1}>
           <Text element="h4">Candidate share</Text>
           <Field label="Model to trial">
-            <Select
-              inputId="pricing-candidate-model"
+            <Combobox<string>
+              id="pricing-candidate-model"
               data-testid={testIds.candidateModel}
               options={options}
               value={candidateVersion || null}
-              onChange={(v) => setCandidateVersion(v.value ?? '')}
+              onChange={(option) => setCandidateVersion(option?.value ?? '')}
               disabled={!canControl || options.length === 0}
               width={30}
             />
@@ -166,12 +166,12 @@ export function Controls({ overview, canControl, onDone }: Props) {
         <Stack direction="column" gap={1}>
           <Text element="h4">Activate</Text>
           <Field label="Model to activate">
-            <Select
-              inputId="pricing-activate-model"
+            <Combobox<string>
+              id="pricing-activate-model"
               data-testid={testIds.activateModel}
               options={options}
               value={activateVersion || null}
-              onChange={(v) => setActivateVersion(v.value ?? '')}
+              onChange={(option) => setActivateVersion(option?.value ?? '')}
               disabled={!canControl || options.length === 0}
               width={30}
             />
