@@ -9,6 +9,13 @@ import { testIds } from './testIds';
 // Rendering Grafana UI with user events takes seconds on a loaded CI machine: a generous bound, not a flake.
 jest.setTimeout(30_000);
 
+// jsdom has no canvas, and Combobox measures its option labels with one to size its menu.
+beforeAll(() => {
+  jest
+    .spyOn(HTMLCanvasElement.prototype, 'getContext')
+    .mockImplementation(() => ({ font: '', measureText: (text: string) => ({ width: text.length * 7 }) }) as unknown as CanvasRenderingContext2D);
+});
+
 const none: PricingRoleStats = {
   lanesRated: 0,
   anomalyLanes: 0,
