@@ -9,5 +9,6 @@ export * from './failover.ts';
 export * from './freeze.ts';
 export * from './incidents.ts';
 export * from './limits.ts';
+export * from './pricing.ts';
 export * from './rating.ts';
 export * from './usage.ts';

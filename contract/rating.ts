@@ -27,8 +27,4 @@ export type PricingModelList = z.infer<typeof PricingModelList>;
 export const PricingModelAnswer = z.object({ model: PricingModelView });
 export type PricingModelAnswer = z.infer<typeof PricingModelAnswer>;
 
-/** POST /api/pricing/models/:version/candidate: `share` of lanes, default 0.1, at most 0.5. */
-export const CandidateBody = z
-  .object({ share: z.number({ error: 'must be a number between 0 and 0.5' }).optional() })
-  .strict();
-export type CandidateBody = z.infer<typeof CandidateBody>;
+// The request bodies of the registry's changes (candidate share, activate, roll back, withdraw) are in pricing.ts.

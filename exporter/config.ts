@@ -36,6 +36,13 @@ export const exporterConfigShape = {
       ctx.addIssue({ code: 'custom', message: 'a JSON object of feature key to dollars per overage unit (a number >= 0), e.g. {"rates":0.5}' });
       return z.NEVER;
     }),
+
+  // Pricing drift (collectors/pricing-drift.ts). Prometheus rules cannot read this config, so the exporter
+  // publishes both as gauges and PricingCandidateAnomalies compares against them.
+  /** Candidate anomaly share over the last hour above which PricingCandidateAnomalies fires (0.05 = 5%). */
+  PRICING_ANOMALY_ALERT_RATIO: z.coerce.number().gt(0).lt(1).default(0.05),
+  /** Least lanes the candidate must have rated in that hour before the share is judged at all. */
+  PRICING_ANOMALY_ALERT_MIN_LANES: int(100),
 };
 
 export type ExporterConfig = z.infer<z.ZodObject<typeof exporterConfigShape>>;

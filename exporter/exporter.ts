@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.ts';
 import { IncidentsCollector } from '../alerting/incidents/collector.ts';
 import { createRegionsCollector } from './collectors/regions.ts';
 import { EvidenceCollector } from './collectors/evidence.ts';
+import { PricingDriftCollector, PricingRegistryCollector } from './collectors/pricing-drift.ts';
 import { AgentTasksCollector } from './collectors/agent-tasks.ts';
 import { apiRequestsCollector } from './collectors/api-requests.ts';
 import { BusinessCollector } from './collectors/business.ts';
@@ -37,6 +38,8 @@ export function createExporter(pool: Pool, settings: ExporterSettings, logger: L
     createRegionsCollector(ctx),
     new EvidenceCollector(ctx),
     new IncidentsCollector(ctx),
+    new PricingDriftCollector(ctx),
+    new PricingRegistryCollector(ctx),
   ];
   return { registry, metrics, runner: new CollectorRunner(registry, collectors, logger) };
 }

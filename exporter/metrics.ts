@@ -156,6 +156,42 @@ export function createExporterMetrics(registry: Registry) {
       'gauge',
     ),
     releaseFreezeSince: snapshot('controlroom_release_freeze_since_timestamp_seconds', 'When the freeze last changed between frozen and not.', 'gauge'),
+    pricingLanesRated: snapshot(
+      'controlroom_pricing_lanes_rated_total',
+      'Bulk lanes rated, by the model version that priced them and its arm of the A/B split (role: active, candidate).',
+      'counter',
+    ),
+    pricingAnomalyLanes: snapshot(
+      'controlroom_pricing_anomaly_lanes_total',
+      "Rated lanes flagged anomaly: the candidate's price is more than 10% away from the active model's (role candidate only).",
+      'counter',
+    ),
+    pricingNeedsReviewLanes: snapshot(
+      'controlroom_pricing_needs_review_lanes_total',
+      'Rated lanes flagged needs_review: the regional price cap broke the margin floor.',
+      'counter',
+    ),
+    pricingQuotedDollars: snapshot('controlroom_pricing_quoted_dollars_total', 'Sum of the rated lanes\' totals, in dollars.', 'counter'),
+    pricingQuotedMiles: snapshot(
+      'controlroom_pricing_quoted_miles_total',
+      'Sum of the rated lanes\' road miles; mean price per mile = quoted dollars / quoted miles.',
+      'counter',
+    ),
+    pricingCandidateShare: snapshot(
+      'controlroom_pricing_candidate_share_ratio',
+      'Share of lanes the candidate pricing model takes (0.1 = 10%), labelled with its version; 0 without model_version when there is no candidate.',
+      'gauge',
+    ),
+    pricingAnomalyAlertRatio: snapshot(
+      'controlroom_pricing_anomaly_alert_ratio',
+      'PRICING_ANOMALY_ALERT_RATIO: candidate anomaly share over an hour above which PricingCandidateAnomalies fires.',
+      'gauge',
+    ),
+    pricingAnomalyAlertMinLanes: snapshot(
+      'controlroom_pricing_anomaly_alert_min_lanes',
+      'PRICING_ANOMALY_ALERT_MIN_LANES: least candidate lanes in the hour before PricingCandidateAnomalies judges the share.',
+      'gauge',
+    ),
     openIdGaps: new Gauge({
       name: 'controlroom_exporter_open_id_gaps',
       help: 'Id ranges passed without rows, still re-checked for late commits.',

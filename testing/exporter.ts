@@ -18,6 +18,8 @@ export const testSettings: ExporterSettings = {
   KPI_ARPA_BASELINE_DOLLARS: undefined,
   KPI_ARPA_BASELINE_AT: undefined,
   KPI_OVERAGE_UNIT_PRICES: {},
+  PRICING_ANOMALY_ALERT_RATIO: 0.05,
+  PRICING_ANOMALY_ALERT_MIN_LANES: 100,
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */

@@ -43,7 +43,7 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
             [jobId, batchSize],
           );
           if (rows.length === 0) return true;
-          const out = { seq: [] as number[], status: [] as string[], miles: [] as (number | null)[], linehaul: [] as (number | null)[], fuel: [] as (number | null)[], total: [] as (number | null)[], perMile: [] as (number | null)[], model: [] as (string | null)[], flags: [] as string[], error: [] as (string | null)[] };
+          const out = { seq: [] as number[], status: [] as string[], miles: [] as (number | null)[], linehaul: [] as (number | null)[], fuel: [] as (number | null)[], total: [] as (number | null)[], perMile: [] as (number | null)[], model: [] as (string | null)[], arm: [] as (string | null)[], flags: [] as string[], error: [] as (string | null)[] };
           let failed = 0;
           for (const lane of rows) {
             out.seq.push(lane.seq);
@@ -56,6 +56,7 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
               out.total.push(r.total);
               out.perMile.push(r.perMile);
               out.model.push(r.modelVersion);
+              out.arm.push(r.arm);
               out.flags.push(`{${r.flags.map((f) => `"${f.replace(/"/g, '')}"`).join(',')}}`);
               out.error.push(null);
             } catch (error) {
@@ -63,6 +64,7 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
               out.status.push('failed');
               for (const column of [out.miles, out.linehaul, out.fuel, out.total, out.perMile]) column.push(null);
               out.model.push(null);
+              out.arm.push(null);
               out.flags.push('{}');
               out.error.push((error as Error).message.slice(0, 300));
             }
@@ -70,11 +72,11 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
           await client.query(
             `UPDATE controlroom.bulk_lanes l
                 SET status = r.status, miles = r.miles, linehaul = r.linehaul, fuel = r.fuel, total = r.total,
-                    per_mile = r.per_mile, model_version = r.model, flags = r.flags::text[], error = r.error
-               FROM unnest($2::int[], $3::text[], $4::float8[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::text[], $10::text[], $11::text[])
-                    AS r(seq, status, miles, linehaul, fuel, total, per_mile, model, flags, error)
+                    per_mile = r.per_mile, model_version = r.model, arm = r.arm, flags = r.flags::text[], error = r.error
+               FROM unnest($2::int[], $3::text[], $4::float8[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::text[], $10::text[], $11::text[], $12::text[])
+                    AS r(seq, status, miles, linehaul, fuel, total, per_mile, model, flags, error, arm)
               WHERE l.job_id = $1 AND l.seq = r.seq`,
-            [jobId, out.seq, out.status, out.miles, out.linehaul, out.fuel, out.total, out.perMile, out.model, out.flags, out.error],
+            [jobId, out.seq, out.status, out.miles, out.linehaul, out.fuel, out.total, out.perMile, out.model, out.flags, out.error, out.arm],
           );
           await client.query(
             `UPDATE controlroom.bulk_jobs SET lanes_rated = lanes_rated + $2, lanes_failed = lanes_failed + $3 WHERE id = $1`,

@@ -8,6 +8,8 @@ export interface RatedLane {
   total: number;
   perMile: number;
   modelVersion: string;
+  /** The arm of the registry's A/B split that priced the lane; the pricing drift metrics count by it. */
+  arm: 'active' | 'candidate';
   flags: string[];
 }
 

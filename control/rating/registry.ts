@@ -141,8 +141,33 @@ export async function getModel(db: Pool | PoolClient, version: string): Promise<
   return rows[0] ? toRow(rows[0]) : null;
 }
 
-function checkActor(actor: string): void {
-  if (typeof actor !== 'string' || actor.trim() === '') throw new UserError(400, 'actor is required');
+/**
+ * Who makes a registry change: the audit actor ("grafana:<login>"), and from the control API also the
+ * reason typed into the confirmation and the client's address and user agent, all written to the audit entry.
+ */
+export interface ChangedBy {
+  actor: string;
+  reason?: string;
+  ipAddress?: string | null;
+  userAgent?: string | null;
+}
+
+function changedBy(by: string | ChangedBy): ChangedBy {
+  const who = typeof by === 'string' ? { actor: by } : by;
+  if (typeof who.actor !== 'string' || who.actor.trim() === '') throw new UserError(400, 'actor is required');
+  return who;
+}
+
+/** The audit entry of a change, with the reason in its payload when one was given. */
+function entry(by: ChangedBy, action: string, version: string, payload: Record<string, unknown>) {
+  return {
+    actor: by.actor,
+    action,
+    target: target(version),
+    payload: by.reason === undefined ? payload : { ...payload, reason: by.reason },
+    ipAddress: by.ipAddress ?? null,
+    userAgent: by.userAgent ?? null,
+  };
 }
 
 /** One registry change: a transaction holding the registry's advisory lock. */
@@ -162,17 +187,17 @@ async function lockModel(client: PoolClient, version: string): Promise<DbRow> {
 const target = (version: string) => `pricing_models/${version}`;
 
 /** Stores a new model as a draft. Throws PricingModelError naming the bad field, or a conflict when the version exists. */
-export async function registerModel(db: Pool, params: unknown, actor: string): Promise<ModelRow> {
-  checkActor(actor);
+export async function registerModel(db: Pool, params: unknown, actor: string | ChangedBy): Promise<ModelRow> {
+  const by = changedBy(actor);
   const valid = parsePricingModelParams(params);
   return change(db, async (client) => {
     const { rows } = await client.query<DbRow>(
       `INSERT INTO controlroom.pricing_models (version, params, status, created_by) VALUES ($1, $2, 'draft', $3)
        ON CONFLICT (version) DO NOTHING RETURNING ${COLUMNS}`,
-      [valid.version, JSON.stringify(valid), actor],
+      [valid.version, JSON.stringify(valid), by.actor],
     );
     if (!rows[0]) throw new UserError(409, `pricing model '${valid.version}' already exists`);
-    await audit(client, { actor, action: 'pricing_model.registered', target: target(valid.version), payload: { version: valid.version, params: valid } });
+    await audit(client, entry(by, 'pricing_model.registered', valid.version, { version: valid.version, params: valid }));
     return toRow(rows[0]);
   });
 }
@@ -181,8 +206,8 @@ export async function registerModel(db: Pool, params: unknown, actor: string): P
  * Makes a draft or retired model the candidate with `share` of lanes (default 10%, at most 50%), or changes
  * the share of the current candidate. A different previous candidate goes back to draft.
  */
-export async function promoteCandidate(db: Pool, version: string, share: number | undefined, actor: string): Promise<ModelRow> {
-  checkActor(actor);
+export async function promoteCandidate(db: Pool, version: string, share: number | undefined, actor: string | ChangedBy): Promise<ModelRow> {
+  const by = changedBy(actor);
   const s = share ?? DEFAULT_CANDIDATE_SHARE;
   if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > MAX_CANDIDATE_SHARE) {
     throw new UserError(400, `candidate share must be > 0 and <= ${MAX_CANDIDATE_SHARE} (0.1 = 10% of lanes), got ${String(share)}`);
@@ -198,7 +223,7 @@ export async function promoteCandidate(db: Pool, version: string, share: number 
       );
       replaced = previous.rows[0]?.version ?? null;
       if (replaced) {
-        await audit(client, { actor, action: 'pricing_model.candidate_withdrawn', target: target(replaced), payload: { version: replaced, replacedBy: version } });
+        await audit(client, entry(by, 'pricing_model.candidate_withdrawn', replaced, { version: replaced, replacedBy: version }));
       }
     }
     const { rows } = await client.query<DbRow>(
@@ -206,25 +231,29 @@ export async function promoteCandidate(db: Pool, version: string, share: number 
         WHERE version = $1 RETURNING ${COLUMNS}`,
       [version, s],
     );
-    await audit(client, {
-      actor,
-      action: 'pricing_model.candidate_promoted',
-      target: target(version),
-      payload: { version, share: s, previousStatus: row.status, previousShare: row.status === 'candidate' ? Number(row.candidate_share) : null, replaced },
-    });
+    await audit(
+      client,
+      entry(by, 'pricing_model.candidate_promoted', version, {
+        version,
+        share: s,
+        previousStatus: row.status,
+        previousShare: row.status === 'candidate' ? Number(row.candidate_share) : null,
+        replaced,
+      }),
+    );
     return toRow(rows[0]!);
   });
 }
 
 /** Ends the A/B split: the candidate goes back to draft. */
-export async function withdrawCandidate(db: Pool, actor: string): Promise<ModelRow> {
-  checkActor(actor);
+export async function withdrawCandidate(db: Pool, actor: string | ChangedBy): Promise<ModelRow> {
+  const by = changedBy(actor);
   return change(db, async (client) => {
     const { rows } = await client.query<DbRow>(
       `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING ${COLUMNS}`,
     );
     if (!rows[0]) throw new UserError(404, 'there is no candidate pricing model');
-    await audit(client, { actor, action: 'pricing_model.candidate_withdrawn', target: target(rows[0].version), payload: { version: rows[0].version } });
+    await audit(client, entry(by, 'pricing_model.candidate_withdrawn', rows[0].version, { version: rows[0].version }));
     return toRow(rows[0]);
   });
 }
@@ -243,13 +272,13 @@ async function switchActive(client: PoolClient, row: DbRow): Promise<{ active: M
 }
 
 /** Makes a model active (draft, candidate or retired); the previous active model is retired. */
-export async function activate(db: Pool, version: string, actor: string): Promise<ModelRow> {
-  checkActor(actor);
+export async function activate(db: Pool, version: string, actor: string | ChangedBy): Promise<ModelRow> {
+  const by = changedBy(actor);
   return change(db, async (client) => {
     const row = await lockModel(client, version);
     if (row.status === 'active') throw new UserError(409, `pricing model '${version}' is already active`);
     const { active, previous } = await switchActive(client, row);
-    await audit(client, { actor, action: 'pricing_model.activated', target: target(version), payload: { version, previous, previousStatus: row.status } });
+    await audit(client, entry(by, 'pricing_model.activated', version, { version, previous, previousStatus: row.status }));
     return active;
   });
 }
@@ -258,8 +287,8 @@ export async function activate(db: Pool, version: string, actor: string): Promis
  * Re-activates the most recently retired model and retires the current one. A second rollback therefore
  * returns to the model the first one rolled back from.
  */
-export async function rollback(db: Pool, actor: string): Promise<ModelRow> {
-  checkActor(actor);
+export async function rollback(db: Pool, actor: string | ChangedBy): Promise<ModelRow> {
+  const by = changedBy(actor);
   return change(db, async (client) => {
     const { rows } = await client.query<DbRow>(
       `SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE status = 'retired'
@@ -268,7 +297,7 @@ export async function rollback(db: Pool, actor: string): Promise<ModelRow> {
     const to = rows[0];
     if (!to) throw new UserError(409, 'no retired pricing model to roll back to');
     const { active, previous } = await switchActive(client, to);
-    await audit(client, { actor, action: 'pricing_model.rolled_back', target: target(to.version), payload: { from: previous, to: to.version } });
+    await audit(client, entry(by, 'pricing_model.rolled_back', to.version, { from: previous, to: to.version }));
     return active;
   });
 }

@@ -1,10 +1,11 @@
-import { CandidateBody, type PricingModelAnswer, type PricingModelList, type PricingModelView } from '@controlroom/contract';
+import { pricingCandidateRequestSchema, pricingChangeRequestSchema, type PricingModelAnswer, type PricingModelList, type PricingModelView } from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
-import { jsonBody, parseInput, safeText } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
-import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate, type ModelRow } from './registry.ts';
+import { jsonBody, parseInput, safeText } from '../../core/http.ts';
+import { pricingOverview } from './overview.ts';
+import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate, type ChangedBy, type ModelRow } from './registry.ts';
 
 const modelView = (m: ModelRow): PricingModelView => ({
   ...m,
@@ -22,10 +23,21 @@ function versionOf(req: Request): string {
   return version;
 }
 
+/** The verified Grafana user behind a change, with the reason they gave and where they called from. */
+const changedBy = (req: Request, reason?: string): ChangedBy => ({
+  actor: actorOf(req.caller!),
+  // The reason goes into jsonb, which refuses NUL: control characters are escaped, not a 500.
+  reason: reason === undefined ? undefined : safeText(reason),
+  ipAddress: req.ip ?? null,
+  userAgent: req.header('user-agent') ?? null,
+});
+
 /**
  * /api/pricing: the pricing-model registry. Viewers read; Admins register a model (a draft), make it the
  * candidate with a traffic share, activate it, withdraw the candidate or roll back to the previous model.
- * Every change is audited by the registry itself.
+ * Every change is audited by the registry itself. A change that moves prices (candidate share, withdraw,
+ * activate, roll back) needs a `reason` (3–500 characters), written to its audit entry: 400 without one,
+ * and nothing changes.
  */
 export function pricingRouter(pool: Pool): Router {
   const router = express.Router();
@@ -42,22 +54,28 @@ export function pricingRouter(pool: Pool): Router {
     res.json(modelAnswer(model));
   });
   router.post('/pricing/models', admin, json, async (req, res) => {
-    res.status(201).json(modelAnswer(await registerModel(pool, req.body, actorOf(req.caller!))));
+    res.status(201).json(modelAnswer(await registerModel(pool, req.body, changedBy(req))));
+  });
+  router.get('/pricing/overview', viewer, async (_req, res) => {
+    res.json(await pricingOverview(pool));
   });
   router.post('/pricing/models/:version/candidate', admin, json, async (req, res) => {
-    const body = req.body as unknown;
-    if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) throw new UserError(400, 'the body must be a JSON object {share}');
-    const { share } = parseInput(CandidateBody, body ?? {});
-    res.json(modelAnswer(await promoteCandidate(pool, versionOf(req), share, actorOf(req.caller!))));
+    const version = versionOf(req);
+    const body = parseInput(pricingCandidateRequestSchema, req.body ?? {});
+    res.json(modelAnswer(await promoteCandidate(pool, version, body.share, changedBy(req, body.reason))));
   });
-  router.delete('/pricing/candidate', admin, async (req, res) => {
-    res.json(modelAnswer(await withdrawCandidate(pool, actorOf(req.caller!))));
+  router.delete('/pricing/candidate', admin, json, async (req, res) => {
+    const body = parseInput(pricingChangeRequestSchema, req.body ?? {});
+    res.json(modelAnswer(await withdrawCandidate(pool, changedBy(req, body.reason))));
   });
-  router.post('/pricing/models/:version/activate', admin, async (req, res) => {
-    res.json(modelAnswer(await activate(pool, versionOf(req), actorOf(req.caller!))));
+  router.post('/pricing/models/:version/activate', admin, json, async (req, res) => {
+    const version = versionOf(req);
+    const body = parseInput(pricingChangeRequestSchema, req.body ?? {});
+    res.json(modelAnswer(await activate(pool, version, changedBy(req, body.reason))));
   });
-  router.post('/pricing/rollback', admin, async (req, res) => {
-    res.json(modelAnswer(await rollback(pool, actorOf(req.caller!))));
+  router.post('/pricing/rollback', admin, json, async (req, res) => {
+    const body = parseInput(pricingChangeRequestSchema, req.body ?? {});
+    res.json(modelAnswer(await rollback(pool, changedBy(req, body.reason))));
   });
   return router;
 }

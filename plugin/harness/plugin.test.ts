@@ -7,7 +7,7 @@
  *
  * Needs `npm run build -w plugin` first, and Chromium at /usr/bin/chromium.
  *
- * One file on purpose (~470 lines): the six scenarios share one Control Room, one harness bundle and one
+ * One file on purpose (~560 lines): the eight scenarios share one Control Room, one harness bundle and one
  * browser, which take most of the run to start.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ import { startServices, type RunningServices } from '../../cli/services.ts';
 import { loadConfig } from '../../cli/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
+import { activate, promoteCandidate, registerModel, SEED_V1 } from '../../control/rating/index.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { chooseCompany, fromPage, launchChromium, openPage, rowWith, shot, type Opened } from './browser.ts';
@@ -452,4 +453,85 @@ test('Admin: the config page saves the API URL and secret to the app settings th
   assert.equal(refused.status, 403);
   await editor.close();
   assert.deepEqual(settings.jsonData, { apiUrl });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Pricing: the registry as the pricing team left it: v1 retired, v2 active, v3 the candidate on 20% of lanes.
+
+let pricingSeeded = false;
+async function seedPricingModels(): Promise<void> {
+  if (pricingSeeded) return;
+  pricingSeeded = true;
+  const team = 'grafana:pricing-team';
+  await registerModel(pool(), { ...structuredClone(SEED_V1), version: 'v2', minimumCharge: 375 }, team);
+  await activate(pool(), 'v2', team);
+  await registerModel(pool(), { ...structuredClone(SEED_V1), version: 'v3', minimumCharge: 400 }, team);
+  await promoteCandidate(pool(), 'v3', 0.2, team);
+}
+
+const registry = async () =>
+  (await pool().query<{ version: string; status: string }>(`SELECT version, status FROM controlroom.pricing_models ORDER BY version`)).rows
+    .map((r) => `${r.version}=${r.status}`)
+    .join(',');
+
+test('Viewer: the Pricing page shows the registry with its controls disabled, and the proxy refuses the registry writes', async () => {
+  await seedPricingModels();
+  const audits = async () => (await pool().query(`SELECT count(*)::int AS n FROM audit_log`)).rows[0].n as number;
+  const [beforeRegistry, beforeAudits] = [await registry(), await audits()];
+
+  const { page, close } = await open(VIEWER, 'pricing');
+  await page.getByTestId('pricing-active-model').getByText('Active model: v2').waitFor();
+  await page.getByTestId('pricing-candidate').getByText('Candidate v3 prices 20% of lanes').waitFor();
+  await page.getByText('Admin role required').waitFor();
+  for (const id of ['pricing-reason', 'pricing-candidate-share', 'pricing-set-candidate', 'pricing-activate', 'pricing-rollback']) {
+    assert.equal(await page.getByTestId(id).isDisabled(), true, `${id} is disabled for a Viewer`);
+  }
+  await shot(page, 'pricing-viewer-dark');
+
+  const attempts = [
+    { method: 'POST', path: 'pricing/rollback', body: { reason: 'viewer tries' } },
+    { method: 'POST', path: 'pricing/models/v3/activate', body: { reason: 'viewer tries' } },
+    { method: 'POST', path: 'pricing/models/v3/candidate', body: { share: 0.5, reason: 'viewer tries' } },
+    { method: 'DELETE', path: 'pricing/candidate', body: { reason: 'viewer tries' } },
+  ];
+  for (const attempt of attempts) {
+    const res = await fromPage(page, attempt.method, `${PROXY}/${attempt.path}`, attempt.body);
+    assert.deepEqual([res.status, res.body], [403, { message: 'plugin proxy route access denied' }], attempt.path);
+    const record = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/${attempt.path}`);
+    assert.deepEqual([record?.user, record?.status, record?.target], ['vera', 403, null], `${attempt.path} never reached Control Room`);
+  }
+  await close();
+  assert.deepEqual([await registry(), await audits()], [beforeRegistry, beforeAudits]);
+});
+
+test('Admin: rolling back the pricing model through the confirmation, seen on the page and in the audit log', async () => {
+  await seedPricingModels();
+  const reason = 'PRC-31 v2 quotes run 12% high in the Southeast';
+  const { page, close } = await open(ADMIN, 'pricing');
+  await page.getByTestId('pricing-active-model').getByText('Active model: v2').waitFor();
+  await page.getByTestId('pricing-model-v1').getByText('retired', { exact: true }).waitFor();
+  await shot(page, 'pricing-before-dark');
+
+  await page.getByTestId('pricing-reason').fill(reason);
+  await page.getByTestId('pricing-rollback').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText('Roll back to v1?').waitFor();
+  await dialog.getByText('v1 becomes the active model again and prices every lane; v2 is retired.').waitFor();
+  const confirm = dialog.getByRole('button', { name: 'Roll back', exact: true });
+  assert.equal(await confirm.isDisabled(), true, 'the confirmation asks for the version first');
+  await dialog.getByPlaceholder('Type "v1" to confirm').fill('v1');
+  await confirm.click();
+
+  await page.getByText('Rolled back: v1 is the active model again').waitFor();
+  await page.getByTestId('pricing-active-model').getByText('Active model: v1').waitFor();
+  await page.getByTestId('pricing-model-v2').getByText('retired', { exact: true }).waitFor();
+  await shot(page, 'pricing-rolled-back-dark');
+  await close();
+
+  assert.equal(await registry(), 'v1=active,v2=retired,v3=candidate');
+  const audited = await pool().query<{ actor: string; target: string; payload: Record<string, unknown>; ip_address: string | null }>(
+    `SELECT actor, target, payload, host(ip_address) AS ip_address FROM audit_log WHERE action = 'pricing_model.rolled_back'`,
+  );
+  assert.deepEqual(audited.rows, [{ actor: 'grafana:ana', target: 'pricing_models/v1', payload: { from: 'v2', to: 'v1', reason }, ip_address: '127.0.0.1' }]);
+  assert.ok(h().proxied.some((p) => p.method === 'POST' && p.route === 'pricing/*' && p.target === `${apiUrl}/api/pricing/rollback` && p.status === 200));
 });

@@ -363,6 +363,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     ...(process.env.CONTROLROOM_API_SECRET ? { apiSecret: process.env.CONTROLROOM_API_SECRET } : {}),
     port: Number(process.env.HARNESS_PORT ?? 3001),
   });
-  console.log(`plugin harness on ${harness.url}/?page=bulk-rating|failover|release-freeze|config&theme=dark|light`);
+  console.log(`plugin harness on ${harness.url}/?page=bulk-rating|failover|release-freeze|pricing|config&theme=dark|light`);
   process.once('SIGINT', () => void harness.close().then(() => process.exit(0)));
 }

@@ -9,4 +9,5 @@ export enum ROUTES {
   BulkRating = 'bulk-rating',
   Failover = 'failover',
   ReleaseFreeze = 'release-freeze',
+  Pricing = 'pricing',
 }

@@ -12,7 +12,7 @@
  * - loads the app's settings from /api/plugins/<id>/settings as its meta, and renders the root page inside
  *   a router at /a/<id>/<page>, or the config page.
  *
- * Query: ?page=bulk-rating|failover|release-freeze|config and ?theme=light|dark.
+ * Query: ?page=bulk-rating|failover|release-freeze|pricing|config and ?theme=light|dark.
  */
 import * as emotionCss from '@emotion/css';
 import * as grafanaData from '@grafana/data';

@@ -24,6 +24,7 @@ export const ACTIONS = {
   freezeWrite: { action: `${PLUGIN_ID}.freeze:write`, role: 'Editor' },
   freezeOverride: { action: `${PLUGIN_ID}.freeze:override`, role: 'Admin' },
   failoverWrite: { action: `${PLUGIN_ID}.failover:write`, role: 'Admin' },
+  pricingWrite: { action: `${PLUGIN_ID}.pricing:write`, role: 'Admin' },
 } as const satisfies Record<string, { action: string; role: Role }>;
 
 /**

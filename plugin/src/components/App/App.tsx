@@ -6,12 +6,14 @@ import { ROUTES } from '../../constants';
 const BulkRatingPage = React.lazy(() => import('../../pages/BulkRating/BulkRatingPage'));
 const FailoverPage = React.lazy(() => import('../../pages/Failover/FailoverPage'));
 const ReleaseFreezePage = React.lazy(() => import('../../pages/ReleaseFreeze/ReleaseFreezePage'));
+const PricingPage = React.lazy(() => import('../../pages/Pricing/PricingPage'));
 
 function App(_props: AppRootProps) {
   return (
     <Routes>
       <Route path={ROUTES.Failover} element={<FailoverPage />} />
       <Route path={ROUTES.ReleaseFreeze} element={<ReleaseFreezePage />} />
+      <Route path={ROUTES.Pricing} element={<PricingPage />} />
       <Route path="*" element={<BulkRatingPage />} />
     </Routes>
   );
