@@ -12,6 +12,7 @@ import { Lifecycle } from './lifecycle.ts';
 const services = () => import('./services.ts');
 const demoTraffic = () => import('../db/demo/index.ts');
 const demoRegions = () => import('../db/demo/regions.ts');
+const monitoringStack = () => import('./stack/start.ts');
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
@@ -39,10 +40,14 @@ program
   .command('start')
   .description('embedded Postgres (or DATABASE_URL) + migrations + demo traffic + all services')
   .option('--no-demo', 'do not generate demo traffic')
-  .action(async (options: { demo: boolean }) => {
+  .option('--no-stack', 'do not run Prometheus and Alertmanager (otherwise run when on PATH)')
+  .action(async (options: { demo: boolean; stack: boolean }) => {
     const config = loadConfig();
-    const logger = createLogger(config.LOG_LEVEL);
+    const logger = createLogger(config.LOG_LEVEL, undefined, config.LOG_FORMAT);
     const lifecycle = new Lifecycle(logger);
+    const { planStack, startStack, printBanner } = await monitoringStack();
+    // Decided first: the services need the webhook token Alertmanager will send.
+    const stackPlan = planStack(options.stack, config, logger);
     await lifecycle.start(async () => {
       let url = config.DATABASE_URL;
       if (!url) {
@@ -79,13 +84,21 @@ program
         lifecycle.onStop('demo regions', regions.stop);
       }
       if (lifecycle.stopping) return;
-      const running = await (await services()).startServices(url, config, logger);
+      const running = await (await services()).startServices(url, stackPlan?.config ?? config, logger);
       lifecycle.onStop('services', running.stop);
       if (demoPool) {
         const demo = startDemoTraffic(demoPool, {}, logger);
         lifecycle.onStop('demo traffic', demo.stop);
       }
-      logger.info({ metrics: `http://localhost:${running.port}/metrics` }, 'control room started');
+      if (lifecycle.stopping) return;
+      // Started last, so stopped first: Prometheus, then Alertmanager, while the service still answers
+      // their last scrape and webhook; then the demo, the services and Postgres.
+      const stack = stackPlan ? await startStack(stackPlan, running.port, logger) : null;
+      if (stack) lifecycle.onStop('prometheus and alertmanager', stack.stop);
+      printBanner(
+        { port: running.port, host: config.HOST, stack, demo: options.demo, embeddedDataDir: config.DATABASE_URL ? null : config.CONTROLROOM_DATA_DIR },
+        logger,
+      );
     });
   });
 

@@ -133,6 +133,16 @@ const schema = z.object({
       return z.NEVER;
     }),
 
+  // ---- `controlroom start`'s Prometheus + Alertmanager and the terminal (issue 19, cli/stack/) ----
+  /** Port of the Prometheus `start` runs (127.0.0.1 only). */
+  PROMETHEUS_PORT: z.coerce.number().int().min(1).max(65535).default(9090),
+  /** Port of the Alertmanager `start` runs (127.0.0.1 only). */
+  ALERTMANAGER_PORT: z.coerce.number().int().min(1).max(65535).default(9093),
+  /** Tests only: scrape and rule evaluation interval of `start`'s Prometheus instead of provisioning's 15 s. */
+  STACK_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(60).optional(),
+  /** auto = human-readable lines when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+
   ...billingConfigShape,
   ...evidenceConfigShape,
 }).superRefine((config, ctx) => {

@@ -130,7 +130,7 @@ interface OwnerRecord {
 }
 
 /** Alive (even if owned by another user); a zombie, dead but not yet reaped, counts as gone. */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -139,7 +139,8 @@ function processAlive(pid: number): boolean {
   return procStat(pid)?.state !== 'Z';
 }
 
-function procStat(pid: number): { comm: string; state: string; startTicks: string } | null {
+/** A process's command name, state and start time (clock ticks since boot), from /proc; null when it is gone. */
+export function procStat(pid: number): { comm: string; state: string; startTicks: string } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const close = stat.lastIndexOf(')');
