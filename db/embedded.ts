@@ -357,12 +357,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw error;
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
+    url: embeddedPostgresUrl(options.port, database),
     port: options.port,
     pid: child.pid!,
     exited,
     stop,
   };
+}
+
+/** The connection string of the embedded cluster's database (fixed local credentials, loopback only). */
+export function embeddedPostgresUrl(port: number, database = 'controlroom'): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 }
 
 export async function createDatabaseIfMissing(adminUrl: string, database: string, template?: string): Promise<void> {
