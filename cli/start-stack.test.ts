@@ -40,12 +40,13 @@ before(async () => {
       () =>
         new Promise<http.Server>((resolve) => {
           const server = http.createServer((req, res) => {
-            if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+            if (req.url === '/healthz')
+              res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
             else res.writeHead(404).end();
           });
           server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
+        })
+    )
   );
   const url = (s: http.Server) => `http://127.0.0.1:${(s.address() as { port: number }).port}`;
   regionsJson = JSON.stringify([
@@ -107,7 +108,11 @@ interface Started {
   amPort: number;
 }
 
-async function startWithStack(dataDir: string, ports?: Omit<Started, 'run' | 'dataDir'>, args: string[] = []): Promise<Started> {
+async function startWithStack(
+  dataDir: string,
+  ports?: Omit<Started, 'run' | 'dataDir'>,
+  args: string[] = []
+): Promise<Started> {
   const p = ports
     ? { port: ports.port, pgPort: ports.pgPort, promPort: ports.promPort, amPort: ports.amPort }
     : { port: await freePort(), pgPort: await freePort(), promPort: await freePort(), amPort: await freePort() };
@@ -130,7 +135,7 @@ async function startWithStack(dataDir: string, ports?: Omit<Started, 'run' | 'da
       LOG_FORMAT: 'json',
       JOB_CONCURRENCY: '2',
     },
-    { ownProcessGroup: true },
+    { ownProcessGroup: true }
   );
   children.push(run);
   await run.waitForLine(/"msg":"control room started"/, 240_000);
@@ -145,114 +150,139 @@ async function assertEverythingStopped(started: Started, pids: number[]) {
   assert.doesNotMatch(output, /"level":50/, 'an error was logged while stopping');
   for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} outlived Control Room`);
   assert.deepEqual(processesUnder(started.dataDir), [], 'a process is still running on the data directory');
-  for (const name of ['prometheus', 'alertmanager']) assert.equal(existsSync(path.join(started.dataDir, name, CHILD_OWNER_FILE)), false);
+  for (const name of ['prometheus', 'alertmanager'])
+    assert.equal(existsSync(path.join(started.dataDir, name, CHILD_OWNER_FILE)), false);
 }
 
-test('a triggered incident pages through real Prometheus and Alertmanager, freezes releases and opens a task; Ctrl-C stops every child and exits 0', { timeout: 600_000 }, async () => {
-  const started = await startWithStack(path.join(base, 'run'));
-  const { run, dataDir, port, pgPort } = started;
-  const output = run.output();
-  assert.match(output, new RegExp(`"prometheus":"http://127.0.0.1:${started.promPort}"`));
-  assert.match(output, new RegExp(`"alertmanager":"http://127.0.0.1:${started.amPort}"`));
-  const prometheus = childPid(dataDir, 'prometheus');
-  const alertmanager = childPid(dataDir, 'alertmanager');
-  // Children in their own process groups: the terminal's Ctrl-C reaches Control Room, which stops them.
-  for (const pid of [prometheus, alertmanager]) assert.equal(Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), pid);
+test(
+  'a triggered incident pages through real Prometheus and Alertmanager, freezes releases and opens a task; Ctrl-C stops every child and exits 0',
+  { timeout: 600_000 },
+  async () => {
+    const started = await startWithStack(path.join(base, 'run'));
+    const { run, dataDir, port, pgPort } = started;
+    const output = run.output();
+    assert.match(output, new RegExp(`"prometheus":"http://127.0.0.1:${started.promPort}"`));
+    assert.match(output, new RegExp(`"alertmanager":"http://127.0.0.1:${started.amPort}"`));
+    const prometheus = childPid(dataDir, 'prometheus');
+    const alertmanager = childPid(dataDir, 'alertmanager');
+    // Children in their own process groups: the terminal's Ctrl-C reaches Control Room, which stops them.
+    for (const pid of [prometheus, alertmanager])
+      assert.equal(Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), pid);
 
-  // Prometheus scrapes Control Room (once its target discovery has run).
-  const targets = await waitUntil(
-    async () => {
-      const body = (await (await fetch(`http://127.0.0.1:${started.promPort}/api/v1/targets`)).json()) as {
-        data: { activeTargets: Array<{ labels: Record<string, string>; scrapeUrl: string; health: string }> };
-      };
-      return body.data.activeTargets.some((t) => t.health === 'up') ? body.data.activeTargets : null;
-    },
-    30_000,
-    'Prometheus to scrape Control Room',
-  );
-  assert.deepEqual(targets.map((t) => [t.labels.job, t.scrapeUrl]), [['controlroom', `http://127.0.0.1:${port}/metrics`]]);
-
-  // The operator's commands, against the running instance's embedded Postgres (no DATABASE_URL).
-  const trigger = { DATABASE_URL: undefined, EMBEDDED_PG_PORT: String(pgPort) };
-  for (const incident of ['error_burst', 'tenant_limits']) {
-    const result = await runControlroom(['demo', '--incident', incident], trigger, 60_000);
-    assert.equal(result.code, 0, result.output);
-  }
-
-  const db = new pg.Pool({ connectionString: embeddedPostgresUrl(pgPort), max: 2 });
-  try {
-    // The page reaches the receiver (Alertmanager sent this run's token; a wrong one is a 401 and stores nothing).
-    const page = await waitUntil(
-      async () =>
-        (
-          await db.query<{ severity: string }>(
-            `SELECT severity FROM controlroom.alert_events
-              WHERE source = 'alertmanager' AND alertname = 'SLOBurnRate1h' AND labels->>'slo' = 'availability' AND status = 'firing'`,
-          )
-        ).rows[0],
-      180_000,
-      'the availability page to reach the receiver',
-    );
-    assert.equal(page.severity, 'P1');
-    await run.waitForLine(/"msg":"alert firing: SLOBurnRate1h \(P1\)/, 30_000);
-
-    // The freeze engages.
-    const freeze = await waitUntil(
+    // Prometheus scrapes Control Room (once its target discovery has run).
+    const targets = await waitUntil(
       async () => {
-        const body = (await (await fetch(`http://127.0.0.1:${port}/api/freeze`)).json()) as { frozen: boolean; cause: string };
-        return body.frozen ? body : null;
+        const body = (await (await fetch(`http://127.0.0.1:${started.promPort}/api/v1/targets`)).json()) as {
+          data: { activeTargets: Array<{ labels: Record<string, string>; scrapeUrl: string; health: string }> };
+        };
+        return body.data.activeTargets.some((t) => t.health === 'up') ? body.data.activeTargets : null;
       },
-      60_000,
-      'the release freeze',
+      30_000,
+      'Prometheus to scrape Control Room'
     );
-    assert.ok(['slo_page', 'error_budget'].includes(freeze.cause), `cause ${freeze.cause}`);
-    await run.waitForLine(/"msg":"release freeze on: /, 30_000);
-
-    // A usage alert (after its `for: 5m`) opens a notify_ops task.
-    const task = await waitUntil(
-      async () =>
-        (
-          await db.query<{ id: string; threshold: number }>(
-            `SELECT id, (payload->>'threshold')::int AS threshold FROM agent_tasks
-              WHERE fn_name = 'notify_ops' AND payload->>'source' = 'alert' ORDER BY id LIMIT 1`,
-          )
-        ).rows[0],
-      450_000,
-      'a notify_ops task from a usage alert',
+    assert.deepEqual(
+      targets.map((t) => [t.labels.job, t.scrapeUrl]),
+      [['controlroom', `http://127.0.0.1:${port}/metrics`]]
     );
-    assert.ok([80, 90, 100].includes(task.threshold));
-    await run.waitForLine(new RegExp(`"msg":"notify_ops task ${task.id} created"`), 30_000);
-  } finally {
-    await db.end();
+
+    // The operator's commands, against the running instance's embedded Postgres (no DATABASE_URL).
+    const trigger = { DATABASE_URL: undefined, EMBEDDED_PG_PORT: String(pgPort) };
+    for (const incident of ['error_burst', 'tenant_limits']) {
+      const result = await runControlroom(['demo', '--incident', incident], trigger, 60_000);
+      assert.equal(result.code, 0, result.output);
+    }
+
+    const db = new pg.Pool({ connectionString: embeddedPostgresUrl(pgPort), max: 2 });
+    try {
+      // The page reaches the receiver (Alertmanager sent this run's token; a wrong one is a 401 and stores nothing).
+      const page = await waitUntil(
+        async () =>
+          (
+            await db.query<{ severity: string }>(
+              `SELECT severity FROM controlroom.alert_events
+              WHERE source = 'alertmanager' AND alertname = 'SLOBurnRate1h' AND labels->>'slo' = 'availability' AND status = 'firing'`
+            )
+          ).rows[0],
+        180_000,
+        'the availability page to reach the receiver'
+      );
+      assert.equal(page.severity, 'P1');
+      await run.waitForLine(/"msg":"alert firing: SLOBurnRate1h \(P1\)/, 30_000);
+
+      // The freeze engages.
+      const freeze = await waitUntil(
+        async () => {
+          const body = (await (await fetch(`http://127.0.0.1:${port}/api/freeze`)).json()) as {
+            frozen: boolean;
+            cause: string;
+          };
+          return body.frozen ? body : null;
+        },
+        60_000,
+        'the release freeze'
+      );
+      assert.ok(['slo_page', 'error_budget'].includes(freeze.cause), `cause ${freeze.cause}`);
+      await run.waitForLine(/"msg":"release freeze on: /, 30_000);
+
+      // A usage alert (after its `for: 5m`) opens a notify_ops task.
+      const task = await waitUntil(
+        async () =>
+          (
+            await db.query<{ id: string; threshold: number }>(
+              `SELECT id, (payload->>'threshold')::int AS threshold FROM agent_tasks
+              WHERE fn_name = 'notify_ops' AND payload->>'source' = 'alert' ORDER BY id LIMIT 1`
+            )
+          ).rows[0],
+        450_000,
+        'a notify_ops task from a usage alert'
+      );
+      assert.ok([80, 90, 100].includes(task.threshold));
+      await run.waitForLine(new RegExp(`"msg":"notify_ops task ${task.id} created"`), 30_000);
+    } finally {
+      await db.end();
+    }
+
+    // No secret in the output: the generated token is only in the 0600 file Alertmanager reads.
+    const token = readFileSync(path.join(dataDir, 'alertmanager', 'webhook-token'), 'utf8');
+    assert.equal((await fs.stat(path.join(dataDir, 'alertmanager', 'webhook-token'))).mode & 0o077, 0);
+    assert.ok(!run.output().includes(token), 'the webhook token was logged');
+
+    process.kill(-run.child.pid!, 'SIGINT');
+    await assertEverythingStopped(started, [prometheus, alertmanager]);
+    // Kept between starts, like Postgres.
+    assert.ok(readdirSync(path.join(dataDir, 'prometheus', 'data')).length > 0);
+    assert.ok(existsSync(path.join(dataDir, 'alertmanager', 'data')));
   }
+);
 
-  // No secret in the output: the generated token is only in the 0600 file Alertmanager reads.
-  const token = readFileSync(path.join(dataDir, 'alertmanager', 'webhook-token'), 'utf8');
-  assert.equal((await fs.stat(path.join(dataDir, 'alertmanager', 'webhook-token'))).mode & 0o077, 0);
-  assert.ok(!run.output().includes(token), 'the webhook token was logged');
+test(
+  'after kill -9 of Control Room the next start stops the Prometheus and Alertmanager left behind, saying so once each',
+  { timeout: 400_000 },
+  async () => {
+    const first = await startWithStack(path.join(base, 'killed'), undefined, ['--no-demo']);
+    const leftovers = {
+      prometheus: childPid(first.dataDir, 'prometheus'),
+      alertmanager: childPid(first.dataDir, 'alertmanager'),
+    };
+    first.run.child.kill('SIGKILL');
+    await first.run.exited;
+    assert.ok(
+      alive(leftovers.prometheus) && alive(leftovers.alertmanager),
+      'the test needs the children to outlive a kill -9'
+    );
 
-  process.kill(-run.child.pid!, 'SIGINT');
-  await assertEverythingStopped(started, [prometheus, alertmanager]);
-  // Kept between starts, like Postgres.
-  assert.ok(readdirSync(path.join(dataDir, 'prometheus', 'data')).length > 0);
-  assert.ok(existsSync(path.join(dataDir, 'alertmanager', 'data')));
-});
-
-test('after kill -9 of Control Room the next start stops the Prometheus and Alertmanager left behind, saying so once each', { timeout: 400_000 }, async () => {
-  const first = await startWithStack(path.join(base, 'killed'), undefined, ['--no-demo']);
-  const leftovers = { prometheus: childPid(first.dataDir, 'prometheus'), alertmanager: childPid(first.dataDir, 'alertmanager') };
-  first.run.child.kill('SIGKILL');
-  await first.run.exited;
-  assert.ok(alive(leftovers.prometheus) && alive(leftovers.alertmanager), 'the test needs the children to outlive a kill -9');
-
-  const second = await startWithStack(first.dataDir, first, ['--no-demo']);
-  for (const [name, pid] of Object.entries(leftovers)) {
-    const lines = second.run.output().split('\n').filter((l) => l.includes(`stopped ${name} (pid ${pid}) left running`));
-    assert.equal(lines.length, 1, second.run.output().slice(-4_000));
-    assert.match(lines[0]!, new RegExp(`by Control Room pid ${first.run.child.pid}, which is no longer running`));
-    assert.equal(alive(pid), false);
+    const second = await startWithStack(first.dataDir, first, ['--no-demo']);
+    for (const [name, pid] of Object.entries(leftovers)) {
+      const lines = second.run
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(`stopped ${name} (pid ${pid}) left running`));
+      assert.equal(lines.length, 1, second.run.output().slice(-4_000));
+      assert.match(lines[0]!, new RegExp(`by Control Room pid ${first.run.child.pid}, which is no longer running`));
+      assert.equal(alive(pid), false);
+    }
+    const now = [childPid(second.dataDir, 'prometheus'), childPid(second.dataDir, 'alertmanager')];
+    second.run.child.kill('SIGTERM');
+    await assertEverythingStopped(second, now);
   }
-  const now = [childPid(second.dataDir, 'prometheus'), childPid(second.dataDir, 'alertmanager')];
-  second.run.child.kill('SIGTERM');
-  await assertEverythingStopped(second, now);
-});
+);

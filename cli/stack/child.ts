@@ -88,18 +88,21 @@ async function takeOverDataDir(options: StackChildOptions & { dataDir: string })
   if (record.ownerPid !== process.pid && sameProcess(record.ownerPid, record.ownerStartTicks)) {
     throw new Error(
       `the ${options.name} data directory ${options.dataDir} belongs to a running Control Room (pid ${record.ownerPid}): ` +
-        'it is left alone. Stop that Control Room first, or give this one another CONTROLROOM_DATA_DIR (or --no-stack)',
+        'it is left alone. Stop that Control Room first, or give this one another CONTROLROOM_DATA_DIR (or --no-stack)'
     );
   }
   if (sameProcess(record.pid, record.startTicks)) {
     signal(record.pid, 'SIGTERM');
     if (!(await waitGone(record.pid, STOP_GRACE_MS))) {
       signal(record.pid, 'SIGKILL');
-      if (!(await waitGone(record.pid, STOP_GRACE_MS))) throw new Error(`${options.name} (pid ${record.pid}) left by a dead Control Room did not stop: stop it by hand`);
+      if (!(await waitGone(record.pid, STOP_GRACE_MS)))
+        throw new Error(
+          `${options.name} (pid ${record.pid}) left by a dead Control Room did not stop: stop it by hand`
+        );
     }
     options.onLeftoverStopped?.(
       `stopped ${options.name} (pid ${record.pid}) left running on ${options.dataDir} by Control Room pid ${record.ownerPid}, which is no longer running`,
-      { pid: record.pid, ownerPid: record.ownerPid },
+      { pid: record.pid, ownerPid: record.ownerPid }
     );
   }
   await fs.rm(file, { force: true });
@@ -128,7 +131,7 @@ export async function startStackChild(options: StackChildOptions): Promise<Stack
   child.stderr.on('data', keep);
   child.once('error', (error) => lines.push(String(error)));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, sig) => resolve({ code, signal: sig })),
+    child.once('close', (code, sig) => resolve({ code, signal: sig }))
   );
   let gone = false;
   void exited.then(() => (gone = true));

@@ -89,7 +89,8 @@ export function alertmanagerConfig(options: AlertmanagerConfigOptions, source = 
   if (options.tokenFile) {
     const http = (hook.http_config ?? {}) as Yaml;
     const authorization = (http.authorization ?? {}) as Yaml;
-    if (authorization.type && authorization.type !== 'Bearer') throw new Error(`${source}: expected a Bearer authorization, found ${String(authorization.type)}`);
+    if (authorization.type && authorization.type !== 'Bearer')
+      throw new Error(`${source}: expected a Bearer authorization, found ${String(authorization.type)}`);
     http.authorization = { ...authorization, type: 'Bearer', credentials_file: options.tokenFile };
     delete (http.authorization as Yaml).credentials;
     hook.http_config = http;

@@ -41,7 +41,9 @@ export function findStackBinaries(env: NodeJS.ProcessEnv = process.env): StackBi
   const prometheus = env.PROMETHEUS_BIN || onPath(PROMETHEUS_NAMES, env);
   const alertmanager = env.ALERTMANAGER_BIN || onPath(ALERTMANAGER_NAMES, env);
   if (prometheus && alertmanager) return { prometheus, alertmanager };
-  return { missing: [...(prometheus ? [] : PROMETHEUS_NAMES), ...(alertmanager ? [] : ALERTMANAGER_NAMES.slice(0, 1))] };
+  return {
+    missing: [...(prometheus ? [] : PROMETHEUS_NAMES), ...(alertmanager ? [] : ALERTMANAGER_NAMES.slice(0, 1))],
+  };
 }
 
 export interface MonitoringStackOptions {
@@ -84,7 +86,10 @@ export async function startMonitoringStack(options: MonitoringStackOptions): Pro
   const tokenFile = path.join(amDir, 'webhook-token');
   await fsp.rm(tokenFile, { force: true });
   await fsp.writeFile(tokenFile, options.webhookToken, { mode: 0o600 });
-  await fsp.writeFile(path.join(amDir, 'alertmanager.yml'), alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile }));
+  await fsp.writeFile(
+    path.join(amDir, 'alertmanager.yml'),
+    alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile })
+  );
   const alertmanagerTarget = `127.0.0.1:${options.alertmanagerPort}`;
   await fsp.writeFile(
     path.join(promDir, 'prometheus.yml'),
@@ -92,7 +97,7 @@ export async function startMonitoringStack(options: MonitoringStackOptions): Pro
       scrapeTargets: [options.scrapeTarget],
       alertmanagerTarget,
       ...(options.intervalSeconds ? { intervalSeconds: options.intervalSeconds } : {}),
-    }),
+    })
   );
 
   const children: StackChild[] = [];
@@ -110,7 +115,8 @@ export async function startMonitoringStack(options: MonitoringStackOptions): Pro
   const common = (name: string) => ({
     ownProcessGroup: true,
     onLine: (line: string) => options.logger.debug({ component: name }, line),
-    onLeftoverStopped: (message: string, details: { pid: number; ownerPid: number }) => options.logger.warn(details, message),
+    onLeftoverStopped: (message: string, details: { pid: number; ownerPid: number }) =>
+      options.logger.warn(details, message),
   });
   try {
     const alertmanagerUrl = `http://${alertmanagerTarget}`;
@@ -127,7 +133,7 @@ export async function startMonitoringStack(options: MonitoringStackOptions): Pro
         readyUrl: `${alertmanagerUrl}/-/ready`,
         dataDir: amDir,
         ...common('alertmanager'),
-      }),
+      })
     );
     const prometheusUrl = `http://127.0.0.1:${options.prometheusPort}`;
     watch(
@@ -144,7 +150,7 @@ export async function startMonitoringStack(options: MonitoringStackOptions): Pro
         // A restart replays the write-ahead log of the kept data first.
         timeoutMs: 120_000,
         ...common('prometheus'),
-      }),
+      })
     );
     return { prometheusUrl, alertmanagerUrl, children, stop };
   } catch (error) {

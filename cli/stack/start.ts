@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
-import { findStackBinaries, startMonitoringStack, STACK_HOW_TO_INSTALL, type MonitoringStack, type StackBinaries } from './index.ts';
+import {
+  findStackBinaries,
+  startMonitoringStack,
+  STACK_HOW_TO_INSTALL,
+  type MonitoringStack,
+  type StackBinaries,
+} from './index.ts';
 
 /**
  * `controlroom start`'s side of the stack: whether it runs, the webhook token of this run, and the start
@@ -23,14 +29,16 @@ export interface StackPlan {
  */
 export function planStack(enabled: boolean, config: Config, logger: Logger): StackPlan | null {
   if (!enabled) {
-    logger.info(`Prometheus and Alertmanager are off (--no-stack): no alert fires in this run. To run them, drop --no-stack (install them with \`${STACK_HOW_TO_INSTALL}\`)`);
+    logger.info(
+      `Prometheus and Alertmanager are off (--no-stack): no alert fires in this run. To run them, drop --no-stack (install them with \`${STACK_HOW_TO_INSTALL}\`)`
+    );
     return null;
   }
   const found = findStackBinaries();
   if ('missing' in found) {
     logger.warn(
       { missing: found.missing },
-      `${found.missing.join(' and ')} not found on PATH: Control Room runs without Prometheus and Alertmanager, so no alert fires. Install them with \`${STACK_HOW_TO_INSTALL}\``,
+      `${found.missing.join(' and ')} not found on PATH: Control Room runs without Prometheus and Alertmanager, so no alert fires. Install them with \`${STACK_HOW_TO_INSTALL}\``
     );
     return null;
   }
@@ -55,13 +63,13 @@ export async function startStack(plan: StackPlan, servicePort: number, logger: L
       onUnexpectedExit: (child, exit) =>
         logger.error(
           { pid: child.pid, code: exit.code, signal: exit.signal, lastOutput: child.output().split('\n').slice(-5) },
-          `${child.name} exited while Control Room was running: no alert fires until the next start`,
+          `${child.name} exited while Control Room was running: no alert fires until the next start`
         ),
     });
   } catch (error) {
     throw new Error(
       `Prometheus/Alertmanager did not start (ports PROMETHEUS_PORT=${config.PROMETHEUS_PORT}, ALERTMANAGER_PORT=${config.ALERTMANAGER_PORT}; ` +
-        `pick free ones, or pass --no-stack): ${(error as Error).message}`,
+        `pick free ones, or pass --no-stack): ${(error as Error).message}`
     );
   }
 }
@@ -90,13 +98,15 @@ export function bannerLines(facts: BannerFacts): string[] {
   } else {
     lines.push(`  Prometheus and Alertmanager are not running (install: ${STACK_HOW_TO_INSTALL})`);
   }
-  lines.push('  Grafana       not part of `start`: run `docker compose up` for the full stack with Grafana (README "With Docker")');
+  lines.push(
+    '  Grafana       not part of `start`: run `docker compose up` for the full stack with Grafana (README "With Docker")'
+  );
   if (facts.embeddedDataDir) lines.push(`  data          ${facts.embeddedDataDir} (kept between starts)`);
   if (facts.demo) {
     lines.push(
       facts.stack
         ? '  demo          incidents every hour at :10, :35 and :50; trigger one now: npx controlroom demo --incident error_burst'
-        : '  demo          traffic and incidents are written, but without Prometheus no alert fires',
+        : '  demo          traffic and incidents are written, but without Prometheus no alert fires'
     );
   }
   lines.push('  Ctrl-C stops everything, in order.');

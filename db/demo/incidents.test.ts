@@ -36,7 +36,7 @@ test('a triggered error burst plays from the next tick, in us-east-1, for its 8 
   const { rows } = await db.pool.query<{ region: string; share: number }>(
     `SELECT region, avg((status_code >= 500)::int)::float8 AS share FROM api_requests
       WHERE created_at BETWEEN $1 AND $2 GROUP BY region ORDER BY region`,
-    [at(2), at(31)],
+    [at(2), at(31)]
   );
   const share = Object.fromEntries(rows.map((r) => [r.region, r.share]));
   assert.ok(share['us-east-1']! > 0.12, `us-east-1 5xx share ${share['us-east-1']}`);
@@ -44,13 +44,20 @@ test('a triggered error burst plays from the next tick, in us-east-1, for its 8 
 
   // Over once its minutes are up.
   assert.deepEqual((await runDemoTick(db.pool, state, at(1 + 8 * 60))).incidents, []);
-  const audited = await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'demo.incident_triggered' AND target = $1`, [`demo_incidents/${result.id}`]);
+  const audited = await db.pool.query(
+    `SELECT actor, payload FROM audit_log WHERE action = 'demo.incident_triggered' AND target = $1`,
+    [`demo_incidents/${result.id}`]
+  );
   assert.equal(audited.rows[0]?.actor, 'test:operator');
 });
 
 test('tenant_limits takes three tenants under 80% to 85, 95 and 105% of their included quotes, and others the next time', async () => {
   const ratios = async () =>
-    new Map((await usageAgainstPlan(db.pool, { feature: 'rates', limitedOnly: true, at: at(600) })).filter((u) => u.current).map((u) => [u.companyId, u.ratio]));
+    new Map(
+      (await usageAgainstPlan(db.pool, { feature: 'rates', limitedOnly: true, at: at(600) }))
+        .filter((u) => u.current)
+        .map((u) => [u.companyId, u.ratio])
+    );
   const before = await ratios();
   const first = await triggerDemoIncident(db.pool, 'tenant_limits', 'test:operator', at(600));
   assert.ok('tenants' in first);
@@ -63,5 +70,9 @@ test('tenant_limits takes three tenants under 80% to 85, 95 and 105% of their in
   });
   const second = await triggerDemoIncident(db.pool, 'tenant_limits', 'test:operator', at(601));
   assert.ok('tenants' in second);
-  assert.equal(second.tenants.filter((t) => first.tenants.some((f) => f.companyId === t.companyId)).length, 0, 'the same tenants again');
+  assert.equal(
+    second.tenants.filter((t) => first.tenants.some((f) => f.companyId === t.companyId)).length,
+    0,
+    'the same tenants again'
+  );
 });

@@ -51,21 +51,32 @@ const TENANT_LIMIT_FEATURE = 'rates';
 
 export type TriggerResult =
   | { name: DemoIncidentName; kind: IncidentKind; id: string; startsAt: Date; endsAt: Date; summary: string }
-  | { name: 'tenant_limits'; tenants: Array<{ companyId: string; name: string; feature: string; from: number; to: number }> };
+  | {
+      name: 'tenant_limits';
+      tenants: Array<{ companyId: string; name: string; feature: string; from: number; to: number }>;
+    };
 
 /**
  * Plays the named incident from `at`, audited as `demo.incident_triggered`. A traffic incident is a row
  * the demo writers read; tenant_limits writes the usage itself, in the same transaction as its audit
  * entry. Throws when no tenant is left under 80% for tenant_limits (every one was already taken over).
  */
-export async function triggerDemoIncident(pool: Pool, name: DemoIncidentName, actor: string, at = new Date()): Promise<TriggerResult> {
+export async function triggerDemoIncident(
+  pool: Pool,
+  name: DemoIncidentName,
+  actor: string,
+  at = new Date()
+): Promise<TriggerResult> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     if (name === 'tenant_limits') {
       const usages = (await usageAgainstPlan(client, { feature: TENANT_LIMIT_FEATURE, limitedOnly: true, at }))
         .filter((u) => u.current && u.softLimit > 0 && u.ratio !== null && u.ratio < 0.8)
         .sort((a, b) => a.companyName.localeCompare(b.companyName) || a.companyId.localeCompare(b.companyId))
         .slice(0, TENANT_LIMIT_TARGETS.length);
-      if (usages.length === 0) throw new Error(`no tenant is under 80% of its included ${TENANT_LIMIT_FEATURE} this month: every one has crossed already`);
+      if (usages.length === 0)
+        throw new Error(
+          `no tenant is under 80% of its included ${TENANT_LIMIT_FEATURE} this month: every one has crossed already`
+        );
       const batch = newUsageBatch();
       const tenants = usages.map((u, i) => {
         const to = Math.ceil(u.softLimit * TENANT_LIMIT_TARGETS[i]!);
@@ -73,17 +84,27 @@ export async function triggerDemoIncident(pool: Pool, name: DemoIncidentName, ac
         return { companyId: u.companyId, name: u.companyName, feature: TENANT_LIMIT_FEATURE, from: u.used, to };
       });
       await batch.insert(client);
-      await audit(client, { actor, action: 'demo.incident_triggered', target: 'demo/tenant_limits', payload: { name, tenants } });
+      await audit(client, {
+        actor,
+        action: 'demo.incident_triggered',
+        target: 'demo/tenant_limits',
+        payload: { name, tenants },
+      });
       return { name, tenants };
     }
     const incident = TRAFFIC_INCIDENTS[name];
     const endsAt = new Date(at.getTime() + incident.minutes * 60_000);
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO controlroom.demo_incidents (kind, starts_at, ends_at, requested_by) VALUES ($1, $2, $3, $4) RETURNING id::text`,
-      [incident.kind, at, endsAt, actor],
+      [incident.kind, at, endsAt, actor]
     );
     const id = rows[0]!.id;
-    await audit(client, { actor, action: 'demo.incident_triggered', target: `demo_incidents/${id}`, payload: { name, starts_at: at, ends_at: endsAt } });
+    await audit(client, {
+      actor,
+      action: 'demo.incident_triggered',
+      target: `demo_incidents/${id}`,
+      payload: { name, starts_at: at, ends_at: endsAt },
+    });
     return { name, kind: incident.kind, id, startsAt: at, endsAt, summary: incident.summary };
   });
 }
@@ -99,9 +120,14 @@ export async function loadTriggeredIncidents(pool: Pool, at: Date): Promise<Inci
   try {
     const { rows } = await pool.query<{ kind: IncidentKind; starts_at: Date; ends_at: Date }>(
       `SELECT kind, starts_at, ends_at FROM controlroom.demo_incidents WHERE ends_at > $1 ORDER BY starts_at, id`,
-      [new Date(at.getTime() - LOOKBACK_MS)],
+      [new Date(at.getTime() - LOOKBACK_MS)]
     );
-    return rows.map((r) => ({ kind: r.kind, summary: TRAFFIC_INCIDENTS[r.kind].summary, startsAt: r.starts_at, endsAt: r.ends_at }));
+    return rows.map((r) => ({
+      kind: r.kind,
+      summary: TRAFFIC_INCIDENTS[r.kind].summary,
+      startsAt: r.starts_at,
+      endsAt: r.ends_at,
+    }));
   } catch (error) {
     if ((error as { code?: string }).code === '42P01') return [];
     throw error;
