@@ -56,7 +56,7 @@ export function createLogger(
   // pretty stream formats the same redacted record, synchronously, so a line logged just before
   // process.exit is not lost.
   if (format === 'pretty' || (format === 'auto' && process.stdout.isTTY)) {
-    return pino(options, PinoPretty({ sync: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
+    return pino(options, PinoPretty({ sync: true, singleLine: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
   }
   return pino(options);
 }

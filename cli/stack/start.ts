@@ -87,26 +87,29 @@ export function bannerLines(facts: BannerFacts): string[] {
   const base = `http://localhost:${facts.port}`;
   const lines = [
     'Control Room is running',
-    `  metrics       ${base}/metrics`,
-    `  health        ${base}/healthz`,
-    `  release freeze ${base}/api/freeze`,
-    `  control API   ${base}/api/  (needs CONTROLROOM_AUTH, see README "Control API access")`,
-    `  webhooks      ${base}/webhooks/alertmanager, /webhooks/grafana, /webhooks/github, /webhooks/stripe`,
+    `  metrics         ${base}/metrics`,
+    `  health          ${base}/healthz`,
+    `  release freeze  ${base}/api/freeze`,
+    `  control API     ${base}/api/  (needs CONTROLROOM_AUTH, see README "Control API access")`,
+    `  webhooks        ${base}/webhooks/alertmanager, /webhooks/grafana, /webhooks/github, /webhooks/stripe`,
   ];
   if (facts.stack) {
-    lines.push(`  Prometheus    ${facts.stack.prometheusUrl}/alerts`, `  Alertmanager  ${facts.stack.alertmanagerUrl}`);
+    lines.push(
+      `  Prometheus      ${facts.stack.prometheusUrl}/alerts`,
+      `  Alertmanager    ${facts.stack.alertmanagerUrl}`
+    );
   } else {
-    lines.push(`  Prometheus and Alertmanager are not running (install: ${STACK_HOW_TO_INSTALL})`);
+    lines.push(`  Prometheus      not running (--no-stack, or not installed: ${STACK_HOW_TO_INSTALL})`);
   }
   lines.push(
-    '  Grafana       not part of `start`: run `docker compose up` for the full stack with Grafana (README "With Docker")'
+    '  Grafana         not part of `start`: run `docker compose up` for the full stack with Grafana (README "With Docker")'
   );
-  if (facts.embeddedDataDir) lines.push(`  data          ${facts.embeddedDataDir} (kept between starts)`);
+  if (facts.embeddedDataDir) lines.push(`  data            ${facts.embeddedDataDir} (kept between starts)`);
   if (facts.demo) {
     lines.push(
       facts.stack
-        ? '  demo          incidents every hour at :10, :35 and :50; trigger one now: npx controlroom demo --incident error_burst'
-        : '  demo          traffic and incidents are written, but without Prometheus no alert fires'
+        ? '  demo            incidents every hour at :10, :35 and :50; trigger one now: npx controlroom demo --incident error_burst'
+        : '  demo            traffic and incidents are written, but without Prometheus no alert fires'
     );
   }
   lines.push('  Ctrl-C stops everything, in order.');
