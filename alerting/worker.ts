@@ -28,11 +28,23 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
       for (const change of await recordIncidentTimeline(pool, source, groupKey, incidents)) {
         logger.info({ groupKey, incidentId: change.incidentId, severity: change.severity }, `incident ${change.change}`);
       }
-      for (const event of pending) await ensureOverageTask(pool, event);
+      const tasks: number[] = [];
+      for (const event of pending) {
+        const overage = await ensureOverageTask(pool, event);
+        if (overage?.created && overage.agentTaskId !== undefined) tasks.push(overage.agentTaskId);
+      }
       if (await recordFreezeTriggers(pool, pending)) await requestFreezeSync(pool);
       if (pager) await pager.publish(source, groupKey, pending);
-      else logger.debug({ groupKey }, 'Slack is not configured: alert group stored without a page');
       await markProcessed(pool, pending.map((e) => e.id));
+      // One line per product event for the operator (a retry after markProcessed has nothing pending).
+      for (const event of pending) {
+        logger.info(
+          { source, alertname: event.alertname, severity: event.severity, status: event.status, labels: event.labels },
+          `alert ${event.status}: ${event.alertname}${event.severity ? ` (${event.severity})` : ''}${event.annotations.summary ? `: ${event.annotations.summary}` : ''}` +
+            (event.status === 'firing' ? (pager ? ' (paged in Slack)' : ' (stored; Slack not configured, no page posted)') : ''),
+        );
+      }
+      for (const agentTaskId of tasks) logger.info({ agentTaskId, fn_name: 'notify_ops' }, `notify_ops task ${agentTaskId} created`);
     },
   };
 }

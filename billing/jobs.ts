@@ -59,10 +59,15 @@ export function billingTasks(pool: Pool, config: BillingConfig, stripe: Stripe |
     [BILLING_TICK_TASK]: async () => {
       try {
         const run = await runBilling(pool, config, stripe, logger);
-        logger.info(
+        // Every BILLING_TICK_SECONDS: a line at info only when the run did something.
+        const acted = run.graceExpired > 0 || run.notices.length > 0 || run.queued.length > 0 || (run.sent?.sent.length ?? 0) > 0 || (run.sent?.failed.length ?? 0) > 0;
+        logger[acted ? 'info' : 'debug'](
           { graceExpired: run.graceExpired, notices: run.notices.length, queued: run.queued.length, sent: run.sent?.sent.length ?? 0, failed: run.sent?.failed.length ?? 0 },
           'billing run',
         );
+        for (const notice of run.notices) {
+          logger.info({ ...notice, fn_name: 'notify_ops' }, `notify_ops task ${notice.agentTaskId} created: ${notice.feature} at ${notice.threshold}% for company ${notice.companyId}`);
+        }
       } finally {
         await scheduleBillingTick(pool, config);
       }

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { alertingConfigShape } from '../alerting/config.ts';
 import { billingConfigShape } from '../billing/config.ts';
 import { bulkConfigShape } from '../control/bulk/config.ts';
@@ -6,6 +6,16 @@ import { failoverConfigShape } from '../control/failover/config.ts';
 import { composeConfigSchema, parseConfig } from '../core/config.ts';
 import { evidenceConfigShape } from '../evidence/config.ts';
 import { exporterConfigIssues, exporterConfigShape } from '../exporter/config.ts';
+
+/** `controlroom start`'s Prometheus and Alertmanager (cli/stack/): the CLI's own keys. */
+const stackConfigShape = {
+  /** Port of the Prometheus `start` runs (127.0.0.1 only). */
+  PROMETHEUS_PORT: z.coerce.number().int().min(1).max(65535).default(9090),
+  /** Port of the Alertmanager `start` runs (127.0.0.1 only). */
+  ALERTMANAGER_PORT: z.coerce.number().int().min(1).max(65535).default(9093),
+  /** Tests only: scrape and rule evaluation interval of `start`'s Prometheus instead of provisioning's 15 s. */
+  STACK_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(60).optional(),
+};
 
 /**
  * The service's whole configuration: core's shared keys and every feature's own shape (each declared in
@@ -18,6 +28,7 @@ const schema = composeConfigSchema({
   ...failoverConfigShape,
   ...billingConfigShape,
   ...evidenceConfigShape,
+  ...stackConfigShape,
 }, [exporterConfigIssues]);
 
 export type Config = z.infer<typeof schema>;

@@ -190,6 +190,15 @@ describe('migrate, serve, demo and start', () => {
     await expectExit(['demo', '--rps', 'lots'], { ...noDb, DATABASE_URL: db.url }, 'failure', /positive whole number/);
   });
 
+  test('demo --incident exits 0 having played a known incident, and 2 with the list for an unknown one', async () => {
+    const played = await expectExit(['demo', '--incident', 'error_burst'], { ...noDb, DATABASE_URL: db.url }, 0, /"kind": "error_burst"/);
+    assert.match(played.output, /"endsAt"/);
+    const unknown = await runControlroom(['demo', '--incident', 'meteor_strike'], { ...noDb, DATABASE_URL: db.url });
+    assert.equal(unknown.code, 2, unknown.output);
+    assert.match(unknown.output, /unknown incident 'meteor_strike'/);
+    for (const name of ['error_burst', 'slow_quotes', 'agent_failures', 'tenant_limits']) assert.match(unknown.output, new RegExp(`\\b${name}\\b`));
+  });
+
   test('start exits 1 when its DATABASE_URL is unreachable', async () => {
     await expectExit(['start', '--no-demo'], { ...noDb, DATABASE_URL: deadDbUrl(), PORT: '0', HOST: '127.0.0.1' }, 'failure');
   });

@@ -90,7 +90,8 @@ async function startControlRoom(options: { ownProcessGroup?: boolean; demo?: boo
   const port = await freePort();
   const pgPort = await freePort();
   const run = spawnControlroom(
-    options.demo ? ['start'] : ['start', '--no-demo'],
+    // The Postgres lifecycle alone: the Prometheus/Alertmanager children are cli/start-stack.test.ts's.
+    options.demo ? ['start', '--no-stack'] : ['start', '--no-demo', '--no-stack'],
     {
       // With the demo, `start` would serve stand-in regions on fixed ports: name regions (unreachable) instead.
       ...(options.demo
@@ -178,7 +179,7 @@ test('a Postgres owned by a live Control Room is never touched: a second start i
   const first = await startControlRoom();
   const postgresPid = postmasterPid()!;
   const port = await freePort();
-  const second = spawnControlroom(['start', '--no-demo'], {
+  const second = spawnControlroom(['start', '--no-demo', '--no-stack'], {
     DATABASE_URL: undefined,
     CONTROLROOM_DATA_DIR: dataDir,
     EMBEDDED_PG_PORT: String(await freePort()),

@@ -1,9 +1,11 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from './config.ts';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { GAMEDAY_SCENARIOS, type GameDayScenario } from '../control/failover/gameday.ts';
+import { DEMO_INCIDENT_NAMES, demoIncidentList, isDemoIncidentName } from '../db/demo/incident-names.ts';
 import { registerEvidenceCommands } from '../evidence/cli.ts';
 import { Lifecycle } from './lifecycle.ts';
 
@@ -12,6 +14,7 @@ import { Lifecycle } from './lifecycle.ts';
 const services = () => import('./services.ts');
 const demoTraffic = () => import('../db/demo/index.ts');
 const demoRegions = () => import('../db/demo/regions.ts');
+const monitoringStack = () => import('./stack/start.ts');
 
 function requireDatabaseUrl(config: Config): string {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: this command runs against an existing Postgres');
@@ -39,10 +42,14 @@ program
   .command('start')
   .description('embedded Postgres (or DATABASE_URL) + migrations + demo traffic + all services')
   .option('--no-demo', 'do not generate demo traffic')
-  .action(async (options: { demo: boolean }) => {
+  .option('--no-stack', 'do not run Prometheus and Alertmanager (otherwise run when on PATH)')
+  .action(async (options: { demo: boolean; stack: boolean }) => {
     const config = loadConfig();
-    const logger = createLogger(config.LOG_LEVEL);
+    const logger = createLogger(config.LOG_LEVEL, undefined, config.LOG_FORMAT);
     const lifecycle = new Lifecycle(logger);
+    const { planStack, startStack, printBanner } = await monitoringStack();
+    // Decided first: the services need the webhook token Alertmanager will send.
+    const stackPlan = planStack(options.stack, config, logger);
     await lifecycle.start(async () => {
       let url = config.DATABASE_URL;
       if (!url) {
@@ -79,13 +86,21 @@ program
         lifecycle.onStop('demo regions', regions.stop);
       }
       if (lifecycle.stopping) return;
-      const running = await (await services()).startServices(url, config, logger);
+      const running = await (await services()).startServices(url, stackPlan?.config ?? config, logger);
       lifecycle.onStop('services', running.stop);
       if (demoPool) {
         const demo = startDemoTraffic(demoPool, {}, logger);
         lifecycle.onStop('demo traffic', demo.stop);
       }
-      logger.info({ metrics: `http://localhost:${running.port}/metrics` }, 'control room started');
+      if (lifecycle.stopping) return;
+      // Started last, so stopped first: Prometheus, then Alertmanager, while the service still answers
+      // their last scrape and webhook; then the demo, the services and Postgres.
+      const stack = stackPlan ? await startStack(stackPlan, running.port, logger) : null;
+      if (stack) lifecycle.onStop('prometheus and alertmanager', stack.stop);
+      printBanner(
+        { port: running.port, host: config.HOST, stack, demo: options.demo, embeddedDataDir: config.DATABASE_URL ? null : config.CONTROLROOM_DATA_DIR },
+        logger,
+      );
     });
   });
 
@@ -117,14 +132,24 @@ program
 
 program
   .command('demo')
-  .description('generate demo TMS traffic into DATABASE_URL until stopped')
+  .description('generate demo TMS traffic into DATABASE_URL until stopped, or trigger one incident now (--incident)')
   .option('--rps <n>', 'peak API requests per second', positiveInt, 25)
   .option('--tenants <n>', 'demo tenants to seed', positiveInt, 60)
   .option('--seed <n>', 'random seed', positiveInt, 42)
   .option('--serve-regions <host>', 'also serve the two demo regions (ports 18481, 18482) on this address')
-  .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string }) => {
+  .option(
+    '--incident <name>',
+    `play one incident now against the running demo and exit (${DEMO_INCIDENT_NAMES.join(', ')}); ` +
+      'uses DATABASE_URL, or the embedded Postgres of `controlroom start` when unset',
+  )
+  .addHelpText('after', `\nIncidents (--incident NAME):\n${demoIncidentList()}\n`)
+  .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string; incident?: string }) => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL);
+    if (options.incident !== undefined) {
+      await triggerIncident(options.incident, config);
+      return;
+    }
     const url = requireDatabaseUrl(config);
     const lifecycle = new Lifecycle(logger);
     await lifecycle.start(async () => {
@@ -139,6 +164,26 @@ program
       lifecycle.onStop('demo traffic', demo.stop);
     });
   });
+
+/**
+ * `demo --incident NAME`: records the incident (or, for tenant_limits, writes the usage) and prints what
+ * was done as JSON. An unknown name exits 2 with the list, before any database is touched.
+ */
+async function triggerIncident(name: string, config: Config): Promise<void> {
+  if (!isDemoIncidentName(name)) {
+    console.error(`controlroom: unknown incident '${name}'. Known incidents:\n${demoIncidentList()}`);
+    process.exit(2);
+  }
+  const { triggerDemoIncident } = await import('../db/demo/incidents.ts');
+  const url = config.DATABASE_URL ?? (await import('../db/embedded.ts')).embeddedPostgresUrl(config.EMBEDDED_PG_PORT);
+  const pool = createPool(url, { max: 1, ...poolTimeouts(config), applicationName: 'controlroom-demo-incident' });
+  try {
+    const result = await triggerDemoIncident(pool, name, `cli:${os.userInfo().username}`);
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await pool.end();
+  }
+}
 
 /**
  * Runs a failover exercise (drill or game day) on its own small pool against DATABASE_URL, prints its

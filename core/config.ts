@@ -34,6 +34,8 @@ export const sharedConfigShape = {
   CONTROLROOM_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54871),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** auto = human-readable lines when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   PG_POOL_MAX: int(4),
   PG_STATEMENT_TIMEOUT_MS: int(10_000),
   /** Client-side wait for a query's answer; default PG_STATEMENT_TIMEOUT_MS + 5 s (see core/db.ts). */

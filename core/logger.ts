@@ -1,4 +1,5 @@
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -28,13 +29,17 @@ function redactValue(value: unknown, depth: number): unknown {
 }
 
 /**
- * The service's logger (pino, JSON lines). No secret reaches a log line: every logged field and message
+ * The service's logger (pino: JSON lines, or human-readable ones on a terminal, see LOG_FORMAT). No secret reaches a log line: every logged field and message
  * passes through redaction, so a database URL is logged without its password (`postgres://user:[redacted]@…`),
  * `?password=`/`?token=` query parameters are blanked, and fields named like secrets (password, token,
  * authorization, *_secret, *_key, database_url, …) are replaced whole. Errors are serialised first, so
  * their messages and stacks are redacted too.
  */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? 'info',
+  destination?: DestinationStream,
+  format: string = process.env.LOG_FORMAT ?? 'auto',
+): Logger {
   const options = {
     level,
     base: { service: 'controlroom' },
@@ -46,5 +51,12 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', de
       },
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  // A person at a terminal reads lines, a log shipper reads JSON (LOG_FORMAT=json|pretty overrides). The
+  // pretty stream formats the same redacted record, synchronously, so a line logged just before
+  // process.exit is not lost.
+  if (format === 'pretty' || (format === 'auto' && process.stdout.isTTY)) {
+    return pino(options, PinoPretty({ sync: true, singleLine: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
+  }
+  return pino(options);
 }

@@ -130,7 +130,7 @@ interface OwnerRecord {
 }
 
 /** Alive (even if owned by another user); a zombie, dead but not yet reaped, counts as gone. */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -139,7 +139,8 @@ function processAlive(pid: number): boolean {
   return procStat(pid)?.state !== 'Z';
 }
 
-function procStat(pid: number): { comm: string; state: string; startTicks: string } | null {
+/** A process's command name, state and start time (clock ticks since boot), from /proc; null when it is gone. */
+export function procStat(pid: number): { comm: string; state: string; startTicks: string } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const close = stat.lastIndexOf(')');
@@ -356,12 +357,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw error;
   }
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`,
+    url: embeddedPostgresUrl(options.port, database),
     port: options.port,
     pid: child.pid!,
     exited,
     stop,
   };
+}
+
+/** The connection string of the embedded cluster's database (fixed local credentials, loopback only). */
+export function embeddedPostgresUrl(port: number, database = 'controlroom'): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 }
 
 export async function createDatabaseIfMissing(adminUrl: string, database: string, template?: string): Promise<void> {

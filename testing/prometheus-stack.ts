@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
+import { alertmanagerConfig, prometheusConfig } from '../cli/stack/config.ts';
 import { freePort } from './postgres.ts';
 import { startProcess, type RunningProcess } from './processes.ts';
 
@@ -27,29 +27,20 @@ export interface StackOptions {
 
 /**
  * Real Prometheus (and optionally Alertmanager) from the Debian packages, on loopback ports, with
- * throwaway storage. Intervals are 1 s so tests see rules evaluate and alerts flow within seconds.
+ * throwaway storage, configured from provisioning/ like every stack (cli/stack/config.ts). For tests only,
+ * intervals and Alertmanager's group_wait/group_interval are 1 s, and Prometheus resends firing alerts
+ * every second (`--rules.alert.resend-delay=1s`), so tests see rules evaluate and alerts flow within
+ * seconds. Alerts are sent without credentials (tests point them at a recorder).
  */
 export async function startPrometheusStack(options: StackOptions): Promise<PrometheusStack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-prom-'));
   const processes: RunningProcess[] = [];
-  const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
+  const intervalSeconds = options.scrapeIntervalSeconds ?? 1;
   try {
     let alertmanagerUrl: string | null = null;
     if (options.webhookUrl) {
       const amPort = await freePort();
-      await fs.writeFile(
-        path.join(dir, 'alertmanager.yml'),
-        YAML.stringify({
-          route: {
-            receiver: 'webhook',
-            group_by: ['alertname', 'slo', 'company_id', 'feature', 'region'],
-            group_wait: '1s',
-            group_interval: '1s',
-            repeat_interval: '1h',
-          },
-          receivers: [{ name: 'webhook', webhook_configs: [{ url: options.webhookUrl, send_resolved: true }] }],
-        }),
-      );
+      await fs.writeFile(path.join(dir, 'alertmanager.yml'), alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile: null, groupSeconds: 1 }));
       alertmanagerUrl = `http://127.0.0.1:${amPort}`;
       processes.push(
         await startProcess(
@@ -68,13 +59,11 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
     const promPort = await freePort();
     await fs.writeFile(
       path.join(dir, 'prometheus.yml'),
-      YAML.stringify({
-        global: { scrape_interval: interval, evaluation_interval: interval },
-        rule_files: options.ruleFiles,
-        alerting: alertmanagerUrl
-          ? { alertmanagers: [{ static_configs: [{ targets: [alertmanagerUrl.replace('http://', '')] }] }] }
-          : undefined,
-        scrape_configs: [{ job_name: 'controlroom', static_configs: [{ targets: options.scrapeTargets }] }],
+      prometheusConfig({
+        scrapeTargets: options.scrapeTargets,
+        alertmanagerTarget: alertmanagerUrl ? alertmanagerUrl.replace('http://', '') : null,
+        ruleFiles: options.ruleFiles,
+        intervalSeconds,
       }),
     );
     const prometheusUrl = `http://127.0.0.1:${promPort}`;

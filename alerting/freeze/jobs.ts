@@ -66,7 +66,13 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
     [FREEZE_SYNC_TASK]: async () => {
       const decision = await loadDecision(pool, policy);
       const changed = await publish(pool, decision);
-      if (changed) logger.info({ frozen: decision.frozen, cause: decision.cause, reason: decision.reason }, 'release freeze changed');
+      // One line per change for the operator's terminal: on (with why), off, or a new reason.
+      if (changed) {
+        logger.info(
+          { frozen: decision.frozen, cause: decision.cause, reason: decision.reason },
+          decision.frozen ? `release freeze on: ${decision.reason}` : 'release freeze off',
+        );
+      }
       // Timed first: a quiet period must end on time even while GitHub is failing this sync.
       const resync = new Date(Date.now() + RESYNC_EVERY_MS);
       const next = decision.nextChangeAt && decision.nextChangeAt < resync ? new Date(decision.nextChangeAt.getTime() + 1_000) : resync;

@@ -2,7 +2,7 @@ import type { PoolClient } from '../../core/db.ts';
 import { OVERLAND_EXPRESS } from './names.ts';
 import { loadPlanLimits, tenantProfile, type DemoTenant, type PlanLimits } from './profiles.ts';
 import { Rng, hashSeed } from './random.ts';
-import { startOfUtcMonth } from './schedule.ts';
+import { startOfUtcMonth, type Incident } from './schedule.ts';
 
 export interface DemoOptions {
   /** Seed of the PRNG: the same seed and clock replay the same rows. */
@@ -42,6 +42,8 @@ export interface DemoState {
   usageMonth: number | null;
   /** Last time the once-a-minute bookkeeping (expiring quotes) ran. */
   lastHousekeepingAt: Date | null;
+  /** The incidents of the latest tick (scheduled and triggered), for the operator's log lines. */
+  incidents: Incident[];
 }
 
 export function createDemoState(options: DemoOptions = {}): DemoState {
@@ -57,6 +59,7 @@ export function createDemoState(options: DemoOptions = {}): DemoState {
     monthUsage: new Map(),
     usageMonth: null,
     lastHousekeepingAt: null,
+    incidents: [],
   };
 }
 

@@ -1,7 +1,7 @@
 import type { PoolClient } from '../../core/db.ts';
 import type { DemoTenant } from './profiles.ts';
 import { weightedPicker, type Rng } from './random.ts';
-import { activeIncidents, diurnalFactor, hasIncident } from './schedule.ts';
+import { activeIncidents, diurnalFactor, hasIncident, type Incident } from './schedule.ts';
 import { newAgentTaskBatch } from './sql.ts';
 import type { TickCounts } from './summary.ts';
 
@@ -68,6 +68,8 @@ export async function advanceAgents(
   tickSeconds: number,
   at: Date,
   counts: TickCounts,
+  /** What was going wrong at an instant (the schedule, plus incidents triggered on demand). */
+  incidentsAt: (at: Date) => Incident[] = activeIncidents,
 ): Promise<void> {
   const arrivalRate = requestsPerSecond * TASKS_PER_API_CALL * diurnalFactor(at);
   // A tick longer than a typical task (coarse test clocks) lets each worker run several tasks in it.
@@ -78,7 +80,7 @@ export async function advanceAgents(
     `SELECT id::text, fn_name, updated_at FROM agent_tasks WHERE status = 'running'`,
   );
   // While running, updated_at is when the task started.
-  const startedDuringOutage = (t: { updated_at: Date }) => hasIncident(activeIncidents(t.updated_at), 'agent_failures');
+  const startedDuringOutage = (t: { updated_at: Date }) => hasIncident(incidentsAt(t.updated_at), 'agent_failures');
   const done = running.rows.filter(
     (t) => (at.getTime() - t.updated_at.getTime()) / 1000 >= runtimeSeconds(t.fn_name, t.id, startedDuringOutage(t)),
   );

@@ -1,6 +1,6 @@
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
-import { activeIncidents, type IncidentKind } from './schedule.ts';
+import type { IncidentKind } from './schedule.ts';
 import { seedDemo } from './seed.ts';
 import { createDemoState, type DemoOptions } from './state.ts';
 import { compactCounts } from './summary.ts';
@@ -29,9 +29,8 @@ export function startDemoTraffic(pool: Pool, options: DemoOptions = {}, logger?:
         seeded = true;
         log?.info({ created }, created ? 'demo tenants and history seeded' : 'demo data already present, not reseeding');
       }
-      const at = now();
-      const summary = await runDemoTick(pool, state, at);
-      reportIncidents(at, new Set(summary.incidents));
+      const summary = await runDemoTick(pool, state, now());
+      reportIncidents(new Set(summary.incidents));
       log?.debug(
         { incidents: summary.incidents, inserted: compactCounts(summary.inserted), updated: compactCounts(summary.updated) },
         'demo tick',
@@ -46,8 +45,8 @@ export function startDemoTraffic(pool: Pool, options: DemoOptions = {}, logger?:
   };
 
   // Operators watching dashboards want to know which red they are looking at.
-  const reportIncidents = (at: Date, current: Set<IncidentKind>) => {
-    for (const incident of activeIncidents(at)) {
+  const reportIncidents = (current: Set<IncidentKind>) => {
+    for (const incident of state.incidents) {
       if (!previous.has(incident.kind)) log?.warn({ incident: incident.kind, until: incident.endsAt }, `demo incident started: ${incident.summary}`);
     }
     for (const kind of previous) if (!current.has(kind)) log?.info({ incident: kind }, 'demo incident ended');
