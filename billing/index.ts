@@ -35,7 +35,7 @@ export function createBilling(pool: Pool, workerPool: Pool, config: BillingConfi
   return {
     stripe,
     webhookRouter: stripeWebhookRouter(pool, config, stripe, log),
-    apiRouter: usageApiRouter(pool, config),
+    apiRouter: usageApiRouter(pool),
     tasks: billingTasks(workerPool, config, stripe, log),
     start: () => scheduleBillingTick(pool, config, { now: true }),
   };

@@ -4,7 +4,6 @@ import { requireAction } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { meterUnit, usageAgainstPlan } from '../core/plan-usage.ts';
 import { UserError } from '../core/errors.ts';
-import type { BillingConfig } from './config.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const limitOut = (v: number) => (v < 0 ? null : v);
@@ -15,7 +14,7 @@ const limitOut = (v: number) => (v < 0 ? null : v);
  * included amount (what the 80/90/100 % thresholds measure), overage above it and how much of it Stripe
  * has, thresholds crossed and notified, and whether the hard limit blocks.
  */
-export function usageApiRouter(pool: Pool, config: BillingConfig): Router {
+export function usageApiRouter(pool: Pool): Router {
   const router = express.Router();
   router.get('/usage/:company', requireAction('read'), async (req, res) => {
     const companyId = String(req.params.company);

@@ -59,8 +59,7 @@ export const sharedConfigShape = {
   CONTROLROOM_PUBLIC_URL: z.string().url().optional(),
 };
 
-const sharedSchema = z.object(sharedConfigShape);
-export type SharedConfig = z.infer<typeof sharedSchema>;
+export type SharedConfig = z.infer<z.ZodObject<typeof sharedConfigShape>>;
 
 /** A problem found across keys, reported like a field's: `<path>: <message>`. */
 export interface ConfigIssue {

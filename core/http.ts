@@ -134,6 +134,8 @@ function callerSpelling(schema: z.ZodType, input: unknown): Map<string, string> 
 export const safeText = (text: string) =>
   text
     .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
+    // The control characters are the point: they are escaped so that text stays printable and jsonb-safe.
+    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** The media type of the request ("text/csv"), lower case, without parameters; '' when absent. */

@@ -1,7 +1,5 @@
-import path from 'node:path';
 import { ruleFiles } from '../alerting/rule-files.ts';
 import { startServices, type RunningServices } from '../cli/services.ts';
-import { projectRoot } from '../core/config.ts';
 import { loadConfig } from '../cli/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { createDemoState, runDemoTick, seedDemo } from '../db/demo/index.ts';

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { insertCompany } from '../../testing/companies.ts';
 import { channelId } from '../../testing/fake-slack.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
-import { AM_TOKEN, amPayload, GRAFANA_HMAC, GRAFANA_TOKEN, pressButton, SLACK_SIGNING_SECRET, startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
+import { AM_TOKEN, amPayload, GRAFANA_HMAC, GRAFANA_TOKEN, pressButton, startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 
 let h: ReceiverHarness;
 before(async () => {

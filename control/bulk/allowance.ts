@@ -1,7 +1,7 @@
 import type { BulkAllowance, LimitRefusalDetails } from '@controlroom/contract';
 import type { Pool, PoolClient } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
-import { companyFeatureUsage, describePeriod, nextPlanFor, type UpgradeHint } from '../../core/plan-usage.ts';
+import { companyFeatureUsage, describePeriod, nextPlanFor } from '../../core/plan-usage.ts';
 
 export const BULK_FEATURE = 'bulk_rating';
 

@@ -13,8 +13,6 @@
  *   the read-latency histogram. RTO and RPO do not apply (nothing is recovered); no write may be lost.
  */
 import { audit } from '../../core/audit.ts';
-import type { Pool } from '../../core/db.ts';
-import type { Logger } from '../../core/logger.ts';
 import { DrillClient, recordExercise, removeSimulatedScope, SimRegion, sleep, until, type RunDrillOptions } from './drill.ts';
 import { FailoverEngine } from './engine.ts';
 import { CHECK_LATENCY_BUCKETS } from './health.ts';
