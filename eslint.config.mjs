@@ -16,7 +16,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: {
       // `_name` marks a parameter kept for a signature (an express error handler's 4th argument, say).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // graphile-worker's typed tasks are declared by merging into its global namespace (declare global).
       '@typescript-eslint/no-namespace': ['error', { allowDeclarations: true }],
       // A fake server's handler refers to the object the server is handed to, bound once it exists.
@@ -33,5 +36,5 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { ...globals.node } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
-  prettier,
+  prettier
 );

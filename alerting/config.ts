@@ -30,7 +30,11 @@ export const alertingConfigShape = {
     .string()
     .default('UTC')
     .superRefine((zone, ctx) => {
-      if (!isKnownTimeZone(zone)) ctx.addIssue({ code: 'custom', message: `unknown time zone "${zone}": an IANA name such as UTC, Europe/Berlin or America/Chicago` });
+      if (!isKnownTimeZone(zone))
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown time zone "${zone}": an IANA name such as UTC, Europe/Berlin or America/Chicago`,
+        });
     }),
 
   FREEZE_QUIET_PERIOD_SECONDS: int(1_800),

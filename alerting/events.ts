@@ -27,7 +27,7 @@ export async function pendingEvents(pool: Pool, source: string, groupKey: string
   const { rows } = await pool.query<AlertEventRow>(
     `SELECT ${COLUMNS} FROM controlroom.alert_events
       WHERE source = $1 AND group_key = $2 AND processed_at IS NULL ORDER BY id`,
-    [source, groupKey],
+    [source, groupKey]
   );
   return rows;
 }
@@ -37,7 +37,7 @@ export async function groupState(pool: Pool, source: string, groupKey: string): 
   const { rows } = await pool.query<AlertEventRow>(
     `SELECT DISTINCT ON (fingerprint) ${COLUMNS} FROM controlroom.alert_events
       WHERE source = $1 AND group_key = $2 ORDER BY fingerprint, id DESC`,
-    [source, groupKey],
+    [source, groupKey]
   );
   return rows.sort((a, b) => a.alertname.localeCompare(b.alertname) || a.fingerprint.localeCompare(b.fingerprint));
 }
@@ -45,7 +45,10 @@ export async function groupState(pool: Pool, source: string, groupKey: string): 
 /** Records that a Slack message showing these changes was posted, so a retried job does not show them again. */
 export async function markReported(db: Pool | PoolClient, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.query(`UPDATE controlroom.alert_events SET reported_at = now() WHERE id = ANY($1::bigint[]) AND reported_at IS NULL`, [ids]);
+  await db.query(
+    `UPDATE controlroom.alert_events SET reported_at = now() WHERE id = ANY($1::bigint[]) AND reported_at IS NULL`,
+    [ids]
+  );
 }
 
 export async function markProcessed(pool: Pool, ids: readonly string[]): Promise<void> {

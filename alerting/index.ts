@@ -54,7 +54,7 @@ function slackOutlets({ workerPool, config, logger }: FeatureDeps<AlertingConfig
         escalationDelaySeconds: config.SLACK_ESCALATION_DELAY_SECONDS,
         stormThreshold: config.ALERT_STORM_THRESHOLD,
       },
-      slackLogger,
+      slackLogger
     ),
     // Freeze changes are P2 news: the channel of urgent tickets.
     freezeAnnouncer: new FreezeAnnouncer(workerPool, client, pacer, config.SLACK_CHANNEL_P2, slackLogger),
@@ -69,12 +69,17 @@ function slackOutlets({ workerPool, config, logger }: FeatureDeps<AlertingConfig
 export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedConfig>): Feature {
   const { pool, workerPool, config, logger, registry } = deps;
   const github = createGitHubClient(config);
-  if (!github) logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
+  if (!github)
+    logger.warn('GITHUB_TOKEN / GitHub App not set: the release freeze is decided but not published to GitHub');
   const slack = slackOutlets(deps);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   const freezeLogger = logger.child({ component: 'release-freeze' });
   const webhookRouter = express.Router();
-  webhookRouter.use(receiverRouter(pool, config, registry), slackWebhookRouter(pool, config), githubWebhookRouter(pool, config));
+  webhookRouter.use(
+    receiverRouter(pool, config, registry),
+    slackWebhookRouter(pool, config),
+    githubWebhookRouter(pool, config)
+  );
   const apiRouter = express.Router();
   apiRouter.use(freezeApiRouter(pool, config), incidentsApiRouter(pool));
   return {
@@ -82,9 +87,16 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
     apiRouter,
     webhookRouter,
     tasks: {
-      ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' }), { timeZone: config.INCIDENT_SLA_TIME_ZONE }),
+      ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' }), {
+        timeZone: config.INCIDENT_SLA_TIME_ZONE,
+      }),
       ...pagerTasks(slack?.pager ?? null),
-      ...freezeTasks(workerPool, { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS }, freezePublisher, freezeLogger),
+      ...freezeTasks(
+        workerPool,
+        { quietPeriodSeconds: config.FREEZE_QUIET_PERIOD_SECONDS },
+        freezePublisher,
+        freezeLogger
+      ),
       ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, freezeLogger),
     },
     // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).

@@ -16,6 +16,6 @@ export function ruleFiles(): string[] {
       .readdirSync(dir)
       .filter((file) => file.endsWith('.yml'))
       .sort()
-      .map((file) => path.join(dir, file)),
+      .map((file) => path.join(dir, file))
   );
 }

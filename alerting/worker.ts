@@ -19,14 +19,22 @@ import { ALERT_GROUP_TASK } from './tasks.ts';
  * exponential backoff (up to 25 attempts), and every step below is safe to run again: the database steps
  * are idempotent, and each Slack call is recorded as done before the next step (see SlackPager).
  */
-export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logger, incidents: IncidentSettings): TaskList {
+export function receiverTasks(
+  pool: Pool,
+  pager: SlackPager | null,
+  logger: Logger,
+  incidents: IncidentSettings
+): TaskList {
   return {
     [ALERT_GROUP_TASK]: async ({ source, groupKey }) => {
       const pending = await pendingEvents(pool, source, groupKey);
       if (pending.length === 0) return;
       // The incident opens before the page is posted, so a button on the page always finds it.
       for (const change of await recordIncidentTimeline(pool, source, groupKey, incidents)) {
-        logger.info({ groupKey, incidentId: change.incidentId, severity: change.severity }, `incident ${change.change}`);
+        logger.info(
+          { groupKey, incidentId: change.incidentId, severity: change.severity },
+          `incident ${change.change}`
+        );
       }
       const tasks: number[] = [];
       for (const event of pending) {
@@ -35,16 +43,24 @@ export function receiverTasks(pool: Pool, pager: SlackPager | null, logger: Logg
       }
       if (await recordFreezeTriggers(pool, pending)) await requestFreezeSync(pool);
       if (pager) await pager.publish(source, groupKey, pending);
-      await markProcessed(pool, pending.map((e) => e.id));
+      await markProcessed(
+        pool,
+        pending.map((e) => e.id)
+      );
       // One line per product event for the operator (a retry after markProcessed has nothing pending).
       for (const event of pending) {
         logger.info(
           { source, alertname: event.alertname, severity: event.severity, status: event.status, labels: event.labels },
           `alert ${event.status}: ${event.alertname}${event.severity ? ` (${event.severity})` : ''}${event.annotations.summary ? `: ${event.annotations.summary}` : ''}` +
-            (event.status === 'firing' ? (pager ? ' (paged in Slack)' : ' (stored; Slack not configured, no page posted)') : ''),
+            (event.status === 'firing'
+              ? pager
+                ? ' (paged in Slack)'
+                : ' (stored; Slack not configured, no page posted)'
+              : '')
         );
       }
-      for (const agentTaskId of tasks) logger.info({ agentTaskId, fn_name: 'notify_ops' }, `notify_ops task ${agentTaskId} created`);
+      for (const agentTaskId of tasks)
+        logger.info({ agentTaskId, fn_name: 'notify_ops' }, `notify_ops task ${agentTaskId} created`);
     },
   };
 }

@@ -10,7 +10,12 @@ const jsonMap = (what: string) =>
     .transform((raw, ctx) => {
       try {
         const parsed: unknown = JSON.parse(raw);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string' && v.length > 0)) {
+        if (
+          parsed &&
+          typeof parsed === 'object' &&
+          !Array.isArray(parsed) &&
+          Object.values(parsed).every((v) => typeof v === 'string' && v.length > 0)
+        ) {
           return parsed as Record<string, string>;
         }
       } catch {
@@ -60,9 +65,12 @@ export type BillingConfig = z.infer<typeof billingConfigSchema>;
 export function loadBillingConfig(env: Record<string, string | undefined>): BillingConfig {
   const parsed = billingConfigSchema.safeParse(env);
   if (!parsed.success) {
-    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
+    );
   }
   return parsed.data;
 }
 
-export const meterEventName = (config: BillingConfig, feature: string) => config.STRIPE_METER_EVENT_NAMES[feature] ?? `${feature}_overage`;
+export const meterEventName = (config: BillingConfig, feature: string) =>
+  config.STRIPE_METER_EVENT_NAMES[feature] ?? `${feature}_overage`;

@@ -59,7 +59,9 @@ function invoiceSubscription(invoice: Stripe.Invoice): string | null {
 }
 
 function periodEndOf(subscription: Stripe.Subscription): Date | null {
-  const fromItems = subscription.items?.data?.map((i) => i.current_period_end).filter((v): v is number => typeof v === 'number');
+  const fromItems = subscription.items?.data
+    ?.map((i) => i.current_period_end)
+    .filter((v): v is number => typeof v === 'number');
   if (fromItems && fromItems.length > 0) return seconds(Math.max(...fromItems));
   return seconds((subscription as unknown as { current_period_end?: number }).current_period_end);
 }
@@ -68,7 +70,7 @@ async function findEntitlement(
   client: PoolClient,
   subscriptionId: string | null,
   customerId: string | null,
-  companyHint: string | null,
+  companyHint: string | null
 ): Promise<EntitlementRow | null> {
   const { rows } = await client.query<EntitlementRow & { rank: number }>(
     `SELECT e.company_id, e.plan_id, e.billing_status, e.grace_until, e.stripe_customer_id, e.stripe_subscription_id,
@@ -81,12 +83,13 @@ async function findEntitlement(
       ORDER BY rank, e.company_id
       LIMIT 1
       FOR UPDATE`,
-    [subscriptionId, customerId, companyHint],
+    [subscriptionId, customerId, companyHint]
   );
   return rows[0] ?? null;
 }
 
-const FIELDS = 'company_id, plan_id, billing_status, grace_until, stripe_customer_id, stripe_subscription_id, last_stripe_event_at, last_subscription_event_at';
+const FIELDS =
+  'company_id, plan_id, billing_status, grace_until, stripe_customer_id, stripe_subscription_id, last_stripe_event_at, last_subscription_event_at';
 
 /**
  * Applies one verified Stripe event to org_entitlements, inside the caller's transaction (which also
@@ -94,7 +97,11 @@ const FIELDS = 'company_id, plan_id, billing_status, grace_until, stripe_custome
  * than the last one applied for the tenant is ignored, and so is a plan change older than the last
  * subscription event; events of a subscription that is no longer the tenant's do nothing.
  */
-export async function applyStripeEvent(client: PoolClient, config: BillingConfig, event: Stripe.Event): Promise<EventOutcome> {
+export async function applyStripeEvent(
+  client: PoolClient,
+  config: BillingConfig,
+  event: Stripe.Event
+): Promise<EventOutcome> {
   const at = new Date(event.created * 1000);
   switch (event.type) {
     case 'customer.subscription.created':
@@ -115,7 +122,7 @@ async function applySubscription(
   config: BillingConfig,
   event: Stripe.Event,
   sub: Stripe.Subscription,
-  at: Date,
+  at: Date
 ): Promise<EventOutcome> {
   const customerId = idOf(sub.customer);
   const hint = sub.metadata?.company_id && UUID.test(sub.metadata.company_id) ? sub.metadata.company_id : null;
@@ -126,13 +133,14 @@ async function applySubscription(
 
   if (!row) {
     // A tenant Stripe knows before we do: only a subscription naming a live company creates its entitlement.
-    if (!hint || !mapped || status === 'canceled') return { outcome: mapped ? 'unmatched' : 'unmatched_unknown_price', companyId: null };
+    if (!hint || !mapped || status === 'canceled')
+      return { outcome: mapped ? 'unmatched' : 'unmatched_unknown_price', companyId: null };
     const { rows } = await client.query<EntitlementRow>(
       `INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id)
        SELECT c.id, $2, $3, $4 FROM companies c WHERE c.id = $1 AND c.deleted_at IS NULL
        ON CONFLICT (company_id) DO NOTHING
        RETURNING ${FIELDS}`,
-      [hint, mapped, customerId, sub.id],
+      [hint, mapped, customerId, sub.id]
     );
     row = rows[0] ?? (await findEntitlement(client, sub.id, customerId, hint));
     if (!row) return { outcome: 'unmatched', companyId: null };
@@ -142,9 +150,11 @@ async function applySubscription(
   if (current && current !== sub.id) {
     // Another subscription of the tenant: a new live one replaces the old; the end of an old one is history.
     const currentLive = row.billing_status !== 'canceled';
-    if (status === 'canceled' || (currentLive && status === 'past_due')) return { outcome: 'other_subscription', companyId: row.company_id };
+    if (status === 'canceled' || (currentLive && status === 'past_due'))
+      return { outcome: 'other_subscription', companyId: row.company_id };
   }
-  if (row.last_subscription_event_at && at < row.last_subscription_event_at) return { outcome: 'stale', companyId: row.company_id };
+  if (row.last_subscription_event_at && at < row.last_subscription_event_at)
+    return { outcome: 'stale', companyId: row.company_id };
 
   const statusIsCurrent = !row.last_stripe_event_at || at >= row.last_stripe_event_at;
   const nextStatus = statusIsCurrent ? status : row.billing_status;
@@ -165,7 +175,7 @@ async function applySubscription(
             last_subscription_event_at = $9,
             last_stripe_event_at = greatest(last_stripe_event_at, $9)
       WHERE company_id = $1`,
-    [row.company_id, plan, nextStatus, graceUntil, seconds(sub.trial_end), periodEndOf(sub), customerId, sub.id, at],
+    [row.company_id, plan, nextStatus, graceUntil, seconds(sub.trial_end), periodEndOf(sub), customerId, sub.id, at]
   );
   const outcome = !mapped && !deleted ? 'applied_unknown_price' : statusIsCurrent ? 'applied' : 'applied_plan_only';
   await audit(client, {
@@ -173,18 +183,31 @@ async function applySubscription(
     action: `billing.${event.type}`,
     target: `stripe/${event.id}`,
     companyId: row.company_id,
-    payload: { from: { plan: row.plan_id, status: row.billing_status }, to: { plan, status: nextStatus }, subscription: sub.id, stripe_status: sub.status, outcome },
+    payload: {
+      from: { plan: row.plan_id, status: row.billing_status },
+      to: { plan, status: nextStatus },
+      subscription: sub.id,
+      stripe_status: sub.status,
+      outcome,
+    },
   });
   return { outcome, companyId: row.company_id };
 }
 
-async function applyInvoice(client: PoolClient, config: BillingConfig, event: Stripe.Event, invoice: Stripe.Invoice, at: Date): Promise<EventOutcome> {
+async function applyInvoice(
+  client: PoolClient,
+  config: BillingConfig,
+  event: Stripe.Event,
+  invoice: Stripe.Invoice,
+  at: Date
+): Promise<EventOutcome> {
   const subscriptionId = invoiceSubscription(invoice);
   const customerId = idOf(invoice.customer);
   if (!subscriptionId) return { outcome: 'ignored_no_subscription', companyId: null };
   const row = await findEntitlement(client, subscriptionId, customerId, null);
   if (!row) return { outcome: 'unmatched', companyId: null };
-  if (row.stripe_subscription_id && row.stripe_subscription_id !== subscriptionId) return { outcome: 'other_subscription', companyId: row.company_id };
+  if (row.stripe_subscription_id && row.stripe_subscription_id !== subscriptionId)
+    return { outcome: 'other_subscription', companyId: row.company_id };
   if (row.last_stripe_event_at && at < row.last_stripe_event_at) return { outcome: 'stale', companyId: row.company_id };
 
   let next: BillingStatus = row.billing_status;
@@ -203,7 +226,7 @@ async function applyInvoice(client: PoolClient, config: BillingConfig, event: St
         SET billing_status = $2, grace_until = $3, stripe_customer_id = coalesce(stripe_customer_id, $4),
             stripe_subscription_id = coalesce(stripe_subscription_id, $5), last_stripe_event_at = $6
       WHERE company_id = $1`,
-    [row.company_id, next, graceUntil, customerId, subscriptionId, at],
+    [row.company_id, next, graceUntil, customerId, subscriptionId, at]
   );
   const outcome = next === row.billing_status ? 'applied_no_change' : 'applied';
   if (next !== row.billing_status) {
@@ -221,7 +244,7 @@ async function applyInvoice(client: PoolClient, config: BillingConfig, event: St
 /** Grace periods that ended become past_due (run by the billing job). */
 export async function expireGrace(client: PoolClient | import('../core/db.ts').Pool): Promise<number> {
   const { rowCount } = await client.query(
-    `UPDATE org_entitlements SET billing_status = 'past_due' WHERE billing_status = 'grace' AND grace_until <= now()`,
+    `UPDATE org_entitlements SET billing_status = 'past_due' WHERE billing_status = 'grace' AND grace_until <= now()`
   );
   return rowCount ?? 0;
 }

@@ -31,7 +31,8 @@ export interface Billing {
 export function createBilling(pool: Pool, workerPool: Pool, config: BillingConfig, logger: Logger): Billing {
   const log = logger.child({ component: 'billing' });
   const stripe = createStripeClient(config);
-  if (!stripe) log.warn('STRIPE_SECRET_KEY is not set: overage is computed and kept in the outbox, but not sent to Stripe');
+  if (!stripe)
+    log.warn('STRIPE_SECRET_KEY is not set: overage is computed and kept in the outbox, but not sent to Stripe');
   return {
     stripe,
     webhookRouter: stripeWebhookRouter(pool, config, stripe, log),
@@ -44,5 +45,11 @@ export function createBilling(pool: Pool, workerPool: Pool, config: BillingConfi
 /** The billing feature (see createBilling): Stripe webhooks, the usage API, the billing tick. */
 export function createBillingFeature({ pool, workerPool, config, logger }: FeatureDeps<BillingConfig>): Feature {
   const billing = createBilling(pool, workerPool, config, logger);
-  return { name: 'billing', apiRouter: billing.apiRouter, webhookRouter: billing.webhookRouter, tasks: billing.tasks, start: billing.start };
+  return {
+    name: 'billing',
+    apiRouter: billing.apiRouter,
+    webhookRouter: billing.webhookRouter,
+    tasks: billing.tasks,
+    start: billing.start,
+  };
 }

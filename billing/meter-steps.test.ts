@@ -31,15 +31,27 @@ const arm = (plan: Array<[number, 'before-storing' | 'after-storing']>) => {
 before(async () => {
   db = await createTestDatabase();
   fake = await startHttpRecorder((call) => {
-    if (call.method !== 'POST' || call.path !== '/v1/billing/meter_events') return { status: 404, body: { error: { type: 'invalid_request_error', message: 'no such route' } } };
+    if (call.method !== 'POST' || call.path !== '/v1/billing/meter_events')
+      return { status: 404, body: { error: { type: 'invalid_request_error', message: 'no such route' } } };
     const identifier = new URLSearchParams(call.body).get('identifier')!;
     const failure = failures.get(++calls);
-    if (failure === 'before-storing') return { status: 500, body: { error: { type: 'api_error', message: 'stripe is down' } } };
+    if (failure === 'before-storing')
+      return { status: 500, body: { error: { type: 'api_error', message: 'stripe is down' } } };
     if (stored.has(identifier)) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'resource_already_exists', message: `An event with identifier ${identifier} already exists.` } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'resource_already_exists',
+            message: `An event with identifier ${identifier} already exists.`,
+          },
+        },
+      };
     }
     stored.set(identifier, (stored.get(identifier) ?? 0) + 1);
-    if (failure === 'after-storing') return { status: 500, body: { error: { type: 'api_error', message: 'answer lost' } } };
+    if (failure === 'after-storing')
+      return { status: 500, body: { error: { type: 'api_error', message: 'answer lost' } } };
     return { status: 200, body: { object: 'billing.meter_event', identifier, created: 1 } };
   });
   config = loadBillingConfig({
@@ -65,7 +77,7 @@ async function outbox(count: number): Promise<string[]> {
       `INSERT INTO controlroom.billing_meter_events
          (identifier, company_id, feature, event_name, stripe_customer_id, qty, units_from, period_start, event_timestamp, created_at)
        VALUES ($1, $2, 'rates', 'rates_overage', 'cus_T', 10, 0, date_trunc('month', now())::date, now(), now() + make_interval(secs => $3))`,
-      [identifier, randomUUID(), i],
+      [identifier, randomUUID(), i]
     );
   }
   return identifiers;
@@ -90,7 +102,10 @@ describe('Stripe meter events', () => {
         assert.equal(await sendUntilEmpty(), 2, `call ${failing} failing: one retry run`);
         assert.equal(calls, 4, 'three events and one retry: no event sent again once accepted');
         for (const identifier of identifiers) assert.equal(stored.get(identifier), 1, `${identifier} stored once`);
-        const { rows } = await db.pool.query<{ unsent: number }>(`SELECT count(*) FILTER (WHERE sent_at IS NULL)::int AS unsent FROM controlroom.billing_meter_events WHERE identifier = ANY($1)`, [identifiers]);
+        const { rows } = await db.pool.query<{ unsent: number }>(
+          `SELECT count(*) FILTER (WHERE sent_at IS NULL)::int AS unsent FROM controlroom.billing_meter_events WHERE identifier = ANY($1)`,
+          [identifiers]
+        );
         assert.equal(rows[0]!.unsent, 0);
       }
     });

@@ -32,20 +32,30 @@ export interface QueuedMeterEvent {
  * period cover contiguous ranges of cumulative overage units (units_from is unique), and the
  * per-tenant/feature/period advisory lock makes two concurrent runs write one row, never two.
  */
-export async function queueOverage(pool: Pool, config: BillingConfig, usages: FeatureUsage[], logger: Logger): Promise<QueuedMeterEvent[]> {
+export async function queueOverage(
+  pool: Pool,
+  config: BillingConfig,
+  usages: FeatureUsage[],
+  logger: Logger
+): Promise<QueuedMeterEvent[]> {
   const queued: QueuedMeterEvent[] = [];
   for (const u of usages) {
     if (u.overage <= 0) continue;
     if (!u.stripeCustomerId) {
-      logger.warn({ company: u.companyId, feature: u.feature, overage: u.overage }, 'overage but no stripe_customer_id: not billed until the tenant is linked');
+      logger.warn(
+        { company: u.companyId, feature: u.feature, overage: u.overage },
+        'overage but no stripe_customer_id: not billed until the tenant is linked'
+      );
       continue;
     }
     const row = await withTransaction(pool, 'READ COMMITTED', async (client) => {
-      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`billing:${u.companyId}:${u.feature}:${u.periodStart}`]);
+      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [
+        `billing:${u.companyId}:${u.feature}:${u.periodStart}`,
+      ]);
       const { rows } = await client.query<{ reported: string }>(
         `SELECT coalesce(max(units_from + qty), 0) AS reported FROM controlroom.billing_meter_events
           WHERE company_id = $1 AND feature = $2 AND period_start = $3::date`,
-        [u.companyId, u.feature, u.periodStart],
+        [u.companyId, u.feature, u.periodStart]
       );
       const reported = Number(rows[0]?.reported ?? 0);
       if (u.overage <= reported) return null;
@@ -58,10 +68,27 @@ export async function queueOverage(pool: Pool, config: BillingConfig, usages: Fe
            (identifier, company_id, feature, event_name, stripe_customer_id, qty, units_from, period_start, event_timestamp)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::date, $9)
          ON CONFLICT DO NOTHING`,
-        [identifier, u.companyId, u.feature, meterEventName(config, u.feature), u.stripeCustomerId, qty, reported, u.periodStart, timestamp],
+        [
+          identifier,
+          u.companyId,
+          u.feature,
+          meterEventName(config, u.feature),
+          u.stripeCustomerId,
+          qty,
+          reported,
+          u.periodStart,
+          timestamp,
+        ]
       );
       if (inserted.rowCount === 0) return null;
-      return { identifier, companyId: u.companyId, feature: u.feature, qty, unitsFrom: reported, periodStart: u.periodStart };
+      return {
+        identifier,
+        companyId: u.companyId,
+        feature: u.feature,
+        qty,
+        unitsFrom: reported,
+        periodStart: u.periodStart,
+      };
     });
     if (row) queued.push(row);
   }
@@ -85,7 +112,10 @@ export interface SendResult {
 /** Stripe answering that it already has this identifier means an earlier send got through. */
 function alreadyRecorded(error: unknown): boolean {
   const e = error as { code?: string; message?: string; statusCode?: number };
-  return e.code === 'resource_already_exists' || (e.statusCode === 400 && /identifier/i.test(e.message ?? '') && /already|duplicate|exists/i.test(e.message ?? ''));
+  return (
+    e.code === 'resource_already_exists' ||
+    (e.statusCode === 400 && /identifier/i.test(e.message ?? '') && /already|duplicate|exists/i.test(e.message ?? ''))
+  );
 }
 
 /**
@@ -95,7 +125,12 @@ function alreadyRecorded(error: unknown): boolean {
  * keeps the row with its error and retries it with exponential backoff. The identifier travels as the
  * meter event identifier and as the request's Idempotency-Key: a resend is never counted twice.
  */
-export async function sendPending(pool: Pool, stripe: Stripe, config: BillingConfig, logger: Logger): Promise<SendResult> {
+export async function sendPending(
+  pool: Pool,
+  stripe: Stripe,
+  config: BillingConfig,
+  logger: Logger
+): Promise<SendResult> {
   const { rows } = await pool.query<OutboxRow>(
     `UPDATE controlroom.billing_meter_events m SET next_attempt_at = now() + interval '5 minutes'
       WHERE m.identifier IN (SELECT identifier FROM controlroom.billing_meter_events
@@ -103,7 +138,7 @@ export async function sendPending(pool: Pool, stripe: Stripe, config: BillingCon
                               ORDER BY created_at, identifier
                               LIMIT $1 FOR UPDATE SKIP LOCKED)
       RETURNING m.identifier, m.event_name, m.stripe_customer_id, m.qty, m.event_timestamp, m.attempts`,
-    [config.BILLING_METER_BATCH],
+    [config.BILLING_METER_BATCH]
   );
   const result: SendResult = { sent: [], failed: [] };
   const queue = [...rows];
@@ -118,14 +153,14 @@ export async function sendPending(pool: Pool, stripe: Stripe, config: BillingCon
               timestamp: Math.floor(row.event_timestamp.getTime() / 1000),
               payload: { stripe_customer_id: row.stripe_customer_id, value: String(row.qty) },
             },
-            { idempotencyKey: `meter:${row.identifier}` },
+            { idempotencyKey: `meter:${row.identifier}` }
           );
         } catch (error) {
           if (!alreadyRecorded(error)) throw error;
         }
         await pool.query(
           `UPDATE controlroom.billing_meter_events SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE identifier = $1`,
-          [row.identifier],
+          [row.identifier]
         );
         result.sent.push(row.identifier);
       } catch (error) {
@@ -135,14 +170,18 @@ export async function sendPending(pool: Pool, stripe: Stripe, config: BillingCon
           `UPDATE controlroom.billing_meter_events
               SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3)
             WHERE identifier = $1`,
-          [row.identifier, message.slice(0, 1000), delay],
+          [row.identifier, message.slice(0, 1000), delay]
         );
         result.failed.push({ identifier: row.identifier, error: message });
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(config.BILLING_METER_CONCURRENCY, rows.length) }, worker));
-  if (result.failed.length > 0) logger.warn({ failed: result.failed.length, first: result.failed[0] }, 'stripe meter events failed; kept in the outbox for retry');
+  if (result.failed.length > 0)
+    logger.warn(
+      { failed: result.failed.length, first: result.failed[0] },
+      'stripe meter events failed; kept in the outbox for retry'
+    );
   return result;
 }
 
@@ -166,7 +205,7 @@ export async function notifyThresholds(pool: Pool, usages: FeatureUsage[]): Prom
     const outcome = await withTransaction(pool, 'READ COMMITTED', async (client) => {
       const { rows: existing } = await client.query<{ threshold: number }>(
         `SELECT threshold FROM controlroom.overage_notices WHERE company_id = $1 AND feature = $2 AND period_start = $3::date`,
-        [u.companyId, u.feature, u.periodStart],
+        [u.companyId, u.feature, u.periodStart]
       );
       const have = new Set(existing.map((r) => r.threshold));
       const missing = u.thresholdsCrossed.filter((t) => !have.has(t));
@@ -185,7 +224,7 @@ export async function notifyThresholds(pool: Pool, usages: FeatureUsage[]): Prom
         await client.query(
           `INSERT INTO controlroom.overage_notices (company_id, feature, threshold, period_start, agent_task_id)
            VALUES ($1, $2, $3, $4::date, $5) ON CONFLICT DO NOTHING`,
-          [u.companyId, u.feature, lower, u.periodStart, agentTaskId],
+          [u.companyId, u.feature, lower, u.periodStart, agentTaskId]
         );
       }
       await audit(client, {

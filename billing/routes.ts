@@ -19,11 +19,18 @@ export function usageApiRouter(pool: Pool): Router {
   router.get('/usage/:company', requireAction('read'), async (req, res) => {
     const companyId = String(req.params.company);
     if (!UUID.test(companyId)) throw new UserError(400, `company '${companyId}' is not a UUID`);
-    const { rows: companies } = await pool.query<{ name: string; plan_id: string | null; billing_status: string | null; grace_until: Date | null; current_period_end: Date | null; trial_ends_at: Date | null }>(
+    const { rows: companies } = await pool.query<{
+      name: string;
+      plan_id: string | null;
+      billing_status: string | null;
+      grace_until: Date | null;
+      current_period_end: Date | null;
+      trial_ends_at: Date | null;
+    }>(
       `SELECT c.name, e.plan_id, e.billing_status, e.grace_until, e.current_period_end, e.trial_ends_at
          FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
         WHERE c.id = $1 AND c.deleted_at IS NULL`,
-      [companyId],
+      [companyId]
     );
     const company = companies[0];
     if (!company) throw new UserError(404, `no live company ${companyId}`);
@@ -31,21 +38,26 @@ export function usageApiRouter(pool: Pool): Router {
     const [{ rows: notices }, { rows: meter }] = await Promise.all([
       pool.query<{ feature: string; period_start: string; threshold: number }>(
         `SELECT feature, to_char(period_start, 'YYYY-MM-DD') AS period_start, threshold FROM controlroom.overage_notices WHERE company_id = $1`,
-        [companyId],
+        [companyId]
       ),
       pool.query<{ feature: string; period_start: string; sent: string; pending: string }>(
         `SELECT feature, to_char(period_start, 'YYYY-MM-DD') AS period_start,
                 coalesce(sum(qty) FILTER (WHERE sent_at IS NOT NULL), 0) AS sent,
                 coalesce(sum(qty) FILTER (WHERE sent_at IS NULL), 0) AS pending
            FROM controlroom.billing_meter_events WHERE company_id = $1 GROUP BY 1, 2`,
-        [companyId],
+        [companyId]
       ),
     ]);
     const key = (f: string, p: string) => `${f}\u0000${p}`;
     const notified = new Map<string, number[]>();
-    for (const n of notices) notified.set(key(n.feature, n.period_start), [...(notified.get(key(n.feature, n.period_start)) ?? []), n.threshold].sort((a, b) => a - b));
+    for (const n of notices)
+      notified.set(
+        key(n.feature, n.period_start),
+        [...(notified.get(key(n.feature, n.period_start)) ?? []), n.threshold].sort((a, b) => a - b)
+      );
     const billed = new Map(meter.map((m) => [key(m.feature, m.period_start), m]));
-    const graceOver = company.billing_status === 'grace' && company.grace_until !== null && company.grace_until <= new Date();
+    const graceOver =
+      company.billing_status === 'grace' && company.grace_until !== null && company.grace_until <= new Date();
     res.json({
       companyId,
       companyName: company.name,

@@ -11,8 +11,15 @@ let stripe: HttpRecorder;
 before(async () => {
   stripe = await startHttpRecorder((call) =>
     call.path === '/v1/billing/meter_events'
-      ? { status: 200, body: { object: 'billing.meter_event', identifier: new URLSearchParams(call.body).get('identifier'), created: 1 } }
-      : { status: 404, body: { error: { type: 'invalid_request_error', message: 'no such route' } } },
+      ? {
+          status: 200,
+          body: {
+            object: 'billing.meter_event',
+            identifier: new URLSearchParams(call.body).get('identifier'),
+            created: 1,
+          },
+        }
+      : { status: 404, body: { error: { type: 'invalid_request_error', message: 'no such route' } } }
   );
   h = await startReceiverHarness({
     STRIPE_SECRET_KEY: 'sk_test_fake',
@@ -32,7 +39,9 @@ after(async () => {
 test('usage above the soft limit is metered to Stripe by the queued billing tick, once per unit', async () => {
   const companyId = await insertCompany(h.db.pool, 'Metered Freight', 'pro', { stripeCustomerId: 'cus_metered' });
   // pro rates: 500 included (soft), 1000 hard -> 250 overage units
-  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', 750)`, [companyId]);
+  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) VALUES ($1, 'rates', 750)`, [
+    companyId,
+  ]);
   const call = await stripe.waitFor((c) => c.path === '/v1/billing/meter_events', 30_000);
   const form = new URLSearchParams(call.body);
   assert.equal(form.get('payload[stripe_customer_id]'), 'cus_metered');

@@ -37,10 +37,18 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
     const shape = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
     const data = (shape as { data?: { object?: unknown } } | null)?.data;
     if (
-      typeof shape !== 'object' || shape === null || typeof shape.id !== 'string' || !STRIPE_TOKEN.test(shape.id) ||
-      typeof shape.type !== 'string' || !STRIPE_TOKEN.test(shape.type) ||
-      typeof shape.created !== 'number' || !Number.isSafeInteger(shape.created) || shape.created < 0 || shape.created > 4_102_444_800 ||
-      typeof data?.object !== 'object' || data.object === null
+      typeof shape !== 'object' ||
+      shape === null ||
+      typeof shape.id !== 'string' ||
+      !STRIPE_TOKEN.test(shape.id) ||
+      typeof shape.type !== 'string' ||
+      !STRIPE_TOKEN.test(shape.type) ||
+      typeof shape.created !== 'number' ||
+      !Number.isSafeInteger(shape.created) ||
+      shape.created < 0 ||
+      shape.created > 4_102_444_800 ||
+      typeof data?.object !== 'object' ||
+      data.object === null
     ) {
       throw new UserError(400, 'the body is not a Stripe event (needs id, type, created and data.object)');
     }
@@ -48,10 +56,13 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
       const claimed = await client.query(
         `INSERT INTO controlroom.stripe_events (id, type, created, outcome) VALUES ($1, $2, to_timestamp($3), 'processing')
          ON CONFLICT (id) DO NOTHING`,
-        [event.id, event.type, event.created],
+        [event.id, event.type, event.created]
       );
       if (claimed.rowCount === 0) {
-        const { rows } = await client.query<{ outcome: string }>(`SELECT outcome FROM controlroom.stripe_events WHERE id = $1`, [event.id]);
+        const { rows } = await client.query<{ outcome: string }>(
+          `SELECT outcome FROM controlroom.stripe_events WHERE id = $1`,
+          [event.id]
+        );
         return { duplicate: true, outcome: rows[0]?.outcome ?? 'unknown', companyId: null };
       }
       const applied = await applyStripeEvent(client, config, event).catch((error: unknown) => {
@@ -59,12 +70,22 @@ export function stripeWebhookRouter(pool: Pool, config: BillingConfig, stripe: S
         // shaped like its type (data.object missing a field) must still be refused, with nothing written
         // (the transaction rolls back), rather than be a 500.
         if (error instanceof TypeError) {
-          logger.warn({ event: shape.id, type: shape.type, err: error }, 'stripe event does not have the shape of its type');
-          throw new UserError(400, `event ${shape.id} does not have the shape of a ${shape.type} event: ${error.message}`);
+          logger.warn(
+            { event: shape.id, type: shape.type, err: error },
+            'stripe event does not have the shape of its type'
+          );
+          throw new UserError(
+            400,
+            `event ${shape.id} does not have the shape of a ${shape.type} event: ${error.message}`
+          );
         }
         throw error;
       });
-      await client.query(`UPDATE controlroom.stripe_events SET outcome = $2, company_id = $3 WHERE id = $1`, [event.id, applied.outcome, applied.companyId]);
+      await client.query(`UPDATE controlroom.stripe_events SET outcome = $2, company_id = $3 WHERE id = $1`, [
+        event.id,
+        applied.outcome,
+        applied.companyId,
+      ]);
       return { duplicate: false, ...applied };
     });
     logger.info({ event: event.id, type: event.type, ...result }, 'stripe event');

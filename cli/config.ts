@@ -21,15 +21,18 @@ const stackConfigShape = {
  * The service's whole configuration: core's shared keys and every feature's own shape (each declared in
  * the feature's config.ts). Composed here, at the top, so that core/ never imports a feature.
  */
-const schema = composeConfigSchema({
-  ...exporterConfigShape,
-  ...alertingConfigShape,
-  ...bulkConfigShape,
-  ...failoverConfigShape,
-  ...billingConfigShape,
-  ...evidenceConfigShape,
-  ...stackConfigShape,
-}, [exporterConfigIssues]);
+const schema = composeConfigSchema(
+  {
+    ...exporterConfigShape,
+    ...alertingConfigShape,
+    ...bulkConfigShape,
+    ...failoverConfigShape,
+    ...billingConfigShape,
+    ...evidenceConfigShape,
+    ...stackConfigShape,
+  },
+  [exporterConfigIssues]
+);
 
 export type Config = z.infer<typeof schema>;
 

@@ -38,17 +38,29 @@ after(async () => {
 const noDb = { DATABASE_URL: undefined, LOG_LEVEL: 'warn' };
 const deadDbUrl = () => `postgres://controlroom:controlroom@127.0.0.1:${closedPort}/controlroom`;
 
-async function expectExit(args: string[], env: Record<string, string | undefined>, expected: 0 | 'failure', output?: RegExp) {
+async function expectExit(
+  args: string[],
+  env: Record<string, string | undefined>,
+  expected: 0 | 'failure',
+  output?: RegExp
+) {
   const run = await runControlroom(args, env);
   if (expected === 0) assert.equal(run.code, 0, `controlroom ${args.join(' ')} should exit 0:\n${run.output}`);
-  else assert.ok(run.code !== null && run.code !== 0, `controlroom ${args.join(' ')} should exit non-zero, exited ${run.code} (${run.signal}):\n${run.output}`);
+  else
+    assert.ok(
+      run.code !== null && run.code !== 0,
+      `controlroom ${args.join(' ')} should exit non-zero, exited ${run.code} (${run.signal}):\n${run.output}`
+    );
   if (output) assert.match(run.output, output);
   return run;
 }
 
 /** A signed bundle as exportEvidence writes it, with two files. */
 async function writeBundle(dir: string, key = KEY): Promise<void> {
-  const files: Record<string, string> = { 'audit_log.jsonl': '{"id":"1"}\n', 'snapshots/controlroom-self.json': '{"dashboard":{}}\n' };
+  const files: Record<string, string> = {
+    'audit_log.jsonl': '{"id":"1"}\n',
+    'snapshots/controlroom-self.json': '{"dashboard":{}}\n',
+  };
   for (const [rel, content] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
     await fs.writeFile(path.join(dir, rel), content);
@@ -108,7 +120,12 @@ describe('evidence verify', () => {
 
   test('a missing directory, or no signing key, exits non-zero', async () => {
     await expectExit(['evidence', 'verify', path.join(tmp, 'nothing-here')], env, 'failure');
-    await expectExit(['evidence', 'verify', await fresh('no-key')], { ...noDb, EVIDENCE_SIGNING_KEY: undefined }, 'failure', /EVIDENCE_SIGNING_KEY/);
+    await expectExit(
+      ['evidence', 'verify', await fresh('no-key')],
+      { ...noDb, EVIDENCE_SIGNING_KEY: undefined },
+      'failure',
+      /EVIDENCE_SIGNING_KEY/
+    );
   });
 });
 
@@ -120,19 +137,47 @@ describe('evidence export', () => {
     await expectExit(
       ['evidence', 'export', ...period, '--out', out],
       { ...noDb, DATABASE_URL: db.url, PROMETHEUS_URL: `http://127.0.0.1:${closedPort}`, EVIDENCE_SIGNING_KEY: KEY },
-      'failure',
+      'failure'
     );
     assert.equal(existsSync(out), false, 'a failed export left its output directory behind');
-    assert.deepEqual((await fs.readdir(tmp)).filter((n) => n.includes('export-unreachable')), [], 'nor its staging directory');
+    assert.deepEqual(
+      (await fs.readdir(tmp)).filter((n) => n.includes('export-unreachable')),
+      [],
+      'nor its staging directory'
+    );
   });
 
   test('missing settings, an unknown dashboard or a bad period exit non-zero without creating --out', async () => {
     const out = path.join(tmp, 'export-refused');
-    const full = { ...noDb, DATABASE_URL: db.url, PROMETHEUS_URL: `http://127.0.0.1:${closedPort}`, EVIDENCE_SIGNING_KEY: KEY };
-    await expectExit(['evidence', 'export', ...period, '--out', out], { ...full, EVIDENCE_SIGNING_KEY: undefined }, 'failure', /EVIDENCE_SIGNING_KEY/);
-    await expectExit(['evidence', 'export', ...period, '--out', out], { ...full, DATABASE_URL: undefined }, 'failure', /DATABASE_URL/);
-    await expectExit(['evidence', 'export', ...period.slice(0, 4), '--dashboard', 'no-such-dashboard', '--out', out], full, 'failure');
-    await expectExit(['evidence', 'export', '--from', 'yesterday', ...period.slice(2), '--out', out], full, 'failure', /--from/);
+    const full = {
+      ...noDb,
+      DATABASE_URL: db.url,
+      PROMETHEUS_URL: `http://127.0.0.1:${closedPort}`,
+      EVIDENCE_SIGNING_KEY: KEY,
+    };
+    await expectExit(
+      ['evidence', 'export', ...period, '--out', out],
+      { ...full, EVIDENCE_SIGNING_KEY: undefined },
+      'failure',
+      /EVIDENCE_SIGNING_KEY/
+    );
+    await expectExit(
+      ['evidence', 'export', ...period, '--out', out],
+      { ...full, DATABASE_URL: undefined },
+      'failure',
+      /DATABASE_URL/
+    );
+    await expectExit(
+      ['evidence', 'export', ...period.slice(0, 4), '--dashboard', 'no-such-dashboard', '--out', out],
+      full,
+      'failure'
+    );
+    await expectExit(
+      ['evidence', 'export', '--from', 'yesterday', ...period.slice(2), '--out', out],
+      full,
+      'failure',
+      /--from/
+    );
     assert.equal(existsSync(out), false);
   });
 
@@ -144,7 +189,7 @@ describe('evidence export', () => {
       ['evidence', 'export', ...period, '--out', out],
       { ...noDb, DATABASE_URL: db.url, PROMETHEUS_URL: `http://127.0.0.1:${closedPort}`, EVIDENCE_SIGNING_KEY: KEY },
       'failure',
-      /not empty/,
+      /not empty/
     );
     assert.deepEqual(await fs.readdir(out), ['keep.txt']);
   });
@@ -179,7 +224,12 @@ describe('migrate, serve, demo and start', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     try {
       const port = (blocker.address() as net.AddressInfo).port;
-      await expectExit(['serve', '--no-migrate'], { ...noDb, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1' }, 'failure', /EADDRINUSE/);
+      await expectExit(
+        ['serve', '--no-migrate'],
+        { ...noDb, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1' },
+        'failure',
+        /EADDRINUSE/
+      );
     } finally {
       blocker.close();
     }
@@ -191,16 +241,26 @@ describe('migrate, serve, demo and start', () => {
   });
 
   test('demo --incident exits 0 having played a known incident, and 2 with the list for an unknown one', async () => {
-    const played = await expectExit(['demo', '--incident', 'error_burst'], { ...noDb, DATABASE_URL: db.url }, 0, /"kind": "error_burst"/);
+    const played = await expectExit(
+      ['demo', '--incident', 'error_burst'],
+      { ...noDb, DATABASE_URL: db.url },
+      0,
+      /"kind": "error_burst"/
+    );
     assert.match(played.output, /"endsAt"/);
     const unknown = await runControlroom(['demo', '--incident', 'meteor_strike'], { ...noDb, DATABASE_URL: db.url });
     assert.equal(unknown.code, 2, unknown.output);
     assert.match(unknown.output, /unknown incident 'meteor_strike'/);
-    for (const name of ['error_burst', 'slow_quotes', 'agent_failures', 'tenant_limits']) assert.match(unknown.output, new RegExp(`\\b${name}\\b`));
+    for (const name of ['error_burst', 'slow_quotes', 'agent_failures', 'tenant_limits'])
+      assert.match(unknown.output, new RegExp(`\\b${name}\\b`));
   });
 
   test('start exits 1 when its DATABASE_URL is unreachable', async () => {
-    await expectExit(['start', '--no-demo'], { ...noDb, DATABASE_URL: deadDbUrl(), PORT: '0', HOST: '127.0.0.1' }, 'failure');
+    await expectExit(
+      ['start', '--no-demo'],
+      { ...noDb, DATABASE_URL: deadDbUrl(), PORT: '0', HOST: '127.0.0.1' },
+      'failure'
+    );
   });
 
   test('start on the embedded default exits 1 when the Postgres port is taken, and leaves no Postgres running', async () => {
@@ -214,9 +274,13 @@ describe('migrate, serve, demo and start', () => {
         ['start', '--no-demo'],
         { ...noDb, CONTROLROOM_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: '0', HOST: '127.0.0.1' },
         'failure',
-        /embedded Postgres did not start/,
+        /embedded Postgres did not start/
       );
-      assert.equal(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')), false, 'a Postgres is still running on the data directory');
+      assert.equal(
+        existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')),
+        false,
+        'a Postgres is still running on the data directory'
+      );
     } finally {
       blocker.close();
     }

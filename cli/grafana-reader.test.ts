@@ -38,7 +38,9 @@ before(async () => {
   const url = new URL(adminUrl.replace(/\/[^/]+$/, `/${dbName}`));
   pool = createPool(url.toString(), { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-test' });
   const sql = script.slice(script.indexOf("<<'SQL'\n") + 8, script.lastIndexOf('\nSQL'));
-  await pool.query(substitute(sql, { reader_password: PASSWORD, DBNAME: dbName, owner: decodeURIComponent(url.username) }));
+  await pool.query(
+    substitute(sql, { reader_password: PASSWORD, DBNAME: dbName, owner: decodeURIComponent(url.username) })
+  );
   await migrate(url.toString());
   // A later migration: the owner creates a schema and a table in it.
   await pool.query(`CREATE SCHEMA later; CREATE TABLE later.events (id int); INSERT INTO later.events VALUES (1)`);
@@ -60,7 +62,10 @@ after(async () => {
 
 test('the reader reads existing and later tables, by the names the dashboards use', async () => {
   assert.equal(typeof (await reader.query('SELECT count(*)::int AS n FROM companies')).rows[0].n, 'number');
-  assert.equal(typeof (await reader.query('SELECT count(*)::int AS n FROM controlroom.usage_daily')).rows[0].n, 'number');
+  assert.equal(
+    typeof (await reader.query('SELECT count(*)::int AS n FROM controlroom.usage_daily')).rows[0].n,
+    'number'
+  );
   assert.deepEqual((await reader.query('SELECT id FROM later.events')).rows, [{ id: 1 }]);
 });
 
@@ -75,6 +80,9 @@ test('the reader can write, create and lock nothing', async () => {
   await reader.query('SET default_transaction_read_only = off');
   await refused(`INSERT INTO later.events VALUES (2)`, /permission denied/);
   await refused(`CREATE TABLE public.mine (id int)`, /permission denied/);
-  await refused(`LOCK TABLE later.events IN ACCESS EXCLUSIVE MODE`, /permission denied|can only be used in transaction/);
+  await refused(
+    `LOCK TABLE later.events IN ACCESS EXCLUSIVE MODE`,
+    /permission denied|can only be used in transaction/
+  );
   assert.deepEqual((await pool.query('SELECT id FROM later.events')).rows, [{ id: 1 }]);
 });

@@ -86,7 +86,9 @@ function processGroup(pgid: number): number[] {
   return found;
 }
 
-async function startControlRoom(options: { ownProcessGroup?: boolean; demo?: boolean } = {}): Promise<{ run: ControlroomChild; port: number; pgPort: number }> {
+async function startControlRoom(
+  options: { ownProcessGroup?: boolean; demo?: boolean } = {}
+): Promise<{ run: ControlroomChild; port: number; pgPort: number }> {
   const port = await freePort();
   const pgPort = await freePort();
   const run = spawnControlroom(
@@ -95,7 +97,22 @@ async function startControlRoom(options: { ownProcessGroup?: boolean; demo?: boo
     {
       // With the demo, `start` would serve stand-in regions on fixed ports: name regions (unreachable) instead.
       ...(options.demo
-        ? { FAILOVER_REGIONS: JSON.stringify([{ name: 'us-east-1', role: 'primary', base_url: 'http://127.0.0.1:1', health_url: 'http://127.0.0.1:1/healthz' }, { name: 'us-west-2', role: 'secondary', base_url: 'http://127.0.0.1:2', health_url: 'http://127.0.0.1:2/healthz' }]) }
+        ? {
+            FAILOVER_REGIONS: JSON.stringify([
+              {
+                name: 'us-east-1',
+                role: 'primary',
+                base_url: 'http://127.0.0.1:1',
+                health_url: 'http://127.0.0.1:1/healthz',
+              },
+              {
+                name: 'us-west-2',
+                role: 'secondary',
+                base_url: 'http://127.0.0.1:2',
+                health_url: 'http://127.0.0.1:2/healthz',
+              },
+            ]),
+          }
         : {}),
       DATABASE_URL: undefined,
       CONTROLROOM_DATA_DIR: dataDir,
@@ -106,7 +123,7 @@ async function startControlRoom(options: { ownProcessGroup?: boolean; demo?: boo
       JOB_CONCURRENCY: '2',
       EXPORTER_REFRESH_MS: '500',
     },
-    options,
+    options
   );
   children.push(run);
   await run.waitForLine(/"msg":"control room started"/, 180_000);
@@ -136,17 +153,24 @@ async function assertCleanStop(run: ControlroomChild, postgresPid: number) {
   assert.equal(existsSync(path.join(pgDir, OWNER_FILE)), false, 'the ownership record outlived its owner');
 }
 
-test('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops in order and exits 0', { timeout: 300_000 }, async () => {
-  const { run, port } = await startControlRoom({ ownProcessGroup: true });
-  const postgresPid = postmasterPid()!;
-  assert.ok(postgresPid && alive(postgresPid));
-  // Postgres runs in its own process group, so the terminal's Ctrl-C does not reach it.
-  assert.notEqual(Number(readFileSync(`/proc/${postgresPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]), run.child.pid);
-  await exercise(port);
-  process.kill(-run.child.pid!, 'SIGINT');
-  await assertCleanStop(run, postgresPid);
-  assert.deepEqual(processGroup(run.child.pid!), [], 'a process of the group is still running');
-});
+test(
+  'Ctrl-C (SIGINT to the whole process group, as a terminal sends it) stops in order and exits 0',
+  { timeout: 300_000 },
+  async () => {
+    const { run, port } = await startControlRoom({ ownProcessGroup: true });
+    const postgresPid = postmasterPid()!;
+    assert.ok(postgresPid && alive(postgresPid));
+    // Postgres runs in its own process group, so the terminal's Ctrl-C does not reach it.
+    assert.notEqual(
+      Number(readFileSync(`/proc/${postgresPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]),
+      run.child.pid
+    );
+    await exercise(port);
+    process.kill(-run.child.pid!, 'SIGINT');
+    await assertCleanStop(run, postgresPid);
+    assert.deepEqual(processGroup(run.child.pid!), [], 'a process of the group is still running');
+  }
+);
 
 test('SIGTERM of `start` with its demo traffic writing stops in order and exits 0', { timeout: 300_000 }, async () => {
   const { run, port } = await startControlRoom({ demo: true });
@@ -156,61 +180,89 @@ test('SIGTERM of `start` with its demo traffic writing stops in order and exits 
   await assertCleanStop(run, postgresPid);
 });
 
-test('after kill -9 the next start stops the Postgres left behind, says so in one line, and starts', { timeout: 300_000 }, async () => {
-  const first = await startControlRoom();
-  const leftover = postmasterPid()!;
-  first.run.child.kill('SIGKILL');
-  await first.run.exited;
-  assert.equal(alive(leftover), true, 'the test needs the Postgres to outlive a kill -9');
+test(
+  'after kill -9 the next start stops the Postgres left behind, says so in one line, and starts',
+  { timeout: 300_000 },
+  async () => {
+    const first = await startControlRoom();
+    const leftover = postmasterPid()!;
+    first.run.child.kill('SIGKILL');
+    await first.run.exited;
+    assert.equal(alive(leftover), true, 'the test needs the Postgres to outlive a kill -9');
 
-  const second = await startControlRoom();
-  const lines = second.run.output().split('\n').filter((l) => l.includes('left running'));
-  assert.equal(lines.length, 1, second.run.output().slice(-4_000));
-  assert.match(lines[0]!, new RegExp(`stopped the embedded Postgres \\(pid ${leftover}\\) left running on .* by Control Room pid ${first.run.child.pid}, which is no longer running`));
-  assert.equal(alive(leftover), false);
-  const postgresPid = postmasterPid()!;
-  assert.notEqual(postgresPid, leftover);
-  await exercise(second.port);
-  second.run.child.kill('SIGTERM');
-  await assertCleanStop(second.run, postgresPid);
-});
+    const second = await startControlRoom();
+    const lines = second.run
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('left running'));
+    assert.equal(lines.length, 1, second.run.output().slice(-4_000));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `stopped the embedded Postgres \\(pid ${leftover}\\) left running on .* by Control Room pid ${first.run.child.pid}, which is no longer running`
+      )
+    );
+    assert.equal(alive(leftover), false);
+    const postgresPid = postmasterPid()!;
+    assert.notEqual(postgresPid, leftover);
+    await exercise(second.port);
+    second.run.child.kill('SIGTERM');
+    await assertCleanStop(second.run, postgresPid);
+  }
+);
 
-test('a Postgres owned by a live Control Room is never touched: a second start is refused', { timeout: 300_000 }, async () => {
-  const first = await startControlRoom();
-  const postgresPid = postmasterPid()!;
-  const port = await freePort();
-  const second = spawnControlroom(['start', '--no-demo', '--no-stack'], {
-    DATABASE_URL: undefined,
-    CONTROLROOM_DATA_DIR: dataDir,
-    EMBEDDED_PG_PORT: String(await freePort()),
-    PORT: String(port),
-    HOST: '127.0.0.1',
-  });
-  children.push(second);
-  const exit = await second.exited;
-  assert.equal(exit.code, 1, second.output());
-  assert.match(second.output(), new RegExp(`belongs to a running Control Room \\(pid ${first.run.child.pid}\\) whose Postgres is pid ${postgresPid}: it is left alone`));
-  assert.equal(postmasterPid(), postgresPid);
-  assert.equal(alive(postgresPid), true);
-  await exercise(first.port);
-  first.run.child.kill('SIGTERM');
-  await assertCleanStop(first.run, postgresPid);
-});
+test(
+  'a Postgres owned by a live Control Room is never touched: a second start is refused',
+  { timeout: 300_000 },
+  async () => {
+    const first = await startControlRoom();
+    const postgresPid = postmasterPid()!;
+    const port = await freePort();
+    const second = spawnControlroom(['start', '--no-demo', '--no-stack'], {
+      DATABASE_URL: undefined,
+      CONTROLROOM_DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    });
+    children.push(second);
+    const exit = await second.exited;
+    assert.equal(exit.code, 1, second.output());
+    assert.match(
+      second.output(),
+      new RegExp(
+        `belongs to a running Control Room \\(pid ${first.run.child.pid}\\) whose Postgres is pid ${postgresPid}: it is left alone`
+      )
+    );
+    assert.equal(postmasterPid(), postgresPid);
+    assert.equal(alive(postgresPid), true);
+    await exercise(first.port);
+    first.run.child.kill('SIGTERM');
+    await assertCleanStop(first.run, postgresPid);
+  }
+);
 
-test('the embedded Postgres dying under a running Control Room stops it with exit code 1', { timeout: 300_000 }, async () => {
-  const { run } = await startControlRoom();
-  const postgresPid = postmasterPid()!;
-  process.kill(postgresPid, 'SIGKILL');
-  const exit = await run.exited;
-  assert.deepEqual(exit, { code: 1, signal: null }, run.output().slice(-4_000));
-  // Whichever notices first, the Postgres watcher or a pg client's error surfacing as uncaught (a
-  // connection with no error listener), it is one ordered stop.
-  assert.match(run.output(), /the embedded Postgres exited while Control Room was running|"msg":"uncaught exception"/);
-  assert.match(run.output(), /"msg":"stopped"/);
-  assert.equal(existsSync(path.join(pgDir, OWNER_FILE)), false);
-  // The next start recovers the killed cluster (Postgres' own crash recovery) and runs.
-  const next = await startControlRoom();
-  const nextPid = postmasterPid()!;
-  next.run.child.kill('SIGTERM');
-  await assertCleanStop(next.run, nextPid);
-});
+test(
+  'the embedded Postgres dying under a running Control Room stops it with exit code 1',
+  { timeout: 300_000 },
+  async () => {
+    const { run } = await startControlRoom();
+    const postgresPid = postmasterPid()!;
+    process.kill(postgresPid, 'SIGKILL');
+    const exit = await run.exited;
+    assert.deepEqual(exit, { code: 1, signal: null }, run.output().slice(-4_000));
+    // Whichever notices first, the Postgres watcher or a pg client's error surfacing as uncaught (a
+    // connection with no error listener), it is one ordered stop.
+    assert.match(
+      run.output(),
+      /the embedded Postgres exited while Control Room was running|"msg":"uncaught exception"/
+    );
+    assert.match(run.output(), /"msg":"stopped"/);
+    assert.equal(existsSync(path.join(pgDir, OWNER_FILE)), false);
+    // The next start recovers the killed cluster (Postgres' own crash recovery) and runs.
+    const next = await startControlRoom();
+    const nextPid = postmasterPid()!;
+    next.run.child.kill('SIGTERM');
+    await assertCleanStop(next.run, nextPid);
+  }
+);

@@ -28,7 +28,8 @@ const positiveInt = (value: string) => {
 };
 
 /** The demo traffic writer's own small pool, apart from the service's (`start` and `demo` share it). */
-const createDemoPool = (url: string) => createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
+const createDemoPool = (url: string) =>
+  createPool(url, { max: 2, statementTimeoutMs: 30_000, applicationName: 'controlroom-demo' });
 
 async function migrated(url: string, logger: Logger): Promise<void> {
   const { migrate } = await import('../db/migrate.ts');
@@ -98,8 +99,14 @@ program
       const stack = stackPlan ? await startStack(stackPlan, running.port, logger) : null;
       if (stack) lifecycle.onStop('prometheus and alertmanager', stack.stop);
       printBanner(
-        { port: running.port, host: config.HOST, stack, demo: options.demo, embeddedDataDir: config.DATABASE_URL ? null : config.CONTROLROOM_DATA_DIR },
-        logger,
+        {
+          port: running.port,
+          host: config.HOST,
+          stack,
+          demo: options.demo,
+          embeddedDataDir: config.DATABASE_URL ? null : config.CONTROLROOM_DATA_DIR,
+        },
+        logger
       );
     });
   });
@@ -140,7 +147,7 @@ program
   .option(
     '--incident <name>',
     `play one incident now against the running demo and exit (${DEMO_INCIDENT_NAMES.join(', ')}); ` +
-      'uses DATABASE_URL, or the embedded Postgres of `controlroom start` when unset',
+      'uses DATABASE_URL, or the embedded Postgres of `controlroom start` when unset'
   )
   .addHelpText('after', `\nIncidents (--incident NAME):\n${demoIncidentList()}\n`)
   .action(async (options: { rps: number; tenants: number; seed: number; serveRegions?: string; incident?: string }) => {
@@ -160,7 +167,11 @@ program
         const regions = await (await demoRegions()).startDemoRegions(logger, options.serveRegions);
         lifecycle.onStop('demo regions', regions.stop);
       }
-      const demo = startDemoTraffic(pool, { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed }, logger);
+      const demo = startDemoTraffic(
+        pool,
+        { requestsPerSecond: options.rps, tenants: options.tenants, seed: options.seed },
+        logger
+      );
       lifecycle.onStop('demo traffic', demo.stop);
     });
   });
@@ -189,10 +200,17 @@ async function triggerIncident(name: string, config: Config): Promise<void> {
  * Runs a failover exercise (drill or game day) on its own small pool against DATABASE_URL, prints its
  * result, and fails the command when the exercise did not pass, so scripts and CI see it.
  */
-async function runExercise(name: string, exercise: (pool: Pool, config: Config, logger: Logger) => Promise<{ outcome: string }>) {
+async function runExercise(
+  name: string,
+  exercise: (pool: Pool, config: Config, logger: Logger) => Promise<{ outcome: string }>
+) {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
-  const pool = createPool(requireDatabaseUrl(config), { max: 4, ...poolTimeouts(config), applicationName: `controlroom-${name}` });
+  const pool = createPool(requireDatabaseUrl(config), {
+    max: 4,
+    ...poolTimeouts(config),
+    applicationName: `controlroom-${name}`,
+  });
   try {
     const result = await exercise(pool, config, logger);
     console.log(JSON.stringify(result, null, 2));
@@ -206,18 +224,25 @@ program
   .command('drill')
   .description('planned failover drill against local test regions; records RTO/RPO as evidence')
   .action(() =>
-    runExercise('drill', async (pool, config, logger) => (await import('../control/failover/index.ts')).runDrill({ pool, config, logger })),
+    runExercise('drill', async (pool, config, logger) =>
+      (await import('../control/failover/index.ts')).runDrill({ pool, config, logger })
+    )
   );
 
 program
   .command('gameday')
-  .description('scripted game day against local simulated regions (primary-db-loss | upstream-degraded); recorded like a drill')
+  .description(
+    'scripted game day against local simulated regions (primary-db-loss | upstream-degraded); recorded like a drill'
+  )
   .argument('<scenario>', `one of: ${GAMEDAY_SCENARIOS.join(', ')}`, (value: string) => {
-    if (!(GAMEDAY_SCENARIOS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of: ${GAMEDAY_SCENARIOS.join(', ')}`);
+    if (!(GAMEDAY_SCENARIOS as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`expected one of: ${GAMEDAY_SCENARIOS.join(', ')}`);
     return value as GameDayScenario;
   })
   .action((scenario: GameDayScenario) =>
-    runExercise('gameday', async (pool, config, logger) => (await import('../control/failover/gameday.ts')).runGameDay({ pool, config, logger, scenario })),
+    runExercise('gameday', async (pool, config, logger) =>
+      (await import('../control/failover/gameday.ts')).runGameDay({ pool, config, logger, scenario })
+    )
   );
 
 registerEvidenceCommands(program);

@@ -135,7 +135,9 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     };
     return { pool, registry, worker, server, port, refresh, stop: stopAll };
   } catch (error) {
-    await stopAll().catch((stopError: unknown) => logger.error({ err: stopError }, 'stopping a failed start-up failed'));
+    await stopAll().catch((stopError: unknown) =>
+      logger.error({ err: stopError }, 'stopping a failed start-up failed')
+    );
     throw error;
   }
 }

@@ -19,7 +19,11 @@ export const pricingReasonSchema = z
 export const pricingCandidateRequestSchema = z
   .object({
     /** Share of lanes the candidate prices: > 0 and at most 0.5 (0.1 = 10%); default 0.1. */
-    share: z.number({ error: 'must be a number between 0 and 0.5 (0.1 = 10% of lanes)' }).gt(0, 'must be above 0').max(0.5, 'must be at most 0.5').optional(),
+    share: z
+      .number({ error: 'must be a number between 0 and 0.5 (0.1 = 10% of lanes)' })
+      .gt(0, 'must be above 0')
+      .max(0.5, 'must be at most 0.5')
+      .optional(),
     reason: pricingReasonSchema,
   })
   .strict();

@@ -7,7 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import { startReceiverHarness, type ReceiverHarness } from '../testing/receiver-harness.ts';
 import { GrafanaIdentity, type PluginRole } from '../testing/grafana-identity.ts';
-import { ACTIONS, createAccessControl, installAccessControl, requireAction, requireRole, trustGrafanaHop, type AccessConfig, type AccessControl } from './access.ts';
+import {
+  ACTIONS,
+  createAccessControl,
+  installAccessControl,
+  requireAction,
+  requireRole,
+  trustGrafanaHop,
+  type AccessConfig,
+  type AccessControl,
+} from './access.ts';
 import { loadConfig } from '../cli/config.ts';
 import { projectRoot } from './config.ts';
 import { errorHandler } from './http.ts';
@@ -21,7 +30,14 @@ const pluginJson = JSON.parse(fs.readFileSync(path.join(projectRoot, 'plugin/src
 };
 
 /** X-Grafana-Context the way Grafana's plugin proxy writes it: Go's JSON, non-ASCII as raw UTF-8 bytes. */
-function contextHeader(fields: { login: string; role: string; userId?: number; uid?: string; orgId?: number; grafanaAdmin?: boolean }): string {
+function contextHeader(fields: {
+  login: string;
+  role: string;
+  userId?: number;
+  uid?: string;
+  orgId?: number;
+  grafanaAdmin?: boolean;
+}): string {
   const json = JSON.stringify({
     UserID: fields.userId ?? 1,
     UserUID: fields.uid,
@@ -41,16 +57,26 @@ interface Answer {
 }
 
 /** A raw HTTP request (node:http, so header bytes go out exactly as given). */
-function call(base: string, route: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<Answer> {
+function call(
+  base: string,
+  route: string,
+  headers: Record<string, string>,
+  method = 'GET',
+  body?: string
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${route}`, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-      });
-    });
+    const req = http.request(
+      `${base}${route}`,
+      { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+        });
+      }
+    );
     req.on('error', reject);
     // A Buffer: a string body would be written in one chunk with the headers, all as UTF-8, re-encoding them.
     req.end(body === undefined ? undefined : Buffer.from(body, 'utf8'));
@@ -79,18 +105,50 @@ async function serve(access: AccessControl | null): Promise<{ base: string; clos
 
 describe('configuration', () => {
   test('each mode names the variable it lacks, and placeholder or short secrets are refused', () => {
-    assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'grafana-id' }), /GRAFANA_URL: required when CONTROLROOM_AUTH=grafana-id.*GRAFANA_SERVICE_ACCOUNT_TOKEN: required/s);
-    assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'shared-secret' }), /CONTROLROOM_API_SECRET: required when CONTROLROOM_AUTH=shared-secret/);
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_AUTH: 'grafana-id' }),
+      /GRAFANA_URL: required when CONTROLROOM_AUTH=grafana-id.*GRAFANA_SERVICE_ACCOUNT_TOKEN: required/s
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_AUTH: 'shared-secret' }),
+      /CONTROLROOM_API_SECRET: required when CONTROLROOM_AUTH=shared-secret/
+    );
     assert.throws(() => loadConfig({ CONTROLROOM_AUTH: 'basic' }), /CONTROLROOM_AUTH/);
     // No silent mode: a secret alone does not pick shared-secret.
-    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: SECRET }), /CONTROLROOM_AUTH: required when CONTROLROOM_API_SECRET is set: grafana-id \(recommended\) or shared-secret/);
-    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'change-me-controlroom-secret-000000' }), /CONTROLROOM_API_SECRET: looks like a placeholder/);
-    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' }), /CONTROLROOM_API_SECRET: looks like a placeholder/);
-    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET: 'short-but-random-9f2c' }), /CONTROLROOM_API_SECRET: at least 32 characters/);
-    assert.throws(() => loadConfig({ CONTROLROOM_API_SECRET_PREVIOUS: SECRET }), /CONTROLROOM_API_SECRET: required when CONTROLROOM_API_SECRET_PREVIOUS is set/);
-    assert.throws(() => loadConfig({ ALERTMANAGER_WEBHOOK_TOKEN: 'change-me-alertmanager-token' }), /ALERTMANAGER_WEBHOOK_TOKEN: looks like a placeholder/);
-    assert.throws(() => loadConfig({ CONTROLROOM_TRUSTED_PROXY: 'grafana' }), /CONTROLROOM_TRUSTED_PROXY: grafana is not loopback/);
-    const ok = loadConfig({ CONTROLROOM_AUTH: 'grafana-id', GRAFANA_URL: 'http://grafana:3000', GRAFANA_SERVICE_ACCOUNT_TOKEN: 'glsa_x', CONTROLROOM_API_SECRET: SECRET });
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_API_SECRET: SECRET }),
+      /CONTROLROOM_AUTH: required when CONTROLROOM_API_SECRET is set: grafana-id \(recommended\) or shared-secret/
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_API_SECRET: 'change-me-controlroom-secret-000000' }),
+      /CONTROLROOM_API_SECRET: looks like a placeholder/
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_API_SECRET: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' }),
+      /CONTROLROOM_API_SECRET: looks like a placeholder/
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_API_SECRET: 'short-but-random-9f2c' }),
+      /CONTROLROOM_API_SECRET: at least 32 characters/
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_API_SECRET_PREVIOUS: SECRET }),
+      /CONTROLROOM_API_SECRET: required when CONTROLROOM_API_SECRET_PREVIOUS is set/
+    );
+    assert.throws(
+      () => loadConfig({ ALERTMANAGER_WEBHOOK_TOKEN: 'change-me-alertmanager-token' }),
+      /ALERTMANAGER_WEBHOOK_TOKEN: looks like a placeholder/
+    );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_TRUSTED_PROXY: 'grafana' }),
+      /CONTROLROOM_TRUSTED_PROXY: grafana is not loopback/
+    );
+    const ok = loadConfig({
+      CONTROLROOM_AUTH: 'grafana-id',
+      GRAFANA_URL: 'http://grafana:3000',
+      GRAFANA_SERVICE_ACCOUNT_TOKEN: 'glsa_x',
+      CONTROLROOM_API_SECRET: SECRET,
+    });
     assert.equal(ok.CONTROLROOM_AUTH, 'grafana-id');
     // Nothing configured: the control API is off (it answers 503), the rest of the service runs.
     assert.equal(createAccessControl(loadConfig({})), null);
@@ -101,12 +159,23 @@ describe('plugin.json roles agree with the service', () => {
   test('every action is a plugin role granted to its fallback org role, and each route asks for the action and role the service checks', () => {
     for (const { action, role } of Object.values(ACTIONS)) {
       const granting = pluginJson.roles.filter((r) => r.role.permissions.some((p) => p.action === action));
-      assert.deepEqual(granting.map((r) => r.grants), [[role]], `${action} is granted to ${role} by one role`);
+      assert.deepEqual(
+        granting.map((r) => r.grants),
+        [[role]],
+        `${action} is granted to ${role} by one role`
+      );
     }
     const byAction = new Map<string, string>(Object.values(ACTIONS).map((a) => [a.action, a.role]));
     for (const route of pluginJson.routes) {
-      assert.ok(route.reqAction && byAction.has(route.reqAction), `route ${route.method} ${route.path} asks for a known action`);
-      assert.equal(route.reqRole, byAction.get(route.reqAction!), `route ${route.method} ${route.path}: reqRole is the action's fallback role`);
+      assert.ok(
+        route.reqAction && byAction.has(route.reqAction),
+        `route ${route.method} ${route.path} asks for a known action`
+      );
+      assert.equal(
+        route.reqRole,
+        byAction.get(route.reqAction!),
+        `route ${route.method} ${route.path}: reqRole is the action's fallback role`
+      );
     }
   });
 });
@@ -124,7 +193,13 @@ describe('grafana-id mode', () => {
     grafana.addUser({ login: 'ada', role: 'Admin' });
     grafana.addUser({ login: 'root', role: 'Viewer', grafanaAdmin: true });
     grafana.addUser({ login: 'zoë.ångström', name: 'Zoë Ångström', role: 'Editor' });
-    config = { CONTROLROOM_AUTH: 'grafana-id', CONTROLROOM_API_SECRET: SECRET, CONTROLROOM_API_SECRET_PREVIOUS: NEXT_SECRET, GRAFANA_URL: grafana.url, GRAFANA_SERVICE_ACCOUNT_TOKEN: grafana.serviceAccountToken };
+    config = {
+      CONTROLROOM_AUTH: 'grafana-id',
+      CONTROLROOM_API_SECRET: SECRET,
+      CONTROLROOM_API_SECRET_PREVIOUS: NEXT_SECRET,
+      GRAFANA_URL: grafana.url,
+      GRAFANA_SERVICE_ACCOUNT_TOKEN: grafana.serviceAccountToken,
+    };
     server = await serve(createAccessControl(config, { jwksCooldownMs: 0, roleCacheMs: 0 }));
   });
   after(async () => {
@@ -132,10 +207,20 @@ describe('grafana-id mode', () => {
     await grafana.close();
   });
 
-  const as = async (login: string, overrides: { context?: Partial<Parameters<typeof contextHeader>[0]>; token?: string; secret?: string | null } = {}) => {
+  const as = async (
+    login: string,
+    overrides: { context?: Partial<Parameters<typeof contextHeader>[0]>; token?: string; secret?: string | null } = {}
+  ) => {
     const user = grafana.user(login);
     const headers: Record<string, string> = {
-      'x-grafana-context': contextHeader({ login: user.login, role: user.role, userId: user.id, uid: user.uid, grafanaAdmin: user.grafanaAdmin, ...overrides.context }),
+      'x-grafana-context': contextHeader({
+        login: user.login,
+        role: user.role,
+        userId: user.id,
+        uid: user.uid,
+        grafanaAdmin: user.grafanaAdmin,
+        ...overrides.context,
+      }),
       'x-grafana-id': overrides.token ?? (await grafana.sign(login)),
     };
     if (overrides.secret !== null) headers['x-controlroom-secret'] = overrides.secret ?? SECRET;
@@ -146,18 +231,44 @@ describe('grafana-id mode', () => {
     const who = await call(server.base, '/who', await as('edna', { context: { role: 'Admin', grafanaAdmin: true } }));
     assert.equal(who.status, 200, JSON.stringify(who.body));
     assert.deepEqual(
-      { login: who.body.login, role: who.body.role, userId: who.body.userId, uid: who.body.uid, orgId: who.body.orgId, via: who.body.via, actions: who.body.actions },
-      { login: 'edna', role: 'Editor', userId: grafana.user('edna').id, uid: grafana.user('edna').uid, orgId: 1, via: 'grafana-id', actions: null },
+      {
+        login: who.body.login,
+        role: who.body.role,
+        userId: who.body.userId,
+        uid: who.body.uid,
+        orgId: who.body.orgId,
+        via: who.body.via,
+        actions: who.body.actions,
+      },
+      {
+        login: 'edna',
+        role: 'Editor',
+        userId: grafana.user('edna').id,
+        uid: grafana.user('edna').uid,
+        orgId: 1,
+        via: 'grafana-id',
+        actions: null,
+      }
     );
   });
 
   test("the secret with a forged Admin context and a Viewer's valid token is refused", async () => {
     // Context claims another user (an Admin): the token names vera.
-    const other = await call(server.base, '/failover', await as('vera', { context: { login: 'ada', role: 'Admin', uid: grafana.user('ada').uid } }), 'POST');
+    const other = await call(
+      server.base,
+      '/failover',
+      await as('vera', { context: { login: 'ada', role: 'Admin', uid: grafana.user('ada').uid } }),
+      'POST'
+    );
     assert.equal(other.status, 401);
     assert.match(other.body.error, /X-Grafana-Context names "ada" but the signed ID token is for "vera"/);
     // Context names vera but claims Admin: the role comes from Grafana, so vera is a Viewer.
-    const raised = await call(server.base, '/failover', await as('vera', { context: { role: 'Admin', grafanaAdmin: true } }), 'POST');
+    const raised = await call(
+      server.base,
+      '/failover',
+      await as('vera', { context: { role: 'Admin', grafanaAdmin: true } }),
+      'POST'
+    );
     assert.equal(raised.status, 403);
     assert.match(raised.body.error, /Admin role required; vera is Viewer/);
     // Context without a token at all.
@@ -183,7 +294,11 @@ describe('grafana-id mode', () => {
       assert.match(res.body.error, message, name);
     }
     // A service account's token is genuine, but only users act in Control Room.
-    const robot = await call(server.base, '/who', await as('ada', { token: await grafana.sign('ada', { subject: 'service-account:7' }) }));
+    const robot = await call(
+      server.base,
+      '/who',
+      await as('ada', { token: await grafana.sign('ada', { subject: 'service-account:7' }) })
+    );
     assert.equal(robot.status, 403);
     assert.match(robot.body.error, /names service-account:7, not a user/);
     // A token signed with Grafana's key but altered afterwards.
@@ -203,7 +318,10 @@ describe('grafana-id mode', () => {
     assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid, kid);
     const res = await call(server.base, '/who', await as('ada', { token }));
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.ok(grafana.requests.filter((r) => r === '/api/signing-keys/keys').length > fetchesBefore, 'the JWKS was fetched again');
+    assert.ok(
+      grafana.requests.filter((r) => r === '/api/signing-keys/keys').length > fetchesBefore,
+      'the JWKS was fetched again'
+    );
   });
 
   test('a server admin with a Viewer org role is a Viewer: cannot fail over, cannot act as Editor', async () => {
@@ -239,7 +357,9 @@ describe('grafana-id mode', () => {
     assert.equal(res.status, 403);
     assert.match(res.body.error, /ghost is not a member of Grafana org 1/);
 
-    const down = await serve(createAccessControl({ ...config, GRAFANA_URL: 'http://127.0.0.1:9' }, { jwksCooldownMs: 0 }));
+    const down = await serve(
+      createAccessControl({ ...config, GRAFANA_URL: 'http://127.0.0.1:9' }, { jwksCooldownMs: 0 })
+    );
     try {
       const refused = await call(down.base, '/who', await as('ada'));
       assert.equal(refused.status, 401);
@@ -260,7 +380,14 @@ describe('grafana-id mode with the app roles (RBAC)', () => {
     grafana.addUser({ login: 'ada', role: 'Admin' });
     grafana.addUser({ login: 'oncall', role: 'Editor', extraActions: [ACTIONS.failoverWrite.action] });
     grafana.addUser({ login: 'restricted-admin', role: 'Admin', onlyActions: [ACTIONS.read.action] });
-    const access = createAccessControl({ CONTROLROOM_AUTH: 'grafana-id', GRAFANA_URL: grafana.url, GRAFANA_SERVICE_ACCOUNT_TOKEN: grafana.serviceAccountToken }, { roleCacheMs: 0 });
+    const access = createAccessControl(
+      {
+        CONTROLROOM_AUTH: 'grafana-id',
+        GRAFANA_URL: grafana.url,
+        GRAFANA_SERVICE_ACCOUNT_TOKEN: grafana.serviceAccountToken,
+      },
+      { roleCacheMs: 0 }
+    );
     server = await serve(access);
   });
   after(async () => {
@@ -270,16 +397,27 @@ describe('grafana-id mode with the app roles (RBAC)', () => {
 
   const as = async (login: string) => {
     const user = grafana.user(login);
-    return { 'x-grafana-context': contextHeader({ login, role: user.role, uid: user.uid, userId: user.id }), 'x-grafana-id': await grafana.sign(login) };
+    return {
+      'x-grafana-context': contextHeader({ login, role: user.role, uid: user.uid, userId: user.id }),
+      'x-grafana-id': await grafana.sign(login),
+    };
   };
 
   test("Grafana's grants decide: an Editor granted failover:write may fail over, an Admin without it may not", async () => {
     const who = await call(server.base, '/who', await as('ada'));
-    assert.deepEqual(who.body.actions, Object.values(ACTIONS).map((a) => a.action).sort());
+    assert.deepEqual(
+      who.body.actions,
+      Object.values(ACTIONS)
+        .map((a) => a.action)
+        .sort()
+    );
     assert.equal((await call(server.base, '/failover', await as('oncall'), 'POST')).status, 200);
     const refused = await call(server.base, '/failover', await as('restricted-admin'), 'POST');
     assert.equal(refused.status, 403);
-    assert.match(refused.body.error, /transbot-controlroom-app\.failover:write required; Grafana does not grant it to restricted-admin/);
+    assert.match(
+      refused.body.error,
+      /transbot-controlroom-app\.failover:write required; Grafana does not grant it to restricted-admin/
+    );
     // requireRole stays the org-role rule.
     assert.equal((await call(server.base, '/editor', await as('restricted-admin'), 'POST')).status, 200);
   });
@@ -293,12 +431,17 @@ describe('shared-secret mode', () => {
   after(() => server.close());
 
   test('the org role in X-Grafana-Context decides; a server admin with a Viewer org role is a Viewer', async () => {
-    const headers = (login: string, role: string, grafanaAdmin = false) => ({ 'x-controlroom-secret': SECRET, 'x-grafana-context': contextHeader({ login, role, grafanaAdmin }) });
+    const headers = (login: string, role: string, grafanaAdmin = false) => ({
+      'x-controlroom-secret': SECRET,
+      'x-grafana-context': contextHeader({ login, role, grafanaAdmin }),
+    });
     assert.equal((await call(server.base, '/failover', headers('root', 'Viewer', true), 'POST')).status, 403);
     assert.equal((await call(server.base, '/failover', headers('ada', 'Admin'), 'POST')).status, 200);
     const who = await call(server.base, '/who', headers('zoë', 'Viewer'));
     assert.deepEqual([who.body.login, who.body.via], ['zoë', 'shared-secret']);
-    const noSecret = await call(server.base, '/who', { 'x-grafana-context': contextHeader({ login: 'ada', role: 'Admin' }) });
+    const noSecret = await call(server.base, '/who', {
+      'x-grafana-context': contextHeader({ login: 'ada', role: 'Admin' }),
+    });
     assert.equal(noSecret.status, 401);
   });
 
@@ -339,24 +482,42 @@ describe('the service end to end (grafana-id)', () => {
     const user = grafana.user(login);
     return {
       'x-controlroom-secret': SECRET,
-      'x-grafana-context': contextHeader({ login, role: user.role, uid: user.uid, userId: user.id, grafanaAdmin: user.grafanaAdmin }),
+      'x-grafana-context': contextHeader({
+        login,
+        role: user.role,
+        uid: user.uid,
+        userId: user.id,
+        grafanaAdmin: user.grafanaAdmin,
+      }),
       'x-grafana-id': await grafana.sign(login),
       'x-forwarded-for': '192.0.2.44',
     };
   };
 
   test('a non-ASCII login is audited intact, with the address Grafana forwarded', async () => {
-    const res = await call(h.base, '/api/freeze/freezes', await headersOf('zoë.ångström'), 'POST', JSON.stringify({ reason: 'Migration à 18 h' }));
+    const res = await call(
+      h.base,
+      '/api/freeze/freezes',
+      await headersOf('zoë.ångström'),
+      'POST',
+      JSON.stringify({ reason: 'Migration à 18 h' })
+    );
     assert.equal(res.status, 201, JSON.stringify(res.body));
     assert.equal(res.body.actor, 'grafana:zoë.ångström');
     const { rows } = await h.db.pool.query<{ actor: string; ip_address: string }>(
-      `SELECT actor, host(ip_address) AS ip_address FROM audit_log WHERE action = 'release_freeze.manual_freeze' ORDER BY id DESC LIMIT 1`,
+      `SELECT actor, host(ip_address) AS ip_address FROM audit_log WHERE action = 'release_freeze.manual_freeze' ORDER BY id DESC LIMIT 1`
     );
     assert.deepEqual(rows[0], { actor: 'grafana:zoë.ångström', ip_address: '192.0.2.44' });
   });
 
   test('a server admin with a Viewer org role cannot fail over', async () => {
-    const res = await call(h.base, '/api/regions/failover', await headersOf('root'), 'POST', JSON.stringify({ to: 'us-west-2', reason: 'drill' }));
+    const res = await call(
+      h.base,
+      '/api/regions/failover',
+      await headersOf('root'),
+      'POST',
+      JSON.stringify({ to: 'us-west-2', reason: 'drill' })
+    );
     assert.equal(res.status, 403);
     assert.match(res.body.error, /failover:write required; Grafana does not grant it to root/);
     const { rows } = await h.db.pool.query(`SELECT 1 FROM audit_log WHERE actor = 'grafana:root'`);

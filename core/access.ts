@@ -121,7 +121,8 @@ interface GrafanaContext {
 /** X-Grafana-Context: Grafana's SignedInUser as JSON (pkg/api/pluginproxy/pluginproxy.go, director); older versions spell some keys differently. */
 function grafanaContext(req: Request): GrafanaContext {
   const raw = utf8Header(req, CONTEXT_HEADER);
-  if (!raw) throw new UserError(401, 'missing X-Grafana-Context: no signed-in Grafana user (call through the Grafana app)');
+  if (!raw)
+    throw new UserError(401, 'missing X-Grafana-Context: no signed-in Grafana user (call through the Grafana app)');
   let ctx: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(raw);
@@ -131,7 +132,8 @@ function grafanaContext(req: Request): GrafanaContext {
     throw new UserError(401, 'X-Grafana-Context is not a JSON object');
   }
   const pick = (...keys: string[]) => keys.map((k) => ctx[k]).find((v) => v !== undefined && v !== null && v !== '');
-  if (pick('IsAnonymous', 'isAnonymous') === true) throw new UserError(401, 'anonymous Grafana users cannot use Control Room');
+  if (pick('IsAnonymous', 'isAnonymous') === true)
+    throw new UserError(401, 'anonymous Grafana users cannot use Control Room');
   const login = pick('Login', 'login');
   if (typeof login !== 'string' || login === '') throw new UserError(401, 'X-Grafana-Context has no user login');
   const num = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : null);
@@ -199,7 +201,9 @@ export class AccessControl {
 
   constructor(mode: AuthMode, config: AccessConfig, options: AccessOptions = {}) {
     this.mode = mode;
-    this.secrets = [config.CONTROLROOM_API_SECRET, config.CONTROLROOM_API_SECRET_PREVIOUS].filter((s): s is string => Boolean(s));
+    this.secrets = [config.CONTROLROOM_API_SECRET, config.CONTROLROOM_API_SECRET_PREVIOUS].filter((s): s is string =>
+      Boolean(s)
+    );
     this.fetch = options.fetch ?? fetch;
     this.logger = options.logger;
     this.memberships = new ShortCache(options.roleCacheMs ?? 10_000);
@@ -208,7 +212,9 @@ export class AccessControl {
     if (mode === 'grafana-id') {
       if (!config.GRAFANA_URL) throw new Error('GRAFANA_URL: required when CONTROLROOM_AUTH=grafana-id');
       if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN && !config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) {
-        throw new Error('GRAFANA_SERVICE_ACCOUNT_TOKEN: required (or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id');
+        throw new Error(
+          'GRAFANA_SERVICE_ACCOUNT_TOKEN: required (or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id'
+        );
       }
       this.grafanaUrl = new URL(config.GRAFANA_URL.endsWith('/') ? config.GRAFANA_URL : `${config.GRAFANA_URL}/`);
       // Grafana signs with iss = cfg.AppURL, its root_url, which always ends in '/'.
@@ -224,7 +230,8 @@ export class AccessControl {
         ...(options.fetch ? { [customFetch]: options.fetch } : {}),
       });
     } else {
-      if (this.secrets.length === 0) throw new Error('CONTROLROOM_API_SECRET: required when CONTROLROOM_AUTH=shared-secret');
+      if (this.secrets.length === 0)
+        throw new Error('CONTROLROOM_API_SECRET: required when CONTROLROOM_AUTH=shared-secret');
       this.grafanaUrl = null;
       this.issuer = null;
       this.saToken = null;
@@ -237,7 +244,8 @@ export class AccessControl {
   async identify(req: Request): Promise<Caller> {
     if (this.secrets.length > 0) {
       const presented = req.header(SECRET_HEADER);
-      if (!presented) throw new UserError(401, 'missing X-Controlroom-Secret: call through the Grafana app (plugin proxy)');
+      if (!presented)
+        throw new UserError(401, 'missing X-Controlroom-Secret: call through the Grafana app (plugin proxy)');
       if (!secretMatches(presented, this.secrets)) throw new UserError(401, 'invalid X-Controlroom-Secret');
     }
     const context = grafanaContext(req);
@@ -245,7 +253,15 @@ export class AccessControl {
       // Same rule as Grafana's route reqRole (pluginproxy.go hasAccessToRoute: GetOrgRole().Includes):
       // the org role alone; a server admin with a Viewer org role is a Viewer.
       const role: Role = isRole(context.orgRole) ? context.orgRole : 'Viewer';
-      return { login: context.login, role, userId: context.userId, uid: context.uid, orgId: context.orgId, via: 'shared-secret', actions: null };
+      return {
+        login: context.login,
+        role,
+        userId: context.userId,
+        uid: context.uid,
+        orgId: context.orgId,
+        via: 'shared-secret',
+        actions: null,
+      };
     }
     return this.identifyByIdToken(req, context);
   }
@@ -253,7 +269,10 @@ export class AccessControl {
   private async identifyByIdToken(req: Request, context: GrafanaContext): Promise<Caller> {
     const token = req.header(ID_TOKEN_HEADER);
     if (!token) {
-      throw new UserError(401, 'missing X-Grafana-Id: Grafana did not forward an ID token (enable ID forwarding: feature toggle idForwarding)');
+      throw new UserError(
+        401,
+        'missing X-Grafana-Id: Grafana did not forward an ID token (enable ID forwarding: feature toggle idForwarding)'
+      );
     }
     let claims: IdTokenClaims;
     try {
@@ -267,7 +286,8 @@ export class AccessControl {
       // Grafana marks ID tokens typ "jwt" (authlib TokenTypeID; versions before 11.1 set no typ). An access
       // token ("at+jwt") must not pass as a user's identity.
       const typ = verified.protectedHeader.typ?.toLowerCase().replace(/^application\//, '');
-      if (typ !== undefined && typ !== 'jwt') throw new UserError(401, `X-Grafana-Id refused: a ${verified.protectedHeader.typ} token is not an ID token`);
+      if (typ !== undefined && typ !== 'jwt')
+        throw new UserError(401, `X-Grafana-Id refused: a ${verified.protectedHeader.typ} token is not an ID token`);
       claims = verified.payload;
     } catch (error) {
       if (error instanceof UserError) throw error;
@@ -277,23 +297,43 @@ export class AccessControl {
     // older ones; the `identifier` claim is the raw uid. Only users act in Control Room.
     const [type, subjectId] = splitTyped(claims.sub!);
     const uid = claims.identifier || subjectId;
-    if (type !== 'user' || !uid) throw new UserError(403, `X-Grafana-Id names ${claims.sub}, not a user: only Grafana users can use Control Room`);
+    if (type !== 'user' || !uid)
+      throw new UserError(403, `X-Grafana-Id names ${claims.sub}, not a user: only Grafana users can use Control Room`);
     const login = claims.username;
     if (!login) throw new UserError(401, 'X-Grafana-Id has no username claim');
     if (context.login !== login) {
-      throw new UserError(401, `X-Grafana-Context names ${JSON.stringify(context.login)} but the signed ID token is for ${JSON.stringify(login)}`);
+      throw new UserError(
+        401,
+        `X-Grafana-Context names ${JSON.stringify(context.login)} but the signed ID token is for ${JSON.stringify(login)}`
+      );
     }
     if (context.uid !== null && context.uid !== uid && String(context.userId) !== subjectId) {
       throw new UserError(401, `X-Grafana-Context names user uid ${context.uid} but the signed ID token is for ${uid}`);
     }
     if (context.orgId !== null && context.orgId !== this.orgId) {
-      throw new UserError(401, `X-Grafana-Context names org ${context.orgId} but the signed ID token is for org ${this.orgId}`);
+      throw new UserError(
+        401,
+        `X-Grafana-Context names org ${context.orgId} but the signed ID token is for org ${this.orgId}`
+      );
     }
-    const membership = await this.memberships.get(`${uid}\u0000${login}`, () => this.lookUpMembership(claims.sub!, uid, login));
+    const membership = await this.memberships.get(`${uid}\u0000${login}`, () =>
+      this.lookUpMembership(claims.sub!, uid, login)
+    );
     if (context.userId !== null && context.userId !== membership.userId) {
-      throw new UserError(401, `X-Grafana-Context names user id ${context.userId} but the signed ID token is for user id ${membership.userId}`);
+      throw new UserError(
+        401,
+        `X-Grafana-Context names user id ${context.userId} but the signed ID token is for user id ${membership.userId}`
+      );
     }
-    return { login, role: membership.role, userId: membership.userId, uid, orgId: this.orgId, via: 'grafana-id', actions: membership.actions };
+    return {
+      login,
+      role: membership.role,
+      userId: membership.userId,
+      uid,
+      orgId: this.orgId,
+      via: 'grafana-id',
+      actions: membership.actions,
+    };
   }
 
   /** The service-account token; a token file is read each time, so a rotated token is picked up. */
@@ -303,9 +343,16 @@ export class AccessControl {
     try {
       token = fs.readFileSync(this.saTokenFile!, 'utf8').trim();
     } catch (error) {
-      throw new UserError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} cannot be read (${(error as NodeJS.ErrnoException).code}): roles cannot be resolved yet`);
+      throw new UserError(
+        503,
+        `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} cannot be read (${(error as NodeJS.ErrnoException).code}): roles cannot be resolved yet`
+      );
     }
-    if (!token) throw new UserError(503, `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} is empty: roles cannot be resolved yet`);
+    if (!token)
+      throw new UserError(
+        503,
+        `GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE ${this.saTokenFile} is empty: roles cannot be resolved yet`
+      );
     return token;
   }
 
@@ -314,11 +361,18 @@ export class AccessControl {
     let res: Response;
     try {
       res = await this.fetch(new URL(path, this.grafanaUrl!), {
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'x-grafana-org-id': String(this.orgId) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          'x-grafana-org-id': String(this.orgId),
+        },
         signal: AbortSignal.timeout(5_000),
       });
     } catch (error) {
-      throw new UserError(503, `cannot reach Grafana at ${this.grafanaUrl!.origin} to resolve the user's role: ${(error as Error).message}`);
+      throw new UserError(
+        503,
+        `cannot reach Grafana at ${this.grafanaUrl!.origin} to resolve the user's role: ${(error as Error).message}`
+      );
     }
     const text = await res.text();
     let body: unknown = null;
@@ -338,17 +392,22 @@ export class AccessControl {
   private async lookUpMembership(typedId: string, uid: string, login: string): Promise<Membership> {
     const users = await this.grafanaGet(`api/org/users?query=${encodeURIComponent(login)}&limit=100`);
     if (users.status === 401 || users.status === 403) {
-      throw new UserError(503, `Grafana refused GRAFANA_SERVICE_ACCOUNT_TOKEN (${users.status}) when resolving roles: give the service account org.users:read`);
+      throw new UserError(
+        503,
+        `Grafana refused GRAFANA_SERVICE_ACCOUNT_TOKEN (${users.status}) when resolving roles: give the service account org.users:read`
+      );
     }
-    if (users.status !== 200 || !Array.isArray(users.body)) throw new UserError(503, `Grafana answered ${users.status} to the org users lookup`);
+    if (users.status !== 200 || !Array.isArray(users.body))
+      throw new UserError(503, `Grafana answered ${users.status} to the org users lookup`);
     // The login names the user; the uid (or, from older Grafana, the numeric id) makes sure it is the same one.
     const entry = (users.body as Array<Record<string, unknown>>).find(
       (u) =>
         typeof u.login === 'string' &&
         u.login.toLowerCase() === login.toLowerCase() &&
-        (typeof u.uid !== 'string' || u.uid === uid || String(u.userId) === uid),
+        (typeof u.uid !== 'string' || u.uid === uid || String(u.userId) === uid)
     );
-    if (!entry || typeof entry.userId !== 'number') throw new UserError(403, `${login} is not a member of Grafana org ${this.orgId}`);
+    if (!entry || typeof entry.userId !== 'number')
+      throw new UserError(403, `${login} is not a member of Grafana org ${this.orgId}`);
     const role: Role | null = isRole(entry.role) ? entry.role : null;
     if (!role) throw new UserError(403, `${login} has no role in Grafana org ${this.orgId}`);
     return { role, userId: entry.userId, actions: await this.lookUpActions(typedId, entry.userId) };
@@ -358,20 +417,31 @@ export class AccessControl {
     const prefix = `${PLUGIN_ID}.`;
     // Whether this Grafana has the app's roles at all: any org member holding any of its actions.
     const rbac = await this.rbacProbe.get('probe', async () => {
-      const all = await this.grafanaGet(`api/access-control/users/permissions/search?actionPrefix=${encodeURIComponent(prefix)}`);
+      const all = await this.grafanaGet(
+        `api/access-control/users/permissions/search?actionPrefix=${encodeURIComponent(prefix)}`
+      );
       if (all.status !== 200 || typeof all.body !== 'object' || all.body === null) {
-        this.logger?.warn({ status: all.status }, "Grafana's permission search is unavailable: the org role decides (give the service account users.permissions:read)");
+        this.logger?.warn(
+          { status: all.status },
+          "Grafana's permission search is unavailable: the org role decides (give the service account users.permissions:read)"
+        );
         return false;
       }
-      return Object.values(all.body).some((perms) => typeof perms === 'object' && perms !== null && Object.keys(perms).length > 0);
+      return Object.values(all.body).some(
+        (perms) => typeof perms === 'object' && perms !== null && Object.keys(perms).length > 0
+      );
     });
     if (!rbac) return null;
-    const mine = await this.grafanaGet(`api/access-control/users/permissions/search?namespacedId=${encodeURIComponent(typedId)}&actionPrefix=${encodeURIComponent(prefix)}`);
+    const mine = await this.grafanaGet(
+      `api/access-control/users/permissions/search?namespacedId=${encodeURIComponent(typedId)}&actionPrefix=${encodeURIComponent(prefix)}`
+    );
     if (mine.status !== 200 || typeof mine.body !== 'object' || mine.body === null) {
       throw new UserError(503, `Grafana answered ${mine.status} to the permission search for ${typedId}`);
     }
     const perms = (mine.body as Record<string, unknown>)[String(userId)];
-    return new Set(typeof perms === 'object' && perms !== null ? Object.keys(perms).filter((a) => a.startsWith(prefix)) : []);
+    return new Set(
+      typeof perms === 'object' && perms !== null ? Object.keys(perms).filter((a) => a.startsWith(prefix)) : []
+    );
   }
 }
 
@@ -387,8 +457,10 @@ function describeJoseError(error: unknown, orgId: number): string {
     if (error.claim === 'iss') return 'the ID token was issued by another Grafana (unexpected iss)';
     return `the ID token's ${error.claim} claim is invalid (${error.reason})`;
   }
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return "no key in Grafana's signing keys matches the ID token (foreign-signed or unknown kid)";
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "the ID token's signature does not verify against Grafana's signing keys";
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return "no key in Grafana's signing keys matches the ID token (foreign-signed or unknown kid)";
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+    return "the ID token's signature does not verify against Grafana's signing keys";
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the ID token is not signed with ES256';
   if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
     return `Grafana's signing keys could not be fetched (${(error as Error).message})`;
@@ -405,7 +477,9 @@ function describeJoseError(error: unknown, orgId: number): string {
 export function createAccessControl(config: AccessConfig, options: AccessOptions = {}): AccessControl | null {
   if (!config.CONTROLROOM_AUTH) return null;
   if (config.CONTROLROOM_AUTH === 'shared-secret') {
-    options.logger?.warn('CONTROLROOM_AUTH=shared-secret: whoever holds the secret can act as any Grafana user; use grafana-id outside development');
+    options.logger?.warn(
+      'CONTROLROOM_AUTH=shared-secret: whoever holds the secret can act as any Grafana user; use grafana-id outside development'
+    );
   }
   return new AccessControl(config.CONTROLROOM_AUTH, config, options);
 }
@@ -426,7 +500,11 @@ export function installAccessControl(app: Express, access: AccessControl | null)
 async function callerOf(req: Request): Promise<Caller> {
   if (req.caller) return req.caller;
   const access = req.app.locals[ACCESS_KEY] as AccessControl | null | undefined;
-  if (!access) throw new UserError(503, 'the control API is not configured on this server: set CONTROLROOM_AUTH (and CONTROLROOM_API_SECRET or the GRAFANA_* settings)');
+  if (!access)
+    throw new UserError(
+      503,
+      'the control API is not configured on this server: set CONTROLROOM_AUTH (and CONTROLROOM_API_SECRET or the GRAFANA_* settings)'
+    );
   req.caller = await access.identify(req);
   return req.caller;
 }
@@ -435,7 +513,8 @@ async function callerOf(req: Request): Promise<Caller> {
 export function requireRole(role: Role): RequestHandler {
   return async (req, _res, next) => {
     const caller = await callerOf(req);
-    if (RANK[caller.role] < RANK[role]) throw new UserError(403, `${role} role required; ${caller.login} is ${caller.role}`);
+    if (RANK[caller.role] < RANK[role])
+      throw new UserError(403, `${role} role required; ${caller.login} is ${caller.role}`);
     next();
   };
 }
@@ -454,7 +533,9 @@ export function requireAction(name: ActionName): RequestHandler {
       const { action, role } = ACTIONS[name];
       throw new UserError(
         403,
-        caller.actions ? `${action} required; Grafana does not grant it to ${caller.login}` : `${role} role required; ${caller.login} is ${caller.role}`,
+        caller.actions
+          ? `${action} required; Grafana does not grant it to ${caller.login}`
+          : `${role} role required; ${caller.login} is ${caller.role}`
       );
     }
     next();
@@ -472,7 +553,10 @@ export const actorOf = (caller: Caller) => `grafana:${caller.login}`;
  */
 export function trustGrafanaHop(list: string): (addr: string, hop: number) => boolean {
   const trusted = new BlockList();
-  for (const item of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (item === 'loopback') {
       trusted.addSubnet('127.0.0.0', 8, 'ipv4');
       trusted.addAddress('::1', 'ipv6');
@@ -484,7 +568,8 @@ export function trustGrafanaHop(list: string): (addr: string, hop: number) => bo
     const type = family === 4 ? 'ipv4' : 'ipv6';
     const prefix = Number(bits);
     if (bits === undefined) trusted.addAddress(address, type);
-    else if (Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128)) trusted.addSubnet(address, prefix, type);
+    else if (Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128))
+      trusted.addSubnet(address, prefix, type);
     else throw new Error(`CONTROLROOM_TRUSTED_PROXY: ${item} has an invalid prefix length`);
   }
   return (addr, hop) => {

@@ -24,7 +24,7 @@ export async function audit(db: Pool | PoolClient, entry: AuditEntry): Promise<v
       JSON.stringify(entry.payload ?? {}),
       normaliseIp(entry.ipAddress),
       entry.userAgent ?? null,
-    ],
+    ]
   );
 }
 

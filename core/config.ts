@@ -18,11 +18,15 @@ export const int = (fallback: number) => z.coerce.number().int().positive().defa
 /** Words that mark a value copied from an example rather than generated. */
 const PLACEHOLDER = /change-?me|changeme|placeholder|example|replace-?me|your[-_]?secret|^(secret|password|admin)$/i;
 const notPlaceholder = (value: string) => !PLACEHOLDER.test(value) && new Set(value).size >= 6;
-const PLACEHOLDER_MESSAGE = 'looks like a placeholder (change-me, example, too few distinct characters): generate one, e.g. openssl rand -hex 32';
+const PLACEHOLDER_MESSAGE =
+  'looks like a placeholder (change-me, example, too few distinct characters): generate one, e.g. openssl rand -hex 32';
 /** A shared secret (webhook token, HMAC key): long enough and not copied from an example. */
 export const secret = z.string().min(16, 'at least 16 characters').refine(notPlaceholder, PLACEHOLDER_MESSAGE);
 /** The control API's shared secret: whoever holds it passes the proxy check, so it must be long and generated. */
-const apiSecret = z.string().min(32, 'at least 32 characters (openssl rand -hex 32)').refine(notPlaceholder, PLACEHOLDER_MESSAGE);
+const apiSecret = z
+  .string()
+  .min(32, 'at least 32 characters (openssl rand -hex 32)')
+  .refine(notPlaceholder, PLACEHOLDER_MESSAGE);
 /** `user:password` for HTTP basic auth. */
 export const basicAuth = z.string().regex(/^[^:]+:.{8,}$/, 'user:password with a password of at least 8 characters');
 
@@ -43,7 +47,10 @@ export const sharedConfigShape = {
   PG_CONNECT_TIMEOUT_MS: int(10_000),
 
   JOB_CONCURRENCY: int(4),
-  CONTROLROOM_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash, underscore').default(os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')),
+  CONTROLROOM_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash, underscore')
+    .default(os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-')),
 
   CONTROLROOM_AUTH: z.enum(['grafana-id', 'shared-secret']).optional(),
   CONTROLROOM_API_SECRET: apiSecret.optional(),
@@ -70,20 +77,32 @@ export interface ConfigIssue {
 /** The checks across shared keys; each mode names what it lacks, so start-up stops with the variable to set. */
 function sharedConfigIssues(config: SharedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const ctx = { addIssue: (issue: ConfigIssue & { code: 'custom' }) => issues.push({ path: issue.path, message: issue.message }) };
+  const ctx = {
+    addIssue: (issue: ConfigIssue & { code: 'custom' }) => issues.push({ path: issue.path, message: issue.message }),
+  };
   const need = (name: keyof SharedConfig, why: string) => {
     if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: `required ${why}` });
   };
   if (config.CONTROLROOM_AUTH === 'grafana-id') {
-    need('GRAFANA_URL', 'when CONTROLROOM_AUTH=grafana-id (where Grafana serves /api/signing-keys/keys and its users API)');
+    need(
+      'GRAFANA_URL',
+      'when CONTROLROOM_AUTH=grafana-id (where Grafana serves /api/signing-keys/keys and its users API)'
+    );
     if (!config.GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) {
-      need('GRAFANA_SERVICE_ACCOUNT_TOKEN', "(or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id: it reads the user's org role and the app's RBAC actions");
+      need(
+        'GRAFANA_SERVICE_ACCOUNT_TOKEN',
+        "(or GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE) when CONTROLROOM_AUTH=grafana-id: it reads the user's org role and the app's RBAC actions"
+      );
     }
   }
   try {
     trustGrafanaHop(config.CONTROLROOM_TRUSTED_PROXY);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', path: ['CONTROLROOM_TRUSTED_PROXY'], message: (error as Error).message.replace(/^CONTROLROOM_TRUSTED_PROXY: /, '') });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CONTROLROOM_TRUSTED_PROXY'],
+      message: (error as Error).message.replace(/^CONTROLROOM_TRUSTED_PROXY: /, ''),
+    });
   }
   if (!config.CONTROLROOM_AUTH && (config.CONTROLROOM_API_SECRET || config.GRAFANA_URL)) {
     // Never a silent default: shared-secret lets the secret's holder act as anyone.
@@ -93,10 +112,16 @@ function sharedConfigIssues(config: SharedConfig): ConfigIssue[] {
       message: `required when ${config.CONTROLROOM_API_SECRET ? 'CONTROLROOM_API_SECRET' : 'GRAFANA_URL'} is set: grafana-id (recommended) or shared-secret (development only)`,
     });
   }
-  if (config.CONTROLROOM_AUTH === 'shared-secret') need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_AUTH=shared-secret');
-  if (config.CONTROLROOM_API_SECRET_PREVIOUS && !config.CONTROLROOM_API_SECRET) need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_API_SECRET_PREVIOUS is set');
+  if (config.CONTROLROOM_AUTH === 'shared-secret')
+    need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_AUTH=shared-secret');
+  if (config.CONTROLROOM_API_SECRET_PREVIOUS && !config.CONTROLROOM_API_SECRET)
+    need('CONTROLROOM_API_SECRET', 'when CONTROLROOM_API_SECRET_PREVIOUS is set');
   if (config.CONTROLROOM_API_SECRET && config.CONTROLROOM_API_SECRET === config.CONTROLROOM_API_SECRET_PREVIOUS) {
-    ctx.addIssue({ code: 'custom', path: ['CONTROLROOM_API_SECRET_PREVIOUS'], message: 'equals CONTROLROOM_API_SECRET: set it to the secret being rotated out' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['CONTROLROOM_API_SECRET_PREVIOUS'],
+      message: 'equals CONTROLROOM_API_SECRET: set it to the secret being rotated out',
+    });
   }
   return issues;
 }
@@ -108,11 +133,14 @@ function sharedConfigIssues(config: SharedConfig): ConfigIssue[] {
  */
 export function composeConfigSchema<Shape extends z.ZodRawShape>(
   featureShapes: Shape,
-  featureChecks: ReadonlyArray<(config: z.infer<z.ZodObject<typeof sharedConfigShape & Shape>>) => ConfigIssue[]> = [],
+  featureChecks: ReadonlyArray<(config: z.infer<z.ZodObject<typeof sharedConfigShape & Shape>>) => ConfigIssue[]> = []
 ) {
   return z.object({ ...sharedConfigShape, ...featureShapes }).superRefine((config, ctx) => {
     // The composed output holds every shared key; the generic spread hides that from the compiler.
-    const issues = [...featureChecks.flatMap((check) => check(config)), ...sharedConfigIssues(config as unknown as SharedConfig)];
+    const issues = [
+      ...featureChecks.flatMap((check) => check(config)),
+      ...sharedConfigIssues(config as unknown as SharedConfig),
+    ];
     for (const issue of issues) ctx.addIssue({ code: 'custom', ...issue });
   });
 }

@@ -45,7 +45,9 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
 }
 
 /** The three timeouts of a service pool, as configured (PG_STATEMENT_TIMEOUT_MS, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS). */
-export const poolTimeouts = (config: Pick<Config, 'PG_STATEMENT_TIMEOUT_MS' | 'PG_QUERY_TIMEOUT_MS' | 'PG_CONNECT_TIMEOUT_MS'>) => ({
+export const poolTimeouts = (
+  config: Pick<Config, 'PG_STATEMENT_TIMEOUT_MS' | 'PG_QUERY_TIMEOUT_MS' | 'PG_CONNECT_TIMEOUT_MS'>
+) => ({
   statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
   ...(config.PG_QUERY_TIMEOUT_MS ? { queryTimeoutMs: config.PG_QUERY_TIMEOUT_MS } : {}),
   connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
@@ -56,7 +58,7 @@ export type IsolationLevel = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABL
 export async function withTransaction<T>(
   pool: pg.Pool,
   isolation: IsolationLevel,
-  work: (client: pg.PoolClient) => Promise<T>,
+  work: (client: pg.PoolClient) => Promise<T>
 ): Promise<T> {
   const client = await pool.connect();
   // Set when the connection can no longer be trusted (a query timed out, the rollback failed): it is

@@ -9,7 +9,7 @@ export class UserError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly details?: unknown,
+    readonly details?: unknown
   ) {
     super(message);
     this.name = 'UserError';

@@ -43,8 +43,10 @@ export const apiErrorMap = (issue: z.core.$ZodRawIssue): string => {
       return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
     case 'too_small': {
       const n = issue.minimum;
-      if (issue.origin === 'string') return Number(n) <= 1 ? 'must not be empty' : `must be at least ${plural(n, 'character', 'characters')}`;
-      if (issue.origin === 'array' || issue.origin === 'set') return Number(n) <= 1 ? 'must not be empty' : `must have at least ${plural(n, 'item', 'items')}`;
+      if (issue.origin === 'string')
+        return Number(n) <= 1 ? 'must not be empty' : `must be at least ${plural(n, 'character', 'characters')}`;
+      if (issue.origin === 'array' || issue.origin === 'set')
+        return Number(n) <= 1 ? 'must not be empty' : `must have at least ${plural(n, 'item', 'items')}`;
       return issue.inclusive === false ? `must be greater than ${n}` : `must be at least ${n}`;
     }
     case 'too_big': {
@@ -88,7 +90,8 @@ export function describeIssue(issue: { path: readonly PropertyKey[]; message: st
   const field = fieldName(issue.path);
   const last = issue.path.length > 0 ? String(issue.path[issue.path.length - 1]) : null;
   if (PREDICATE.test(issue.message)) return `${field} ${issue.message}`;
-  if (last !== null && issue.message.startsWith(`${last} `)) return issue.path.length === 1 ? issue.message : `${field}${issue.message.slice(last.length)}`;
+  if (last !== null && issue.message.startsWith(`${last} `))
+    return issue.path.length === 1 ? issue.message : `${field}${issue.message.slice(last.length)}`;
   return `${field}: ${issue.message}`;
 }
 
@@ -119,13 +122,18 @@ function callerSpelling(schema: z.ZodType, input: unknown): Map<string, string> 
   const oldNames = oldNamesRegistry.get(schema)?.oldNames ?? {};
   const spelled = new Map<string, string>();
   if (typeof input !== 'object' || input === null) return spelled;
-  for (const [old, current] of Object.entries(oldNames)) if (Object.hasOwn(input, old) && !Object.hasOwn(input, current)) spelled.set(current, old);
+  for (const [old, current] of Object.entries(oldNames))
+    if (Object.hasOwn(input, old) && !Object.hasOwn(input, current)) spelled.set(current, old);
   return spelled;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Request bodies.
 // ---------------------------------------------------------------------------------------------------
+
+// The control characters are the point: they are escaped so that text stays printable and jsonb-safe.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 
 /**
  * Text a caller sent, made safe to store or echo: lone surrogates become U+FFFD and control characters
@@ -134,9 +142,7 @@ function callerSpelling(schema: z.ZodType, input: unknown): Map<string, string> 
 export const safeText = (text: string) =>
   text
     .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
-    // The control characters are the point: they are escaped so that text stays printable and jsonb-safe.
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    .replace(CONTROL_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** The media type of the request ("text/csv"), lower case, without parameters; '' when absent. */
 export const mediaTypeOf = (req: Request) => (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -227,7 +233,9 @@ export function jsonBody(limitBytes: number): RequestHandler {
       try {
         req.body = JSON.parse(decodeUtf8(raw, 'body')) as unknown;
       } catch (error) {
-        return next(error instanceof UserError ? error : new UserError(400, `body is not valid JSON: ${(error as Error).message}`));
+        return next(
+          error instanceof UserError ? error : new UserError(400, `body is not valid JSON: ${(error as Error).message}`)
+        );
       }
       next();
     }, next);
@@ -242,9 +250,10 @@ export function decodeUtf8(bytes: Buffer, what: string): string {
 
 /** Byte offset of the first byte that does not start or continue a valid UTF-8 sequence, or -1. */
 export function firstInvalidUtf8(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i]!;
-    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    const need =
+      b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
     if (need < 0) return i;
     for (let k = 1; k <= need; k++) {
       const c = bytes[i + k];
@@ -323,7 +332,13 @@ function settleUnreadBody(req: Request, res: Response, respond: () => void): voi
 }
 
 /** Errors of body-parser (express.json/raw) in the API's words; they carry a `type` and a 4xx status. */
-function bodyParserMessage(error: { type?: string; message?: string; limit?: number; charset?: string; encoding?: string }): string {
+function bodyParserMessage(error: {
+  type?: string;
+  message?: string;
+  limit?: number;
+  charset?: string;
+  encoding?: string;
+}): string {
   switch (error.type) {
     case 'entity.parse.failed':
       return `body is not valid JSON: ${error.message}`;
@@ -362,8 +377,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     } else {
       // express.json(), express.raw() and the router (a malformed %-escape in a path) raise errors with a
       // 4xx status for bad requests.
-      const raised = (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
-      const sqlState = (error as { code?: unknown; severity?: unknown }).severity ? (error as { code?: unknown }).code : undefined;
+      const raised =
+        (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
+      const sqlState = (error as { code?: unknown; severity?: unknown }).severity
+        ? (error as { code?: unknown }).code
+        : undefined;
       if (typeof raised === 'number' && raised >= 400 && raised < 500) {
         status = raised;
         body = { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) };

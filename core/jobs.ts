@@ -27,7 +27,7 @@ export async function enqueueJob<Name extends TaskName>(
   db: PoolClient | Pool,
   task: Name,
   payload: GraphileWorker.Tasks[Name],
-  options: EnqueueOptions = {},
+  options: EnqueueOptions = {}
 ): Promise<void> {
   const params = [
     task,
@@ -46,7 +46,7 @@ export async function enqueueJob<Name extends TaskName>(
       `SELECT (graphile_worker.add_job(identifier => $1::text, payload => $2::json, queue_name => $3::text,
                                        run_at => $4::timestamptz, max_attempts => $5::int, job_key => $6::text,
                                        job_key_mode => $7::text)).id AS id`,
-      params,
+      params
     );
     if (rows[0]?.id != null) return;
   }
@@ -54,7 +54,8 @@ export async function enqueueJob<Name extends TaskName>(
 }
 
 /** graphile-worker queue names are limited to 128 characters: long identities are hashed. */
-export const queueNameFor = (prefix: string, identity: string) => `${prefix}:${createHash('sha1').update(identity).digest('hex')}`;
+export const queueNameFor = (prefix: string, identity: string) =>
+  `${prefix}:${createHash('sha1').update(identity).digest('hex')}`;
 
 export interface JobQueue {
   workerIds: string[];
@@ -82,7 +83,8 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
     // graphile-worker logs every completed job at info; that is debug detail for us. Postgres ending our
     // connections (57P01, as at Ctrl-C, when the embedded server stops with us) is a warning, not a fault.
     const shutdown =
-      (meta as { error?: { code?: string } } | undefined)?.error?.code === '57P01' || message.startsWith('Error occurred attempting to UNLISTEN');
+      (meta as { error?: { code?: string } } | undefined)?.error?.code === '57P01' ||
+      message.startsWith('Error occurred attempting to UNLISTEN');
     const method = level === 'error' && !shutdown ? 'error' : level === 'warning' || shutdown ? 'warn' : 'debug';
     log[method]({ ...meta }, message);
   });
@@ -96,9 +98,17 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
   const runners = await Promise.all(
     workerIds.map((workerId) => {
       // run() honours workerId (for concurrency 1) although RunnerOptions does not declare it.
-      const runnerOptions = { pgPool: options.pool, taskList: options.taskList, concurrency: 1, workerId, noHandleSignals: true, pollInterval: 1_000, logger };
+      const runnerOptions = {
+        pgPool: options.pool,
+        taskList: options.taskList,
+        concurrency: 1,
+        workerId,
+        noHandleSignals: true,
+        pollInterval: 1_000,
+        logger,
+      };
       return run(runnerOptions);
-    }),
+    })
   );
   let stopping: Promise<void> | null = null;
   return {

@@ -15,10 +15,14 @@ const ALERTING_ROOMS = ['alerting/receiver', 'alerting/slack', 'alerting/freeze'
 
 /** Every relative import and re-export of a TypeScript file, resolved to a path from the project root. */
 export function importsOf(file: string, source: string): string[] {
-  const specifiers = [...source.matchAll(/(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
-    (m) => m[1] ?? m[2]!,
-  );
-  return specifiers.filter((s) => s.startsWith('.')).map((s) => path.relative(projectRoot, path.resolve(projectRoot, path.dirname(file), s)));
+  const specifiers = [
+    ...source.matchAll(
+      /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
+    ),
+  ].map((m) => m[1] ?? m[2]!);
+  return specifiers
+    .filter((s) => s.startsWith('.'))
+    .map((s) => path.relative(projectRoot, path.resolve(projectRoot, path.dirname(file), s)));
 }
 
 function sourceFiles(dir: string): string[] {
@@ -44,7 +48,8 @@ export function layerViolations(files: ReadonlyMap<string, string>): string[] {
       }
       const room = ALERTING_ROOMS.find((r) => under(file, r));
       const other = ALERTING_ROOMS.find((r) => under(target, r));
-      if (room && other && room !== other) breach("alerting's rooms import from alerting/ and core/, not from each other");
+      if (room && other && room !== other)
+        breach("alerting's rooms import from alerting/ and core/, not from each other");
     }
   }
   return violations;
@@ -62,9 +67,18 @@ test('the check sees imports, re-exports and dynamic imports, and reports each k
   const files = new Map([
     ['core/config.ts', "import { z } from 'zod';\nimport { billingConfigShape } from '../billing/config.ts';"],
     ['core/db.ts', "import type {\n  Pool,\n} from './pool.ts';"],
-    ['billing/jobs.ts', "export { loadConfig } from '../cli/config.ts';\nconst t = await import('../testing/postgres.ts');"],
-    ['alerting/slack/pager.ts', "import type { AlertEventRow } from '../receiver/events.ts';\nimport { x } from '../events.ts';"],
-    ['alerting/worker.ts', "import { pagerTasks } from './slack/pager.ts';\nimport { freezeTasks } from './freeze/jobs.ts';"],
+    [
+      'billing/jobs.ts',
+      "export { loadConfig } from '../cli/config.ts';\nconst t = await import('../testing/postgres.ts');",
+    ],
+    [
+      'alerting/slack/pager.ts',
+      "import type { AlertEventRow } from '../receiver/events.ts';\nimport { x } from '../events.ts';",
+    ],
+    [
+      'alerting/worker.ts',
+      "import { pagerTasks } from './slack/pager.ts';\nimport { freezeTasks } from './freeze/jobs.ts';",
+    ],
   ]);
   assert.deepEqual(importsOf('core/db.ts', files.get('core/db.ts')!), ['core/pool.ts']);
   assert.deepEqual(layerViolations(files), [
@@ -93,5 +107,6 @@ test('every feature has one entry point, create…Feature(deps), in its index.ts
     assert.equal(typeof exports[entry], 'function');
   }
   const services = fs.readFileSync(path.join(projectRoot, 'cli/services.ts'), 'utf8');
-  for (const entry of Object.values(entries)) assert.match(services, new RegExp(`^  ${entry},$`, 'm'), `cli/services.ts lists ${entry}`);
+  for (const entry of Object.values(entries))
+    assert.match(services, new RegExp(`^  ${entry},$`, 'm'), `cli/services.ts lists ${entry}`);
 });

@@ -8,9 +8,11 @@ const REDACTED = '[redacted]';
 /** The password of a URL's user info (`postgres://user:PASSWORD@host`); passwords in URLs are percent-encoded, so they hold no `@` or `/`. */
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*:)[^\s@/]*@/gi;
 /** Secrets passed as query parameters (`?password=…`, `&access_token=…`). */
-const QUERY_SECRET = /([?&](?:password|sslpassword|passwd|token|access_token|api_key|apikey|secret|client_secret|key)=)[^&#\s"']*/gi;
+const QUERY_SECRET =
+  /([?&](?:password|sslpassword|passwd|token|access_token|api_key|apikey|secret|client_secret|key)=)[^&#\s"']*/gi;
 /** Field names whose values are secrets whatever they hold. */
-const SECRET_KEY = /^(?:password|passwd|secret|token|api_?key|authorization|cookie|private_?key|signing_?secret|client_?secret|connection_?string|database_?url)$|(?:_token|_secret|_password|private_key|api_key|signing_key)$/i;
+const SECRET_KEY =
+  /^(?:password|passwd|secret|token|api_?key|authorization|cookie|private_?key|signing_?secret|client_?secret|connection_?string|database_?url)$|(?:_token|_secret|_password|private_key|api_key|signing_key)$/i;
 
 /** Replaces the passwords embedded in URLs and the secret query parameters of a text. */
 export function redactSecrets(text: string): string {
@@ -24,7 +26,8 @@ function redactValue(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   if (value instanceof Date || Buffer.isBuffer(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) && v != null && v !== '' ? REDACTED : redactValue(v, depth + 1);
+  for (const [key, v] of Object.entries(value))
+    out[key] = SECRET_KEY.test(key) && v != null && v !== '' ? REDACTED : redactValue(v, depth + 1);
   return out;
 }
 
@@ -38,7 +41,7 @@ function redactValue(value: unknown, depth: number): unknown {
 export function createLogger(
   level: string = process.env.LOG_LEVEL ?? 'info',
   destination?: DestinationStream,
-  format: string = process.env.LOG_FORMAT ?? 'auto',
+  format: string = process.env.LOG_FORMAT ?? 'auto'
 ): Logger {
   const options = {
     level,
@@ -47,7 +50,10 @@ export function createLogger(
     formatters: { log: (object: Record<string, unknown>) => redactValue(object, 0) as Record<string, unknown> },
     hooks: {
       logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a))
+        );
       },
     },
   };
@@ -56,7 +62,16 @@ export function createLogger(
   // pretty stream formats the same redacted record, synchronously, so a line logged just before
   // process.exit is not lost.
   if (format === 'pretty' || (format === 'auto' && process.stdout.isTTY)) {
-    return pino(options, PinoPretty({ sync: true, singleLine: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
+    return pino(
+      options,
+      PinoPretty({
+        sync: true,
+        singleLine: true,
+        colorize: Boolean(process.stdout.isTTY),
+        translateTime: 'SYS:HH:MM:ss',
+        ignore: 'pid,hostname,service',
+      })
+    );
   }
   return pino(options);
 }

@@ -24,7 +24,11 @@ test('the README "Plan targets" table is exactly core/plan-targets.ts', async ()
   const expected = [...README_TABLE_HEADER, ...PLAN_TARGETS.map(readmeRow)];
   const missing = expected.filter((row) => !table.includes(row));
   const unexpected = table.filter((row) => !expected.includes(row));
-  assert.deepEqual({ missing, unexpected }, { missing: [], unexpected: [] }, 'update the README table (expected rows are listed as missing)');
+  assert.deepEqual(
+    { missing, unexpected },
+    { missing: [], unexpected: [] },
+    'update the README table (expected rows are listed as missing)'
+  );
   assert.deepEqual(table, expected, 'same rows, same order');
 });
 
@@ -36,19 +40,26 @@ test('every plan target is unique and enforced somewhere outside its module', as
     for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) await walk(full);
-      else if (/\.(ts|yaml|yml|json)$/.test(entry.name) && !/plan-targets(\.test)?\.ts$/.test(entry.name) && !entry.name.endsWith('.test.ts')) {
+      else if (
+        /\.(ts|yaml|yml|json)$/.test(entry.name) &&
+        !/plan-targets(\.test)?\.ts$/.test(entry.name) &&
+        !entry.name.endsWith('.test.ts')
+      ) {
         sources.push(await fs.readFile(full, 'utf8'));
       }
     }
   };
-  for (const dir of ['alerting', 'billing', 'control', 'core', 'dashboards', 'db', 'exporter']) await walk(path.join(projectRoot, dir));
+  for (const dir of ['alerting', 'billing', 'control', 'core', 'dashboards', 'db', 'exporter'])
+    await walk(path.join(projectRoot, dir));
   const unused = keys.filter((k) => !sources.some((text) => text.includes(`plan.${k}`) || text.includes(`'${k}'`)));
   assert.deepEqual(unused, [], 'targets nothing reads (a README row must name a number the code enforces)');
 });
 
 test('the README SLO table states the objectives alerting/slos.yaml resolves from the plan targets', async () => {
   const rows = tableAfter(await readme(), '## SLOs and alerts').slice(2);
-  const objectiveOf = new Map(rows.map((r) => r.split('|').map((c) => c.trim())).map((cells) => [cells[1]!.replaceAll('`', ''), cells[3]!]));
+  const objectiveOf = new Map(
+    rows.map((r) => r.split('|').map((c) => c.trim())).map((cells) => [cells[1]!.replaceAll('`', ''), cells[3]!])
+  );
   const spec = await loadSpec();
   assert.deepEqual([...objectiveOf.keys()].sort(), spec.slos.map((s) => s.name).sort(), 'one README row per SLO');
   for (const slo of spec.slos) {

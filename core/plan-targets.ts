@@ -52,7 +52,8 @@ export const PLAN_TARGETS = [
     target: 'Agent task success in every rolling hour (30-day budget kept too)',
     value: 0.99,
     unit: 'ratio',
-    enforcedIn: '`agent_success` SLO: `SLORollingHourBelowObjective`, burn-rate alerts, `ErrorBudgetHalfSpent` (freeze)',
+    enforcedIn:
+      '`agent_success` SLO: `SLORollingHourBelowObjective`, burn-rate alerts, `ErrorBudgetHalfSpent` (freeze)',
     phase: 'Phase 6',
     source: 'North-star targets',
   },
@@ -85,7 +86,7 @@ export const PLAN_TARGETS = [
   },
   {
     key: 'quote_p95_quantile',
-    target: 'Share of quotes a p95 bound covers (the latency SLOs\' objective)',
+    target: "Share of quotes a p95 bound covers (the latency SLOs' objective)",
     value: 0.95,
     unit: 'ratio',
     enforcedIn: 'objective of the three quote latency SLOs',
@@ -322,7 +323,8 @@ export const PLAN_TARGETS = [
     target: 'Included amount used up: last warning, overage billing starts',
     value: 1,
     unit: 'ratio',
-    enforcedIn: '`core/plan-usage.ts` thresholds and overage: billing notices and meter, `UsageLimitReached` → `notify_ops`',
+    enforcedIn:
+      '`core/plan-usage.ts` thresholds and overage: billing notices and meter, `UsageLimitReached` → `notify_ops`',
     phase: 'Phase 6',
     source: 'Risk 6: warnings at 80/90/100%',
   },
@@ -349,7 +351,8 @@ export const PLAN_TARGETS = [
     target: 'Directory invite→onboard conversion (30-day cohort) at least',
     value: 0.25,
     unit: 'ratio',
-    enforcedIn: 'executive dashboard: invite→onboard scorecard threshold (`tms_conversion_ratio{funnel="invite_to_onboard"}`)',
+    enforcedIn:
+      'executive dashboard: invite→onboard scorecard threshold (`tms_conversion_ratio{funnel="invite_to_onboard"}`)',
     phase: 'Phase 6',
     source: 'North-star targets: Product',
   },
@@ -403,7 +406,8 @@ export const PLAN_TARGETS = [
     target: 'P1 incidents acknowledged and resolved within',
     value: 14400,
     unit: 'seconds',
-    enforcedIn: '`alerting/incidents/sla.ts` deadlines (around the clock): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P1 page); Incident response dashboard: P1 time-to-acknowledge and time-to-resolve thresholds',
+    enforcedIn:
+      '`alerting/incidents/sla.ts` deadlines (around the clock): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P1 page); Incident response dashboard: P1 time-to-acknowledge and time-to-resolve thresholds',
     phase: 'Phase 6',
     source: 'Customer-facing SLAs: support',
   },
@@ -412,7 +416,8 @@ export const PLAN_TARGETS = [
     target: 'P2 incidents acknowledged and resolved within (Mon–Fri in `INCIDENT_SLA_TIME_ZONE`)',
     value: 1,
     unit: 'business_days',
-    enforcedIn: '`alerting/incidents/sla.ts` deadlines (business days): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P2); Incident response dashboard: P2 thresholds (drawn as 24 h a business day)',
+    enforcedIn:
+      '`alerting/incidents/sla.ts` deadlines (business days): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P2); Incident response dashboard: P2 thresholds (drawn as 24 h a business day)',
     phase: 'Phase 6',
     source: 'Customer-facing SLAs: support',
   },
@@ -421,7 +426,8 @@ export const PLAN_TARGETS = [
     target: 'P3 incidents acknowledged and resolved within (Mon–Fri in `INCIDENT_SLA_TIME_ZONE`)',
     value: 3,
     unit: 'business_days',
-    enforcedIn: '`alerting/incidents/sla.ts` deadlines (business days): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P3); Incident response dashboard: P3 thresholds (drawn as 24 h a business day)',
+    enforcedIn:
+      '`alerting/incidents/sla.ts` deadlines (business days): `controlroom_incident_sla_breaches_total`, `IncidentPastSLA` (P3); Incident response dashboard: P3 thresholds (drawn as 24 h a business day)',
     phase: 'Phase 6',
     source: 'Customer-facing SLAs: support',
   },
@@ -466,4 +472,7 @@ export function formatPlanValue(t: Pick<PlanTarget, 'value' | 'unit'>): string {
 export const readmeRow = (t: PlanTarget) =>
   `| \`${t.key}\` | ${t.target} | ${formatPlanValue(t)} | ${t.enforcedIn} | ${t.phase} (${t.source}) |`;
 
-export const README_TABLE_HEADER = ['| key | target | value | enforced in | phase (plan section) |', '| --- | --- | --- | --- | --- |'];
+export const README_TABLE_HEADER = [
+  '| key | target | value | enforced in | phase (plan section) |',
+  '| --- | --- | --- | --- | --- |',
+];

@@ -19,7 +19,10 @@ describe('period and limit semantics', () => {
   test('UTC calendar days and months, also across a year end', () => {
     const at = new Date('2026-12-31T23:59:59.999Z');
     const month = periodBounds('month', at);
-    assert.deepEqual([month.start, month.startAt.toISOString(), month.endAt.toISOString()], ['2026-12-01', '2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']);
+    assert.deepEqual(
+      [month.start, month.startAt.toISOString(), month.endAt.toISOString()],
+      ['2026-12-01', '2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']
+    );
     const day = periodBounds('day', at);
     assert.deepEqual([day.start, day.endAt.toISOString()], ['2026-12-31', '2027-01-01T00:00:00.000Z']);
     assert.equal(periodBounds('day', new Date('2027-01-01T00:00:00Z')).start, '2027-01-01');
@@ -72,7 +75,12 @@ describe('usage from usage_events against the plan', () => {
     starter = await insertCompany(db.pool, 'Usage Starter', 'starter');
     enterprise = await insertCompany(db.pool, 'Usage Enterprise', 'enterprise');
     const use = (id: string, feature: string, qty: number, iso: string) =>
-      db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty, occurred_at) VALUES ($1, $2, $3, $4)`, [id, feature, qty, iso]);
+      db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty, occurred_at) VALUES ($1, $2, $3, $4)`, [
+        id,
+        feature,
+        qty,
+        iso,
+      ]);
     await use(pro, 'rates', 420, '2030-06-01T07:00:00Z');
     await use(pro, 'rates', 999, '2030-05-31T23:59:59Z'); // last month
     await use(pro, 'bulk_rating', 1, '2030-06-01T01:00:00Z');
@@ -86,27 +94,56 @@ describe('usage from usage_events against the plan', () => {
     const current = await usageAgainstPlan(db.pool, { companyId: pro, at });
     const byFeature = Object.fromEntries(current.map((u) => [u.feature, u]));
     assert.deepEqual(Object.keys(byFeature).sort(), ['api_access', 'bulk_rating', 'directory', 'rates']);
-    assert.deepEqual([byFeature.rates!.used, byFeature.rates!.periodStart, byFeature.rates!.ratio, byFeature.rates!.thresholdsCrossed], [420, '2030-06-01', 0.84, [80]]);
-    assert.deepEqual([byFeature.bulk_rating!.used, byFeature.bulk_rating!.period, byFeature.bulk_rating!.remaining, byFeature.bulk_rating!.blocked], [3, 'day', 7, false]);
+    assert.deepEqual(
+      [byFeature.rates!.used, byFeature.rates!.periodStart, byFeature.rates!.ratio, byFeature.rates!.thresholdsCrossed],
+      [420, '2030-06-01', 0.84, [80]]
+    );
+    assert.deepEqual(
+      [
+        byFeature.bulk_rating!.used,
+        byFeature.bulk_rating!.period,
+        byFeature.bulk_rating!.remaining,
+        byFeature.bulk_rating!.blocked,
+      ],
+      [3, 'day', 7, false]
+    );
 
-    const withPrevious = await usageAgainstPlan(db.pool, { companyId: pro, feature: 'rates', at, includePreviousPeriod: true });
+    const withPrevious = await usageAgainstPlan(db.pool, {
+      companyId: pro,
+      feature: 'rates',
+      at,
+      includePreviousPeriod: true,
+    });
     assert.deepEqual(
       withPrevious.map((u) => [u.periodStart, u.current, u.used, u.overage]),
       [
         ['2030-05-01', false, 999, 499],
         ['2030-06-01', true, 420, 0],
-      ],
+      ]
     );
     const limited = await usageAgainstPlan(db.pool, { limitedOnly: true, at });
-    assert.ok(limited.every((u) => u.companyId !== enterprise || u.hardLimit > 0), 'unlimited features are not "limited"');
+    assert.ok(
+      limited.every((u) => u.companyId !== enterprise || u.hardLimit > 0),
+      'unlimited features are not "limited"'
+    );
   });
 
   test('a feature the plan does not include, and the next plan that includes more', async () => {
     const bulk = await companyFeatureUsage(db.pool, starter, 'bulk_rating', at);
-    assert.deepEqual([bulk?.plan, bulk?.included, bulk?.hardLimit, bulk?.blocked, bulk?.period], ['starter', false, 0, true, 'day']);
+    assert.deepEqual(
+      [bulk?.plan, bulk?.included, bulk?.hardLimit, bulk?.blocked, bulk?.period],
+      ['starter', false, 0, true, 'day']
+    );
     assert.equal(await companyFeatureUsage(db.pool, '00000000-0000-4000-8000-000000000000', 'rates', at), null);
 
-    assert.deepEqual(await nextPlanFor(db.pool, 'starter', 'bulk_rating', 0), { plan: 'pro', name: 'Pro', hardLimit: 10, softLimit: 5, period: 'day', priceMonthly: 299 });
+    assert.deepEqual(await nextPlanFor(db.pool, 'starter', 'bulk_rating', 0), {
+      plan: 'pro',
+      name: 'Pro',
+      hardLimit: 10,
+      softLimit: 5,
+      period: 'day',
+      priceMonthly: 299,
+    });
     assert.equal((await nextPlanFor(db.pool, 'pro', 'bulk_rating', 10))?.plan, 'enterprise');
     assert.equal((await nextPlanFor(db.pool, 'starter', 'rates', 100))?.plan, 'pro');
     assert.equal(await nextPlanFor(db.pool, 'enterprise', 'rates', -1), null);

@@ -18,9 +18,11 @@ import { planValue } from './plan-targets.ts';
 export type Period = 'day' | 'month';
 
 /** The warning thresholds, percent of the included amount (the plan's numbers, core/plan-targets.ts). */
-export const THRESHOLDS: readonly number[] = [planValue('usage_warning_first'), planValue('usage_warning_second'), planValue('usage_billing_starts')].map(
-  (ratio) => Math.round(ratio * 100),
-);
+export const THRESHOLDS: readonly number[] = [
+  planValue('usage_warning_first'),
+  planValue('usage_warning_second'),
+  planValue('usage_billing_starts'),
+].map((ratio) => Math.round(ratio * 100));
 
 /** The meters as the product plan (Phase 6) names them; `unit` is what one usage_events qty counts. */
 export const METERS: Readonly<Record<string, { unit: string; defaultPeriod: Period }>> = {
@@ -51,7 +53,8 @@ export function periodBounds(period: Period, at: Date): PeriodBounds {
 }
 
 /** The period before `bounds`. */
-export const previousPeriod = (bounds: PeriodBounds): PeriodBounds => periodBounds(bounds.period, new Date(bounds.startAt.getTime() - 1));
+export const previousPeriod = (bounds: PeriodBounds): PeriodBounds =>
+  periodBounds(bounds.period, new Date(bounds.startAt.getTime() - 1));
 
 /** The limit thresholds are measured against: the included amount; null when unlimited or none is included. */
 export const thresholdBase = (softLimit: number): number | null => (softLimit > 0 ? softLimit : null);
@@ -68,13 +71,16 @@ export function thresholdsCrossed(used: number, softLimit: number): number[] {
 }
 
 /** Units above the included amount (billed as overage); 0 when unlimited or not included. */
-export const overageOf = (used: number, softLimit: number): number => (softLimit > 0 ? Math.max(0, used - softLimit) : 0);
+export const overageOf = (used: number, softLimit: number): number =>
+  softLimit > 0 ? Math.max(0, used - softLimit) : 0;
 
 /** Units left before the hard limit blocks; null when unlimited. */
-export const remainingOf = (used: number, hardLimit: number): number | null => (hardLimit < 0 ? null : Math.max(0, hardLimit - used));
+export const remainingOf = (used: number, hardLimit: number): number | null =>
+  hardLimit < 0 ? null : Math.max(0, hardLimit - used);
 
 /** Whether `requested` more units would be refused: not included, or over the hard limit. */
-export const wouldExceed = (used: number, requested: number, hardLimit: number): boolean => hardLimit === 0 || (hardLimit > 0 && used + requested > hardLimit);
+export const wouldExceed = (used: number, requested: number, hardLimit: number): boolean =>
+  hardLimit === 0 || (hardLimit > 0 && used + requested > hardLimit);
 
 export const USAGE_BANDS = ['lt80', '80to90', '90to100', 'over'] as const;
 export type UsageBand = (typeof USAGE_BANDS)[number];
@@ -235,7 +241,7 @@ export async function usageAgainstPlan(db: Pool | PoolClient, query: UsageQuery 
       periods.map((p) => p.bounds.period),
       periods.map((p) => p.bounds.startAt),
       periods.map((p) => p.bounds.endAt),
-    ],
+    ]
   );
   return rows.map((r) => {
     const period = periods[r.p]!;
@@ -248,14 +254,24 @@ export async function usageAgainstPlan(db: Pool | PoolClient, query: UsageQuery 
  * feature (included: false, limits 0, the meter's usual period) or it has no plan (plan: null). null
  * when there is no live company with that id.
  */
-export async function companyFeatureUsage(db: Pool | PoolClient, companyId: string, feature: string, at = new Date()): Promise<FeatureUsage | null> {
+export async function companyFeatureUsage(
+  db: Pool | PoolClient,
+  companyId: string,
+  feature: string,
+  at = new Date()
+): Promise<FeatureUsage | null> {
   const [usage] = await usageAgainstPlan(db, { companyId, feature, at });
   if (usage) return usage;
-  const { rows } = await db.query<{ name: string; plan_id: string | null; billing_status: string | null; stripe_customer_id: string | null }>(
+  const { rows } = await db.query<{
+    name: string;
+    plan_id: string | null;
+    billing_status: string | null;
+    stripe_customer_id: string | null;
+  }>(
     `SELECT c.name, e.plan_id, e.billing_status, e.stripe_customer_id
        FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
       WHERE c.id = $1 AND c.deleted_at IS NULL`,
-    [companyId],
+    [companyId]
   );
   const company = rows[0];
   if (!company) return null;
@@ -289,9 +305,21 @@ export interface UpgradeHint {
  * The next plan (lowest tier above the company's, among active plans) that includes more of `feature`
  * than `currentHardLimit` (0 = not included); null when none does (already unlimited, or the top plan).
  */
-export async function nextPlanFor(db: Pool | PoolClient, currentPlan: string | null, feature: string, currentHardLimit: number): Promise<UpgradeHint | null> {
+export async function nextPlanFor(
+  db: Pool | PoolClient,
+  currentPlan: string | null,
+  feature: string,
+  currentHardLimit: number
+): Promise<UpgradeHint | null> {
   if (currentHardLimit < 0) return null;
-  const { rows } = await db.query<{ id: string; name: string; price_monthly: string; hard_limit: string; soft_limit: string; period: Period }>(
+  const { rows } = await db.query<{
+    id: string;
+    name: string;
+    price_monthly: string;
+    hard_limit: string;
+    soft_limit: string;
+    period: Period;
+  }>(
     `SELECT p.id, p.name, p.price_monthly, pf.hard_limit, pf.soft_limit, pf.period
        FROM plans p JOIN plan_features pf ON pf.plan_id = p.id AND pf.feature_key = $2
       WHERE p.is_active
@@ -299,13 +327,21 @@ export async function nextPlanFor(db: Pool | PoolClient, currentPlan: string | n
         AND (pf.hard_limit = -1 OR pf.hard_limit > $3)
       ORDER BY p.tier, p.id
       LIMIT 1`,
-    [currentPlan, feature, currentHardLimit],
+    [currentPlan, feature, currentHardLimit]
   );
   const r = rows[0];
   return r
-    ? { plan: r.id, name: r.name, hardLimit: Number(r.hard_limit), softLimit: Number(r.soft_limit), period: r.period, priceMonthly: Number(r.price_monthly) }
+    ? {
+        plan: r.id,
+        name: r.name,
+        hardLimit: Number(r.hard_limit),
+        softLimit: Number(r.soft_limit),
+        period: r.period,
+        priceMonthly: Number(r.price_monthly),
+      }
     : null;
 }
 
 /** "this month (since 2026-12-01)" / "today (UTC day 2026-12-01)": how refusals and notices name a period. */
-export const describePeriod = (period: Period, start: string) => (period === 'day' ? `today (UTC day ${start})` : `this month (since ${start})`);
+export const describePeriod = (period: Period, start: string) =>
+  period === 'day' ? `today (UTC day ${start})` : `this month (since ${start})`;

@@ -13,13 +13,21 @@ import type { Pool, PoolClient } from './db.ts';
  * start over (a Slack page that resolved and fired again gets new escalation keys).
  * Callers must not run two attempts of one key at the same time (the job queue serialises them).
  */
-export async function once<T extends Record<string, unknown>>(pool: Pool | PoolClient, key: string, effect: () => Promise<T>): Promise<T> {
+export async function once<T extends Record<string, unknown>>(
+  pool: Pool | PoolClient,
+  key: string,
+  effect: () => Promise<T>
+): Promise<T> {
   const done = await pool.query<{ result: T }>(`SELECT result FROM controlroom.side_effects WHERE key = $1`, [key]);
   if (done.rows[0]) return done.rows[0].result;
   const result = await effect();
-  await pool.query(`INSERT INTO controlroom.side_effects (key, result) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, JSON.stringify(result)]);
+  await pool.query(`INSERT INTO controlroom.side_effects (key, result) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [
+    key,
+    JSON.stringify(result),
+  ]);
   return result;
 }
 
 /** A short, stable fingerprint of what a message shows, to tell whether an update would change anything. */
-export const renderedDigest = (message: unknown): string => createHash('sha256').update(JSON.stringify(message)).digest('hex');
+export const renderedDigest = (message: unknown): string =>
+  createHash('sha256').update(JSON.stringify(message)).digest('hex');

@@ -5,7 +5,12 @@ import { meterUnit, type FeatureUsage } from './plan-usage.ts';
  * The `notify_ops` payload of a usage threshold, the same from both paths. `type: 'limit_breach'` is the
  * product plan's field; `limit` is the included amount the threshold is measured against.
  */
-export function limitBreachPayload(u: FeatureUsage, threshold: number, source: 'billing' | 'alert', extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function limitBreachPayload(
+  u: FeatureUsage,
+  threshold: number,
+  source: 'billing' | 'alert',
+  extra: Record<string, unknown> = {}
+): Record<string, unknown> {
   return {
     type: 'limit_breach',
     company_id: u.companyId,
@@ -53,7 +58,7 @@ export async function createUsageNoticeOnce(client: PoolClient, notice: UsageNot
      INSERT INTO agent_tasks (id, company_id, fn_name, payload, status)
      SELECT agent_task_id, $1, 'notify_ops', $5::jsonb, 'queued' FROM notice
      RETURNING id`,
-    [notice.companyId, notice.feature, notice.threshold, notice.periodStart, JSON.stringify(notice.payload)],
+    [notice.companyId, notice.feature, notice.threshold, notice.periodStart, JSON.stringify(notice.payload)]
   );
   return rows[0] ? Number(rows[0].id) : null;
 }

@@ -53,7 +53,10 @@ function loadDashboards(): Array<{ file: string; dashboard: Dashboard }> {
     .readdirSync(dashboardsDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((file) => ({ file, dashboard: JSON.parse(fs.readFileSync(path.join(dashboardsDir, file), 'utf8')) as Dashboard }));
+    .map((file) => ({
+      file,
+      dashboard: JSON.parse(fs.readFileSync(path.join(dashboardsDir, file), 'utf8')) as Dashboard,
+    }));
 }
 
 /** Panels including those nested in collapsed rows. */
@@ -71,12 +74,16 @@ function substituteVariables(expr: string): string {
 function panelQueries(): Array<{ where: string; expr: string }> {
   return loadDashboards().flatMap(({ file, dashboard }) =>
     allPanels(dashboard.panels).flatMap((p) =>
-      (p.targets ?? []).map((t) => ({ where: `${file} #${p.id} "${p.title}" ${t.refId}`, expr: substituteVariables(t.expr ?? '') })),
-    ),
+      (p.targets ?? []).map((t) => ({
+        where: `${file} #${p.id} "${p.title}" ${t.refId}`,
+        expr: substituteVariables(t.expr ?? ''),
+      }))
+    )
   );
 }
 
-const readYaml = (rel: string) => YAML.parse(fs.readFileSync(path.join(provisioningDir, rel), 'utf8')) as Record<string, unknown>;
+const readYaml = (rel: string) =>
+  YAML.parse(fs.readFileSync(path.join(provisioningDir, rel), 'utf8')) as Record<string, unknown>;
 
 test('every dashboard parses, keeps its stable uid and uses the provisioned Prometheus datasource', () => {
   const dashboards = loadDashboards();
@@ -94,13 +101,20 @@ test('every dashboard parses, keeps its stable uid and uses the provisioned Prom
     assert.equal(new Set(ids).size, ids.length, `${file}: panel ids are unique (${ids.join(',')})`);
     for (const p of panels) {
       if (p.type === 'row') continue;
-      assert.ok(['timeseries', 'stat', 'gauge', 'bargauge', 'table'].includes(p.type), `${file} #${p.id}: panel type ${p.type}`);
+      assert.ok(
+        ['timeseries', 'stat', 'gauge', 'bargauge', 'table'].includes(p.type),
+        `${file} #${p.id}: panel type ${p.type}`
+      );
       assert.ok((p.targets ?? []).length > 0, `${file} #${p.id} "${p.title}" has targets`);
       assert.deepEqual(p.datasource, { type: 'prometheus', uid: PROMETHEUS_UID }, `${file} #${p.id} datasource`);
       const refIds = (p.targets ?? []).map((t) => t.refId);
       assert.equal(new Set(refIds).size, refIds.length, `${file} #${p.id}: refIds are unique`);
       for (const t of p.targets ?? []) {
-        assert.deepEqual(t.datasource, { type: 'prometheus', uid: PROMETHEUS_UID }, `${file} #${p.id} ${t.refId} datasource`);
+        assert.deepEqual(
+          t.datasource,
+          { type: 'prometheus', uid: PROMETHEUS_UID },
+          `${file} #${p.id} ${t.refId} datasource`
+        );
         assert.ok(t.expr && t.expr.trim() !== '', `${file} #${p.id} ${t.refId} has an expr`);
         assert.doesNotMatch(substituteVariables(t.expr), /\$/, `${file} #${p.id} ${t.refId}: only known variables`);
       }
@@ -148,7 +162,12 @@ test('provisioning files parse and point at the dashboards, datasources, app and
 
   const plugins = readYaml('plugins/controlroom-app.yaml') as {
     apiVersion: number;
-    apps: Array<{ type: string; disabled: boolean; jsonData: { apiUrl: string }; secureJsonData: { apiSecret: string } }>;
+    apps: Array<{
+      type: string;
+      disabled: boolean;
+      jsonData: { apiUrl: string };
+      secureJsonData: { apiSecret: string };
+    }>;
   };
   assert.equal(plugins.apiVersion, 1);
   const app = plugins.apps.find((a) => a.type === 'transbot-controlroom-app');
@@ -158,7 +177,10 @@ test('provisioning files parse and point at the dashboards, datasources, app and
 
   const contactPoints = readYaml('alerting/contact-points.yaml') as {
     apiVersion: number;
-    contactPoints: Array<{ name: string; receivers: Array<{ uid: string; type: string; settings: Record<string, unknown> }> }>;
+    contactPoints: Array<{
+      name: string;
+      receivers: Array<{ uid: string; type: string; settings: Record<string, unknown> }>;
+    }>;
   };
   assert.equal(contactPoints.apiVersion, 1);
   const cp = contactPoints.contactPoints.find((c) => c.name === 'controlroom');
@@ -166,12 +188,16 @@ test('provisioning files parse and point at the dashboards, datasources, app and
   assert.equal(webhook?.settings.url, 'http://controlroom:8471/webhooks/grafana');
   assert.equal(webhook?.settings.authorization_scheme, 'Bearer');
   assert.equal(webhook?.settings.authorization_credentials, '$GRAFANA_WEBHOOK_TOKEN');
-  assert.equal((webhook?.settings.hmacConfig as { secret?: string } | undefined)?.secret, '$GRAFANA_WEBHOOK_HMAC_SECRET');
+  assert.equal(
+    (webhook?.settings.hmacConfig as { secret?: string } | undefined)?.secret,
+    '$GRAFANA_WEBHOOK_HMAC_SECRET'
+  );
 
   const policies = readYaml('alerting/policies.yaml') as { apiVersion: number; policies: Array<{ receiver: string }> };
   assert.equal(policies.apiVersion, 1);
   const names = new Set(contactPoints.contactPoints.map((c) => c.name));
-  for (const p of policies.policies) assert.ok(names.has(p.receiver), `policy routes to provisioned contact point ${p.receiver}`);
+  for (const p of policies.policies)
+    assert.ok(names.has(p.receiver), `policy routes to provisioned contact point ${p.receiver}`);
 });
 
 test('the executive SLO cards draw the plan targets (core/plan-targets.ts) as their thresholds', () => {
@@ -182,14 +208,26 @@ test('the executive SLO cards draw the plan targets (core/plan-targets.ts) as th
     return Object.fromEntries((panel.fieldConfig?.defaults?.thresholds?.steps ?? []).map((s) => [s.color, s.value]));
   };
   // Availability over the 30-day budget period: green from the objective on.
-  assert.equal(byExpr('1 - slo:sli_error:ratio_rate30d{slo="availability"}').green, planValue('availability_objective'));
+  assert.equal(
+    byExpr('1 - slo:sli_error:ratio_rate30d{slo="availability"}').green,
+    planValue('availability_objective')
+  );
   // Agent success per rolling hour (the KPI rules' recording rule): green from the objective, red below the
   // release gate; the 30-day ratio on the same card.
   const agent = byExpr('slo:sli_success:ratio_rate1h{slo="agent_success"}');
-  assert.deepEqual(byExpr('1 - slo:sli_error:ratio_rate30d{slo="agent_success"}'), agent, 'the 30-day ratio is on the same card');
-  assert.deepEqual([agent.green, agent.orange, agent.red], [planValue('agent_success_objective'), planValue('release_gate_agent_success'), null]);
+  assert.deepEqual(
+    byExpr('1 - slo:sli_error:ratio_rate30d{slo="agent_success"}'),
+    agent,
+    'the 30-day ratio is on the same card'
+  );
+  assert.deepEqual(
+    [agent.green, agent.orange, agent.red],
+    [planValue('agent_success_objective'), planValue('release_gate_agent_success'), null]
+  );
   // Uncached quote p95: red from the bound on.
-  const p95 = byExpr('histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))');
+  const p95 = byExpr(
+    'histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))'
+  );
   assert.equal(p95.red, planValue('quote_p95_uncached_seconds'));
 });
 
@@ -348,7 +386,9 @@ describe('live: every panel query returns data from Prometheus over demo traffic
       slowRefreshMs: 2000,
       clock: (i) => {
         const incident = INCIDENT_SCHEDULE[i % INCIDENT_SCHEDULE.length]!;
-        return new Date(hour.getTime() + incident.fromMinute * 60_000 + Math.floor(i / INCIDENT_SCHEDULE.length) * 1000);
+        return new Date(
+          hour.getTime() + incident.fromMinute * 60_000 + Math.floor(i / INCIDENT_SCHEDULE.length) * 1000
+        );
       },
     });
   });
@@ -377,8 +417,14 @@ describe('live: every panel query returns data from Prometheus over demo traffic
 
     // A few values that show the data is the demo's, not a fallback.
     const [availability] = await live.stack.query('1 - slo:sli_error:ratio_rate30d{slo="availability"}');
-    assert.ok(Number(availability!.value[1]) < 1 && Number(availability!.value[1]) > 0.5, `availability ${availability?.value[1]}`);
+    assert.ok(
+      Number(availability!.value[1]) < 1 && Number(availability!.value[1]) > 0.5,
+      `availability ${availability?.value[1]}`
+    );
     const near = await live.stack.query('tms_usage_ratio * on(company_id) group_left(name, plan) tms_company_info');
-    assert.ok(near.every((s) => s.metric.name && s.metric.plan), 'usage rows carry the tenant name and plan');
+    assert.ok(
+      near.every((s) => s.metric.name && s.metric.plan),
+      'usage rows carry the tenant name and plan'
+    );
   });
 });

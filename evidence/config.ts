@@ -11,7 +11,10 @@ export const evidenceConfigShape = {
   /** When the weekly bundle is written: "<Mon..Sun> HH:MM" in UTC, or "off". */
   EVIDENCE_SCHEDULE: z
     .string()
-    .regex(/^(off|(mon|tue|wed|thu|fri|sat|sun)[a-z]* ([01]\d|2[0-3]):[0-5]\d)$/i, 'a weekday and a UTC time such as "Mon 02:00", or "off"')
+    .regex(
+      /^(off|(mon|tue|wed|thu|fri|sat|sun)[a-z]* ([01]\d|2[0-3]):[0-5]\d)$/i,
+      'a weekday and a UTC time such as "Mon 02:00", or "off"'
+    )
     .default('Mon 02:00'),
   /** Bundles whose period ended longer ago than this are deleted (longer than a SOC 2 Type II window). */
   EVIDENCE_RETENTION_DAYS: z.coerce.number().int().positive().default(400),
@@ -28,7 +31,8 @@ export const MIN_SIGNING_KEY_LENGTH = 32;
 
 /** A key that is missing or too short stops export and verify with a message naming the variable. */
 export function requireSigningKey(key: string | undefined | null): string {
-  if (!key) throw new Error('EVIDENCE_SIGNING_KEY is not set: evidence bundles must be signed (at least 32 characters)');
+  if (!key)
+    throw new Error('EVIDENCE_SIGNING_KEY is not set: evidence bundles must be signed (at least 32 characters)');
   if (key.length < MIN_SIGNING_KEY_LENGTH) {
     throw new Error(`EVIDENCE_SIGNING_KEY is too short: at least ${MIN_SIGNING_KEY_LENGTH} characters`);
   }

@@ -45,8 +45,13 @@ test('substituteVariables and chooseStep', () => {
   assert.equal(chooseStep(new Date(0), new Date(15_000)), 1);
   assert.equal(chooseStep(new Date(0), new Date(30 * 86_400_000)), 2592);
   assert.equal(
-    substituteVariables('rate(x{slo=~"$slo"}[$__rate_interval]) / ${slo:regex} [$__range] $__interval [[slo]]', { slo: 'availability' }, 15, 3600),
-    'rate(x{slo=~"availability"}[60s]) / availability [3600s] 15s availability',
+    substituteVariables(
+      'rate(x{slo=~"$slo"}[$__rate_interval]) / ${slo:regex} [$__range] $__interval [[slo]]',
+      { slo: 'availability' },
+      15,
+      3600
+    ),
+    'rate(x{slo=~"availability"}[60s]) / availability [3600s] 15s availability'
   );
   assert.equal(substituteVariables('{a=~"$v"}', { v: ['x.y', 'z'] }, 1, 10), '{a=~"(x\\.y|z)"}');
   assert.equal(substituteVariables('rate(x[$__rate_interval])', {}, 60, 86_400), 'rate(x[240s])');
@@ -68,43 +73,49 @@ describe('evidence export and verify over live demo data', () => {
     const add = (table: string, id: string) => (into[table] ??= []).push(id);
     const a = await db.pool.query<{ id: string }>(
       `INSERT INTO audit_log (actor, action, target, payload, ts) VALUES ('test:auditor', 'release_freeze.manual_freeze', $1, '{}', $2) RETURNING id`,
-      [marker, at],
+      [marker, at]
     );
     add('audit_log', a.rows[0]!.id);
     const h = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.freeze_history (frozen, cause, reason, at) VALUES (true, 'manual', $1, $2) RETURNING id`,
-      [marker, at],
+      [marker, at]
     );
     add('freeze_history', h.rows[0]!.id);
     const f = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.freeze_actions (kind, reason, actor, created_at) VALUES ('freeze', $1, 'test:auditor', $2) RETURNING id`,
-      [marker, at],
+      [marker, at]
     );
     add('freeze_actions', f.rows[0]!.id);
     const e = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, actor, reason, epoch, started_at, finished_at, outcome)
        VALUES ('drill', 'drill', 'eu', 'us', 'test:auditor', $1, 1, $2, $2::timestamptz + interval '5 seconds', 'completed') RETURNING id`,
-      [marker, at],
+      [marker, at]
     );
     add('failover_events', e.rows[0]!.id);
     const d = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.failover_drills (scope, event_id, actor, started_at, finished_at, outcome, rto_seconds, rpo_seconds, writes_acknowledged, writes_lost, details)
        VALUES ('drill', $1, 'test:auditor', $2, $2::timestamptz + interval '5 seconds', 'passed', 4.2, 0, 100, 0, $3) RETURNING id`,
-      [e.rows[0]!.id, at, JSON.stringify({ marker })],
+      [e.rows[0]!.id, at, JSON.stringify({ marker })]
     );
     add('failover_drills', d.rows[0]!.id);
   }
 
   /** An incident (with the alert change that opened it) paged at `paged`, due `dueHours` later. */
-  async function insertIncident(group: string, paged: Date, dueHours: number, acknowledged: Date | null, resolved: Date | null): Promise<string> {
+  async function insertIncident(
+    group: string,
+    paged: Date,
+    dueHours: number,
+    acknowledged: Date | null,
+    resolved: Date | null
+  ): Promise<string> {
     const n = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.alert_notifications (source, group_key, status, payload) VALUES ('alertmanager', $1, 'firing', '{}') RETURNING id`,
-      [group],
+      [group]
     );
     const e = await db.pool.query<{ id: string }>(
       `INSERT INTO controlroom.alert_events (notification_id, source, group_key, fingerprint, status, starts_at, alertname, severity, labels, received_at)
        VALUES ($1, 'alertmanager', $2, $2, 'firing', $3, 'EvidenceTest', 'P1', '{}', $3) RETURNING id`,
-      [n.rows[0]!.id, group, paged],
+      [n.rows[0]!.id, group, paged]
     );
     const due = new Date(paged.getTime() + dueHours * 3_600_000);
     const i = await db.pool.query<{ id: string }>(
@@ -113,7 +124,7 @@ describe('evidence export and verify over live demo data', () => {
        VALUES ('alertmanager', $1, 'P1', '{EvidenceTest}', $2, $3, $4, $4, 'UTC', $5, CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE '@ana' END,
                CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE 'slack_button' END, $6, CASE WHEN $6::timestamptz IS NULL THEN NULL ELSE 'alert_resolved' END)
        RETURNING id`,
-      [group, e.rows[0]!.id, paged, due, acknowledged, resolved],
+      [group, e.rows[0]!.id, paged, due, acknowledged, resolved]
     );
     return i.rows[0]!.id;
   }
@@ -121,7 +132,13 @@ describe('evidence export and verify over live demo data', () => {
 
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-evidence-'));
-    live = await startLiveStack({ tenants: 8, backfillDays: 1, requestsPerSecond: 30, slowRefreshMs: 2000, clock: () => new Date() });
+    live = await startLiveStack({
+      tenants: 8,
+      backfillDays: 1,
+      requestsPerSecond: 30,
+      slowRefreshMs: 2000,
+      clock: () => new Date(),
+    });
     ({ db, stack } = live);
     from = new Date(Math.floor(Date.now() / 1000) * 1000);
     await insertRows(from, 'at-from', inside); // the start is inclusive
@@ -136,7 +153,13 @@ describe('evidence export and verify over live demo data', () => {
     // Paged 6 h before the period, acknowledged after 5 h, still open: both stages breached by the period's end.
     incidentIds.late = await insertIncident('ev:late', hoursBefore(6), 4, hoursBefore(1), null);
     // Paged inside the period, acknowledged and resolved after it ends: shown as open at the period's end, not breached.
-    incidentIds.inside = await insertIncident('ev:inside', new Date(from.getTime() + 1_000), 4, new Date(to.getTime() + 60_000), new Date(to.getTime() + 120_000));
+    incidentIds.inside = await insertIncident(
+      'ev:inside',
+      new Date(from.getTime() + 1_000),
+      4,
+      new Date(to.getTime() + 60_000),
+      new Date(to.getTime() + 120_000)
+    );
     // Resolved before the period, and paged after it: not in the bundle.
     incidentIds.before = await insertIncident('ev:before', hoursBefore(3), 4, hoursBefore(2.5), hoursBefore(2));
     incidentIds.after = await insertIncident('ev:after', new Date(to.getTime() + 1_000), 4, null, null);
@@ -187,13 +210,23 @@ describe('evidence export and verify over live demo data', () => {
           assert.equal(time!.type, 'time');
           assert.equal(value!.type, 'number');
           assert.equal(time!.values.length, value!.values.length);
-          assert.ok(panel.targets.some((t) => t.refId === frame.refId), 'frame refId names a target');
-          for (const t of time!.values) assert.ok((t as number) >= from.getTime() - 1 && (t as number) <= to.getTime() + 1, 'points within the period');
+          assert.ok(
+            panel.targets.some((t) => t.refId === frame.refId),
+            'frame refId names a target'
+          );
+          for (const t of time!.values)
+            assert.ok(
+              (t as number) >= from.getTime() - 1 && (t as number) <= to.getTime() + 1,
+              'points within the period'
+            );
         }
         if (panel.snapshotData!.some((f) => f.fields[1]!.values.some((v) => typeof v === 'number'))) withData++;
       }
       // ~15 s of scraping: most panels already have points (slow recording rules may still be empty).
-      assert.ok(withData >= Math.ceil(panels.length / 2), `${uid}: ${withData}/${panels.length} panels with data; empty: ${result.emptyTargets.join(', ')}`);
+      assert.ok(
+        withData >= Math.ceil(panels.length / 2),
+        `${uid}: ${withData}/${panels.length} panels with data; empty: ${result.emptyTargets.join(', ')}`
+      );
     }
     const queries = JSON.parse(await fs.readFile(path.join(bundle, 'snapshots', 'queries.json'), 'utf8')) as {
       dashboards: Record<string, Array<{ expr: string; executed: string }>>;
@@ -223,10 +256,14 @@ describe('evidence export and verify over live demo data', () => {
       const rows = await readJsonl(path.join(bundle, file));
       const ids = new Set(rows.map((r) => String(r.id)));
       for (const id of inside[table]!) assert.ok(ids.has(id), `${table} row ${id} inside the period is exported`);
-      for (const id of outside[table]!) assert.ok(!ids.has(id), `${table} row ${id} outside the period is not exported`);
+      for (const id of outside[table]!)
+        assert.ok(!ids.has(id), `${table} row ${id} outside the period is not exported`);
       for (const r of rows) {
         const at = new Date(String(r[column[table]!])).getTime();
-        assert.ok(at >= from.getTime() && at < to.getTime(), `${table} row ${String(r.id)} at ${String(r[column[table]!])}`);
+        assert.ok(
+          at >= from.getTime() && at < to.getTime(),
+          `${table} row ${String(r.id)} at ${String(r[column[table]!])}`
+        );
       }
     }
     const drills = await readJsonl(path.join(bundle, files.failover_drills!));
@@ -235,28 +272,47 @@ describe('evidence export and verify over live demo data', () => {
 
   test("the period's incidents, as they stood at the period's end", async () => {
     const rows = await readJsonl(path.join(bundle, 'records/incidents.jsonl'));
-    assert.deepEqual(rows.map((r) => r.id), [incidentIds.late, incidentIds.inside]);
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [incidentIds.late, incidentIds.inside]
+    );
     const [late, inside] = rows as [Record<string, unknown>, Record<string, unknown>];
-    assert.deepEqual([late.group_key, late.severity, late.acknowledged_by, late.acknowledged_via, late.resolved_at, late.state_at_period_end, late.breaches], [
-      'ev:late',
-      'P1',
-      '@ana',
-      'slack_button',
-      null,
-      'acknowledged',
-      ['acknowledge', 'resolve'],
-    ]);
+    assert.deepEqual(
+      [
+        late.group_key,
+        late.severity,
+        late.acknowledged_by,
+        late.acknowledged_via,
+        late.resolved_at,
+        late.state_at_period_end,
+        late.breaches,
+      ],
+      ['ev:late', 'P1', '@ana', 'slack_button', null, 'acknowledged', ['acknowledge', 'resolve']]
+    );
     assert.equal(Date.parse(String(late.acknowledge_by)) - Date.parse(String(late.paged_at)), 4 * 3_600_000);
-    assert.deepEqual([inside.acknowledged_at, inside.resolved_at, inside.state_at_period_end, inside.breaches], [null, null, 'open', []]);
+    assert.deepEqual(
+      [inside.acknowledged_at, inside.resolved_at, inside.state_at_period_end, inside.breaches],
+      [null, null, 'open', []]
+    );
     assert.equal(result.records['controlroom.incidents'], 2);
   });
 
   test('the evidence matrix maps each criterion to files of the bundle', async () => {
     const matrix = JSON.parse(await fs.readFile(path.join(bundle, 'evidence-matrix.json'), 'utf8')) as {
-      criteria: Array<{ criterion: string; files: Array<{ path: string; shows: string }>; gaps: string[]; audit_actions?: { count: number } }>;
+      criteria: Array<{
+        criterion: string;
+        files: Array<{ path: string; shows: string }>;
+        gaps: string[];
+        audit_actions?: { count: number };
+      }>;
     };
-    assert.deepEqual(matrix.criteria.map((c) => c.criterion), ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3']);
-    const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8')) as { files: Array<{ path: string }> };
+    assert.deepEqual(
+      matrix.criteria.map((c) => c.criterion),
+      ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3']
+    );
+    const manifest = JSON.parse(await fs.readFile(path.join(bundle, 'manifest.json'), 'utf8')) as {
+      files: Array<{ path: string }>;
+    };
     const inBundle = new Set(manifest.files.map((f) => f.path));
     for (const c of matrix.criteria) {
       assert.ok(c.files.length > 0);
@@ -272,19 +328,42 @@ describe('evidence export and verify over live demo data', () => {
     assert.equal(byId['CC8.1']!.audit_actions!.count >= 2, true, 'release_freeze.* entries counted');
     assert.deepEqual(byId['A1.3']!.gaps, []);
     const md = await fs.readFile(path.join(bundle, 'evidence-matrix.md'), 'utf8');
-    for (const c of ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3']) assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
+    for (const c of ['CC1', 'CC2', 'CC3', 'CC4', 'CC5', 'CC7.2', 'CC7.3', 'CC7.4', 'CC8.1', 'A1.2', 'A1.3'])
+      assert.match(md, new RegExp(`## ${c.replace('.', '\\.')}`));
     // The incidents of the period: CC7.3 (acknowledged in time?) and CC7.4 (resolved in time?), with the late one as a finding.
-    const incidentsOf = (id: string) => byId[id] as unknown as { records: Record<string, number>; findings: string[]; files: Array<{ path: string }> };
+    const incidentsOf = (id: string) =>
+      byId[id] as unknown as { records: Record<string, number>; findings: string[]; files: Array<{ path: string }> };
     assert.ok(incidentsOf('CC7.3').files.some((f) => f.path === 'records/incidents.jsonl'));
-    assert.deepEqual(incidentsOf('CC7.3').records, { incidents: 2, incidents_P1: 2, incidents_P2: 0, incidents_P3: 0, acknowledged: 1, acknowledge_breaches: 1 });
-    assert.deepEqual(incidentsOf('CC7.4').records, { incidents: 2, resolved: 0, open_at_period_end: 2, resolve_breaches: 1 });
+    assert.deepEqual(incidentsOf('CC7.3').records, {
+      incidents: 2,
+      incidents_P1: 2,
+      incidents_P2: 0,
+      incidents_P3: 0,
+      acknowledged: 1,
+      acknowledge_breaches: 1,
+    });
+    assert.deepEqual(incidentsOf('CC7.4').records, {
+      incidents: 2,
+      resolved: 0,
+      open_at_period_end: 2,
+      resolve_breaches: 1,
+    });
     assert.equal(incidentsOf('CC7.3').findings.length, 1);
-    assert.match(incidentsOf('CC7.3').findings[0]!, new RegExp(`^incident ${incidentIds.late} \\(P1, EvidenceTest, paged .*\\) was acknowledged at .*, due `));
+    assert.match(
+      incidentsOf('CC7.3').findings[0]!,
+      new RegExp(`^incident ${incidentIds.late} \\(P1, EvidenceTest, paged .*\\) was acknowledged at .*, due `)
+    );
     assert.match(incidentsOf('CC7.4').findings[0]!, /was not resolved by the period's end/);
     assert.match(md, /## CC7\.4: [^\n]+\n[\s\S]*?\*\*Finding:\*\* incident \d+ \(P1/);
     // The organisation and risk controls say plainly what Control Room does not cover.
-    const organisational = matrix.criteria.filter((c) => /^CC[1-5]$/.test(c.criterion)) as Array<{ criterion: string; not_covered?: string[] }>;
-    assert.ok(organisational.every((c) => (c.not_covered?.length ?? 0) >= 2), 'each of CC1-CC5 lists what it does not cover');
+    const organisational = matrix.criteria.filter((c) => /^CC[1-5]$/.test(c.criterion)) as Array<{
+      criterion: string;
+      not_covered?: string[];
+    }>;
+    assert.ok(
+      organisational.every((c) => (c.not_covered?.length ?? 0) >= 2),
+      'each of CC1-CC5 lists what it does not cover'
+    );
     assert.match(md, /## CC1: [^\n]+\n[\s\S]*?\*\*Not covered by Control Room:\*\* integrity and ethical values/);
   });
 
@@ -315,14 +394,24 @@ describe('evidence export and verify over live demo data', () => {
       'snapshots/controlroom-self.json',
       'snapshots/queries.json',
     ];
-    assert.deepEqual(manifest.files.map((f) => f.path), expected);
+    assert.deepEqual(
+      manifest.files.map((f) => f.path),
+      expected
+    );
     for (const f of manifest.files) {
       const content = await fs.readFile(path.join(bundle, f.path));
       assert.equal(f.size, content.length, f.path);
       assert.equal(f.sha256, sha256(content), f.path);
     }
     assert.equal((await fs.readFile(path.join(bundle, 'manifest.sig'), 'utf8')).trim(), sign(bytes, KEY));
-    assert.deepEqual(await verifyEvidence(bundle, KEY), { ok: true, changed: [], added: [], removed: [], badSignature: false, errors: [] });
+    assert.deepEqual(await verifyEvidence(bundle, KEY), {
+      ok: true,
+      changed: [],
+      added: [],
+      removed: [],
+      badSignature: false,
+      errors: [],
+    });
   });
 
   test('verify detects a changed byte, an added file, a removed file, a tampered manifest and a wrong key', async () => {
@@ -358,7 +447,9 @@ describe('evidence export and verify over live demo data', () => {
     const tampered = await copyBundle(bundle, 'tampered');
     await fs.appendFile(path.join(tampered, 'records', 'failover_drills.jsonl'), '{"id":"999","outcome":"passed"}\n');
     const manifestPath = path.join(tampered, 'manifest.json');
-    const manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8')) as { files: Array<{ path: string; size: number; sha256: string }> };
+    const manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8')) as {
+      files: Array<{ path: string; size: number; sha256: string }>;
+    };
     const entry = manifest.files.find((f) => f.path === 'records/failover_drills.jsonl')!;
     const newBytes = await fs.readFile(path.join(tampered, 'records', 'failover_drills.jsonl'));
     entry.size = newBytes.length;
@@ -380,27 +471,47 @@ describe('evidence export and verify over live demo data', () => {
     // The CLI function lists the differences and returns exit code 1.
     const lines: string[] = [];
     assert.equal(await runEvidenceVerify(changed, { EVIDENCE_SIGNING_KEY: KEY }, (l) => lines.push(l)), 1);
-    assert.ok(lines.some((l) => l.includes('changed: records/audit_log.jsonl')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('changed: records/audit_log.jsonl')),
+      lines.join('\n')
+    );
     assert.equal(await runEvidenceVerify(bundle, { EVIDENCE_SIGNING_KEY: KEY }, () => undefined), 0);
   });
 
   test('export refuses to run without a signing key, with a short key, or into a non-empty directory', async () => {
     const base = { pool: db.pool, prometheusUrl: stack.prometheusUrl, dashboardsDir, dashboards: DASHBOARDS, from, to };
-    await assert.rejects(exportEvidence({ ...base, outDir: path.join(tmp, 'nokey'), signingKey: undefined }), /EVIDENCE_SIGNING_KEY is not set/);
-    await assert.rejects(exportEvidence({ ...base, outDir: path.join(tmp, 'shortkey'), signingKey: 'short' }), /EVIDENCE_SIGNING_KEY is too short/);
-    await assert.rejects(exportEvidence({ ...base, outDir: bundle, signingKey: KEY }), /not empty/);
-    await assert.rejects(exportEvidence({ ...base, dashboards: ['nope'], outDir: path.join(tmp, 'nodash'), signingKey: KEY }), /no dashboard with uid nope/);
     await assert.rejects(
-      runEvidenceExport({ from: from.toISOString(), to: to.toISOString(), dashboard: DASHBOARDS, out: path.join(tmp, 'cli-nokey') }, {
-        DATABASE_URL: db.url,
-        PROMETHEUS_URL: stack.prometheusUrl,
-      }),
-      /EVIDENCE_SIGNING_KEY is not set/,
+      exportEvidence({ ...base, outDir: path.join(tmp, 'nokey'), signingKey: undefined }),
+      /EVIDENCE_SIGNING_KEY is not set/
+    );
+    await assert.rejects(
+      exportEvidence({ ...base, outDir: path.join(tmp, 'shortkey'), signingKey: 'short' }),
+      /EVIDENCE_SIGNING_KEY is too short/
+    );
+    await assert.rejects(exportEvidence({ ...base, outDir: bundle, signingKey: KEY }), /not empty/);
+    await assert.rejects(
+      exportEvidence({ ...base, dashboards: ['nope'], outDir: path.join(tmp, 'nodash'), signingKey: KEY }),
+      /no dashboard with uid nope/
+    );
+    await assert.rejects(
+      runEvidenceExport(
+        { from: from.toISOString(), to: to.toISOString(), dashboard: DASHBOARDS, out: path.join(tmp, 'cli-nokey') },
+        {
+          DATABASE_URL: db.url,
+          PROMETHEUS_URL: stack.prometheusUrl,
+        }
+      ),
+      /EVIDENCE_SIGNING_KEY is not set/
     );
     // Through the CLI function with the environment the command uses.
     const viaCli = await runEvidenceExport(
-      { from: from.toISOString(), to: to.toISOString(), dashboard: ['controlroom-regions'], out: path.join(tmp, 'cli') },
-      { DATABASE_URL: db.url, PROMETHEUS_URL: stack.prometheusUrl, EVIDENCE_SIGNING_KEY: KEY },
+      {
+        from: from.toISOString(),
+        to: to.toISOString(),
+        dashboard: ['controlroom-regions'],
+        out: path.join(tmp, 'cli'),
+      },
+      { DATABASE_URL: db.url, PROMETHEUS_URL: stack.prometheusUrl, EVIDENCE_SIGNING_KEY: KEY }
     );
     assert.ok(viaCli.files.includes('snapshots/controlroom-regions.json'));
     assert.equal((await verifyEvidence(path.join(tmp, 'cli'), KEY)).ok, true);
@@ -420,7 +531,7 @@ describe('evidence export and verify over live demo data', () => {
           outDir: path.join(tmp, 'missing-table'),
           signingKey: KEY,
         }),
-        /table controlroom\.failover_drills does not exist: run "controlroom migrate"/,
+        /table controlroom\.failover_drills does not exist: run "controlroom migrate"/
       );
     } finally {
       await db.pool.query('ALTER TABLE controlroom.failover_drills_gone RENAME TO failover_drills');

@@ -11,7 +11,16 @@ import { runControlroom, spawnControlroom } from '../testing/processes.ts';
 import { startPrometheusStack, type PrometheusStack } from '../testing/prometheus-stack.ts';
 
 const KEY = 'export-restart-signing-key-0123456789abcdef';
-const period = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-01T06:00:00Z', '--dashboard', 'controlroom-self', '--dashboard', 'controlroom-regions'];
+const period = [
+  '--from',
+  '2026-01-01T00:00:00Z',
+  '--to',
+  '2026-01-01T06:00:00Z',
+  '--dashboard',
+  'controlroom-self',
+  '--dashboard',
+  'controlroom-regions',
+];
 
 let db: TestDatabase;
 let prometheus: PrometheusStack;
@@ -36,26 +45,33 @@ after(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-test('kill -9 in the middle of an evidence export: no bundle appears, and the next export to the same --out replaces the leftovers', { timeout: 300_000 }, async () => {
-  const out = path.join(tmp, 'bundle');
-  const env = { DATABASE_URL: db.url, EVIDENCE_SIGNING_KEY: KEY, LOG_LEVEL: 'warn' };
-  const first = spawnControlroom(['evidence', 'export', ...period, '--out', out], {
-    ...env,
-    PROMETHEUS_URL: `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`,
-  });
-  await waitUntil(async () => held.length > 0, 60_000, 'the export to query Prometheus');
-  const staging = (await fs.readdir(tmp)).filter((name) => name.startsWith('.bundle.exporting-'));
-  assert.deepEqual(staging, [`.bundle.exporting-${first.child.pid}`]);
-  await first.kill();
+test(
+  'kill -9 in the middle of an evidence export: no bundle appears, and the next export to the same --out replaces the leftovers',
+  { timeout: 300_000 },
+  async () => {
+    const out = path.join(tmp, 'bundle');
+    const env = { DATABASE_URL: db.url, EVIDENCE_SIGNING_KEY: KEY, LOG_LEVEL: 'warn' };
+    const first = spawnControlroom(['evidence', 'export', ...period, '--out', out], {
+      ...env,
+      PROMETHEUS_URL: `http://127.0.0.1:${(hung.address() as net.AddressInfo).port}`,
+    });
+    await waitUntil(async () => held.length > 0, 60_000, 'the export to query Prometheus');
+    const staging = (await fs.readdir(tmp)).filter((name) => name.startsWith('.bundle.exporting-'));
+    assert.deepEqual(staging, [`.bundle.exporting-${first.child.pid}`]);
+    await first.kill();
 
-  // Rolled back, as the README says: --out does not exist; only the hidden staging directory is left.
-  assert.equal(existsSync(out), false, 'a killed export left a partial bundle at --out');
-  assert.ok(existsSync(path.join(tmp, staging[0]!)));
+    // Rolled back, as the README says: --out does not exist; only the hidden staging directory is left.
+    assert.equal(existsSync(out), false, 'a killed export left a partial bundle at --out');
+    assert.ok(existsSync(path.join(tmp, staging[0]!)));
 
-  const second = await runControlroom(['evidence', 'export', ...period, '--out', out], { ...env, PROMETHEUS_URL: prometheus.prometheusUrl });
-  assert.equal(second.code, 0, second.output);
-  assert.deepEqual((await fs.readdir(tmp)).sort(), ['bundle'], 'the dead export\'s staging directory was not removed');
-  const verify = await runControlroom(['evidence', 'verify', out], { EVIDENCE_SIGNING_KEY: KEY, LOG_LEVEL: 'warn' });
-  assert.equal(verify.code, 0, verify.output);
-  assert.match(verify.output, /: ok/);
-});
+    const second = await runControlroom(['evidence', 'export', ...period, '--out', out], {
+      ...env,
+      PROMETHEUS_URL: prometheus.prometheusUrl,
+    });
+    assert.equal(second.code, 0, second.output);
+    assert.deepEqual((await fs.readdir(tmp)).sort(), ['bundle'], "the dead export's staging directory was not removed");
+    const verify = await runControlroom(['evidence', 'verify', out], { EVIDENCE_SIGNING_KEY: KEY, LOG_LEVEL: 'warn' });
+    assert.equal(verify.code, 0, verify.output);
+    assert.match(verify.output, /: ok/);
+  }
+);

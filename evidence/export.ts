@@ -116,14 +116,28 @@ const ALERT_ACTIONS = ['slack.', 'overage.', 'alert.', 'page', 'ticket', 'freeze
 const CHANGE_ACTIONS = ['release_freeze.', 'github.'];
 const RECOVERY_ACTIONS = ['failover.'];
 /** Alert groups triaged into incidents, paged, escalated and acknowledged (CC7.3). */
-const INCIDENT_EVALUATION_ACTIONS = ['incident.opened', 'slack.page_posted', 'slack.page_escalated', 'slack.page_acknowledged', 'slack.page_folded_into_storm'];
+const INCIDENT_EVALUATION_ACTIONS = [
+  'incident.opened',
+  'slack.page_posted',
+  'slack.page_escalated',
+  'slack.page_acknowledged',
+  'slack.page_folded_into_storm',
+];
 /** Incidents contained and closed: resolutions, the release freeze, notify_ops tasks (CC7.4). */
-const INCIDENT_RESPONSE_ACTIONS = ['incident.resolved', 'slack.page_resolved_by_user', 'release_freeze.', 'overage.notify_ops_created'];
+const INCIDENT_RESPONSE_ACTIONS = [
+  'incident.resolved',
+  'slack.page_resolved_by_user',
+  'release_freeze.',
+  'overage.notify_ops_created',
+];
 /** The period's incidents (records/incidents.jsonl), written beside the table records. */
 export const INCIDENTS_FILE = 'records/incidents.jsonl';
 
 export async function toolVersion(): Promise<{ name: string; version: string }> {
-  const pkg = JSON.parse(await fs.readFile(path.join(projectRoot, 'package.json'), 'utf8')) as { name?: string; version?: string };
+  const pkg = JSON.parse(await fs.readFile(path.join(projectRoot, 'package.json'), 'utf8')) as {
+    name?: string;
+    version?: string;
+  };
   return { name: pkg.name ?? 'controlroom', version: pkg.version ?? '0.0.0' };
 }
 
@@ -134,7 +148,12 @@ export function chooseStep(from: Date, to: Date, maxPoints = 1000): number {
 }
 
 /** Grafana's built-in and dashboard variables, resolved for the export period. */
-export function substituteVariables(expr: string, vars: Record<string, string | string[]>, stepSeconds: number, rangeSeconds: number): string {
+export function substituteVariables(
+  expr: string,
+  vars: Record<string, string | string[]>,
+  stepSeconds: number,
+  rangeSeconds: number
+): string {
   const builtins: Record<string, string> = {
     __rate_interval: `${Math.max(4 * stepSeconds, 60)}s`,
     __interval: `${stepSeconds}s`,
@@ -204,7 +223,12 @@ export function toFrames(result: PromSeries[], target: Target, executedExpr: str
         meta,
         fields: [
           { name: 'Time', type: 'time', config: {}, values: rows.map(({ p }) => Math.round(p[0] * 1000)) },
-          ...labelNames.map<Field>((l) => ({ name: l, type: 'string', config: {}, values: rows.map(({ s }) => s.metric[l] ?? '') })),
+          ...labelNames.map<Field>((l) => ({
+            name: l,
+            type: 'string',
+            config: {},
+            values: rows.map(({ s }) => s.metric[l] ?? ''),
+          })),
           { name: `Value #${refId}`, type: 'number', config: {}, values: rows.map(({ p }) => toNumber(p[1])) },
         ],
       },
@@ -219,7 +243,13 @@ export function toFrames(result: PromSeries[], target: Target, executedExpr: str
       meta,
       fields: [
         { name: 'Time', type: 'time', config: {}, values: points.map((p) => Math.round(p[0] * 1000)) },
-        { name, type: 'number', labels: series.metric, config: { displayNameFromDS: name }, values: points.map((p) => toNumber(p[1])) },
+        {
+          name,
+          type: 'number',
+          labels: series.metric,
+          config: { displayNameFromDS: name },
+          values: points.map((p) => toNumber(p[1])),
+        },
       ],
     };
   });
@@ -229,7 +259,7 @@ async function promQuery(
   fetchFn: typeof fetch,
   baseUrl: string,
   kind: 'query' | 'query_range',
-  params: Record<string, string>,
+  params: Record<string, string>
 ): Promise<PromSeries[]> {
   const url = `${baseUrl.replace(/\/+$/, '')}/api/v1/${kind}`;
   let res: Response;
@@ -241,7 +271,9 @@ async function promQuery(
       signal: AbortSignal.timeout(60_000),
     });
   } catch (error) {
-    throw new Error(`Prometheus at ${baseUrl} is unreachable: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `Prometheus at ${baseUrl} is unreachable: ${error instanceof Error ? error.message : String(error)}`
+    );
   }
   const text = await res.text();
   let body: { status?: string; error?: string; data?: { resultType?: string; result?: PromSeries[] } };
@@ -250,7 +282,8 @@ async function promQuery(
   } catch {
     throw new Error(`Prometheus ${kind} answered ${res.status}: ${text.slice(0, 200)}`);
   }
-  if (body.status !== 'success') throw new Error(`Prometheus ${kind} of ${params.query} failed: ${body.error ?? res.status}`);
+  if (body.status !== 'success')
+    throw new Error(`Prometheus ${kind} of ${params.query} failed: ${body.error ?? res.status}`);
   const result = body.data?.result ?? [];
   // A scalar or string result is [time, value], not a list of series.
   if (body.data?.resultType === 'scalar' || body.data?.resultType === 'string') {
@@ -354,11 +387,16 @@ export async function buildSnapshot(options: {
 }
 
 /** Rows of one table whose timestamp is in [from, to), oldest first; a missing table is a clear error. */
-async function exportRecords(pool: Pool, source: (typeof RECORD_SOURCES)[number], from: Date, to: Date): Promise<Record<string, unknown>[]> {
+async function exportRecords(
+  pool: Pool,
+  source: (typeof RECORD_SOURCES)[number],
+  from: Date,
+  to: Date
+): Promise<Record<string, unknown>[]> {
   try {
     const { rows } = await pool.query<Record<string, unknown>>(
       `SELECT * FROM ${source.table} WHERE ${source.column} >= $1 AND ${source.column} < $2 ORDER BY ${source.column}, id`,
-      [from, to],
+      [from, to]
     );
     return rows;
   } catch (error) {
@@ -370,9 +408,11 @@ async function exportRecords(pool: Pool, source: (typeof RECORD_SOURCES)[number]
 }
 
 const jsonl = (rows: Record<string, unknown>[]) =>
-  rows.map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') + (rows.length ? '\n' : '');
+  rows.map((r) => JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).join('\n') +
+  (rows.length ? '\n' : '');
 
-const matches = (action: string, selectors: string[]) => selectors.some((s) => (s.endsWith('.') ? action.startsWith(s) : action === s));
+const matches = (action: string, selectors: string[]) =>
+  selectors.some((s) => (s.endsWith('.') ? action.startsWith(s) : action === s));
 
 interface MatrixEntry {
   criterion: string;
@@ -392,19 +432,34 @@ const ACCESS_ACTIONS = ['failover.', 'release_freeze.', 'pricing_model.', 'bulk_
 const MODEL_ACTIONS = ['pricing_model.'];
 const POLICY_ACTIONS = ['release_freeze.'];
 const COMMUNICATION_ACTIONS = ['slack.', 'github.'];
-const MONITORING_ACTIONS = ['failover.drill', 'failover.gameday', 'failover.integrity_passed', 'failover.integrity_failed', 'evidence.'];
+const MONITORING_ACTIONS = [
+  'failover.drill',
+  'failover.gameday',
+  'failover.integrity_passed',
+  'failover.integrity_failed',
+  'evidence.',
+];
 
 /**
  * The organisation and risk controls (CC1–CC5), mapped to what Control Room can show. They are mostly
  * about people, policies and governance, which no monitoring tool evidences: each entry says plainly what
  * it does not cover.
  */
-function organisationalMatrix(countAudit: (selectors: string[]) => number, has: (uid: string) => boolean): MatrixEntry[] {
+function organisationalMatrix(
+  countAudit: (selectors: string[]) => number,
+  has: (uid: string) => boolean
+): MatrixEntry[] {
   return [
     {
       criterion: 'CC1',
       title: 'Control environment: accountability for controls',
-      files: [{ path: 'records/audit_log.jsonl', shows: 'Every control action (failover, freeze, pricing model, bulk rating) attributed to a named Grafana user or system actor, with role, IP address and user agent (CC1.5).' }],
+      files: [
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Every control action (failover, freeze, pricing model, bulk rating) attributed to a named Grafana user or system actor, with role, IP address and user agent (CC1.5).',
+        },
+      ],
       audit_actions: { selectors: ACCESS_ACTIONS, count: countAudit(ACCESS_ACTIONS) },
       gaps: [],
       not_covered: [
@@ -419,54 +474,115 @@ function organisationalMatrix(countAudit: (selectors: string[]) => number, has: 
       criterion: 'CC2',
       title: 'Communication and information: incidents and release state are communicated',
       files: [
-        { path: 'records/audit_log.jsonl', shows: 'Audit entries slack.* and github.*: pages posted, escalated and acknowledged; freeze statuses published on pull requests (CC2.2).' },
-        ...(has('controlroom-slo') ? [{ path: 'snapshots/controlroom-slo.json', shows: 'The quality information the controls act on: SLIs, burn rates and budgets (CC2.1).' }] : []),
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Audit entries slack.* and github.*: pages posted, escalated and acknowledged; freeze statuses published on pull requests (CC2.2).',
+        },
+        ...(has('controlroom-slo')
+          ? [
+              {
+                path: 'snapshots/controlroom-slo.json',
+                shows: 'The quality information the controls act on: SLIs, burn rates and budgets (CC2.1).',
+              },
+            ]
+          : []),
       ],
       audit_actions: { selectors: COMMUNICATION_ACTIONS, count: countAudit(COMMUNICATION_ACTIONS) },
       gaps: [],
-      not_covered: ['communication of policies and responsibilities to staff (CC2.2)', 'communication with customers, regulators and other external parties (CC2.3)', 'whistle-blower channels'],
+      not_covered: [
+        'communication of policies and responsibilities to staff (CC2.2)',
+        'communication with customers, regulators and other external parties (CC2.3)',
+        'whistle-blower channels',
+      ],
     },
     {
       criterion: 'CC3',
       title: 'Risk assessment: reliability risk tolerance is defined and enforced',
       files: [
-        { path: 'records/freeze_history.jsonl', shows: 'The error-budget policy in force: releases frozen while reliability risk is above tolerance (CC3.1, CC3.4).' },
-        { path: 'records/failover_drills.jsonl', shows: 'Outage risk tested: drills and game days judged against the RTO / RPO targets.' },
+        {
+          path: 'records/freeze_history.jsonl',
+          shows:
+            'The error-budget policy in force: releases frozen while reliability risk is above tolerance (CC3.1, CC3.4).',
+        },
+        {
+          path: 'records/failover_drills.jsonl',
+          shows: 'Outage risk tested: drills and game days judged against the RTO / RPO targets.',
+        },
       ],
       audit_actions: { selectors: POLICY_ACTIONS, count: countAudit(POLICY_ACTIONS) },
       gaps: [],
-      not_covered: ['the organisation-wide risk assessment and its objectives (CC3.1, CC3.2)', 'fraud risk (CC3.3)', 'vendor and business-partner risk'],
+      not_covered: [
+        'the organisation-wide risk assessment and its objectives (CC3.1, CC3.2)',
+        'fraud risk (CC3.3)',
+        'vendor and business-partner risk',
+      ],
     },
     {
       criterion: 'CC4',
       title: 'Monitoring activities: controls are evaluated and deficiencies raised',
       files: [
-        { path: 'records/failover_drills.jsonl', shows: 'Recurring evaluations of the recovery controls: drills and game days with outcome (CC4.1).' },
-        { path: 'records/failover_events.jsonl', shows: 'Post-cutover integrity checks (invoices, agent queue, API error rate) recorded with each cutover; a failure pages (CC4.2).' },
-        { path: 'records/audit_log.jsonl', shows: 'Audit entries failover.drill, failover.gameday, failover.integrity_* and evidence.*: evaluations run and this weekly evidence itself.' },
+        {
+          path: 'records/failover_drills.jsonl',
+          shows: 'Recurring evaluations of the recovery controls: drills and game days with outcome (CC4.1).',
+        },
+        {
+          path: 'records/failover_events.jsonl',
+          shows:
+            'Post-cutover integrity checks (invoices, agent queue, API error rate) recorded with each cutover; a failure pages (CC4.2).',
+        },
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Audit entries failover.drill, failover.gameday, failover.integrity_* and evidence.*: evaluations run and this weekly evidence itself.',
+        },
       ],
       audit_actions: { selectors: MONITORING_ACTIONS, count: countAudit(MONITORING_ACTIONS) },
       gaps: [],
-      not_covered: ['internal audit and management reviews of the controls (CC4.1)', 'tracking of deficiencies to remediation outside Control Room (CC4.2)'],
+      not_covered: [
+        'internal audit and management reviews of the controls (CC4.1)',
+        'tracking of deficiencies to remediation outside Control Room (CC4.2)',
+      ],
     },
     {
       criterion: 'CC5',
       title: 'Control activities: controls are implemented as code and changes are recorded',
       files: [
-        { path: 'records/audit_log.jsonl', shows: 'Audit entries pricing_model.* (model registry: registered, activated, promoted, rolled back) and release_freeze.* (the freeze policy acting) (CC5.2, CC5.3).' },
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Audit entries pricing_model.* (model registry: registered, activated, promoted, rolled back) and release_freeze.* (the freeze policy acting) (CC5.2, CC5.3).',
+        },
         { path: 'records/freeze_actions.jsonl', shows: 'Manual freezes and overrides: who, why, until when (CC5.3).' },
       ],
-      audit_actions: { selectors: [...MODEL_ACTIONS, ...POLICY_ACTIONS], count: countAudit([...MODEL_ACTIONS, ...POLICY_ACTIONS]) },
+      audit_actions: {
+        selectors: [...MODEL_ACTIONS, ...POLICY_ACTIONS],
+        count: countAudit([...MODEL_ACTIONS, ...POLICY_ACTIONS]),
+      },
       gaps: [],
-      not_covered: ['written policies and procedures and their deployment to staff (CC5.3)', 'segregation of duties beyond the Viewer / Editor / Admin roles of the control API', 'technology general controls of systems other than Control Room (CC5.2)'],
+      not_covered: [
+        'written policies and procedures and their deployment to staff (CC5.3)',
+        'segregation of duties beyond the Viewer / Editor / Admin roles of the control API',
+        'technology general controls of systems other than Control Room (CC5.2)',
+      ],
     },
   ];
 }
 
 /** CC7.3 and CC7.4 from the period's incidents: triage and acknowledgement, then response and resolution. */
-function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: string[]) => number, has: (uid: string) => boolean): MatrixEntry[] {
+function incidentMatrix(
+  incidents: IncidentRecord[],
+  countAudit: (selectors: string[]) => number,
+  has: (uid: string) => boolean
+): MatrixEntry[] {
   const dashboard = has('controlroom-incidents')
-    ? [{ path: 'snapshots/controlroom-incidents.json', shows: 'The Incident response dashboard over the period: open incidents, past-SLA incidents, time to acknowledge and resolve, breaches by severity.' }]
+    ? [
+        {
+          path: 'snapshots/controlroom-incidents.json',
+          shows:
+            'The Incident response dashboard over the period: open incidents, past-SLA incidents, time to acknowledge and resolve, breaches by severity.',
+        },
+      ]
     : [];
   const breached = (stage: 'acknowledge' | 'resolve') => incidents.filter((i) => i.breaches.includes(stage));
   const finding = (i: IncidentRecord, stage: 'acknowledge' | 'resolve') => {
@@ -474,14 +590,24 @@ function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: str
     const due = stage === 'acknowledge' ? i.acknowledge_by : i.resolve_by;
     return `incident ${i.id} (${i.severity}, ${i.alertnames.join(', ')}, paged ${i.paged_at}) was ${done ? `${stage}d at ${done}` : `not ${stage}d by the period's end`}, due ${due}`;
   };
-  const bySeverity = (list: IncidentRecord[]) => Object.fromEntries((['P1', 'P2', 'P3'] as const).map((s) => [s, list.filter((i) => i.severity === s).length]));
+  const bySeverity = (list: IncidentRecord[]) =>
+    Object.fromEntries((['P1', 'P2', 'P3'] as const).map((s) => [s, list.filter((i) => i.severity === s).length]));
   return [
     {
       criterion: 'CC7.3',
-      title: 'Incident evaluation: alerts are triaged into incidents by severity, paged and acknowledged within the SLA',
+      title:
+        'Incident evaluation: alerts are triaged into incidents by severity, paged and acknowledged within the SLA',
       files: [
-        { path: INCIDENTS_FILE, shows: 'Every incident (alert group) active in the period: severity, when it was paged, the acknowledge deadline (P1 4 h, P2 1 business day, P3 3 business days), who acknowledged it and when, and breaches.' },
-        { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.opened and slack.page_*: incidents opened, pages posted, escalated and acknowledged, with actor and time.' },
+        {
+          path: INCIDENTS_FILE,
+          shows:
+            'Every incident (alert group) active in the period: severity, when it was paged, the acknowledge deadline (P1 4 h, P2 1 business day, P3 3 business days), who acknowledged it and when, and breaches.',
+        },
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Audit entries incident.opened and slack.page_*: incidents opened, pages posted, escalated and acknowledged, with actor and time.',
+        },
         ...dashboard,
       ],
       audit_actions: { selectors: INCIDENT_EVALUATION_ACTIONS, count: countAudit(INCIDENT_EVALUATION_ACTIONS) },
@@ -493,15 +619,28 @@ function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: str
       },
       gaps: [],
       findings: breached('acknowledge').map((i) => finding(i, 'acknowledge')),
-      not_covered: ['security events that never raise a Prometheus or Grafana alert (they are not paged through Control Room)'],
+      not_covered: [
+        'security events that never raise a Prometheus or Grafana alert (they are not paged through Control Room)',
+      ],
     },
     {
       criterion: 'CC7.4',
       title: 'Incident response: incidents are contained and resolved within the SLA',
       files: [
-        { path: INCIDENTS_FILE, shows: 'Resolution of each incident: when and how (every alert resolved, or Resolve pressed by a named person), the resolve deadline, and breaches.' },
-        { path: 'records/freeze_history.jsonl', shows: 'Containment: releases frozen while an SLO page or the error budget called for it.' },
-        { path: 'records/audit_log.jsonl', shows: 'Audit entries incident.resolved, slack.page_resolved_by_user, release_freeze.* and overage.notify_ops_created: the actions taken.' },
+        {
+          path: INCIDENTS_FILE,
+          shows:
+            'Resolution of each incident: when and how (every alert resolved, or Resolve pressed by a named person), the resolve deadline, and breaches.',
+        },
+        {
+          path: 'records/freeze_history.jsonl',
+          shows: 'Containment: releases frozen while an SLO page or the error budget called for it.',
+        },
+        {
+          path: 'records/audit_log.jsonl',
+          shows:
+            'Audit entries incident.resolved, slack.page_resolved_by_user, release_freeze.* and overage.notify_ops_created: the actions taken.',
+        },
         ...dashboard,
       ],
       audit_actions: { selectors: INCIDENT_RESPONSE_ACTIONS, count: countAudit(INCIDENT_RESPONSE_ACTIONS) },
@@ -513,7 +652,10 @@ function incidentMatrix(incidents: IncidentRecord[], countAudit: (selectors: str
       },
       gaps: [],
       findings: breached('resolve').map((i) => finding(i, 'resolve')),
-      not_covered: ['post-incident reviews and remediation tracking (kept outside Control Room)', 'notification of affected customers and regulators'],
+      not_covered: [
+        'post-incident reviews and remediation tracking (kept outside Control Room)',
+        'notification of affected customers and regulators',
+      ],
     },
   ];
 }
@@ -539,13 +681,17 @@ function buildMatrix(args: {
       ...monitoring.map((uid) => ({
         path: snap(uid),
         shows: {
-          'controlroom-slo': 'Error budget, burn rates and firing SLO alerts over the period, from the monitoring system itself.',
+          'controlroom-slo':
+            'Error budget, burn rates and firing SLO alerts over the period, from the monitoring system itself.',
           'controlroom-self': 'Self-monitoring: exporter, alert receiver and agent queue health over the period.',
           'controlroom-executive': 'SLO attainment cards and the release-freeze state over the period.',
           'controlroom-usage': 'Tenant usage against plan limits over the period.',
         }[uid]!,
       })),
-      { path: 'records/audit_log.jsonl', shows: 'Alert actions taken (pages, tickets, escalations, overage tasks) with actor and time.' },
+      {
+        path: 'records/audit_log.jsonl',
+        shows: 'Alert actions taken (pages, tickets, escalations, overage tasks) with actor and time.',
+      },
     ],
     audit_actions: { selectors: ALERT_ACTIONS, count: countAudit(ALERT_ACTIONS) },
     gaps: monitoring.length === 0 ? ['no monitoring dashboard (controlroom-slo or controlroom-self) was exported'] : [],
@@ -554,12 +700,22 @@ function buildMatrix(args: {
     criterion: 'CC8.1',
     title: 'Change management: releases are gated while reliability is at risk',
     files: [
-      { path: 'records/freeze_history.jsonl', shows: 'Every change of the release-freeze state (frozen/unfrozen, cause, reason).' },
+      {
+        path: 'records/freeze_history.jsonl',
+        shows: 'Every change of the release-freeze state (frozen/unfrozen, cause, reason).',
+      },
       { path: 'records/freeze_actions.jsonl', shows: 'Manual freezes and overrides with who, why and until when.' },
-      { path: 'records/audit_log.jsonl', shows: 'Audit entries release_freeze.* and github.* : freeze decisions and the commit statuses set on pull requests.' },
+      {
+        path: 'records/audit_log.jsonl',
+        shows:
+          'Audit entries release_freeze.* and github.* : freeze decisions and the commit statuses set on pull requests.',
+      },
     ],
     audit_actions: { selectors: CHANGE_ACTIONS, count: countAudit(CHANGE_ACTIONS) },
-    records: { freeze_history: count('records/freeze_history.jsonl'), freeze_actions: count('records/freeze_actions.jsonl') },
+    records: {
+      freeze_history: count('records/freeze_history.jsonl'),
+      freeze_actions: count('records/freeze_actions.jsonl'),
+    },
     gaps: [],
   };
   const a12: MatrixEntry = {
@@ -567,10 +723,21 @@ function buildMatrix(args: {
     title: 'Availability: recovery infrastructure is monitored and operated',
     files: [
       ...(has('controlroom-regions')
-        ? [{ path: snap('controlroom-regions'), shows: 'Region health, traffic weights, replication lag and write freeze over the period.' }]
+        ? [
+            {
+              path: snap('controlroom-regions'),
+              shows: 'Region health, traffic weights, replication lag and write freeze over the period.',
+            },
+          ]
         : []),
-      { path: 'records/failover_events.jsonl', shows: 'Every failover and traffic shift (automatic, manual, drill) with actor, reason and outcome.' },
-      { path: 'records/audit_log.jsonl', shows: 'Audit entries failover.* : requests, lease changes, write freezes and completions.' },
+      {
+        path: 'records/failover_events.jsonl',
+        shows: 'Every failover and traffic shift (automatic, manual, drill) with actor, reason and outcome.',
+      },
+      {
+        path: 'records/audit_log.jsonl',
+        shows: 'Audit entries failover.* : requests, lease changes, write freezes and completions.',
+      },
     ],
     audit_actions: { selectors: RECOVERY_ACTIONS, count: countAudit(RECOVERY_ACTIONS) },
     records: { failover_events: count('records/failover_events.jsonl') },
@@ -580,7 +747,12 @@ function buildMatrix(args: {
   const a13: MatrixEntry = {
     criterion: 'A1.3',
     title: 'Recovery plan testing: failover drills with measured RTO and RPO',
-    files: [{ path: 'records/failover_drills.jsonl', shows: 'Failover drills run in the period with outcome, RTO and RPO seconds and writes lost.' }],
+    files: [
+      {
+        path: 'records/failover_drills.jsonl',
+        shows: 'Failover drills run in the period with outcome, RTO and RPO seconds and writes lost.',
+      },
+    ],
     records: {
       failover_drills: drills.length,
       passed: drills.filter((d) => d.outcome === 'passed').length,
@@ -588,7 +760,14 @@ function buildMatrix(args: {
     },
     gaps: drills.length === 0 ? ['no failover drill was run in the period'] : [],
   };
-  return [...organisationalMatrix(countAudit, has), cc72, ...incidentMatrix(args.incidents, countAudit, has), cc81, a12, a13];
+  return [
+    ...organisationalMatrix(countAudit, has),
+    cc72,
+    ...incidentMatrix(args.incidents, countAudit, has),
+    cc81,
+    a12,
+    a13,
+  ];
 }
 
 function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards: string[]): string {
@@ -606,9 +785,16 @@ function matrixMarkdown(matrix: MatrixEntry[], from: Date, to: Date, dashboards:
     for (const f of entry.files) lines.push(`| \`${f.path}\` | ${f.shows.replace(/\|/g, '\\|')} |`);
     lines.push('');
     if (entry.audit_actions) {
-      lines.push(`Audit entries matching ${entry.audit_actions.selectors.map((s) => `\`${s.endsWith('.') ? `${s}*` : s}\``).join(', ')}: ${entry.audit_actions.count}.`);
+      lines.push(
+        `Audit entries matching ${entry.audit_actions.selectors.map((s) => `\`${s.endsWith('.') ? `${s}*` : s}\``).join(', ')}: ${entry.audit_actions.count}.`
+      );
     }
-    if (entry.records) lines.push(`Records: ${Object.entries(entry.records).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+    if (entry.records)
+      lines.push(
+        `Records: ${Object.entries(entry.records)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}.`
+      );
     for (const gap of entry.gaps) lines.push(`**Gap:** ${gap}.`);
     for (const finding of entry.findings ?? []) lines.push(`**Finding:** ${finding}.`);
     if (entry.not_covered?.length) lines.push(`**Not covered by Control Room:** ${entry.not_covered.join('; ')}.`);
@@ -626,7 +812,8 @@ async function writeFile(outDir: string, rel: string, content: string): Promise<
 export async function exportEvidence(options: ExportOptions): Promise<ExportResult> {
   const key = requireSigningKey(options.signingKey);
   const { from, to, outDir } = options;
-  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) throw new Error('--from and --to must be valid ISO timestamps');
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime()))
+    throw new Error('--from and --to must be valid ISO timestamps');
   if (from.getTime() >= to.getTime()) throw new Error('--from must be before --to');
   const uids = [...new Set(options.dashboards)];
   if (uids.length === 0) throw new Error('name at least one dashboard uid (--dashboard)');
@@ -666,7 +853,8 @@ async function createStaging(outDir: string): Promise<string> {
   for (const name of await fs.readdir(parent)) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await fs.rm(path.join(parent, name), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid))
+      await fs.rm(path.join(parent, name), { recursive: true, force: true });
   }
   const staging = path.join(parent, `${prefix}${process.pid}`);
   await fs.mkdir(staging);
@@ -688,7 +876,7 @@ async function writeBundle(
   key: string,
   uids: string[],
   fetchFn: typeof fetch,
-  now: () => Date,
+  now: () => Date
 ): Promise<ExportResult> {
   const { from, to } = options;
 
@@ -704,17 +892,26 @@ async function writeBundle(
   const queryLog: Record<string, QueryLogEntry[]> = {};
   const snapshots: Array<{ uid: string; body: Record<string, unknown> }> = [];
   for (const { file, dashboard } of dashboards) {
-    const { body, queries } = await buildSnapshot({ dashboard, prometheusUrl: options.prometheusUrl, from, to, stepSeconds, fetch: fetchFn });
+    const { body, queries } = await buildSnapshot({
+      dashboard,
+      prometheusUrl: options.prometheusUrl,
+      from,
+      to,
+      stepSeconds,
+      fetch: fetchFn,
+    });
     snapshots.push({ uid: dashboard.uid, body });
     queryLog[dashboard.uid] = queries;
     for (const q of queries) if (q.series === 0) emptyTargets.push(`${file} #${q.panel} ${q.refId}`);
   }
 
-  for (const { uid, body } of snapshots) await writeFile(outDir, `snapshots/${uid}.json`, JSON.stringify(body, null, 2) + '\n');
+  for (const { uid, body } of snapshots)
+    await writeFile(outDir, `snapshots/${uid}.json`, JSON.stringify(body, null, 2) + '\n');
   await writeFile(
     outDir,
     'snapshots/queries.json',
-    JSON.stringify({ prometheus: options.prometheusUrl, step_seconds: stepSeconds, dashboards: queryLog }, null, 2) + '\n',
+    JSON.stringify({ prometheus: options.prometheusUrl, step_seconds: stepSeconds, dashboards: queryLog }, null, 2) +
+      '\n'
   );
   for (const source of RECORD_SOURCES) await writeFile(outDir, source.file, jsonl(records[source.file]!));
   await writeFile(outDir, INCIDENTS_FILE, jsonl(incidents as unknown as Record<string, unknown>[]));
@@ -723,7 +920,11 @@ async function writeBundle(
   await writeFile(
     outDir,
     'evidence-matrix.json',
-    JSON.stringify({ period: { from: from.toISOString(), to: to.toISOString() }, dashboards: uids, criteria: matrix }, null, 2) + '\n',
+    JSON.stringify(
+      { period: { from: from.toISOString(), to: to.toISOString() }, dashboards: uids, criteria: matrix },
+      null,
+      2
+    ) + '\n'
   );
   await writeFile(outDir, 'evidence-matrix.md', matrixMarkdown(matrix, from, to, uids));
 
@@ -739,7 +940,7 @@ async function writeBundle(
       files.map(async (rel) => {
         const bytes = await fs.readFile(path.join(outDir, rel));
         return { path: rel, size: bytes.length, sha256: sha256(bytes) };
-      }),
+      })
     ),
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
@@ -750,7 +951,10 @@ async function writeBundle(
     outDir,
     files: [...files, MANIFEST_FILE, SIGNATURE_FILE].sort(),
     stepSeconds,
-    records: { ...Object.fromEntries(RECORD_SOURCES.map((s) => [s.table, records[s.file]!.length])), 'controlroom.incidents': incidents.length },
+    records: {
+      ...Object.fromEntries(RECORD_SOURCES.map((s) => [s.table, records[s.file]!.length])),
+      'controlroom.incidents': incidents.length,
+    },
     emptyTargets,
   };
 }

@@ -20,16 +20,27 @@ export { evidenceConfigShape } from './config.ts';
 export function createEvidenceFeature({ pool, workerPool, config, logger }: FeatureDeps<EvidenceConfig>): Feature {
   const log = logger.child({ component: 'evidence' });
   const evidence = scheduledEvidenceSettings(config, path.join(projectRoot, 'dashboards'));
-  if (!evidence) log.warn('EVIDENCE_DIR is not set (or EVIDENCE_SCHEDULE is off): no weekly evidence bundles are written');
+  if (!evidence)
+    log.warn('EVIDENCE_DIR is not set (or EVIDENCE_SCHEDULE is off): no weekly evidence bundles are written');
   else if (!config.EVIDENCE_SIGNING_KEY || !config.PROMETHEUS_URL) {
-    log.warn('EVIDENCE_SIGNING_KEY or PROMETHEUS_URL is not set: every scheduled evidence bundle will fail (and alert)');
+    log.warn(
+      'EVIDENCE_SIGNING_KEY or PROMETHEUS_URL is not set: every scheduled evidence bundle will fail (and alert)'
+    );
   }
   return {
     name: 'evidence',
-    apiRouter: evidenceApiRouter(pool, { dir: config.EVIDENCE_DIR, schedule: config.EVIDENCE_SCHEDULE, retentionDays: config.EVIDENCE_RETENTION_DAYS }),
+    apiRouter: evidenceApiRouter(pool, {
+      dir: config.EVIDENCE_DIR,
+      schedule: config.EVIDENCE_SCHEDULE,
+      retentionDays: config.EVIDENCE_RETENTION_DAYS,
+    }),
     ...(evidence ? { tasks: evidenceTasks(workerPool, evidence, log) } : {}),
     async start() {
-      if (evidence) log.info({ slot: await scheduleEvidence(pool, evidence), dir: evidence.dir }, 'weekly evidence bundle scheduled');
+      if (evidence)
+        log.info(
+          { slot: await scheduleEvidence(pool, evidence), dir: evidence.dir },
+          'weekly evidence bundle scheduled'
+        );
     },
   };
 }

@@ -33,7 +33,8 @@ export function evidenceApiRouter(pool: Pool, settings: EvidenceRouteSettings): 
   const router = express.Router();
   router.get('/evidence', requireAction('read'), async (req, res) => {
     const raw = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new UserError(400, 'invalid request: limit: a whole number from 1 to 1000');
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000)
+      throw new UserError(400, 'invalid request: limit: a whole number from 1 to 1000');
     const schedule = settings.dir ? parseSchedule(settings.schedule) : null;
     const bundles = await listBundles(pool, raw);
     res.json({

@@ -43,7 +43,10 @@ test('the schedule: a weekday and a UTC time; the previous and next slot around 
   assert.deepEqual(monday, { weekday: 1, hour: 2, minute: 0, text: 'Mon 02:00' });
   assert.equal(parseSchedule('off'), null);
   assert.equal(parseSchedule('friday 23:30')!.weekday, 5);
-  assert.throws(() => parseSchedule('Mon 2am'), /EVIDENCE_SCHEDULE "Mon 2am": a weekday and a UTC time such as "Mon 02:00", or "off"/);
+  assert.throws(
+    () => parseSchedule('Mon 2am'),
+    /EVIDENCE_SCHEDULE "Mon 2am": a weekday and a UTC time such as "Mon 02:00", or "off"/
+  );
   // 2026-12-01 is a Tuesday.
   assert.equal(previousSlot(monday, new Date('2026-12-01T10:00:00Z')).toISOString(), '2026-11-30T02:00:00.000Z');
   assert.equal(previousSlot(monday, new Date('2026-11-30T02:00:00Z')).toISOString(), '2026-11-30T02:00:00.000Z');
@@ -83,42 +86,65 @@ describe('weekly evidence bundles', () => {
       prometheusUrl: prom.prometheusUrl,
       signingKey: KEY,
     };
-    collector = new EvidenceCollector({ pool: db.pool, metrics, settings: { ...testSettings, EVIDENCE_DIR: dir, EVIDENCE_SCHEDULE: 'Mon 02:00' } });
+    collector = new EvidenceCollector({
+      pool: db.pool,
+      metrics,
+      settings: { ...testSettings, EVIDENCE_DIR: dir, EVIDENCE_SCHEDULE: 'Mon 02:00' },
+    });
   });
   after(async () => {
     await queue?.stop();
     await Promise.all([db.drop(), prom.stop(), fs.rm(dir, { recursive: true, force: true })]);
   });
 
-  test('the queue job writes last week\'s bundle, verifies it, records it, and queues the next week', async () => {
+  test("the queue job writes last week's bundle, verifies it, records it, and queues the next week", async () => {
     const slot = previousSlot(monday, new Date());
     // As at service start: the schedule is recorded and the next slot queued; the test then asks for last week's now.
     assert.equal((await scheduleEvidence(db.pool, settings)).toISOString(), nextSlot(monday, new Date()).toISOString());
-    queue = await startJobQueue({ pool: db.pool, taskList: evidenceTasks(db.pool, settings, silent), concurrency: 1, instanceId: 'evidence-test', logger: silent });
+    queue = await startJobQueue({
+      pool: db.pool,
+      taskList: evidenceTasks(db.pool, settings, silent),
+      concurrency: 1,
+      instanceId: 'evidence-test',
+      logger: silent,
+    });
     await enqueueJob(db.pool, EVIDENCE_WEEKLY_TASK, { slot: slot.toISOString() }, { jobKey: EVIDENCE_WEEKLY_TASK });
     const deadline = Date.now() + 60_000;
     let row: Record<string, any> | undefined;
     while (Date.now() < deadline) {
-      row = (await db.pool.query(`SELECT * FROM controlroom.evidence_bundles WHERE slot = $1 AND status <> 'running'`, [slot])).rows[0];
+      row = (
+        await db.pool.query(`SELECT * FROM controlroom.evidence_bundles WHERE slot = $1 AND status <> 'running'`, [
+          slot,
+        ])
+      ).rows[0];
       if (row) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(row, 'the bundle row');
     assert.equal(row.status, 'verified', row.error);
     assert.equal(row.dir, path.join(dir, bundleDirName(slot)));
-    assert.deepEqual([row.period_from.toISOString(), row.period_to.toISOString()], [new Date(slot.getTime() - 7 * 86_400_000).toISOString(), slot.toISOString()]);
+    assert.deepEqual(
+      [row.period_from.toISOString(), row.period_to.toISOString()],
+      [new Date(slot.getTime() - 7 * 86_400_000).toISOString(), slot.toISOString()]
+    );
     assert.ok(row.files >= 10);
     assert.equal((await verifyEvidence(row.dir, KEY)).ok, true, 'the bundle on disk verifies');
     const next = (
       await db.pool.query(
         `SELECT j.run_at, j.payload FROM graphile_worker._private_jobs j JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = $1`,
-        [EVIDENCE_WEEKLY_TASK],
+        [EVIDENCE_WEEKLY_TASK]
       )
     ).rows;
-    assert.deepEqual(next.map((j) => j.payload.slot), [nextSlot(monday, new Date()).toISOString()]);
+    assert.deepEqual(
+      next.map((j) => j.payload.slot),
+      [nextSlot(monday, new Date()).toISOString()]
+    );
     assert.equal(next[0].run_at.toISOString(), nextSlot(monday, new Date()).toISOString());
     const audited = (await db.pool.query(`SELECT action, payload FROM audit_log WHERE action LIKE 'evidence.%'`)).rows;
-    assert.deepEqual(audited.map((a) => a.action), ['evidence.bundle_verified']);
+    assert.deepEqual(
+      audited.map((a) => a.action),
+      ['evidence.bundle_verified']
+    );
 
     // Run again for the same slot (a repeated job): nothing is written twice.
     const again = await runScheduledEvidence(db.pool, settings, slot, silent);
@@ -132,8 +158,16 @@ describe('weekly evidence bundles', () => {
   });
 
   test('GET /api/evidence lists the bundles for a Viewer', async () => {
-    const access = createAccessControl(loadConfig({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: SECRET }));
-    const app = buildApp({ pool: db.pool, registry: new Registry(), logger: silent, access, api: [evidenceApiRouter(db.pool, { dir, schedule: 'Mon 02:00', retentionDays: 400 })] });
+    const access = createAccessControl(
+      loadConfig({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: SECRET })
+    );
+    const app = buildApp({
+      pool: db.pool,
+      registry: new Registry(),
+      logger: silent,
+      access,
+      api: [evidenceApiRouter(db.pool, { dir, schedule: 'Mon 02:00', retentionDays: 400 })],
+    });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -142,17 +176,32 @@ describe('weekly evidence bundles', () => {
       const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
       const headers = (role: string) => ({
         'x-controlroom-secret': SECRET,
-        'x-grafana-context': JSON.stringify({ UserID: 1, OrgID: 1, Login: 'auditor', OrgRole: role, IsGrafanaAdmin: false }),
+        'x-grafana-context': JSON.stringify({
+          UserID: 1,
+          OrgID: 1,
+          Login: 'auditor',
+          OrgRole: role,
+          IsGrafanaAdmin: false,
+        }),
       });
       const res = await fetch(`${base}/api/evidence`, { headers: headers('Viewer') });
       assert.equal(res.status, 200);
       const body = EvidenceList.parse(await res.json());
-      assert.deepEqual([body.schedule.enabled, body.schedule.schedule, body.schedule.retentionDays], [true, 'Mon 02:00', 400]);
+      assert.deepEqual(
+        [body.schedule.enabled, body.schedule.schedule, body.schedule.retentionDays],
+        [true, 'Mon 02:00', 400]
+      );
       assert.match(body.schedule.s3Upload, /not available/);
-      assert.deepEqual(body.bundles.map((b) => b.status), ['verified']);
+      assert.deepEqual(
+        body.bundles.map((b) => b.status),
+        ['verified']
+      );
       assert.equal((await fetch(`${base}/api/evidence`)).status, 401);
       const bad = await fetch(`${base}/api/evidence?limit=0`, { headers: headers('Viewer') });
-      assert.deepEqual([bad.status, ((await bad.json()) as { error: string }).error], [400, 'invalid request: limit: a whole number from 1 to 1000']);
+      assert.deepEqual(
+        [bad.status, ((await bad.json()) as { error: string }).error],
+        [400, 'invalid request: limit: a whole number from 1 to 1000']
+      );
     } finally {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -162,8 +211,13 @@ describe('weekly evidence bundles', () => {
   test('a failed week is recorded, audited and raises the failed metric; the next week is due', async () => {
     const slot = new Date(previousSlot(monday, new Date()).getTime() - 7 * 86_400_000);
     const broken = { ...settings, prometheusUrl: 'http://127.0.0.1:9' };
-    await assert.rejects(runScheduledEvidence(db.pool, broken, slot, silent), /Prometheus at http:\/\/127\.0\.0\.1:9 is unreachable/);
-    const row = (await db.pool.query(`SELECT status, error, attempts FROM controlroom.evidence_bundles WHERE slot = $1`, [slot])).rows[0];
+    await assert.rejects(
+      runScheduledEvidence(db.pool, broken, slot, silent),
+      /Prometheus at http:\/\/127\.0\.0\.1:9 is unreachable/
+    );
+    const row = (
+      await db.pool.query(`SELECT status, error, attempts FROM controlroom.evidence_bundles WHERE slot = $1`, [slot])
+    ).rows[0];
     assert.deepEqual([row.status, row.attempts], ['failed', 1]);
     const m = await scrape();
     assert.equal(m.get('controlroom_evidence_last_run_failed'), 1);
@@ -184,9 +238,14 @@ describe('weekly evidence bundles', () => {
     const queued = await scheduleEvidence(db.pool, settings, later);
     assert.equal(queued.toISOString(), nextSlot(monday, new Date()).toISOString(), 'the missed slot is queued at once');
     // A schedule switched on after the slot does not count it as missed.
-    await db.pool.query(`UPDATE controlroom.evidence_schedule SET enabled_since = $1`, [new Date(later.getTime() - 60_000)]);
+    await db.pool.query(`UPDATE controlroom.evidence_schedule SET enabled_since = $1`, [
+      new Date(later.getTime() - 60_000),
+    ]);
     assert.equal((await scrape(later)).get('controlroom_evidence_overdue_seconds'), 0);
-    assert.equal((await scheduleEvidence(db.pool, settings, later)).toISOString(), new Date(nextSlot(monday, new Date()).getTime() + 7 * 86_400_000).toISOString());
+    assert.equal(
+      (await scheduleEvidence(db.pool, settings, later)).toISOString(),
+      new Date(nextSlot(monday, new Date()).getTime() + 7 * 86_400_000).toISOString()
+    );
   });
 
   test('bundles past the retention are deleted, and the pruning is audited', async () => {
@@ -197,15 +256,25 @@ describe('weekly evidence bundles', () => {
     await db.pool.query(
       `INSERT INTO controlroom.evidence_bundles (slot, period_from, period_to, dir, status, files, manifest_sha256, finished_at)
        VALUES ($1, $2, $1, $3, 'verified', 1, 'x', now())`,
-      [old, new Date(old.getTime() - 7 * 86_400_000), oldDir],
+      [old, new Date(old.getTime() - 7 * 86_400_000), oldDir]
     );
     const pruned = await pruneEvidence(db.pool, 400, silent);
-    assert.deepEqual(pruned.map((b) => [b.slot.toISOString(), b.status]), [[old.toISOString(), 'pruned']]);
+    assert.deepEqual(
+      pruned.map((b) => [b.slot.toISOString(), b.status]),
+      [[old.toISOString(), 'pruned']]
+    );
     await assert.rejects(fs.stat(oldDir), /ENOENT/);
-    const recent = (await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.evidence_bundles WHERE status = 'verified'`)).rows[0].n;
+    const recent = (
+      await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.evidence_bundles WHERE status = 'verified'`)
+    ).rows[0].n;
     assert.equal(recent, 2, 'recent bundles stay');
-    const audited = (await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'evidence.bundle_pruned'`)).rows;
-    assert.deepEqual(audited.map((a) => [a.actor, a.payload.dir, a.payload.retention_days]), [['controlroom:evidence', oldDir, 400]]);
+    const audited = (
+      await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'evidence.bundle_pruned'`)
+    ).rows;
+    assert.deepEqual(
+      audited.map((a) => [a.actor, a.payload.dir, a.payload.retention_days]),
+      [['controlroom:evidence', oldDir, 400]]
+    );
     assert.deepEqual(await pruneEvidence(db.pool, 400, silent), [], 'pruning twice does nothing');
   });
 });

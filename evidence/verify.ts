@@ -1,7 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { requireSigningKey } from './config.ts';
-import { isSafeRelativePath, listFiles, MANIFEST_FILE, sha256, SIGNATURE_FILE, signatureMatches, type Manifest } from './manifest.ts';
+import {
+  isSafeRelativePath,
+  listFiles,
+  MANIFEST_FILE,
+  sha256,
+  SIGNATURE_FILE,
+  signatureMatches,
+  type Manifest,
+} from './manifest.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -47,13 +55,20 @@ export async function verifyEvidence(dir: string, key: string | undefined): Prom
     manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
     if (!Array.isArray(manifest.files)) throw new Error('no files list');
   } catch (error) {
-    result.errors.push(`${MANIFEST_FILE} is not a valid manifest: ${error instanceof Error ? error.message : String(error)}`);
+    result.errors.push(
+      `${MANIFEST_FILE} is not a valid manifest: ${error instanceof Error ? error.message : String(error)}`
+    );
     return result;
   }
 
   const listed = new Map<string, { size: number; sha256: string }>();
   for (const entry of manifest.files) {
-    if (typeof entry?.path !== 'string' || !isSafeRelativePath(entry.path) || entry.path === MANIFEST_FILE || entry.path === SIGNATURE_FILE) {
+    if (
+      typeof entry?.path !== 'string' ||
+      !isSafeRelativePath(entry.path) ||
+      entry.path === MANIFEST_FILE ||
+      entry.path === SIGNATURE_FILE
+    ) {
       result.errors.push(`manifest lists an unacceptable path: ${JSON.stringify(entry?.path)}`);
       continue;
     }
@@ -81,7 +96,11 @@ export async function verifyEvidence(dir: string, key: string | undefined): Prom
   result.removed.sort();
 
   result.ok =
-    !result.badSignature && result.changed.length === 0 && result.added.length === 0 && result.removed.length === 0 && result.errors.length === 0;
+    !result.badSignature &&
+    result.changed.length === 0 &&
+    result.added.length === 0 &&
+    result.removed.length === 0 &&
+    result.errors.length === 0;
   return result;
 }
 

@@ -28,12 +28,16 @@ export const exporterConfigShape = {
         const parsed: unknown = JSON.parse(raw);
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
           const entries = Object.entries(parsed);
-          if (entries.every(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) return Object.fromEntries(entries) as Record<string, number>;
+          if (entries.every(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0))
+            return Object.fromEntries(entries) as Record<string, number>;
         }
       } catch {
         // reported below
       }
-      ctx.addIssue({ code: 'custom', message: 'a JSON object of feature key to dollars per overage unit (a number >= 0), e.g. {"rates":0.5}' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a JSON object of feature key to dollars per overage unit (a number >= 0), e.g. {"rates":0.5}',
+      });
       return z.NEVER;
     }),
 
@@ -50,7 +54,12 @@ export type ExporterConfig = z.infer<z.ZodObject<typeof exporterConfigShape>>;
 /** Checks across the exporter's keys (run by the composed schema once every key parsed). */
 export function exporterConfigIssues(config: ExporterConfig): ConfigIssue[] {
   if (config.KPI_ARPA_BASELINE_DOLLARS !== undefined && config.KPI_ARPA_BASELINE_AT !== undefined) {
-    return [{ path: ['KPI_ARPA_BASELINE_AT'], message: 'set either KPI_ARPA_BASELINE_DOLLARS or KPI_ARPA_BASELINE_AT, not both' }];
+    return [
+      {
+        path: ['KPI_ARPA_BASELINE_AT'],
+        message: 'set either KPI_ARPA_BASELINE_DOLLARS or KPI_ARPA_BASELINE_AT, not both',
+      },
+    ];
   }
   return [];
 }

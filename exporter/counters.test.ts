@@ -10,15 +10,13 @@ before(async () => {
 });
 after(async () => db.drop());
 beforeEach(async () => {
-  await db.pool.query(
-    `TRUNCATE api_requests, quote_requests RESTART IDENTITY; DELETE FROM controlroom.exporter_state`,
-  );
+  await db.pool.query(`TRUNCATE api_requests, quote_requests RESTART IDENTITY; DELETE FROM controlroom.exporter_state`);
 });
 
 async function insertRequests(region: string, statusCodes: number[]): Promise<void> {
   await db.pool.query(
     `INSERT INTO api_requests (region, status_code, route) SELECT $1, code, '/v1/quotes' FROM unnest($2::int[]) AS code`,
-    [region, statusCodes],
+    [region, statusCodes]
   );
 }
 
@@ -81,7 +79,10 @@ describe('tms_api_requests_total', () => {
       await insertRequests('us-east-1', [200]); // higher id, committed first
       await exporter.runner.refreshAll();
       assert.equal(await exporter.value('tms_api_requests_total', { region: 'us-east-1', code_class: '2xx' }), 1);
-      assert.equal(await exporter.value('tms_api_requests_total', { region: 'us-east-1', code_class: '5xx' }), undefined);
+      assert.equal(
+        await exporter.value('tms_api_requests_total', { region: 'us-east-1', code_class: '5xx' }),
+        undefined
+      );
       assert.equal(await exporter.value('controlroom_exporter_open_id_gaps', { collector: 'api_requests' }), 1);
       await slow.query('COMMIT');
     } finally {
@@ -95,21 +96,29 @@ describe('tms_api_requests_total', () => {
 
   test('gives up a rolled-back id after the grace period', async () => {
     const exporter = testExporter(db.pool, { EXPORTER_GAP_GRACE_SECONDS: 1 });
-    await db.pool.query('BEGIN; INSERT INTO api_requests (region, status_code, route) VALUES (\'x\', 200, \'/\'); ROLLBACK');
+    await db.pool.query(
+      "BEGIN; INSERT INTO api_requests (region, status_code, route) VALUES ('x', 200, '/'); ROLLBACK"
+    );
     await insertRequests('us-east-1', [200]);
     await exporter.runner.refreshAll();
     assert.equal(await exporter.value('controlroom_exporter_open_id_gaps', { collector: 'api_requests' }), 1);
     await new Promise((r) => setTimeout(r, 1_100));
     await exporter.runner.refreshAll();
     assert.equal(await exporter.value('controlroom_exporter_open_id_gaps', { collector: 'api_requests' }), 0);
-    assert.equal(await exporter.value('controlroom_exporter_abandoned_id_gaps_total', { collector: 'api_requests' }), 1);
+    assert.equal(
+      await exporter.value('controlroom_exporter_abandoned_id_gaps_total', { collector: 'api_requests' }),
+      1
+    );
   });
 
   test('two exporters refreshing at once count every row exactly once', async () => {
     const a = testExporter(db.pool);
     const b = testExporter(db.pool);
     for (let round = 0; round < 5; round++) {
-      await insertRequests('us-east-1', Array.from({ length: 100 }, () => 200));
+      await insertRequests(
+        'us-east-1',
+        Array.from({ length: 100 }, () => 200)
+      );
       await Promise.all([a.runner.refreshAll(), b.runner.refreshAll()]);
     }
     await a.runner.refreshAll();
@@ -119,7 +128,10 @@ describe('tms_api_requests_total', () => {
   });
 
   test('catches up over several batches', async () => {
-    await insertRequests('us-east-1', Array.from({ length: 250 }, () => 200));
+    await insertRequests(
+      'us-east-1',
+      Array.from({ length: 250 }, () => 200)
+    );
     const exporter = testExporter(db.pool, { EXPORTER_BATCH_IDS: 40 });
     await exporter.runner.refreshAll(); // 20 steps of 40 ids covers all 250
     assert.equal(await exporter.value('tms_api_requests_total', { region: 'us-east-1', code_class: '2xx' }), 250);
@@ -133,7 +145,7 @@ describe('tms_quote_request_duration_seconds', () => {
     await db.pool.query(
       `INSERT INTO quote_requests (response_time_ms, cached)
        SELECT ms, false FROM unnest($1::float8[]) ms UNION ALL SELECT ms, true FROM unnest($2::float8[]) ms`,
-      [uncached, cached],
+      [uncached, cached]
     );
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();
@@ -141,7 +153,18 @@ describe('tms_quote_request_duration_seconds', () => {
     const bucket = (cachedLabel: string, le: string) =>
       m.get(`tms_quote_request_duration_seconds_bucket{cached="${cachedLabel}",le="${le}"}`);
     const expected: Record<string, number> = {
-      '0.05': 2, '0.1': 4, '0.2': 6, '0.3': 7, '0.4': 7, '0.5': 9, '0.6': 11, '0.75': 12, '1': 14, '2': 15, '5': 17, '+Inf': 18,
+      '0.05': 2,
+      '0.1': 4,
+      '0.2': 6,
+      '0.3': 7,
+      '0.4': 7,
+      '0.5': 9,
+      '0.6': 11,
+      '0.75': 12,
+      '1': 14,
+      '2': 15,
+      '5': 17,
+      '+Inf': 18,
     };
     for (const [le, count] of Object.entries(expected)) assert.equal(bucket('false', le), count, `le=${le}`);
     assert.equal(m.get('tms_quote_request_duration_seconds_count{cached="false"}'), 18);

@@ -25,7 +25,12 @@ export interface Exporter {
  * Builds the metrics (in `registry`, a new one unless given), every collector and the runner that
  * refreshes them; call runner.start() to go live.
  */
-export function createExporter(pool: Pool, settings: ExporterSettings, logger: Logger, registry: Registry = new Registry()): Exporter {
+export function createExporter(
+  pool: Pool,
+  settings: ExporterSettings,
+  logger: Logger,
+  registry: Registry = new Registry()
+): Exporter {
   const metrics = createExporterMetrics(registry);
   const ctx: CollectorContext = { pool, metrics, settings };
   const collectors = [

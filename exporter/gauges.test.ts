@@ -14,7 +14,7 @@ beforeEach(async () => {
   await db.pool.query(
     `TRUNCATE agent_tasks, usage_events, quotes, invoices, directory_docs, directory_companies, org_entitlements,
               companies RESTART IDENTITY CASCADE;
-     DELETE FROM controlroom.exporter_state; DELETE FROM controlroom.usage_daily`,
+     DELETE FROM controlroom.exporter_state; DELETE FROM controlroom.usage_daily`
   );
 });
 
@@ -22,7 +22,7 @@ async function addTasks(fnName: string, status: string, count: number, ageSecond
   await db.pool.query(
     `INSERT INTO agent_tasks (fn_name, status, created_at, updated_at)
      SELECT $1, $2, now() - make_interval(secs => $4), now() - make_interval(secs => $4) FROM generate_series(1, $3)`,
-    [fnName, status, count, ageSeconds],
+    [fnName, status, count, ageSeconds]
   );
 }
 
@@ -56,18 +56,30 @@ describe('agent tasks', () => {
 
     await db.pool.query(`UPDATE agent_tasks SET status = 'success' WHERE id <= 3`); // trigger stamps updated_at
     await exporter.runner.refreshAll(); // inside the settle window: provisional
-    assert.equal(await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(
+      await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }),
+      3
+    );
     assert.equal(await exporter.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 1);
 
     await new Promise((r) => setTimeout(r, 1_200));
     await exporter.runner.refreshAll(); // now settled and persisted
-    assert.equal(await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(
+      await exporter.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }),
+      3
+    );
     const restarted = testExporter(db.pool, { EXPORTER_SETTLE_SECONDS: 1 });
     await restarted.runner.refreshAll();
-    assert.equal(await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(
+      await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }),
+      3
+    );
     await db.pool.query(`DELETE FROM agent_tasks WHERE status = 'success'`); // TMS purge
     await restarted.runner.refreshAll();
-    assert.equal(await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }), 3);
+    assert.equal(
+      await restarted.value('tms_agent_tasks_completed_total', { fn_name: 'reprice_lanes', status: 'success' }),
+      3
+    );
     assert.equal(await restarted.value('tms_agent_tasks_pending', { fn_name: 'reprice_lanes' }), 1);
   });
   test('a completion counts once whatever the TMS does to the row afterwards; a retry that finishes again counts', async () => {
@@ -112,12 +124,13 @@ describe('agent tasks', () => {
   });
 });
 
-const tenant = (name: string, plan: string) => insertCompany(db.pool, name, plan, { stripeCustomerId: 'cus', stripeSubscriptionId: 'sub' });
+const tenant = (name: string, plan: string) =>
+  insertCompany(db.pool, name, plan, { stripeCustomerId: 'cus', stripeSubscriptionId: 'sub' });
 
 async function use(companyId: string, feature: string, qty: number, daysAgo = 0): Promise<void> {
   await db.pool.query(
     `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at) VALUES ($1, $2, $3, now() - make_interval(days => $4))`,
-    [companyId, feature, qty, daysAgo],
+    [companyId, feature, qty, daysAgo]
   );
 }
 
@@ -204,15 +217,17 @@ describe('business gauges', () => {
     const trial = await tenant('Trial', 'starter');
     await db.pool.query(
       `UPDATE org_entitlements SET trial_ends_at = now() - interval '3 days', stripe_subscription_id = NULL WHERE company_id = $1`,
-      [trial],
+      [trial]
     );
-    await db.pool.query(`UPDATE org_entitlements SET trial_ends_at = now() - interval '5 days' WHERE company_id = $1`, [a]);
+    await db.pool.query(`UPDATE org_entitlements SET trial_ends_at = now() - interval '5 days' WHERE company_id = $1`, [
+      a,
+    ]);
     await db.pool.query(
       `INSERT INTO quotes (company_id, status, proposed_rate, created_at) VALUES
          ($1, 'accepted', 1000, now() - interval '1 day'), ($1, 'accepted', 2000, now()),
          ($1, 'rejected', 1500, now()), ($1, 'sent', 900, now()), ($1, 'draft', 700, now()),
          ($1, 'accepted', 1000, now() - interval '40 days')`,
-      [a],
+      [a]
     );
     await db.pool.query(`INSERT INTO invoices (quote_id, amount) VALUES (1, 1100), (2, 1900)`);
     await db.pool.query(
@@ -220,12 +235,12 @@ describe('business gauges', () => {
          ($1, 'Carrier 1', 'onboarded', now() - interval '3 days', now()),
          ($1, 'Carrier 2', 'invited', now() - interval '2 days', NULL),
          ($1, 'Carrier 3', 'invited', now() - interval '45 days', NULL)`,
-      [b],
+      [b]
     );
     await db.pool.query(
       `INSERT INTO directory_docs (directory_company_id, kind, expires_at) VALUES
          (1, 'insurance', now() - interval '1 day'), (1, 'insurance', now() + interval '3 days'),
-         (1, 'insurance', now() + interval '90 days'), (2, 'w9', NULL)`,
+         (1, 'insurance', now() + interval '90 days'), (2, 'w9', NULL)`
     );
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();

@@ -59,10 +59,14 @@ describe('a hanging database', () => {
     await exporter.runner.refreshAll();
     const errors = async () => {
       const m = await exporter.scrape();
-      return [...m].filter(([k]) => k.startsWith('controlroom_exporter_collect_errors_total{')).reduce((sum, [, v]) => sum + v, 0);
+      return [...m]
+        .filter(([k]) => k.startsWith('controlroom_exporter_collect_errors_total{'))
+        .reduce((sum, [, v]) => sum + v, 0);
     };
     assert.equal(await errors(), 0, 'healthy before the hang');
-    const collectors = [...(await exporter.scrape()).keys()].filter((k) => k.startsWith('controlroom_exporter_collect_errors_total{')).length;
+    const collectors = [...(await exporter.scrape()).keys()].filter((k) =>
+      k.startsWith('controlroom_exporter_collect_errors_total{')
+    ).length;
     assert.ok(collectors >= 4, `${collectors} collectors`);
 
     proxy.pause();
@@ -71,7 +75,12 @@ describe('a hanging database', () => {
     assert.equal(await errors(), collectors, 'every collector counted one error');
     // Idle connections are stuck behind the hang (query timeout); new ones cannot be made (connect timeout).
     await assert.rejects(within(pool.query('SELECT 1'), HUNG_REFRESH_BOUND_MS, 'a query'), /timeout/i);
-    const fresh = createPool(proxiedUrl, { max: 1, statementTimeoutMs: 20_000, connectTimeoutMs: CONNECT_TIMEOUT_MS, applicationName: 'hang-test-fresh' });
+    const fresh = createPool(proxiedUrl, {
+      max: 1,
+      statementTimeoutMs: 20_000,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      applicationName: 'hang-test-fresh',
+    });
     await assert.rejects(within(fresh.query('SELECT 1'), HUNG_REFRESH_BOUND_MS, 'a new connection'), /timeout/i);
     await fresh.end();
     assert.ok(Date.now() - started < HUNG_REFRESH_BOUND_MS * 2);
@@ -80,8 +89,13 @@ describe('a hanging database', () => {
     await exporter.runner.refreshAll();
     assert.equal(await errors(), collectors, 'no new errors once the database answers');
     assert.equal((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1);
-    const lastSuccess = [...(await exporter.scrape())].filter(([k]) => k.startsWith('controlroom_exporter_last_success_timestamp_seconds{'));
-    assert.ok(lastSuccess.every(([, v]) => v * 1000 >= started), 'every collector succeeded after the database came back');
+    const lastSuccess = [...(await exporter.scrape())].filter(([k]) =>
+      k.startsWith('controlroom_exporter_last_success_timestamp_seconds{')
+    );
+    assert.ok(
+      lastSuccess.every(([, v]) => v * 1000 >= started),
+      'every collector succeeded after the database came back'
+    );
   });
 
   test('a transaction whose query times out gives its connection up; the next transaction works', async () => {
@@ -90,8 +104,12 @@ describe('a hanging database', () => {
     pool.once('acquire', (client) => (used = client));
     proxy.pause();
     await assert.rejects(
-      within(withTransaction(pool, 'READ COMMITTED', (client) => client.query('SELECT 1')), HUNG_REFRESH_BOUND_MS, 'the transaction'),
-      /timeout/i,
+      within(
+        withTransaction(pool, 'READ COMMITTED', (client) => client.query('SELECT 1')),
+        HUNG_REFRESH_BOUND_MS,
+        'the transaction'
+      ),
+      /timeout/i
     );
     proxy.resume();
     // Not returned to the pool with a query outstanding, where it would answer the next transaction with
@@ -103,7 +121,9 @@ describe('a hanging database', () => {
     } finally {
       next.release();
     }
-    const result = await withTransaction(pool, 'READ COMMITTED', (client) => client.query<{ n: number }>('SELECT 2 AS n'));
+    const result = await withTransaction(pool, 'READ COMMITTED', (client) =>
+      client.query<{ n: number }>('SELECT 2 AS n')
+    );
     assert.equal(result.rows[0]!.n, 2);
   });
 });

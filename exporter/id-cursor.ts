@@ -54,7 +54,7 @@ export async function advanceIdCursor(
   client: PoolClient,
   cursor: IdCursorState,
   fold: FoldRows,
-  options: CursorStepOptions,
+  options: CursorStepOptions
 ): Promise<CursorStepResult> {
   const { table } = options;
   let rowsFolded = 0;
@@ -93,7 +93,7 @@ export async function advanceIdCursor(
 async function recheckGaps(
   client: PoolClient,
   table: string,
-  gaps: GapRange[],
+  gaps: GapRange[]
 ): Promise<{ gaps: GapRange[]; found: number[] }> {
   if (gaps.length === 0) return { gaps, found: [] };
   gaps = [...gaps].sort((a, b) => a.from - b.from);
@@ -101,7 +101,7 @@ async function recheckGaps(
     `SELECT t.id FROM ${table} t
        JOIN unnest($1::bigint[], $2::bigint[]) AS g(lo, hi) ON t.id BETWEEN g.lo AND g.hi
       ORDER BY t.id`,
-    [gaps.map((g) => g.from), gaps.map((g) => g.to)],
+    [gaps.map((g) => g.from), gaps.map((g) => g.to)]
   );
   const found = rows.map((r) => Number(r.id));
   if (found.length === 0) return { gaps, found };
@@ -121,7 +121,13 @@ async function recheckGaps(
   return { gaps: remaining, found };
 }
 
-async function findGaps(client: PoolClient, table: string, after: number, upto: number, now: number): Promise<GapRange[]> {
+async function findGaps(
+  client: PoolClient,
+  table: string,
+  after: number,
+  upto: number,
+  now: number
+): Promise<GapRange[]> {
   const { rows } = await client.query<{ lo: string; hi: string }>(
     `SELECT prev + 1 AS lo, id - 1 AS hi FROM (
        SELECT id, lag(id, 1, $1::bigint) OVER (ORDER BY id) AS prev
@@ -129,7 +135,7 @@ async function findGaps(client: PoolClient, table: string, after: number, upto: 
                UNION ALL SELECT $2::bigint + 1) ids
      ) steps
      WHERE id > prev + 1`,
-    [after, upto],
+    [after, upto]
   );
   return rows.map((r) => ({ from: Number(r.lo), to: Number(r.hi), since: now }));
 }

@@ -16,26 +16,34 @@ export function createExporterMetrics(registry: Registry) {
     quoteDuration: snapshot(
       'tms_quote_request_duration_seconds',
       'Rate quote response time; buckets count requests with response_time <= le.',
-      'histogram',
+      'histogram'
     ),
     agentCompleted: snapshot(
       'tms_agent_tasks_completed_total',
       'Agent tasks that reached a terminal status, by function and status.',
-      'counter',
+      'counter'
     ),
-    agentPending: snapshot('tms_agent_tasks_pending', 'Agent tasks queued and not yet picked up, by function.', 'gauge'),
+    agentPending: snapshot(
+      'tms_agent_tasks_pending',
+      'Agent tasks queued and not yet picked up, by function.',
+      'gauge'
+    ),
     agentRunning: snapshot('tms_agent_tasks_running', 'Agent tasks currently running, by function.', 'gauge'),
     agentOldestPending: snapshot(
       'tms_agent_task_oldest_pending_age_seconds',
       'Age of the oldest queued agent task (0 when the queue is empty).',
-      'gauge',
+      'gauge'
     ),
     usageRatio: snapshot(
       'tms_usage_ratio',
       'Usage / included amount (soft limit) in the current period: 1 = overage billed from here; tenants at or above 80% (capped, worst first).',
-      'gauge',
+      'gauge'
     ),
-    usageCompanies: snapshot('tms_usage_companies', 'Tenants per feature and band of usage / included amount (all tenants with an included amount).', 'gauge'),
+    usageCompanies: snapshot(
+      'tms_usage_companies',
+      'Tenants per feature and band of usage / included amount (all tenants with an included amount).',
+      'gauge'
+    ),
     companyInfo: snapshot('tms_company_info', 'Name and plan of each tenant listed in tms_usage_ratio.', 'gauge'),
     companies: snapshot('tms_companies', 'Live tenants by plan.', 'gauge'),
     funnelEntered: snapshot('tms_funnel_entered', 'Entries into each conversion funnel, 30-day cohort.', 'gauge'),
@@ -49,148 +57,192 @@ export function createExporterMetrics(registry: Registry) {
     netRevenueRetention: snapshot(
       'tms_net_revenue_retention_ratio',
       'MRR now of the accounts paying 30 days ago / their MRR then (expansion, contraction and churn; no new accounts).',
-      'gauge',
+      'gauge'
     ),
-    logoChurn: snapshot('tms_logo_churn_ratio', 'Share of the accounts paying 30 days ago that pay nothing now.', 'gauge'),
-    arpaBaseline: snapshot('tms_arpa_baseline_dollars', 'ARPA that tms_arpa_uplift_ratio compares with (configured, or at the start of the data).', 'gauge'),
+    logoChurn: snapshot(
+      'tms_logo_churn_ratio',
+      'Share of the accounts paying 30 days ago that pay nothing now.',
+      'gauge'
+    ),
+    arpaBaseline: snapshot(
+      'tms_arpa_baseline_dollars',
+      'ARPA that tms_arpa_uplift_ratio compares with (configured, or at the start of the data).',
+      'gauge'
+    ),
     arpaUplift: snapshot('tms_arpa_uplift_ratio', 'ARPA now / ARPA baseline - 1.', 'gauge'),
     overageRevenueShare: snapshot(
       'tms_overage_revenue_share_ratio',
       'Overage billed through the Stripe meter over the last 30 days, in dollars / MRR now.',
-      'gauge',
+      'gauge'
     ),
     quoteVariance: snapshot(
       'tms_quote_variance_ratio',
       'Mean |invoiced - quoted| / quoted over the last 30 days.',
-      'gauge',
+      'gauge'
     ),
     directoryDocs: snapshot('tms_directory_docs', 'Carrier documents by kind and validity.', 'gauge'),
     regionUp: snapshot('tms_region_up', 'Region passes its health checks (1) or is unhealthy (0).', 'gauge'),
     regionActive: snapshot('tms_region_active', 'Region is the active (write) region.', 'gauge'),
-    regionTrafficWeight: snapshot('tms_region_traffic_weight', 'Percent of traffic the router sends to the region.', 'gauge'),
+    regionTrafficWeight: snapshot(
+      'tms_region_traffic_weight',
+      'Percent of traffic the router sends to the region.',
+      'gauge'
+    ),
     regionConsecutiveFailures: snapshot('tms_region_consecutive_failures', 'Health checks failed in a row.', 'gauge'),
     regionReplicationLag: snapshot(
       'tms_region_replication_lag_seconds',
       'Replication lag of the region, where a lag URL is configured.',
-      'gauge',
+      'gauge'
     ),
-    regionWriteFrozen: snapshot('tms_region_write_frozen', 'Writes are frozen for a cutover in progress (1) or not (0).', 'gauge'),
+    regionWriteFrozen: snapshot(
+      'tms_region_write_frozen',
+      'Writes are frozen for a cutover in progress (1) or not (0).',
+      'gauge'
+    ),
     regionCutoverInProgress: snapshot(
       'tms_region_cutover_in_progress',
       'A stepped region cutover is in progress (1) or not (0); the failover-window latency SLO counts only while it is 1.',
-      'gauge',
+      'gauge'
     ),
-    regionJobsPaused: snapshot('tms_region_jobs_paused', 'Background jobs are paused for a cutover in progress (1) or not (0).', 'gauge'),
+    regionJobsPaused: snapshot(
+      'tms_region_jobs_paused',
+      'Background jobs are paused for a cutover in progress (1) or not (0).',
+      'gauge'
+    ),
     regionCheckDuration: snapshot(
       'tms_region_check_duration_seconds',
       'Round trip of the health checks of a region (its read latency), by region; buckets count checks with duration <= le.',
-      'histogram',
+      'histogram'
     ),
     failoverObjectiveTarget: snapshot(
       'controlroom_failover_objective_target_seconds',
       'Recovery objective targets, by objective (rto, rpo): FAILOVER_RTO_TARGET_SECONDS and FAILOVER_RPO_TARGET_SECONDS.',
-      'gauge',
+      'gauge'
     ),
     failoverLastDrillSeconds: snapshot(
       'controlroom_failover_last_drill_seconds',
       'RTO and RPO measured by the last finished drill or game day, by kind (drill, gameday) and objective (rto, rpo).',
-      'gauge',
+      'gauge'
     ),
     failoverLastDrillPassed: snapshot(
       'controlroom_failover_last_drill_passed',
       'The last finished drill or game day met its targets (1) or not (0), by kind.',
-      'gauge',
+      'gauge'
     ),
     failoverLastDrillTimestamp: snapshot(
       'controlroom_failover_last_drill_timestamp_seconds',
       'When the last drill or game day finished, by kind.',
-      'gauge',
+      'gauge'
     ),
     failoverIntegrityFailed: snapshot(
       'controlroom_failover_integrity_check_failed',
       'Post-cutover integrity check of the last checked cutover (within 24 h) failed (1) or passed (0), by check.',
-      'gauge',
+      'gauge'
     ),
     evidenceScheduleEnabled: snapshot(
       'controlroom_evidence_schedule_enabled',
       'The weekly evidence export is scheduled (1: EVIDENCE_DIR set and EVIDENCE_SCHEDULE not off) or not (0).',
-      'gauge',
+      'gauge'
     ),
     evidenceOverdue: snapshot(
       'controlroom_evidence_overdue_seconds',
       'Time since the last scheduled evidence slot that has no verified bundle (0 when the last slot has one).',
-      'gauge',
+      'gauge'
     ),
-    evidenceLastRunFailed: snapshot('controlroom_evidence_last_run_failed', 'The latest evidence bundle attempt failed (1) or not (0).', 'gauge'),
+    evidenceLastRunFailed: snapshot(
+      'controlroom_evidence_last_run_failed',
+      'The latest evidence bundle attempt failed (1) or not (0).',
+      'gauge'
+    ),
     evidenceLastSuccess: snapshot(
       'controlroom_evidence_last_success_timestamp_seconds',
       'When the latest verified evidence bundle was finished.',
-      'gauge',
+      'gauge'
     ),
-    evidenceBundles: snapshot('controlroom_evidence_bundles', 'Evidence bundles by status (verified, failed, running, pruned).', 'gauge'),
+    evidenceBundles: snapshot(
+      'controlroom_evidence_bundles',
+      'Evidence bundles by status (verified, failed, running, pruned).',
+      'gauge'
+    ),
     incidentTimeToAcknowledge: snapshot(
       'controlroom_incident_time_to_acknowledge_seconds',
       'Time from page to acknowledgement (Slack button, or the resolve when it came first) of acknowledged incidents, by severity; buckets count incidents with time <= le.',
-      'histogram',
+      'histogram'
     ),
     incidentTimeToResolve: snapshot(
       'controlroom_incident_time_to_resolve_seconds',
       'Time from page to resolution (every alert of the group resolved, or Slack Resolve) of resolved incidents, by severity; buckets count incidents with time <= le.',
-      'histogram',
+      'histogram'
     ),
     incidentSlaBreaches: snapshot(
       'controlroom_incident_sla_breaches_total',
       'Incidents that missed the plan budget of a stage (acknowledge, resolve), by severity: counted once the deadline passes, acknowledged or not.',
-      'counter',
+      'counter'
     ),
-    incidentsOpen: snapshot('controlroom_incidents_open', 'Incidents (alert groups) paged and not yet resolved, by severity.', 'gauge'),
+    incidentsOpen: snapshot(
+      'controlroom_incidents_open',
+      'Incidents (alert groups) paged and not yet resolved, by severity.',
+      'gauge'
+    ),
     incidentsPastSla: snapshot(
       'controlroom_incidents_past_sla',
       'Open incidents past their budget (unacknowledged past the acknowledge deadline, or unresolved past the resolve deadline; business days counted), by severity.',
-      'gauge',
+      'gauge'
     ),
-    releaseFrozen: snapshot('controlroom_release_frozen', 'Releases are frozen by the error-budget policy (1) or not (0).', 'gauge'),
+    releaseFrozen: snapshot(
+      'controlroom_release_frozen',
+      'Releases are frozen by the error-budget policy (1) or not (0).',
+      'gauge'
+    ),
     releaseFreezeReason: snapshot(
       'controlroom_release_freeze_reason',
       'Why the release freeze is in its state: 1 for the cause in force (none, error_budget, release_gate, active_region_down, slo_page, quiet_period, manual, override).',
-      'gauge',
+      'gauge'
     ),
-    releaseFreezeSince: snapshot('controlroom_release_freeze_since_timestamp_seconds', 'When the freeze last changed between frozen and not.', 'gauge'),
+    releaseFreezeSince: snapshot(
+      'controlroom_release_freeze_since_timestamp_seconds',
+      'When the freeze last changed between frozen and not.',
+      'gauge'
+    ),
     pricingLanesRated: snapshot(
       'controlroom_pricing_lanes_rated_total',
       'Bulk lanes rated, by the model version that priced them and its arm of the A/B split (role: active, candidate).',
-      'counter',
+      'counter'
     ),
     pricingAnomalyLanes: snapshot(
       'controlroom_pricing_anomaly_lanes_total',
       "Rated lanes flagged anomaly: the candidate's price is more than 10% away from the active model's (role candidate only).",
-      'counter',
+      'counter'
     ),
     pricingNeedsReviewLanes: snapshot(
       'controlroom_pricing_needs_review_lanes_total',
       'Rated lanes flagged needs_review: the regional price cap broke the margin floor.',
-      'counter',
+      'counter'
     ),
-    pricingQuotedDollars: snapshot('controlroom_pricing_quoted_dollars_total', 'Sum of the rated lanes\' totals, in dollars.', 'counter'),
+    pricingQuotedDollars: snapshot(
+      'controlroom_pricing_quoted_dollars_total',
+      "Sum of the rated lanes' totals, in dollars.",
+      'counter'
+    ),
     pricingQuotedMiles: snapshot(
       'controlroom_pricing_quoted_miles_total',
-      'Sum of the rated lanes\' road miles; mean price per mile = quoted dollars / quoted miles.',
-      'counter',
+      "Sum of the rated lanes' road miles; mean price per mile = quoted dollars / quoted miles.",
+      'counter'
     ),
     pricingCandidateShare: snapshot(
       'controlroom_pricing_candidate_share_ratio',
       'Share of lanes the candidate pricing model takes (0.1 = 10%), labelled with its version; 0 without model_version when there is no candidate.',
-      'gauge',
+      'gauge'
     ),
     pricingAnomalyAlertRatio: snapshot(
       'controlroom_pricing_anomaly_alert_ratio',
       'PRICING_ANOMALY_ALERT_RATIO: candidate anomaly share over an hour above which PricingCandidateAnomalies fires.',
-      'gauge',
+      'gauge'
     ),
     pricingAnomalyAlertMinLanes: snapshot(
       'controlroom_pricing_anomaly_alert_min_lanes',
       'PRICING_ANOMALY_ALERT_MIN_LANES: least candidate lanes in the hour before PricingCandidateAnomalies judges the share.',
-      'gauge',
+      'gauge'
     ),
     openIdGaps: new Gauge({
       name: 'controlroom_exporter_open_id_gaps',

@@ -25,7 +25,7 @@ export class CollectorRunner {
   constructor(
     readonly registry: Registry,
     private readonly collectors: readonly Collector[],
-    private readonly logger: Logger,
+    private readonly logger: Logger
   ) {
     this.duration = new Gauge({
       name: 'controlroom_exporter_collect_duration_seconds',

@@ -22,7 +22,7 @@ export class SnapshotMetric {
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly type: MetricType,
+    readonly type: MetricType
   ) {}
 
   replace(samples: Sample[]): void {
@@ -50,7 +50,7 @@ export function histogramSamples(
   labels: Labels,
   cumulative: readonly number[],
   count: number,
-  sum: number,
+  sum: number
 ): Sample[] {
   const samples: Sample[] = bounds.map((le, i) => ({
     metricName: `${name}_bucket`,

@@ -10,16 +10,16 @@ export async function withCollectorState<S, R>(
   pool: Pool,
   collector: string,
   initial: () => S,
-  work: (client: PoolClient, state: S) => Promise<{ state: S; result: R }>,
+  work: (client: PoolClient, state: S) => Promise<{ state: S; result: R }>
 ): Promise<R> {
   return withTransaction(pool, 'REPEATABLE READ', async (client) => {
     await client.query(
       `INSERT INTO controlroom.exporter_state (collector, state) VALUES ($1, $2) ON CONFLICT (collector) DO NOTHING`,
-      [collector, JSON.stringify(initial())],
+      [collector, JSON.stringify(initial())]
     );
     const { rows } = await client.query<{ state: S }>(
       `SELECT state FROM controlroom.exporter_state WHERE collector = $1 FOR UPDATE`,
-      [collector],
+      [collector]
     );
     const { state, result } = await work(client, rows[0]!.state);
     await client.query(`UPDATE controlroom.exporter_state SET state = $2, updated_at = now() WHERE collector = $1`, [

@@ -55,7 +55,9 @@ try {
   await waitForGrafana();
   const found = await api('GET', `/api/serviceaccounts/search?query=${ACCOUNT}&perpage=100`);
   // Admin: in Grafana OSS the basic Admin role is the one that holds both org.users:read and users.permissions:read.
-  const account = found.serviceAccounts.find((a) => a.name === ACCOUNT) ?? (await api('POST', '/api/serviceaccounts', { name: ACCOUNT, role: 'Admin', isDisabled: false }));
+  const account =
+    found.serviceAccounts.find((a) => a.name === ACCOUNT) ??
+    (await api('POST', '/api/serviceaccounts', { name: ACCOUNT, role: 'Admin', isDisabled: false }));
   const created = await api('POST', `/api/serviceaccounts/${account.id}/tokens`, { name: `${ACCOUNT}-${Date.now()}` });
   fs.mkdirSync(path.dirname(tokenFile), { recursive: true });
   const temporary = `${tokenFile}.${process.pid}`;
@@ -65,7 +67,9 @@ try {
   for (const token of await api('GET', `/api/serviceaccounts/${account.id}/tokens`)) {
     if (token.id !== created.id) await api('DELETE', `/api/serviceaccounts/${account.id}/tokens/${token.id}`);
   }
-  console.log(`grafana-service-account: token for service account ${ACCOUNT} (id ${account.id}) written to ${tokenFile}`);
+  console.log(
+    `grafana-service-account: token for service account ${ACCOUNT} (id ${account.id}) written to ${tokenFile}`
+  );
 } catch (error) {
   console.error(`grafana-service-account: ${error.message}`);
   process.exit(1);

@@ -23,7 +23,10 @@ export const testSettings: ExporterSettings = {
 };
 
 /** An exporter over the given pool whose refreshes the test drives (runner not started). */
-export function testExporter(pool: Pool, overrides: Partial<ExporterSettings> = {}): Exporter & {
+export function testExporter(
+  pool: Pool,
+  overrides: Partial<ExporterSettings> = {}
+): Exporter & {
   scrape(): Promise<Map<string, number>>;
   value(name: string, labels?: Record<string, string>): Promise<number | undefined>;
 } {
@@ -35,4 +38,3 @@ export function testExporter(pool: Pool, overrides: Partial<ExporterSettings> = 
     value: async (name, labels = {}) => (await scrape()).get(seriesKey(name, labels)),
   };
 }
-

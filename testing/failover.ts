@@ -32,7 +32,7 @@ export class FakeRegion {
   healthCalls = 0;
   private constructor(
     private readonly server: Server,
-    readonly url: string,
+    readonly url: string
   ) {}
 
   static async start(): Promise<FakeRegion> {
@@ -69,7 +69,13 @@ export class FakeRegion {
       base_url: this.url,
       health_url: `${this.url}/healthz`,
       ...(withLag ? { replication_lag_url: `${this.url}/lag` } : {}),
-      ...(withJobs ? { pause_url: `${this.url}/jobs/pause`, resume_url: `${this.url}/jobs/resume`, queue_depth_url: `${this.url}/jobs/queue` } : {}),
+      ...(withJobs
+        ? {
+            pause_url: `${this.url}/jobs/pause`,
+            resume_url: `${this.url}/jobs/resume`,
+            queue_depth_url: `${this.url}/jobs/queue`,
+          }
+        : {}),
     };
   }
 
@@ -84,12 +90,21 @@ export class FakeRegion {
 export const EAST = 'us-east-1';
 export const WEST = 'us-west-2';
 
-export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<string, string> = {}, withLag = false, withJobs = true): Config {
+export function testConfig(
+  east: FakeRegion,
+  west: FakeRegion,
+  extra: Record<string, string> = {},
+  withLag = false,
+  withJobs = true
+): Config {
   return loadConfig({
     CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: API_SECRET,
     CONTROLROOM_INSTANCE_ID: 'test-a',
-    FAILOVER_REGIONS: JSON.stringify([east.spec(EAST, 'primary', withLag, withJobs), west.spec(WEST, 'secondary', withLag, withJobs)]),
+    FAILOVER_REGIONS: JSON.stringify([
+      east.spec(EAST, 'primary', withLag, withJobs),
+      west.spec(WEST, 'secondary', withLag, withJobs),
+    ]),
     FAILOVER_CHECK_TIMEOUT_MS: '500',
     FAILOVER_UNHEALTHY_AFTER: '3',
     FAILOVER_HEALTHY_AFTER: '2',
@@ -99,7 +114,14 @@ export function testConfig(east: FakeRegion, west: FakeRegion, extra: Record<str
 }
 
 /** Settings fast enough for tests. */
-export const FAST: Partial<FailoverSettings> = { checkIntervalMs: 100, stepMs: 400, drainMinMs: 300, drainMaxMs: 2_000, pollMs: 30, drainJobsTimeoutMs: 3_000 };
+export const FAST: Partial<FailoverSettings> = {
+  checkIntervalMs: 100,
+  stepMs: 400,
+  drainMinMs: 300,
+  drainMaxMs: 2_000,
+  pollMs: 30,
+  drainJobsTimeoutMs: 3_000,
+};
 
 export interface Harness {
   db: TestDatabase;
@@ -114,7 +136,12 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { settings?: Partial<FailoverSettings>; config?: Record<string, string>; withLag?: boolean; withJobs?: boolean } = {},
+  options: {
+    settings?: Partial<FailoverSettings>;
+    config?: Record<string, string>;
+    withLag?: boolean;
+    withJobs?: boolean;
+  } = {}
 ): Promise<Harness> {
   const db = await createTestDatabase();
   const east = await FakeRegion.start();
@@ -125,7 +152,13 @@ export async function startHarness(
 
   const boot = async (settings: Partial<FailoverSettings>) => {
     const service = await startFailover({ pool: db.pool, config, logger: silent, settings: { ...FAST, ...settings } });
-    const app = buildApp({ pool: db.pool, registry, logger: silent, api: [service.apiRouter], access: createAccessControl(config) });
+    const app = buildApp({
+      pool: db.pool,
+      registry,
+      logger: silent,
+      api: [service.apiRouter],
+      access: createAccessControl(config),
+    });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -174,13 +207,27 @@ export const asUser = (role: string, login = `${role.toLowerCase()}.user`): Reco
   'x-grafana-context': JSON.stringify({ UserID: 7, OrgID: 1, Login: login, OrgRole: role, IsGrafanaAdmin: false }),
 });
 
-export async function call(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
-  const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: unknown
+) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as any };
 }
 
-export async function waitUntil<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 10_000,
+  what = 'condition'
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -67,7 +67,8 @@ export class FakeGitHub {
   }
 
   private answer(call: RecordedCall) {
-    if (call.headers.authorization !== 'token ghp_test_token') return { status: 401, body: { message: 'Bad credentials' } };
+    if (call.headers.authorization !== 'token ghp_test_token')
+      return { status: 401, body: { message: 'Bad credentials' } };
     if (this.failures > 0) {
       this.failures--;
       return { status: this.failStatus, body: { message: 'Server Error' } };
@@ -87,11 +88,17 @@ export class FakeGitHub {
       const all = this.pulls.get(pulls[1]!) ?? [];
       const slice = all.slice((page - 1) * perPage, page * perPage);
       const headers: Record<string, string> = {};
-      if (page * perPage < all.length) headers.link = `<${this.url}${url.pathname}?state=open&per_page=${perPage}&page=${page + 1}>; rel="next"`;
+      if (page * perPage < all.length)
+        headers.link = `<${this.url}${url.pathname}?state=open&per_page=${perPage}&page=${page + 1}>; rel="next"`;
       return {
         status: 200,
         headers,
-        body: slice.map((p) => ({ number: p.number, state: 'open', head: { sha: p.sha }, labels: p.labels.map((name) => ({ name })) })),
+        body: slice.map((p) => ({
+          number: p.number,
+          state: 'open',
+          head: { sha: p.sha },
+          labels: p.labels.map((name) => ({ name })),
+        })),
       };
     }
     const status = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([0-9a-f]+)$/.exec(url.pathname);

@@ -14,7 +14,12 @@ export interface SlackCall {
  */
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
-  private readonly failures: Array<{ method: string | null; status: number; retryAfter?: number; match?: (args: Record<string, unknown>) => boolean }> = [];
+  private readonly failures: Array<{
+    method: string | null;
+    status: number;
+    retryAfter?: number;
+    match?: (args: Record<string, unknown>) => boolean;
+  }> = [];
   private seq = 0;
   private constructor(private readonly recorder: HttpRecorder) {}
 
@@ -34,9 +39,15 @@ export class FakeSlack {
   failNext(
     times: number,
     status: 429 | 500 | 503,
-    options: { method?: string; retryAfter?: number; match?: (args: Record<string, unknown>) => boolean } = {},
+    options: { method?: string; retryAfter?: number; match?: (args: Record<string, unknown>) => boolean } = {}
   ): void {
-    for (let i = 0; i < times; i++) this.failures.push({ method: options.method ?? null, status, retryAfter: options.retryAfter, match: options.match });
+    for (let i = 0; i < times; i++)
+      this.failures.push({
+        method: options.method ?? null,
+        status,
+        retryAfter: options.retryAfter,
+        match: options.match,
+      });
   }
 
   /** Failures asked for with failNext and not yet answered. */
@@ -56,7 +67,9 @@ export class FakeSlack {
       if (found) return found;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`no matching Slack call within ${timeoutMs} ms; calls: ${this.calls.map((c) => `${c.method}:${c.status}`).join(', ')}`);
+    throw new Error(
+      `no matching Slack call within ${timeoutMs} ms; calls: ${this.calls.map((c) => `${c.method}:${c.status}`).join(', ')}`
+    );
   }
 
   close(): Promise<void> {
@@ -66,19 +79,33 @@ export class FakeSlack {
   private answer(call: RecordedCall) {
     const method = call.path.replace(/^\/api\//, '').split('?')[0] ?? '';
     const args = decode(call);
-    const failure = this.failures.findIndex((f) => (f.method === null || f.method === method) && (!f.match || f.match(args)));
+    const failure = this.failures.findIndex(
+      (f) => (f.method === null || f.method === method) && (!f.match || f.match(args))
+    );
     if (failure >= 0) {
       const [f] = this.failures.splice(failure, 1);
       this.calls.push({ method, args, at: call.at, status: f!.status });
       return f!.status === 429
-        ? { status: 429, headers: { 'retry-after': String(f!.retryAfter ?? 1) }, body: { ok: false, error: 'ratelimited' } }
+        ? {
+            status: 429,
+            headers: { 'retry-after': String(f!.retryAfter ?? 1) },
+            body: { ok: false, error: 'ratelimited' },
+          }
         : { status: f!.status, body: { ok: false, error: 'internal_error' } };
     }
     this.calls.push({ method, args, at: call.at, status: 200 });
     const channel = channelId(String(args.channel ?? ''));
     switch (method) {
       case 'chat.postMessage':
-        return { status: 200, body: { ok: true, channel, ts: `1700000000.${String(++this.seq).padStart(6, '0')}`, message: { text: args.text } } };
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            channel,
+            ts: `1700000000.${String(++this.seq).padStart(6, '0')}`,
+            message: { text: args.text },
+          },
+        };
       case 'chat.update':
         return { status: 200, body: { ok: true, channel, ts: args.ts, text: args.text } };
       default:
@@ -88,7 +115,8 @@ export class FakeSlack {
 }
 
 /** Slack answers with channel ids; names map to a stable fake id, ids pass through. */
-export const channelId = (channel: string) => (/^C[A-Z0-9]+$/.test(channel) ? channel : `C${Buffer.from(channel).toString('hex').toUpperCase().slice(0, 10)}`);
+export const channelId = (channel: string) =>
+  /^C[A-Z0-9]+$/.test(channel) ? channel : `C${Buffer.from(channel).toString('hex').toUpperCase().slice(0, 10)}`;
 
 function decode(call: RecordedCall): Record<string, unknown> {
   const type = String(call.headers['content-type'] ?? '');

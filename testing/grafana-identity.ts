@@ -15,7 +15,11 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
  */
 
 export type OrgRole = 'Viewer' | 'Editor' | 'Admin';
-const INCLUDES: Record<OrgRole, OrgRole[]> = { Viewer: ['Viewer'], Editor: ['Viewer', 'Editor'], Admin: ['Viewer', 'Editor', 'Admin'] };
+const INCLUDES: Record<OrgRole, OrgRole[]> = {
+  Viewer: ['Viewer'],
+  Editor: ['Viewer', 'Editor'],
+  Admin: ['Viewer', 'Editor', 'Admin'],
+};
 
 export interface GrafanaUser {
   id: number;
@@ -63,17 +67,23 @@ export class GrafanaIdentity {
     public issuer: string,
     readonly orgId: number,
     /** null: a Grafana without the app's roles (the org role decides). */
-    public pluginRoles: PluginRole[] | null,
+    public pluginRoles: PluginRole[] | null
   ) {}
 
-  static async create(options: { issuer?: string; orgId?: number; pluginRoles?: PluginRole[] | null } = {}): Promise<GrafanaIdentity> {
+  static async create(
+    options: { issuer?: string; orgId?: number; pluginRoles?: PluginRole[] | null } = {}
+  ): Promise<GrafanaIdentity> {
     const identity = new GrafanaIdentity(options.issuer ?? '', options.orgId ?? 1, options.pluginRoles ?? null);
     identity.keys = [await newKey()];
     return identity;
   }
 
   addUser(user: Omit<GrafanaUser, 'id' | 'uid'> & { id?: number; uid?: string }): GrafanaUser {
-    const full: GrafanaUser = { id: user.id ?? this.users.size + 1, uid: user.uid ?? `u${randomUUID().slice(0, 8)}`, ...user };
+    const full: GrafanaUser = {
+      id: user.id ?? this.users.size + 1,
+      uid: user.uid ?? `u${randomUUID().slice(0, 8)}`,
+      ...user,
+    };
     this.users.set(full.login, full);
     return full;
   }
@@ -102,7 +112,14 @@ export class GrafanaIdentity {
   /** An ID token for a user, as Grafana forwards it in X-Grafana-Id; options forge the variants tests refuse. */
   async sign(
     login: string,
-    options: { expiresInSeconds?: number; issuer?: string; audience?: string; key?: 'current' | 'foreign'; subject?: string; typ?: string } = {},
+    options: {
+      expiresInSeconds?: number;
+      issuer?: string;
+      audience?: string;
+      key?: 'current' | 'foreign';
+      subject?: string;
+      typ?: string;
+    } = {}
   ): Promise<string> {
     const user = this.user(login);
     const signing = options.key === 'foreign' ? await newKey() : this.keys[0]!;
@@ -130,7 +147,9 @@ export class GrafanaIdentity {
     if (!this.pluginRoles) return [];
     if (user.onlyActions) return [...user.onlyActions];
     const basic = INCLUDES[user.role];
-    const granted = this.pluginRoles.filter((r) => r.grants.some((g) => basic.includes(g as OrgRole))).flatMap((r) => r.role.permissions.map((p) => p.action));
+    const granted = this.pluginRoles
+      .filter((r) => r.grants.some((g) => basic.includes(g as OrgRole)))
+      .flatMap((r) => r.role.permissions.map((p) => p.action));
     return [...new Set([...granted, ...(user.extraActions ?? [])])];
   }
 
@@ -146,14 +165,25 @@ export class GrafanaIdentity {
       this.requests.push(url.pathname);
       return json(200, this.jwks());
     }
-    if (url.pathname !== '/api/org/users' && url.pathname !== '/api/access-control/users/permissions/search') return false;
+    if (url.pathname !== '/api/org/users' && url.pathname !== '/api/access-control/users/permissions/search')
+      return false;
     this.requests.push(`${url.pathname}${url.search}`);
-    if (req.headers.authorization !== `Bearer ${this.serviceAccountToken}`) return json(401, { message: 'Invalid API key' });
+    if (req.headers.authorization !== `Bearer ${this.serviceAccountToken}`)
+      return json(401, { message: 'Invalid API key' });
     if (url.pathname === '/api/org/users') {
       const query = (url.searchParams.get('query') ?? '').toLowerCase();
       const list = [...this.users.values()]
         .filter((u) => u.login.toLowerCase().includes(query) || (u.email ?? '').toLowerCase().includes(query))
-        .map((u) => ({ orgId: this.orgId, userId: u.id, uid: u.uid, email: u.email ?? `${u.login}@example.com`, name: u.name ?? u.login, login: u.login, role: u.role, lastSeenAt: new Date().toISOString() }));
+        .map((u) => ({
+          orgId: this.orgId,
+          userId: u.id,
+          uid: u.uid,
+          email: u.email ?? `${u.login}@example.com`,
+          name: u.name ?? u.login,
+          login: u.login,
+          role: u.role,
+          lastSeenAt: new Date().toISOString(),
+        }));
       return json(200, list);
     }
     // pkg/services/accesscontrol/api/api.go searchUsersPermissions: actionPrefix, action, namespacedId.
@@ -176,7 +206,8 @@ export class GrafanaIdentity {
   /** Serves the endpoints on 127.0.0.1; the issuer defaults to the server's own URL (with Grafana's trailing slash). */
   async listen(): Promise<string> {
     this.server = http.createServer((req, res) => {
-      if (!this.handle(req, res)) res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not found"}');
+      if (!this.handle(req, res))
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not found"}');
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

@@ -30,7 +30,9 @@ export interface HttpRecorder {
  * A local HTTP server on 127.0.0.1 that records every call and answers as told: the stand-in for a
  * webhook receiver or an outside API (Slack, GitHub, Stripe) in tests.
  */
-export async function startHttpRecorder(reply: (call: RecordedCall) => Reply = () => ({ status: 200, body: { ok: true } })) {
+export async function startHttpRecorder(
+  reply: (call: RecordedCall) => Reply = () => ({ status: 200, body: { ok: true } })
+) {
   const calls: RecordedCall[] = [];
   let respond = reply;
   const server = http.createServer((req, res) => {
@@ -44,7 +46,14 @@ export async function startHttpRecorder(reply: (call: RecordedCall) => Reply = (
       } catch {
         json = undefined;
       }
-      const call: RecordedCall = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json, at: Date.now() };
+      const call: RecordedCall = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body,
+        json,
+        at: Date.now(),
+      };
       calls.push(call);
       const out = respond(call);
       res.writeHead(out.status, { 'content-type': 'application/json', ...out.headers });

@@ -28,7 +28,12 @@ export async function startTestCluster(): Promise<{ adminUrl: string; handle: Em
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-pg-'));
   await fs.chmod(base, 0o755);
   const port = await freePort();
-  const handle = await startEmbeddedPostgres({ dataDir: path.join(base, 'data'), port, persistent: false, database: TEMPLATE_DB });
+  const handle = await startEmbeddedPostgres({
+    dataDir: path.join(base, 'data'),
+    port,
+    persistent: false,
+    database: TEMPLATE_DB,
+  });
   const adminUrl = handle.url.replace(/\/[^/]+$/, '/postgres');
   await migrate(handle.url);
   return { adminUrl, handle };
@@ -52,7 +57,11 @@ export async function createTestDatabase(options: { poolMax?: number } = {}): Pr
   const name = `test_${randomBytes(6).toString('hex')}`;
   await createDatabaseIfMissing(admin, name, TEMPLATE_DB);
   const url = admin.replace(/\/[^/]+$/, `/${name}`);
-  const pool = createPool(url, { max: options.poolMax ?? 4, statementTimeoutMs: 30_000, applicationName: 'controlroom-test' });
+  const pool = createPool(url, {
+    max: options.poolMax ?? 4,
+    statementTimeoutMs: 30_000,
+    applicationName: 'controlroom-test',
+  });
   return {
     url,
     pool,
@@ -75,7 +84,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))
+      );
     });
   });
 }

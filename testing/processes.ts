@@ -14,7 +14,12 @@ export interface RunningProcess {
  * Starts a binary in the test's process group and resolves once `readyUrl` answers 200; rejects with its
  * output if it dies or times out. The same supervision as `controlroom start`'s children (cli/stack/child.ts).
  */
-export async function startProcess(command: string, args: string[], readyUrl: string, timeoutMs = 30_000): Promise<RunningProcess> {
+export async function startProcess(
+  command: string,
+  args: string[],
+  readyUrl: string,
+  timeoutMs = 30_000
+): Promise<RunningProcess> {
   return startStackChild({ name: path.basename(command), command, args, readyUrl, timeoutMs });
 }
 
@@ -39,7 +44,7 @@ export interface ControlroomChild {
 export function spawnControlroom(
   args: string[],
   env: Record<string, string | undefined>,
-  options: { ownProcessGroup?: boolean } = {},
+  options: { ownProcessGroup?: boolean } = {}
 ): ControlroomChild {
   const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete merged[key];
@@ -59,7 +64,7 @@ export function spawnControlroom(
   child.stderr!.on('data', keep);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     // 'close': the exit code and every byte of output are in.
-    child.once('close', (code, signal) => resolve({ code, signal })),
+    child.once('close', (code, signal) => resolve({ code, signal }))
   );
   let done = false;
   void exited.then(() => {
@@ -75,9 +80,24 @@ export function spawnControlroom(
         const check = () => {
           const line = text.split('\n').find((l) => pattern.test(l));
           if (line !== undefined) finish(() => resolve(line));
-          else if (done) finish(() => reject(new Error(`controlroom ${args.join(' ')} exited before printing ${pattern}:\n${text.slice(-4_000)}`)));
+          else if (done)
+            finish(() =>
+              reject(
+                new Error(`controlroom ${args.join(' ')} exited before printing ${pattern}:\n${text.slice(-4_000)}`)
+              )
+            );
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`no ${pattern} from controlroom ${args.join(' ')} within ${timeoutMs} ms:\n${text.slice(-4_000)}`))), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(
+                new Error(
+                  `no ${pattern} from controlroom ${args.join(' ')} within ${timeoutMs} ms:\n${text.slice(-4_000)}`
+                )
+              )
+            ),
+          timeoutMs
+        );
         const finish = (settle: () => void) => {
           clearTimeout(timer);
           watchers.delete(check);
@@ -98,7 +118,7 @@ export function spawnControlroom(
 export async function runControlroom(
   args: string[],
   env: Record<string, string | undefined>,
-  timeoutMs = 120_000,
+  timeoutMs = 120_000
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   const run = spawnControlroom(args, env);
   const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);

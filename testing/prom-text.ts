@@ -6,7 +6,7 @@ export function parseMetrics(text: string): Map<string, number> {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
     if (!match) throw new Error(`unparseable metrics line: ${line}`);
     const labels = [...(match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(
-      ([, k, v]) => [k!, v!] as const,
+      ([, k, v]) => [k!, v!] as const
     );
     out.set(seriesKey(match[1]!, Object.fromEntries(labels)), Number(match[4]));
   }

@@ -40,7 +40,10 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
     let alertmanagerUrl: string | null = null;
     if (options.webhookUrl) {
       const amPort = await freePort();
-      await fs.writeFile(path.join(dir, 'alertmanager.yml'), alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile: null, groupSeconds: 1 }));
+      await fs.writeFile(
+        path.join(dir, 'alertmanager.yml'),
+        alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile: null, groupSeconds: 1 })
+      );
       alertmanagerUrl = `http://127.0.0.1:${amPort}`;
       processes.push(
         await startProcess(
@@ -51,8 +54,8 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
             `--web.listen-address=127.0.0.1:${amPort}`,
             '--cluster.listen-address=',
           ],
-          `${alertmanagerUrl}/-/ready`,
-        ),
+          `${alertmanagerUrl}/-/ready`
+        )
       );
     }
 
@@ -64,7 +67,7 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
         alertmanagerTarget: alertmanagerUrl ? alertmanagerUrl.replace('http://', '') : null,
         ruleFiles: options.ruleFiles,
         intervalSeconds,
-      }),
+      })
     );
     const prometheusUrl = `http://127.0.0.1:${promPort}`;
     processes.push(
@@ -76,8 +79,8 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
           `--web.listen-address=127.0.0.1:${promPort}`,
           '--rules.alert.resend-delay=1s',
         ],
-        `${prometheusUrl}/-/ready`,
-      ),
+        `${prometheusUrl}/-/ready`
+      )
     );
 
     return {

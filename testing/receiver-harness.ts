@@ -90,7 +90,8 @@ export function amPayload(groupKey: string, alerts: TestAlert[], extra: Record<s
       startsAt: a.startsAt ?? '2026-11-23T03:00:00Z',
       endsAt: a.status === 'resolved' ? '2026-11-23T04:00:00Z' : '0001-01-01T00:00:00Z',
       generatorURL: 'http://prometheus.local/graph',
-      fingerprint: a.fingerprint ?? createHmac('sha256', 'fp').update(JSON.stringify(labels)).digest('hex').slice(0, 16),
+      fingerprint:
+        a.fingerprint ?? createHmac('sha256', 'fp').update(JSON.stringify(labels)).digest('hex').slice(0, 16),
     };
   });
   return {
@@ -108,7 +109,11 @@ export function amPayload(groupKey: string, alerts: TestAlert[], extra: Record<s
   };
 }
 
-export async function waitUntil<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 20_000,
+  what = 'condition'
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -119,14 +124,29 @@ export async function waitUntil<T>(probe: () => Promise<T | null | undefined | f
 }
 
 /** Presses a page button as Slack would: a signed block_actions interaction from user @oncall.ana. */
-export function pressButton(base: string, pageId: string, action: string, options: { secret?: string; ts?: number } = {}): Promise<Response> {
-  const payload = JSON.stringify({ type: 'block_actions', user: { id: 'U123', username: 'oncall.ana' }, actions: [{ action_id: action, value: pageId }] });
+export function pressButton(
+  base: string,
+  pageId: string,
+  action: string,
+  options: { secret?: string; ts?: number } = {}
+): Promise<Response> {
+  const payload = JSON.stringify({
+    type: 'block_actions',
+    user: { id: 'U123', username: 'oncall.ana' },
+    actions: [{ action_id: action, value: pageId }],
+  });
   const body = `payload=${encodeURIComponent(payload)}`;
   const ts = String(options.ts ?? Math.floor(Date.now() / 1000));
-  const signature = `v0=${createHmac('sha256', options.secret ?? SLACK_SIGNING_SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const signature = `v0=${createHmac('sha256', options.secret ?? SLACK_SIGNING_SECRET)
+    .update(`v0:${ts}:${body}`)
+    .digest('hex')}`;
   return fetch(`${base}/webhooks/slack/interactions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': ts,
+      'x-slack-signature': signature,
+    },
     body,
   });
 }

@@ -67,7 +67,7 @@ export class FreezeStatusPublisher {
   constructor(
     private readonly pool: Pool,
     private readonly github: Octokit,
-    private readonly config: GitHubConfig,
+    private readonly config: GitHubConfig
   ) {}
 
   async syncAll(decision: FreezeDecision): Promise<{ updated: number; unchanged: number }> {
@@ -75,9 +75,19 @@ export class FreezeStatusPublisher {
     let unchanged = 0;
     for (const full of repositories(this.config)) {
       const [owner, repo] = full.split('/') as [string, string];
-      const pulls = await this.github.paginate(this.github.rest.pulls.list, { owner, repo, state: 'open', per_page: 100 });
+      const pulls = await this.github.paginate(this.github.rest.pulls.list, {
+        owner,
+        repo,
+        state: 'open',
+        per_page: 100,
+      });
       for (const pr of pulls) {
-        const changed = await this.syncOne(decision, { repo: full, number: pr.number, sha: pr.head.sha, labels: pr.labels.map((l) => l.name ?? '') });
+        const changed = await this.syncOne(decision, {
+          repo: full,
+          number: pr.number,
+          sha: pr.head.sha,
+          labels: pr.labels.map((l) => l.name ?? ''),
+        });
         if (changed) updated++;
         else unchanged++;
       }
@@ -90,7 +100,7 @@ export class FreezeStatusPublisher {
     const verdict = pullRequestVerdict(decision, pr.labels, exceptionLabels(this.config));
     const known = await this.pool.query<{ state: string; description: string }>(
       `SELECT state, description FROM controlroom.github_statuses WHERE repo = $1 AND sha = $2`,
-      [pr.repo, pr.sha],
+      [pr.repo, pr.sha]
     );
     const last = known.rows[0];
     if (last && last.state === verdict.state && last.description === verdict.description) return false;
@@ -102,25 +112,33 @@ export class FreezeStatusPublisher {
       state: verdict.state,
       context: STATUS_CONTEXT,
       description: verdict.description,
-      ...(this.config.CONTROLROOM_PUBLIC_URL ? { target_url: `${this.config.CONTROLROOM_PUBLIC_URL.replace(/\/$/, '')}/api/freeze` } : {}),
+      ...(this.config.CONTROLROOM_PUBLIC_URL
+        ? { target_url: `${this.config.CONTROLROOM_PUBLIC_URL.replace(/\/$/, '')}/api/freeze` }
+        : {}),
     });
     await this.pool.query(
       `INSERT INTO controlroom.github_statuses (repo, sha, pr_number, state, description) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (repo, sha) DO UPDATE SET state = EXCLUDED.state, description = EXCLUDED.description, updated_at = now()`,
-      [pr.repo, pr.sha, pr.number, verdict.state, verdict.description],
+      [pr.repo, pr.sha, pr.number, verdict.state, verdict.description]
     );
     return true;
   }
 
   /** Answers a deployment protection rule: approved unless releases are frozen. */
-  async reviewDeployment(decision: FreezeDecision, callbackUrl: string, environment: string): Promise<'approved' | 'rejected'> {
+  async reviewDeployment(
+    decision: FreezeDecision,
+    callbackUrl: string,
+    environment: string
+  ): Promise<'approved' | 'rejected'> {
     const state = decision.frozen ? 'rejected' : 'approved';
     await this.github.request({
       method: 'POST',
       url: callbackUrl,
       environment_name: environment,
       state,
-      comment: decision.frozen ? `Release freeze: ${decision.reason}`.slice(0, 1000) : `Control Room: ${decision.reason}`,
+      comment: decision.frozen
+        ? `Release freeze: ${decision.reason}`.slice(0, 1000)
+        : `Control Room: ${decision.reason}`,
     });
     return state;
   }

@@ -32,36 +32,62 @@ const RESYNC_EVERY_MS = 10 * 60_000;
 
 /** Asks for the freeze to be decided again and GitHub brought in line (coalesced: one pending at a time). */
 export const requestFreezeSync = (db: Parameters<typeof enqueueJob>[0], runAt?: Date) =>
-  enqueueJob(db, FREEZE_SYNC_TASK, {}, runAt ? { jobKey: `${FREEZE_SYNC_TASK}:timer`, runAt } : { jobKey: FREEZE_SYNC_TASK });
+  enqueueJob(
+    db,
+    FREEZE_SYNC_TASK,
+    {},
+    runAt ? { jobKey: `${FREEZE_SYNC_TASK}:timer`, runAt } : { jobKey: FREEZE_SYNC_TASK }
+  );
 
 /** Stores the decision when it differs from the one last published; returns whether it changed. */
 async function publish(pool: Pool, decision: FreezeDecision): Promise<boolean> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     const { rows } = await client.query<{ frozen: boolean; cause: string; reason: string }>(
-      `SELECT frozen, cause, reason FROM controlroom.freeze_state WHERE id = 1 FOR UPDATE`,
+      `SELECT frozen, cause, reason FROM controlroom.freeze_state WHERE id = 1 FOR UPDATE`
     );
     const last = rows[0]!;
-    if (last.frozen === decision.frozen && last.cause === decision.cause && last.reason === decision.reason) return false;
+    if (last.frozen === decision.frozen && last.cause === decision.cause && last.reason === decision.reason)
+      return false;
     await client.query(
       `UPDATE controlroom.freeze_state SET frozen = $1, cause = $2, reason = $3, updated_at = now(),
               since = CASE WHEN frozen = $1 THEN since ELSE now() END
         WHERE id = 1`,
-      [decision.frozen, decision.cause, decision.reason],
+      [decision.frozen, decision.cause, decision.reason]
     );
     const history = await client.query<{ id: string }>(
       `INSERT INTO controlroom.freeze_history (frozen, cause, reason) VALUES ($1, $2, $3) RETURNING id::text AS id`,
-      [decision.frozen, decision.cause, decision.reason],
+      [decision.frozen, decision.cause, decision.reason]
     );
     const historyId = history.rows[0]!.id;
     // One queue: the changes are handed on in the order they happened.
-    await enqueueJob(client, FREEZE_CHANGED_TASK, { historyId }, { jobKey: `${FREEZE_CHANGED_TASK}:${historyId}`, queueName: FREEZE_CHANGED_TASK });
-    const action = last.frozen === decision.frozen ? 'release_freeze.reason_changed' : decision.frozen ? 'release_freeze.frozen' : 'release_freeze.lifted';
-    await audit(client, { actor: ACTOR, action, target: 'release_freeze', payload: { cause: decision.cause, reason: decision.reason, previous: last } });
+    await enqueueJob(
+      client,
+      FREEZE_CHANGED_TASK,
+      { historyId },
+      { jobKey: `${FREEZE_CHANGED_TASK}:${historyId}`, queueName: FREEZE_CHANGED_TASK }
+    );
+    const action =
+      last.frozen === decision.frozen
+        ? 'release_freeze.reason_changed'
+        : decision.frozen
+          ? 'release_freeze.frozen'
+          : 'release_freeze.lifted';
+    await audit(client, {
+      actor: ACTOR,
+      action,
+      target: 'release_freeze',
+      payload: { cause: decision.cause, reason: decision.reason, previous: last },
+    });
     return true;
   });
 }
 
-export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeStatusPublisher | null, logger: Logger): TaskList {
+export function freezeTasks(
+  pool: Pool,
+  policy: FreezePolicy,
+  publisher: FreezeStatusPublisher | null,
+  logger: Logger
+): TaskList {
   return {
     [FREEZE_SYNC_TASK]: async () => {
       const decision = await loadDecision(pool, policy);
@@ -70,17 +96,25 @@ export function freezeTasks(pool: Pool, policy: FreezePolicy, publisher: FreezeS
       if (changed) {
         logger.info(
           { frozen: decision.frozen, cause: decision.cause, reason: decision.reason },
-          decision.frozen ? `release freeze on: ${decision.reason}` : 'release freeze off',
+          decision.frozen ? `release freeze on: ${decision.reason}` : 'release freeze off'
         );
       }
       // Timed first: a quiet period must end on time even while GitHub is failing this sync.
       const resync = new Date(Date.now() + RESYNC_EVERY_MS);
-      const next = decision.nextChangeAt && decision.nextChangeAt < resync ? new Date(decision.nextChangeAt.getTime() + 1_000) : resync;
+      const next =
+        decision.nextChangeAt && decision.nextChangeAt < resync
+          ? new Date(decision.nextChangeAt.getTime() + 1_000)
+          : resync;
       await requestFreezeSync(pool, next);
       if (publisher) {
         const result = await publisher.syncAll(decision);
         if (result.updated > 0) {
-          await audit(pool, { actor: ACTOR, action: 'github.freeze_statuses_synced', target: 'github', payload: { ...result, frozen: decision.frozen } });
+          await audit(pool, {
+            actor: ACTOR,
+            action: 'github.freeze_statuses_synced',
+            target: 'github',
+            payload: { ...result, frozen: decision.frozen },
+          });
         }
       }
     },

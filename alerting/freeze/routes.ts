@@ -20,9 +20,15 @@ import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { exceptionLabels, repositories, type GitHubConfig } from './github.ts';
 import { FREEZE_DEPLOYMENT_TASK, FREEZE_PR_TASK, requestFreezeSync } from './jobs.ts';
-import { loadDecision, type FreezeAction as StoredFreezeAction, type FreezePolicy, type FreezeTrigger as StoredFreezeTrigger } from './state.ts';
+import {
+  loadDecision,
+  type FreezeAction as StoredFreezeAction,
+  type FreezePolicy,
+  type FreezeTrigger as StoredFreezeTrigger,
+} from './state.ts';
 
-export type FreezeRouteConfig = GitHubConfig & Pick<AlertingConfig, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
+export type FreezeRouteConfig = GitHubConfig &
+  Pick<AlertingConfig, 'GITHUB_WEBHOOK_SECRET' | 'FREEZE_QUIET_PERIOD_SECONDS'>;
 
 const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
 
@@ -82,7 +88,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       const { rows } = await client.query<{ id: string; created_at: Date; expires_at: Date | null }>(
         `INSERT INTO controlroom.freeze_actions (kind, reason, actor, expires_at) VALUES ($1, $2, $3, $4)
          RETURNING id, created_at, expires_at`,
-        [kind, body.reason, actorOf(caller), body.expiresAt ?? null],
+        [kind, body.reason, actorOf(caller), body.expiresAt ?? null]
       );
       const row = rows[0]!;
       await audit(client, {
@@ -95,7 +101,16 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       await requestFreezeSync(client);
       return row;
     });
-    res.status(201).json(actionView({ id: created.id, kind, reason: body.reason, actor: actorOf(caller), created_at: created.created_at, expires_at: created.expires_at }));
+    res.status(201).json(
+      actionView({
+        id: created.id,
+        kind,
+        reason: body.reason,
+        actor: actorOf(caller),
+        created_at: created.created_at,
+        expires_at: created.expires_at,
+      })
+    );
   };
 
   const end = (kind: 'freeze' | 'override') => async (req: Request, res: express.Response) => {
@@ -107,7 +122,7 @@ export function freezeApiRouter(pool: Pool, config: FreezeRouteConfig): Router {
       const ended = await client.query(
         `UPDATE controlroom.freeze_actions SET ended_at = now(), ended_by = $3
           WHERE id = $1 AND kind = $2 AND ended_at IS NULL RETURNING id`,
-        [id, kind, actorOf(caller)],
+        [id, kind, actorOf(caller)]
       );
       if (ended.rowCount === 0) throw new UserError(404, `no active ${kind} ${id}`);
       await audit(client, {
@@ -144,7 +159,8 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     if (!signature) throw new UserError(401, 'missing X-Hub-Signature-256 header');
     // GitHub caps webhook payloads at 25 MB, but the events we act on are far smaller.
     const body = (await readBody(req, 5 * 1024 * 1024)).toString('utf8');
-    if (!(await webhooks.verify(body, signature).catch(() => false))) throw new UserError(401, 'X-Hub-Signature-256 does not match the body');
+    if (!(await webhooks.verify(body, signature).catch(() => false)))
+      throw new UserError(401, 'X-Hub-Signature-256 does not match the body');
     // A GitHub event body: every field read below is checked (type and presence) before it is used.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     let payload: Record<string, any>;
@@ -153,22 +169,31 @@ export function githubWebhookRouter(pool: Pool, config: FreezeRouteConfig): Rout
     } catch {
       throw new UserError(400, 'body is not valid JSON');
     }
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new UserError(400, 'the body must be a JSON object');
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+      throw new UserError(400, 'the body must be a JSON object');
     const event = req.header('x-github-event') ?? '';
     const repo = String(payload.repository?.full_name ?? '');
     if (event === 'ping') return void res.json({ ok: true });
-    if (!watched.has(repo)) return void res.status(202).json({ ignored: `repository ${repo || '?'} is not in GITHUB_REPOSITORIES` });
+    if (!watched.has(repo))
+      return void res.status(202).json({ ignored: `repository ${repo || '?'} is not in GITHUB_REPOSITORIES` });
 
     if (event === 'pull_request') {
       const pr = payload.pull_request;
-      if (!PR_ACTIONS.has(payload.action) || pr?.state !== 'open') return void res.status(202).json({ ignored: `pull_request ${payload.action}` });
-      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string') throw new UserError(400, 'pull_request payload lacks number or head.sha');
-      await enqueueJob(pool, FREEZE_PR_TASK, {
-        repo,
-        number: pr.number,
-        sha: pr.head.sha,
-        labels: (pr.labels ?? []).map((l: { name?: string }) => l.name ?? ''),
-      }, { jobKey: `${FREEZE_PR_TASK}:${repo}#${pr.number}` });
+      if (!PR_ACTIONS.has(payload.action) || pr?.state !== 'open')
+        return void res.status(202).json({ ignored: `pull_request ${payload.action}` });
+      if (typeof pr.number !== 'number' || typeof pr.head?.sha !== 'string')
+        throw new UserError(400, 'pull_request payload lacks number or head.sha');
+      await enqueueJob(
+        pool,
+        FREEZE_PR_TASK,
+        {
+          repo,
+          number: pr.number,
+          sha: pr.head.sha,
+          labels: (pr.labels ?? []).map((l: { name?: string }) => l.name ?? ''),
+        },
+        { jobKey: `${FREEZE_PR_TASK}:${repo}#${pr.number}` }
+      );
       return void res.status(202).json({ queued: 'status update', pull_request: pr.number });
     }
     if (event === 'deployment_protection_rule') {

@@ -55,7 +55,9 @@ function releaseGateReason(gates: readonly FreezeTrigger[]): string {
   const low = gates.filter((t) => !t.alertname.endsWith('Unreadable'));
   const parts = [
     ...low.map((t) => `${t.slo ?? 'the SLI'} in the last hour is below ${gateRatio()} (${t.alertname})`),
-    ...unreadable.map((t) => `${t.slo ?? 'the SLI'} in the last hour cannot be read, so the gate fails closed (${t.alertname})`),
+    ...unreadable.map(
+      (t) => `${t.slo ?? 'the SLI'} in the last hour cannot be read, so the gate fails closed (${t.alertname})`
+    ),
   ];
   return `Release gate: ${parts.join('; ')}`;
 }
@@ -73,14 +75,17 @@ export function decideFreeze(
   triggers: readonly FreezeTrigger[],
   actions: readonly FreezeAction[],
   policy: FreezePolicy,
-  now: Date,
+  now: Date
 ): FreezeDecision {
   const quietMs = policy.quietPeriodSeconds * 1000;
   const firing = triggers.filter((t) => t.firing);
-  const quieting = triggers.filter((t) => !t.firing && t.resolved_at && t.resolved_at.getTime() + quietMs > now.getTime());
+  const quieting = triggers.filter(
+    (t) => !t.firing && t.resolved_at && t.resolved_at.getTime() + quietMs > now.getTime()
+  );
   const live = (a: FreezeAction) => !a.expires_at || a.expires_at > now;
   const manual = actions.filter((a) => a.kind === 'freeze' && live(a));
-  const override = actions.filter((a) => a.kind === 'override' && live(a)).sort((a, b) => +b.created_at - +a.created_at)[0] ?? null;
+  const override =
+    actions.filter((a) => a.kind === 'override' && live(a)).sort((a, b) => +b.created_at - +a.created_at)[0] ?? null;
 
   const timed = [
     ...quieting.map((t) => new Date(t.resolved_at!.getTime() + quietMs)),
@@ -96,19 +101,40 @@ export function decideFreeze(
   }
   const alertDriven = firing.length > 0 || quieting.length > 0;
   if (alertDriven && override) {
-    return { ...base, frozen: false, cause: 'override', reason: `Override by ${override.actor} until ${iso(override.expires_at!)}: ${override.reason}` };
+    return {
+      ...base,
+      frozen: false,
+      cause: 'override',
+      reason: `Override by ${override.actor} until ${iso(override.expires_at!)}: ${override.reason}`,
+    };
   }
   const regionDown = firing.filter(isActiveRegionDown);
   if (regionDown.length > 0) {
     const regions = regionDown.map((t) => t.labels.region ?? '?').join(', ');
-    return { ...base, frozen: true, cause: 'active_region_down', reason: `Active region ${regions} is down: no deploys while the TMS runs degraded (${ACTIVE_REGION_DOWN})` };
+    return {
+      ...base,
+      frozen: true,
+      cause: 'active_region_down',
+      reason: `Active region ${regions} is down: no deploys while the TMS runs degraded (${ACTIVE_REGION_DOWN})`,
+    };
   }
   const gates = firing.filter(isReleaseGate);
   if (gates.length > 0) return { ...base, frozen: true, cause: 'release_gate', reason: releaseGateReason(gates) };
   const budget = firing.find((t) => t.alertname === 'ErrorBudgetHalfSpent');
-  if (budget) return { ...base, frozen: true, cause: 'error_budget', reason: `More than half of the error budget is spent: ${describeTrigger(budget)}` };
+  if (budget)
+    return {
+      ...base,
+      frozen: true,
+      cause: 'error_budget',
+      reason: `More than half of the error budget is spent: ${describeTrigger(budget)}`,
+    };
   if (firing.length > 0) {
-    return { ...base, frozen: true, cause: 'slo_page', reason: `P1 SLO page firing: ${firing.map(describeTrigger).join(', ')}` };
+    return {
+      ...base,
+      frozen: true,
+      cause: 'slo_page',
+      reason: `P1 SLO page firing: ${firing.map(describeTrigger).join(', ')}`,
+    };
   }
   if (quieting.length > 0) {
     return {
@@ -125,19 +151,27 @@ export async function loadDecision(db: Pool | PoolClient, policy: FreezePolicy):
   const [now, triggers, actions] = await Promise.all([
     db.query<{ now: Date }>(`SELECT now() AS now`),
     db.query<FreezeTrigger>(
-      `SELECT alertname, slo, severity, firing, started_at, resolved_at, labels FROM controlroom.freeze_triggers ORDER BY started_at, alertname`,
+      `SELECT alertname, slo, severity, firing, started_at, resolved_at, labels FROM controlroom.freeze_triggers ORDER BY started_at, alertname`
     ),
     db.query<FreezeAction>(
       `SELECT id, kind, reason, actor, created_at, expires_at FROM controlroom.freeze_actions
-        WHERE ended_at IS NULL ORDER BY created_at`,
+        WHERE ended_at IS NULL ORDER BY created_at`
     ),
   ]);
   return decideFreeze(triggers.rows, actions.rows, policy, now.rows[0]!.now);
 }
 
 /** The status a pull request should carry: exception labels let P0 and security fixes through a freeze. */
-export function pullRequestVerdict(decision: FreezeDecision, labels: readonly string[], exceptionLabels: readonly string[]) {
-  if (!decision.frozen) return { state: 'success' as const, description: decision.cause === 'override' ? 'Release freeze overridden' : 'No release freeze' };
+export function pullRequestVerdict(
+  decision: FreezeDecision,
+  labels: readonly string[],
+  exceptionLabels: readonly string[]
+) {
+  if (!decision.frozen)
+    return {
+      state: 'success' as const,
+      description: decision.cause === 'override' ? 'Release freeze overridden' : 'No release freeze',
+    };
   const exempt = labels.find((l) => exceptionLabels.includes(l));
   if (exempt) return { state: 'success' as const, description: `Release freeze: exempt by label ${exempt}` };
   // GitHub truncates status descriptions at 140 characters.

@@ -32,7 +32,9 @@ before(async () => {
     GITHUB_APP_INSTALLATION_ID: undefined,
   };
   publisher = new FreezeStatusPublisher(db.pool, createGitHubClient(config)!, config);
-  await db.pool.query(`INSERT INTO controlroom.freeze_actions (kind, reason, actor) VALUES ('freeze', 'hold releases for the test', 'test')`);
+  await db.pool.query(
+    `INSERT INTO controlroom.freeze_actions (kind, reason, actor) VALUES ('freeze', 'hold releases for the test', 'test')`
+  );
 });
 after(async () => {
   await github.close();
@@ -59,7 +61,10 @@ describe('GitHub steps', () => {
     // Call 1 lists the pull requests; calls 2..4 set the three statuses. Fail each in turn.
     for (const failing of [1, 2, 3, 4]) {
       const shas = [1, 2, 3].map((n) => `${failing}${n}`.padEnd(6, 'f'));
-      github.pulls.set(REPO, shas.map((sha, i) => ({ number: failing * 10 + i, sha, labels: [] })));
+      github.pulls.set(
+        REPO,
+        shas.map((sha, i) => ({ number: failing * 10 + i, sha, labels: [] }))
+      );
       github.failNth(failing);
       assert.equal(await retried(() => publisher.syncAll(decision)), 2, `failing call ${failing}: one retry`);
       for (const sha of shas) {
@@ -74,13 +79,24 @@ describe('GitHub steps', () => {
     const task = freezeTasks(db.pool, POLICY, publisher, createLogger('silent'))[FREEZE_DEPLOYMENT_TASK]!;
     const run = (callbackUrl: string, deploymentId: number) =>
       task({ callbackUrl, environment: 'production', repo: REPO, deploymentId }, undefined as unknown as JobHelpers);
-    const reviewsOf = (run: number) => github.reviews.filter((r) => r.path.endsWith(`/runs/${run}/deployment_protection_rule`));
+    const reviewsOf = (run: number) =>
+      github.reviews.filter((r) => r.path.endsWith(`/runs/${run}/deployment_protection_rule`));
     const audited = async (deploymentId: number) =>
-      Number((await db.pool.query(`SELECT count(*) AS n FROM audit_log WHERE target = $1 AND action = 'github.deployment_rejected'`, [`${REPO}/deployments/${deploymentId}`])).rows[0].n);
+      Number(
+        (
+          await db.pool.query(
+            `SELECT count(*) AS n FROM audit_log WHERE target = $1 AND action = 'github.deployment_rejected'`,
+            [`${REPO}/deployments/${deploymentId}`]
+          )
+        ).rows[0].n
+      );
 
     // Step 1 fails: GitHub answers 500 to the review.
     github.failNth(1);
-    assert.equal(await retried(() => run(`${github.url}/repos/${REPO}/actions/runs/71/deployment_protection_rule`, 71)), 2);
+    assert.equal(
+      await retried(() => run(`${github.url}/repos/${REPO}/actions/runs/71/deployment_protection_rule`, 71)),
+      2
+    );
     assert.equal(reviewsOf(71).length, 1);
     assert.equal(await audited(71), 1);
 
@@ -96,9 +112,14 @@ describe('GitHub steps', () => {
       END $$;
       CREATE TRIGGER test_fail_first_review_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION test_fail_first_review_audit();`);
     try {
-      assert.equal(await retried(() => run(`${github.url}/repos/${REPO}/actions/runs/72/deployment_protection_rule`, 72)), 2);
+      assert.equal(
+        await retried(() => run(`${github.url}/repos/${REPO}/actions/runs/72/deployment_protection_rule`, 72)),
+        2
+      );
     } finally {
-      await db.pool.query(`DROP TRIGGER test_fail_first_review_audit ON audit_log; DROP FUNCTION test_fail_first_review_audit(); DROP SEQUENCE test_audit_failures`);
+      await db.pool.query(
+        `DROP TRIGGER test_fail_first_review_audit ON audit_log; DROP FUNCTION test_fail_first_review_audit(); DROP SEQUENCE test_audit_failures`
+      );
     }
     assert.equal(reviewsOf(72).length, 1, 'reviewed once although the job ran twice');
     assert.equal(reviewsOf(72)[0]!.state, 'rejected');

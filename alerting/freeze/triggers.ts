@@ -28,7 +28,16 @@ export async function recordFreezeTriggers(pool: Pool, events: readonly AlertEve
              severity = EXCLUDED.severity, labels = EXCLUDED.labels, updated_at = now()
        -- An older notification arriving late must not undo a newer state.
        WHERE controlroom.freeze_triggers.started_at <= EXCLUDED.started_at`,
-      [e.source, e.fingerprint, e.alertname, e.labels.slo ?? null, e.severity, e.status === 'firing', e.starts_at, JSON.stringify(e.labels)],
+      [
+        e.source,
+        e.fingerprint,
+        e.alertname,
+        e.labels.slo ?? null,
+        e.severity,
+        e.status === 'firing',
+        e.starts_at,
+        JSON.stringify(e.labels),
+      ]
     );
   }
   return relevant.length > 0;

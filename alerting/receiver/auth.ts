@@ -20,7 +20,8 @@ export function checkAuthorization(header: string | undefined, credentials: Webh
   }
   if (!header) throw new UserError(401, 'missing Authorization header (Bearer token or Basic credentials)');
   const [scheme = '', value = ''] = header.split(/\s+/, 2);
-  if (scheme.toLowerCase() === 'bearer' && credentials.bearerToken && sameSecret(value, credentials.bearerToken)) return;
+  if (scheme.toLowerCase() === 'bearer' && credentials.bearerToken && sameSecret(value, credentials.bearerToken))
+    return;
   if (scheme.toLowerCase() === 'basic' && credentials.basicAuth) {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
     if (sameSecret(decoded, credentials.basicAuth)) return;
@@ -38,7 +39,7 @@ export function checkGrafanaSignature(
   signature: string | undefined,
   timestamp: string | undefined,
   timestampRequired: boolean,
-  nowMs = Date.now(),
+  nowMs = Date.now()
 ): void {
   if (!signature) throw new UserError(401, 'missing X-Grafana-Alerting-Signature header');
   let signed = rawBody;
@@ -51,5 +52,6 @@ export function checkGrafanaSignature(
     signed = Buffer.concat([Buffer.from(`${timestamp}:`), rawBody]);
   }
   const expected = createHmac('sha256', secret).update(signed).digest('hex');
-  if (!sameSecret(signature.trim().toLowerCase(), expected)) throw new UserError(401, 'signature does not match the body');
+  if (!sameSecret(signature.trim().toLowerCase(), expected))
+    throw new UserError(401, 'signature does not match the body');
 }

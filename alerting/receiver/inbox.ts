@@ -15,12 +15,16 @@ export interface InboxResult {
  * transaction: once this returns the webhook can be answered and nothing can be lost. A state change
  * seen before (same group, fingerprint, startsAt and status) is stored as delivered but acts no more.
  */
-export async function storeNotification(pool: Pool, source: AlertSource, payload: NotificationPayload): Promise<InboxResult> {
+export async function storeNotification(
+  pool: Pool,
+  source: AlertSource,
+  payload: NotificationPayload
+): Promise<InboxResult> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     const notification = await client.query<{ id: string }>(
       `INSERT INTO controlroom.alert_notifications (source, group_key, status, receiver, payload)
        VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-      [source, payload.groupKey, payload.status, payload.receiver, JSON.stringify(payload)],
+      [source, payload.groupKey, payload.status, payload.receiver, JSON.stringify(payload)]
     );
     const notificationId = Number(notification.rows[0]!.id);
     const alerts = payload.alerts;
@@ -45,17 +49,22 @@ export async function storeNotification(pool: Pool, source: AlertSource, payload
         alerts.map((a) => JSON.stringify(a.labels)),
         alerts.map((a) => JSON.stringify(a.annotations)),
         alerts.map((a) => a.generatorURL ?? null),
-      ],
+      ]
     );
     const newEvents = inserted.rowCount ?? 0;
     if (newEvents > 0) {
       // One pending job per group: a burst of notifications for the group is handled in one pass.
       // The named queue runs a group's jobs one at a time: a notification arriving while the group is
       // being processed queues a second job that waits, instead of racing the first to post a root.
-      await enqueueJob(client, ALERT_GROUP_TASK, { source, groupKey: payload.groupKey }, {
-        jobKey: `${ALERT_GROUP_TASK}:${source}:${payload.groupKey}`,
-        queueName: queueNameFor(ALERT_GROUP_TASK, `${source}:${payload.groupKey}`),
-      });
+      await enqueueJob(
+        client,
+        ALERT_GROUP_TASK,
+        { source, groupKey: payload.groupKey },
+        {
+          jobKey: `${ALERT_GROUP_TASK}:${source}:${payload.groupKey}`,
+          queueName: queueNameFor(ALERT_GROUP_TASK, `${source}:${payload.groupKey}`),
+        }
+      );
     }
     return { notificationId, newEvents, duplicates: alerts.length - newEvents };
   });

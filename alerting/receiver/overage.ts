@@ -42,7 +42,13 @@ export async function ensureOverageTask(pool: Pool, event: AlertEventRow): Promi
     const payload = limitBreachPayload(usage, threshold, 'alert', {
       alert: { alertname: event.alertname, fingerprint: event.fingerprint, starts_at: event.starts_at },
     });
-    const agentTaskId = await createUsageNoticeOnce(client, { companyId, feature, threshold, periodStart: usage.periodStart, payload });
+    const agentTaskId = await createUsageNoticeOnce(client, {
+      companyId,
+      feature,
+      threshold,
+      periodStart: usage.periodStart,
+      payload,
+    });
     if (agentTaskId === null) return { created: false };
     await audit(client, {
       actor: 'controlroom:receiver',

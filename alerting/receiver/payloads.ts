@@ -6,7 +6,10 @@ const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must b
 const alert = z
   .object({
     status: z.enum(['firing', 'resolved']),
-    labels: labelMap.refine((l) => typeof l.alertname === 'string' && l.alertname.length > 0, 'needs an alertname label'),
+    labels: labelMap.refine(
+      (l) => typeof l.alertname === 'string' && l.alertname.length > 0,
+      'needs an alertname label'
+    ),
     annotations: labelMap.default({}),
     startsAt: timestamp,
     endsAt: timestamp.optional(),
@@ -31,7 +34,9 @@ const common = {
 export const alertmanagerPayload = z.object({ version: z.literal('4'), ...common }).passthrough();
 
 /** Grafana Alerting webhook contact point (payload version "1"; title/state/message are deprecated extras). */
-export const grafanaPayload = z.object({ version: z.string().default('1'), orgId: z.number().optional(), ...common }).passthrough();
+export const grafanaPayload = z
+  .object({ version: z.string().default('1'), orgId: z.number().optional(), ...common })
+  .passthrough();
 
 export type NotificationPayload = z.infer<typeof alertmanagerPayload> | z.infer<typeof grafanaPayload>;
 export type { AlertSource } from '../events.ts';

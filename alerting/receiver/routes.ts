@@ -58,12 +58,14 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
           config.GRAFANA_WEBHOOK_HMAC_SECRET,
           req.header('x-grafana-alerting-signature'),
           timestampHeader ? req.header(timestampHeader) : undefined,
-          Boolean(timestampHeader),
+          Boolean(timestampHeader)
         );
       }
       const json = parseJson(body);
       const payload =
-        source === 'alertmanager' ? parseInput(alertmanagerPayload, json, 'alertmanager notification') : parseInput(grafanaPayload, json, 'grafana notification');
+        source === 'alertmanager'
+          ? parseInput(alertmanagerPayload, json, 'alertmanager notification')
+          : parseInput(grafanaPayload, json, 'grafana notification');
       const stored = await storeNotification(pool, source, payload);
       received.inc({ source, outcome: stored.newEvents > 0 ? 'accepted' : 'duplicate' });
       res.status(200).json({

@@ -21,7 +21,10 @@ interface HistoryRow {
  * The Slack line of one freeze change. The first change of an episode opens the thread; later ones
  * (a stronger cause, an override, a manual freeze on top, the quiet period) and its end reply in it.
  */
-export function announcementText(change: Pick<HistoryRow, 'frozen' | 'cause' | 'reason'>, opensEpisode: boolean): string {
+export function announcementText(
+  change: Pick<HistoryRow, 'frozen' | 'cause' | 'reason'>,
+  opensEpisode: boolean
+): string {
   if (change.cause === 'none') return ':white_check_mark: Release freeze ended: releases may ship again.';
   if (change.cause === 'override') return `:unlock: Release freeze overridden, releases may ship: ${change.reason}`;
   const what = change.cause === 'manual' ? 'Releases frozen by hand' : `Releases frozen (${change.cause})`;
@@ -45,7 +48,7 @@ export class FreezeAnnouncer {
     private readonly slack: WebClient,
     private readonly pacer: ChannelPacer,
     private readonly channel: string,
-    private readonly logger: Logger,
+    private readonly logger: Logger
   ) {}
 
   async announce(historyId: string): Promise<void> {
@@ -68,7 +71,7 @@ export class FreezeAnnouncer {
       `SELECT min(id)::text AS root FROM controlroom.freeze_history
         WHERE id <= $1 AND cause <> 'none'
           AND id > coalesce((SELECT max(id) FROM controlroom.freeze_history WHERE id < $1 AND cause = 'none'), 0)`,
-      [change.id],
+      [change.id]
     );
     return rows[0]?.root ?? null;
   }
@@ -78,23 +81,23 @@ export class FreezeAnnouncer {
     await this.pool.query(
       `INSERT INTO controlroom.freeze_announcements (history_id, episode_id, channel, thread_ts) VALUES ($1, $2, $3, $4)
        ON CONFLICT (history_id) DO NOTHING`,
-      [change.id, episodeId, this.channel, threadTs],
+      [change.id, episodeId, this.channel, threadTs]
     );
     const { rows } = await this.pool.query<{ ts: string | null; channel: string }>(
       `SELECT ts, channel FROM controlroom.freeze_announcements WHERE history_id = $1`,
-      [change.id],
+      [change.id]
     );
     const existing = rows[0]!;
     if (existing.ts) return existing.ts;
     const text = announcementText(change, threadTs === null);
     const channel = existing.channel;
     const posted = await this.pacer.run(channel, () =>
-      this.slack.chat.postMessage({ channel, text, ...(threadTs ? { thread_ts: threadTs } : {}) }),
+      this.slack.chat.postMessage({ channel, text, ...(threadTs ? { thread_ts: threadTs } : {}) })
     );
     // Stored at once: a retry after this point finds the message posted.
     await this.pool.query(
       `UPDATE controlroom.freeze_announcements SET ts = $2, channel_id = $3, posted_at = now() WHERE history_id = $1`,
-      [change.id, posted.ts, posted.channel],
+      [change.id, posted.ts, posted.channel]
     );
     await audit(this.pool, {
       actor: ACTOR,
@@ -102,14 +105,17 @@ export class FreezeAnnouncer {
       target: `freeze_history/${change.id}`,
       payload: { channel, ts: posted.ts, thread_ts: threadTs, cause: change.cause, frozen: change.frozen },
     });
-    this.logger.info({ historyId: change.id, cause: change.cause, threaded: threadTs !== null }, 'release freeze change announced in Slack');
+    this.logger.info(
+      { historyId: change.id, cause: change.cause, threaded: threadTs !== null },
+      'release freeze change announced in Slack'
+    );
     return posted.ts!;
   }
 
   private async history(id: string): Promise<HistoryRow | null> {
     const { rows } = await this.pool.query<HistoryRow>(
       `SELECT id::text AS id, frozen, cause, reason, at FROM controlroom.freeze_history WHERE id = $1`,
-      [id],
+      [id]
     );
     return rows[0] ?? null;
   }
@@ -120,8 +126,10 @@ export function freezeAnnouncementTasks(announcer: FreezeAnnouncer | null, logge
   return {
     [FREEZE_CHANGED_TASK]: async ({ historyId }) => {
       // Declared as text, but a hand-queued job could carry anything: a bad id fails the job, not a query.
-      if (!/^\d+$/.test(historyId)) throw new Error(`job payload's historyId is not a freeze_history id: ${JSON.stringify(historyId)}`);
-      if (!announcer) return void logger.debug({ historyId }, 'Slack is not configured: release freeze change not announced');
+      if (!/^\d+$/.test(historyId))
+        throw new Error(`job payload's historyId is not a freeze_history id: ${JSON.stringify(historyId)}`);
+      if (!announcer)
+        return void logger.debug({ historyId }, 'Slack is not configured: release freeze change not announced');
       await announcer.announce(historyId);
     },
   };

@@ -24,7 +24,8 @@ function title(view: PageView): string {
   const subject = names.length === 1 ? names[0]! : `${names.length} alerts`;
   const slo = [...new Set(view.alerts.map((a) => a.labels.slo).filter(Boolean))];
   const about = slo.length ? ` (${slo.join(', ')})` : '';
-  if (view.state === 'resolved' || firing.length === 0) return `:white_check_mark: RESOLVED [${view.severity}] ${subject}${about}`;
+  if (view.state === 'resolved' || firing.length === 0)
+    return `:white_check_mark: RESOLVED [${view.severity}] ${subject}${about}`;
   return `${ICON[view.severity] ?? ''} FIRING:${firing.length} [${view.severity}] ${subject}${about}`;
 }
 
@@ -55,9 +56,20 @@ export function rootMessage(view: PageView): { text: string; blocks: Block[] } {
   if (view.state !== 'resolved') {
     const buttons: Block[] = [];
     if (view.state === 'firing') {
-      buttons.push({ type: 'button', action_id: ACK_ACTION, value: view.pageId, text: { type: 'plain_text', text: 'Acknowledge' }, style: 'primary' });
+      buttons.push({
+        type: 'button',
+        action_id: ACK_ACTION,
+        value: view.pageId,
+        text: { type: 'plain_text', text: 'Acknowledge' },
+        style: 'primary',
+      });
     }
-    buttons.push({ type: 'button', action_id: RESOLVE_ACTION, value: view.pageId, text: { type: 'plain_text', text: 'Resolve' } });
+    buttons.push({
+      type: 'button',
+      action_id: RESOLVE_ACTION,
+      value: view.pageId,
+      text: { type: 'plain_text', text: 'Resolve' },
+    });
     blocks.push({ type: 'actions', block_id: 'page_actions', elements: buttons });
   }
   return { text, blocks };
@@ -100,7 +112,12 @@ export function stormMessage(view: StormView): { text: string; blocks: Block[] }
       },
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: 'Groups are folded into this message instead of paging one by one; see Alertmanager for each.' }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: 'Groups are folded into this message instead of paging one by one; see Alertmanager for each.',
+          },
+        ],
       },
     ],
   };

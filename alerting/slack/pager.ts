@@ -72,7 +72,7 @@ export class SlackPager {
     private readonly slack: WebClient,
     private readonly pacer: ChannelPacer,
     private readonly settings: PagerSettings,
-    private readonly logger: Logger,
+    private readonly logger: Logger
   ) {}
 
   async publish(source: string, groupKey: string, changes: readonly AlertEventRow[]): Promise<void> {
@@ -98,9 +98,12 @@ export class SlackPager {
     const open = page;
     if (reply) {
       await this.pacer.run(open.channel, () =>
-        this.slack.chat.postMessage({ channel: open.channel_id ?? open.channel, thread_ts: open.ts!, text: reply }),
+        this.slack.chat.postMessage({ channel: open.channel_id ?? open.channel, thread_ts: open.ts!, text: reply })
       );
-      await markReported(this.pool, unreported.map((c) => c.id));
+      await markReported(
+        this.pool,
+        unreported.map((c) => c.id)
+      );
     }
     page = await this.markResolvedIfQuiet(open, anyFiring);
     await this.updateRoot(page, alerts);
@@ -108,7 +111,12 @@ export class SlackPager {
       actor: ACTOR,
       action: 'slack.page_updated',
       target: `slack_pages/${page.id}`,
-      payload: { channel: page.channel, ts: page.ts, changes: changes.length, firing: alerts.filter((a) => a.status === 'firing').length },
+      payload: {
+        channel: page.channel,
+        ts: page.ts,
+        changes: changes.length,
+        firing: alerts.filter((a) => a.status === 'firing').length,
+      },
     });
   }
 
@@ -124,7 +132,7 @@ export class SlackPager {
     if (note) {
       await once(this.pool, `slack:page-note:${requestId}`, async () => {
         const posted = await this.pacer.run(page.channel, () =>
-          this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: note }),
+          this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: note })
         );
         return { ts: posted.ts ?? null };
       });
@@ -135,7 +143,10 @@ export class SlackPager {
   async escalate(pageId: string): Promise<void> {
     const page = await this.pageById(pageId);
     if (!page?.ts || page.state !== 'firing') return;
-    const { rows } = await this.pool.query<{ escalated_at: Date | null }>(`SELECT escalated_at FROM controlroom.slack_pages WHERE id = $1`, [pageId]);
+    const { rows } = await this.pool.query<{ escalated_at: Date | null }>(
+      `SELECT escalated_at FROM controlroom.slack_pages WHERE id = $1`,
+      [pageId]
+    );
     if (rows[0]?.escalated_at) return;
     const alerts = await groupState(this.pool, page.source, page.group_key);
     const { text } = rootMessage(this.view(page, alerts));
@@ -144,31 +155,53 @@ export class SlackPager {
     const generation = pageGeneration(page);
     await once(this.pool, `slack:escalation:${generation}`, async () => {
       const posted = await this.pacer.run(channel, () =>
-        this.slack.chat.postMessage({ channel, text: `<!here> ${page.severity} page unacknowledged for ${minutes} min in ${page.channel}: ${text}` }),
+        this.slack.chat.postMessage({
+          channel,
+          text: `<!here> ${page.severity} page unacknowledged for ${minutes} min in ${page.channel}: ${text}`,
+        })
       );
       return { ts: posted.ts ?? null };
     });
     await once(this.pool, `slack:escalation-note:${generation}`, async () => {
       const posted = await this.pacer.run(page.channel, () =>
-        this.slack.chat.postMessage({ channel: page.channel_id ?? page.channel, thread_ts: page.ts!, text: `Escalated to ${channel}: nobody acknowledged within ${minutes} min.` }),
+        this.slack.chat.postMessage({
+          channel: page.channel_id ?? page.channel,
+          thread_ts: page.ts!,
+          text: `Escalated to ${channel}: nobody acknowledged within ${minutes} min.`,
+        })
       );
       return { ts: posted.ts ?? null };
     });
     await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
-      await client.query(`UPDATE controlroom.slack_pages SET escalated_at = now(), updated_at = now() WHERE id = $1`, [pageId]);
-      await audit(client, { actor: ACTOR, action: 'slack.page_escalated', target: `slack_pages/${pageId}`, payload: { channel, after_minutes: minutes } });
+      await client.query(`UPDATE controlroom.slack_pages SET escalated_at = now(), updated_at = now() WHERE id = $1`, [
+        pageId,
+      ]);
+      await audit(client, {
+        actor: ACTOR,
+        action: 'slack.page_escalated',
+        target: `slack_pages/${pageId}`,
+        payload: { channel, after_minutes: minutes },
+      });
     });
   }
 
   /** Posts or updates a storm digest; closes the storm when none of its groups fires any more. */
   async refreshStorm(stormId: string): Promise<void> {
-    const storm = await this.pool.query<{ channel: string; channel_id: string | null; ts: string | null; closed_at: Date | null; rendered: string | null }>(
-      `SELECT channel, channel_id, ts, closed_at, rendered FROM controlroom.slack_storms WHERE id = $1`,
-      [stormId],
-    );
+    const storm = await this.pool.query<{
+      channel: string;
+      channel_id: string | null;
+      ts: string | null;
+      closed_at: Date | null;
+      rendered: string | null;
+    }>(`SELECT channel, channel_id, ts, closed_at, rendered FROM controlroom.slack_storms WHERE id = $1`, [stormId]);
     const row = storm.rows[0];
     if (!row) return;
-    const { rows } = await this.pool.query<{ page_id: string; alertname: string; severity: string | null; status: string }>(
+    const { rows } = await this.pool.query<{
+      page_id: string;
+      alertname: string;
+      severity: string | null;
+      status: string;
+    }>(
       `SELECT p.id AS page_id, e.alertname, e.severity, e.status
          FROM controlroom.slack_pages p
          JOIN LATERAL (SELECT DISTINCT ON (fingerprint) alertname, severity, status
@@ -176,7 +209,7 @@ export class SlackPager {
                         WHERE source = p.source AND group_key = p.group_key
                         ORDER BY fingerprint, id DESC) e ON true
         WHERE p.storm_id = $1`,
-      [stormId],
+      [stormId]
     );
     const groups = new Set(rows.map((r) => r.page_id));
     const firingGroups = new Set(rows.filter((r) => r.status === 'firing').map((r) => r.page_id));
@@ -198,11 +231,21 @@ export class SlackPager {
     });
     const rendered = renderedDigest(message);
     if (!row.ts) {
-      const posted = await this.pacer.run(row.channel, () => this.slack.chat.postMessage({ channel: row.channel, ...message }));
+      const posted = await this.pacer.run(row.channel, () =>
+        this.slack.chat.postMessage({ channel: row.channel, ...message })
+      );
       // Stored at once, with what it shows: a retry after this point updates this digest instead of posting another.
       await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
-        await client.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`, [stormId, posted.ts, posted.channel, rendered]);
-        await audit(client, { actor: ACTOR, action: 'slack.storm_opened', target: `slack_storms/${stormId}`, payload: { channel: row.channel, groups: groups.size } });
+        await client.query(
+          `UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`,
+          [stormId, posted.ts, posted.channel, rendered]
+        );
+        await audit(client, {
+          actor: ACTOR,
+          action: 'slack.storm_opened',
+          target: `slack_storms/${stormId}`,
+          payload: { channel: row.channel, groups: groups.size },
+        });
       });
     } else if (row.rendered !== rendered) {
       await this.pacer.run(row.channel, async () => {
@@ -213,35 +256,58 @@ export class SlackPager {
     if (closed && !row.closed_at) {
       await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
         await client.query(`UPDATE controlroom.slack_storms SET closed_at = now() WHERE id = $1`, [stormId]);
-        await audit(client, { actor: ACTOR, action: 'slack.storm_closed', target: `slack_storms/${stormId}`, payload: { groups: groups.size } });
+        await audit(client, {
+          actor: ACTOR,
+          action: 'slack.storm_closed',
+          target: `slack_storms/${stormId}`,
+          payload: { groups: groups.size },
+        });
       });
     }
   }
 
-  private async postRoot(page: PageRow, alerts: readonly AlertEventRow[], changes: readonly AlertEventRow[]): Promise<void> {
+  private async postRoot(
+    page: PageRow,
+    alerts: readonly AlertEventRow[],
+    changes: readonly AlertEventRow[]
+  ): Promise<void> {
     const message = rootMessage(this.view(page, alerts));
-    const posted = await this.pacer.run(page.channel, () => this.slack.chat.postMessage({ channel: page.channel, ...message }));
+    const posted = await this.pacer.run(page.channel, () =>
+      this.slack.chat.postMessage({ channel: page.channel, ...message })
+    );
     // Stored at once, in one transaction with what it showed: a retry after this point updates this root
     // instead of paging again, and does not repeat the changes it showed as a thread reply.
     await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
-      await client.query(`UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, rendered = $4, updated_at = now() WHERE id = $1`, [
-        page.id,
-        posted.ts,
-        posted.channel,
-        renderedDigest(message),
-      ]);
-      await markReported(client, changes.map((c) => c.id));
+      await client.query(
+        `UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, rendered = $4, updated_at = now() WHERE id = $1`,
+        [page.id, posted.ts, posted.channel, renderedDigest(message)]
+      );
+      await markReported(
+        client,
+        changes.map((c) => c.id)
+      );
       if (page.severity === 'P1') {
-        await enqueueJob(client, ESCALATE_TASK, { pageId: page.id }, {
-          jobKey: `${ESCALATE_TASK}:${page.id}`,
-          runAt: new Date(Date.now() + this.settings.escalationDelaySeconds * 1000),
-        });
+        await enqueueJob(
+          client,
+          ESCALATE_TASK,
+          { pageId: page.id },
+          {
+            jobKey: `${ESCALATE_TASK}:${page.id}`,
+            runAt: new Date(Date.now() + this.settings.escalationDelaySeconds * 1000),
+          }
+        );
       }
       await audit(client, {
         actor: ACTOR,
         action: 'slack.page_posted',
         target: `slack_pages/${page.id}`,
-        payload: { channel: page.channel, ts: posted.ts, severity: page.severity, group_key: page.group_key, alerts: alerts.length },
+        payload: {
+          channel: page.channel,
+          ts: posted.ts,
+          severity: page.severity,
+          group_key: page.group_key,
+          alerts: alerts.length,
+        },
       });
     });
   }
@@ -255,7 +321,10 @@ export class SlackPager {
     // button refresh racing a group job) can land between the check, Slack's answer and the record, so
     // `rendered` is always what Slack shows.
     await this.pacer.run(page.channel, async () => {
-      const { rows } = await this.pool.query<{ rendered: string | null }>(`SELECT rendered FROM controlroom.slack_pages WHERE id = $1`, [page.id]);
+      const { rows } = await this.pool.query<{ rendered: string | null }>(
+        `SELECT rendered FROM controlroom.slack_pages WHERE id = $1`,
+        [page.id]
+      );
       if (rows[0]?.rendered === rendered) return;
       await this.slack.chat.update({ channel: page.channel_id ?? page.channel, ts: page.ts!, ...message });
       await this.pool.query(`UPDATE controlroom.slack_pages SET rendered = $2 WHERE id = $1`, [page.id, rendered]);
@@ -263,7 +332,14 @@ export class SlackPager {
   }
 
   private view(page: PageRow, alerts: readonly AlertEventRow[]) {
-    return { pageId: page.id, severity: page.severity, state: page.state, ackedBy: page.acked_by, resolvedBy: page.resolved_by, alerts };
+    return {
+      pageId: page.id,
+      severity: page.severity,
+      state: page.state,
+      ackedBy: page.acked_by,
+      resolvedBy: page.resolved_by,
+      alerts,
+    };
   }
 
   /**
@@ -277,18 +353,22 @@ export class SlackPager {
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`slack-channel:${page.channel}`]);
       const { rows } = await client.query<{ root_reserved_at: Date | null; storm_id: string | null }>(
         `SELECT root_reserved_at, storm_id FROM controlroom.slack_pages WHERE id = $1 FOR UPDATE`,
-        [page.id],
+        [page.id]
       );
       if (rows[0]?.root_reserved_at) return null;
       if (rows[0]?.storm_id) return rows[0].storm_id;
-      const { rows: [load] } = await client.query<{ open: boolean; recent: string }>(
+      const {
+        rows: [load],
+      } = await client.query<{ open: boolean; recent: string }>(
         `SELECT EXISTS (SELECT 1 FROM controlroom.slack_storms WHERE channel = $1 AND closed_at IS NULL) AS open,
                 (SELECT count(*) FROM controlroom.slack_pages
                   WHERE channel = $1 AND root_reserved_at > clock_timestamp() - interval '1 minute') AS recent`,
-        [page.channel],
+        [page.channel]
       );
       if (!load!.open && Number(load!.recent) < this.settings.stormThreshold) {
-        await client.query(`UPDATE controlroom.slack_pages SET root_reserved_at = clock_timestamp() WHERE id = $1`, [page.id]);
+        await client.query(`UPDATE controlroom.slack_pages SET root_reserved_at = clock_timestamp() WHERE id = $1`, [
+          page.id,
+        ]);
         return null;
       }
       return this.joinStorm(client, page);
@@ -299,38 +379,56 @@ export class SlackPager {
   private async joinStorm(client: PoolClient, page: PageRow): Promise<string> {
     await client.query(
       `INSERT INTO controlroom.slack_storms (channel) VALUES ($1) ON CONFLICT (channel) WHERE closed_at IS NULL DO NOTHING`,
-      [page.channel],
+      [page.channel]
     );
     const { rows } = await client.query<{ id: string }>(
       `UPDATE controlroom.slack_pages SET storm_id = (SELECT id FROM controlroom.slack_storms WHERE channel = $2 AND closed_at IS NULL),
               updated_at = now()
         WHERE id = $1 RETURNING storm_id AS id`,
-      [page.id, page.channel],
+      [page.id, page.channel]
     );
     const stormId = rows[0]!.id;
-    await audit(client, { actor: ACTOR, action: 'slack.page_folded_into_storm', target: `slack_pages/${page.id}`, payload: { storm_id: stormId, channel: page.channel } });
+    await audit(client, {
+      actor: ACTOR,
+      action: 'slack.page_folded_into_storm',
+      target: `slack_pages/${page.id}`,
+      payload: { storm_id: stormId, channel: page.channel },
+    });
     await this.scheduleStormRefresh(stormId, client);
     return stormId;
   }
 
   private scheduleStormRefresh(stormId: string, db: Pool | PoolClient = this.pool): Promise<void> {
     // preserve_run_at: a flood of members refreshes the digest every couple of seconds, not once per member.
-    return enqueueJob(db, STORM_REFRESH_TASK, { stormId }, {
-      jobKey: `${STORM_REFRESH_TASK}:${stormId}`,
-      jobKeyMode: 'preserve_run_at',
-      runAt: new Date(Date.now() + STORM_REFRESH_DELAY_MS),
-      // One refresh at a time per storm, so two cannot both find no digest yet and post one each.
-      queueName: `${STORM_REFRESH_TASK}:${stormId}`,
-    });
+    return enqueueJob(
+      db,
+      STORM_REFRESH_TASK,
+      { stormId },
+      {
+        jobKey: `${STORM_REFRESH_TASK}:${stormId}`,
+        jobKeyMode: 'preserve_run_at',
+        runAt: new Date(Date.now() + STORM_REFRESH_DELAY_MS),
+        // One refresh at a time per storm, so two cannot both find no digest yet and post one each.
+        queueName: `${STORM_REFRESH_TASK}:${stormId}`,
+      }
+    );
   }
 
   private async markResolvedIfQuiet(page: PageRow, anyFiring: boolean): Promise<PageRow> {
     if (anyFiring || page.state === 'resolved') return page;
-    await this.pool.query(`UPDATE controlroom.slack_pages SET state = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1`, [page.id]);
+    await this.pool.query(
+      `UPDATE controlroom.slack_pages SET state = 'resolved', resolved_at = now(), updated_at = now() WHERE id = $1`,
+      [page.id]
+    );
     return { ...page, state: 'resolved' };
   }
 
-  private async openPage(source: string, groupKey: string, severity: PageRow['severity'], previous: PageRow | null): Promise<PageRow> {
+  private async openPage(
+    source: string,
+    groupKey: string,
+    severity: PageRow['severity'],
+    previous: PageRow | null
+  ): Promise<PageRow> {
     const channel = this.settings.channels[severity];
     const { rows } = await this.pool.query<PageRow>(
       `INSERT INTO controlroom.slack_pages (source, group_key, channel, severity)
@@ -343,14 +441,17 @@ export class SlackPager {
          -- Only a resolved page starts over; a live one (posted by an earlier job) is kept as it is.
          WHERE controlroom.slack_pages.state = 'resolved'
        RETURNING *`,
-      [source, groupKey, channel, severity],
+      [source, groupKey, channel, severity]
     );
     if (previous) this.logger.info({ groupKey }, 'alert group fired again after resolving: new page');
     return rows[0] ?? (await this.page(source, groupKey))!;
   }
 
   private async page(source: string, groupKey: string): Promise<PageRow | null> {
-    const { rows } = await this.pool.query<PageRow>(`SELECT * FROM controlroom.slack_pages WHERE source = $1 AND group_key = $2`, [source, groupKey]);
+    const { rows } = await this.pool.query<PageRow>(
+      `SELECT * FROM controlroom.slack_pages WHERE source = $1 AND group_key = $2`,
+      [source, groupKey]
+    );
     return rows[0] ?? null;
   }
 

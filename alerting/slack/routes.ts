@@ -15,7 +15,12 @@ export function slackWebhookRouter(pool: Pool, config: Pick<AlertingConfig, 'SLA
     }
     // Slack sends one small form per button press.
     const body = await readBody(req, 256 * 1024);
-    verifySlackSignature(body, config.SLACK_SIGNING_SECRET, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
+    verifySlackSignature(
+      body,
+      config.SLACK_SIGNING_SECRET,
+      req.header('x-slack-request-timestamp'),
+      req.header('x-slack-signature')
+    );
     await handleSlackInteraction(pool, body, { ip: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
     res.status(200).end();
   });

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SlackCall } from '../../testing/fake-slack.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
-import { amPayload, pressButton, startReceiverHarness, waitUntil, type ReceiverHarness, type TestAlert } from '../../testing/receiver-harness.ts';
+import {
+  amPayload,
+  pressButton,
+  startReceiverHarness,
+  waitUntil,
+  type ReceiverHarness,
+  type TestAlert,
+} from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from './messages.ts';
 import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from './pager.ts';
 
@@ -17,22 +24,34 @@ const text = (c: SlackCall) => String(c.args.text ?? '');
 async function quiet(h: ReceiverHarness, tasks: string[]): Promise<void> {
   await waitUntil(
     async () => {
-      const { rows: [s] } = await h.db.pool.query<{ unprocessed: string; jobs: string }>(
+      const {
+        rows: [s],
+      } = await h.db.pool.query<{ unprocessed: string; jobs: string }>(
         `SELECT (SELECT count(*) FROM controlroom.alert_events WHERE processed_at IS NULL) AS unprocessed,
                 (SELECT count(*) FROM graphile_worker.jobs WHERE task_identifier = ANY($1::text[]) AND attempts < max_attempts) AS jobs`,
-        [tasks],
+        [tasks]
       );
       return Number(s!.unprocessed) === 0 && Number(s!.jobs) === 0 && h.slack.pendingFailures === 0;
     },
     60_000,
-    'the queue to settle',
+    'the queue to settle'
   );
 }
 
 const pageFor = (h: ReceiverHarness, groupKey: string) =>
-  waitUntil(async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE group_key = $1 AND ts IS NOT NULL`, [groupKey])).rows[0], 20_000, 'page');
+  waitUntil(
+    async () =>
+      (
+        await h.db.pool.query(`SELECT * FROM controlroom.slack_pages WHERE group_key = $1 AND ts IS NOT NULL`, [
+          groupKey,
+        ])
+      ).rows[0],
+    20_000,
+    'page'
+  );
 
-const failed = (h: ReceiverHarness, match: (c: SlackCall) => boolean) => h.slack.calls.filter((c) => c.status !== 200 && match(c)).length;
+const failed = (h: ReceiverHarness, match: (c: SlackCall) => boolean) =>
+  h.slack.calls.filter((c) => c.status !== 200 && match(c)).length;
 
 describe('each Slack step is done once across retries', () => {
   let h: ReceiverHarness;
@@ -55,7 +74,10 @@ describe('each Slack step is done once across retries', () => {
 
     assert.equal(failed(h, isUpdate), SLACK_CLIENT_ATTEMPTS, 'the update failed once');
     const replies = h.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === page.ts);
-    assert.deepEqual(replies.map((c) => text(c).split('\n')[0]), ['*Resolved (1)*']);
+    assert.deepEqual(
+      replies.map((c) => text(c).split('\n')[0]),
+      ['*Resolved (1)*']
+    );
     const updates = h.slack.ok('chat.update').filter((c) => c.args.ts === page.ts);
     assert.equal(updates.length, 1);
     assert.match(text(updates[0]!), /RESOLVED/);
@@ -71,7 +93,10 @@ describe('each Slack step is done once across retries', () => {
     await h.post(AM, amPayload(groupKey, [first, { ...first, labels: { fn: 'b' }, summary: 'second backlog' }]));
     await settle();
 
-    assert.equal(failed(h, (c) => c.args.thread_ts === page.ts), SLACK_CLIENT_ATTEMPTS);
+    assert.equal(
+      failed(h, (c) => c.args.thread_ts === page.ts),
+      SLACK_CLIENT_ATTEMPTS
+    );
     const replies = h.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === page.ts);
     assert.equal(replies.length, 1);
     assert.match(text(replies[0]!), /second backlog/);
@@ -82,20 +107,42 @@ describe('each Slack step is done once across retries', () => {
 
   test('an escalation whose post and then whose thread note fail escalates once', async () => {
     const groupKey = '{}:{alertname="ActiveRegionDown"}';
-    const isEscalation = (a: Record<string, unknown>) => a.channel === '#controlroom-escalations' && /ActiveRegionDown/.test(String(a.text));
-    const isNote = (ts: string) => (a: Record<string, unknown>) => a.thread_ts === ts && /^Escalated to/.test(String(a.text));
+    const isEscalation = (a: Record<string, unknown>) =>
+      a.channel === '#controlroom-escalations' && /ActiveRegionDown/.test(String(a.text));
+    const isNote = (ts: string) => (a: Record<string, unknown>) =>
+      a.thread_ts === ts && /^Escalated to/.test(String(a.text));
     h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.postMessage', match: isEscalation });
-    await h.post(AM, amPayload(groupKey, [{ alertname: 'ActiveRegionDown', severity: 'P1', labels: { region: 'eu-west-1' } }]));
+    await h.post(
+      AM,
+      amPayload(groupKey, [{ alertname: 'ActiveRegionDown', severity: 'P1', labels: { region: 'eu-west-1' } }])
+    );
     const page = await pageFor(h, groupKey);
     h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.postMessage', match: isNote(page.ts) });
-    await waitUntil(async () => (await h.db.pool.query(`SELECT escalated_at FROM controlroom.slack_pages WHERE id = $1`, [page.id])).rows[0].escalated_at, 60_000, 'escalation');
+    await waitUntil(
+      async () =>
+        (await h.db.pool.query(`SELECT escalated_at FROM controlroom.slack_pages WHERE id = $1`, [page.id])).rows[0]
+          .escalated_at,
+      60_000,
+      'escalation'
+    );
     await quiet(h, [ALERT_GROUP_TASK, ESCALATE_TASK]);
 
-    assert.equal(failed(h, (c) => isEscalation(c.args)), SLACK_CLIENT_ATTEMPTS, 'the escalation post failed once');
-    assert.equal(failed(h, (c) => isNote(page.ts)(c.args)), SLACK_CLIENT_ATTEMPTS, 'the thread note failed once');
+    assert.equal(
+      failed(h, (c) => isEscalation(c.args)),
+      SLACK_CLIENT_ATTEMPTS,
+      'the escalation post failed once'
+    );
+    assert.equal(
+      failed(h, (c) => isNote(page.ts)(c.args)),
+      SLACK_CLIENT_ATTEMPTS,
+      'the thread note failed once'
+    );
     assert.equal(h.slack.ok('chat.postMessage').filter((c) => isEscalation(c.args)).length, 1);
     assert.equal(h.slack.ok('chat.postMessage').filter((c) => isNote(page.ts)(c.args)).length, 1);
-    const audited = await h.db.pool.query(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'slack.page_escalated' AND target = $1`, [`slack_pages/${page.id}`]);
+    const audited = await h.db.pool.query(
+      `SELECT count(*)::int AS n FROM audit_log WHERE action = 'slack.page_escalated' AND target = $1`,
+      [`slack_pages/${page.id}`]
+    );
     assert.equal(audited.rows[0].n, 1);
   });
 
@@ -110,8 +157,14 @@ describe('each Slack step is done once across retries', () => {
     assert.equal((await pressButton(h.base, page.id, ACK_ACTION)).status, 200);
     await settle();
 
-    assert.equal(failed(h, (c) => c.method === 'chat.update' && c.args.ts === page.ts), SLACK_CLIENT_ATTEMPTS);
-    assert.equal(failed(h, (c) => isNote(c.args)), SLACK_CLIENT_ATTEMPTS);
+    assert.equal(
+      failed(h, (c) => c.method === 'chat.update' && c.args.ts === page.ts),
+      SLACK_CLIENT_ATTEMPTS
+    );
+    assert.equal(
+      failed(h, (c) => isNote(c.args)),
+      SLACK_CLIENT_ATTEMPTS
+    );
     const updates = h.slack.ok('chat.update').filter((c) => c.args.ts === page.ts);
     assert.equal(updates.length, 1);
     assert.match(JSON.stringify(updates[0]!.args.blocks), /Acknowledged by @oncall.ana/);
@@ -125,23 +178,33 @@ describe('storm threshold under concurrent workers', () => {
   const CHANNEL = '#x3-storm-tickets';
   let h: ReceiverHarness;
   before(async () => {
-    h = await startReceiverHarness({ ALERT_STORM_THRESHOLD: String(THRESHOLD), JOB_CONCURRENCY: '6', SLACK_CHANNEL_P3: CHANNEL });
+    h = await startReceiverHarness({
+      ALERT_STORM_THRESHOLD: String(THRESHOLD),
+      JOB_CONCURRENCY: '6',
+      SLACK_CHANNEL_P3: CHANNEL,
+    });
   });
   after(async () => h.stop());
   const settle = () => quiet(h, [ALERT_GROUP_TASK, STORM_REFRESH_TASK]);
-  const alertOf = (i: number): TestAlert => ({ alertname: 'CarrierSyncFailing', severity: 'P3', labels: { carrier: `c${i}` } });
+  const alertOf = (i: number): TestAlert => ({
+    alertname: 'CarrierSyncFailing',
+    severity: 'P3',
+    labels: { carrier: `c${i}` },
+  });
   const groupOf = (i: number) => `{}:{carrier="c${i}"}`;
   const isDigest = (c: SlackCall) => /Alert storm/.test(text(c));
 
   test('exactly ALERT_STORM_THRESHOLD roots reach the channel, the rest fold into one digest', async () => {
-    const answers = await Promise.all(Array.from({ length: GROUPS }, (_, i) => h.post(AM, amPayload(groupOf(i), [alertOf(i)]))));
+    const answers = await Promise.all(
+      Array.from({ length: GROUPS }, (_, i) => h.post(AM, amPayload(groupOf(i), [alertOf(i)])))
+    );
     assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
     await settle();
     const posts = h.slack.ok('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts);
     assert.equal(posts.filter((c) => !isDigest(c)).length, THRESHOLD, 'roots');
     assert.equal(posts.filter(isDigest).length, 1, 'digests');
     const { rows } = await h.db.pool.query<{ rooted: number; folded: number }>(
-      `SELECT count(*) FILTER (WHERE ts IS NOT NULL)::int AS rooted, count(*) FILTER (WHERE storm_id IS NOT NULL)::int AS folded FROM controlroom.slack_pages`,
+      `SELECT count(*) FILTER (WHERE ts IS NOT NULL)::int AS rooted, count(*) FILTER (WHERE storm_id IS NOT NULL)::int AS folded FROM controlroom.slack_pages`
     );
     assert.deepEqual(rows[0], { rooted: THRESHOLD, folded: GROUPS - THRESHOLD });
   });
@@ -151,15 +214,30 @@ describe('storm threshold under concurrent workers', () => {
     const digestTs = (await h.db.pool.query(`SELECT ts FROM controlroom.slack_storms`)).rows[0].ts as string;
     assert.ok(digest && digestTs);
     h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.update', match: (a) => a.ts === digestTs });
-    await Promise.all(Array.from({ length: GROUPS }, (_, i) => h.post(AM, amPayload(groupOf(i), [{ ...alertOf(i), status: 'resolved' }]))));
-    await waitUntil(async () => (await h.db.pool.query(`SELECT closed_at FROM controlroom.slack_storms`)).rows[0].closed_at, 60_000, 'the storm to close');
+    await Promise.all(
+      Array.from({ length: GROUPS }, (_, i) =>
+        h.post(AM, amPayload(groupOf(i), [{ ...alertOf(i), status: 'resolved' }]))
+      )
+    );
+    await waitUntil(
+      async () => (await h.db.pool.query(`SELECT closed_at FROM controlroom.slack_storms`)).rows[0].closed_at,
+      60_000,
+      'the storm to close'
+    );
     await settle();
 
-    assert.equal(failed(h, (c) => c.method === 'chat.update' && c.args.ts === digestTs), SLACK_CLIENT_ATTEMPTS);
-    const renderings = [digest, ...h.slack.ok('chat.update').filter((c) => c.args.ts === digestTs)].map((c) => JSON.stringify([c.args.text, c.args.blocks]));
+    assert.equal(
+      failed(h, (c) => c.method === 'chat.update' && c.args.ts === digestTs),
+      SLACK_CLIENT_ATTEMPTS
+    );
+    const renderings = [digest, ...h.slack.ok('chat.update').filter((c) => c.args.ts === digestTs)].map((c) =>
+      JSON.stringify([c.args.text, c.args.blocks])
+    );
     assert.equal(new Set(renderings).size, renderings.length, 'no rendering of the digest was sent twice');
     assert.match(renderings.at(-1)!, /Alert storm over/);
-    const closed = await h.db.pool.query(`SELECT count(*)::int AS n FROM audit_log WHERE action = 'slack.storm_closed'`);
+    const closed = await h.db.pool.query(
+      `SELECT count(*)::int AS n FROM audit_log WHERE action = 'slack.storm_closed'`
+    );
     assert.equal(closed.rows[0].n, 1);
     // The rooted pages each got one Resolved reply.
     const replies = h.slack.ok('chat.postMessage').filter((c) => c.args.channel !== CHANNEL || c.args.thread_ts);

@@ -66,7 +66,11 @@ function recordingRules(slo: Slo): RecordingRule[] {
       // cutover in it) has no ratio at all, so no alert of this SLO can fire outside those windows.
       const when = `\nand on () ((${during.condition}) == 1)`;
       rules.push({ record: 'slo:sli_error:rate_during', expr: `${errorsOver(during.step)}${when}`, labels });
-      rules.push({ record: 'slo:sli_total:rate_during', expr: `(${total.replaceAll('{{window}}', during.step)})${when}`, labels });
+      rules.push({
+        record: 'slo:sli_total:rate_during',
+        expr: `(${total.replaceAll('{{window}}', during.step)})${when}`,
+        labels,
+      });
       for (const w of WINDOWS) {
         rules.push({
           record: `slo:sli_error:ratio_rate${w}`,
@@ -74,7 +78,11 @@ function recordingRules(slo: Slo): RecordingRule[] {
           labels,
         });
         // The mean event rate while the condition held: what the traffic floor is compared with.
-        rules.push({ record: `slo:sli_total:rate${w}`, expr: `avg_over_time(${sel('slo:sli_total:rate_during', slo)}[${w}])`, labels });
+        rules.push({
+          record: `slo:sli_total:rate${w}`,
+          expr: `avg_over_time(${sel('slo:sli_total:rate_during', slo)}[${w}])`,
+          labels,
+        });
       }
     } else {
       for (const w of WINDOWS) {
@@ -86,7 +94,11 @@ function recordingRules(slo: Slo): RecordingRule[] {
   } else {
     rules.push({ record: 'slo:sli_bad:indicator', expr: slo.sli.time_slice.bad, labels });
     for (const w of WINDOWS) {
-      rules.push({ record: `slo:sli_error:ratio_rate${w}`, expr: `avg_over_time(${sel('slo:sli_bad:indicator', slo)}[${w}])`, labels });
+      rules.push({
+        record: `slo:sli_error:ratio_rate${w}`,
+        expr: `avg_over_time(${sel('slo:sli_bad:indicator', slo)}[${w}])`,
+        labels,
+      });
     }
   }
   if (slo.rolling_hour_alert) {
@@ -100,7 +112,11 @@ function recordingRules(slo: Slo): RecordingRule[] {
   }
   rules.push({ record: 'slo:objective:ratio', expr: `vector(${slo.objective})`, labels });
   for (const w of WINDOWS) {
-    rules.push({ record: `slo:burn_rate:${w}`, expr: `${sel(`slo:sli_error:ratio_rate${w}`, slo)} / ${budget(slo)}`, labels });
+    rules.push({
+      record: `slo:burn_rate:${w}`,
+      expr: `${sel(`slo:sli_error:ratio_rate${w}`, slo)} / ${budget(slo)}`,
+      labels,
+    });
   }
   // Burn over the whole period is the fraction of the budget consumed.
   rules.push({ record: 'slo:error_budget_remaining:ratio', expr: `1 - ${sel('slo:burn_rate:30d', slo)}`, labels });

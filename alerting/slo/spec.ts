@@ -21,7 +21,10 @@ const planNumber = z.union([z.number(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const key = PLAN_REF.exec(v)?.[1];
   if (!key || !isPlanTargetKey(key)) {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is neither a number nor plan.<key> of a target in core/plan-targets.ts` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${v}" is neither a number nor plan.<key> of a target in core/plan-targets.ts`,
+    });
     return z.NEVER;
   }
   return planValue(key);
@@ -34,7 +37,10 @@ const promql = z
   .transform((expr, ctx) => {
     const unknown = [...expr.matchAll(PLAN_PLACEHOLDER)].map((m) => m[1]!).filter((k) => !isPlanTargetKey(k));
     if (unknown.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `unknown plan target ${unknown.map((k) => `{{plan.${k}}}`).join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown plan target ${unknown.map((k) => `{{plan.${k}}}`).join(', ')}`,
+      });
       return z.NEVER;
     }
     return expr.replace(PLAN_PLACEHOLDER, (_m, key: string) => plainNumber(planValue(key)));
@@ -61,7 +67,10 @@ const sloSchema = z
                * rates are then taken over `step` at every evaluation and kept only while the condition
                * holds; each window sums those samples, so time outside the condition neither helps nor hurts.
                */
-              during: z.object({ condition: promql, step: promWindow.default('1m') }).strict().optional(),
+              during: z
+                .object({ condition: promql, step: promWindow.default('1m') })
+                .strict()
+                .optional(),
             })
             .strict(),
         })
@@ -76,7 +85,11 @@ const sloSchema = z
      * holds: the gate fails closed.
      */
     release_gate: z
-      .object({ min_good_ratio: planNumber.pipe(z.number().gt(0).lt(1)), unreadable: promql, unreadable_for: promWindow.default('2m') })
+      .object({
+        min_good_ratio: planNumber.pipe(z.number().gt(0).lt(1)),
+        unreadable: promql,
+        unreadable_for: promWindow.default('2m'),
+      })
       .strict()
       .optional(),
   })
@@ -84,12 +97,17 @@ const sloSchema = z
   .refine((slo) => !('events' in slo.sli) || slo.traffic_floor !== undefined, {
     message: 'an events SLI needs a traffic_floor (events per hour)',
   })
-  .refine((slo) => !slo.release_gate || 'events' in slo.sli, { message: 'a release_gate needs an events SLI', path: ['release_gate'] });
+  .refine((slo) => !slo.release_gate || 'events' in slo.sli, {
+    message: 'a release_gate needs an events SLI',
+    path: ['release_gate'],
+  });
 
 const specSchema = z
   .object({ version: z.literal(1), slos: z.array(sloSchema).min(1) })
   .strict()
-  .refine((spec) => new Set(spec.slos.map((s) => s.name)).size === spec.slos.length, { message: 'SLO names must be unique' });
+  .refine((spec) => new Set(spec.slos.map((s) => s.name)).size === spec.slos.length, {
+    message: 'SLO names must be unique',
+  });
 
 export type SloSpec = z.infer<typeof specSchema>;
 export type Slo = SloSpec['slos'][number];

@@ -26,19 +26,51 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const NAIVE_LANES = Number(process.env.BENCH_NAIVE_LANES ?? 10_000);
 // A random secret of the length start-up demands (CONTROLROOM_API_SECRET: 32 characters or more).
 const SECRET = randomBytes(24).toString('hex');
-const headers = { 'x-controlroom-secret': SECRET, 'x-grafana-context': JSON.stringify({ Login: 'bench', OrgRole: 'Editor' }), 'content-type': 'text/csv' };
+const headers = {
+  'x-controlroom-secret': SECRET,
+  'x-grafana-context': JSON.stringify({ Login: 'bench', OrgRole: 'Editor' }),
+  'content-type': 'text/csv',
+};
 
-const cities = ['Chicago, IL', 'Atlanta, GA', 'Dallas, TX', 'Denver, CO', 'Seattle, WA', 'Miami, FL', 'Memphis, TN', 'Columbus, OH', 'Phoenix, AZ', 'Newark, NJ'];
+const cities = [
+  'Chicago, IL',
+  'Atlanta, GA',
+  'Dallas, TX',
+  'Denver, CO',
+  'Seattle, WA',
+  'Miami, FL',
+  'Memphis, TN',
+  'Columbus, OH',
+  'Phoenix, AZ',
+  'Newark, NJ',
+];
 const equipment = ['van', 'reefer', 'flatbed'];
 const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 const csvOf = (n: number) =>
-  ['origin,destination,equipment,pickup_date', ...Array.from({ length: n }, (_, i) => `"${cities[i % 10]}","${cities[(i * 7 + 3) % 10]}",${equipment[i % 3]},${tomorrow}`)].join('\n');
+  [
+    'origin,destination,equipment,pickup_date',
+    ...Array.from(
+      { length: n },
+      (_, i) => `"${cities[i % 10]}","${cities[(i * 7 + 3) % 10]}",${equipment[i % 3]},${tomorrow}`
+    ),
+  ].join('\n');
 
 const cluster = await startTestCluster();
 try {
   await createDatabaseIfMissing(cluster.adminUrl, 'bench_bulk', TEMPLATE_DB);
   const url = cluster.adminUrl.replace(/\/postgres$/, '/bench_bulk');
-  const services = await startServices(url, loadConfig({ PORT: '0', HOST: '127.0.0.1', CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: SECRET, LOG_LEVEL: 'silent', EXPORTER_REFRESH_MS: '60000' }), createLogger('silent'));
+  const services = await startServices(
+    url,
+    loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      CONTROLROOM_AUTH: 'shared-secret',
+      CONTROLROOM_API_SECRET: SECRET,
+      LOG_LEVEL: 'silent',
+      EXPORTER_REFRESH_MS: '60000',
+    }),
+    createLogger('silent')
+  );
   const pool = createPool(url, { max: 2, statementTimeoutMs: 600_000, applicationName: 'bench' });
   const base = `http://127.0.0.1:${services.port}`;
   const companyId = await insertCompany(pool, 'Bench Enterprise', 'enterprise');
@@ -52,13 +84,23 @@ try {
   for (let i = 0; i < RUNS; i++) {
     // curl, in its own process: the client must not share the server's event loop.
     const submitted = await timed(async () => {
-      const { stdout } = await run('curl', [
-        '-sS', '-w', '\n%{http_code}',
-        ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
-        '--data-binary', `@${csvFile}`,
-        `${base}/api/bulk-rating/jobs?company_id=${companyId}`,
-      ], { maxBuffer: 64 * 1024 * 1024 });
-      const [json = '', status = ''] = [stdout.slice(0, stdout.lastIndexOf('\n')), stdout.slice(stdout.lastIndexOf('\n') + 1)];
+      const { stdout } = await run(
+        'curl',
+        [
+          '-sS',
+          '-w',
+          '\n%{http_code}',
+          ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+          '--data-binary',
+          `@${csvFile}`,
+          `${base}/api/bulk-rating/jobs?company_id=${companyId}`,
+        ],
+        { maxBuffer: 64 * 1024 * 1024 }
+      );
+      const [json = '', status = ''] = [
+        stdout.slice(0, stdout.lastIndexOf('\n')),
+        stdout.slice(stdout.lastIndexOf('\n') + 1),
+      ];
       if (status !== '202') throw new Error(`upload answered ${status}: ${json.slice(0, 300)}`);
       return (JSON.parse(json) as { job: { id: string } }).job.id;
     });
@@ -84,13 +126,13 @@ try {
       const job = await client.query(
         `INSERT INTO controlroom.bulk_jobs (company_id, submitted_by, request_sha256, source, lanes_total, agent_task_id)
          VALUES ($1, 'bench', 'x', 'csv', $2, 0) RETURNING id`,
-        [companyId, records.length],
+        [companyId, records.length]
       );
       let seq = 0;
       for (const r of records) {
         await client.query(
           `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [job.rows[0].id, ++seq, seq + 1, r.origin, r.destination, r.equipment, r.pickup_date],
+          [job.rows[0].id, ++seq, seq + 1, r.origin, r.destination, r.equipment, r.pickup_date]
         );
       }
       await client.query('ROLLBACK');
@@ -103,16 +145,33 @@ try {
   const p50 = percentile(accept, 50);
   const lanesPerSecond = LANES / (percentile(rateMs, 50) / 1000);
   console.log('');
-  console.log(`acceptance of ${LANES.toLocaleString()} lanes (POST -> 202)   p50 ${fmtMs(p50)}, max ${fmtMs(Math.max(...accept))}`);
-  console.log(`naive acceptance (one INSERT per lane), ${NAIVE_LANES.toLocaleString()} lanes ${fmtMs(naive.ms)} -> ${fmtMs(naivePer100k)} per ${LANES.toLocaleString()} (scaled)`);
+  console.log(
+    `acceptance of ${LANES.toLocaleString()} lanes (POST -> 202)   p50 ${fmtMs(p50)}, max ${fmtMs(Math.max(...accept))}`
+  );
+  console.log(
+    `naive acceptance (one INSERT per lane), ${NAIVE_LANES.toLocaleString()} lanes ${fmtMs(naive.ms)} -> ${fmtMs(naivePer100k)} per ${LANES.toLocaleString()} (scaled)`
+  );
   console.log(`ratio naive / ours: ${(naivePer100k / p50).toFixed(1)}x`);
-  console.log(`job rating end to end (queued -> succeeded): p50 ${fmtMs(percentile(rateMs, 50))} = ${Math.round(lanesPerSecond).toLocaleString()} lanes/s`);
+  console.log(
+    `job rating end to end (queued -> succeeded): p50 ${fmtMs(percentile(rateMs, 50))} = ${Math.round(lanesPerSecond).toLocaleString()} lanes/s`
+  );
   console.log(`target: accepted in < 2 s: ${p50 < 2000 ? 'met' : 'NOT met'}`);
   const out = path.join(projectRoot, 'bench', 'results');
   await fs.mkdir(out, { recursive: true });
   await fs.writeFile(
     path.join(out, `bulk-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
-    JSON.stringify({ lanes: LANES, accept_ms: accept, rate_ms: rateMs, naive_ms: naive.ms, naive_lanes: NAIVE_LANES, lanes_per_second: lanesPerSecond }, null, 2),
+    JSON.stringify(
+      {
+        lanes: LANES,
+        accept_ms: accept,
+        rate_ms: rateMs,
+        naive_ms: naive.ms,
+        naive_lanes: NAIVE_LANES,
+        lanes_per_second: lanesPerSecond,
+      },
+      null,
+      2
+    )
   );
   await pool.end();
   await services.stop();

@@ -27,7 +27,7 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
      )
      INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id)
      SELECT id, (ARRAY['starter','pro','enterprise'])[1 + (abs(hashtext(id::text)) % 3)], 'cus_' || id, 'sub_' || id FROM c`,
-    [size.companies],
+    [size.companies]
   );
   await step(
     `${size.apiRequests.toLocaleString()} api_requests`,
@@ -37,14 +37,14 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
             CASE WHEN g % 10 < 7 THEN 'us-east-1' ELSE 'us-west-2' END,
             (ARRAY['/v1/quotes','/v1/loads','/v1/carriers','/v1/invoices','/v1/bulk-rating/jobs'])[1 + g % 5]
        FROM generate_series(1, $1) g`,
-    [size.apiRequests],
+    [size.apiRequests]
   );
   await step(
     `${size.quoteRequests.toLocaleString()} quote_requests`,
     `INSERT INTO quote_requests (created_at, response_time_ms, cached, company_id)
      SELECT now() - (g::float8 / $1) * interval '30 days', (g::bigint * 7919) % 2500 + random(), g % 5 < 2, NULL
        FROM generate_series(1, $1) g`,
-    [size.quoteRequests],
+    [size.quoteRequests]
   );
   await step(
     `${size.agentTasks.toLocaleString()} agent_tasks`,
@@ -53,7 +53,7 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
             CASE WHEN g % 100 = 0 THEN 'failed' WHEN g > $1 - 50 THEN 'queued' ELSE 'success' END,
             now() - (g::float8 / $1) * interval '30 days', now() - (g::float8 / $1) * interval '30 days'
        FROM generate_series(1, $1) g`,
-    [size.agentTasks],
+    [size.agentTasks]
   );
   await step(
     `${size.usageEvents.toLocaleString()} usage_events this month`,
@@ -62,7 +62,7 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
      SELECT ids.a[1 + (g % ids.n)], (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
             date_trunc('month', now()) + (now() - date_trunc('month', now())) * random()
        FROM generate_series(1, $1) g, ids`,
-    [size.usageEvents],
+    [size.usageEvents]
   );
   await step('VACUUM ANALYZE', `VACUUM ANALYZE`);
 }
@@ -76,7 +76,7 @@ export async function insertLiveBatch(pool: Pool, rows: number): Promise<void> {
      INSERT INTO quote_requests (response_time_ms, cached) SELECT (g * 31) % 900, g % 2 = 0 FROM generate_series(1, $1 / 4) g;
      INSERT INTO agent_tasks (fn_name, status) SELECT 'send_quote_email', 'success' FROM generate_series(1, $1 / 20) g;`.replaceAll(
       '$1',
-      String(Math.floor(rows)),
-    ),
+      String(Math.floor(rows))
+    )
   );
 }

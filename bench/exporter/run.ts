@@ -118,24 +118,39 @@ try {
   const ratioRefresh = figures.naive.refresh_db_p50_ms / figures.ours.refresh_db_p50_ms;
 
   log('');
-  log(`dataset: ${Object.entries(size).map(([k, v]) => `${k}=${v.toLocaleString()}`).join(', ')}`);
+  log(
+    `dataset: ${Object.entries(size)
+      .map(([k, v]) => `${k}=${v.toLocaleString()}`)
+      .join(', ')}`
+  );
   log('                         incremental (ours)     naive per-scrape SQL     naive / ours');
-  log(`/metrics p50             ${fmtMs(figures.ours.scrape_p50_ms).padEnd(22)} ${fmtMs(figures.naive.scrape_p50_ms).padEnd(24)} ${ratioP50.toFixed(0)}x`);
-  log(`/metrics p99             ${fmtMs(figures.ours.scrape_p99_ms).padEnd(22)} ${fmtMs(figures.naive.scrape_p99_ms).padEnd(24)} ${ratioP99.toFixed(0)}x`);
-  log(`DB time per refresh p50  ${fmtMs(figures.ours.refresh_db_p50_ms).padEnd(22)} ${fmtMs(figures.naive.refresh_db_p50_ms).padEnd(24)} ${ratioRefresh.toFixed(0)}x`);
+  log(
+    `/metrics p50             ${fmtMs(figures.ours.scrape_p50_ms).padEnd(22)} ${fmtMs(figures.naive.scrape_p50_ms).padEnd(24)} ${ratioP50.toFixed(0)}x`
+  );
+  log(
+    `/metrics p99             ${fmtMs(figures.ours.scrape_p99_ms).padEnd(22)} ${fmtMs(figures.naive.scrape_p99_ms).padEnd(24)} ${ratioP99.toFixed(0)}x`
+  );
+  log(
+    `DB time per refresh p50  ${fmtMs(figures.ours.refresh_db_p50_ms).padEnd(22)} ${fmtMs(figures.naive.refresh_db_p50_ms).padEnd(24)} ${ratioRefresh.toFixed(0)}x`
+  );
   log(
     `ours, refresh p50 by collector: ${Object.entries(figures.ours.refresh_p50_ms_by_collector)
       .map(([k, v]) => `${k} ${fmtMs(v)}`)
-      .join(', ')} (all collectors run in parallel; business runs once a minute in service)`,
+      .join(', ')} (all collectors run in parallel; business runs once a minute in service)`
   );
-  log(`(ours: ${LIVE_ROWS_PER_REFRESH} new rows per refresh, worst refresh ${fmtMs(figures.ours.refresh_db_max_ms)}; ${OUR_SCRAPES} vs ${NAIVE_SCRAPES} scrapes)`);
+  log(
+    `(ours: ${LIVE_ROWS_PER_REFRESH} new rows per refresh, worst refresh ${fmtMs(figures.ours.refresh_db_max_ms)}; ${OUR_SCRAPES} vs ${NAIVE_SCRAPES} scrapes)`
+  );
   const pass = figures.ours.scrape_p99_ms < 50 && ratioP99 >= 10;
   log(`target p99 < 50 ms and >= 10x the baseline: ${pass ? 'met' : 'NOT met'}`);
 
   const outDir = path.join(projectRoot, 'bench', 'results');
   await fs.mkdir(outDir, { recursive: true });
   const file = path.join(outDir, `exporter-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await fs.writeFile(file, JSON.stringify({ ...figures, ratio: { p50: ratioP50, p99: ratioP99, refresh: ratioRefresh } }, null, 2));
+  await fs.writeFile(
+    file,
+    JSON.stringify({ ...figures, ratio: { p50: ratioP50, p99: ratioP99, refresh: ratioRefresh } }, null, 2)
+  );
   log(`figures written to ${path.relative(projectRoot, file)}`);
   if (!pass) process.exitCode = 1;
 } finally {

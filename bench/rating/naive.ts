@@ -42,7 +42,9 @@ export function naiveRateLane(lane: Lane, p: PricingModelParams): LaneRate {
   const miles = o.id === d.id ? 0 : Math.round(haversineMiles(o, d) * p.circuityFactor);
   const linehaulC = Math.round(miles * p.ratePerMile[lane.equipment] * season * 100);
   let fuelC =
-    p.fuelSurcharge.kind === 'percent_of_linehaul' ? Math.round(linehaulC * p.fuelSurcharge.fraction) : Math.round(miles * p.fuelSurcharge.perMile * 100);
+    p.fuelSurcharge.kind === 'percent_of_linehaul'
+      ? Math.round(linehaulC * p.fuelSurcharge.fraction)
+      : Math.round(miles * p.fuelSurcharge.perMile * 100);
   const costC = Math.round(miles * p.costPerMile[lane.equipment] * season * 100);
   const floorC = Math.ceil(costC * (1 + p.minMargin) - 1e-6);
   const minC = Math.round(p.minimumCharge * 100);

@@ -11,7 +11,7 @@ export function rateAll(
   model: PricingModel,
   snapshot: RegistrySnapshot,
   params: PricingModelParams,
-  naive: (lane: Lane, p: PricingModelParams) => LaneRate,
+  naive: (lane: Lane, p: PricingModelParams) => LaneRate
 ): number {
   let sum = 0;
   if (mode === 'engine') {

@@ -34,7 +34,11 @@ const TARGET = 5000;
 const log = (msg: string) => console.log(msg);
 
 const active = SEED_V1;
-const candidate: PricingModelParams = { ...structuredClone(SEED_V1), version: 'v2-bench', ratePerMile: { van: 2.1, reefer: 2.4, flatbed: 2.6 } };
+const candidate: PricingModelParams = {
+  ...structuredClone(SEED_V1),
+  version: 'v2-bench',
+  ratePerMile: { van: 2.1, reefer: 2.4, flatbed: 2.6 },
+};
 const model = compileModel(active);
 const snapshot = createSnapshot({ active: model, candidate, candidateShare: 0.1 });
 
@@ -46,7 +50,10 @@ const ms = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e6;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function single(mode: Mode, lanes: ReturnType<typeof generateLanes>): { lanesPerSecond: number; runsMs: number[]; checksum: number } {
+function single(
+  mode: Mode,
+  lanes: ReturnType<typeof generateLanes>
+): { lanesPerSecond: number; runsMs: number[]; checksum: number } {
   rateAll(mode, lanes.slice(0, 50_000), model, snapshot, active, naiveRateLane); // warm-up
   const runsMs: number[] = [];
   let checksum = 0;
@@ -58,10 +65,15 @@ function single(mode: Mode, lanes: ReturnType<typeof generateLanes>): { lanesPer
   return { lanesPerSecond: lanes.length / (median(runsMs) / 1000), runsMs, checksum };
 }
 
-async function threaded(mode: Mode, total: number): Promise<{ lanesPerSecond: number; wallMs: number; workerMs: number[] }> {
+async function threaded(
+  mode: Mode,
+  total: number
+): Promise<{ lanesPerSecond: number; wallMs: number; workerMs: number[] }> {
   const per = Math.ceil(total / WORKERS);
-  const workers = Array.from({ length: WORKERS }, (_, i) =>
-    new Worker(WORKER_BOOT, { eval: true, workerData: { count: per, seed: SEED + 1 + i, mode, active, candidate } }),
+  const workers = Array.from(
+    { length: WORKERS },
+    (_, i) =>
+      new Worker(WORKER_BOOT, { eval: true, workerData: { count: per, seed: SEED + 1 + i, mode, active, candidate } })
   );
   const next = (w: Worker) =>
     new Promise<{ ms?: number; count?: number }>((resolve, reject) => {
@@ -79,7 +91,9 @@ async function threaded(mode: Mode, total: number): Promise<{ lanesPerSecond: nu
   return { lanesPerSecond: count / (wallMs / 1000), wallMs, workerMs: results.map((r) => r.ms ?? 0) };
 }
 
-log(`bench/rating: ${fmt(LANES)} lanes (seed ${SEED}), naive baseline on ${fmt(NAIVE_LANES)}, ${WORKERS} workers, ${os.cpus().length} CPUs, node ${process.version}`);
+log(
+  `bench/rating: ${fmt(LANES)} lanes (seed ${SEED}), naive baseline on ${fmt(NAIVE_LANES)}, ${WORKERS} workers, ${os.cpus().length} CPUs, node ${process.version}`
+);
 let t = process.hrtime.bigint();
 const lanes = generateLanes(LANES, SEED);
 log(`  generated lanes in ${ms(t).toFixed(0)} ms`);
@@ -94,25 +108,37 @@ for (let i = 0; i < checkCount; i++) {
 log(`  engine and naive baseline agree on ${fmt(checkCount)} lanes`);
 
 const engine = single('engine', lanes);
-log(`  engine, 1 thread:            ${fmt(engine.lanesPerSecond)} lanes/s  (runs ${engine.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`);
+log(
+  `  engine, 1 thread:            ${fmt(engine.lanesPerSecond)} lanes/s  (runs ${engine.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`
+);
 const registry = single('registry', lanes);
-log(`  registry 10% split, 1 thread: ${fmt(registry.lanesPerSecond)} lanes/s  (runs ${registry.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`);
+log(
+  `  registry 10% split, 1 thread: ${fmt(registry.lanesPerSecond)} lanes/s  (runs ${registry.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`
+);
 const naiveLanes = lanes.slice(0, NAIVE_LANES);
 const naive = single('naive', naiveLanes);
-log(`  naive, 1 thread:             ${fmt(naive.lanesPerSecond)} lanes/s  (runs ${naive.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`);
+log(
+  `  naive, 1 thread:             ${fmt(naive.lanesPerSecond)} lanes/s  (runs ${naive.runsMs.map((x) => x.toFixed(0)).join(', ')} ms)`
+);
 
 t = process.hrtime.bigint();
 const engineThreads = await threaded('engine', LANES);
-log(`  engine, ${WORKERS} workers:           ${fmt(engineThreads.lanesPerSecond)} lanes/s  (wall ${engineThreads.wallMs.toFixed(0)} ms; workers ${engineThreads.workerMs.map((x) => x.toFixed(0)).join(', ')} ms)`);
+log(
+  `  engine, ${WORKERS} workers:           ${fmt(engineThreads.lanesPerSecond)} lanes/s  (wall ${engineThreads.wallMs.toFixed(0)} ms; workers ${engineThreads.workerMs.map((x) => x.toFixed(0)).join(', ')} ms)`
+);
 const naiveThreads = await threaded('naive', NAIVE_LANES);
-log(`  naive, ${WORKERS} workers:            ${fmt(naiveThreads.lanesPerSecond)} lanes/s  (wall ${naiveThreads.wallMs.toFixed(0)} ms)`);
+log(
+  `  naive, ${WORKERS} workers:            ${fmt(naiveThreads.lanesPerSecond)} lanes/s  (wall ${naiveThreads.wallMs.toFixed(0)} ms)`
+);
 
 const ratio = {
   single: engine.lanesPerSecond / naive.lanesPerSecond,
   workers: engineThreads.lanesPerSecond / naiveThreads.lanesPerSecond,
 };
 log(`  engine / naive: ${ratio.single.toFixed(1)}x on 1 thread, ${ratio.workers.toFixed(1)}x on ${WORKERS} workers`);
-log(`  target >= ${fmt(TARGET)} lanes/s on 2 cores: ${engineThreads.lanesPerSecond >= TARGET ? 'met' : 'MISSED'} (${(engineThreads.lanesPerSecond / TARGET).toFixed(0)}x the target)`);
+log(
+  `  target >= ${fmt(TARGET)} lanes/s on 2 cores: ${engineThreads.lanesPerSecond >= TARGET ? 'met' : 'MISSED'} (${(engineThreads.lanesPerSecond / TARGET).toFixed(0)}x the target)`
+);
 
 const figures = {
   bench: 'rating',

@@ -7,7 +7,13 @@ import { generateLanes } from './lanes.ts';
 import { rateAll, type Mode } from './rate-all.ts';
 
 /** One benchmark worker: builds its lanes, waits for "go", rates them and reports its time. */
-const data = workerData as { count: number; seed: number; mode: Mode; active: PricingModelParams; candidate: PricingModelParams };
+const data = workerData as {
+  count: number;
+  seed: number;
+  mode: Mode;
+  active: PricingModelParams;
+  candidate: PricingModelParams;
+};
 const lanes = generateLanes(data.count, data.seed);
 const model = compileModel(data.active);
 const snapshot = createSnapshot({ active: model, candidate: data.candidate, candidateShare: 0.1 });

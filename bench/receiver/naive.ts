@@ -42,7 +42,8 @@ export async function startNaiveReceiver(options: {
     try {
       const alerts = (req.body as { alerts?: NaiveAlert[] }).alerts ?? [];
       for (const alert of alerts) {
-        const severity = alert.labels.severity === 'P1' || alert.labels.severity === 'P2' ? alert.labels.severity : 'P3';
+        const severity =
+          alert.labels.severity === 'P1' || alert.labels.severity === 'P2' ? alert.labels.severity : 'P3';
         const channel = options.channels[severity];
         const text = `${alert.status === 'firing' ? ':red_circle:' : ':large_green_circle:'} [${severity}] ${alert.labels.alertname}: ${alert.annotations?.summary ?? ''}`;
         calls++;

@@ -53,13 +53,17 @@ try {
     SLACK_CHANNEL_P3: CHANNELS.P3,
     ...(process.env.BENCH_PG_POOL_MAX ? { PG_POOL_MAX: process.env.BENCH_PG_POOL_MAX } : {}),
   });
-  const { rows } = await h.db.pool.query<{ id: string }>(`INSERT INTO companies (name) SELECT 'Bench Tenant ' || i FROM generate_series(1, 6) i RETURNING id`);
-  await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) SELECT unnest($1::uuid[]), 'pro'`, [rows.map((r) => r.id)]);
+  const { rows } = await h.db.pool.query<{ id: string }>(
+    `INSERT INTO companies (name) SELECT 'Bench Tenant ' || i FROM generate_series(1, 6) i RETURNING id`
+  );
+  await h.db.pool.query(`INSERT INTO org_entitlements (company_id, plan_id) SELECT unnest($1::uuid[]), 'pro'`, [
+    rows.map((r) => r.id),
+  ]);
   const storm = buildStorm(rows.map((r) => r.id));
   const delivered = storm.deliveries.reduce((n, d) => n + d.alerts, 0);
   log(
     `bench/receiver: ${storm.totalAlerts} alerts in ${storm.groups.length} groups, ${storm.deliveries.length} notifications ` +
-      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel`,
+      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel`
   );
 
   const started = Date.now();
@@ -69,54 +73,73 @@ try {
   let unprocessed = 0;
   const actedOn = await waitUntil(
     async () => {
-      const { rows: [s] } = await h.db.pool.query<{ n: string; pending: string }>(
-        `SELECT count(*) AS n, count(*) FILTER (WHERE processed_at IS NULL) AS pending FROM controlroom.alert_events`,
+      const {
+        rows: [s],
+      } = await h.db.pool.query<{ n: string; pending: string }>(
+        `SELECT count(*) AS n, count(*) FILTER (WHERE processed_at IS NULL) AS pending FROM controlroom.alert_events`
       );
       unprocessed = storm.totalAlerts - Number(s!.n) + Number(s!.pending);
       return unprocessed === 0;
     },
     ACTED_ON_TIMEOUT_MS,
-    'every alert to be acted on',
+    'every alert to be acted on'
   ).then(
     () => true,
-    () => false,
+    () => false
   );
   const actedOnMs = actedOn ? Date.now() - started : Number.NaN;
-  if (!actedOn) log(`  ours: ${unprocessed} alert state changes still not acted on after ${ACTED_ON_TIMEOUT_MS / 1000} s (no alert_group job left for them?)`);
+  if (!actedOn)
+    log(
+      `  ours: ${unprocessed} alert state changes still not acted on after ${ACTED_ON_TIMEOUT_MS / 1000} s (no alert_group job left for them?)`
+    );
   await waitUntil(
     async () => {
-      const { rows: [s] } = await h.db.pool.query<{ jobs: string }>(
+      const {
+        rows: [s],
+      } = await h.db.pool.query<{ jobs: string }>(
         `SELECT count(*) AS jobs FROM graphile_worker.jobs WHERE task_identifier = ANY($1::text[]) AND attempts < max_attempts`,
-        [PAGING_TASKS],
+        [PAGING_TASKS]
       );
       return Number(s!.jobs) === 0 && Date.now() - (h.slack.calls.at(-1)?.at ?? 0) > 2_500;
     },
     60_000,
-    'Slack to go quiet',
+    'Slack to go quiet'
   ).catch((error: Error) => log(`  ours: ${error.message}`));
   const lastSlackMs = (h.slack.calls.at(-1)?.at ?? started) - started;
   const oursSlackCalls = h.slack.calls.length;
   const roots = h.slack.ok('chat.postMessage').filter((c) => !c.args.thread_ts).length;
   // How long each channel's storm digest took to appear after the storm opened (it queues behind page work).
   const { rows: storms } = await h.db.pool.query<{ channel: string; opened_ms: string }>(
-    `SELECT channel, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms FROM controlroom.slack_storms`,
+    `SELECT channel, (extract(epoch FROM opened_at) * 1000)::bigint AS opened_ms FROM controlroom.slack_storms`
   );
   const digestDelays = storms.map((s) => {
-    const digest = h.slack.ok('chat.postMessage').find((c) => c.args.channel === s.channel && /Alert storm/.test(String(c.args.text)));
+    const digest = h.slack
+      .ok('chat.postMessage')
+      .find((c) => c.args.channel === s.channel && /Alert storm/.test(String(c.args.text)));
     return digest ? digest.at - Number(s.opened_ms) : Number.NaN;
   });
   // The same webhook without load: one POST at a time, new groups (they fold into the open storms).
   const unloaded = await deliverStorm(
     `${h.base}/webhooks/alertmanager`,
-    buildStorm(rows.map((r) => r.id), { seed: 7 }).deliveries.slice(0, 50).map((d) => ({ ...d, body: { ...d.body, groupKey: `unloaded:${d.groupKey}` } })),
+    buildStorm(
+      rows.map((r) => r.id),
+      { seed: 7 }
+    )
+      .deliveries.slice(0, 50)
+      .map((d) => ({ ...d, body: { ...d.body, groupKey: `unloaded:${d.groupKey}` } })),
     1,
-    AM_TOKEN,
+    AM_TOKEN
   );
   await h.stop();
 
   // --- naive baseline ---------------------------------------------------------------------------
   const slack = await FakeSlack.start();
-  const naive = await startNaiveReceiver({ token: AM_TOKEN, slackApiUrl: slack.apiUrl, intervalMs: INTERVAL_MS, channels: CHANNELS });
+  const naive = await startNaiveReceiver({
+    token: AM_TOKEN,
+    slackApiUrl: slack.apiUrl,
+    intervalMs: INTERVAL_MS,
+    channels: CHANNELS,
+  });
   const naiveStarted = Date.now();
   const baseline = await deliverStorm(naive.url, storm.deliveries, IN_FLIGHT, AM_TOKEN);
   const naiveTotalMs = Date.now() - naiveStarted;
@@ -125,7 +148,12 @@ try {
   await slack.close();
 
   const figures = {
-    storm: { alerts: storm.totalAlerts, groups: storm.groups.length, notifications: storm.deliveries.length, alerts_delivered: delivered },
+    storm: {
+      alerts: storm.totalAlerts,
+      groups: storm.groups.length,
+      notifications: storm.deliveries.length,
+      alerts_delivered: delivered,
+    },
     in_flight: IN_FLIGHT,
     slack_interval_ms: INTERVAL_MS,
     ours: {
@@ -137,10 +165,21 @@ try {
       slack_calls: oursSlackCalls,
       slack_roots: roots,
       storm_digest_delay_ms: digestDelays,
-      unloaded_ack_p50_ms: percentile(unloaded.map((r) => r.ms), 50),
-      unloaded_ack_p99_ms: percentile(unloaded.map((r) => r.ms), 99),
+      unloaded_ack_p50_ms: percentile(
+        unloaded.map((r) => r.ms),
+        50
+      ),
+      unloaded_ack_p99_ms: percentile(
+        unloaded.map((r) => r.ms),
+        99
+      ),
     },
-    naive: { ...summary(baseline), all_answered_ms: naiveTotalMs, all_acted_on_ms: naiveTotalMs, slack_calls: naiveSlackCalls },
+    naive: {
+      ...summary(baseline),
+      all_answered_ms: naiveTotalMs,
+      all_acted_on_ms: naiveTotalMs,
+      slack_calls: naiveSlackCalls,
+    },
   };
   const ratio = {
     p50: figures.naive.ack_p50_ms / figures.ours.ack_p50_ms,
@@ -149,18 +188,26 @@ try {
 
   log('');
   log('                              ours (store + queue)   naive (Slack, then 200)   naive / ours');
-  log(`webhook ack p50               ${fmtMs(figures.ours.ack_p50_ms).padEnd(22)} ${fmtMs(figures.naive.ack_p50_ms).padEnd(25)} ${ratio.p50.toFixed(0)}x`);
-  log(`webhook ack p99               ${fmtMs(figures.ours.ack_p99_ms).padEnd(22)} ${fmtMs(figures.naive.ack_p99_ms).padEnd(25)} ${ratio.p99.toFixed(0)}x`);
+  log(
+    `webhook ack p50               ${fmtMs(figures.ours.ack_p50_ms).padEnd(22)} ${fmtMs(figures.naive.ack_p50_ms).padEnd(25)} ${ratio.p50.toFixed(0)}x`
+  );
+  log(
+    `webhook ack p99               ${fmtMs(figures.ours.ack_p99_ms).padEnd(22)} ${fmtMs(figures.naive.ack_p99_ms).padEnd(25)} ${ratio.p99.toFixed(0)}x`
+  );
   log(`webhook ack max               ${fmtMs(figures.ours.ack_max_ms).padEnd(22)} ${fmtMs(figures.naive.ack_max_ms)}`);
   log(`all ${storm.deliveries.length} POSTs answered      ${fmtMs(allAnsweredMs).padEnd(22)} ${fmtMs(naiveTotalMs)}`);
-  log(`every alert acted on          ${(actedOn ? fmtMs(actedOnMs) : `${unprocessed} never`).padEnd(22)} ${fmtMs(naiveTotalMs)}`);
+  log(
+    `every alert acted on          ${(actedOn ? fmtMs(actedOnMs) : `${unprocessed} never`).padEnd(22)} ${fmtMs(naiveTotalMs)}`
+  );
   log(`Slack calls                   ${String(oursSlackCalls).padEnd(22)} ${naiveSlackCalls}`);
   log(`non-200 answers               ${String(figures.ours.non_200).padEnd(22)} ${figures.naive.non_200}`);
-  log(`ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`);
+  log(
+    `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
+  );
   log(`ours: storm digest posted ${digestDelays.map((d) => fmtMs(d)).join(', ')} after each channel's storm opened`);
   log(
     `(ours: last Slack call ${fmtMs(lastSlackMs)} after the first POST, ${roots} root messages incl. storm digests; ` +
-      `Slack spacing ${INTERVAL_MS} ms per channel for both, naive latencies scale with it)`,
+      `Slack spacing ${INTERVAL_MS} ms per channel for both, naive latencies scale with it)`
   );
 
   const outDir = path.join(projectRoot, 'bench', 'results');

@@ -40,13 +40,25 @@ export interface Storm {
 
 export const STORM_GROUPS = 200;
 export const STORM_ALERTS_PER_GROUP = 5;
-const SERVICE_ALERTS = ['HighErrorRate', 'LatencySLOBurn', 'QueueBacklog', 'PodCrashLooping', 'DiskFillingUp', 'ReplicationLag', 'CertificateExpiring'];
+const SERVICE_ALERTS = [
+  'HighErrorRate',
+  'LatencySLOBurn',
+  'QueueBacklog',
+  'PodCrashLooping',
+  'DiskFillingUp',
+  'ReplicationLag',
+  'CertificateExpiring',
+];
 const SEVERITIES: Severity[] = ['P1', 'P2', 'P3'];
 
-export const overageKey = (companyId: string, feature: string, threshold: number | string) => `${companyId}/${feature}/${threshold}`;
+export const overageKey = (companyId: string, feature: string, threshold: number | string) =>
+  `${companyId}/${feature}/${threshold}`;
 
 const fingerprint = (labels: Record<string, string>) =>
-  createHash('sha256').update(JSON.stringify(Object.entries(labels).sort())).digest('hex').slice(0, 16);
+  createHash('sha256')
+    .update(JSON.stringify(Object.entries(labels).sort()))
+    .digest('hex')
+    .slice(0, 16);
 
 const groupKeyOf = (labels: Record<string, string>) =>
   `{}:{${Object.entries(labels)
@@ -61,7 +73,12 @@ export function buildStorm(companyIds: readonly string[], options: { seed?: numb
   const groups: StormGroup[] = [];
   const alertsOf = new Map<string, { groupLabels: Record<string, string>; alerts: Parameters<typeof amPayload>[1] }>();
 
-  const addGroup = (groupLabels: Record<string, string>, severity: Severity, perAlert: (i: number) => Record<string, string>, usage?: StormGroup['usage']) => {
+  const addGroup = (
+    groupLabels: Record<string, string>,
+    severity: Severity,
+    perAlert: (i: number) => Record<string, string>,
+    usage?: StormGroup['usage']
+  ) => {
     const groupKey = groupKeyOf(groupLabels);
     const alerts = Array.from({ length: STORM_ALERTS_PER_GROUP }, (_, i) => {
       const labels: Record<string, string> = { ...groupLabels, severity, ...perAlert(i) };
@@ -76,28 +93,44 @@ export function buildStorm(companyIds: readonly string[], options: { seed?: numb
       };
     });
     alertsOf.set(groupKey, { groupLabels, alerts });
-    groups.push({ groupKey, severity, alertname: groupLabels.alertname!, fingerprints: alerts.map((a) => a.fingerprint), ...(usage ? { usage } : {}) });
+    groups.push({
+      groupKey,
+      severity,
+      alertname: groupLabels.alertname!,
+      fingerprints: alerts.map((a) => a.fingerprint),
+      ...(usage ? { usage } : {}),
+    });
   };
 
   // 30 usage groups: 6 companies x 2 features x 2 Prometheus replicas at 80%, 3 companies x rates x 2 at 90%.
   const overage = new Set<string>();
   const usage = (alertname: string, threshold: number, companyId: string, feature: string, prometheus: string) => {
     overage.add(overageKey(companyId, feature, threshold));
-    addGroup({ alertname, company_id: companyId, feature, prometheus }, 'P3', (i) => ({ instance: `controlroom-${i}:8471`, threshold: String(threshold) }), {
-      companyId,
-      feature,
-      threshold,
-    });
+    addGroup(
+      { alertname, company_id: companyId, feature, prometheus },
+      'P3',
+      (i) => ({ instance: `controlroom-${i}:8471`, threshold: String(threshold) }),
+      {
+        companyId,
+        feature,
+        threshold,
+      }
+    );
   };
   for (const companyId of companyIds.slice(0, 6)) {
-    for (const feature of ['rates', 'api_access']) for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove80Percent', 80, companyId, feature, prometheus);
+    for (const feature of ['rates', 'api_access'])
+      for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove80Percent', 80, companyId, feature, prometheus);
   }
-  for (const companyId of companyIds.slice(0, 3)) for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove90Percent', 90, companyId, 'rates', prometheus);
+  for (const companyId of companyIds.slice(0, 3))
+    for (const prometheus of ['prom-a', 'prom-b']) usage('UsageAbove90Percent', 90, companyId, 'rates', prometheus);
 
   // 170 service groups, severities rotating P1/P2/P3.
   for (let g = 0; groups.length < STORM_GROUPS; g++) {
     const alertname = SERVICE_ALERTS[g % SERVICE_ALERTS.length]!;
-    addGroup({ alertname, service: `svc-${String(g).padStart(3, '0')}` }, SEVERITIES[g % 3]!, (i) => ({ instance: `10.0.${g % 250}.${i + 1}:9100`, pod: `svc-${g}-${i}` }));
+    addGroup({ alertname, service: `svc-${String(g).padStart(3, '0')}` }, SEVERITIES[g % 3]!, (i) => ({
+      instance: `10.0.${g % 250}.${i + 1}:9100`,
+      pod: `svc-${g}-${i}`,
+    }));
   }
 
   // Three growing notifications per group, plus redeliveries; waves overlap and are shuffled.
@@ -112,7 +145,11 @@ export function buildStorm(companyIds: readonly string[], options: { seed?: numb
       const subset = alerts.slice(0, waves[wave]);
       scheduled.push({
         order: wave + random() * 1.6,
-        delivery: { groupKey: group.groupKey, alerts: subset.length, body: amPayload(group.groupKey, subset, { groupLabels }) },
+        delivery: {
+          groupKey: group.groupKey,
+          alerts: subset.length,
+          body: amPayload(group.groupKey, subset, { groupLabels }),
+        },
       });
     }
   });
@@ -136,7 +173,12 @@ export interface DeliveryResult {
  * POSTs every delivery to `url`, `concurrency` in flight, as Alertmanager's per-group senders would;
  * returns each POST's answer and its time to the answer.
  */
-export async function deliverStorm(url: string, deliveries: readonly StormDelivery[], concurrency: number, token: string): Promise<DeliveryResult[]> {
+export async function deliverStorm(
+  url: string,
+  deliveries: readonly StormDelivery[],
+  concurrency: number,
+  token: string
+): Promise<DeliveryResult[]> {
   const results: DeliveryResult[] = new Array(deliveries.length);
   let next = 0;
   const sender = async () => {
@@ -146,7 +188,11 @@ export async function deliverStorm(url: string, deliveries: readonly StormDelive
       const { ms, result } = await timed(async () => {
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'user-agent': 'Alertmanager/0.25.0' },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${token}`,
+            'user-agent': 'Alertmanager/0.25.0',
+          },
           body,
         });
         const text = await res.text();

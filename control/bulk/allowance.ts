@@ -46,10 +46,21 @@ export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): voi
     periodStart: allowance.periodStart,
     upgrade: allowance.upgrade,
   };
-  const hint = allowance.upgrade ? `; the ${allowance.upgrade.name} plan includes ${allowance.upgrade.hardLimit < 0 ? 'unlimited' : allowance.upgrade.hardLimit} jobs per ${allowance.upgrade.period}` : '';
-  if (!allowance.plan) throw new UserError(402, `${allowance.companyName} has no plan: bulk rating needs a plan that includes it${hint}`, details);
+  const hint = allowance.upgrade
+    ? `; the ${allowance.upgrade.name} plan includes ${allowance.upgrade.hardLimit < 0 ? 'unlimited' : allowance.upgrade.hardLimit} jobs per ${allowance.upgrade.period}`
+    : '';
+  if (!allowance.plan)
+    throw new UserError(
+      402,
+      `${allowance.companyName} has no plan: bulk rating needs a plan that includes it${hint}`,
+      details
+    );
   if (allowance.billingStatus === 'past_due') {
-    throw new UserError(402, `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`, details);
+    throw new UserError(
+      402,
+      `${allowance.companyName}'s payment is past due and its grace period has ended: bulk rating is blocked until the invoice is paid`,
+      details
+    );
   }
   if (allowance.limit === 0) {
     throw new UserError(402, `the ${allowance.plan} plan does not include bulk rating${hint}`, details);
@@ -58,7 +69,15 @@ export function checkAllowance(allowance: BulkAllowance, requestedJobs = 1): voi
     throw new UserError(
       429,
       `bulk rating limit reached: ${allowance.used} of ${allowance.limit} jobs used ${describePeriod(allowance.period, allowance.periodStart)}${hint}; or ask for an increase (POST /api/limits/requests)`,
-      { ...details, requestIncrease: { method: 'POST', path: '/api/limits/requests', feature: BULK_FEATURE, currentLimit: allowance.limit } } satisfies LimitRefusalDetails,
+      {
+        ...details,
+        requestIncrease: {
+          method: 'POST',
+          path: '/api/limits/requests',
+          feature: BULK_FEATURE,
+          currentLimit: allowance.limit,
+        },
+      } satisfies LimitRefusalDetails
     );
   }
 }

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { BulkJobResponse, BulkResultsResponse, LimitRefusalDetails, SubmitBulkJobResponse } from '@controlroom/contract';
+import {
+  BulkJobResponse,
+  BulkResultsResponse,
+  LimitRefusalDetails,
+  SubmitBulkJobResponse,
+} from '@controlroom/contract';
 import { after, before, describe, test } from 'node:test';
 import { startReceiverHarness, waitUntil, type ReceiverHarness } from '../../testing/receiver-harness.ts';
 import { insertCompany } from '../../testing/companies.ts';
@@ -28,19 +33,31 @@ async function upload(companyId: string, csv: string, headers: Record<string, st
 }
 
 const waitForJob = (id: string) =>
-  waitUntil(async () => {
-    const res = await fetch(`${h.base}/api/bulk-rating/jobs/${id}`, { headers: as('Viewer') });
-    const { job } = BulkJobResponse.parse(await res.json());
-    return job.status === 'succeeded' || job.status === 'failed' ? job : null;
-  }, 30_000, `job ${id}`);
+  waitUntil(
+    async () => {
+      const res = await fetch(`${h.base}/api/bulk-rating/jobs/${id}`, { headers: as('Viewer') });
+      const { job } = BulkJobResponse.parse(await res.json());
+      return job.status === 'succeeded' || job.status === 'failed' ? job : null;
+    },
+    30_000,
+    `job ${id}`
+  );
 
 before(async () => {
-  h = await startReceiverHarness({ CONTROLROOM_AUTH: 'shared-secret', CONTROLROOM_API_SECRET: API_SECRET, BULK_MAX_UPLOAD_BYTES: '200000', BULK_MAX_LANES: '2000' });
+  h = await startReceiverHarness({
+    CONTROLROOM_AUTH: 'shared-secret',
+    CONTROLROOM_API_SECRET: API_SECRET,
+    BULK_MAX_UPLOAD_BYTES: '200000',
+    BULK_MAX_LANES: '2000',
+  });
   pro = await company('Lakeshore Logistics', 'pro');
   starter = await company('Tiny Freight', 'starter');
   tight = await company('Tight Budget Brokers', 'pro');
   // pro: 10 bulk jobs a day (5 included); Tight has submitted all ten today.
-  await h.db.pool.query(`INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`, [tight]);
+  await h.db.pool.query(
+    `INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`,
+    [tight]
+  );
 });
 after(async () => h.stop());
 
@@ -60,34 +77,72 @@ describe('submission', () => {
     SubmitBulkJobResponse.parse(res.body);
     assert.equal(res.body.lanesAccepted, 3);
     assert.equal(res.body.rejectedRows, 3);
-    assert.deepEqual(res.body.errors.map((e: { line: number }) => e.line), [4, 5, 7]);
+    assert.deepEqual(
+      res.body.errors.map((e: { line: number }) => e.line),
+      [4, 5, 7]
+    );
     assert.match(res.body.errors[0].reason, /unknown origin 'Springfeld, ZZ'/);
-    assert.match(res.body.errors[1].reason, /equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past/);
+    assert.match(
+      res.body.errors[1].reason,
+      /equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past/
+    );
     assert.equal(res.body.errors[2].reason, 'expected 4 columns, found 1');
-    assert.deepEqual([res.body.allowance.limit, res.body.allowance.included, res.body.allowance.used, res.body.allowance.unit], [10, 5, 1, 'jobs']);
+    assert.deepEqual(
+      [res.body.allowance.limit, res.body.allowance.included, res.body.allowance.used, res.body.allowance.unit],
+      [10, 5, 1, 'jobs']
+    );
 
     const job = await waitForJob(res.body.job.id);
     assert.deepEqual([job.status, job.lanesRated, job.lanesFailed, job.progress], ['succeeded', 3, 0, 1]);
-    const results = BulkResultsResponse.parse(await (await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results`, { headers: as('Viewer') })).json());
-    assert.deepEqual(results.lanes.map((l) => [l.line, l.status]), [[2, 'rated'], [3, 'rated'], [6, 'rated']]);
+    const results = BulkResultsResponse.parse(
+      await (await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results`, { headers: as('Viewer') })).json()
+    );
+    assert.deepEqual(
+      results.lanes.map((l) => [l.line, l.status]),
+      [
+        [2, 'rated'],
+        [3, 'rated'],
+        [6, 'rated'],
+      ]
+    );
     const chicago = results.lanes[0]!;
     assert.ok(chicago.miles! > 650 && chicago.miles! < 850, `Chicago-Atlanta ${chicago.miles} miles`);
-    assert.ok(chicago.total! >= chicago.linehaul! && Math.abs(chicago.linehaul! + chicago.fuel! - chicago.total!) < 0.02);
+    assert.ok(
+      chicago.total! >= chicago.linehaul! && Math.abs(chicago.linehaul! + chicago.fuel! - chicago.total!) < 0.02
+    );
     assert.ok(chicago.modelVersion);
 
-    const csvOut = await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results?format=csv`, { headers: as('Viewer') });
+    const csvOut = await fetch(`${h.base}/api/bulk-rating/jobs/${job.id}/results?format=csv`, {
+      headers: as('Viewer'),
+    });
     assert.match(csvOut.headers.get('content-disposition') ?? '', /bulk-rating-.*\.csv/);
     const lines = (await csvOut.text()).trim().split('\n');
-    assert.equal(lines[0], 'line,origin,destination,equipment,pickup_date,status,miles,linehaul,fuel,total,per_mile,model_version,flags,error');
+    assert.equal(
+      lines[0],
+      'line,origin,destination,equipment,pickup_date,status,miles,linehaul,fuel,total,per_mile,model_version,flags,error'
+    );
     assert.equal(lines.length, 4);
     assert.match(lines[1]!, /^2,"Chicago, IL","Atlanta, GA",van,/);
 
     // The meter counts the job, not its lanes; the lanes travel in the metadata.
-    const usage = await h.db.pool.query(`SELECT qty, metadata FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`, [pro]);
-    assert.deepEqual(usage.rows.map((r) => [Number(r.qty), r.metadata.lanes, r.metadata.bulk_job_id]), [[1, 3, job.id]]);
-    const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [job.agentTaskId]);
-    assert.deepEqual([task.rows[0].fn_name, task.rows[0].status, task.rows[0].payload.outcome, task.rows[0].payload.lanes_rated], ['bulk_rating', 'success', 'succeeded', 3]);
-    const audited = await h.db.pool.query(`SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`, [`bulk_jobs/${job.id}`]);
+    const usage = await h.db.pool.query(
+      `SELECT qty, metadata FROM usage_events WHERE company_id = $1 AND feature_key = 'bulk_rating'`,
+      [pro]
+    );
+    assert.deepEqual(
+      usage.rows.map((r) => [Number(r.qty), r.metadata.lanes, r.metadata.bulk_job_id]),
+      [[1, 3, job.id]]
+    );
+    const task = await h.db.pool.query(`SELECT fn_name, status, payload FROM agent_tasks WHERE id = $1`, [
+      job.agentTaskId,
+    ]);
+    assert.deepEqual(
+      [task.rows[0].fn_name, task.rows[0].status, task.rows[0].payload.outcome, task.rows[0].payload.lanes_rated],
+      ['bulk_rating', 'success', 'succeeded', 3]
+    );
+    const audited = await h.db.pool.query(`SELECT actor, action FROM audit_log WHERE target = $1 ORDER BY id`, [
+      `bulk_jobs/${job.id}`,
+    ]);
     assert.deepEqual(audited.rows, [
       { actor: 'grafana:editor.user', action: 'bulk_rating.job_submitted' },
       { actor: 'controlroom:bulk-rating', action: 'bulk_rating.job_completed' },
@@ -98,7 +153,10 @@ describe('submission', () => {
     const res = await fetch(`${h.base}/api/bulk-rating/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...as('Editor') },
-      body: JSON.stringify({ companyId: pro, lanes: [{ origin: 'Houston, TX', destination: 'Miami, FL', equipment: 'reefer', pickupDate: tomorrow }, 'nope'] }),
+      body: JSON.stringify({
+        companyId: pro,
+        lanes: [{ origin: 'Houston, TX', destination: 'Miami, FL', equipment: 'reefer', pickupDate: tomorrow }, 'nope'],
+      }),
     });
     const body = (await res.json()) as Record<string, any>;
     assert.equal(res.status, 202);
@@ -114,7 +172,9 @@ describe('submission', () => {
     assert.deepEqual([first.status, second.status], [202, 200]);
     assert.equal(second.headers.get('idempotent-replayed'), 'true');
     assert.equal(second.body.job.id, first.body.job.id);
-    const jobs = await h.db.pool.query(`SELECT count(*)::int AS n FROM controlroom.bulk_jobs WHERE idempotency_key = 'upload-42'`);
+    const jobs = await h.db.pool.query(
+      `SELECT count(*)::int AS n FROM controlroom.bulk_jobs WHERE idempotency_key = 'upload-42'`
+    );
     assert.equal(jobs.rows[0].n, 1);
     const other = await upload(pro, csv.replace('Albany', 'Buffalo'), headers);
     assert.equal(other.status, 422);
@@ -123,25 +183,50 @@ describe('submission', () => {
 });
 
 describe('refusals change nothing', () => {
-  const count = async () => Number((await h.db.pool.query(`SELECT (SELECT count(*) FROM controlroom.bulk_jobs) + (SELECT count(*) FROM usage_events) AS n`)).rows[0].n);
+  const count = async () =>
+    Number(
+      (
+        await h.db.pool.query(
+          `SELECT (SELECT count(*) FROM controlroom.bulk_jobs) + (SELECT count(*) FROM usage_events) AS n`
+        )
+      ).rows[0].n
+    );
   const oneLane = `origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`;
 
   test('Starter has no bulk rating (402, upgrade to Pro); the eleventh job of the day is 429 with the usage, the upgrade and the increase flow', async () => {
     const before = await count();
     const starterRes = await upload(starter, oneLane);
     assert.equal(starterRes.status, 402);
-    assert.match(starterRes.body.error, /the starter plan does not include bulk rating; the Pro plan includes 10 jobs per day/);
+    assert.match(
+      starterRes.body.error,
+      /the starter plan does not include bulk rating; the Pro plan includes 10 jobs per day/
+    );
     assert.equal(starterRes.body.details.upgrade.plan, 'pro');
     assert.equal(starterRes.body.details.requestIncrease, undefined);
     const over = await upload(tight, oneLane);
     assert.equal(over.status, 429);
-    assert.match(over.body.error, /bulk rating limit reached: 10 of 10 jobs used today \(UTC day \d{4}-\d\d-\d\d\); the Enterprise plan includes unlimited jobs per day/);
+    assert.match(
+      over.body.error,
+      /bulk rating limit reached: 10 of 10 jobs used today \(UTC day \d{4}-\d\d-\d\d\); the Enterprise plan includes unlimited jobs per day/
+    );
     assert.deepEqual(
-      [over.body.details.limit, over.body.details.included, over.body.details.used, over.body.details.requested, over.body.details.unit, over.body.details.period],
-      [10, 5, 10, 1, 'jobs', 'day'],
+      [
+        over.body.details.limit,
+        over.body.details.included,
+        over.body.details.used,
+        over.body.details.requested,
+        over.body.details.unit,
+        over.body.details.period,
+      ],
+      [10, 5, 10, 1, 'jobs', 'day']
     );
     assert.deepEqual([over.body.details.upgrade.plan, over.body.details.upgrade.hardLimit], ['enterprise', -1]);
-    assert.deepEqual(LimitRefusalDetails.parse(over.body.details).requestIncrease, { method: 'POST', path: '/api/limits/requests', feature: 'bulk_rating', currentLimit: 10 });
+    assert.deepEqual(LimitRefusalDetails.parse(over.body.details).requestIncrease, {
+      method: 'POST',
+      path: '/api/limits/requests',
+      feature: 'bulk_rating',
+      currentLimit: 10,
+    });
     await h.db.pool.query(`UPDATE org_entitlements SET billing_status = 'past_due' WHERE company_id = $1`, [pro]);
     const pastDue = await upload(pro, oneLane);
     assert.equal(pastDue.status, 402);
@@ -152,7 +237,8 @@ describe('refusals change nothing', () => {
 
   test('the plan meters jobs, not lanes: lanes per job are bounded by BULK_MAX_LANES (2000 here)', async () => {
     const fresh = await company('Many Lanes Freight', 'pro');
-    const lanes = (n: number) => `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(n)}`;
+    const lanes = (n: number) =>
+      `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(n)}`;
     const big = await upload(fresh, lanes(1500));
     assert.equal(big.status, 202);
     assert.deepEqual([big.body.lanesAccepted, big.body.allowance.used, big.body.allowance.remaining], [1500, 1, 9]);
@@ -170,16 +256,29 @@ describe('refusals change nothing', () => {
     assert.equal((await upload(pro, oneLane, {})).status, 401);
     const noHeader = await upload(pro, `"Reno, NV","Boise, ID",van,${tomorrow}\n`);
     assert.equal(noHeader.status, 400);
-    assert.match(noHeader.body.error, /CSV header must name the columns origin, destination, equipment, pickup_date; missing/);
-    const broken = await upload(pro, `origin,destination,equipment,pickup_date\n"Reno, NV,"Boise, ID",van,${tomorrow}\n`);
+    assert.match(
+      noHeader.body.error,
+      /CSV header must name the columns origin, destination, equipment, pickup_date; missing/
+    );
+    const broken = await upload(
+      pro,
+      `origin,destination,equipment,pickup_date\n"Reno, NV,"Boise, ID",van,${tomorrow}\n`
+    );
     assert.equal(broken.status, 400);
     assert.match(broken.body.error, /^CSV syntax error/);
     const allBad = await upload(pro, `origin,destination,equipment,pickup_date\nX,Y,van,${tomorrow}\n`);
     assert.equal(allBad.status, 400);
     assert.match(allBad.body.error, /no valid lanes/);
-    const huge = await upload(pro, `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(6000)}`);
+    const huge = await upload(
+      pro,
+      `origin,destination,equipment,pickup_date\n${`"Reno, NV","Boise, ID",van,${tomorrow}\n`.repeat(6000)}`
+    );
     assert.equal(huge.status, 413);
-    const plain = await fetch(`${h.base}/api/bulk-rating/jobs?company_id=${pro}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...as('Editor') }, body: 'x' });
+    const plain = await fetch(`${h.base}/api/bulk-rating/jobs?company_id=${pro}`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', ...as('Editor') },
+      body: 'x',
+    });
     assert.equal(plain.status, 415);
     assert.equal((await upload('not-a-uuid', oneLane)).status, 400);
     assert.equal(await count(), before);
@@ -189,6 +288,9 @@ describe('refusals change nothing', () => {
 test('the allowance endpoint shows plan usage and limits for the usage meter', async () => {
   const res = await fetch(`${h.base}/api/bulk-rating/allowance?company_id=${tight}`, { headers: as('Viewer') });
   const body = (await res.json()) as Record<string, any>;
-  assert.deepEqual([body.plan, body.limit, body.included, body.used, body.remaining, body.period, body.unit], ['pro', 10, 5, 10, 0, 'day', 'jobs']);
+  assert.deepEqual(
+    [body.plan, body.limit, body.included, body.used, body.remaining, body.period, body.unit],
+    ['pro', 10, 5, 10, 0, 'day', 'jobs']
+  );
   assert.equal(body.upgrade.plan, 'enterprise');
 });

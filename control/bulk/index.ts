@@ -18,6 +18,13 @@ export function createBulkRatingFeature({ pool, workerPool, config, logger }: Fe
   return {
     name: 'bulk-rating',
     apiRouter: bulkRatingRouter(pool, rating, config),
-    tasks: { [BULK_RATE_TASK]: bulkRateTask(workerPool, rating, config.BULK_RATE_BATCH, logger.child({ component: 'bulk-rating' })) },
+    tasks: {
+      [BULK_RATE_TASK]: bulkRateTask(
+        workerPool,
+        rating,
+        config.BULK_RATE_BATCH,
+        logger.child({ component: 'bulk-rating' })
+      ),
+    },
   };
 }

@@ -47,14 +47,17 @@ class Collector {
   constructor(
     private readonly limits: IngestLimits,
     private readonly check: LocationCheck,
-    private readonly today: string,
+    private readonly today: string
   ) {}
 
   /** Counts a row against BULK_MAX_LANES before it is looked at; 413 once the file has too many. */
   count(): void {
     this.rows++;
     if (this.rows > this.limits.maxLanes) {
-      throw new UserError(413, `too many lanes: at most ${this.limits.maxLanes} rows per job (good and bad rows count)`);
+      throw new UserError(
+        413,
+        `too many lanes: at most ${this.limits.maxLanes} rows per job (good and bad rows count)`
+      );
     }
   }
 
@@ -157,17 +160,25 @@ class UploadMeter extends Transform {
       lineStart = this.checked + i + 1;
     }
     const where = `line ${line}, byte ${this.checked + at - lineStart + 1} of the line`;
-    if (at === nulAt) throw new UserError(400, `the file contains binary data (a NUL byte at ${where}), not CSV text: ${SAVE_AS_CSV}`);
-    throw new UserError(400, `the file is not valid UTF-8 (byte 0x${data[at]!.toString(16).padStart(2, '0')} at ${where}): ${SAVE_AS_CSV}`);
+    if (at === nulAt)
+      throw new UserError(400, `the file contains binary data (a NUL byte at ${where}), not CSV text: ${SAVE_AS_CSV}`);
+    throw new UserError(
+      400,
+      `the file is not valid UTF-8 (byte 0x${data[at]!.toString(16).padStart(2, '0')} at ${where}): ${SAVE_AS_CSV}`
+    );
   }
 }
 
 /** csv-parse's errors in plain words, with the line and the field (1-based) where it found them. */
 function csvSyntaxError(error: CsvError): UserError {
-  const field = typeof (error as { column?: unknown }).column === 'number' ? (error as unknown as { column: number }).column + 1 : null;
+  const field =
+    typeof (error as { column?: unknown }).column === 'number'
+      ? (error as unknown as { column: number }).column + 1
+      : null;
   const where = `line ${error.lines ?? '?'}${field !== null ? `, column ${field}` : ''}`;
   const reasons: Record<string, string> = {
-    INVALID_OPENING_QUOTE: 'a quote (") inside a field that does not start with one; wrap the field in quotes and double any quote inside it ("")',
+    INVALID_OPENING_QUOTE:
+      'a quote (") inside a field that does not start with one; wrap the field in quotes and double any quote inside it ("")',
     CSV_INVALID_CLOSING_QUOTE: 'a quoted field is followed by other characters before the next comma',
     CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a quoted field is followed by other characters before the next comma',
     CSV_QUOTE_NOT_CLOSED: 'a quoted field is never closed (unbalanced quote)',
@@ -190,7 +201,12 @@ function csvSyntaxError(error: CsvError): UserError {
  * refusal (a 500). The request itself is piped in, never destroyed, so the error handler can still
  * answer the client on the same connection (see core/http.ts).
  */
-export async function ingestCsv(body: Readable, limits: IngestLimits, check: LocationCheck, today: string): Promise<IngestResult> {
+export async function ingestCsv(
+  body: Readable,
+  limits: IngestLimits,
+  check: LocationCheck,
+  today: string
+): Promise<IngestResult> {
   const collector = new Collector(limits, check, today);
   const meter = new UploadMeter(limits.maxBytes);
   // Arrays, not objects, and the line taken from on_record's context: csv-parse's `info` option costs
@@ -202,7 +218,10 @@ export async function ingestCsv(body: Readable, limits: IngestLimits, check: Loc
     relax_column_count: true,
     max_record_size: 64 * 1024,
     // The record becomes [line, values]; csv-parse's types insist on_record returns a record.
-    on_record: ((record: string[], context: { lines: number }) => [context.lines, record]) as unknown as Options['on_record'],
+    on_record: ((record: string[], context: { lines: number }) => [
+      context.lines,
+      record,
+    ]) as unknown as Options['on_record'],
   });
   let header: string[] | null = null;
   const onRecord = ([line, values]: [number, string[]]) => {
@@ -211,7 +230,8 @@ export async function ingestCsv(body: Readable, limits: IngestLimits, check: Loc
       return;
     }
     collector.count();
-    if (values.length !== header.length) return collector.reject(line, `expected ${header.length} columns, found ${values.length}`);
+    if (values.length !== header.length)
+      return collector.reject(line, `expected ${header.length} columns, found ${values.length}`);
     const raw: Record<string, string> = {};
     for (let i = 0; i < header.length; i++) raw[header[i]!] = values[i]!;
     collector.add(raw, line);
@@ -251,13 +271,31 @@ export async function ingestCsv(body: Readable, limits: IngestLimits, check: Loc
     body.off('error', onBodyError);
     body.off('aborted', onAborted);
   }
-  if (!header) throw new UserError(400, 'the file is empty: expected a CSV header (origin, destination, equipment, pickup_date) and at least one lane');
+  if (!header)
+    throw new UserError(
+      400,
+      'the file is empty: expected a CSV header (origin, destination, equipment, pickup_date) and at least one lane'
+    );
   if (collector.rows === 0) throw new UserError(400, 'the file has a header but no lanes');
-  return { lanes: collector.lanes, errors: collector.errors, rejectedRows: collector.rejectedRows, sha256: meter.hash.digest('hex'), bytes: meter.bytes };
+  return {
+    lanes: collector.lanes,
+    errors: collector.errors,
+    rejectedRows: collector.rejectedRows,
+    sha256: meter.hash.digest('hex'),
+    bytes: meter.bytes,
+  };
 }
 
 function readHeader(names: string[]): string[] {
-  const header = names.map((n) => HEADER_ALIASES[n.trim().toLowerCase().replace(/[\s-]+/g, '_')] ?? n.trim().toLowerCase());
+  const header = names.map(
+    (n) =>
+      HEADER_ALIASES[
+        n
+          .trim()
+          .toLowerCase()
+          .replace(/[\s-]+/g, '_')
+      ] ?? n.trim().toLowerCase()
+  );
   const missing = REQUIRED.filter((c) => !header.includes(c));
   if (missing.length > 0) {
     const found = safeText(names.join(', ')).slice(0, 200) || 'nothing';
@@ -265,22 +303,32 @@ function readHeader(names: string[]): string[] {
     if (separator) {
       throw new UserError(
         400,
-        `the header is separated by ${separator === '\t' ? 'tabs' : `'${separator}'`}, not commas: save the file as comma-separated CSV (line 1: ${found})`,
+        `the header is separated by ${separator === '\t' ? 'tabs' : `'${separator}'`}, not commas: save the file as comma-separated CSV (line 1: ${found})`
       );
     }
-    throw new UserError(400, `CSV header must name the columns ${REQUIRED.join(', ')}; missing ${missing.join(', ')} (line 1: ${found})`);
+    throw new UserError(
+      400,
+      `CSV header must name the columns ${REQUIRED.join(', ')}; missing ${missing.join(', ')} (line 1: ${found})`
+    );
   }
   return header;
 }
 
 /** JSON lanes ({ lanes: [...] }): the same per-lane validation, with the array position as the line. */
-export function ingestJson(lanes: unknown[], rawBody: string, limits: IngestLimits, check: LocationCheck, today: string): IngestResult {
+export function ingestJson(
+  lanes: unknown[],
+  rawBody: string,
+  limits: IngestLimits,
+  check: LocationCheck,
+  today: string
+): IngestResult {
   if (lanes.length > limits.maxLanes) throw new UserError(413, `too many lanes: at most ${limits.maxLanes} per job`);
   const collector = new Collector(limits, check, today);
   lanes.forEach((lane, i) => {
     if (typeof lane !== 'object' || lane === null || Array.isArray(lane)) {
       collector.rejectedRows++;
-      if (collector.errors.length < limits.maxErrorsReported) collector.errors.push({ line: i + 1, reason: 'a lane must be an object' });
+      if (collector.errors.length < limits.maxErrorsReported)
+        collector.errors.push({ line: i + 1, reason: 'a lane must be an object' });
       return;
     }
     const raw = lane as Record<string, unknown>;

@@ -80,18 +80,26 @@ export const jobView = (job: JobRow): BulkJob => ({
  * and the insert are serialised, so two uploads cannot both squeeze under the limit. A repeated
  * Idempotency-Key returns the job it created the first time.
  */
-export async function submitJob(pool: Pool, submission: JobSubmission): Promise<{ job: JobRow; replayed: boolean; allowance: BulkAllowance }> {
+export async function submitJob(
+  pool: Pool,
+  submission: JobSubmission
+): Promise<{ job: JobRow; replayed: boolean; allowance: BulkAllowance }> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('bulk_rating:' || $1, 0))`, [submission.companyId]);
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('bulk_rating:' || $1, 0))`, [
+      submission.companyId,
+    ]);
     if (submission.idempotencyKey) {
       const existing = await client.query<JobRow>(
         `SELECT * FROM controlroom.bulk_jobs WHERE company_id = $1 AND idempotency_key = $2`,
-        [submission.companyId, submission.idempotencyKey],
+        [submission.companyId, submission.idempotencyKey]
       );
       const job = existing.rows[0];
       if (job) {
         if (job.request_sha256 !== submission.ingest.sha256) {
-          throw new UserError(422, `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`);
+          throw new UserError(
+            422,
+            `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`
+          );
         }
         return { job, replayed: true, allowance: await bulkAllowance(client, submission.companyId) };
       }
@@ -107,7 +115,7 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
     const jobId = randomUUID();
     const task = await client.query<{ id: string }>(
       `INSERT INTO agent_tasks (company_id, fn_name, payload, status) VALUES ($1, 'bulk_rating', $2, 'queued') RETURNING id`,
-      [submission.companyId, JSON.stringify({ job_id: jobId, lanes: lanes.length, submitted_by: submission.actor })],
+      [submission.companyId, JSON.stringify({ job_id: jobId, lanes: lanes.length, submitted_by: submission.actor })]
     );
     const { rows } = await client.query<JobRow>(
       `INSERT INTO controlroom.bulk_jobs
@@ -125,31 +133,45 @@ export async function submitJob(pool: Pool, submission: JobSubmission): Promise<
         rejectedRows,
         JSON.stringify(errors),
         task.rows[0]!.id,
-      ],
+      ]
     );
     await insertLanes(client, jobId, submission.ingest);
     await client.query(
       `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', 1, $2)`,
-      [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: lanes.length })],
+      [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: lanes.length })]
     );
     await audit(client, {
       actor: submission.actor,
       action: 'bulk_rating.job_submitted',
       target: `bulk_jobs/${jobId}`,
       companyId: submission.companyId,
-      payload: { lanes: lanes.length, rejected_rows: rejectedRows, source: submission.source, filename: submission.filename, idempotency_key: submission.idempotencyKey },
+      payload: {
+        lanes: lanes.length,
+        rejected_rows: rejectedRows,
+        source: submission.source,
+        filename: submission.filename,
+        idempotency_key: submission.idempotencyKey,
+      },
       ipAddress: submission.ipAddress,
       userAgent: submission.userAgent,
     });
     await enqueueJob(client, BULK_RATE_TASK, { jobId }, { jobKey: `${BULK_RATE_TASK}:${jobId}` });
-    return { job: rows[0]!, replayed: false, allowance: { ...allowance, used: allowance.used + 1, remaining: allowance.remaining === null ? null : allowance.remaining - 1 } };
+    return {
+      job: rows[0]!,
+      replayed: false,
+      allowance: {
+        ...allowance,
+        used: allowance.used + 1,
+        remaining: allowance.remaining === null ? null : allowance.remaining - 1,
+      },
+    };
   });
 }
 
 /** COPY, not INSERT: 100k lanes stream into the table in a fraction of the time batched inserts take. */
 async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
   const copy = client.query(
-    copyFrom(`COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`),
+    copyFrom(`COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`)
   );
   const rows = function* () {
     let chunk = '';
@@ -167,4 +189,5 @@ async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResu
 }
 
 /** COPY text format: backslash, tab and line breaks are escaped. */
-const copyText = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+const copyText = (value: string) =>
+  value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));

@@ -23,7 +23,12 @@ const MAX_DAYS_AHEAD = 365;
 const DAY_MS = 86_400_000;
 
 /** One lane, checked field by field; every problem of the row is reported, not just the first. */
-export function validateLane(raw: Record<string, unknown>, line: number, checkLocation: LocationCheck, todayUtc: string): LaneRow | RowError {
+export function validateLane(
+  raw: Record<string, unknown>,
+  line: number,
+  checkLocation: LocationCheck,
+  todayUtc: string
+): LaneRow | RowError {
   const problems: string[] = [];
   const text = (field: string) => {
     const value = raw[field];
@@ -59,7 +64,8 @@ export function validateLane(raw: Record<string, unknown>, line: number, checkLo
     } else {
       const today = Date.parse(`${todayUtc}T00:00:00Z`);
       if (time < today) problems.push(`pickup_date ${pickupDate} is in the past`);
-      else if (time > today + MAX_DAYS_AHEAD * DAY_MS) problems.push(`pickup_date ${pickupDate} is more than ${MAX_DAYS_AHEAD} days ahead`);
+      else if (time > today + MAX_DAYS_AHEAD * DAY_MS)
+        problems.push(`pickup_date ${pickupDate} is more than ${MAX_DAYS_AHEAD} days ahead`);
     }
   }
   if (problems.length > 0) return { line, reason: problems.join('; ') };

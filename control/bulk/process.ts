@@ -21,16 +21,23 @@ interface PendingLane {
  * results and moves the job's counters, so after a kill -9 the job (released by the queue on restart)
  * continues with exactly the lanes still pending: none lost, none rated twice.
  */
-export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: number, logger: Logger): Task<typeof BULK_RATE_TASK> {
+export function bulkRateTask(
+  pool: Pool,
+  rating: RatingService,
+  batchSize: number,
+  logger: Logger
+): Task<typeof BULK_RATE_TASK> {
   return async ({ jobId }, helpers: JobHelpers) => {
     const started = await pool.query<{ agent_task_id: string; company_id: string; status: string }>(
       `UPDATE controlroom.bulk_jobs SET status = 'running', started_at = coalesce(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running') RETURNING agent_task_id, company_id, status`,
-      [jobId],
+      [jobId]
     );
     const job = started.rows[0];
     if (!job) return; // already finished (a duplicate delivery of the job)
-    await pool.query(`UPDATE agent_tasks SET status = 'running' WHERE id = $1 AND status = 'queued'`, [job.agent_task_id]);
+    await pool.query(`UPDATE agent_tasks SET status = 'running' WHERE id = $1 AND status = 'queued'`, [
+      job.agent_task_id,
+    ]);
 
     try {
       const rate = await rating.raterForJob(pool);
@@ -40,15 +47,32 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
             `SELECT seq, origin, destination, equipment, to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date
                FROM controlroom.bulk_lanes WHERE job_id = $1 AND status = 'pending'
               ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
-            [jobId, batchSize],
+            [jobId, batchSize]
           );
           if (rows.length === 0) return true;
-          const out = { seq: [] as number[], status: [] as string[], miles: [] as (number | null)[], linehaul: [] as (number | null)[], fuel: [] as (number | null)[], total: [] as (number | null)[], perMile: [] as (number | null)[], model: [] as (string | null)[], arm: [] as (string | null)[], flags: [] as string[], error: [] as (string | null)[] };
+          const out = {
+            seq: [] as number[],
+            status: [] as string[],
+            miles: [] as (number | null)[],
+            linehaul: [] as (number | null)[],
+            fuel: [] as (number | null)[],
+            total: [] as (number | null)[],
+            perMile: [] as (number | null)[],
+            model: [] as (string | null)[],
+            arm: [] as (string | null)[],
+            flags: [] as string[],
+            error: [] as (string | null)[],
+          };
           let failed = 0;
           for (const lane of rows) {
             out.seq.push(lane.seq);
             try {
-              const r = rate({ origin: lane.origin, destination: lane.destination, equipment: lane.equipment, pickupDate: lane.pickup_date });
+              const r = rate({
+                origin: lane.origin,
+                destination: lane.destination,
+                equipment: lane.equipment,
+                pickupDate: lane.pickup_date,
+              });
               out.status.push('rated');
               out.miles.push(r.miles);
               out.linehaul.push(r.linehaul);
@@ -76,11 +100,24 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
                FROM unnest($2::int[], $3::text[], $4::float8[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::text[], $10::text[], $11::text[], $12::text[])
                     AS r(seq, status, miles, linehaul, fuel, total, per_mile, model, flags, error, arm)
               WHERE l.job_id = $1 AND l.seq = r.seq`,
-            [jobId, out.seq, out.status, out.miles, out.linehaul, out.fuel, out.total, out.perMile, out.model, out.flags, out.error, out.arm],
+            [
+              jobId,
+              out.seq,
+              out.status,
+              out.miles,
+              out.linehaul,
+              out.fuel,
+              out.total,
+              out.perMile,
+              out.model,
+              out.flags,
+              out.error,
+              out.arm,
+            ]
           );
           await client.query(
             `UPDATE controlroom.bulk_jobs SET lanes_rated = lanes_rated + $2, lanes_failed = lanes_failed + $3 WHERE id = $1`,
-            [jobId, rows.length - failed, failed],
+            [jobId, rows.length - failed, failed]
           );
           return false;
         });
@@ -98,12 +135,23 @@ export function bulkRateTask(pool: Pool, rating: RatingService, batchSize: numbe
   };
 }
 
-async function finish(pool: Pool, jobId: string, agentTaskId: string, companyId: string, error: string | null): Promise<void> {
+async function finish(
+  pool: Pool,
+  jobId: string,
+  agentTaskId: string,
+  companyId: string,
+  error: string | null
+): Promise<void> {
   await withTransaction(pool, 'READ COMMITTED', async (client) => {
-    const { rows } = await client.query<{ lanes_total: number; lanes_rated: number; lanes_failed: number; rejected_rows: number }>(
+    const { rows } = await client.query<{
+      lanes_total: number;
+      lanes_rated: number;
+      lanes_failed: number;
+      rejected_rows: number;
+    }>(
       `UPDATE controlroom.bulk_jobs SET status = $2, finished_at = now(), error = $3
         WHERE id = $1 AND status = 'running' RETURNING lanes_total, lanes_rated, lanes_failed, rejected_rows`,
-      [jobId, error ? 'failed' : 'succeeded', error],
+      [jobId, error ? 'failed' : 'succeeded', error]
     );
     const counts = rows[0];
     if (!counts) return;
@@ -113,6 +161,12 @@ async function finish(pool: Pool, jobId: string, agentTaskId: string, companyId:
       error ? 'failed' : 'success',
       JSON.stringify(outcome),
     ]);
-    await audit(client, { actor: ACTOR, action: error ? 'bulk_rating.job_failed' : 'bulk_rating.job_completed', target: `bulk_jobs/${jobId}`, companyId, payload: outcome });
+    await audit(client, {
+      actor: ACTOR,
+      action: error ? 'bulk_rating.job_failed' : 'bulk_rating.job_completed',
+      target: `bulk_jobs/${jobId}`,
+      companyId,
+      payload: outcome,
+    });
   });
 }

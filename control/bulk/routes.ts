@@ -26,14 +26,30 @@ export type BulkConfig = Pick<BulkConfigKeys, 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MA
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const todayUtc = () => new Date().toISOString().slice(0, 10);
 const RESULT_PAGE = 5_000;
-const RESULT_COLUMNS = ['line', 'origin', 'destination', 'equipment', 'pickup_date', 'status', 'miles', 'linehaul', 'fuel', 'total', 'per_mile', 'model_version', 'flags', 'error'] as const;
+const RESULT_COLUMNS = [
+  'line',
+  'origin',
+  'destination',
+  'equipment',
+  'pickup_date',
+  'status',
+  'miles',
+  'linehaul',
+  'fuel',
+  'total',
+  'per_mile',
+  'model_version',
+  'flags',
+  'error',
+] as const;
 
 /** Text a caller sent, cut short and with control characters dropped, for use in a message. */
 const quoted = (value: string) => safeText(value.slice(0, 80));
 
 /** The company query parameter: `companyId`, or the old name `company_id` that scripts send; messages use the name sent. */
 function companyParam(query: Request['query']): string {
-  const [name, value] = query.companyId !== undefined ? ['companyId', query.companyId] : ['company_id', query.company_id];
+  const [name, value] =
+    query.companyId !== undefined ? ['companyId', query.companyId] : ['company_id', query.company_id];
   if (value === undefined || value === '') throw new UserError(400, 'companyId is required');
   if (typeof value !== 'string') throw new UserError(400, `${name} must be given once`);
   if (!UUID.test(value)) throw new UserError(400, `${name} '${quoted(value)}' is not a UUID`);
@@ -44,14 +60,16 @@ function companyParam(query: Request['query']): string {
 function intParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined || value === '') return fallback;
   const n = typeof value === 'string' && /^\d{1,15}$/.test(value.trim()) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UserError(400, `${name} must be a whole number from ${min} to ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UserError(400, `${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 
 function idempotencyKey(req: Request): string | null {
   const key = req.header('idempotency-key');
   if (key === undefined) return null;
-  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw new UserError(400, 'Idempotency-Key must be 1-200 printable ASCII characters');
+  if (!/^[\x21-\x7e]{1,200}$/.test(key))
+    throw new UserError(400, 'Idempotency-Key must be 1-200 printable ASCII characters');
   return key;
 }
 
@@ -67,12 +85,19 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   const router = express.Router();
   const viewer = requireAction('read');
   const editor = requireAction('bulkWrite');
-  const limits: IngestLimits = { maxBytes: config.BULK_MAX_UPLOAD_BYTES, maxLanes: config.BULK_MAX_LANES, maxErrorsReported: config.BULK_MAX_ERRORS_REPORTED };
+  const limits: IngestLimits = {
+    maxBytes: config.BULK_MAX_UPLOAD_BYTES,
+    maxLanes: config.BULK_MAX_LANES,
+    maxErrorsReported: config.BULK_MAX_ERRORS_REPORTED,
+  };
 
   router.post('/bulk-rating/jobs', editor, async (req, res) => {
     const type = mediaTypeOf(req);
     if (type !== 'text/csv' && type !== 'application/csv' && type !== 'application/json') {
-      throw new UserError(415, `send text/csv (with ?companyId=) or application/json ({companyId, lanes}), not '${quoted(type) || 'no content type'}'`);
+      throw new UserError(
+        415,
+        `send text/csv (with ?companyId=) or application/json ({companyId, lanes}), not '${quoted(type) || 'no content type'}'`
+      );
     }
     requireUtf8Charset(req);
     const key = idempotencyKey(req);
@@ -90,14 +115,16 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
       } catch (error) {
         throw new UserError(400, `body is not valid JSON: ${(error as Error).message}`);
       }
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(400, 'the body must be a JSON object {companyId, lanes}');
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new UserError(400, 'the body must be a JSON object {companyId, lanes}');
       const submitted = parseInput(SubmitBulkJobBody, body);
       companyId = submitted.companyId;
       source = 'json';
       ingest = ingestJson(submitted.lanes, raw, limits, rating.checkLocation, todayUtc());
     } else {
       companyId = companyParam(req.query);
-      if (req.query.filename !== undefined && typeof req.query.filename !== 'string') throw new UserError(400, 'filename must be given once');
+      if (req.query.filename !== undefined && typeof req.query.filename !== 'string')
+        throw new UserError(400, 'filename must be given once');
       filename = typeof req.query.filename === 'string' ? safeText(req.query.filename.slice(0, 200)) || null : null;
       source = 'csv';
       ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
@@ -124,11 +151,12 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
   });
 
   router.get('/bulk-rating/jobs', viewer, async (req, res) => {
-    const companyId = req.query.companyId === undefined && req.query.company_id === undefined ? null : companyParam(req.query);
+    const companyId =
+      req.query.companyId === undefined && req.query.company_id === undefined ? null : companyParam(req.query);
     const limit = intParam(req.query.limit, 'limit', 50, 1, 200);
     const { rows } = await pool.query<JobRow>(
       `SELECT * FROM controlroom.bulk_jobs WHERE ($1::uuid IS NULL OR company_id = $1) ORDER BY created_at DESC LIMIT $2`,
-      [companyId, limit],
+      [companyId, limit]
     );
     res.json({ jobs: rows.map(jobView) } satisfies BulkJobListResponse);
   });
@@ -139,7 +167,12 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
 
   router.get('/bulk-rating/jobs/:id/results', viewer, async (req, res) => {
     const job = await loadJob(pool, String(req.params.id));
-    const format = req.query.format === 'csv' ? 'csv' : req.query.format === undefined || req.query.format === 'json' ? 'json' : null;
+    const format =
+      req.query.format === 'csv'
+        ? 'csv'
+        : req.query.format === undefined || req.query.format === 'json'
+          ? 'json'
+          : null;
     if (!format) throw new UserError(400, `format must be json or csv, not '${quoted(String(req.query.format))}'`);
     if (format === 'json') {
       const offset = intParam(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
@@ -147,7 +180,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
       const { rows } = await pool.query<LaneRow>(
         `SELECT ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c)).join(', ')}
            FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq OFFSET $2 LIMIT $3`,
-        [job.id, offset, limit],
+        [job.id, offset, limit]
       );
       res.json({ job: jobView(job), offset, lanes: rows.map(laneView) } satisfies BulkResultsResponse);
       return;
@@ -157,11 +190,11 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
     const csv = stringify({ header: true, columns: [...RESULT_COLUMNS] });
     csv.pipe(res);
     // Keyset pages, so a 100k-lane job streams in constant memory.
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const { rows } = await pool.query<Record<string, unknown> & { seq: number }>(
         `SELECT seq, ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c === 'flags' ? `array_to_string(flags, ' ') AS flags` : c)).join(', ')}
            FROM controlroom.bulk_lanes WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-        [job.id, after, RESULT_PAGE],
+        [job.id, after, RESULT_PAGE]
       );
       for (const row of rows) if (!csv.write(row)) await new Promise((r) => csv.once('drain', r));
       if (rows.length < RESULT_PAGE) break;
@@ -179,7 +212,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
     const { rows } = await pool.query<Company>(
       `SELECT c.id, c.name, e.plan_id AS plan FROM companies c LEFT JOIN org_entitlements e ON e.company_id = c.id
         WHERE c.deleted_at IS NULL AND ($1 = '' OR c.name ILIKE '%' || $1 || '%') ORDER BY c.name LIMIT 50`,
-      [search],
+      [search]
     );
     res.json({ companies: rows } satisfies CompaniesResponse);
   });
@@ -222,7 +255,10 @@ const laneView = (r: LaneRow): RatedLane => ({
 });
 
 /** The shared reader says "body"; an upload is refused as an upload. */
-const renameTooLarge = (maxBytes: number) => (error: unknown): never => {
-  if (error instanceof UserError && error.status === 413) throw new UserError(413, `upload larger than ${maxBytes} bytes`);
-  throw error;
-};
+const renameTooLarge =
+  (maxBytes: number) =>
+  (error: unknown): never => {
+    if (error instanceof UserError && error.status === 413)
+      throw new UserError(413, `upload larger than ${maxBytes} bytes`);
+    throw error;
+  };

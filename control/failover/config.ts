@@ -9,7 +9,10 @@ export const failoverConfigShape = {
   FAILOVER_CHECK_TIMEOUT_MS: int(5_000),
   FAILOVER_UNHEALTHY_AFTER: int(3),
   FAILOVER_HEALTHY_AFTER: int(2),
-  FAILOVER_AUTO: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  FAILOVER_AUTO: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   FAILOVER_STEP_SECONDS: int(30),
   FAILOVER_LEASE_SECONDS: int(15),
   /** Most time a cutover waits for the regions' background queues to drain before it is aborted. */

@@ -105,7 +105,7 @@ export class SimRegion {
   constructor(
     readonly name: string,
     private primary: boolean,
-    private readonly lagMs: number,
+    private readonly lagMs: number
   ) {}
 
   async start(): Promise<void> {
@@ -194,7 +194,8 @@ export class SimRegion {
       else answer();
       return;
     }
-    if (req.method === 'GET' && url.pathname === '/replication/lag') return send(200, { lag_seconds: this.lagSeconds() });
+    if (req.method === 'GET' && url.pathname === '/replication/lag')
+      return send(200, { lag_seconds: this.lagSeconds() });
     if (req.method === 'POST' && url.pathname === '/writes') {
       if (this.lostAt !== null) return send(503, { error: 'database unreachable' });
       const id = url.searchParams.get('id');
@@ -215,7 +216,11 @@ interface Ack {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function until<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, what: string): Promise<T> {
+export async function until<T>(
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+  what: string
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -239,7 +244,7 @@ export class DrillClient {
   constructor(
     private readonly pool: Pool,
     private readonly scope: string,
-    private readonly writeIntervalMs: number,
+    private readonly writeIntervalMs: number
   ) {}
 
   start(): void {
@@ -279,9 +284,13 @@ export class DrillClient {
       n += 1;
       const id = `w${n}`;
       try {
-        const res = await fetch(`${region.base_url}/writes?id=${id}`, { method: 'POST', signal: AbortSignal.timeout(1_000) });
+        const res = await fetch(`${region.base_url}/writes?id=${id}`, {
+          method: 'POST',
+          signal: AbortSignal.timeout(1_000),
+        });
         const body = (await res.json()) as { seq?: number };
-        if (res.ok && typeof body.seq === 'number') this.acks.push({ id, region: region.name, seq: body.seq, at: Date.now() });
+        if (res.ok && typeof body.seq === 'number')
+          this.acks.push({ id, region: region.name, seq: body.seq, at: Date.now() });
         else {
           this.errors += 1;
           this.failures.push({ region: region.name, at: Date.now() });
@@ -310,13 +319,21 @@ export interface RunDrillOptions {
 export async function recordExercise(
   pool: Pool,
   config: FailoverConfig,
-  exercise: { kind: 'drill' | 'gameday'; scenario?: string; actor: string; startedAt: Date; options: object },
+  exercise: { kind: 'drill' | 'gameday'; scenario?: string; actor: string; startedAt: Date; options: object }
 ): Promise<{ id: string; scope: string }> {
   const { rows } = await pool.query<{ id: string }>(
     `WITH n AS (SELECT nextval(pg_get_serial_sequence('controlroom.failover_drills', 'id')) AS id)
      INSERT INTO controlroom.failover_drills (id, scope, actor, started_at, details, kind, scenario, rto_target_seconds, rpo_target_seconds)
      SELECT id, $1 || '-' || id, $2, $3, $4, $1, $5, $6, $7 FROM n RETURNING id::text AS id`,
-    [exercise.kind, exercise.actor, exercise.startedAt, JSON.stringify({ options: exercise.options }), exercise.scenario ?? null, config.FAILOVER_RTO_TARGET_SECONDS, config.FAILOVER_RPO_TARGET_SECONDS],
+    [
+      exercise.kind,
+      exercise.actor,
+      exercise.startedAt,
+      JSON.stringify({ options: exercise.options }),
+      exercise.scenario ?? null,
+      config.FAILOVER_RTO_TARGET_SECONDS,
+      config.FAILOVER_RPO_TARGET_SECONDS,
+    ]
   );
   const id = rows[0]!.id;
   return { id, scope: `${exercise.kind}-${id}` };
@@ -367,7 +384,11 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
     await engine.start();
     const deadline = Date.now() + o.timeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
-    await until(async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy), left(), 'both drill regions healthy');
+    await until(
+      async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy),
+      left(),
+      'both drill regions healthy'
+    );
     client.start();
     await until(() => client.acks.length > 0, left(), 'the first write');
     await sleep(o.warmupMs);
@@ -379,13 +400,18 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
       o.steps,
       { target: secondary.name, steps: o.steps, force: false, reason: o.reason },
       { actor: o.actor, role: 'drill' },
-      'drill',
+      'drill'
     );
     eventId = event.id;
     engine.wake();
     const finished = await waitForEvent(pool, event.id, left());
-    if (finished.outcome !== 'completed') throw new Error(`drill: the failover ended ${finished.outcome}: ${JSON.stringify(finished.details)}`);
-    const firstOnTarget = await until(() => client.acks.find((a) => a.region === secondary.name), left(), 'the first write on the new primary');
+    if (finished.outcome !== 'completed')
+      throw new Error(`drill: the failover ended ${finished.outcome}: ${JSON.stringify(finished.details)}`);
+    const firstOnTarget = await until(
+      () => client.acks.find((a) => a.region === secondary.name),
+      left(),
+      'the first write on the new primary'
+    );
     await sleep(o.settleMs);
     await client.stop();
 
@@ -397,14 +423,22 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
     const newestKept = kept.filter((a) => a.at <= (lost[0]?.at ?? Infinity)).reduce((m, a) => Math.max(m, a.at), 0);
     const rpoSeconds = lost.length === 0 ? 0 : (newestLost - (newestKept || lost[0]!.at)) / 1000;
     const rtoSeconds = (firstOnTarget.at - t0) / 1000;
-    const drain = (finished.details.drain ?? {}) as { frozen_ms?: number; target_lag_seconds?: number | null; caught_up?: boolean };
+    const drain = (finished.details.drain ?? {}) as {
+      frozen_ms?: number;
+      target_lag_seconds?: number | null;
+      caught_up?: boolean;
+    };
     const freezeSeconds = typeof drain.frozen_ms === 'number' ? drain.frozen_ms / 1000 : null;
     const unavailable = lastOnSource ? (firstOnTarget.at - lastOnSource.at) / 1000 : null;
     // Judged against the targets; a planned failover must also lose no acknowledged write at all.
     const objectives = judgeObjectives(rtoSeconds, rpoSeconds, settings);
     const failures = [
-      ...(objectives.rto_met === false ? [`RTO ${rtoSeconds.toFixed(3)} s is over the ${settings.rtoTargetSeconds} s target`] : []),
-      ...(objectives.rpo_met === false ? [`RPO ${rpoSeconds.toFixed(3)} s is over the ${settings.rpoTargetSeconds} s target`] : []),
+      ...(objectives.rto_met === false
+        ? [`RTO ${rtoSeconds.toFixed(3)} s is over the ${settings.rtoTargetSeconds} s target`]
+        : []),
+      ...(objectives.rpo_met === false
+        ? [`RPO ${rpoSeconds.toFixed(3)} s is over the ${settings.rpoTargetSeconds} s target`]
+        : []),
       ...(lost.length > 0 ? [`${lost.length} acknowledged writes missing on the new primary`] : []),
     ];
     const outcome: DrillResult['outcome'] = failures.length === 0 ? 'passed' : 'failed';
@@ -446,7 +480,7 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
         settings.rpoTargetSeconds,
         objectives.rto_met,
         objectives.rpo_met,
-      ],
+      ]
     );
     const result: DrillResult = {
       id,
@@ -492,7 +526,17 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
         steps: result.steps,
       },
     });
-    log.info({ drill: id, outcome, rto_seconds: rtoSeconds, rpo_seconds: rpoSeconds, writes: result.writes_acknowledged, lost: lost.length }, 'failover drill finished');
+    log.info(
+      {
+        drill: id,
+        outcome,
+        rto_seconds: rtoSeconds,
+        rpo_seconds: rpoSeconds,
+        writes: result.writes_acknowledged,
+        lost: lost.length,
+      },
+      'failover drill finished'
+    );
     return result;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -500,10 +544,15 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
       .query(
         `UPDATE controlroom.failover_drills SET finished_at = now(), outcome = 'failed', event_id = $2,
                 details = details || jsonb_build_object('error', $3::text) WHERE id = $1`,
-        [id, eventId, message],
+        [id, eventId, message]
       )
       .catch(() => undefined);
-    await audit(pool, { actor: o.actor, action: 'failover.drill', target: `failover_drills/${id}`, payload: { scope, outcome: 'failed', error: message } }).catch(() => undefined);
+    await audit(pool, {
+      actor: o.actor,
+      action: 'failover.drill',
+      target: `failover_drills/${id}`,
+      payload: { scope, outcome: 'failed', error: message },
+    }).catch(() => undefined);
     throw error;
   } finally {
     await client.stop();
@@ -523,7 +572,7 @@ export async function removeSimulatedScope(pool: Pool, scope: string, log: Logge
                          details = details || '{"failed_because": "the drill ended before the cutover did"}'::jsonb
                    WHERE scope = $1 AND outcome = 'in_progress')
        DELETE FROM controlroom.failover_control WHERE scope = $1`,
-      [scope],
+      [scope]
     )
     .catch((err: unknown) => log.warn({ err, scope }, 'could not remove the simulated regions'));
 }

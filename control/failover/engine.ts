@@ -20,7 +20,13 @@ import {
   type ProbeResult,
   type QueueDepthResult,
 } from './health.ts';
-import { ERROR_RATE_WINDOW_SECONDS, judgeIntegrity, judgeObjectives, readIntegrityFigures, type Objectives } from './integrity.ts';
+import {
+  ERROR_RATE_WINDOW_SECONDS,
+  judgeIntegrity,
+  judgeObjectives,
+  readIntegrityFigures,
+  type Objectives,
+} from './integrity.ts';
 import { SYSTEM_ACTOR, type FailoverSettings } from './settings.ts';
 import {
   acquireLease,
@@ -47,10 +53,20 @@ export interface Probes {
   health(url: string, timeoutMs: number): Promise<ProbeResult>;
   lag(url: string, timeoutMs: number): Promise<LagResult>;
   queueDepth?(url: string, timeoutMs: number): Promise<QueueDepthResult>;
-  jobControl?(url: string, idempotencyKey: string, body: Record<string, unknown>, timeoutMs: number): Promise<CallResult>;
+  jobControl?(
+    url: string,
+    idempotencyKey: string,
+    body: Record<string, unknown>,
+    timeoutMs: number
+  ): Promise<CallResult>;
 }
 
-const defaultProbes: Required<Probes> = { health: probeHealth, lag: readLag, queueDepth: readQueueDepth, jobControl: postJobControl };
+const defaultProbes: Required<Probes> = {
+  health: probeHealth,
+  lag: readLag,
+  queueDepth: readQueueDepth,
+  jobControl: postJobControl,
+};
 
 /** Retry delay of an owed resume call after `attempts` failures: 0.5 s doubling, at most 30 s. */
 const resumeBackoffMs = (attempts: number) => Math.min(30_000, 500 * 2 ** Math.min(attempts, 10));
@@ -64,7 +80,7 @@ class Loop {
 
   constructor(
     private readonly periodMs: number,
-    private readonly body: () => Promise<void>,
+    private readonly body: () => Promise<void>
   ) {}
 
   start(delayMs = 0): void {
@@ -129,12 +145,16 @@ export class FailoverEngine {
     readonly pool: Pool,
     readonly settings: FailoverSettings,
     logger: Logger,
-    probes: Probes = defaultProbes,
+    probes: Probes = defaultProbes
   ) {
     this.probes = { ...defaultProbes, ...probes };
     this.log = logger.child({ component: 'failover', scope: settings.scope });
-    this.leaseLoop = new Loop(Math.max(100, Math.floor(settings.leaseMs / 3)), () => this.guard('lease', () => this.leaseTick()));
-    this.checkLoop = new Loop(settings.checkIntervalMs, () => this.guard('health check', async () => void (await this.runCheckRound())));
+    this.leaseLoop = new Loop(Math.max(100, Math.floor(settings.leaseMs / 3)), () =>
+      this.guard('lease', () => this.leaseTick())
+    );
+    this.checkLoop = new Loop(settings.checkIntervalMs, () =>
+      this.guard('health check', async () => void (await this.runCheckRound()))
+    );
     this.driveLoop = new Loop(settings.pollMs, () => this.guard('cutover', () => this.driveCutover()));
   }
 
@@ -155,7 +175,9 @@ export class FailoverEngine {
   async stop(options: { release?: boolean } = {}): Promise<void> {
     await Promise.all([this.leaseLoop.stop(), this.checkLoop.stop(), this.driveLoop.stop()]);
     if (options.release !== false && this.lease) {
-      await releaseLease(this.pool, this.lease).catch((err: unknown) => this.log.warn({ err }, 'could not release the failover lease'));
+      await releaseLease(this.pool, this.lease).catch((err: unknown) =>
+        this.log.warn({ err }, 'could not release the failover lease')
+      );
       this.lease = null;
     }
   }
@@ -214,7 +236,7 @@ export class FailoverEngine {
           r.replication_lag_url ? this.probes.lag(r.replication_lag_url, checkTimeoutMs) : Promise.resolve(null),
         ]);
         return { name: r.name, probe, lag };
-      }),
+      })
     );
     await fenced(this.pool, lease, async (client, control) => {
       const fresh = await loadRegions(client, scope, true);
@@ -224,7 +246,9 @@ export class FailoverEngine {
         await this.recordCheck(client, lease, region, result.probe, result.lag);
       }
       if (Date.now() - this.lastPruneAt > 60_000) {
-        await client.query(`DELETE FROM controlroom.region_checks WHERE at < now() - $1 * interval '1 millisecond'`, [this.settings.checkRetentionMs]);
+        await client.query(`DELETE FROM controlroom.region_checks WHERE at < now() - $1 * interval '1 millisecond'`, [
+          this.settings.checkRetentionMs,
+        ]);
         this.lastPruneAt = Date.now();
       }
       const moved = await this.autoFailover(client, lease, control);
@@ -233,7 +257,13 @@ export class FailoverEngine {
     return true;
   }
 
-  private async recordCheck(client: PoolClient, lease: Lease, region: RegionRow, probe: ProbeResult, lag: LagResult | null): Promise<void> {
+  private async recordCheck(
+    client: PoolClient,
+    lease: Lease,
+    region: RegionRow,
+    probe: ProbeResult,
+    lag: LagResult | null
+  ): Promise<void> {
     const next = nextHealth(region, probe.ok, this.settings);
     // The round trip goes into the region's cumulative histogram in the same statement as the health, so a
     // check is counted exactly once (fenced like every other write of the lease holder).
@@ -267,11 +297,11 @@ export class FailoverEngine {
         lease.epoch,
         latency,
         CHECK_LATENCY_BUCKETS,
-      ],
+      ]
     );
     await client.query(
       `INSERT INTO controlroom.region_checks (scope, region, ok, latency_ms, status_code, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [region.scope, region.name, probe.ok, probe.latencyMs, probe.statusCode, probe.error],
+      [region.scope, region.name, probe.ok, probe.latencyMs, probe.statusCode, probe.error]
     );
     if (next.changed) {
       const first = region.last_check_at === null;
@@ -297,11 +327,21 @@ export class FailoverEngine {
           actor: SYSTEM_ACTOR,
           action: 'failover.pin_back_needed',
           target: `regions/${region.scope}/${region.name}`,
-          payload: { scope: region.scope, region: region.name, traffic_weight: region.traffic_weight, automatic: this.settings.auto, error: probe.error, epoch: lease.epoch },
+          payload: {
+            scope: region.scope,
+            region: region.name,
+            traffic_weight: region.traffic_weight,
+            automatic: this.settings.auto,
+            error: probe.error,
+            epoch: lease.epoch,
+          },
         });
       }
       const level = next.healthy ? 'info' : 'warn';
-      this.log[level]({ region: region.name, error: probe.error, first }, next.healthy ? 'region healthy' : 'region unhealthy');
+      this.log[level](
+        { region: region.name, error: probe.error, first },
+        next.healthy ? 'region healthy' : 'region unhealthy'
+      );
     }
   }
 
@@ -321,10 +361,14 @@ export class FailoverEngine {
     const lastMove = await client.query<{ forced: boolean; to_region: string; finished_at: Date }>(
       `SELECT forced, to_region, finished_at FROM controlroom.failover_events
         WHERE scope = $1 AND outcome = 'completed' AND to_region IS NOT NULL ORDER BY finished_at DESC LIMIT 1`,
-      [lease.scope],
+      [lease.scope]
     );
     const move = lastMove.rows[0];
-    if (move?.forced && move.to_region === active.name && (active.health_changed_at === null || active.health_changed_at <= move.finished_at)) {
+    if (
+      move?.forced &&
+      move.to_region === active.name &&
+      (active.health_changed_at === null || active.health_changed_at <= move.finished_at)
+    ) {
       return false;
     }
     const before = weightsOf(regions);
@@ -334,7 +378,9 @@ export class FailoverEngine {
       await finishEvent(client, control.cutover.event_id, 'superseded', lease.epoch, {
         superseded_by: 'automatic failover',
         at_step: control.cutover.applied,
-        ...(control.cutover.integrity_before ? { integrity: { status: 'skipped', before: control.cutover.integrity_before } } : {}),
+        ...(control.cutover.integrity_before
+          ? { integrity: { status: 'skipped', before: control.cutover.integrity_before } }
+          : {}),
       });
     }
     // A superseded cutover may have paused the jobs: the automatic failover resumes them.
@@ -348,10 +394,14 @@ export class FailoverEngine {
       `SELECT min(at) AS since FROM controlroom.region_checks k
         WHERE k.scope = $1 AND k.region = $2 AND NOT k.ok
           AND k.at > COALESCE((SELECT max(at) FROM controlroom.region_checks o WHERE o.scope = $1 AND o.region = $2 AND o.ok), '-infinity')`,
-      [lease.scope, active.name],
+      [lease.scope, active.name]
     );
     const since = outage.rows[0]?.since ?? null;
-    const objectives = judgeObjectives(since ? (Date.now() - since.getTime()) / 1000 : null, other.replication_lag_seconds, this.settings);
+    const objectives = judgeObjectives(
+      since ? (Date.now() - since.getTime()) / 1000 : null,
+      other.replication_lag_seconds,
+      this.settings
+    );
     const integrity = this.settings.integrity.enabled ? await this.integrityPending(client) : null;
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, finished_at, outcome, details)
@@ -363,16 +413,34 @@ export class FailoverEngine {
         SYSTEM_ACTOR,
         reason,
         lease.epoch,
-        JSON.stringify({ weights_before: before, weights_after: after, superseded, outage_since: since, objectives, ...(integrity ? { integrity } : {}) }),
-      ],
+        JSON.stringify({
+          weights_before: before,
+          weights_after: after,
+          superseded,
+          outage_since: since,
+          objectives,
+          ...(integrity ? { integrity } : {}),
+        }),
+      ]
     );
     await audit(client, {
       actor: SYSTEM_ACTOR,
       action: 'failover.automatic',
       target: `failover_events/${rows[0]!.id}`,
-      payload: { scope: lease.scope, from: active.name, to: other.name, reason, weights_before: before, weights_after: after, superseded, objectives, epoch: lease.epoch },
+      payload: {
+        scope: lease.scope,
+        from: active.name,
+        to: other.name,
+        reason,
+        weights_before: before,
+        weights_after: after,
+        superseded,
+        objectives,
+        epoch: lease.epoch,
+      },
     });
-    if (resumes.length > 0 || control.jobs_paused) await this.auditJobsResumed(client, lease, superseded!, resumes, 'automatic failover');
+    if (resumes.length > 0 || control.jobs_paused)
+      await this.auditJobsResumed(client, lease, superseded!, resumes, 'automatic failover');
     this.log.warn({ from: active.name, to: other.name, reason }, 'automatic failover');
     return true;
   }
@@ -396,7 +464,7 @@ export class FailoverEngine {
     const lastMove = await client.query<{ forced: boolean; finished_at: Date }>(
       `SELECT forced, finished_at FROM controlroom.failover_events
         WHERE scope = $1 AND outcome = 'completed' AND kind IN ('shift', 'manual') ORDER BY finished_at DESC LIMIT 1`,
-      [lease.scope],
+      [lease.scope]
     );
     const move = lastMove.rows[0];
     if (move?.forced && (standby.health_changed_at === null || standby.health_changed_at <= move.finished_at)) return;
@@ -407,30 +475,70 @@ export class FailoverEngine {
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, finished_at, outcome, details)
        VALUES ($1, 'pin_back', $2, $3, ARRAY[100], $4, $5, false, $6, now(), 'completed', $7) RETURNING id::text AS id`,
-      [lease.scope, standby.name, active.name, SYSTEM_ACTOR, reason, lease.epoch, JSON.stringify({ weights_before: before, weights_after: after })],
+      [
+        lease.scope,
+        standby.name,
+        active.name,
+        SYSTEM_ACTOR,
+        reason,
+        lease.epoch,
+        JSON.stringify({ weights_before: before, weights_after: after }),
+      ]
     );
     await audit(client, {
       actor: SYSTEM_ACTOR,
       action: 'failover.pinned_back',
       target: `failover_events/${rows[0]!.id}`,
-      payload: { scope: lease.scope, from: standby.name, to: active.name, reason, weights_before: before, weights_after: after, epoch: lease.epoch },
+      payload: {
+        scope: lease.scope,
+        from: standby.name,
+        to: active.name,
+        reason,
+        weights_before: before,
+        weights_after: after,
+        epoch: lease.epoch,
+      },
     });
     this.log.warn({ from: standby.name, to: active.name, reason }, 'pinned traffic back to the active region');
   }
 
   /** The integrity record of a cutover that just completed: "before" as of now, the "after" read is due after the settle time. */
-  private async integrityPending(client: PoolClient, before?: IntegrityFigures | null): Promise<Record<string, unknown>> {
+  private async integrityPending(
+    client: PoolClient,
+    before?: IntegrityFigures | null
+  ): Promise<Record<string, unknown>> {
     const now = Date.now();
-    const figures = before ?? (await readIntegrityFigures(client, { from: new Date(now - ERROR_RATE_WINDOW_SECONDS * 1000), to: new Date(now) }));
-    return { status: 'pending', before: figures, completed_at: iso(now), due_at: iso(now + this.settings.integrity.settleMs) };
+    const figures =
+      before ??
+      (await readIntegrityFigures(client, {
+        from: new Date(now - ERROR_RATE_WINDOW_SECONDS * 1000),
+        to: new Date(now),
+      }));
+    return {
+      status: 'pending',
+      before: figures,
+      completed_at: iso(now),
+      due_at: iso(now + this.settings.integrity.settleMs),
+    };
   }
 
-  private async auditJobsResumed(client: PoolClient, lease: Lease, eventId: string, resumes: PendingResume[], because: string): Promise<void> {
+  private async auditJobsResumed(
+    client: PoolClient,
+    lease: Lease,
+    eventId: string,
+    resumes: PendingResume[],
+    because: string
+  ): Promise<void> {
     await audit(client, {
       actor: SYSTEM_ACTOR,
       action: 'failover.jobs_resumed',
       target: `failover_events/${eventId}`,
-      payload: { scope: lease.scope, because, resume_calls_owed: resumes.map((r) => ({ region: r.region, url: r.url })), epoch: lease.epoch },
+      payload: {
+        scope: lease.scope,
+        because,
+        resume_calls_owed: resumes.map((r) => ({ region: r.region, url: r.url })),
+        epoch: lease.epoch,
+      },
     });
   }
 
@@ -450,7 +558,10 @@ export class FailoverEngine {
     const c = control.cutover;
     if (!c) return;
     if (c.abort) {
-      await this.abort(lease, c, c.abort.actor, c.abort.reason, { ipAddress: c.abort.ip_address, userAgent: c.abort.user_agent });
+      await this.abort(lease, c, c.abort.actor, c.abort.reason, {
+        ipAddress: c.abort.ip_address,
+        userAgent: c.abort.user_agent,
+      });
       return;
     }
     const regions = await loadRegions(this.pool, lease.scope);
@@ -458,7 +569,13 @@ export class FailoverEngine {
       const finalWeights = c.plan[c.plan.length - 1]!;
       const sick = regions.find((r) => (finalWeights[r.name] ?? 0) > (c.initial_weights[r.name] ?? 0) && !r.healthy);
       if (sick) {
-        await this.abort(lease, c, SYSTEM_ACTOR, `${sick.name} became unhealthy during the cutover${sick.last_error ? ` (${sick.last_error})` : ''}`, {});
+        await this.abort(
+          lease,
+          c,
+          SYSTEM_ACTOR,
+          `${sick.name} became unhealthy during the cutover${sick.last_error ? ` (${sick.last_error})` : ''}`,
+          {}
+        );
         return;
       }
     }
@@ -491,27 +608,49 @@ export class FailoverEngine {
     if (frozenFor < this.settings.drainMinMs) return;
     const target = regions.find((r) => r.name === c.to);
     let lag: LagResult | null = null;
-    if (target?.replication_lag_url) lag = await this.probes.lag(target.replication_lag_url, this.settings.checkTimeoutMs);
+    if (target?.replication_lag_url)
+      lag = await this.probes.lag(target.replication_lag_url, this.settings.checkTimeoutMs);
     const caughtUp = lag === null || (lag.lagSeconds !== null && lag.lagSeconds <= this.settings.drainMaxLagSeconds);
     if (!caughtUp && frozenFor < this.settings.drainMaxMs) return;
-    await this.complete(lease, c, { frozen_ms: frozenFor, target_lag_seconds: lag?.lagSeconds ?? null, lag_error: lag?.error ?? null, caught_up: caughtUp });
+    await this.complete(lease, c, {
+      frozen_ms: frozenFor,
+      target_lag_seconds: lag?.lagSeconds ?? null,
+      lag_error: lag?.error ?? null,
+      caught_up: caughtUp,
+    });
   }
 
   /** Runs `work` fenced, if the cutover is still in the state this instance decided on. */
-  private async transition(lease: Lease, c: Cutover, work: (client: PoolClient, control: ControlRow) => Promise<void>): Promise<void> {
+  private async transition(
+    lease: Lease,
+    c: Cutover,
+    work: (client: PoolClient, control: ControlRow) => Promise<void>
+  ): Promise<void> {
     await fenced(this.pool, lease, async (client, control) => {
       const fresh = control.cutover;
-      if (!fresh || fresh.event_id !== c.event_id || fresh.applied !== c.applied || fresh.phase !== c.phase || Boolean(fresh.abort) !== Boolean(c.abort)) return;
+      if (
+        !fresh ||
+        fresh.event_id !== c.event_id ||
+        fresh.applied !== c.applied ||
+        fresh.phase !== c.phase ||
+        Boolean(fresh.abort) !== Boolean(c.abort)
+      )
+        return;
       await work(client, control);
     });
   }
 
-  private async timeline(client: PoolClient, eventId: string, epoch: number, entry: Record<string, unknown>): Promise<void> {
+  private async timeline(
+    client: PoolClient,
+    eventId: string,
+    epoch: number,
+    entry: Record<string, unknown>
+  ): Promise<void> {
     await client.query(
       `UPDATE controlroom.failover_events
           SET epoch = $3, details = jsonb_set(details, '{timeline}', COALESCE(details->'timeline', '[]'::jsonb) || $2::jsonb)
         WHERE id = $1`,
-      [eventId, JSON.stringify([{ at: iso(), epoch, ...entry }]), epoch],
+      [eventId, JSON.stringify([{ at: iso(), epoch, ...entry }]), epoch]
     );
   }
 
@@ -531,7 +670,15 @@ export class FailoverEngine {
         actor: SYSTEM_ACTOR,
         action: done && c.kind === 'shift' ? 'failover.shift_applied' : 'failover.step_applied',
         target: `failover_events/${c.event_id}`,
-        payload: { scope: lease.scope, kind: c.kind, step: applied, of: c.plan.length, weights, requested_by: c.actor, epoch: lease.epoch },
+        payload: {
+          scope: lease.scope,
+          kind: c.kind,
+          step: applied,
+          of: c.plan.length,
+          weights,
+          requested_by: c.actor,
+          epoch: lease.epoch,
+        },
       });
       this.log.info({ event: c.event_id, step: applied, of: c.plan.length, weights }, 'cutover step applied');
     });
@@ -545,13 +692,23 @@ export class FailoverEngine {
   private async pauseJobs(lease: Lease, c: Cutover): Promise<void> {
     await this.transition(lease, c, async (client) => {
       const jobs = { paused_at: iso(), pause_confirmed: [], depths: {}, drained_at: null, last_error: null };
-      await setControl(client, lease, { writeFrozen: false, cutover: { ...c, phase: 'pausing_jobs', jobs }, jobsPaused: true });
+      await setControl(client, lease, {
+        writeFrozen: false,
+        cutover: { ...c, phase: 'pausing_jobs', jobs },
+        jobsPaused: true,
+      });
       await this.timeline(client, c.event_id, lease.epoch, { what: 'jobs_paused' });
       await audit(client, {
         actor: SYSTEM_ACTOR,
         action: 'failover.jobs_paused',
         target: `failover_events/${c.event_id}`,
-        payload: { scope: lease.scope, from: c.from, to: c.to, drain_timeout_seconds: this.settings.drainJobsTimeoutMs / 1000, epoch: lease.epoch },
+        payload: {
+          scope: lease.scope,
+          from: c.from,
+          to: c.to,
+          drain_timeout_seconds: this.settings.drainJobsTimeoutMs / 1000,
+          epoch: lease.epoch,
+        },
       });
       this.log.info({ event: c.event_id }, 'background jobs paused for the cutover');
     });
@@ -564,15 +721,23 @@ export class FailoverEngine {
     const results = await Promise.all(
       due.map(async (r) => ({
         region: r.name,
-        result: await this.probes.jobControl(r.pause_url!, `pause:${c.event_id}:${r.name}`, { action: 'pause', event_id: c.event_id, region: r.name }, this.settings.checkTimeoutMs),
-      })),
+        result: await this.probes.jobControl(
+          r.pause_url!,
+          `pause:${c.event_id}:${r.name}`,
+          { action: 'pause', event_id: c.event_id, region: r.name },
+          this.settings.checkTimeoutMs
+        ),
+      }))
     );
     const confirmed = results.filter((x) => x.result.ok).map((x) => x.region);
     const failed = results.filter((x) => !x.result.ok);
     const allConfirmed = failed.length === 0;
     if (confirmed.length === 0 && !allConfirmed) {
       const lastError = failed.map((f) => `${f.region}: ${f.result.error}`).join('; ');
-      if (lastError !== jobs.last_error) await this.transition(lease, c, (client) => setControl(client, lease, { writeFrozen: false, cutover: { ...c, jobs: { ...jobs, last_error: lastError } } }));
+      if (lastError !== jobs.last_error)
+        await this.transition(lease, c, (client) =>
+          setControl(client, lease, { writeFrozen: false, cutover: { ...c, jobs: { ...jobs, last_error: lastError } } })
+        );
       return;
     }
     await this.transition(lease, c, async (client) => {
@@ -581,7 +746,10 @@ export class FailoverEngine {
         pause_confirmed: [...jobs.pause_confirmed, ...confirmed],
         last_error: failed.length ? failed.map((f) => `${f.region}: ${f.result.error}`).join('; ') : null,
       };
-      await setControl(client, lease, { writeFrozen: false, cutover: { ...c, phase: allConfirmed ? 'draining_jobs' : 'pausing_jobs', jobs: next } });
+      await setControl(client, lease, {
+        writeFrozen: false,
+        cutover: { ...c, phase: allConfirmed ? 'draining_jobs' : 'pausing_jobs', jobs: next },
+      });
       for (const region of confirmed) {
         const url = regions.find((r) => r.name === region)!.pause_url;
         await this.timeline(client, c.event_id, lease.epoch, { what: 'pause_sent', region });
@@ -608,7 +776,7 @@ export class FailoverEngine {
       regions.map(async (r) => {
         if (!r.queue_depth_url) return [r.name, tms!] as const;
         return [r.name, await this.probes.queueDepth(r.queue_depth_url, this.settings.checkTimeoutMs)] as const;
-      }),
+      })
     );
     const depths = Object.fromEntries(readings.map(([name, q]) => [name, q.depth]));
     const errors = readings.filter(([, q]) => q.error).map(([name, q]) => `${name}: ${q.error}`);
@@ -616,7 +784,12 @@ export class FailoverEngine {
     if (!drained) {
       const lastError = errors.length ? errors.join('; ') : null;
       if (JSON.stringify(depths) === JSON.stringify(jobs.depths) && lastError === jobs.last_error) return;
-      await this.transition(lease, c, (client) => setControl(client, lease, { writeFrozen: false, cutover: { ...c, jobs: { ...jobs, depths, last_error: lastError } } }));
+      await this.transition(lease, c, (client) =>
+        setControl(client, lease, {
+          writeFrozen: false,
+          cutover: { ...c, jobs: { ...jobs, depths, last_error: lastError } },
+        })
+      );
       return;
     }
     await this.transition(lease, c, async (client) => {
@@ -624,7 +797,12 @@ export class FailoverEngine {
       const waitedMs = Date.now() - Date.parse(jobs.paused_at);
       await setControl(client, lease, {
         writeFrozen: true,
-        cutover: { ...c, phase: 'draining', frozen_at: frozenAt, jobs: { ...jobs, depths, drained_at: frozenAt, last_error: null } },
+        cutover: {
+          ...c,
+          phase: 'draining',
+          frozen_at: frozenAt,
+          jobs: { ...jobs, depths, drained_at: frozenAt, last_error: null },
+        },
       });
       await this.timeline(client, c.event_id, lease.epoch, { what: 'jobs_drained', depths, waited_ms: waitedMs });
       await audit(client, {
@@ -640,14 +818,19 @@ export class FailoverEngine {
         target: `failover_events/${c.event_id}`,
         payload: { scope: lease.scope, from: c.from, to: c.to, requested_by: c.actor, epoch: lease.epoch },
       });
-      this.log.info({ event: c.event_id, from: c.from, to: c.to, waited_ms: waitedMs }, 'background jobs drained; writes frozen for the cutover');
+      this.log.info(
+        { event: c.event_id, from: c.from, to: c.to, waited_ms: waitedMs },
+        'background jobs drained; writes frozen for the cutover'
+      );
     });
   }
 
   /** The TMS's own queue: agent tasks queued or running. */
   private async tmsQueueDepth(): Promise<QueueDepthResult> {
     try {
-      const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM agent_tasks WHERE status IN ('queued', 'running')`);
+      const { rows } = await this.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM agent_tasks WHERE status IN ('queued', 'running')`
+      );
       return { depth: rows[0]!.n, error: null };
     } catch (error) {
       return { depth: null, error: `agent_tasks: ${(error as Error).message}` };
@@ -667,8 +850,13 @@ export class FailoverEngine {
     const results = await Promise.all(
       due.map(async (r) => ({
         r,
-        result: await this.probes.jobControl(r.url, `resume:${r.event_id}:${r.region}`, { action: 'resume', event_id: r.event_id, region: r.region }, this.settings.checkTimeoutMs),
-      })),
+        result: await this.probes.jobControl(
+          r.url,
+          `resume:${r.event_id}:${r.region}`,
+          { action: 'resume', event_id: r.event_id, region: r.region },
+          this.settings.checkTimeoutMs
+        ),
+      }))
     );
     await fenced(this.pool, lease, async (client, control) => {
       const same = (a: PendingResume, b: PendingResume) => a.event_id === b.event_id && a.region === b.region;
@@ -678,18 +866,30 @@ export class FailoverEngine {
         if (!outcome) remaining.push(entry);
         else if (!outcome.result.ok) {
           const attempts = entry.attempts + 1;
-          remaining.push({ ...entry, attempts, last_error: outcome.result.error, next_at: iso(Date.now() + resumeBackoffMs(attempts)) });
-          if (attempts === 1 || attempts % 10 === 0) this.log.warn({ region: entry.region, url: entry.url, attempts, error: outcome.result.error }, 'resume call failed; retrying');
+          remaining.push({
+            ...entry,
+            attempts,
+            last_error: outcome.result.error,
+            next_at: iso(Date.now() + resumeBackoffMs(attempts)),
+          });
+          if (attempts === 1 || attempts % 10 === 0)
+            this.log.warn(
+              { region: entry.region, url: entry.url, attempts, error: outcome.result.error },
+              'resume call failed; retrying'
+            );
         }
       }
-      await client.query(`UPDATE controlroom.failover_control SET jobs_resume = $2::jsonb, updated_at = now() WHERE scope = $1 AND epoch = $3`, [
-        lease.scope,
-        JSON.stringify(remaining),
-        lease.epoch,
-      ]);
+      await client.query(
+        `UPDATE controlroom.failover_control SET jobs_resume = $2::jsonb, updated_at = now() WHERE scope = $1 AND epoch = $3`,
+        [lease.scope, JSON.stringify(remaining), lease.epoch]
+      );
       for (const { r } of results.filter((x) => x.result.ok)) {
         if (!control.jobs_resume.some((e) => same(e, r))) continue;
-        await this.timeline(client, r.event_id, lease.epoch, { what: 'resume_sent', region: r.region, attempts: r.attempts + 1 });
+        await this.timeline(client, r.event_id, lease.epoch, {
+          what: 'resume_sent',
+          region: r.region,
+          attempts: r.attempts + 1,
+        });
         await audit(client, {
           actor: SYSTEM_ACTOR,
           action: 'failover.jobs_resume_sent',
@@ -702,15 +902,21 @@ export class FailoverEngine {
 
   /** Post-cutover integrity checks whose settle time is over: read "after", judge, record, audit. */
   private async runDueIntegrityChecks(lease: Lease): Promise<void> {
-    const { rows } = await this.pool.query<{ id: string; integrity: { before: IntegrityFigures; completed_at: string; due_at: string } }>(
+    const { rows } = await this.pool.query<{
+      id: string;
+      integrity: { before: IntegrityFigures; completed_at: string; due_at: string };
+    }>(
       `SELECT id::text AS id, details->'integrity' AS integrity FROM controlroom.failover_events
         WHERE scope = $1 AND details->'integrity'->>'status' = 'pending' AND (details->'integrity'->>'due_at')::timestamptz <= now()
         ORDER BY id`,
-      [lease.scope],
+      [lease.scope]
     );
     for (const row of rows) {
       const completedAt = new Date(row.integrity.completed_at);
-      const after = await readIntegrityFigures(this.pool, { from: completedAt, to: new Date(Math.max(Date.now(), completedAt.getTime() + 1)) });
+      const after = await readIntegrityFigures(this.pool, {
+        from: completedAt,
+        to: new Date(Math.max(Date.now(), completedAt.getTime() + 1)),
+      });
       const checks = judgeIntegrity(row.integrity.before, after, this.settings.integrity);
       const passed = checks.every((x) => x.passed);
       await fenced(this.pool, lease, async (client) => {
@@ -718,7 +924,7 @@ export class FailoverEngine {
           `UPDATE controlroom.failover_events
               SET details = jsonb_set(details, '{integrity}', details->'integrity' || $2::jsonb)
             WHERE id = $1 AND details->'integrity'->>'status' = 'pending'`,
-          [row.id, JSON.stringify({ status: passed ? 'passed' : 'failed', after, checks, checked_at: iso() })],
+          [row.id, JSON.stringify({ status: passed ? 'passed' : 'failed', after, checks, checked_at: iso() })]
         );
         if (rowCount !== 1) return;
         await audit(client, {
@@ -728,7 +934,11 @@ export class FailoverEngine {
           payload: { scope: lease.scope, passed, checks, epoch: lease.epoch },
         });
       });
-      if (!passed) this.log.error({ event: row.id, checks: checks.filter((x) => !x.passed) }, 'post-cutover integrity check failed');
+      if (!passed)
+        this.log.error(
+          { event: row.id, checks: checks.filter((x) => !x.passed) },
+          'post-cutover integrity check failed'
+        );
     }
   }
 
@@ -738,16 +948,34 @@ export class FailoverEngine {
    * the request to now, RPO the target's replication lag when the write role moved (null without a lag
    * URL: not measured).
    */
-  private async complete(lease: Lease, c: Cutover, drain: { target_lag_seconds: number | null } & Record<string, unknown>): Promise<void> {
+  private async complete(
+    lease: Lease,
+    c: Cutover,
+    drain: { target_lag_seconds: number | null } & Record<string, unknown>
+  ): Promise<void> {
     await this.transition(lease, c, async (client) => {
       const weights = c.plan[c.plan.length - 1]!;
       const regions = await loadRegions(client, lease.scope);
       const resumes = c.jobs ? owedResumes(c.event_id, regions) : [];
       await setWeights(client, lease, weights, c.to!);
       await setControl(client, lease, { writeFrozen: false, cutover: null, jobsPaused: false, owedResumes: resumes });
-      await this.timeline(client, c.event_id, lease.epoch, { what: 'completed', step: c.plan.length, of: c.plan.length, weights, active: c.to });
-      if (c.jobs) await this.timeline(client, c.event_id, lease.epoch, { what: 'jobs_resumed', resume_calls: resumes.map((r) => r.region) });
-      const objectives: Objectives = judgeObjectives((Date.now() - Date.parse(c.requested_at)) / 1000, drain.target_lag_seconds, this.settings);
+      await this.timeline(client, c.event_id, lease.epoch, {
+        what: 'completed',
+        step: c.plan.length,
+        of: c.plan.length,
+        weights,
+        active: c.to,
+      });
+      if (c.jobs)
+        await this.timeline(client, c.event_id, lease.epoch, {
+          what: 'jobs_resumed',
+          resume_calls: resumes.map((r) => r.region),
+        });
+      const objectives: Objectives = judgeObjectives(
+        (Date.now() - Date.parse(c.requested_at)) / 1000,
+        drain.target_lag_seconds,
+        this.settings
+      );
       const integrity = c.integrity_before ? await this.integrityPending(client, c.integrity_before) : null;
       await finishEvent(client, c.event_id, 'completed', lease.epoch, {
         weights_after: weights,
@@ -760,10 +988,24 @@ export class FailoverEngine {
         actor: SYSTEM_ACTOR,
         action: 'failover.completed',
         target: `failover_events/${c.event_id}`,
-        payload: { scope: lease.scope, kind: c.kind, from: c.from, to: c.to, weights, drain, objectives, forced: c.forced, requested_by: c.actor, epoch: lease.epoch },
+        payload: {
+          scope: lease.scope,
+          kind: c.kind,
+          from: c.from,
+          to: c.to,
+          weights,
+          drain,
+          objectives,
+          forced: c.forced,
+          requested_by: c.actor,
+          epoch: lease.epoch,
+        },
       });
       if (c.jobs) await this.auditJobsResumed(client, lease, c.event_id, resumes, 'cutover completed');
-      this.log.info({ event: c.event_id, from: c.from, to: c.to, drain, objectives }, 'failover completed: writes unfrozen, jobs resumed');
+      this.log.info(
+        { event: c.event_id, from: c.from, to: c.to, drain, objectives },
+        'failover completed: writes unfrozen, jobs resumed'
+      );
     });
   }
 
@@ -772,15 +1014,24 @@ export class FailoverEngine {
     c: Cutover,
     actor: string,
     reason: string,
-    meta: { ipAddress?: string | null; userAgent?: string | null },
+    meta: { ipAddress?: string | null; userAgent?: string | null }
   ): Promise<void> {
     await this.transition(lease, c, async (client) => {
       const regions = await loadRegions(client, lease.scope);
       const resumes = c.jobs ? owedResumes(c.event_id, regions) : [];
       await setWeights(client, lease, c.initial_weights);
       await setControl(client, lease, { writeFrozen: false, cutover: null, jobsPaused: false, owedResumes: resumes });
-      await this.timeline(client, c.event_id, lease.epoch, { what: 'aborted', by: actor, reason, weights: c.initial_weights });
-      if (c.jobs) await this.timeline(client, c.event_id, lease.epoch, { what: 'jobs_resumed', resume_calls: resumes.map((r) => r.region) });
+      await this.timeline(client, c.event_id, lease.epoch, {
+        what: 'aborted',
+        by: actor,
+        reason,
+        weights: c.initial_weights,
+      });
+      if (c.jobs)
+        await this.timeline(client, c.event_id, lease.epoch, {
+          what: 'jobs_resumed',
+          resume_calls: resumes.map((r) => r.region),
+        });
       await finishEvent(client, c.event_id, 'aborted', lease.epoch, {
         aborted_by: actor,
         abort_reason: reason,
@@ -794,7 +1045,17 @@ export class FailoverEngine {
         actor,
         action: 'failover.aborted',
         target: `failover_events/${c.event_id}`,
-        payload: { scope: lease.scope, kind: c.kind, from: c.from, to: c.to, reason, at_step: c.applied, of: c.plan.length, restored_weights: c.initial_weights, epoch: lease.epoch },
+        payload: {
+          scope: lease.scope,
+          kind: c.kind,
+          from: c.from,
+          to: c.to,
+          reason,
+          at_step: c.applied,
+          of: c.plan.length,
+          restored_weights: c.initial_weights,
+          epoch: lease.epoch,
+        },
         ipAddress: meta.ipAddress ?? null,
         userAgent: meta.userAgent ?? null,
       });

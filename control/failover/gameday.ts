@@ -13,7 +13,15 @@
  *   the read-latency histogram. RTO and RPO do not apply (nothing is recovered); no write may be lost.
  */
 import { audit } from '../../core/audit.ts';
-import { DrillClient, recordExercise, removeSimulatedScope, SimRegion, sleep, until, type RunDrillOptions } from './drill.ts';
+import {
+  DrillClient,
+  recordExercise,
+  removeSimulatedScope,
+  SimRegion,
+  sleep,
+  until,
+  type RunDrillOptions,
+} from './drill.ts';
 import { FailoverEngine } from './engine.ts';
 import { CHECK_LATENCY_BUCKETS } from './health.ts';
 import { judgeObjectives, type Objectives } from './integrity.ts';
@@ -55,10 +63,11 @@ export interface GameDayResult {
 }
 
 export async function runGameDay(
-  args: Omit<RunDrillOptions, 'options'> & { scenario: GameDayScenario; options?: GameDayOptions },
+  args: Omit<RunDrillOptions, 'options'> & { scenario: GameDayScenario; options?: GameDayOptions }
 ): Promise<GameDayResult> {
   const { pool, config, logger, scenario } = args;
-  if (!GAMEDAY_SCENARIOS.includes(scenario)) throw new Error(`unknown game day scenario "${scenario}" (known: ${GAMEDAY_SCENARIOS.join(', ')})`);
+  if (!GAMEDAY_SCENARIOS.includes(scenario))
+    throw new Error(`unknown game day scenario "${scenario}" (known: ${GAMEDAY_SCENARIOS.join(', ')})`);
   const o = {
     replicationLagMs: args.options?.replicationLagMs ?? 150,
     warmupMs: args.options?.warmupMs ?? 500,
@@ -69,7 +78,13 @@ export async function runGameDay(
   };
   const log = logger.child({ component: 'failover-gameday', scenario });
   const startedAt = new Date();
-  const { id, scope } = await recordExercise(pool, config, { kind: 'gameday', scenario, actor: o.actor, startedAt, options: o });
+  const { id, scope } = await recordExercise(pool, config, {
+    kind: 'gameday',
+    scenario,
+    actor: o.actor,
+    startedAt,
+    options: o,
+  });
   log.info({ gameday: id, scope }, 'game day starting');
 
   const primary = new SimRegion('gameday-primary', true, o.replicationLagMs);
@@ -97,7 +112,11 @@ export async function runGameDay(
     await engine.start();
     const deadline = Date.now() + o.timeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
-    await until(async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy), left(), 'both regions healthy');
+    await until(
+      async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy),
+      left(),
+      'both regions healthy'
+    );
     client.start();
     await until(() => client.acks.length > 0, left(), 'the first write');
     await sleep(o.warmupMs);
@@ -111,7 +130,11 @@ export async function runGameDay(
     if (scenario === 'primary-db-loss') {
       primary.lose();
       const lossAt = primary.lostAt!;
-      const firstOnTarget = await until(() => client.acks.find((a) => a.region === secondary.name), left(), 'the first write on the secondary');
+      const firstOnTarget = await until(
+        () => client.acks.find((a) => a.region === secondary.name),
+        left(),
+        'the first write on the secondary'
+      );
       await sleep(200);
       await client.stop();
       const fromPrimary = client.acks.filter((a) => a.region === primary.name);
@@ -124,7 +147,7 @@ export async function runGameDay(
       rpo = lost.length === 0 ? 0 : (newestLost - newestKept) / 1000;
       const events = await pool.query<{ id: string; kind: string; to_region: string }>(
         `SELECT id::text AS id, kind, to_region FROM controlroom.failover_events WHERE scope = $1 ORDER BY id`,
-        [scope],
+        [scope]
       );
       const auto = events.rows.find((e) => e.kind === 'auto' && e.to_region === secondary.name);
       expectations.push({
@@ -145,19 +168,39 @@ export async function runGameDay(
       const acksBefore = client.acks.length;
       await sleep(o.observeMs);
       await client.stop();
-      const events = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM controlroom.failover_events WHERE scope = $1`, [scope]);
+      const events = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM controlroom.failover_events WHERE scope = $1`,
+        [scope]
+      );
       const region = (await loadRegions(pool, scope)).find((r) => r.name === primary.name)!;
       const lat = await pool.query<{ buckets: string[]; count: string }>(
         `SELECT check_latency_buckets AS buckets, check_latency_count AS count FROM controlroom.regions WHERE scope = $1 AND name = $2`,
-        [scope, primary.name],
+        [scope, primary.name]
       );
       const writesDuring = client.acks.filter((a) => a.at >= degradedAt).length;
-      const slowChecks = Number(lat.rows[0]!.count) - Number(lat.rows[0]!.buckets[CHECK_LATENCY_BUCKETS.indexOf(0.15)] ?? 0);
+      const slowChecks =
+        Number(lat.rows[0]!.count) - Number(lat.rows[0]!.buckets[CHECK_LATENCY_BUCKETS.indexOf(0.15)] ?? 0);
       expectations.push(
-        { what: 'no failover (the upstream is shared; moving regions would not help)', met: events.rows[0]!.n === 0, detail: `${events.rows[0]!.n} failover events` },
-        { what: 'the primary stays healthy and active', met: region.healthy && region.active, detail: `healthy ${region.healthy}, active ${region.active}` },
-        { what: 'writes keep flowing', met: writesDuring > 0 && client.errors === 0, detail: `${writesDuring} writes acknowledged while degraded, ${client.errors} refused` },
-        { what: 'the slowdown shows in the read-latency histogram', met: slowChecks > 0, detail: `${slowChecks} health checks over 150 ms` },
+        {
+          what: 'no failover (the upstream is shared; moving regions would not help)',
+          met: events.rows[0]!.n === 0,
+          detail: `${events.rows[0]!.n} failover events`,
+        },
+        {
+          what: 'the primary stays healthy and active',
+          met: region.healthy && region.active,
+          detail: `healthy ${region.healthy}, active ${region.active}`,
+        },
+        {
+          what: 'writes keep flowing',
+          met: writesDuring > 0 && client.errors === 0,
+          detail: `${writesDuring} writes acknowledged while degraded, ${client.errors} refused`,
+        },
+        {
+          what: 'the slowdown shows in the read-latency histogram',
+          met: slowChecks > 0,
+          detail: `${slowChecks} health checks over 150 ms`,
+        }
       );
       rpo = 0;
       details.writes_while_degraded = writesDuring;
@@ -168,13 +211,26 @@ export async function runGameDay(
     const objectives = judgeObjectives(rto, rpo, settings);
     if (scenario === 'primary-db-loss') {
       expectations.push(
-        { what: `RTO within ${settings.rtoTargetSeconds} s`, met: objectives.rto_met === true, detail: `RTO ${rto?.toFixed(3)} s` },
-        { what: `RPO within ${settings.rpoTargetSeconds} s`, met: objectives.rpo_met === true, detail: `RPO ${rpo?.toFixed(3)} s (${lostCount} writes lost)` },
+        {
+          what: `RTO within ${settings.rtoTargetSeconds} s`,
+          met: objectives.rto_met === true,
+          detail: `RTO ${rto?.toFixed(3)} s`,
+        },
+        {
+          what: `RPO within ${settings.rpoTargetSeconds} s`,
+          met: objectives.rpo_met === true,
+          detail: `RPO ${rpo?.toFixed(3)} s (${lostCount} writes lost)`,
+        }
       );
     }
     const outcome: GameDayResult['outcome'] = expectations.every((e) => e.met) ? 'passed' : 'failed';
     const finishedAt = new Date();
-    Object.assign(details, { objectives, expectations, writes_acknowledged: client.acks.length, write_errors: client.errors });
+    Object.assign(details, {
+      objectives,
+      expectations,
+      writes_acknowledged: client.acks.length,
+      write_errors: client.errors,
+    });
     const failed = expectations.filter((e) => !e.met);
     if (failed.length) details.failure = failed.map((e) => `${e.what}: ${e.detail}`).join('; ');
     await pool.query(
@@ -182,13 +238,34 @@ export async function runGameDay(
           SET finished_at = $2, outcome = $3, rto_seconds = $4, rpo_seconds = $5, writes_acknowledged = $6, writes_lost = $7, details = $8,
               rto_met = $9, rpo_met = $10, event_id = $11
         WHERE id = $1`,
-      [id, finishedAt, outcome, rto, rpo, client.acks.length, lostCount, JSON.stringify(details), objectives.rto_met, objectives.rpo_met, details.failover_event_id ?? null],
+      [
+        id,
+        finishedAt,
+        outcome,
+        rto,
+        rpo,
+        client.acks.length,
+        lostCount,
+        JSON.stringify(details),
+        objectives.rto_met,
+        objectives.rpo_met,
+        details.failover_event_id ?? null,
+      ]
     );
     await audit(pool, {
       actor: o.actor,
       action: 'failover.gameday',
       target: `failover_drills/${id}`,
-      payload: { scope, scenario, outcome, rto_seconds: rto, rpo_seconds: rpo, objectives, expectations, writes_lost: lostCount },
+      payload: {
+        scope,
+        scenario,
+        outcome,
+        rto_seconds: rto,
+        rpo_seconds: rpo,
+        objectives,
+        expectations,
+        writes_lost: lostCount,
+      },
     });
     log.info({ gameday: id, outcome, rto_seconds: rto, rpo_seconds: rpo }, 'game day finished');
     return {
@@ -212,10 +289,15 @@ export async function runGameDay(
     await pool
       .query(
         `UPDATE controlroom.failover_drills SET finished_at = now(), outcome = 'failed', details = details || jsonb_build_object('error', $2::text) WHERE id = $1`,
-        [id, message],
+        [id, message]
       )
       .catch(() => undefined);
-    await audit(pool, { actor: o.actor, action: 'failover.gameday', target: `failover_drills/${id}`, payload: { scope, scenario, outcome: 'failed', error: message } }).catch(() => undefined);
+    await audit(pool, {
+      actor: o.actor,
+      action: 'failover.gameday',
+      target: `failover_drills/${id}`,
+      payload: { scope, scenario, outcome: 'failed', error: message },
+    }).catch(() => undefined);
     throw error;
   } finally {
     await client.stop();

@@ -16,7 +16,11 @@ import { EAST, FakeRegion, silent, testConfig, waitUntil, WEST } from '../../tes
 const t = { unhealthyAfter: 3, healthyAfter: 2 };
 
 test('hysteresis: the first check decides, then 3 failures in a row make it unhealthy and 2 successes healthy', () => {
-  let s = nextHealth({ healthy: false, consecutive_failures: 0, consecutive_successes: 0, last_check_at: null }, true, t);
+  let s = nextHealth(
+    { healthy: false, consecutive_failures: 0, consecutive_successes: 0, last_check_at: null },
+    true,
+    t
+  );
   assert.deepEqual([s.healthy, s.changed], [true, true]);
   const seen: boolean[] = [];
   for (const ok of [false, false, true, false, false, false, true, false, true, true]) {
@@ -27,7 +31,11 @@ test('hysteresis: the first check decides, then 3 failures in a row make it unhe
   // is not enough after a relapse, two in a row are.
   assert.deepEqual(seen, [true, true, true, true, true, false, false, false, false, true]);
   assert.deepEqual([s.consecutive_failures, s.consecutive_successes], [0, 2]);
-  const unknownFails = nextHealth({ healthy: true, consecutive_failures: 0, consecutive_successes: 0, last_check_at: null }, false, t);
+  const unknownFails = nextHealth(
+    { healthy: true, consecutive_failures: 0, consecutive_successes: 0, last_check_at: null },
+    false,
+    t
+  );
   assert.equal(unknownFails.healthy, false, 'a region never checked takes its first result');
 });
 
@@ -41,7 +49,10 @@ test('replication lag: JSON {lag_seconds}, a JSON number or plain text', () => {
 });
 
 test('FAILOVER_REGIONS is validated with a message naming the problem; unset gives the placeholders', () => {
-  assert.deepEqual(parseRegions(undefined).map((r) => [r.name, r.role]), DEFAULT_REGIONS.map((r) => [r.name, r.role]));
+  assert.deepEqual(
+    parseRegions(undefined).map((r) => [r.name, r.role]),
+    DEFAULT_REGIONS.map((r) => [r.name, r.role])
+  );
   assert.throws(() => parseRegions('[{'), /FAILOVER_REGIONS is not valid JSON/);
   const one = JSON.stringify([{ name: 'a', role: 'primary', base_url: 'http://a', health_url: 'http://a/h' }]);
   assert.throws(() => parseRegions(one), /FAILOVER_REGIONS .*exactly two regions/);
@@ -49,19 +60,32 @@ test('FAILOVER_REGIONS is validated with a message naming the problem; unset giv
     { name: 'a', role: 'primary', base_url: 'http://a', health_url: 'ftp://a/h' },
     { name: 'b', role: 'primary', base_url: 'http://b', health_url: 'http://b/h', extra: 1 },
   ]);
-  assert.throws(() => parseRegions(bad), (e: Error) => {
-    assert.match(e.message, /FAILOVER_REGIONS \[0\]\.health_url: must be an http/);
-    assert.match(e.message, /\[1\]: Unrecognized key/);
-    assert.match(e.message, /one region must be primary and the other secondary/);
-    return true;
-  });
+  assert.throws(
+    () => parseRegions(bad),
+    (e: Error) => {
+      assert.match(e.message, /FAILOVER_REGIONS \[0\]\.health_url: must be an http/);
+      assert.match(e.message, /\[1\]: Unrecognized key/);
+      assert.match(e.message, /one region must be primary and the other secondary/);
+      return true;
+    }
+  );
   const ok = parseRegions(
     JSON.stringify([
-      { name: 'b', role: 'secondary', base_url: 'http://b', health_url: 'http://b/h', replication_lag_url: 'http://b/lag' },
+      {
+        name: 'b',
+        role: 'secondary',
+        base_url: 'http://b',
+        health_url: 'http://b/h',
+        replication_lag_url: 'http://b/lag',
+      },
       { name: 'a', role: 'primary', base_url: 'http://a', health_url: 'http://a/h' },
-    ]),
+    ])
   );
-  assert.deepEqual(ok.map((r) => r.name), ['a', 'b'], 'primary first');
+  assert.deepEqual(
+    ok.map((r) => r.name),
+    ['a', 'b'],
+    'primary first'
+  );
 });
 
 test('a probe fails on a non-2xx, a refused connection or a timeout', async () => {
@@ -69,7 +93,11 @@ test('a probe fails on a non-2xx, a refused connection or a timeout', async () =
   try {
     assert.equal((await probeHealth(`${region.url}/healthz`, 500)).ok, true);
     region.mode = 'fail';
-    assert.deepEqual(await probeHealth(`${region.url}/healthz`, 500).then((p) => [p.ok, p.statusCode, p.error]), [false, 503, 'HTTP 503']);
+    assert.deepEqual(await probeHealth(`${region.url}/healthz`, 500).then((p) => [p.ok, p.statusCode, p.error]), [
+      false,
+      503,
+      'HTTP 503',
+    ]);
     region.mode = 'hang';
     const hung = await probeHealth(`${region.url}/healthz`, 150);
     assert.deepEqual([hung.ok, hung.error], [false, 'timed out after 150 ms']);
@@ -114,7 +142,10 @@ describe('health checks and automatic failover against local regions', () => {
   });
 
   test('the primary starts active at 100%; 3 failures in a row make a region unhealthy, 2 successes healthy again', async () => {
-    assert.deepEqual([(await region(EAST)).active, (await region(EAST)).traffic_weight, (await region(WEST)).traffic_weight], [true, 100, 0]);
+    assert.deepEqual(
+      [(await region(EAST)).active, (await region(EAST)).traffic_weight, (await region(WEST)).traffic_weight],
+      [true, 100, 0]
+    );
     await engine.runCheckRound();
     assert.equal((await region(WEST)).healthy, true);
     west.mode = 'fail';
@@ -141,10 +172,22 @@ describe('health checks and automatic failover against local regions', () => {
     assert.equal(m.get(`tms_region_up{region="${WEST}"}`), 1);
     assert.equal(m.get(`tms_region_consecutive_failures{region="${WEST}"}`), 0);
 
-    const history = await db.pool.query(`SELECT ok, error FROM controlroom.region_checks WHERE region = $1 ORDER BY id`, [WEST]);
-    assert.deepEqual(history.rows.map((r) => r.ok), [true, false, false, false, true, true]);
-    const audited = await db.pool.query(`SELECT action, actor, payload->>'region' AS region FROM audit_log WHERE action LIKE 'region.%' AND payload->>'region' = $1 ORDER BY id`, [WEST]);
-    assert.deepEqual(audited.rows.map((r) => r.action), ['region.healthy', 'region.unhealthy', 'region.healthy']);
+    const history = await db.pool.query(
+      `SELECT ok, error FROM controlroom.region_checks WHERE region = $1 ORDER BY id`,
+      [WEST]
+    );
+    assert.deepEqual(
+      history.rows.map((r) => r.ok),
+      [true, false, false, false, true, true]
+    );
+    const audited = await db.pool.query(
+      `SELECT action, actor, payload->>'region' AS region FROM audit_log WHERE action LIKE 'region.%' AND payload->>'region' = $1 ORDER BY id`,
+      [WEST]
+    );
+    assert.deepEqual(
+      audited.rows.map((r) => r.action),
+      ['region.healthy', 'region.unhealthy', 'region.healthy']
+    );
     assert.ok(audited.rows.every((r) => r.actor === 'controlroom:failover'));
   });
 
@@ -178,11 +221,19 @@ describe('health checks and automatic failover against local regions', () => {
     await engine.runCheckRound();
     const [e, w] = [await region(EAST), await region(WEST)];
     assert.deepEqual([e.active, e.traffic_weight, w.active, w.traffic_weight], [false, 0, true, 100]);
-    const events = await db.pool.query(`SELECT kind, from_region, to_region, actor, outcome, reason FROM controlroom.failover_events`);
+    const events = await db.pool.query(
+      `SELECT kind, from_region, to_region, actor, outcome, reason FROM controlroom.failover_events`
+    );
     assert.equal(events.rows.length, 1);
     assert.deepEqual(
-      [events.rows[0].kind, events.rows[0].from_region, events.rows[0].to_region, events.rows[0].actor, events.rows[0].outcome],
-      ['auto', EAST, WEST, 'controlroom:failover', 'completed'],
+      [
+        events.rows[0].kind,
+        events.rows[0].from_region,
+        events.rows[0].to_region,
+        events.rows[0].actor,
+        events.rows[0].outcome,
+      ],
+      ['auto', EAST, WEST, 'controlroom:failover', 'completed']
     );
     assert.match(events.rows[0].reason, /us-east-1 failed 5 health checks in a row \(HTTP 503\); us-west-2 is healthy/);
     const audited = await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'failover.automatic'`);
@@ -200,17 +251,24 @@ describe('health checks and automatic failover against local regions', () => {
     for (let i = 0; i < 2; i++) await manualOnly.runCheckRound();
     west.mode = 'fail';
     for (let i = 0; i < 3; i++) await manualOnly.runCheckRound();
-    assert.deepEqual([(await region(WEST)).healthy, (await region(WEST)).active, (await region(EAST)).healthy], [false, true, true]);
+    assert.deepEqual(
+      [(await region(WEST)).healthy, (await region(WEST)).active, (await region(EAST)).healthy],
+      [false, true, true]
+    );
     const events = await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.failover_events`);
     assert.equal(events.rows[0].n, 1);
   });
 
   test('check history is pruned after the retention period', async () => {
-    await db.pool.query(`UPDATE controlroom.region_checks SET at = now() - interval '25 hours' WHERE id IN (SELECT id FROM controlroom.region_checks ORDER BY id LIMIT 3)`);
+    await db.pool.query(
+      `UPDATE controlroom.region_checks SET at = now() - interval '25 hours' WHERE id IN (SELECT id FROM controlroom.region_checks ORDER BY id LIMIT 3)`
+    );
     const pruning = new FailoverEngine(db.pool, engine.settings, silent);
     pruning.lease = engine.lease;
     await pruning.runCheckRound();
-    const old = await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.region_checks WHERE at < now() - interval '24 hours'`);
+    const old = await db.pool.query(
+      `SELECT count(*)::int AS n FROM controlroom.region_checks WHERE at < now() - interval '24 hours'`
+    );
     assert.equal(old.rows[0].n, 0);
   });
 });
@@ -225,18 +283,25 @@ test('the default placeholder regions fail their checks and nothing fails over (
   });
   try {
     // Event-driven, bounded: under load a round can take longer than its 30 ms interval.
-    const regions = await waitUntil(async () => {
-      const now = await loadRegions(db.pool, 'live');
-      return now.every((r) => r.consecutive_failures >= 5) ? now : null;
-    }, 10_000, 'five failed checks of each placeholder region');
+    const regions = await waitUntil(
+      async () => {
+        const now = await loadRegions(db.pool, 'live');
+        return now.every((r) => r.consecutive_failures >= 5) ? now : null;
+      },
+      10_000,
+      'five failed checks of each placeholder region'
+    );
     assert.deepEqual(
       regions.map((r) => [r.name, r.role, r.active, r.traffic_weight, r.healthy]),
       [
         ['us-east-1', 'primary', true, 100, false],
         ['us-west-2', 'secondary', false, 0, false],
-      ],
+      ]
     );
-    assert.ok(regions.every((r) => r.consecutive_failures >= 5), 'checked many times');
+    assert.ok(
+      regions.every((r) => r.consecutive_failures >= 5),
+      'checked many times'
+    );
     const events = await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.failover_events`);
     assert.equal(events.rows[0].n, 0);
     // One transition each (the first check), not one audit entry per failed check.

@@ -32,9 +32,19 @@ export async function probeHealth(url: string, timeoutMs: number): Promise<Probe
     });
     await res.body?.cancel().catch(() => undefined);
     const ok = res.status >= 200 && res.status < 300;
-    return { ok, latencyMs: Math.round(performance.now() - started), statusCode: res.status, error: ok ? null : `HTTP ${res.status}` };
+    return {
+      ok,
+      latencyMs: Math.round(performance.now() - started),
+      statusCode: res.status,
+      error: ok ? null : `HTTP ${res.status}`,
+    };
   } catch (error) {
-    return { ok: false, latencyMs: Math.round(performance.now() - started), statusCode: null, error: describeFetchError(error, timeoutMs) };
+    return {
+      ok: false,
+      latencyMs: Math.round(performance.now() - started),
+      statusCode: null,
+      error: describeFetchError(error, timeoutMs),
+    };
   }
 }
 
@@ -48,18 +58,25 @@ export function parseLag(body: string): number | null {
   } catch {
     // a plain number that is not JSON, e.g. "1.5\n" is JSON anyway; anything else fails below
   }
-  if (value && typeof value === 'object' && 'lag_seconds' in value) value = (value as { lag_seconds: unknown }).lag_seconds;
+  if (value && typeof value === 'object' && 'lag_seconds' in value)
+    value = (value as { lag_seconds: unknown }).lag_seconds;
   const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
 export async function readLag(url: string, timeoutMs: number): Promise<LagResult> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { 'user-agent': 'controlroom-failover/1' } });
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+      headers: { 'user-agent': 'controlroom-failover/1' },
+    });
     const body = await res.text();
     if (res.status < 200 || res.status >= 300) return { lagSeconds: null, error: `HTTP ${res.status}` };
     const lag = parseLag(body);
-    return lag === null ? { lagSeconds: null, error: `unreadable lag: ${body.slice(0, 80)}` } : { lagSeconds: lag, error: null };
+    return lag === null
+      ? { lagSeconds: null, error: `unreadable lag: ${body.slice(0, 80)}` }
+      : { lagSeconds: lag, error: null };
   } catch (error) {
     return { lagSeconds: null, error: describeFetchError(error, timeoutMs) };
   }
@@ -148,11 +165,17 @@ export function parseQueueDepth(body: string): number | null {
 
 export async function readQueueDepth(url: string, timeoutMs: number): Promise<QueueDepthResult> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual', headers: { 'user-agent': 'controlroom-failover/1', accept: 'application/json' } });
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+      headers: { 'user-agent': 'controlroom-failover/1', accept: 'application/json' },
+    });
     const body = await res.text();
     if (res.status < 200 || res.status >= 300) return { depth: null, error: `HTTP ${res.status}` };
     const depth = parseQueueDepth(body);
-    return depth === null ? { depth: null, error: `unreadable queue depth: ${body.slice(0, 80)}` } : { depth, error: null };
+    return depth === null
+      ? { depth: null, error: `unreadable queue depth: ${body.slice(0, 80)}` }
+      : { depth, error: null };
   } catch (error) {
     return { depth: null, error: describeFetchError(error, timeoutMs) };
   }
@@ -168,17 +191,28 @@ export interface CallResult {
  * cutover and the action), so a TMS that honours it acts once even when an answer was lost and the call
  * repeated; pausing or resuming twice is harmless anyway.
  */
-export async function postJobControl(url: string, idempotencyKey: string, body: Record<string, unknown>, timeoutMs: number): Promise<CallResult> {
+export async function postJobControl(
+  url: string,
+  idempotencyKey: string,
+  body: Record<string, unknown>,
+  timeoutMs: number
+): Promise<CallResult> {
   try {
     const res = await fetch(url, {
       method: 'POST',
       signal: AbortSignal.timeout(timeoutMs),
       redirect: 'manual',
-      headers: { 'user-agent': 'controlroom-failover/1', 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+      headers: {
+        'user-agent': 'controlroom-failover/1',
+        'content-type': 'application/json',
+        'idempotency-key': idempotencyKey,
+      },
       body: JSON.stringify(body),
     });
     await res.body?.cancel().catch(() => undefined);
-    return res.status >= 200 && res.status < 300 ? { ok: true, error: null } : { ok: false, error: `HTTP ${res.status}` };
+    return res.status >= 200 && res.status < 300
+      ? { ok: true, error: null }
+      : { ok: false, error: `HTTP ${res.status}` };
   } catch (error) {
     return { ok: false, error: describeFetchError(error, timeoutMs) };
   }

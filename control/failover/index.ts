@@ -19,12 +19,25 @@ import { failoverSettings, parseRegions, type FailoverConfig, type FailoverSetti
 import { syncRegions } from './store.ts';
 
 export { runDrill, type DrillOptions, type DrillResult, type RunDrillOptions } from './drill.ts';
-export { GAMEDAY_SCENARIOS, runGameDay, type GameDayOptions, type GameDayResult, type GameDayScenario } from './gameday.ts';
+export {
+  GAMEDAY_SCENARIOS,
+  runGameDay,
+  type GameDayOptions,
+  type GameDayResult,
+  type GameDayScenario,
+} from './gameday.ts';
 export { FailoverEngine } from './engine.ts';
 export { loadRouting } from './routes.ts';
 export type { Routing } from '@controlroom/contract';
 export { failoverConfigShape } from './config.ts';
-export { failoverSettings, parseRegions, LIVE_SCOPE, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';
+export {
+  failoverSettings,
+  parseRegions,
+  LIVE_SCOPE,
+  type FailoverConfig,
+  type FailoverSettings,
+  type RegionSpec,
+} from './settings.ts';
 
 export interface StartFailoverOptions {
   pool: Pool;
@@ -46,14 +59,20 @@ export interface FailoverService {
 }
 
 /** Builds the engine and its router without touching the database; start() syncs the regions and runs the engine. */
-function prepareFailover({ pool, config, logger, settings: overrides, probes }: StartFailoverOptions): FailoverService & { start(): Promise<void> } {
+function prepareFailover({
+  pool,
+  config,
+  logger,
+  settings: overrides,
+  probes,
+}: StartFailoverOptions): FailoverService & { start(): Promise<void> } {
   const regions = parseRegions(config.FAILOVER_REGIONS);
   const settings = failoverSettings(config, overrides);
   const log = logger.child({ component: 'failover' });
   if (config.FAILOVER_REGIONS === undefined || config.FAILOVER_REGIONS.trim() === '') {
     log.warn(
       { regions: regions.map((r) => r.name) },
-      'FAILOVER_REGIONS is not set: placeholder regions whose health checks fail; automatic failover will not act',
+      'FAILOVER_REGIONS is not set: placeholder regions whose health checks fail; automatic failover will not act'
     );
   }
   const engine = new FailoverEngine(pool, settings, logger, probes);

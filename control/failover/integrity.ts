@@ -30,7 +30,7 @@ export async function readIntegrityFigures(db: Db, window: { from: Date; to: Dat
             count(*) AS requests,
             count(*) FILTER (WHERE status_code >= 500) AS errors
        FROM api_requests WHERE created_at >= $1 AND created_at < $2`,
-    [window.from, window.to],
+    [window.from, window.to]
   );
   const r = rows[0]!;
   const requests = Number(r.requests);
@@ -53,7 +53,11 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
  * - API error rate: may rise by at most `maxErrorRateIncrease` (absolute); no traffic on either side passes,
  *   saying so.
  */
-export function judgeIntegrity(before: IntegrityFigures, after: IntegrityFigures, limits: IntegrityLimits): IntegrityCheck[] {
+export function judgeIntegrity(
+  before: IntegrityFigures,
+  after: IntegrityFigures,
+  limits: IntegrityLimits
+): IntegrityCheck[] {
   const invoices: IntegrityCheck = {
     check: 'invoices',
     before: before.invoices,
@@ -112,7 +116,11 @@ export interface Objectives {
 }
 
 /** RTO and RPO judged against the targets. An unmeasured figure is neither met nor missed. */
-export function judgeObjectives(rto: number | null, rpo: number | null, targets: { rtoTargetSeconds: number; rpoTargetSeconds: number }): Objectives {
+export function judgeObjectives(
+  rto: number | null,
+  rpo: number | null,
+  targets: { rtoTargetSeconds: number; rpoTargetSeconds: number }
+): Objectives {
   const rtoMet = rto === null ? null : rto <= targets.rtoTargetSeconds;
   const rpoMet = rpo === null ? null : rpo <= targets.rpoTargetSeconds;
   return {

@@ -30,7 +30,8 @@ function engine(holder: string, overrides: Partial<FailoverSettings> = {}) {
   return { e, calls };
 }
 const control = () => loadControl(db.pool, 'live');
-const weights = async () => Object.fromEntries((await loadRegions(db.pool, 'live')).map((r) => [r.name, r.traffic_weight]));
+const weights = async () =>
+  Object.fromEntries((await loadRegions(db.pool, 'live')).map((r) => [r.name, r.traffic_weight]));
 
 before(async () => {
   db = await createTestDatabase();
@@ -78,13 +79,15 @@ describe('lease and fencing', () => {
     await waitUntil(async () => b.isLeader, 5_000, 'takeover by instance-b');
     const c = await control();
     assert.deepEqual([c.lease_holder, c.epoch, b.lease!.epoch], ['instance-b', 2, 2]);
-    const takeover = await db.pool.query(`SELECT actor, payload FROM audit_log WHERE action = 'failover.lease_acquired' ORDER BY id`);
+    const takeover = await db.pool.query(
+      `SELECT actor, payload FROM audit_log WHERE action = 'failover.lease_acquired' ORDER BY id`
+    );
     assert.deepEqual(
       takeover.rows.map((r) => [r.payload.holder, r.payload.epoch, r.payload.previous_holder]),
       [
         ['instance-a', 1, null],
         ['instance-b', 2, 'instance-a'],
-      ],
+      ]
     );
 
     // Epoch 1 is fenced: its check round, a weight change and a renewal are all refused.
@@ -92,7 +95,8 @@ describe('lease and fencing', () => {
     await assert.rejects(stale.runCheckRound(), FencedError);
     await assert.rejects(
       fenced(db.pool, heldBefore, (client) => setWeights(client, heldBefore, { [EAST]: 0, [WEST]: 100 }, WEST)),
-      (e: Error) => e instanceof FencedError && /acted under epoch 1 .* held by instance-b under epoch 2/.test(e.message),
+      (e: Error) =>
+        e instanceof FencedError && /acted under epoch 1 .* held by instance-b under epoch 2/.test(e.message)
     );
     assert.equal(await renewLease(db.pool, heldBefore, 1_000), false);
     assert.deepEqual(await weights(), before);
@@ -110,7 +114,7 @@ describe('lease and fencing', () => {
     const held = await control();
     await b.stop();
     // b's lease had not expired yet, but it was given up: c takes it at its very next attempt.
-    assert.ok(held.lease_expires_at!.getTime() > Date.now(), 'b\'s lease was still running');
+    assert.ok(held.lease_expires_at!.getTime() > Date.now(), "b's lease was still running");
     await c.e.leaseTick();
     assert.equal(c.e.isLeader, true);
     assert.deepEqual([(await control()).lease_holder, (await control()).epoch], ['instance-c', 3]);
@@ -120,19 +124,31 @@ describe('lease and fencing', () => {
 describe('cutover across restarts', () => {
   test('a restarted instance resumes the cutover where it stopped, under a new epoch', async () => {
     const holder = engines[engines.length - 1]!; // instance-c
-    const { event } = await requestFailover(db.pool, 'live', [10, 50, 100], { target: WEST, reason: 'resume test' }, { actor: 'grafana:ana' });
+    const { event } = await requestFailover(
+      db.pool,
+      'live',
+      [10, 50, 100],
+      { target: WEST, reason: 'resume test' },
+      { actor: 'grafana:ana' }
+    );
     holder.wake();
     await waitUntil(async () => (await weights())[WEST] === 10, 3_000, 'first step');
     await holder.stop({ release: false }); // crash after step 1
     await new Promise((r) => setTimeout(r, 600));
-    assert.deepEqual(await weights(), { [EAST]: 90, [WEST]: 10 }, 'nobody acts while the lease is held by the crashed instance');
+    assert.deepEqual(
+      await weights(),
+      { [EAST]: 90, [WEST]: 10 },
+      'nobody acts while the lease is held by the crashed instance'
+    );
     assert.equal((await control()).cutover?.applied, 1);
 
     const restarted = engine('instance-c'); // same instance id: takes its own lease over at once
     await restarted.e.start();
     assert.deepEqual([restarted.e.isLeader, restarted.e.lease!.epoch], [true, 4]);
     await waitUntil(async () => (await loadRouting(db.pool, 'live')).active === WEST, 5_000, 'cutover completed');
-    const row = (await db.pool.query(`SELECT outcome, epoch, details FROM controlroom.failover_events WHERE id = $1`, [event.id])).rows[0];
+    const row = (
+      await db.pool.query(`SELECT outcome, epoch, details FROM controlroom.failover_events WHERE id = $1`, [event.id])
+    ).rows[0];
     assert.equal(row.outcome, 'completed');
     assert.deepEqual(
       row.details.timeline.map((t: { what: string; epoch?: number }) => [t.what, t.epoch ?? null]),
@@ -147,14 +163,20 @@ describe('cutover across restarts', () => {
         ['write_frozen', 4],
         ['completed', 4],
         ['jobs_resumed', 4],
-      ],
+      ]
     );
     assert.equal(Number(row.epoch), 4);
   });
 
   test('a crash while writes are frozen: the freeze survives, and another instance completes the cutover after the lease expired', async () => {
     const holder = engines[engines.length - 1]!;
-    const { event } = await requestFailover(db.pool, 'live', [10, 50, 100], { target: EAST, steps: [100], reason: 'crash while frozen' }, { actor: 'grafana:ana' });
+    const { event } = await requestFailover(
+      db.pool,
+      'live',
+      [10, 50, 100],
+      { target: EAST, steps: [100], reason: 'crash while frozen' },
+      { actor: 'grafana:ana' }
+    );
     holder.wake();
     await waitUntil(async () => (await control()).write_frozen, 3_000, 'writes frozen');
     await holder.stop({ release: false });
@@ -166,8 +188,13 @@ describe('cutover across restarts', () => {
     await waitUntil(async () => (await loadRouting(db.pool, 'live')).active === EAST, 5_000, 'completed by instance-d');
     const routing = await loadRouting(db.pool, 'live');
     assert.deepEqual([routing.write_frozen, routing.epoch, other.e.lease!.epoch], [false, 5, 5]);
-    const row = (await db.pool.query(`SELECT outcome, finished_at FROM controlroom.failover_events WHERE id = $1`, [event.id])).rows[0];
+    const row = (
+      await db.pool.query(`SELECT outcome, finished_at FROM controlroom.failover_events WHERE id = $1`, [event.id])
+    ).rows[0];
     assert.equal(row.outcome, 'completed');
-    assert.ok(row.finished_at.getTime() >= leaseOfCrashed.getTime(), 'completed only after the crashed holder\'s lease expired');
+    assert.ok(
+      row.finished_at.getTime() >= leaseOfCrashed.getTime(),
+      "completed only after the crashed holder's lease expired"
+    );
   });
 });

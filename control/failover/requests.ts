@@ -8,7 +8,17 @@ import { audit } from '../../core/audit.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { ERROR_RATE_WINDOW_SECONDS, readIntegrityFigures } from './integrity.ts';
-import { loadControl, loadEvent, loadRegions, type Cutover, type EventRow, type IntegrityFigures, type RegionRow, type Weights, weightsOf } from './store.ts';
+import {
+  loadControl,
+  loadEvent,
+  loadRegions,
+  type Cutover,
+  type EventRow,
+  type IntegrityFigures,
+  type RegionRow,
+  type Weights,
+  weightsOf,
+} from './store.ts';
 
 export interface Requester {
   /** Audit actor: "grafana:<login>", or "controlroom:drill". */
@@ -43,7 +53,8 @@ export async function integrityBefore(client: PoolClient): Promise<IntegrityFigu
 export function stepsProblem(steps: readonly number[]): string | null {
   if (steps.length === 0) return 'give at least one step';
   for (const [i, s] of steps.entries()) {
-    if (!Number.isInteger(s) || s < 1 || s > 100) return `step ${i + 1} (${s}) must be a whole percentage from 1 to 100`;
+    if (!Number.isInteger(s) || s < 1 || s > 100)
+      return `step ${i + 1} (${s}) must be a whole percentage from 1 to 100`;
     if (i > 0 && s <= steps[i - 1]!) return `steps must increase (${steps[i - 1]} then ${s})`;
   }
   if (steps[steps.length - 1] !== 100) return `the last step must be 100 (got ${steps[steps.length - 1]})`;
@@ -51,7 +62,11 @@ export function stepsProblem(steps: readonly number[]): string | null {
 }
 
 /** The weights of both regions at each step of moving traffic (and the write role) to `target`. */
-export function failoverPlan(regions: readonly RegionRow[], target: string, steps: readonly number[]): { steps: number[]; plan: Weights[] } {
+export function failoverPlan(
+  regions: readonly RegionRow[],
+  target: string,
+  steps: readonly number[]
+): { steps: number[]; plan: Weights[] } {
   const current = regions.find((r) => r.name === target)?.traffic_weight ?? 0;
   const effective = steps.filter((s) => s > current);
   if (effective[effective.length - 1] !== 100) effective.push(100);
@@ -76,17 +91,29 @@ const inProgress = (c: Cutover) =>
 
 async function insertEvent(
   client: PoolClient,
-  e: { scope: string; kind: EventRow['kind']; from: string; to: string | null; steps: number[] | null; actor: string; reason: string; forced: boolean; epoch: number; details: Record<string, unknown> },
+  e: {
+    scope: string;
+    kind: EventRow['kind'];
+    from: string;
+    to: string | null;
+    steps: number[] | null;
+    actor: string;
+    reason: string;
+    forced: boolean;
+    epoch: number;
+    details: Record<string, unknown>;
+  }
 ): Promise<string> {
   try {
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, details)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id::text AS id`,
-      [e.scope, e.kind, e.from, e.to, e.steps, e.actor, e.reason, e.forced, e.epoch, JSON.stringify(e.details)],
+      [e.scope, e.kind, e.from, e.to, e.steps, e.actor, e.reason, e.forced, e.epoch, JSON.stringify(e.details)]
     );
     return rows[0]!.id;
   } catch (error) {
-    if ((error as { code?: string }).code === '23505') throw new UserError(409, 'a cutover is already in progress; wait for it to finish or abort it');
+    if ((error as { code?: string }).code === '23505')
+      throw new UserError(409, 'a cutover is already in progress; wait for it to finish or abort it');
     throw error;
   }
 }
@@ -95,17 +122,17 @@ const nowIso = () => new Date().toISOString();
 
 /** A cutover as requested: nothing applied yet, the first step due now, writes not frozen, no abort. */
 function newCutover(
-  request: Omit<Cutover, 'applied' | 'next_at' | 'phase' | 'frozen_at' | 'requested_at' | 'abort'>,
+  request: Omit<Cutover, 'applied' | 'next_at' | 'phase' | 'frozen_at' | 'requested_at' | 'abort'>
 ): Cutover {
   const now = nowIso();
   return { ...request, applied: 0, next_at: now, phase: 'shifting', frozen_at: null, requested_at: now, abort: null };
 }
 
 async function saveCutover(client: PoolClient, scope: string, cutover: Cutover): Promise<void> {
-  await client.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`, [
-    scope,
-    JSON.stringify(cutover),
-  ]);
+  await client.query(
+    `UPDATE controlroom.failover_control SET cutover = $2::jsonb, updated_at = now() WHERE scope = $1`,
+    [scope, JSON.stringify(cutover)]
+  );
 }
 
 /** Manual (or drill) failover: move traffic to `target` in steps, then the write role under a write freeze. */
@@ -116,7 +143,7 @@ export async function requestFailover(
   input: FailoverRequest,
   who: Requester,
   kind: 'manual' | 'drill' = 'manual',
-  options: { integrity?: boolean } = {},
+  options: { integrity?: boolean } = {}
 ): Promise<{ event: EventRow; cutover: Cutover }> {
   const steps = input.steps ?? [...defaultSteps];
   const problem = stepsProblem(steps);
@@ -126,7 +153,11 @@ export async function requestFailover(
     if (control.cutover) throw new UserError(409, inProgress(control.cutover));
     const regions = await loadRegions(client, scope);
     const target = regions.find((r) => r.name === input.target);
-    if (!target) throw new UserError(400, `invalid request: target: no region named "${input.target}" (regions: ${regions.map((r) => r.name).join(', ')})`);
+    if (!target)
+      throw new UserError(
+        400,
+        `invalid request: target: no region named "${input.target}" (regions: ${regions.map((r) => r.name).join(', ')})`
+      );
     if (target.active) throw new UserError(409, `target: ${target.name} is already the active region`);
     const source = regions.find((r) => r.active);
     if (!source) throw new Error(`scope ${scope} has no active region`);
@@ -134,7 +165,7 @@ export async function requestFailover(
     if (!target.healthy && !forced) {
       throw new UserError(
         409,
-        `refusing to fail over to ${target.name}: ${describeHealth(target)}. An Admin can override with "force": true and a reason`,
+        `refusing to fail over to ${target.name}: ${describeHealth(target)}. An Admin can override with "force": true and a reason`
       );
     }
     const { steps: effective, plan } = failoverPlan(regions, target.name, steps);
@@ -143,13 +174,26 @@ export async function requestFailover(
       ...(before ? { integrity: { status: 'waiting', before } } : {}),
       requested_steps: steps,
       initial_weights: weightsOf(regions),
-      target_health: { healthy: target.healthy, consecutive_failures: target.consecutive_failures, last_error: target.last_error },
+      target_health: {
+        healthy: target.healthy,
+        consecutive_failures: target.consecutive_failures,
+        last_error: target.last_error,
+      },
       source_health: { healthy: source.healthy, consecutive_failures: source.consecutive_failures },
       requested_by_role: who.role ?? null,
       timeline: [{ at: nowIso(), what: 'requested', by: who.actor }],
     };
     const eventId = await insertEvent(client, {
-      scope, kind, from: source.name, to: target.name, steps: effective, actor: who.actor, reason: input.reason, forced, epoch: control.epoch, details,
+      scope,
+      kind,
+      from: source.name,
+      to: target.name,
+      steps: effective,
+      actor: who.actor,
+      reason: input.reason,
+      forced,
+      epoch: control.epoch,
+      details,
     });
     const cutover = newCutover({
       event_id: eventId,
@@ -171,7 +215,17 @@ export async function requestFailover(
       actor: who.actor,
       action: 'failover.requested',
       target: `failover_events/${eventId}`,
-      payload: { scope, kind, from: source.name, to: target.name, steps: effective, forced, reason: input.reason, role: who.role ?? null, epoch: control.epoch },
+      payload: {
+        scope,
+        kind,
+        from: source.name,
+        to: target.name,
+        steps: effective,
+        forced,
+        reason: input.reason,
+        role: who.role ?? null,
+        epoch: control.epoch,
+      },
       ...meta,
     });
     if (forced && !target.healthy) {
@@ -179,7 +233,14 @@ export async function requestFailover(
         actor: who.actor,
         action: 'failover.safety_override',
         target: `failover_events/${eventId}`,
-        payload: { scope, rule: 'target must be healthy', region: target.name, health: describeHealth(target), reason: input.reason, role: who.role ?? null },
+        payload: {
+          scope,
+          rule: 'target must be healthy',
+          region: target.name,
+          health: describeHealth(target),
+          reason: input.reason,
+          role: who.role ?? null,
+        },
         ...meta,
       });
     }
@@ -189,14 +250,23 @@ export async function requestFailover(
 }
 
 /** A traffic shift: new weights in one step; the write role stays where it is. */
-export async function requestShift(pool: Pool, scope: string, input: ShiftRequest, who: Requester): Promise<{ event: EventRow; cutover: Cutover }> {
+export async function requestShift(
+  pool: Pool,
+  scope: string,
+  input: ShiftRequest,
+  who: Requester
+): Promise<{ event: EventRow; cutover: Cutover }> {
   const stored = await withTransaction(pool, 'READ COMMITTED', async (client) => {
     const control = await loadControl(client, scope, true);
     if (control.cutover) throw new UserError(409, inProgress(control.cutover));
     const regions = await loadRegions(client, scope);
     const known = new Set(regions.map((r) => r.name));
     for (const name of Object.keys(input.weights)) {
-      if (!known.has(name)) throw new UserError(400, `invalid request: weights.${name}: no region named "${name}" (regions: ${[...known].join(', ')})`);
+      if (!known.has(name))
+        throw new UserError(
+          400,
+          `invalid request: weights.${name}: no region named "${name}" (regions: ${[...known].join(', ')})`
+        );
     }
     const given = Object.keys(input.weights);
     const weights: Weights = {};
@@ -207,30 +277,40 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
     } else if (given.length === regions.length) {
       Object.assign(weights, input.weights);
     } else {
-      throw new UserError(400, `invalid request: weights: give the weight of one region or of every region (${[...known].join(', ')})`);
+      throw new UserError(
+        400,
+        `invalid request: weights: give the weight of one region or of every region (${[...known].join(', ')})`
+      );
     }
     const total = Object.values(weights).reduce((a, b) => a + b, 0);
     if (Object.values(weights).every((w) => w === 0)) {
-      throw new UserError(400, 'invalid request: weights: never all regions at 0: the TMS would have nowhere to send traffic');
+      throw new UserError(
+        400,
+        'invalid request: weights: never all regions at 0: the TMS would have nowhere to send traffic'
+      );
     }
     if (total !== 100 || Object.values(weights).some((w) => w < 0 || w > 100)) {
-      throw new UserError(400, `invalid request: weights: must add up to 100, each from 0 to 100 (got ${JSON.stringify(weights)})`);
+      throw new UserError(
+        400,
+        `invalid request: weights: must add up to 100, each from 0 to 100 (got ${JSON.stringify(weights)})`
+      );
     }
     const active = regions.find((r) => r.active)!;
     if (weights[active.name] === 0) {
       throw new UserError(
         409,
-        `weights.${active.name}: ${active.name} is the active (write) region and must keep some traffic; move the write role with POST /api/regions/failover`,
+        `weights.${active.name}: ${active.name} is the active (write) region and must keep some traffic; move the write role with POST /api/regions/failover`
       );
     }
     const current = weightsOf(regions);
-    if (regions.every((r) => weights[r.name] === current[r.name])) throw new UserError(409, `nothing to change: the weights are already ${JSON.stringify(current)}`);
+    if (regions.every((r) => weights[r.name] === current[r.name]))
+      throw new UserError(409, `nothing to change: the weights are already ${JSON.stringify(current)}`);
     const forced = input.force === true;
     const sick = regions.filter((r) => weights[r.name]! > r.traffic_weight && !r.healthy);
     if (sick.length > 0 && !forced) {
       throw new UserError(
         409,
-        `refusing to shift traffic to ${sick.map((r) => r.name).join(', ')}: ${sick.map(describeHealth).join('; ')}. An Admin can override with "force": true and a reason`,
+        `refusing to shift traffic to ${sick.map((r) => r.name).join(', ')}: ${sick.map(describeHealth).join('; ')}. An Admin can override with "force": true and a reason`
       );
     }
     const eventId = await insertEvent(client, {
@@ -270,7 +350,15 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
       actor: who.actor,
       action: input.pinBack ? 'failover.pin_back_requested' : 'failover.shift_requested',
       target: `failover_events/${eventId}`,
-      payload: { scope, from_weights: current, weights, forced, reason: input.reason, role: who.role ?? null, epoch: control.epoch },
+      payload: {
+        scope,
+        from_weights: current,
+        weights,
+        forced,
+        reason: input.reason,
+        role: who.role ?? null,
+        epoch: control.epoch,
+      },
       ...meta,
     });
     if (forced && sick.length > 0) {
@@ -278,7 +366,14 @@ export async function requestShift(pool: Pool, scope: string, input: ShiftReques
         actor: who.actor,
         action: 'failover.safety_override',
         target: `failover_events/${eventId}`,
-        payload: { scope, rule: 'no traffic shift to an unhealthy region', regions: sick.map((r) => r.name), health: sick.map(describeHealth), reason: input.reason, role: who.role ?? null },
+        payload: {
+          scope,
+          rule: 'no traffic shift to an unhealthy region',
+          regions: sick.map((r) => r.name),
+          health: sick.map(describeHealth),
+          reason: input.reason,
+          role: who.role ?? null,
+        },
         ...meta,
       });
     }
@@ -293,14 +388,28 @@ export async function requestAbort(pool: Pool, scope: string, reason: string, wh
     const control = await loadControl(client, scope, true);
     const cutover = control.cutover;
     if (!cutover) throw new UserError(409, 'no cutover in progress');
-    if (cutover.abort) throw new UserError(409, `abort of event ${cutover.event_id} already requested by ${cutover.abort.actor}`);
-    const abort = { actor: who.actor, reason, requested_at: nowIso(), ip_address: who.ipAddress ?? null, user_agent: who.userAgent ?? null };
+    if (cutover.abort)
+      throw new UserError(409, `abort of event ${cutover.event_id} already requested by ${cutover.abort.actor}`);
+    const abort = {
+      actor: who.actor,
+      reason,
+      requested_at: nowIso(),
+      ip_address: who.ipAddress ?? null,
+      user_agent: who.userAgent ?? null,
+    };
     await saveCutover(client, scope, { ...cutover, abort });
     await audit(client, {
       actor: who.actor,
       action: 'failover.abort_requested',
       target: `failover_events/${cutover.event_id}`,
-      payload: { scope, reason, role: who.role ?? null, step: cutover.applied, of: cutover.plan.length, phase: cutover.phase },
+      payload: {
+        scope,
+        reason,
+        role: who.role ?? null,
+        step: cutover.applied,
+        of: cutover.plan.length,
+        phase: cutover.phase,
+      },
       ipAddress: who.ipAddress ?? null,
       userAgent: who.userAgent ?? null,
     });

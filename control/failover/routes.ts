@@ -12,7 +12,12 @@ import { EVENT_COLUMNS, loadControl, loadRegions, type EventRow, type RegionRow 
 
 /** What the TMS router follows: one indexed query. */
 export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
-  const { rows } = await pool.query<{ epoch: number; write_frozen: boolean; jobs_paused: boolean; regions: Routing['regions'] | null }>(
+  const { rows } = await pool.query<{
+    epoch: number;
+    write_frozen: boolean;
+    jobs_paused: boolean;
+    regions: Routing['regions'] | null;
+  }>(
     `SELECT c.epoch::float8 AS epoch, c.write_frozen, c.jobs_paused,
             json_agg(json_build_object('name', r.name, 'base_url', r.base_url, 'weight', r.traffic_weight,
                                        'active', r.active, 'healthy', r.healthy)
@@ -21,12 +26,18 @@ export async function loadRouting(pool: Pool, scope: string): Promise<Routing> {
        LEFT JOIN controlroom.regions r ON r.scope = c.scope
       WHERE c.scope = $1
       GROUP BY c.scope, c.epoch, c.write_frozen, c.jobs_paused`,
-    [scope],
+    [scope]
   );
   const row = rows[0];
   if (!row) throw new UserError(503, `regions are not configured (scope ${scope})`);
   const regions = row.regions ?? [];
-  return { epoch: row.epoch, write_frozen: row.write_frozen, jobs_paused: row.jobs_paused, active: regions.find((r) => r.active)?.name ?? null, regions };
+  return {
+    epoch: row.epoch,
+    write_frozen: row.write_frozen,
+    jobs_paused: row.jobs_paused,
+    active: regions.find((r) => r.active)?.name ?? null,
+    regions,
+  };
 }
 
 // The contract's body, and the service's own rule for the steps (they increase and end at 100).
@@ -69,26 +80,42 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
   });
 
   router.get('/regions', requireAction('read'), async (req, res) => {
-    const raw = req.query.checks === undefined ? 50 : typeof req.query.checks === 'string' && /^\d{1,4}$/.test(req.query.checks) ? Number(req.query.checks) : Number.NaN;
-    if (!Number.isInteger(raw) || raw < 1 || raw > 1000) throw new UserError(400, 'invalid request: checks must be a whole number from 1 to 1000');
+    const raw =
+      req.query.checks === undefined
+        ? 50
+        : typeof req.query.checks === 'string' && /^\d{1,4}$/.test(req.query.checks)
+          ? Number(req.query.checks)
+          : Number.NaN;
+    if (!Number.isInteger(raw) || raw < 1 || raw > 1000)
+      throw new UserError(400, 'invalid request: checks must be a whole number from 1 to 1000');
     const [control, regions, checks, events, drills] = await Promise.all([
       loadControl(pool, scope),
       loadRegions(pool, scope),
-      pool.query<{ region: string; at: Date; ok: boolean; latency_ms: number | null; status_code: number | null; error: string | null }>(
+      pool.query<{
+        region: string;
+        at: Date;
+        ok: boolean;
+        latency_ms: number | null;
+        status_code: number | null;
+        error: string | null;
+      }>(
         `SELECT r.name AS region, k.at, k.ok, k.latency_ms, k.status_code, k.error
            FROM controlroom.regions r
            CROSS JOIN LATERAL (SELECT at, ok, latency_ms, status_code, error FROM controlroom.region_checks c
                                 WHERE c.scope = r.scope AND c.region = r.name ORDER BY at DESC LIMIT $2) k
           WHERE r.scope = $1
           ORDER BY r.name, k.at DESC`,
-        [scope, raw],
+        [scope, raw]
       ),
-      pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE scope = $1 ORDER BY id DESC LIMIT 20`, [scope]),
+      pool.query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE scope = $1 ORDER BY id DESC LIMIT 20`,
+        [scope]
+      ),
       pool.query(
         `SELECT id::text AS id, kind, scenario, started_at, finished_at, outcome, rto_seconds, rpo_seconds, rto_target_seconds, rpo_target_seconds,
                 rto_met, rpo_met, writes_acknowledged, writes_lost, actor, event_id::text AS event_id, details->>'error' AS error,
                 details->>'failure' AS failure
-           FROM controlroom.failover_drills ORDER BY id DESC LIMIT 10`,
+           FROM controlroom.failover_drills ORDER BY id DESC LIMIT 10`
       ),
     ]);
     res.json({
@@ -104,7 +131,10 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
         cutover: control.cutover,
         this_instance: { holder: settings.holder, leader: engine?.lease?.epoch === control.epoch },
       },
-      regions: regions.map((r) => ({ ...r, checks: checks.rows.filter((c) => c.region === r.name).map(({ region: _r, ...c }) => c) })),
+      regions: regions.map((r) => ({
+        ...r,
+        checks: checks.rows.filter((c) => c.region === r.name).map(({ region: _r, ...c }) => c),
+      })),
       pin_back: pinBackAdvice(regions),
       events: events.rows,
       drills: drills.rows,
@@ -127,7 +157,15 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
 
   router.post('/regions/failover', requireAction('failoverWrite'), json, async (req, res) => {
     const body = parse(failoverBody, req.body);
-    const { event, cutover } = await requestFailover(pool, scope, settings.defaultSteps, body, requester(req), 'manual', { integrity: settings.integrity.enabled });
+    const { event, cutover } = await requestFailover(
+      pool,
+      scope,
+      settings.defaultSteps,
+      body,
+      requester(req),
+      'manual',
+      { integrity: settings.integrity.enabled }
+    );
     engine?.wake();
     res.status(202).json({ event: event, plan: cutover.plan, step_seconds: settings.stepMs / 1000 });
   });
@@ -154,7 +192,10 @@ export function regionsApiRouter(pool: Pool, settings: FailoverSettings, engine?
     const regions = await loadRegions(pool, scope);
     const active = regions.find((r) => r.active);
     if (!active || regions.every((r) => r.active || r.traffic_weight === 0)) {
-      throw new UserError(409, `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`);
+      throw new UserError(
+        409,
+        `nothing to pin back: ${active?.name ?? 'the active region'} already takes all the traffic`
+      );
     }
     const weights = Object.fromEntries(regions.map((r) => [r.name, r.active ? 100 : 0]));
     const { event } = await requestShift(pool, scope, { weights, reason: body.reason, pinBack: true }, requester(req));

@@ -61,7 +61,8 @@ const regionsSchema = z
   .length(2, 'exactly two regions: one primary and one secondary')
   .superRefine((regions, ctx) => {
     const roles = new Set(regions.map((r) => r.role));
-    if (regions.length === 2 && roles.size !== 2) ctx.addIssue({ code: 'custom', message: 'one region must be primary and the other secondary' });
+    if (regions.length === 2 && roles.size !== 2)
+      ctx.addIssue({ code: 'custom', message: 'one region must be primary and the other secondary' });
     const names = new Set(regions.map((r) => r.name));
     if (names.size !== regions.length) ctx.addIssue({ code: 'custom', message: 'region names must be distinct' });
   });
@@ -78,7 +79,17 @@ export function parseRegions(raw: string | undefined): RegionSpec[] {
   const parsed = regionsSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues
-      .map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(array)'}: ${i.message}`)
+      .map(
+        (i) =>
+          `${
+            i.path.length
+              ? i.path
+                  .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+                  .join('')
+                  .replace(/^\./, '')
+              : '(array)'
+          }: ${i.message}`
+      )
       .join('; ');
     throw new Error(`invalid configuration: FAILOVER_REGIONS ${problems}`);
   }

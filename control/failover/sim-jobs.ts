@@ -24,7 +24,7 @@ export class SimulatedJobQueue {
 
   constructor(
     initial: { queued?: number; running?: number } = {},
-    private readonly drainPerRead = 1,
+    private readonly drainPerRead = 1
   ) {
     this.queued = initial.queued ?? 0;
     this.running = initial.running ?? 0;

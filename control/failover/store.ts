@@ -148,7 +148,7 @@ export const EVENT_COLUMNS = `id::text AS id, scope, kind, from_region, to_regio
 export async function loadRegions(db: Db, scope: string, forUpdate = false): Promise<RegionRow[]> {
   const { rows } = await db.query<RegionRow>(
     `SELECT ${REGION_COLUMNS} FROM controlroom.regions WHERE scope = $1 ORDER BY role = 'secondary', name${forUpdate ? ' FOR UPDATE' : ''}`,
-    [scope],
+    [scope]
   );
   return rows;
 }
@@ -156,7 +156,7 @@ export async function loadRegions(db: Db, scope: string, forUpdate = false): Pro
 export async function loadControl(db: Db, scope: string, forUpdate = false): Promise<ControlRow> {
   const { rows } = await db.query<ControlRow>(
     `SELECT ${CONTROL_COLUMNS} FROM controlroom.failover_control WHERE scope = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [scope],
+    [scope]
   );
   const row = rows[0];
   if (!row) throw new Error(`no failover_control row for scope ${scope}: regions not configured`);
@@ -164,11 +164,14 @@ export async function loadControl(db: Db, scope: string, forUpdate = false): Pro
 }
 
 export async function loadEvent(db: Db, id: string): Promise<EventRow | null> {
-  const { rows } = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE id = $1`, [id]);
+  const { rows } = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM controlroom.failover_events WHERE id = $1`, [
+    id,
+  ]);
   return rows[0] ?? null;
 }
 
-export const weightsOf = (regions: readonly RegionRow[]): Weights => Object.fromEntries(regions.map((r) => [r.name, r.traffic_weight]));
+export const weightsOf = (regions: readonly RegionRow[]): Weights =>
+  Object.fromEntries(regions.map((r) => [r.name, r.traffic_weight]));
 
 // ---------------------------------------------------------------------------------------------------
 // Lease and fencing
@@ -182,14 +185,17 @@ export interface Lease {
 
 /** A state change attempted under an epoch that is no longer current (or a lease that expired). */
 export class FencedError extends Error {
-  constructor(readonly lease: Lease, readonly current: { epoch: number; holder: string | null; expired: boolean } | null) {
+  constructor(
+    readonly lease: Lease,
+    readonly current: { epoch: number; holder: string | null; expired: boolean } | null
+  ) {
     super(
       `fenced: ${lease.holder} acted under epoch ${lease.epoch} of scope ${lease.scope}, but ` +
         (!current
           ? 'the scope is gone or its epoch moved on'
           : current.epoch === lease.epoch && current.holder === lease.holder
             ? 'its lease expired'
-            : `the lease is held by ${current.holder ?? 'nobody'} under epoch ${current.epoch}${current.expired ? ' (expired)' : ''}`),
+            : `the lease is held by ${current.holder ?? 'nobody'} under epoch ${current.epoch}${current.expired ? ' (expired)' : ''}`)
     );
   }
 }
@@ -199,7 +205,7 @@ export async function renewLease(pool: Pool, lease: Lease, leaseMs: number): Pro
   const { rowCount } = await pool.query(
     `UPDATE controlroom.failover_control SET lease_expires_at = now() + $4 * interval '1 millisecond'
       WHERE scope = $1 AND lease_holder = $2 AND epoch = $3 AND lease_expires_at > now()`,
-    [lease.scope, lease.holder, lease.epoch, leaseMs],
+    [lease.scope, lease.holder, lease.epoch, leaseMs]
   );
   return rowCount === 1;
 }
@@ -209,30 +215,44 @@ export async function renewLease(pool: Pool, lease: Lease, leaseMs: number): Pro
  * restarted instance). Every acquisition increments the epoch, so whatever an earlier holder (or an
  * earlier run of this instance) still has in flight is fenced off.
  */
-export async function acquireLease(pool: Pool, scope: string, holder: string, leaseMs: number, takeOwn: boolean): Promise<Lease | null> {
+export async function acquireLease(
+  pool: Pool,
+  scope: string,
+  holder: string,
+  leaseMs: number,
+  takeOwn: boolean
+): Promise<Lease | null> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     const before = await client.query<{ epoch: number; lease_holder: string | null; expired: boolean | null }>(
       `SELECT epoch::float8 AS epoch, lease_holder, lease_expires_at <= now() AS expired
          FROM controlroom.failover_control WHERE scope = $1 FOR UPDATE`,
-      [scope],
+      [scope]
     );
     const current = before.rows[0];
     if (!current) return null;
-    const free = current.lease_holder === null || current.expired === true || (takeOwn && current.lease_holder === holder);
+    const free =
+      current.lease_holder === null || current.expired === true || (takeOwn && current.lease_holder === holder);
     if (!free) return null;
     const { rows } = await client.query<{ epoch: number }>(
       `UPDATE controlroom.failover_control
           SET epoch = epoch + 1, lease_holder = $2, lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
         WHERE scope = $1 AND epoch = $3
         RETURNING epoch::float8 AS epoch`,
-      [scope, holder, current.epoch, leaseMs],
+      [scope, holder, current.epoch, leaseMs]
     );
     const epoch = rows[0]!.epoch;
     await audit(client, {
       actor: SYSTEM_ACTOR,
       action: 'failover.lease_acquired',
       target: `failover_control/${scope}`,
-      payload: { scope, holder, epoch, previous_holder: current.lease_holder, previous_epoch: current.epoch, previous_expired: current.expired },
+      payload: {
+        scope,
+        holder,
+        epoch,
+        previous_holder: current.lease_holder,
+        previous_epoch: current.epoch,
+        previous_expired: current.expired,
+      },
     });
     return { scope, holder, epoch };
   });
@@ -243,7 +263,7 @@ export async function releaseLease(pool: Pool, lease: Lease): Promise<void> {
   await pool.query(
     `UPDATE controlroom.failover_control SET lease_expires_at = now()
       WHERE scope = $1 AND lease_holder = $2 AND epoch = $3 AND lease_expires_at > now()`,
-    [lease.scope, lease.holder, lease.epoch],
+    [lease.scope, lease.holder, lease.epoch]
   );
 }
 
@@ -253,22 +273,29 @@ export async function releaseLease(pool: Pool, lease: Lease): Promise<void> {
  * when it does not match. The lock makes a takeover wait for this transaction, so a stale instance can
  * never change state after another instance took the lease over.
  */
-export async function fenced<T>(pool: Pool, lease: Lease, work: (client: PoolClient, control: ControlRow) => Promise<T>): Promise<T> {
+export async function fenced<T>(
+  pool: Pool,
+  lease: Lease,
+  work: (client: PoolClient, control: ControlRow) => Promise<T>
+): Promise<T> {
   return withTransaction(pool, 'READ COMMITTED', async (client) => {
     const { rows } = await client.query<ControlRow>(
       `SELECT ${CONTROL_COLUMNS} FROM controlroom.failover_control
         WHERE scope = $1 AND epoch = $2 AND lease_holder = $3 AND lease_expires_at > now()
         FOR UPDATE`,
-      [lease.scope, lease.epoch, lease.holder],
+      [lease.scope, lease.epoch, lease.holder]
     );
     const control = rows[0];
     if (!control) {
       const now = await client.query<{ epoch: number; lease_holder: string | null; expired: boolean | null }>(
         `SELECT epoch::float8 AS epoch, lease_holder, lease_expires_at <= now() AS expired FROM controlroom.failover_control WHERE scope = $1`,
-        [lease.scope],
+        [lease.scope]
       );
       const row = now.rows[0];
-      throw new FencedError(lease, row ? { epoch: row.epoch, holder: row.lease_holder, expired: row.expired !== false } : null);
+      throw new FencedError(
+        lease,
+        row ? { epoch: row.epoch, holder: row.lease_holder, expired: row.expired !== false } : null
+      );
     }
     return work(client, control);
   });
@@ -284,10 +311,12 @@ export async function setWeights(client: PoolClient, lease: Lease, weights: Weig
        FROM jsonb_each_text($2::jsonb) w
       WHERE r.scope = $1 AND r.name = w.key
         AND EXISTS (SELECT 1 FROM controlroom.failover_control c WHERE c.scope = $1 AND c.epoch = $3)`,
-    [lease.scope, JSON.stringify(weights), lease.epoch, active ?? null],
+    [lease.scope, JSON.stringify(weights), lease.epoch, active ?? null]
   );
   if (rowCount !== Object.keys(weights).length) {
-    throw new Error(`weights ${JSON.stringify(weights)} do not match the regions of scope ${lease.scope} under epoch ${lease.epoch}`);
+    throw new Error(
+      `weights ${JSON.stringify(weights)} do not match the regions of scope ${lease.scope} under epoch ${lease.epoch}`
+    );
   }
 }
 
@@ -298,7 +327,7 @@ export async function setWeights(client: PoolClient, lease: Lease, weights: Weig
 export async function setControl(
   client: PoolClient,
   lease: Lease,
-  change: { writeFrozen: boolean; cutover: Cutover | null; jobsPaused?: boolean; owedResumes?: PendingResume[] },
+  change: { writeFrozen: boolean; cutover: Cutover | null; jobsPaused?: boolean; owedResumes?: PendingResume[] }
 ): Promise<void> {
   const { rowCount } = await client.query(
     `UPDATE controlroom.failover_control
@@ -316,7 +345,7 @@ export async function setControl(
       change.cutover ? JSON.stringify(change.cutover) : null,
       change.jobsPaused ?? null,
       JSON.stringify(change.owedResumes ?? []),
-    ],
+    ]
   );
   if (rowCount !== 1) throw new FencedError(lease, null);
 }
@@ -326,13 +355,13 @@ export async function finishEvent(
   id: string,
   outcome: EventRow['outcome'],
   epoch: number,
-  details: Record<string, unknown>,
+  details: Record<string, unknown>
 ): Promise<void> {
   await client.query(
     `UPDATE controlroom.failover_events
         SET outcome = $2, finished_at = now(), epoch = $3, details = details || $4::jsonb
       WHERE id = $1 AND outcome = 'in_progress'`,
-    [id, outcome, epoch, JSON.stringify(details)],
+    [id, outcome, epoch, JSON.stringify(details)]
   );
 }
 
@@ -341,7 +370,14 @@ export function owedResumes(eventId: string, regions: readonly RegionRow[]): Pen
   const now = new Date().toISOString();
   return regions
     .filter((r) => r.resume_url)
-    .map((r) => ({ event_id: eventId, region: r.name, url: r.resume_url!, attempts: 0, next_at: now, last_error: null }));
+    .map((r) => ({
+      event_id: eventId,
+      region: r.name,
+      url: r.resume_url!,
+      attempts: 0,
+      next_at: now,
+      last_error: null,
+    }));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -353,9 +389,16 @@ export function owedResumes(eventId: string, regions: readonly RegionRow[]): Pen
  * the table was empty, or the configured regions no longer hold a consistent state, the primary becomes
  * active at 100%. Serialised with the lease holder by the control row's lock.
  */
-export async function syncRegions(pool: Pool, scope: string, specs: readonly RegionSpec[], logger: Logger): Promise<void> {
+export async function syncRegions(
+  pool: Pool,
+  scope: string,
+  specs: readonly RegionSpec[],
+  logger: Logger
+): Promise<void> {
   await withTransaction(pool, 'READ COMMITTED', async (client) => {
-    await client.query(`INSERT INTO controlroom.failover_control (scope) VALUES ($1) ON CONFLICT (scope) DO NOTHING`, [scope]);
+    await client.query(`INSERT INTO controlroom.failover_control (scope) VALUES ($1) ON CONFLICT (scope) DO NOTHING`, [
+      scope,
+    ]);
     const control = await loadControl(client, scope, true);
     const existing = await loadRegions(client, scope, true);
     const names = new Set(specs.map((s) => s.name));
@@ -364,18 +407,23 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
 
     if (removed.length > 0 && control.cutover) {
       // The cutover's regions are being reconfigured away: end it and lift the freeze.
-      await finishEvent(client, control.cutover.event_id, 'aborted', control.epoch, { aborted_because: 'regions reconfigured' });
+      await finishEvent(client, control.cutover.event_id, 'aborted', control.epoch, {
+        aborted_because: 'regions reconfigured',
+      });
       await client.query(
         `UPDATE controlroom.failover_control
             SET cutover = NULL, write_frozen = false, frozen_since = NULL, jobs_paused = false,
                 jobs_resume = jobs_resume || $2::jsonb, updated_at = now()
           WHERE scope = $1`,
-        [scope, JSON.stringify(control.jobs_paused ? owedResumes(control.cutover.event_id, existing) : [])],
+        [scope, JSON.stringify(control.jobs_paused ? owedResumes(control.cutover.event_id, existing) : [])]
       );
       changes.push({ cutover_aborted: control.cutover.event_id });
     }
     if (removed.length > 0) {
-      await client.query(`DELETE FROM controlroom.regions WHERE scope = $1 AND name = ANY($2::text[])`, [scope, removed.map((r) => r.name)]);
+      await client.query(`DELETE FROM controlroom.regions WHERE scope = $1 AND name = ANY($2::text[])`, [
+        scope,
+        removed.map((r) => r.name),
+      ]);
       changes.push({ removed: removed.map((r) => r.name) });
     }
     for (const spec of specs) {
@@ -386,13 +434,21 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
         await client.query(
           `INSERT INTO controlroom.regions (scope, name, role, base_url, health_url, replication_lag_url, pause_url, resume_url, queue_depth_url, traffic_weight, active)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, false)`,
-          [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, ...jobUrls],
+          [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, ...jobUrls]
         );
         changes.push({ added: spec });
         continue;
       }
-      const sameJobUrls = before.pause_url === jobUrls[0] && before.resume_url === jobUrls[1] && before.queue_depth_url === jobUrls[2];
-      if (before.role === spec.role && before.base_url === spec.base_url && before.health_url === spec.health_url && before.replication_lag_url === lagUrl && sameJobUrls) continue;
+      const sameJobUrls =
+        before.pause_url === jobUrls[0] && before.resume_url === jobUrls[1] && before.queue_depth_url === jobUrls[2];
+      if (
+        before.role === spec.role &&
+        before.base_url === spec.base_url &&
+        before.health_url === spec.health_url &&
+        before.replication_lag_url === lagUrl &&
+        sameJobUrls
+      )
+        continue;
       const resetHealth = before.health_url !== spec.health_url;
       await client.query(
         `UPDATE controlroom.regions
@@ -406,7 +462,7 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
                 pause_url = $8, resume_url = $9, queue_depth_url = $10,
                 updated_at = now()
           WHERE scope = $1 AND name = $2`,
-        [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, resetHealth, ...jobUrls],
+        [scope, spec.name, spec.role, spec.base_url, spec.health_url, lagUrl, resetHealth, ...jobUrls]
       );
       changes.push({ updated: spec.name, health_reset: resetHealth });
     }
@@ -419,10 +475,11 @@ export async function syncRegions(pool: Pool, scope: string, specs: readonly Reg
       await client.query(
         `UPDATE controlroom.regions SET active = (name = $2), traffic_weight = CASE WHEN name = $2 THEN 100 ELSE 0 END, updated_at = now()
           WHERE scope = $1`,
-        [scope, primary.name],
+        [scope, primary.name]
       );
       changes.push({ routing_reset: { active: primary.name, weight: 100 } });
-      if (existing.length > 0) logger.warn({ scope, active: primary.name }, 'regions reconfigured: routing reset to the primary at 100%');
+      if (existing.length > 0)
+        logger.warn({ scope, active: primary.name }, 'regions reconfigured: routing reset to the primary at 100%');
     }
     if (changes.length > 0) {
       await audit(client, {

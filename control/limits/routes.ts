@@ -1,12 +1,23 @@
 import express, { type Request, type Router } from 'express';
-import { LimitIncreaseRequestBody, type LimitIncreaseRequest, type LimitRequestAnswer, type LimitRequestList } from '@controlroom/contract';
+import {
+  LimitIncreaseRequestBody,
+  type LimitIncreaseRequest,
+  type LimitRequestAnswer,
+  type LimitRequestList,
+} from '@controlroom/contract';
 import { actorOf, requireAction } from '../../core/access.ts';
 import { audit } from '../../core/audit.ts';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { jsonBody, parseInput } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
-import { companyFeatureUsage, meterUnit, nextPlanFor, type FeatureUsage, type UpgradeHint } from '../../core/plan-usage.ts';
+import {
+  companyFeatureUsage,
+  meterUnit,
+  nextPlanFor,
+  type FeatureUsage,
+  type UpgradeHint,
+} from '../../core/plan-usage.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -40,7 +51,12 @@ const requestView = (r: RequestRow): LimitIncreaseRequest => ({
 const COLUMNS = `id, company_id, feature, to_char(period_start, 'YYYY-MM-DD') AS period_start, current_limit, requested_limit, reason, requested_by, agent_task_id, created_at`;
 
 /** The `notify_ops` payload ops act on: who asks for how much of what, against what they have and use. */
-function increasePayload(usage: FeatureUsage, body: LimitIncreaseRequestBody, actor: string, upgrade: UpgradeHint | null) {
+function increasePayload(
+  usage: FeatureUsage,
+  body: LimitIncreaseRequestBody,
+  actor: string,
+  upgrade: UpgradeHint | null
+) {
   return {
     type: 'limit_increase_request',
     company_id: usage.companyId,
@@ -82,10 +98,16 @@ export function limitRequestsRouter(pool: Pool): Router {
       if (!usage) throw new UserError(404, `no live company ${body.companyId}`);
       const unit = meterUnit(body.feature);
       if (usage.hardLimit < 0) {
-        throw new UserError(422, `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`);
+        throw new UserError(
+          422,
+          `${usage.companyName}'s ${usage.plan} plan already has unlimited ${body.feature}: there is nothing to increase`
+        );
       }
       if (body.requestedLimit <= usage.hardLimit) {
-        throw new UserError(422, `requested_limit ${body.requestedLimit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`);
+        throw new UserError(
+          422,
+          `requested_limit ${body.requestedLimit} is not above the current limit of ${usage.hardLimit} ${unit} per ${usage.period} on the ${usage.plan} plan`
+        );
       }
       const upgrade = await nextPlanFor(client, usage.plan, body.feature, usage.hardLimit);
       const payload = increasePayload(usage, body, actor, upgrade);
@@ -103,7 +125,16 @@ export function limitRequestsRouter(pool: Pool): Router {
            SELECT agent_task_id, company_id, 'notify_ops', $8::jsonb || jsonb_build_object('request_id', id), 'queued' FROM req
          )
          SELECT ${COLUMNS} FROM req`,
-        [body.companyId, body.feature, usage.periodStart, usage.hardLimit, body.requestedLimit, body.reason, actor, JSON.stringify(payload)],
+        [
+          body.companyId,
+          body.feature,
+          usage.periodStart,
+          usage.hardLimit,
+          body.requestedLimit,
+          body.reason,
+          actor,
+          JSON.stringify(payload),
+        ]
       );
       if (created[0]) {
         await audit(client, {
@@ -120,19 +151,25 @@ export function limitRequestsRouter(pool: Pool): Router {
       const { rows: existing } = await client.query<RequestRow>(
         `SELECT ${COLUMNS} FROM controlroom.limit_increase_requests
           WHERE company_id = $1 AND feature = $2 AND period_start = $3::date AND requested_limit = $4`,
-        [body.companyId, body.feature, usage.periodStart, body.requestedLimit],
+        [body.companyId, body.feature, usage.periodStart, body.requestedLimit]
       );
       return { row: existing[0]!, duplicate: true, upgrade };
     });
-    res.status(outcome.duplicate ? 200 : 201).json({ request: requestView(outcome.row), duplicate: outcome.duplicate, upgrade: outcome.upgrade } satisfies LimitRequestAnswer);
+    res.status(outcome.duplicate ? 200 : 201).json({
+      request: requestView(outcome.row),
+      duplicate: outcome.duplicate,
+      upgrade: outcome.upgrade,
+    } satisfies LimitRequestAnswer);
   });
 
   router.get('/limits/requests', requireAction('read'), async (req, res) => {
-    const [name, companyId] = req.query.companyId !== undefined ? ['companyId', req.query.companyId] : ['company_id', req.query.company_id];
-    if (typeof companyId !== 'string' || !UUID.test(companyId)) throw new UserError(400, `${name} must be a UUID, not '${String(companyId ?? '')}'`);
+    const [name, companyId] =
+      req.query.companyId !== undefined ? ['companyId', req.query.companyId] : ['company_id', req.query.company_id];
+    if (typeof companyId !== 'string' || !UUID.test(companyId))
+      throw new UserError(400, `${name} must be a UUID, not '${String(companyId ?? '')}'`);
     const { rows } = await pool.query<RequestRow>(
       `SELECT ${COLUMNS} FROM controlroom.limit_increase_requests WHERE company_id = $1 ORDER BY created_at DESC, id DESC LIMIT 50`,
-      [companyId],
+      [companyId]
     );
     res.json({ requests: rows.map(requestView) } satisfies LimitRequestList);
   });

@@ -20,7 +20,12 @@ import {
 } from './index.ts';
 
 const v1 = compileModel(SEED_V1);
-const lane = (origin: string, destination: string, equipment: Lane['equipment'] = 'van', pickupDate = '2026-03-10'): Lane => ({
+const lane = (
+  origin: string,
+  destination: string,
+  equipment: Lane['equipment'] = 'van',
+  pickupDate = '2026-03-10'
+): Lane => ({
   origin,
   destination,
   equipment,
@@ -42,7 +47,13 @@ describe('location table', () => {
   it('resolves "City, ST" spellings, abbreviations and state names', () => {
     const stl = resolveLocation('St. Louis, MO');
     assert.equal(stl?.name, 'St. Louis, MO');
-    for (const text of ['saint louis, mo', '  ST LOUIS ,  MO ', 'St Louis MO', 'St. Louis, Missouri', 'st. louis, mo 63101']) {
+    for (const text of [
+      'saint louis, mo',
+      '  ST LOUIS ,  MO ',
+      'St Louis MO',
+      'St. Louis, Missouri',
+      'st. louis, mo 63101',
+    ]) {
       assert.equal(resolveLocation(text)?.id, stl!.id, text);
     }
     assert.equal(resolveLocation('Ft. Worth, TX')?.name, 'Fort Worth, TX');
@@ -94,9 +105,15 @@ describe('rateLane', () => {
   });
 
   it('prices equipment in the seeded order van < reefer < flatbed, around $2.40 / $2.80 / $3.00 all-in', () => {
-    const [van, reefer, flatbed] = (['van', 'reefer', 'flatbed'] as const).map((e) => rateLane(lane('Chicago, IL', 'Dallas, TX', e, '2026-08-12'), v1));
+    const [van, reefer, flatbed] = (['van', 'reefer', 'flatbed'] as const).map((e) =>
+      rateLane(lane('Chicago, IL', 'Dallas, TX', e, '2026-08-12'), v1)
+    );
     assert.ok(van!.perMile < reefer!.perMile && reefer!.perMile < flatbed!.perMile);
-    assert.ok(Math.abs(van!.perMile - 2.41) < 0.02 && Math.abs(reefer!.perMile - 2.78) < 0.02 && Math.abs(flatbed!.perMile - 2.98) < 0.02);
+    assert.ok(
+      Math.abs(van!.perMile - 2.41) < 0.02 &&
+        Math.abs(reefer!.perMile - 2.78) < 0.02 &&
+        Math.abs(flatbed!.perMile - 2.98) < 0.02
+    );
   });
 
   it('is deterministic', () => {
@@ -159,14 +176,21 @@ describe('rateLane', () => {
     // The cap is on the origin's region: the reverse lane leaves the Southeast and is not capped.
     assert.deepEqual(rateLane(lane('Atlanta, GA', 'Chicago, IL'), capped).flags, []);
     // The cap never takes a short lane below the minimum charge.
-    const short = rateLane(lane('Chicago, IL', 'Joliet, IL'), compileModel(variant({ version: 'cap3', regionalCaps: { Midwest: 1 } })));
+    const short = rateLane(
+      lane('Chicago, IL', 'Joliet, IL'),
+      compileModel(variant({ version: 'cap3', regionalCaps: { Midwest: 1 } }))
+    );
     assert.equal(short.total, 350);
     assert.deepEqual(short.flags, ['minimum_charge']);
   });
 
   it('flags a candidate more than 10% away from the active model as an anomaly', () => {
-    const up15 = compileModel(variant({ version: 'up15', ratePerMile: { van: 1.95 * 1.15, reefer: 2.32, flatbed: 2.52 } }));
-    const up5 = compileModel(variant({ version: 'up5', ratePerMile: { van: 1.95 * 1.05, reefer: 2.32, flatbed: 2.52 } }));
+    const up15 = compileModel(
+      variant({ version: 'up15', ratePerMile: { van: 1.95 * 1.15, reefer: 2.32, flatbed: 2.52 } })
+    );
+    const up5 = compileModel(
+      variant({ version: 'up5', ratePerMile: { van: 1.95 * 1.05, reefer: 2.32, flatbed: 2.52 } })
+    );
     const l = lane('Chicago, IL', 'Atlanta, GA');
     const a = rateCandidate(l, up15, v1);
     assert.ok(Math.abs(a.total - a.activeTotal) / a.activeTotal > ANOMALY_THRESHOLD);
@@ -184,20 +208,38 @@ describe('rateLane', () => {
     assert.equal(tryRateLane(lane('Springfeld, IL', 'Dallas, TX'), v1), "unknown origin 'Springfeld, IL'");
     assert.equal(tryRateLane(lane('Dallas, TX', '99999'), v1), "unknown destination '99999'");
     assert.equal(tryRateLane(lane('Dallas, TX', 'Springfield'), v1), "unknown destination 'Springfield'");
-    assert.match(tryRateLane({ ...lane('Dallas, TX', 'Austin, TX'), equipment: 'truck' as 'van' }, v1) as string, /unknown equipment 'truck'/);
-    assert.match(tryRateLane(lane('Dallas, TX', 'Austin, TX', 'van', '2026-02-30'), v1) as string, /invalid pickupDate '2026-02-30'/);
+    assert.match(
+      tryRateLane({ ...lane('Dallas, TX', 'Austin, TX'), equipment: 'truck' as 'van' }, v1) as string,
+      /unknown equipment 'truck'/
+    );
+    assert.match(
+      tryRateLane(lane('Dallas, TX', 'Austin, TX', 'van', '2026-02-30'), v1) as string,
+      /invalid pickupDate '2026-02-30'/
+    );
     assert.match(tryRateLane(lane('Dallas, TX', 'Austin, TX', 'van', '2026-2-3'), v1) as string, /invalid pickupDate/);
     assert.equal(typeof tryRateLane(lane('Dallas, TX', 'Austin, TX', 'van', '2028-02-29'), v1), 'object', 'leap day');
-    assert.equal(tryRateLane({ ...lane('x', 'Austin, TX'), origin: undefined as unknown as string }, v1), 'origin is missing');
-    assert.match(tryRateLane({ ...lane('x', 'Austin, TX'), origin: 60601 as unknown as string }, v1) as string, /origin must be text/);
-    assert.throws(() => rateLane(lane('Springfeld, IL', 'Dallas, TX'), v1), (e: unknown) => e instanceof RatingError && e.message === "unknown origin 'Springfeld, IL'");
+    assert.equal(
+      tryRateLane({ ...lane('x', 'Austin, TX'), origin: undefined as unknown as string }, v1),
+      'origin is missing'
+    );
+    assert.match(
+      tryRateLane({ ...lane('x', 'Austin, TX'), origin: 60601 as unknown as string }, v1) as string,
+      /origin must be text/
+    );
+    assert.throws(
+      () => rateLane(lane('Springfeld, IL', 'Dallas, TX'), v1),
+      (e: unknown) => e instanceof RatingError && e.message === "unknown origin 'Springfeld, IL'"
+    );
   });
 });
 
 describe('pricing model validation', () => {
   it('names the bad field', () => {
     const bad = (patch: Record<string, unknown>, field: RegExp) =>
-      assert.throws(() => compileModel({ ...structuredClone(SEED_V1), ...patch }), (e: unknown) => e instanceof PricingModelError && field.test(e.message));
+      assert.throws(
+        () => compileModel({ ...structuredClone(SEED_V1), ...patch }),
+        (e: unknown) => e instanceof PricingModelError && field.test(e.message)
+      );
     bad({ ratePerMile: { van: -1, reefer: 2, flatbed: 2 } }, /ratePerMile\.van: ratePerMile must be > 0/);
     bad({ costPerMile: { van: 2, reefer: 2 } }, /costPerMile\.flatbed: costPerMile is required/);
     bad({ seasonality: [1, 1, 1] }, /: seasonality must have 12 monthly multipliers/);
@@ -265,7 +307,11 @@ describe('A/B split', () => {
   });
 
   it('salts the split with the candidate version, so each experiment gets its own lanes', () => {
-    const other = createSnapshot({ active: v1, candidate: compileModel({ ...structuredClone(SEED_V1), version: 'v3' }), candidateShare: 0.1 });
+    const other = createSnapshot({
+      active: v1,
+      candidate: compileModel({ ...structuredClone(SEED_V1), version: 'v3' }),
+      candidateShare: 0.1,
+    });
     let both = 0;
     let first = 0;
     for (let i = 0; i < 20_000; i++) {

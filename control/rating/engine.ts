@@ -69,7 +69,8 @@ function digit(s: string, i: number): number {
 
 /** Month index 0..11 of a valid YYYY-MM-DD date, or -1. */
 export function monthIndex(date: string): number {
-  if (typeof date !== 'string' || date.length !== 10 || date.charCodeAt(4) !== 45 || date.charCodeAt(7) !== 45) return -1;
+  if (typeof date !== 'string' || date.length !== 10 || date.charCodeAt(4) !== 45 || date.charCodeAt(7) !== 45)
+    return -1;
   const year = digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
   const month = digit(date, 5) * 10 + digit(date, 6);
   const day = digit(date, 8) * 10 + digit(date, 9);
@@ -225,7 +226,11 @@ function compareResolved(candidate: PricingModel, active: PricingModel): Compare
   price(rOrigin, rDestination, rEquipment, rMonth, active);
   const activeC = pTotalC;
   price(rOrigin, rDestination, rEquipment, rMonth, candidate);
-  return { ...result(candidate.version, isAnomaly(pTotalC, activeC)), activeTotal: activeC / 100, activeVersion: active.version };
+  return {
+    ...result(candidate.version, isAnomaly(pTotalC, activeC)),
+    activeTotal: activeC / 100,
+    activeVersion: active.version,
+  };
 }
 
 export function rateCandidate(lane: Lane, candidate: PricingModel, active: PricingModel): ComparedRate {
@@ -303,13 +308,14 @@ export function tryRateSplit(
   candidate: PricingModel | null,
   share: number,
   saltState: number,
-  key?: string,
+  key?: string
 ): SplitRate | string {
   const error = resolveLane(lane);
   if (error !== null) return error;
   let arm: 'active' | 'candidate' = 'active';
   if (candidate !== null && share > 0) {
-    const position = key === undefined ? resolvedSplitPosition(saltState, lane.equipment) : splitPosition(saltState, key);
+    const position =
+      key === undefined ? resolvedSplitPosition(saltState, lane.equipment) : splitPosition(saltState, key);
     if (position < share) arm = 'candidate';
   }
   let activeC = -1;

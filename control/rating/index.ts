@@ -18,7 +18,15 @@ export {
   type LaneRate,
   type SplitRate,
 } from './engine.ts';
-export { checkLocation, LOCATIONS, normalizeCity, REGIONS, resolveLocation, type Location, type Region } from './locations.ts';
+export {
+  checkLocation,
+  LOCATIONS,
+  normalizeCity,
+  REGIONS,
+  resolveLocation,
+  type Location,
+  type Region,
+} from './locations.ts';
 export {
   compileModel,
   EQUIPMENT,

@@ -7,7 +7,15 @@ import { parse } from 'csv-parse/sync';
  * a full state name works too; "City ST" without the comma as well), optionally followed by a ZIP
  * ("Chicago, IL 60601"), or a 5-digit ZIP (ZIP+4 allowed) matched on its first three digits.
  */
-export const REGIONS = ['Northeast', 'Southeast', 'Midwest', 'South Central', 'Mountain', 'West Coast', 'Pacific Northwest'] as const;
+export const REGIONS = [
+  'Northeast',
+  'Southeast',
+  'Midwest',
+  'South Central',
+  'Mountain',
+  'West Coast',
+  'Pacific Northwest',
+] as const;
 export type Region = (typeof REGIONS)[number];
 
 export interface Location {
@@ -25,13 +33,55 @@ export interface Location {
 }
 
 const STATE_NAMES: Record<string, string> = {
-  AL: 'Alabama', AZ: 'Arizona', AR: 'Arkansas', CA: 'California', CO: 'Colorado', CT: 'Connecticut', DE: 'Delaware',
-  DC: 'District of Columbia', FL: 'Florida', GA: 'Georgia', ID: 'Idaho', IL: 'Illinois', IN: 'Indiana', IA: 'Iowa',
-  KS: 'Kansas', KY: 'Kentucky', LA: 'Louisiana', ME: 'Maine', MD: 'Maryland', MA: 'Massachusetts', MI: 'Michigan',
-  MN: 'Minnesota', MS: 'Mississippi', MO: 'Missouri', MT: 'Montana', NE: 'Nebraska', NV: 'Nevada', NH: 'New Hampshire',
-  NJ: 'New Jersey', NM: 'New Mexico', NY: 'New York', NC: 'North Carolina', ND: 'North Dakota', OH: 'Ohio', OK: 'Oklahoma',
-  OR: 'Oregon', PA: 'Pennsylvania', RI: 'Rhode Island', SC: 'South Carolina', SD: 'South Dakota', TN: 'Tennessee',
-  TX: 'Texas', UT: 'Utah', VT: 'Vermont', VA: 'Virginia', WA: 'Washington', WV: 'West Virginia', WI: 'Wisconsin', WY: 'Wyoming',
+  AL: 'Alabama',
+  AZ: 'Arizona',
+  AR: 'Arkansas',
+  CA: 'California',
+  CO: 'Colorado',
+  CT: 'Connecticut',
+  DE: 'Delaware',
+  DC: 'District of Columbia',
+  FL: 'Florida',
+  GA: 'Georgia',
+  ID: 'Idaho',
+  IL: 'Illinois',
+  IN: 'Indiana',
+  IA: 'Iowa',
+  KS: 'Kansas',
+  KY: 'Kentucky',
+  LA: 'Louisiana',
+  ME: 'Maine',
+  MD: 'Maryland',
+  MA: 'Massachusetts',
+  MI: 'Michigan',
+  MN: 'Minnesota',
+  MS: 'Mississippi',
+  MO: 'Missouri',
+  MT: 'Montana',
+  NE: 'Nebraska',
+  NV: 'Nevada',
+  NH: 'New Hampshire',
+  NJ: 'New Jersey',
+  NM: 'New Mexico',
+  NY: 'New York',
+  NC: 'North Carolina',
+  ND: 'North Dakota',
+  OH: 'Ohio',
+  OK: 'Oklahoma',
+  OR: 'Oregon',
+  PA: 'Pennsylvania',
+  RI: 'Rhode Island',
+  SC: 'South Carolina',
+  SD: 'South Dakota',
+  TN: 'Tennessee',
+  TX: 'Texas',
+  UT: 'Utah',
+  VT: 'Vermont',
+  VA: 'Virginia',
+  WA: 'Washington',
+  WV: 'West Virginia',
+  WI: 'Wisconsin',
+  WY: 'Wyoming',
 };
 /** Lower-case state name or code → code. */
 const STATE_LOOKUP = new Map<string, string>();
@@ -63,7 +113,10 @@ function normalizeState(state: string): string | undefined {
 
 function loadTable(): Location[] {
   const file = new URL('./data/locations.csv', import.meta.url);
-  const records = parse(fs.readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  const records = parse(fs.readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, trim: true }) as Record<
+    string,
+    string
+  >[];
   const seenZip = new Set<string>();
   const seenName = new Set<string>();
   return records.map((r, i) => {
@@ -78,7 +131,8 @@ function loadTable(): Location[] {
     if (!city) throw new Error(`${where}: city is empty`);
     if (!STATE_NAMES[state]) throw new Error(`${where}: state '${state}' is not a US state code`);
     if (!/^\d{3}$/.test(zip3)) throw new Error(`${where}: zip3 '${zip3}' is not three digits`);
-    if (!(lat >= 24 && lat <= 50) || !(lon >= -125 && lon <= -66)) throw new Error(`${where}: ${r.lat},${r.lon} is outside the contiguous US`);
+    if (!(lat >= 24 && lat <= 50) || !(lon >= -125 && lon <= -66))
+      throw new Error(`${where}: ${r.lat},${r.lon} is outside the contiguous US`);
     if (regionIndex < 0) throw new Error(`${where}: region '${r.region}' is not one of ${REGIONS.join(', ')}`);
     if (seenZip.has(zip3)) throw new Error(`${where}: zip3 ${zip3} appears twice`);
     const key = `${normalizeCity(city)}|${state}`;

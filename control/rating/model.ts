@@ -19,23 +19,35 @@ const perEquipment = (what: string) =>
 const fuelSurchargeSchema = z.discriminatedUnion(
   'kind',
   [
-    z.object({
-      kind: z.literal('per_mile'),
-      /** Dollars per loaded mile, the same for every equipment type. */
-      perMile: num('fuel surcharge perMile').min(0, 'fuel surcharge perMile must be >= 0').max(5, 'fuel surcharge perMile must be at most 5 dollars per mile'),
-    }).strict(),
-    z.object({
-      kind: z.literal('percent_of_linehaul'),
-      /** Fraction of the linehaul: 0.2 = 20%. */
-      fraction: num('fuel surcharge fraction').min(0, 'fuel surcharge fraction must be >= 0').max(1, 'fuel surcharge fraction must be a fraction of the linehaul, at most 1 (0.2 = 20%)'),
-    }).strict(),
+    z
+      .object({
+        kind: z.literal('per_mile'),
+        /** Dollars per loaded mile, the same for every equipment type. */
+        perMile: num('fuel surcharge perMile')
+          .min(0, 'fuel surcharge perMile must be >= 0')
+          .max(5, 'fuel surcharge perMile must be at most 5 dollars per mile'),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal('percent_of_linehaul'),
+        /** Fraction of the linehaul: 0.2 = 20%. */
+        fraction: num('fuel surcharge fraction')
+          .min(0, 'fuel surcharge fraction must be >= 0')
+          .max(1, 'fuel surcharge fraction must be a fraction of the linehaul, at most 1 (0.2 = 20%)'),
+      })
+      .strict(),
   ],
-  { error: "fuelSurcharge.kind must be 'per_mile' or 'percent_of_linehaul'" },
+  { error: "fuelSurcharge.kind must be 'per_mile' or 'percent_of_linehaul'" }
 );
 
-const capSchema = num('a regional cap').positive('a regional cap must be > 0').max(50, 'a regional cap must be at most 50 dollars per mile');
+const capSchema = num('a regional cap')
+  .positive('a regional cap must be > 0')
+  .max(50, 'a regional cap must be at most 50 dollars per mile');
 const regionalCapsSchema = z
-  .object(Object.fromEntries(REGIONS.map((r) => [r, capSchema.optional()])) as Record<Region, z.ZodOptional<typeof capSchema>>)
+  .object(
+    Object.fromEntries(REGIONS.map((r) => [r, capSchema.optional()])) as Record<Region, z.ZodOptional<typeof capSchema>>
+  )
   .strict();
 
 /** A pricing model's parameters, as stored in controlroom.pricing_models.params. */
@@ -43,22 +55,34 @@ export const pricingModelParamsSchema = z
   .object({
     version: z
       .string('version must be a string')
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'version must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit'),
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+        'version must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit'
+      ),
     /** Linehaul price per loaded mile by equipment (before fuel and seasonality). */
     ratePerMile: perEquipment('ratePerMile'),
     /** What the carrier costs per loaded mile by equipment, all-in (the carrier's linehaul and fuel), before seasonality. */
     costPerMile: perEquipment('costPerMile'),
     fuelSurcharge: fuelSurchargeSchema,
     /** Least total charged for any lane, same-city ones included. */
-    minimumCharge: num('minimumCharge').positive('minimumCharge must be > 0').max(100_000, 'minimumCharge must be at most 100000'),
+    minimumCharge: num('minimumCharge')
+      .positive('minimumCharge must be > 0')
+      .max(100_000, 'minimumCharge must be at most 100000'),
     /** Multipliers for January..December, applied to the linehaul price and the carrier cost. */
     seasonality: z
-      .array(num('each seasonality multiplier').min(0.5, 'seasonality multipliers must be >= 0.5').max(2, 'seasonality multipliers must be <= 2'), 'seasonality must be an array of 12 numbers')
+      .array(
+        num('each seasonality multiplier')
+          .min(0.5, 'seasonality multipliers must be >= 0.5')
+          .max(2, 'seasonality multipliers must be <= 2'),
+        'seasonality must be an array of 12 numbers'
+      )
       .length(12, 'seasonality must have 12 monthly multipliers (January..December)'),
     /** Highest all-in price per mile for lanes leaving a region; a region without an entry is uncapped. */
     regionalCaps: regionalCapsSchema,
     /** Least markup over carrier cost: 0.08 = the price is at least carrier cost x 1.08. */
-    minMargin: num('minMargin').min(0, 'minMargin must be >= 0').max(1, 'minMargin must be a fraction, at most 1 (0.08 = 8%)'),
+    minMargin: num('minMargin')
+      .min(0, 'minMargin must be >= 0')
+      .max(1, 'minMargin must be a fraction, at most 1 (0.08 = 8%)'),
     /** Road miles per great-circle mile. */
     circuityFactor: num('circuityFactor').min(1, 'circuityFactor must be >= 1').max(2, 'circuityFactor must be <= 2'),
   })
@@ -71,7 +95,7 @@ export type FuelSurcharge = PricingModelParams['fuelSurcharge'];
 export class PricingModelError extends UserError {
   constructor(
     message: string,
-    readonly issues: { path: string; message: string }[],
+    readonly issues: { path: string; message: string }[]
   ) {
     super(400, message);
     this.name = 'PricingModelError';

@@ -29,7 +29,8 @@ function stats(t: DriftTotals | undefined): PricingRoleStats {
  */
 export async function pricingOverview(pool: Pool): Promise<PricingOverview> {
   const [models, drift] = await Promise.all([listModels(pool), readDriftTotals(pool)]);
-  const find = (version: string, role: string) => drift.totals.find((t) => t.modelVersion === version && t.role === role);
+  const find = (version: string, role: string) =>
+    drift.totals.find((t) => t.modelVersion === version && t.role === role);
   const candidate = models.find((m) => m.status === 'candidate');
   // The registry's rollback order: the most recently retired model (ties as in registry.rollback).
   const rollbackTo =
@@ -39,7 +40,7 @@ export async function pricingOverview(pool: Pool): Promise<PricingOverview> {
         (a, b) =>
           (b.retiredAt?.getTime() ?? 0) - (a.retiredAt?.getTime() ?? 0) ||
           (b.activatedAt?.getTime() ?? -Infinity) - (a.activatedAt?.getTime() ?? -Infinity) ||
-          (a.version < b.version ? 1 : a.version > b.version ? -1 : 0),
+          (a.version < b.version ? 1 : a.version > b.version ? -1 : 0)
       )[0]?.version ?? null;
   return {
     models: models.map((m) => ({

@@ -33,12 +33,18 @@ afterEach(async () => {
   await db.drop();
 });
 
-async function audits(): Promise<{ actor: string; action: string; target: string; payload: Record<string, unknown> }[]> {
-  const { rows } = await db.pool.query(`SELECT actor, action, target, payload FROM audit_log WHERE action LIKE 'pricing_model.%' ORDER BY id`);
+async function audits(): Promise<
+  { actor: string; action: string; target: string; payload: Record<string, unknown> }[]
+> {
+  const { rows } = await db.pool.query(
+    `SELECT actor, action, target, payload FROM audit_log WHERE action LIKE 'pricing_model.%' ORDER BY id`
+  );
   return rows;
 }
 async function statuses(): Promise<Record<string, string>> {
-  const { rows } = await db.pool.query<{ version: string; status: string }>(`SELECT version, status FROM controlroom.pricing_models`);
+  const { rows } = await db.pool.query<{ version: string; status: string }>(
+    `SELECT version, status FROM controlroom.pricing_models`
+  );
   return Object.fromEntries(rows.map((r) => [r.version, r.status]));
 }
 const STATUS = { not_found: 404, conflict: 409, invalid: 400 } as const;
@@ -61,16 +67,19 @@ describe('pricing model registry', () => {
   it('registers drafts with validation, and refuses a duplicate version', async () => {
     await assert.rejects(
       registerModel(db.pool, { ...model('v2'), minimumCharge: -5 }, ACTOR),
-      (e: unknown) => e instanceof PricingModelError && /: minimumCharge must be > 0/.test(e.message),
+      (e: unknown) => e instanceof PricingModelError && /: minimumCharge must be > 0/.test(e.message)
     );
-    await assert.rejects(registerModel(db.pool, { version: 'v2' }, ACTOR), (e: unknown) => e instanceof PricingModelError && /ratePerMile/.test(e.message));
+    await assert.rejects(
+      registerModel(db.pool, { version: 'v2' }, ACTOR),
+      (e: unknown) => e instanceof PricingModelError && /ratePerMile/.test(e.message)
+    );
     const row = await registerModel(db.pool, model('v2'), ACTOR);
     assert.equal(row.status, 'draft');
     assert.equal(row.createdBy, ACTOR);
     await rejects(registerModel(db.pool, model('v2'), ACTOR), 'conflict', /'v2' already exists/);
     assert.deepEqual(
       (await audits()).map((a) => [a.actor, a.action, a.target]),
-      [[ACTOR, 'pricing_model.registered', 'pricing_models/v2']],
+      [[ACTOR, 'pricing_model.registered', 'pricing_models/v2']]
     );
     assert.deepEqual(await statuses(), { v1: 'active', v2: 'draft' });
   });
@@ -91,7 +100,12 @@ describe('pricing model registry', () => {
     let toCandidate = 0;
     const N = 5000;
     for (let i = 0; i < N; i++) {
-      const lane = { origin: LOCATIONS[i % LOCATIONS.length]!.name, destination: LOCATIONS[(i * 31 + 7) % LOCATIONS.length]!.name, equipment: 'van' as const, pickupDate: '2026-09-01' };
+      const lane = {
+        origin: LOCATIONS[i % LOCATIONS.length]!.name,
+        destination: LOCATIONS[(i * 31 + 7) % LOCATIONS.length]!.name,
+        equipment: 'van' as const,
+        pickupDate: '2026-09-01',
+      };
       const r = rateWithRegistry(lane, snapshot);
       if (r.arm === 'candidate') {
         toCandidate++;
@@ -124,7 +138,7 @@ describe('pricing model registry', () => {
         ['pricing_model.candidate_withdrawn', 'pricing_models/v2'],
         ['pricing_model.candidate_promoted', 'pricing_models/v3'],
         ['pricing_model.candidate_withdrawn', 'pricing_models/v3'],
-      ],
+      ]
     );
     const promoted = (await audits())[2]!;
     assert.equal(promoted.payload.share, 0.25);
@@ -154,7 +168,12 @@ describe('pricing model registry', () => {
     assert.deepEqual(await statuses(), { v1: 'retired', v2: 'active', v3: 'retired' });
     snapshot = await loadRegistry(db.pool);
     assert.equal(snapshot.active.version, 'v2');
-    const lane = { origin: 'Chicago, IL', destination: 'Atlanta, GA', equipment: 'van' as const, pickupDate: '2026-04-01' };
+    const lane = {
+      origin: 'Chicago, IL',
+      destination: 'Atlanta, GA',
+      equipment: 'van' as const,
+      pickupDate: '2026-04-01',
+    };
     assert.equal(rateWithRegistry(lane, snapshot).modelVersion, 'v2');
 
     // Rolling back a rollback returns to the model it rolled back from.
@@ -165,11 +184,21 @@ describe('pricing model registry', () => {
     assert.deepEqual(
       log.slice(3).map((a) => [a.actor, a.action, a.target, a.payload]),
       [
-        [ACTOR, 'pricing_model.activated', 'pricing_models/v2', { version: 'v2', previous: 'v1', previousStatus: 'candidate' }],
-        [ACTOR, 'pricing_model.activated', 'pricing_models/v3', { version: 'v3', previous: 'v2', previousStatus: 'draft' }],
+        [
+          ACTOR,
+          'pricing_model.activated',
+          'pricing_models/v2',
+          { version: 'v2', previous: 'v1', previousStatus: 'candidate' },
+        ],
+        [
+          ACTOR,
+          'pricing_model.activated',
+          'pricing_models/v3',
+          { version: 'v3', previous: 'v2', previousStatus: 'draft' },
+        ],
         ['grafana:bob', 'pricing_model.rolled_back', 'pricing_models/v2', { from: 'v3', to: 'v2' }],
         ['grafana:bob', 'pricing_model.rolled_back', 'pricing_models/v3', { from: 'v2', to: 'v3' }],
-      ],
+      ]
     );
   });
 
@@ -177,20 +206,32 @@ describe('pricing model registry', () => {
     await registerModel(db.pool, model('v2'), ACTOR);
     await registerModel(db.pool, model('v3'), ACTOR);
     await assert.rejects(
-      db.pool.query(`UPDATE controlroom.pricing_models SET status = 'active', activated_at = now() WHERE version = 'v2'`),
-      /pricing_models_one_active/,
+      db.pool.query(
+        `UPDATE controlroom.pricing_models SET status = 'active', activated_at = now() WHERE version = 'v2'`
+      ),
+      /pricing_models_one_active/
     );
     await promoteCandidate(db.pool, 'v2', 0.1, ACTOR);
-    await assert.rejects(db.pool.query(`UPDATE controlroom.pricing_models SET status = 'candidate' WHERE version = 'v3'`), /pricing_models_one_candidate/);
+    await assert.rejects(
+      db.pool.query(`UPDATE controlroom.pricing_models SET status = 'candidate' WHERE version = 'v3'`),
+      /pricing_models_one_candidate/
+    );
     // Concurrent activations serialise on the registry lock: one active model at the end.
     await Promise.all([activate(db.pool, 'v2', ACTOR), activate(db.pool, 'v3', ACTOR)]);
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM controlroom.pricing_models WHERE status = 'active'`);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM controlroom.pricing_models WHERE status = 'active'`
+    );
     assert.equal(rows[0].n, 1);
   });
 
   it('a failed change writes neither the change nor an audit entry', async () => {
-    await db.pool.query(`INSERT INTO controlroom.pricing_models (version, params, status, created_by) VALUES ('broken', '{"version": "broken"}', 'draft', 'test')`);
-    await assert.rejects(activate(db.pool, 'broken', ACTOR), (e: unknown) => e instanceof PricingModelError && /ratePerMile/.test(e.message));
+    await db.pool.query(
+      `INSERT INTO controlroom.pricing_models (version, params, status, created_by) VALUES ('broken', '{"version": "broken"}', 'draft', 'test')`
+    );
+    await assert.rejects(
+      activate(db.pool, 'broken', ACTOR),
+      (e: unknown) => e instanceof PricingModelError && /ratePerMile/.test(e.message)
+    );
     assert.deepEqual(await statuses(), { v1: 'active', broken: 'draft' });
     assert.deepEqual(await audits(), []);
     await assert.rejects(registerModel(db.pool, model('v2'), '  '), /actor is required/);
@@ -205,6 +246,9 @@ describe('pricing model registry', () => {
     const r = rate({ origin: '60601', destination: 'Atlanta, GA', equipment: 'reefer', pickupDate: '2026-07-04' });
     assert.equal(r.modelVersion, 'v1');
     assert.ok(r.total > 1500);
-    assert.throws(() => rate({ origin: 'Chicago, IL', destination: 'Atlantis, GA', equipment: 'van', pickupDate: '2026-07-04' }), /unknown destination 'Atlantis, GA'/);
+    assert.throws(
+      () => rate({ origin: 'Chicago, IL', destination: 'Atlantis, GA', equipment: 'van', pickupDate: '2026-07-04' }),
+      /unknown destination 'Atlantis, GA'/
+    );
   });
 });

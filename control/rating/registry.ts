@@ -38,9 +38,10 @@ export class RegistrySnapshot {
     readonly candidate: PricingModel | null,
     /** Share of lanes for the candidate (0 when there is none). */
     readonly candidateShare: number,
-    readonly loadedAt: Date = new Date(),
+    readonly loadedAt: Date = new Date()
   ) {
-    if (candidate && candidate.version === active.version) throw new UserError(400, `candidate '${candidate.version}' is also the active model`);
+    if (candidate && candidate.version === active.version)
+      throw new UserError(400, `candidate '${candidate.version}' is also the active model`);
     if (!(candidateShare >= 0 && candidateShare <= MAX_CANDIDATE_SHARE)) {
       throw new UserError(400, `candidate share must be between 0 and ${MAX_CANDIDATE_SHARE}, got ${candidateShare}`);
     }
@@ -65,12 +66,22 @@ export class RegistrySnapshot {
 }
 
 type ModelInput = PricingModel | PricingModelParams | unknown;
-const isCompiled = (m: unknown): m is PricingModel => typeof m === 'object' && m !== null && (m as PricingModel).rate instanceof Float64Array;
+const isCompiled = (m: unknown): m is PricingModel =>
+  typeof m === 'object' && m !== null && (m as PricingModel).rate instanceof Float64Array;
 
 /** A snapshot from parameters or compiled models, without a database (tests, benchmarks, workers). */
-export function createSnapshot(options: { active: ModelInput; candidate?: ModelInput | null; candidateShare?: number }): RegistrySnapshot {
+export function createSnapshot(options: {
+  active: ModelInput;
+  candidate?: ModelInput | null;
+  candidateShare?: number;
+}): RegistrySnapshot {
   const active = isCompiled(options.active) ? options.active : compileModel(options.active);
-  const candidate = options.candidate == null ? null : isCompiled(options.candidate) ? options.candidate : compileModel(options.candidate);
+  const candidate =
+    options.candidate == null
+      ? null
+      : isCompiled(options.candidate)
+        ? options.candidate
+        : compileModel(options.candidate);
   return new RegistrySnapshot(active, candidate, candidate ? (options.candidateShare ?? DEFAULT_CANDIDATE_SHARE) : 0);
 }
 
@@ -121,7 +132,9 @@ function toRow(r: DbRow): ModelRow {
 
 /** The active model and the candidate (if any), validated and compiled. */
 export async function loadRegistry(db: Pool | PoolClient): Promise<RegistrySnapshot> {
-  const { rows } = await db.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`);
+  const { rows } = await db.query<DbRow>(
+    `SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`
+  );
   const activeRow = rows.find((r) => r.status === 'active');
   if (!activeRow) throw new UserError(404, 'no active pricing model in controlroom.pricing_models');
   const candidateRow = rows.find((r) => r.status === 'candidate');
@@ -132,12 +145,16 @@ export async function loadRegistry(db: Pool | PoolClient): Promise<RegistrySnaps
 
 /** Every model, newest first. */
 export async function listModels(db: Pool | PoolClient): Promise<ModelRow[]> {
-  const { rows } = await db.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models ORDER BY created_at DESC, version DESC`);
+  const { rows } = await db.query<DbRow>(
+    `SELECT ${COLUMNS} FROM controlroom.pricing_models ORDER BY created_at DESC, version DESC`
+  );
   return rows.map(toRow);
 }
 
 export async function getModel(db: Pool | PoolClient, version: string): Promise<ModelRow | null> {
-  const { rows } = await db.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE version = $1`, [version]);
+  const { rows } = await db.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE version = $1`, [
+    version,
+  ]);
   return rows[0] ? toRow(rows[0]) : null;
 }
 
@@ -179,7 +196,10 @@ async function change<T>(db: Pool, work: (client: PoolClient) => Promise<T>): Pr
 }
 
 async function lockModel(client: PoolClient, version: string): Promise<DbRow> {
-  const { rows } = await client.query<DbRow>(`SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE version = $1 FOR UPDATE`, [version]);
+  const { rows } = await client.query<DbRow>(
+    `SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE version = $1 FOR UPDATE`,
+    [version]
+  );
   if (!rows[0]) throw new UserError(404, `no pricing model '${version}'`);
   return rows[0];
 }
@@ -194,10 +214,13 @@ export async function registerModel(db: Pool, params: unknown, actor: string | C
     const { rows } = await client.query<DbRow>(
       `INSERT INTO controlroom.pricing_models (version, params, status, created_by) VALUES ($1, $2, 'draft', $3)
        ON CONFLICT (version) DO NOTHING RETURNING ${COLUMNS}`,
-      [valid.version, JSON.stringify(valid), by.actor],
+      [valid.version, JSON.stringify(valid), by.actor]
     );
     if (!rows[0]) throw new UserError(409, `pricing model '${valid.version}' already exists`);
-    await audit(client, entry(by, 'pricing_model.registered', valid.version, { version: valid.version, params: valid }));
+    await audit(
+      client,
+      entry(by, 'pricing_model.registered', valid.version, { version: valid.version, params: valid })
+    );
     return toRow(rows[0]);
   });
 }
@@ -206,11 +229,19 @@ export async function registerModel(db: Pool, params: unknown, actor: string | C
  * Makes a draft or retired model the candidate with `share` of lanes (default 10%, at most 50%), or changes
  * the share of the current candidate. A different previous candidate goes back to draft.
  */
-export async function promoteCandidate(db: Pool, version: string, share: number | undefined, actor: string | ChangedBy): Promise<ModelRow> {
+export async function promoteCandidate(
+  db: Pool,
+  version: string,
+  share: number | undefined,
+  actor: string | ChangedBy
+): Promise<ModelRow> {
   const by = changedBy(actor);
   const s = share ?? DEFAULT_CANDIDATE_SHARE;
   if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0 || s > MAX_CANDIDATE_SHARE) {
-    throw new UserError(400, `candidate share must be > 0 and <= ${MAX_CANDIDATE_SHARE} (0.1 = 10% of lanes), got ${String(share)}`);
+    throw new UserError(
+      400,
+      `candidate share must be > 0 and <= ${MAX_CANDIDATE_SHARE} (0.1 = 10% of lanes), got ${String(share)}`
+    );
   }
   return change(db, async (client) => {
     const row = await lockModel(client, version);
@@ -219,17 +250,20 @@ export async function promoteCandidate(db: Pool, version: string, share: number 
     let replaced: string | null = null;
     if (row.status !== 'candidate') {
       const previous = await client.query<{ version: string }>(
-        `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING version`,
+        `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING version`
       );
       replaced = previous.rows[0]?.version ?? null;
       if (replaced) {
-        await audit(client, entry(by, 'pricing_model.candidate_withdrawn', replaced, { version: replaced, replacedBy: version }));
+        await audit(
+          client,
+          entry(by, 'pricing_model.candidate_withdrawn', replaced, { version: replaced, replacedBy: version })
+        );
       }
     }
     const { rows } = await client.query<DbRow>(
       `UPDATE controlroom.pricing_models SET status = 'candidate', candidate_share = $2, retired_at = NULL
         WHERE version = $1 RETURNING ${COLUMNS}`,
-      [version, s],
+      [version, s]
     );
     await audit(
       client,
@@ -239,7 +273,7 @@ export async function promoteCandidate(db: Pool, version: string, share: number 
         previousStatus: row.status,
         previousShare: row.status === 'candidate' ? Number(row.candidate_share) : null,
         replaced,
-      }),
+      })
     );
     return toRow(rows[0]!);
   });
@@ -250,7 +284,7 @@ export async function withdrawCandidate(db: Pool, actor: string | ChangedBy): Pr
   const by = changedBy(actor);
   return change(db, async (client) => {
     const { rows } = await client.query<DbRow>(
-      `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING ${COLUMNS}`,
+      `UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate' RETURNING ${COLUMNS}`
     );
     if (!rows[0]) throw new UserError(404, 'there is no candidate pricing model');
     await audit(client, entry(by, 'pricing_model.candidate_withdrawn', rows[0].version, { version: rows[0].version }));
@@ -261,12 +295,12 @@ export async function withdrawCandidate(db: Pool, actor: string | ChangedBy): Pr
 async function switchActive(client: PoolClient, row: DbRow): Promise<{ active: ModelRow; previous: string | null }> {
   compileModel(row.params);
   const previous = await client.query<{ version: string }>(
-    `UPDATE controlroom.pricing_models SET status = 'retired', retired_at = now() WHERE status = 'active' RETURNING version`,
+    `UPDATE controlroom.pricing_models SET status = 'retired', retired_at = now() WHERE status = 'active' RETURNING version`
   );
   const { rows } = await client.query<DbRow>(
     `UPDATE controlroom.pricing_models SET status = 'active', activated_at = now(), retired_at = NULL
       WHERE version = $1 RETURNING ${COLUMNS}`,
-    [row.version],
+    [row.version]
   );
   return { active: toRow(rows[0]!), previous: previous.rows[0]?.version ?? null };
 }
@@ -278,7 +312,10 @@ export async function activate(db: Pool, version: string, actor: string | Change
     const row = await lockModel(client, version);
     if (row.status === 'active') throw new UserError(409, `pricing model '${version}' is already active`);
     const { active, previous } = await switchActive(client, row);
-    await audit(client, entry(by, 'pricing_model.activated', version, { version, previous, previousStatus: row.status }));
+    await audit(
+      client,
+      entry(by, 'pricing_model.activated', version, { version, previous, previousStatus: row.status })
+    );
     return active;
   });
 }
@@ -292,7 +329,7 @@ export async function rollback(db: Pool, actor: string | ChangedBy): Promise<Mod
   return change(db, async (client) => {
     const { rows } = await client.query<DbRow>(
       `SELECT ${COLUMNS} FROM controlroom.pricing_models WHERE status = 'retired'
-        ORDER BY retired_at DESC, activated_at DESC NULLS LAST, version DESC LIMIT 1 FOR UPDATE`,
+        ORDER BY retired_at DESC, activated_at DESC NULLS LAST, version DESC LIMIT 1 FOR UPDATE`
     );
     const to = rows[0];
     if (!to) throw new UserError(409, 'no retired pricing model to roll back to');

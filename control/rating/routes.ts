@@ -1,11 +1,27 @@
-import { pricingCandidateRequestSchema, pricingChangeRequestSchema, type PricingModelAnswer, type PricingModelList, type PricingModelView } from '@controlroom/contract';
+import {
+  pricingCandidateRequestSchema,
+  pricingChangeRequestSchema,
+  type PricingModelAnswer,
+  type PricingModelList,
+  type PricingModelView,
+} from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
 import { actorOf, requireAction } from '../../core/access.ts';
 import type { Pool } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { jsonBody, parseInput, safeText } from '../../core/http.ts';
 import { pricingOverview } from './overview.ts';
-import { activate, getModel, listModels, promoteCandidate, registerModel, rollback, withdrawCandidate, type ChangedBy, type ModelRow } from './registry.ts';
+import {
+  activate,
+  getModel,
+  listModels,
+  promoteCandidate,
+  registerModel,
+  rollback,
+  withdrawCandidate,
+  type ChangedBy,
+  type ModelRow,
+} from './registry.ts';
 
 const modelView = (m: ModelRow): PricingModelView => ({
   ...m,
@@ -19,7 +35,11 @@ const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** The :version path parameter, checked like a registered version so no stray text reaches SQL. */
 function versionOf(req: Request): string {
   const version = String(req.params.version ?? '');
-  if (!VERSION.test(version)) throw new UserError(400, `model version '${safeText(version.slice(0, 64))}' is not a version name (letters, digits, ".", "_" or "-")`);
+  if (!VERSION.test(version))
+    throw new UserError(
+      400,
+      `model version '${safeText(version.slice(0, 64))}' is not a version name (letters, digits, ".", "_" or "-")`
+    );
   return version;
 }
 

@@ -31,8 +31,19 @@ after(async () => {
 });
 
 async function tableCounts(pool: Pool): Promise<Record<string, number>> {
-  const tables = ['companies', 'org_entitlements', 'quotes', 'invoices', 'directory_companies', 'directory_docs', 'usage_events', 'agent_tasks'];
-  const { rows } = await pool.query<{ t: string; n: string }>(tables.map((t) => `SELECT '${t}' AS t, count(*) AS n FROM ${t}`).join(' UNION ALL '));
+  const tables = [
+    'companies',
+    'org_entitlements',
+    'quotes',
+    'invoices',
+    'directory_companies',
+    'directory_docs',
+    'usage_events',
+    'agent_tasks',
+  ];
+  const { rows } = await pool.query<{ t: string; n: string }>(
+    tables.map((t) => `SELECT '${t}' AS t, count(*) AS n FROM ${t}`).join(' UNION ALL ')
+  );
   return Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
 }
 
@@ -71,26 +82,32 @@ test('seedDemo writes a plausible tenant base once and is idempotent', async () 
   assert.equal(first.companies, 60);
   assert.ok(first.quotes! > 1000 && first.invoices! > 300 && first.directory_docs! > 1000, JSON.stringify(first));
   const { rows: plans } = await live.pool.query<{ plan_id: string; n: string }>(
-    `SELECT plan_id, count(*) AS n FROM org_entitlements GROUP BY 1`,
+    `SELECT plan_id, count(*) AS n FROM org_entitlements GROUP BY 1`
   );
-  assert.deepEqual(Object.fromEntries(plans.map((r) => [r.plan_id, Number(r.n)])), { starter: 24, pro: 27, enterprise: 9 });
+  assert.deepEqual(Object.fromEntries(plans.map((r) => [r.plan_id, Number(r.n)])), {
+    starter: 24,
+    pro: 27,
+    enterprise: 9,
+  });
   const deleted = await scalar(live.pool, `SELECT count(*) AS v FROM companies WHERE deleted_at IS NOT NULL`);
   assert.ok(deleted >= 1 && deleted <= 2);
   const trialing = await scalar(
     live.pool,
-    `SELECT count(*) AS v FROM org_entitlements WHERE trial_ends_at > now() AND stripe_subscription_id IS NULL`,
+    `SELECT count(*) AS v FROM org_entitlements WHERE trial_ends_at > now() AND stripe_subscription_id IS NULL`
   );
   assert.ok(trialing > 0);
   const badIds = await scalar(
     live.pool,
     `SELECT count(*) AS v FROM org_entitlements
-      WHERE stripe_subscription_id NOT LIKE 'sub_demo_%' OR stripe_customer_id NOT LIKE 'cus_demo_%'`,
+      WHERE stripe_subscription_id NOT LIKE 'sub_demo_%' OR stripe_customer_id NOT LIKE 'cus_demo_%'`
   );
   assert.equal(badIds, 0);
 });
 
 test('the 30-day funnels have cohorts that partly convert', async () => {
-  const { rows } = await live.pool.query<{ funnel: string; entered: string; converted: string }>(`SELECT * FROM controlroom.funnel_30d`);
+  const { rows } = await live.pool.query<{ funnel: string; entered: string; converted: string }>(
+    `SELECT * FROM controlroom.funnel_30d`
+  );
   assert.equal(rows.length, 3);
   for (const r of rows) {
     const entered = Number(r.entered);
@@ -105,21 +122,30 @@ test('the 30-day funnels have cohorts that partly convert', async () => {
 test('history has realistic prices, invoices and carrier documents', async () => {
   const variance = await scalar(live.pool, `SELECT variance_ratio AS v FROM controlroom.quote_variance_30d`);
   assert.ok(variance > 0.015 && variance < 0.06, `variance ${variance}`);
-  assert.equal(await scalar(live.pool, `SELECT count(*) AS v FROM quotes WHERE proposed_rate < 800 OR proposed_rate > 4500`), 0);
   assert.equal(
-    await scalar(live.pool, `SELECT count(*) AS v FROM invoices i JOIN quotes q ON q.id = i.quote_id WHERE q.status <> 'accepted'`),
-    0,
+    await scalar(live.pool, `SELECT count(*) AS v FROM quotes WHERE proposed_rate < 800 OR proposed_rate > 4500`),
+    0
+  );
+  assert.equal(
+    await scalar(
+      live.pool,
+      `SELECT count(*) AS v FROM invoices i JOIN quotes q ON q.id = i.quote_id WHERE q.status <> 'accepted'`
+    ),
+    0
   );
   const { rows: docs } = await live.pool.query<{ status: string; n: string }>(
     `SELECT CASE WHEN expires_at <= now() THEN 'expired' WHEN expires_at <= now() + interval '7 days' THEN 'soon' ELSE 'valid' END AS status,
-            count(*) AS n FROM directory_docs GROUP BY 1`,
+            count(*) AS n FROM directory_docs GROUP BY 1`
   );
   const byStatus = Object.fromEntries(docs.map((r) => [r.status, Number(r.n)]));
   const total = (byStatus.expired ?? 0) + (byStatus.soon ?? 0) + (byStatus.valid ?? 0);
   assert.ok(byStatus.expired! > 0 && byStatus.soon! > 0 && byStatus.valid! / total > 0.7, JSON.stringify(byStatus));
   assert.equal(
-    await scalar(live.pool, `SELECT count(*) AS v FROM directory_companies WHERE onboarded_at <= invited_at OR (status = 'onboarded') <> (onboarded_at IS NOT NULL)`),
-    0,
+    await scalar(
+      live.pool,
+      `SELECT count(*) AS v FROM directory_companies WHERE onboarded_at <= invited_at OR (status = 'onboarded') <> (onboarded_at IS NOT NULL)`
+    ),
+    0
   );
 });
 
@@ -133,22 +159,31 @@ test('seeded usage: most tenants well under their included amounts, a handful ne
        JOIN plan_features pf ON pf.plan_id = e.plan_id AND pf.feature_key = u.feature_key AND pf.soft_limit > 0
       WHERE u.occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
         AND (pf.period = 'month' OR u.occurred_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
-      GROUP BY 1, 2, pf.soft_limit, pf.hard_limit`,
+      GROUP BY 1, 2, pf.soft_limit, pf.hard_limit`
   );
   const hot = rows.filter((r) => r.ratio >= 0.8);
   assert.ok(hot.length >= 3 && hot.length <= 8, JSON.stringify(hot));
-  assert.ok(hot.some((r) => r.feature_key === 'bulk_rating'), 'one tenant near its included bulk jobs today');
-  assert.ok(rows.every((r) => r.ratio < 1), 'nobody has used up an included amount (nothing billed) before live traffic');
+  assert.ok(
+    hot.some((r) => r.feature_key === 'bulk_rating'),
+    'one tenant near its included bulk jobs today'
+  );
+  assert.ok(
+    rows.every((r) => r.ratio < 1),
+    'nobody has used up an included amount (nothing billed) before live traffic'
+  );
   assert.ok(rows.every((r) => r.hard_ratio < 0.5));
   assert.ok(rows.filter((r) => r.ratio < 0.7).length > rows.length * 0.8);
   const overland = rows.find((r) => r.name === OVERLAND_EXPRESS && r.feature_key === 'rates');
   assert.ok(overland && Math.abs(overland.ratio - 0.95) < 0.005, JSON.stringify(overland));
   // Bulk rating is metered in jobs: one unit per usage row.
-  assert.equal(await scalar(live.pool, `SELECT count(*) AS v FROM usage_events WHERE feature_key = 'bulk_rating' AND qty <> 1`), 0);
+  assert.equal(
+    await scalar(live.pool, `SELECT count(*) AS v FROM usage_events WHERE feature_key = 'bulk_rating' AND qty <> 1`),
+    0
+  );
   const enterpriseJobs = await scalar(
     live.pool,
     `SELECT count(*) AS v FROM usage_events u JOIN org_entitlements e ON e.company_id = u.company_id
-      WHERE u.feature_key = 'bulk_rating' AND e.plan_id = 'enterprise'`,
+      WHERE u.feature_key = 'bulk_rating' AND e.plan_id = 'enterprise'`
   );
   assert.ok(enterpriseJobs > 0, 'enterprise tenants submit bulk jobs too');
 });
@@ -161,7 +196,7 @@ const overlandMonthRates = () =>
     sim.pool,
     `SELECT sum(u.qty) AS v FROM usage_events u JOIN companies c ON c.id = u.company_id
       WHERE c.name = $1 AND u.feature_key = 'rates' AND u.occurred_at >= '2030-05-01' AND u.occurred_at < '2030-06-01'`,
-    [OVERLAND_EXPRESS],
+    [OVERLAND_EXPRESS]
   );
 
 test('an hour of live traffic on a fake clock', async () => {
@@ -182,14 +217,17 @@ test('5xx stay rare in normal minutes and burst in us-east-1 at minutes 10-13', 
     scalar(
       sim.pool,
       `SELECT avg((status_code >= 500)::int) AS v FROM api_requests WHERE created_at >= $1 AND created_at < $2 AND region = $3`,
-      [minute(fromMinute), minute(toMinute), region],
+      [minute(fromMinute), minute(toMinute), region]
     );
   assert.ok((await share(15, 35, 'us-east-1')) < 0.01);
   assert.ok((await share(15, 35, 'us-west-2')) < 0.01);
   const burst = await share(10, 14, 'us-east-1');
   assert.ok(burst > 0.1 && burst < 0.3, `burst ${burst}`);
   assert.ok((await share(10, 14, 'us-west-2')) < 0.01);
-  const clientErrors = await scalar(sim.pool, `SELECT avg((status_code BETWEEN 400 AND 499)::int) AS v FROM api_requests`);
+  const clientErrors = await scalar(
+    sim.pool,
+    `SELECT avg((status_code BETWEEN 400 AND 499)::int) AS v FROM api_requests`
+  );
   assert.ok(clientErrors > 0.015 && clientErrors < 0.05, `4xx ${clientErrors}`);
 });
 
@@ -198,7 +236,7 @@ test('uncached quotes slow down at minutes 35-39 while cached ones do not', asyn
     scalar(
       sim.pool,
       `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY response_time_ms) AS v FROM quote_requests WHERE created_at = $1 AND cached = $2`,
-      [minute(m), cached],
+      [minute(m), cached]
     );
   const normal = await median(30, false);
   const slow = await median(36, false);
@@ -219,7 +257,7 @@ test('Overland Express uses up its included pro quotes within the first hour', a
     sim.pool,
     `SELECT max(n) AS v FROM (SELECT count(*) AS n FROM usage_events WHERE feature_key = 'api_access' AND occurred_at > $1
       GROUP BY company_id, occurred_at) x`,
-    [T0],
+    [T0]
   );
   assert.equal(perTick, 1);
 });
@@ -234,7 +272,11 @@ async function ticksEverySecond(state: DemoState, from: Date, seconds: number): 
 }
 
 const oldestQueuedSeconds = (at: Date) =>
-  scalar(sim.pool, `SELECT coalesce(extract(epoch FROM $1 - min(created_at)), 0) AS v FROM agent_tasks WHERE status = 'queued' AND created_at <= $1`, [at]);
+  scalar(
+    sim.pool,
+    `SELECT coalesce(extract(epoch FROM $1 - min(created_at)), 0) AS v FROM agent_tasks WHERE status = 'queued' AND created_at <= $1`,
+    [at]
+  );
 
 test('the agent queue drains within seconds normally and backs up during agent failures', async () => {
   const state = createDemoState();
@@ -242,7 +284,7 @@ test('the agent queue drains within seconds normally and backs up during agent f
   const stale = await scalar(
     sim.pool,
     `SELECT count(*) AS v FROM agent_tasks WHERE status IN ('queued', 'running') AND created_at <= $1::timestamptz - interval '20 seconds'`,
-    [normalEnd],
+    [normalEnd]
   );
   assert.equal(stale, 0, 'nothing older than 20 s is still open');
   assert.ok((await oldestQueuedSeconds(normalEnd)) < 10);
@@ -254,7 +296,7 @@ test('the agent queue drains within seconds normally and backs up during agent f
     sim.pool,
     `SELECT avg((status = 'failed')::int) AS v FROM agent_tasks
       WHERE fn_name = 'sync_carrier_docs' AND status IN ('success', 'failed') AND updated_at >= '2030-05-14T21:50:10Z' AND updated_at <= $1`,
-    [incidentEnd],
+    [incidentEnd]
   );
   // Everything finishing after the first seconds started while the provider was down.
   assert.ok(syncFailure > 0.2, `sync_carrier_docs failure ${syncFailure}`);
@@ -269,22 +311,28 @@ test('a trial ending during live traffic converts or loses access', async () => 
   const { rows } = await sim.pool.query<{ company_id: string; trial_ends_at: Date }>(
     `SELECT company_id, trial_ends_at FROM org_entitlements
       WHERE stripe_subscription_id IS NULL AND trial_ends_at > $1 ORDER BY trial_ends_at LIMIT 1`,
-    [minute(60)],
+    [minute(60)]
   );
   const trial = rows[0]!;
   const state = createDemoState({ tickMs: 60_000, requestsPerSecond: 1 });
   const before = new Date(trial.trial_ends_at.getTime() - 1000);
   await runDemoTick(sim.pool, state, before);
-  assert.ok(state.tenants.some((t) => t.id === trial.company_id), 'a running trial can use the product');
+  assert.ok(
+    state.tenants.some((t) => t.id === trial.company_id),
+    'a running trial can use the product'
+  );
   const ending = await runDemoTick(sim.pool, state, new Date(before.getTime() + 60_000));
   const after = await runDemoTick(sim.pool, state, new Date(before.getTime() + 120_000));
   const converted = await scalar(
     sim.pool,
     `SELECT count(*) AS v FROM org_entitlements WHERE company_id = $1 AND stripe_subscription_id LIKE 'sub_demo_%'`,
-    [trial.company_id],
+    [trial.company_id]
   );
   assert.equal(ending.updated.org_entitlements, converted);
-  assert.equal(state.tenants.some((t) => t.id === trial.company_id), converted === 1);
+  assert.equal(
+    state.tenants.some((t) => t.id === trial.company_id),
+    converted === 1
+  );
   assert.equal(after.activeTenants, state.tenants.length);
 });
 
@@ -300,7 +348,11 @@ test('startDemoTraffic ticks until stopped and survives a database it cannot rea
 
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
-  const broken = createPool(sim.url.replace(/\/[^/]+$/, '/no_such_database'), { max: 1, statementTimeoutMs: 1000, applicationName: 'demo-test' });
+  const broken = createPool(sim.url.replace(/\/[^/]+$/, '/no_such_database'), {
+    max: 1,
+    statementTimeoutMs: 1000,
+    applicationName: 'demo-test',
+  });
   const failing = startDemoTraffic(broken, { tickMs: 20, now }, pino({ level: 'error' }, sink));
   await eventually(async () => lines.length >= 2);
   await failing.stop();

@@ -44,11 +44,20 @@ export class PlanLimits {
 }
 
 export async function loadPlanLimits(client: PoolClient): Promise<PlanLimits> {
-  const { rows } = await client.query<{ plan_id: string; feature_key: string; hard_limit: string; soft_limit: string; period: 'day' | 'month' }>(
-    `SELECT plan_id, feature_key, hard_limit, soft_limit, period FROM plan_features`,
-  );
+  const { rows } = await client.query<{
+    plan_id: string;
+    feature_key: string;
+    hard_limit: string;
+    soft_limit: string;
+    period: 'day' | 'month';
+  }>(`SELECT plan_id, feature_key, hard_limit, soft_limit, period FROM plan_features`);
   return new PlanLimits(
-    new Map(rows.map((r) => [`${r.plan_id}/${r.feature_key}`, { hard: Number(r.hard_limit), soft: Number(r.soft_limit), period: r.period }])),
+    new Map(
+      rows.map((r) => [
+        `${r.plan_id}/${r.feature_key}`,
+        { hard: Number(r.hard_limit), soft: Number(r.soft_limit), period: r.period },
+      ])
+    )
   );
 }
 
@@ -100,7 +109,7 @@ export function rateShares(
   tenants: readonly DemoTenant[],
   limits: PlanLimits,
   requestsPerSecond: number,
-  throttle: (tenant: DemoTenant) => number = () => 1,
+  throttle: (tenant: DemoTenant) => number = () => 1
 ): Map<string, number> {
   const perDay = meanQuoteRate(requestsPerSecond) * 86_400;
   const shares = new Map<string, number>();
@@ -131,7 +140,11 @@ export function rateShares(
  * The calls left over are the TMS's own web app, first-party and unmetered, so tenants stay within their
  * limits whatever the configured request rate.
  */
-export function apiShares(tenants: readonly DemoTenant[], limits: PlanLimits, requestsPerSecond: number): Map<string, number> {
+export function apiShares(
+  tenants: readonly DemoTenant[],
+  limits: PlanLimits,
+  requestsPerSecond: number
+): Map<string, number> {
   const weights = tenants.flatMap((t) => {
     const limit = limits.get(t.plan, 'api_access');
     if (!limit || limit.hard === 0) return [];
@@ -139,7 +152,10 @@ export function apiShares(tenants: readonly DemoTenant[], limits: PlanLimits, re
     return [[t.id, budget * t.profile.pace.api_access] as const];
   });
   const perDay = requestsPerSecond * MEAN_DIURNAL * 86_400;
-  const total = Math.max(perDay, weights.reduce((sum, [, w]) => sum + w, 0));
+  const total = Math.max(
+    perDay,
+    weights.reduce((sum, [, w]) => sum + w, 0)
+  );
   return new Map(weights.map(([id, w]) => [id, total > 0 ? w / total : 0]));
 }
 

@@ -37,7 +37,9 @@ export async function startDemoRegions(logger?: Logger, host = '127.0.0.1'): Pro
     const server = http.createServer((req, res) => {
       if (jobs.handle(req, res)) return;
       if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', region: region.name }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ status: 'ok', region: region.name }));
       } else if (req.url === '/replication/lag') {
         // A secondary trails its primary by a fraction of a second, now and then more.
         const lag = region.name === 'us-west-2' ? 0.2 + (Date.now() % 7_000) / 10_000 : 0;
@@ -48,7 +50,10 @@ export async function startDemoRegions(logger?: Logger, host = '127.0.0.1'): Pro
     });
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', (err) => {
-        logger?.warn({ err, region: region.name, port: region.port }, 'demo region could not listen; it will read as down');
+        logger?.warn(
+          { err, region: region.name, port: region.port },
+          'demo region could not listen; it will read as down'
+        );
         resolve(false);
       });
       server.listen(region.port, host, () => resolve(true));

@@ -53,10 +53,22 @@ function planQuote(rng: Rng, companyId: string, createdAt: Date, now: Date): Pla
   if (roll >= QUOTE_OUTCOMES.accepted) return { companyId, createdAt, status: 'rejected', rate, invoiceAt: null };
   // Invoiced after delivery, a few days after booking; the freshest bookings are not invoiced yet.
   const invoiceAt = rng.chance(INVOICED_SHARE) ? addDays(answeredAt, rng.between(1, 4)) : null;
-  return { companyId, createdAt, status: 'accepted', rate, invoiceAt: invoiceAt && invoiceAt <= now ? invoiceAt : null };
+  return {
+    companyId,
+    createdAt,
+    status: 'accepted',
+    rate,
+    invoiceAt: invoiceAt && invoiceAt <= now ? invoiceAt : null,
+  };
 }
 
-export async function seedQuotes(client: PoolClient, rng: Rng, tenants: readonly SeedTenant[], backfillDays: number, now: Date) {
+export async function seedQuotes(
+  client: PoolClient,
+  rng: Rng,
+  tenants: readonly SeedTenant[],
+  backfillDays: number,
+  now: Date
+) {
   const windowStart = addDays(now, -backfillDays);
   const planned: PlannedQuote[] = [];
   for (const t of tenants) {
@@ -68,10 +80,22 @@ export async function seedQuotes(client: PoolClient, rng: Rng, tenants: readonly
   // Ids follow time, as they would have in the real TMS.
   planned.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   const ids = await allocateIds(client, 'quotes', planned.length);
-  const quotes = new RowBatch('quotes', { id: 'bigint', company_id: 'uuid', status: 'text', proposed_rate: 'numeric', created_at: 'timestamptz' });
+  const quotes = new RowBatch('quotes', {
+    id: 'bigint',
+    company_id: 'uuid',
+    status: 'text',
+    proposed_rate: 'numeric',
+    created_at: 'timestamptz',
+  });
   const invoices = new RowBatch('invoices', { quote_id: 'bigint', amount: 'numeric', created_at: 'timestamptz' });
   planned.forEach((q, i) => {
-    quotes.push({ id: ids[i]!, company_id: q.companyId, status: q.status, proposed_rate: q.rate, created_at: q.createdAt });
+    quotes.push({
+      id: ids[i]!,
+      company_id: q.companyId,
+      status: q.status,
+      proposed_rate: q.rate,
+      created_at: q.createdAt,
+    });
     if (q.invoiceAt) invoices.push({ quote_id: ids[i]!, amount: invoicedAmount(rng, q.rate), created_at: q.invoiceAt });
   });
   return { quotes: await quotes.insert(client), invoices: await invoices.insert(client) };
@@ -93,7 +117,13 @@ export interface SeededInvite {
   invitedAt: Date;
 }
 
-export async function seedDirectory(client: PoolClient, rng: Rng, tenants: readonly SeedTenant[], backfillDays: number, now: Date) {
+export async function seedDirectory(
+  client: PoolClient,
+  rng: Rng,
+  tenants: readonly SeedTenant[],
+  backfillDays: number,
+  now: Date
+) {
   const windowStart = addDays(now, -Math.max(backfillDays, DIRECTORY_HISTORY_DAYS));
   const planned: { companyId: string; name: string; invitedAt: Date; onboardedAt: Date | null }[] = [];
   for (const t of tenants) {
@@ -103,7 +133,12 @@ export async function seedDirectory(client: PoolClient, rng: Rng, tenants: reado
     for (let i = 0; i < count; i++) {
       const invitedAt = busyTime(rng, from, t.activeUntil);
       const onboardedAt = rng.chance(ONBOARDED_SHARE) ? addDays(invitedAt, rng.between(0.5, 5)) : null;
-      planned.push({ companyId: t.id, name: carrierName(rng), invitedAt, onboardedAt: onboardedAt && onboardedAt <= now ? onboardedAt : null });
+      planned.push({
+        companyId: t.id,
+        name: carrierName(rng),
+        invitedAt,
+        onboardedAt: onboardedAt && onboardedAt <= now ? onboardedAt : null,
+      });
     }
   }
   planned.sort((a, b) => a.invitedAt.getTime() - b.invitedAt.getTime());
@@ -116,7 +151,11 @@ export async function seedDirectory(client: PoolClient, rng: Rng, tenants: reado
     invited_at: 'timestamptz',
     onboarded_at: 'timestamptz',
   });
-  const docs = new RowBatch('directory_docs', { directory_company_id: 'bigint', kind: 'text', expires_at: 'timestamptz' });
+  const docs = new RowBatch('directory_docs', {
+    directory_company_id: 'bigint',
+    kind: 'text',
+    expires_at: 'timestamptz',
+  });
   planned.forEach((c, i) => {
     const id = ids[i]!;
     carriers.push({

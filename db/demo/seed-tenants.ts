@@ -60,7 +60,8 @@ export function planTenants(rng: Rng, options: ResolvedDemoOptions, now: Date): 
       // Half of the established customers came in through a trial long ago (outside the 30-day funnel).
       if (rng.chance(0.5)) trialEndsAt = addDays(createdAt, TRIAL_DAYS);
     } else {
-      trialEndsAt = role === 'trialing' ? addDays(now, rng.between(1, TRIAL_DAYS - 1)) : addDays(now, -rng.between(0.5, 29.5));
+      trialEndsAt =
+        role === 'trialing' ? addDays(now, rng.between(1, TRIAL_DAYS - 1)) : addDays(now, -rng.between(0.5, 29.5));
       createdAt = addDays(trialEndsAt, -TRIAL_DAYS);
     }
     const subscribed = role === 'paying' || role === 'trial_converted';
@@ -91,7 +92,12 @@ export function planTenants(rng: Rng, options: ResolvedDemoOptions, now: Date): 
 const minDate = (a: Date, b: Date) => (a < b ? a : b);
 
 export async function insertTenants(client: PoolClient, rng: Rng, tenants: readonly SeedTenant[]): Promise<void> {
-  const companies = new RowBatch('companies', { id: 'uuid', name: 'text', created_at: 'timestamptz', deleted_at: 'timestamptz' });
+  const companies = new RowBatch('companies', {
+    id: 'uuid',
+    name: 'text',
+    created_at: 'timestamptz',
+    deleted_at: 'timestamptz',
+  });
   const entitlements = new RowBatch('org_entitlements', {
     company_id: 'uuid',
     plan_id: 'text',

@@ -21,7 +21,16 @@ const BULK_ORDINARY_CEILING = 0.6;
  * Splits `total` units over [from, to) in slots weighted by the daily curve (with some jitter), so the sum
  * is exact and the shape matches what live ticks would have written, without one row per unit.
  */
-function spread(rng: Rng, batch: UsageBatch, companyId: string, feature: string, total: number, from: Date, to: Date, slotSeconds: number) {
+function spread(
+  rng: Rng,
+  batch: UsageBatch,
+  companyId: string,
+  feature: string,
+  total: number,
+  from: Date,
+  to: Date,
+  slotSeconds: number
+) {
   if (total <= 0 || to <= from) return;
   const slots: { start: Date; end: Date; weight: number }[] = [];
   for (let start = from; start < to; start = addSeconds(start, slotSeconds)) {
@@ -44,7 +53,9 @@ function spread(rng: Rng, batch: UsageBatch, companyId: string, feature: string,
 
 /** A handful of tenants already near their included amount this period: what the usage bands and warnings are for. */
 function pickHotTenants(rng: Rng, tenants: readonly SeedTenant[], limits: PlanLimits, now: Date) {
-  const candidates = rng.shuffle(tenants.filter((t) => t.name !== OVERLAND_EXPRESS && t.subscribed && t.activeUntil >= now));
+  const candidates = rng.shuffle(
+    tenants.filter((t) => t.name !== OVERLAND_EXPRESS && t.subscribed && t.activeUntil >= now)
+  );
   const count = Math.max(2, Math.round(tenants.length * 0.07));
   const bulk = candidates.find((t) => limits.capped(t.plan, 'bulk_rating'));
   const rates = candidates.filter((t) => t !== bulk && limits.capped(t.plan, 'rates')).slice(0, count - (bulk ? 1 : 0));
@@ -58,7 +69,7 @@ export async function seedUsage(
   invites: readonly SeededInvite[],
   limits: PlanLimits,
   options: ResolvedDemoOptions,
-  now: Date,
+  now: Date
 ): Promise<number> {
   const monthStart = startOfUtcMonth(now);
   const dayStart = startOfUtcDay(now);
@@ -73,12 +84,15 @@ export async function seedUsage(
     const ratesIncluded = limits.capped(t.plan, 'rates') && limits.included(t.plan, 'rates');
     let ratesQty = Math.round((rates.get(t.id) ?? 0) * options.requestsPerSecond * QUOTE_SHARE_OF_API * peakSeconds);
     if (ratesIncluded && t.name === OVERLAND_EXPRESS) ratesQty = Math.round(ratesIncluded * OVERLAND_SEEDED_SHARE);
-    else if (ratesIncluded && hot.rates.has(t.id)) ratesQty = Math.round(ratesIncluded * rng.between(HOT_SHARE.min, HOT_SHARE.max));
+    else if (ratesIncluded && hot.rates.has(t.id))
+      ratesQty = Math.round(ratesIncluded * rng.between(HOT_SHARE.min, HOT_SHARE.max));
     spread(rng, usage, t.id, 'rates', ratesQty, monthFrom, t.activeUntil, 3 * 3600);
 
     // api_access is a daily limit: only today's calls matter, at the same pace live traffic keeps.
     const dayFrom = t.activeFrom > dayStart ? t.activeFrom : dayStart;
-    const apiQty = Math.round((api.get(t.id) ?? 0) * options.requestsPerSecond * diurnalSeconds(dayFrom, t.activeUntil));
+    const apiQty = Math.round(
+      (api.get(t.id) ?? 0) * options.requestsPerSecond * diurnalSeconds(dayFrom, t.activeUntil)
+    );
     spread(rng, usage, t.id, 'api_access', apiQty, dayFrom, t.activeUntil, 3600);
 
     // Bulk rating is metered in jobs per UTC day: each day of the month so far gets its whole jobs.
@@ -90,19 +104,27 @@ export async function seedUsage(
       const expected = (jobRate * diurnalSeconds(from, to)) / MEAN_DIURNAL;
       let jobs = Math.floor(expected) + (rng.chance(expected - Math.floor(expected)) ? 1 : 0);
       if (bulkIncluded) jobs = Math.min(jobs, Math.floor(bulkIncluded * BULK_ORDINARY_CEILING));
-      if (bulkIncluded && day.getTime() === dayStart.getTime() && hot.bulk.has(t.id)) jobs = Math.floor(bulkIncluded * HOT_SHARE.max);
-      for (let i = 0; i < jobs; i++) usage.push({ company_id: t.id, feature_key: 'bulk_rating', qty: 1, occurred_at: busyTime(rng, from, to) });
+      if (bulkIncluded && day.getTime() === dayStart.getTime() && hot.bulk.has(t.id))
+        jobs = Math.floor(bulkIncluded * HOT_SHARE.max);
+      for (let i = 0; i < jobs; i++)
+        usage.push({ company_id: t.id, feature_key: 'bulk_rating', qty: 1, occurred_at: busyTime(rng, from, to) });
     }
   }
   // Every carrier invitation this month is one unit of the directory feature.
   for (const invite of invites) {
-    if (invite.invitedAt >= monthStart) usage.push({ company_id: invite.companyId, feature_key: 'directory', qty: 1, occurred_at: invite.invitedAt });
+    if (invite.invitedAt >= monthStart)
+      usage.push({ company_id: invite.companyId, feature_key: 'directory', qty: 1, occurred_at: invite.invitedAt });
   }
   return usage.insert(client);
 }
 
 /** A day of finished agent work, so completion counters are not empty before live traffic starts. */
-export async function seedAgentHistory(client: PoolClient, rng: Rng, tenants: readonly SeedTenant[], now: Date): Promise<number> {
+export async function seedAgentHistory(
+  client: PoolClient,
+  rng: Rng,
+  tenants: readonly SeedTenant[],
+  now: Date
+): Promise<number> {
   const live = tenants.filter((t) => t.activeUntil >= now);
   const tasks = newAgentTaskBatch();
   const from = addDays(now, -1);
@@ -110,7 +132,8 @@ export async function seedAgentHistory(client: PoolClient, rng: Rng, tenants: re
   for (let i = 0; i < 300 && live.length > 0; i++) {
     const fn = pickAgentFunction(rng);
     const createdAt = busyTime(rng, from, until);
-    const runtime = (AGENT_FUNCTIONS.find((f) => f.name === fn)?.runtimeSeconds ?? 2) * rng.between(0.6, 1.4) + rng.between(0.2, 2);
+    const runtime =
+      (AGENT_FUNCTIONS.find((f) => f.name === fn)?.runtimeSeconds ?? 2) * rng.between(0.6, 1.4) + rng.between(0.2, 2);
     tasks.push({
       company_id: rng.pick(live).id,
       fn_name: fn,

@@ -1,6 +1,7 @@
 import type { PoolClient } from '../../core/db.ts';
 
-export type SqlType = 'text' | 'uuid' | 'timestamptz' | 'bigint' | 'integer' | 'numeric' | 'float8' | 'boolean' | 'jsonb';
+export type SqlType =
+  'text' | 'uuid' | 'timestamptz' | 'bigint' | 'integer' | 'numeric' | 'float8' | 'boolean' | 'jsonb';
 type Value = string | number | boolean | Date | null | Record<string, unknown>;
 
 /**
@@ -13,9 +14,12 @@ export class RowBatch<S extends Record<string, SqlType>> {
 
   constructor(
     private readonly table: string,
-    private readonly schema: S,
+    private readonly schema: S
   ) {
-    this.columns = Object.fromEntries(Object.keys(schema).map((name) => [name, []])) as unknown as Record<keyof S, Value[]>;
+    this.columns = Object.fromEntries(Object.keys(schema).map((name) => [name, []])) as unknown as Record<
+      keyof S,
+      Value[]
+    >;
   }
 
   get size(): number {
@@ -38,7 +42,7 @@ export class RowBatch<S extends Record<string, SqlType>> {
     const params = names.map((name) => this.columns[name as keyof S]);
     const result = await client.query(
       `INSERT INTO ${this.table} (${names.join(', ')}) SELECT * FROM unnest(${casts.join(', ')})`,
-      params,
+      params
     );
     for (const name of names) this.columns[name as keyof S] = [];
     this.count = 0;
@@ -69,7 +73,7 @@ export async function allocateIds(client: PoolClient, table: string, count: numb
   if (count === 0) return [];
   const { rows } = await client.query<{ id: string }>(
     `SELECT nextval(pg_get_serial_sequence($1, 'id'))::text AS id FROM generate_series(1, $2)`,
-    [table, count],
+    [table, count]
   );
   return rows.map((r) => r.id);
 }

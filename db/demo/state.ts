@@ -96,15 +96,22 @@ export async function ensureTenants(client: PoolClient, state: DemoState, at: Da
       WHERE c.deleted_at IS NULL AND c.created_at <= $1
         AND (e.stripe_subscription_id IS NOT NULL OR e.trial_ends_at > $1)
       ORDER BY c.name, c.id`,
-    [at],
+    [at]
   );
-  state.tenants = rows.map((r) => ({ id: r.id, name: r.name, plan: r.plan_id, profile: tenantProfile(state.options.seed, r.name, r.plan_id) }));
+  state.tenants = rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    plan: r.plan_id,
+    profile: tenantProfile(state.options.seed, r.name, r.plan_id),
+  }));
   state.tenantsLoadedAt = at;
   state.overlandId = state.tenants.find((t) => t.name === OVERLAND_EXPRESS)?.id ?? null;
 
   // Only capped monthly features need tracking: they decide throttling and Overland's runaway.
   const pairs = state.tenants.flatMap((t) =>
-    (['rates', 'bulk_rating'] as const).filter((f) => limits.capped(t.plan, f)?.period === 'month').map((f) => [t.id, f] as const),
+    (['rates', 'bulk_rating'] as const)
+      .filter((f) => limits.capped(t.plan, f)?.period === 'month')
+      .map((f) => [t.id, f] as const)
   );
   const usage = await client.query<{ company_id: string; feature_key: string; qty: string }>(
     `SELECT u.company_id, u.feature_key, sum(u.qty)::text AS qty
@@ -112,7 +119,7 @@ export async function ensureTenants(client: PoolClient, state: DemoState, at: Da
        JOIN usage_events u ON u.company_id = p.company_id AND u.feature_key = p.feature_key
       WHERE u.occurred_at >= $3 AND u.occurred_at <= $4
       GROUP BY 1, 2`,
-    [pairs.map(([id]) => id), pairs.map(([, f]) => f), new Date(month), at],
+    [pairs.map(([id]) => id), pairs.map(([, f]) => f), new Date(month), at]
   );
   state.monthUsage = new Map(pairs.map(([id, f]) => [usageKey(id, f), 0]));
   for (const r of usage.rows) state.monthUsage.set(usageKey(r.company_id, r.feature_key), Number(r.qty));

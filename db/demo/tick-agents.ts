@@ -39,7 +39,7 @@ function runtimeSeconds(fn: string, id: string, providerDown: boolean): number {
     providerDown && fn === 'sync_carrier_docs'
       ? INCIDENT_SYNC_RUNTIME_SECONDS
       : (AGENT_FUNCTIONS.find((f) => f.name === fn)?.runtimeSeconds ?? 2);
-  const jitter = ((Number(BigInt(id) * 2654435761n % 1000n) / 1000) * 0.8) + 0.6;
+  const jitter = (Number((BigInt(id) * 2654435761n) % 1000n) / 1000) * 0.8 + 0.6;
   return base * jitter;
 }
 
@@ -69,7 +69,7 @@ export async function advanceAgents(
   at: Date,
   counts: TickCounts,
   /** What was going wrong at an instant (the schedule, plus incidents triggered on demand). */
-  incidentsAt: (at: Date) => Incident[] = activeIncidents,
+  incidentsAt: (at: Date) => Incident[] = activeIncidents
 ): Promise<void> {
   const arrivalRate = requestsPerSecond * TASKS_PER_API_CALL * diurnalFactor(at);
   // A tick longer than a typical task (coarse test clocks) lets each worker run several tasks in it.
@@ -77,19 +77,21 @@ export async function advanceAgents(
   const workers = Math.max(MIN_WORKERS, Math.ceil(arrivalRate * WORKERS_PER_ARRIVAL)) * tasksPerWorker;
 
   const running = await client.query<{ id: string; fn_name: string; updated_at: Date }>(
-    `SELECT id::text, fn_name, updated_at FROM agent_tasks WHERE status = 'running'`,
+    `SELECT id::text, fn_name, updated_at FROM agent_tasks WHERE status = 'running'`
   );
   // While running, updated_at is when the task started.
   const startedDuringOutage = (t: { updated_at: Date }) => hasIncident(incidentsAt(t.updated_at), 'agent_failures');
   const done = running.rows.filter(
-    (t) => (at.getTime() - t.updated_at.getTime()) / 1000 >= runtimeSeconds(t.fn_name, t.id, startedDuringOutage(t)),
+    (t) => (at.getTime() - t.updated_at.getTime()) / 1000 >= runtimeSeconds(t.fn_name, t.id, startedDuringOutage(t))
   );
   if (done.length > 0) {
-    const outcomes = done.map((t) => (rng.chance(failureRate(t.fn_name, startedDuringOutage(t))) ? 'failed' : 'success'));
+    const outcomes = done.map((t) =>
+      rng.chance(failureRate(t.fn_name, startedDuringOutage(t))) ? 'failed' : 'success'
+    );
     const finished = await client.query(
       `UPDATE agent_tasks t SET status = o.status, updated_at = $3
          FROM unnest($1::bigint[], $2::text[]) AS o(id, status) WHERE t.id = o.id`,
-      [done.map((t) => t.id), outcomes, at],
+      [done.map((t) => t.id), outcomes, at]
     );
     counts.updated.agent_tasks += finished.rowCount ?? 0;
   }
@@ -101,7 +103,7 @@ export async function advanceAgents(
       `UPDATE agent_tasks SET status = 'running', updated_at = $1
         WHERE id IN (SELECT id FROM agent_tasks WHERE status = 'queued' AND created_at < $1
                       ORDER BY created_at, id LIMIT $2)`,
-      [at, free],
+      [at, free]
     );
     counts.updated.agent_tasks += started.rowCount ?? 0;
   }
@@ -111,7 +113,14 @@ export async function advanceAgents(
   const arrivals = pickTenant ? rng.poisson(arrivalRate * tickSeconds) : 0;
   for (let i = 0; i < arrivals; i++) {
     const fn = pickAgentFunction(rng);
-    tasks.push({ company_id: pickTenant!(rng).id, fn_name: fn, payload: taskPayload(rng, fn), status: 'queued', created_at: at, updated_at: at });
+    tasks.push({
+      company_id: pickTenant!(rng).id,
+      fn_name: fn,
+      payload: taskPayload(rng, fn),
+      status: 'queued',
+      created_at: at,
+      updated_at: at,
+    });
   }
   counts.inserted.agent_tasks += await tasks.insert(client);
 }

@@ -27,7 +27,7 @@ export async function advanceBusiness(
   state: DemoState,
   tickSeconds: number,
   at: Date,
-  counts: TickCounts,
+  counts: TickCounts
 ): Promise<void> {
   const { rng, options } = state;
   const pace = (perDay: number) => (perDay * tickSeconds * diurnalFactor(at)) / MEAN_DIURNAL / 86_400;
@@ -36,27 +36,39 @@ export async function advanceBusiness(
   // New quotes, and shippers answering earlier ones.
   const quotesPerDay = state.tenants.reduce((sum, t) => sum + t.profile.quotesPerDay, 0);
   const pickQuoter = weightedPicker(state.tenants.map((t) => [t.id, t.profile.quotesPerDay] as const));
-  const quotes = new RowBatch('quotes', { company_id: 'uuid', status: 'text', proposed_rate: 'numeric', created_at: 'timestamptz' });
+  const quotes = new RowBatch('quotes', {
+    company_id: 'uuid',
+    status: 'text',
+    proposed_rate: 'numeric',
+    created_at: 'timestamptz',
+  });
   const created = pickQuoter ? rng.poisson(pace(quotesPerDay)) : 0;
   for (let i = 0; i < created; i++) {
-    quotes.push({ company_id: pickQuoter!(rng), status: rng.chance(DRAFT_SHARE) ? 'draft' : 'sent', proposed_rate: proposedRate(rng), created_at: at });
+    quotes.push({
+      company_id: pickQuoter!(rng),
+      status: rng.chance(DRAFT_SHARE) ? 'draft' : 'sent',
+      proposed_rate: proposedRate(rng),
+      created_at: at,
+    });
   }
   counts.inserted.quotes += await quotes.insert(client);
 
-  const answers = rng.poisson(pace(quotesPerDay * (1 - DRAFT_SHARE) * (QUOTE_OUTCOMES.accepted + QUOTE_OUTCOMES.rejected)));
+  const answers = rng.poisson(
+    pace(quotesPerDay * (1 - DRAFT_SHARE) * (QUOTE_OUTCOMES.accepted + QUOTE_OUTCOMES.rejected))
+  );
   if (answers > 0) {
     // md5 with the seed: a deterministic but unordered choice among open quotes.
     const open = await client.query<{ id: string; proposed_rate: string }>(
       `SELECT id::text, proposed_rate::text FROM quotes
         WHERE status = 'sent' AND created_at <= $1::timestamptz - interval '30 minutes' AND created_at > $1::timestamptz - interval '3 days'
         ORDER BY md5(id::text || $2) LIMIT $3`,
-      [at, seedTag, answers],
+      [at, seedTag, answers]
     );
     const acceptShare = QUOTE_OUTCOMES.accepted / (QUOTE_OUTCOMES.accepted + QUOTE_OUTCOMES.rejected);
     const outcomes = open.rows.map(() => (rng.chance(acceptShare) ? 'accepted' : 'rejected'));
     const answered = await client.query(
       `UPDATE quotes q SET status = o.status FROM unnest($1::bigint[], $2::text[]) AS o(id, status) WHERE q.id = o.id`,
-      [open.rows.map((q) => q.id), outcomes],
+      [open.rows.map((q) => q.id), outcomes]
     );
     counts.updated.quotes += answered.rowCount ?? 0;
     const invoices = new RowBatch('invoices', { quote_id: 'bigint', amount: 'numeric', created_at: 'timestamptz' });
@@ -71,12 +83,15 @@ export async function advanceBusiness(
   await advanceDirectory(client, state, pace, tickSeconds, at, seedTag, counts);
   await advanceTrials(client, state, tickSeconds, at, counts);
 
-  if (!state.lastHousekeepingAt || Math.abs(at.getTime() - state.lastHousekeepingAt.getTime()) >= HOUSEKEEPING_EVERY_MS) {
+  if (
+    !state.lastHousekeepingAt ||
+    Math.abs(at.getTime() - state.lastHousekeepingAt.getTime()) >= HOUSEKEEPING_EVERY_MS
+  ) {
     state.lastHousekeepingAt = at;
     const expired = await client.query(
       `UPDATE quotes SET status = 'expired'
         WHERE status = 'sent' AND created_at <= $1::timestamptz - make_interval(days => $2) AND created_at > $1::timestamptz - make_interval(days => $3)`,
-      [at, QUOTE_VALIDITY_DAYS, Math.max(options.backfillDays, QUOTE_VALIDITY_DAYS + 1)],
+      [at, QUOTE_VALIDITY_DAYS, Math.max(options.backfillDays, QUOTE_VALIDITY_DAYS + 1)]
     );
     counts.updated.quotes += expired.rowCount ?? 0;
   }
@@ -89,10 +104,15 @@ async function advanceDirectory(
   tickSeconds: number,
   at: Date,
   seedTag: string,
-  counts: TickCounts,
+  counts: TickCounts
 ): Promise<void> {
   const { rng } = state;
-  const carriers = new RowBatch('directory_companies', { company_id: 'uuid', company_name: 'text', status: 'text', invited_at: 'timestamptz' });
+  const carriers = new RowBatch('directory_companies', {
+    company_id: 'uuid',
+    company_name: 'text',
+    status: 'text',
+    invited_at: 'timestamptz',
+  });
   const usage = newUsageBatch();
   for (const t of state.tenants) {
     if (!rng.chance(pace(t.profile.carrierInvitesPerDay))) continue;
@@ -112,13 +132,18 @@ async function advanceDirectory(
                       WHERE status = 'invited' AND invited_at <= $1::timestamptz - interval '6 hours' AND invited_at > $1::timestamptz - interval '7 days'
                       ORDER BY md5(id::text || $2) LIMIT $3)
         RETURNING id::text`,
-      [at, seedTag, onboarding],
+      [at, seedTag, onboarding]
     );
     counts.updated.directory_companies += onboarded.rowCount ?? 0;
     // Onboarding means the full compliance packet was uploaded, all of it current.
-    const docs = new RowBatch('directory_docs', { directory_company_id: 'bigint', kind: 'text', expires_at: 'timestamptz' });
+    const docs = new RowBatch('directory_docs', {
+      directory_company_id: 'bigint',
+      kind: 'text',
+      expires_at: 'timestamptz',
+    });
     for (const { id } of onboarded.rows) {
-      for (const kind of DOC_KINDS) docs.push({ directory_company_id: id, kind, expires_at: addDays(at, rng.between(180, 400)) });
+      for (const kind of DOC_KINDS)
+        docs.push({ directory_company_id: id, kind, expires_at: addDays(at, rng.between(180, 400)) });
     }
     counts.inserted.directory_docs += await docs.insert(client);
   }
@@ -128,7 +153,7 @@ async function advanceDirectory(
     const renewed = await client.query(
       `UPDATE directory_docs SET expires_at = $1::timestamptz + interval '365 days'
         WHERE id IN (SELECT id FROM directory_docs WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2)`,
-      [at, renewals],
+      [at, renewals]
     );
     counts.updated.directory_docs += renewed.rowCount ?? 0;
   }
@@ -139,13 +164,13 @@ async function advanceTrials(
   state: DemoState,
   tickSeconds: number,
   at: Date,
-  counts: TickCounts,
+  counts: TickCounts
 ): Promise<void> {
   const { rng } = state;
   const ending = await client.query<{ company_id: string }>(
     `SELECT company_id FROM org_entitlements
       WHERE stripe_subscription_id IS NULL AND trial_ends_at > $1 AND trial_ends_at <= $2 ORDER BY company_id`,
-    [addSeconds(at, -tickSeconds), at],
+    [addSeconds(at, -tickSeconds), at]
   );
   const converting = ending.rows.filter(() => rng.chance(TRIAL_CONVERSION)).map((r) => r.company_id);
   if (converting.length > 0) {
@@ -153,7 +178,7 @@ async function advanceTrials(
       `UPDATE org_entitlements e SET stripe_customer_id = s.customer, stripe_subscription_id = s.subscription
          FROM unnest($1::uuid[], $2::text[], $3::text[]) AS s(company_id, customer, subscription)
         WHERE e.company_id = s.company_id`,
-      [converting, converting.map(() => `cus_demo_${rng.token(14)}`), converting.map(() => `sub_demo_${rng.token(14)}`)],
+      [converting, converting.map(() => `cus_demo_${rng.token(14)}`), converting.map(() => `sub_demo_${rng.token(14)}`)]
     );
     counts.updated.org_entitlements += converted.rowCount ?? 0;
   }
@@ -167,12 +192,12 @@ async function advanceTrials(
   const company = await client.query(
     `INSERT INTO companies (id, name, created_at) SELECT $1, $2, $3
       WHERE NOT EXISTS (SELECT 1 FROM companies WHERE name = $2)`,
-    [id, newBrokerName(rng), at],
+    [id, newBrokerName(rng), at]
   );
   if ((company.rowCount ?? 0) === 0) return;
   await client.query(
     `INSERT INTO org_entitlements (company_id, plan_id, started_at, trial_ends_at) VALUES ($1, $2, $3, $3::timestamptz + interval '14 days')`,
-    [id, plan, at],
+    [id, plan, at]
   );
   counts.inserted.companies += 1;
   counts.inserted.org_entitlements += 1;

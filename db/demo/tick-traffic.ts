@@ -34,7 +34,7 @@ export async function writeTraffic(
   tickSeconds: number,
   at: Date,
   incidents: readonly Incident[],
-  counts: TickCounts,
+  counts: TickCounts
 ): Promise<void> {
   const { rng, options } = state;
   const load = diurnalFactor(at);
@@ -44,7 +44,12 @@ export async function writeTraffic(
     recordUsage(state, companyId, feature, qty);
   };
 
-  const requests = new RowBatch('api_requests', { created_at: 'timestamptz', status_code: 'integer', region: 'text', route: 'text' });
+  const requests = new RowBatch('api_requests', {
+    created_at: 'timestamptz',
+    status_code: 'integer',
+    region: 'text',
+    route: 'text',
+  });
   const errorRegion = hasIncident(incidents, 'error_burst') ? ERROR_BURST_REGION : null;
   const apiShare = apiShares(state.tenants, limits, options.requestsPerSecond);
   const firstParty = 1 - [...apiShare.values()].reduce((a, b) => a + b, 0);
@@ -61,21 +66,37 @@ export async function writeTraffic(
   for (const [companyId, n] of callsByTenant) meter(companyId, 'api_access', n);
   counts.inserted.api_requests += await requests.insert(client);
 
-  const quoteRequests = new RowBatch('quote_requests', { created_at: 'timestamptz', response_time_ms: 'float8', cached: 'boolean', company_id: 'uuid' });
+  const quoteRequests = new RowBatch('quote_requests', {
+    created_at: 'timestamptz',
+    response_time_ms: 'float8',
+    cached: 'boolean',
+    company_id: 'uuid',
+  });
   const slow = hasIncident(incidents, 'slow_quotes');
-  const pickQuoteTenant = weightedPicker([...rateShares(state.tenants, limits, options.requestsPerSecond, throttleFor(state, limits, 'rates'))]);
+  const pickQuoteTenant = weightedPicker([
+    ...rateShares(state.tenants, limits, options.requestsPerSecond, throttleFor(state, limits, 'rates')),
+  ]);
   const quotes = pickQuoteTenant ? rng.poisson(options.requestsPerSecond * QUOTE_SHARE_OF_API * tickSeconds * load) : 0;
   for (let i = 0; i < quotes; i++) {
     const cached = rng.chance(CACHED_QUOTE_SHARE);
     const companyId = pickQuoteTenant!(rng);
-    quoteRequests.push({ created_at: at, response_time_ms: quoteLatencyMs(rng, cached, slow), cached, company_id: companyId });
+    quoteRequests.push({
+      created_at: at,
+      response_time_ms: quoteLatencyMs(rng, cached, slow),
+      cached,
+      company_id: companyId,
+    });
     meter(companyId, 'rates', 1);
   }
   counts.inserted.quote_requests += await quoteRequests.insert(client);
 
   const overland = state.tenants.find((t) => t.id === state.overlandId);
   const overlandLimit = overland && limits.capped(overland.plan, 'rates');
-  if (overland && overlandLimit && monthUsed(state, overland.id, 'rates') < overlandLimit.hard * OVERLAND_RUNAWAY_CEILING) {
+  if (
+    overland &&
+    overlandLimit &&
+    monthUsed(state, overland.id, 'rates') < overlandLimit.hard * OVERLAND_RUNAWAY_CEILING
+  ) {
     const runaway = rng.poisson(OVERLAND_RUNAWAY_PER_SECOND * tickSeconds);
     if (runaway > 0) meter(overland.id, 'rates', runaway);
   }

@@ -22,7 +22,16 @@ export async function runDemoTick(pool: Pool, state: DemoState, at: Date): Promi
       const limits = await ensureTenants(client, state, at);
       const counts = emptyCounts();
       await writeTraffic(client, state, limits, tickSeconds, at, incidents, counts);
-      await advanceAgents(client, state.rng, state.tenants, state.options.requestsPerSecond, tickSeconds, at, counts, (t) => incidentsAt(triggered, t));
+      await advanceAgents(
+        client,
+        state.rng,
+        state.tenants,
+        state.options.requestsPerSecond,
+        tickSeconds,
+        at,
+        counts,
+        (t) => incidentsAt(triggered, t)
+      );
       await advanceBusiness(client, state, tickSeconds, at, counts);
       return { at, incidents: incidents.map((i) => i.kind), activeTenants: state.tenants.length, ...counts };
     });

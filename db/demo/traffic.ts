@@ -27,13 +27,20 @@ export function startDemoTraffic(pool: Pool, options: DemoOptions = {}, logger?:
       if (!seeded) {
         const { created } = await seedDemo(pool, options);
         seeded = true;
-        log?.info({ created }, created ? 'demo tenants and history seeded' : 'demo data already present, not reseeding');
+        log?.info(
+          { created },
+          created ? 'demo tenants and history seeded' : 'demo data already present, not reseeding'
+        );
       }
       const summary = await runDemoTick(pool, state, now());
       reportIncidents(new Set(summary.incidents));
       log?.debug(
-        { incidents: summary.incidents, inserted: compactCounts(summary.inserted), updated: compactCounts(summary.updated) },
-        'demo tick',
+        {
+          incidents: summary.incidents,
+          inserted: compactCounts(summary.inserted),
+          updated: compactCounts(summary.updated),
+        },
+        'demo tick'
       );
     } catch (err) {
       log?.error({ err }, seeded ? 'demo tick failed, retrying next tick' : 'demo seed failed, retrying next tick');
@@ -47,7 +54,8 @@ export function startDemoTraffic(pool: Pool, options: DemoOptions = {}, logger?:
   // Operators watching dashboards want to know which red they are looking at.
   const reportIncidents = (current: Set<IncidentKind>) => {
     for (const incident of state.incidents) {
-      if (!previous.has(incident.kind)) log?.warn({ incident: incident.kind, until: incident.endsAt }, `demo incident started: ${incident.summary}`);
+      if (!previous.has(incident.kind))
+        log?.warn({ incident: incident.kind, until: incident.endsAt }, `demo incident started: ${incident.summary}`);
     }
     for (const kind of previous) if (!current.has(kind)) log?.info({ incident: kind }, 'demo incident ended');
     previous = current;

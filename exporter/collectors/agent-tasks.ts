@@ -44,7 +44,7 @@ export class AgentTasksCollector implements Collector {
       async (client, current) => {
         const clock = await client.query<{ horizon: Date; now: Date }>(
           `SELECT now() - make_interval(secs => $1) AS horizon, now() AS now`,
-          [settleSeconds],
+          [settleSeconds]
         );
         const horizon = clock.rows[0]!.horizon;
         const totals = { ...current.totals };
@@ -57,7 +57,7 @@ export class AgentTasksCollector implements Collector {
           state: { settledUntil: horizon.toISOString(), totals },
           result: { totals, provisional, queue, now: clock.rows[0]!.now.getTime() },
         };
-      },
+      }
     );
     this.publishCompletions(totals, provisional);
     this.publishQueue(queue, now);
@@ -82,10 +82,10 @@ export class AgentTasksCollector implements Collector {
     const byFunction = new Map(queue.map((row) => [row.fn_name, row]));
     const names = [...this.knownFunctions].sort();
     this.ctx.metrics.agentPending.replace(
-      names.map((fn) => ({ labels: { fn_name: fn }, value: Number(byFunction.get(fn)?.queued ?? 0) })),
+      names.map((fn) => ({ labels: { fn_name: fn }, value: Number(byFunction.get(fn)?.queued ?? 0) }))
     );
     this.ctx.metrics.agentRunning.replace(
-      names.map((fn) => ({ labels: { fn_name: fn }, value: Number(byFunction.get(fn)?.running ?? 0) })),
+      names.map((fn) => ({ labels: { fn_name: fn }, value: Number(byFunction.get(fn)?.running ?? 0) }))
     );
     const oldest = queue.reduce<number | null>((min, row) => {
       if (!row.oldest_queued) return min;
@@ -112,7 +112,7 @@ async function foldCompletions(client: PoolClient, totals: Totals, after: Date |
         AND ($1::timestamptz IS NULL OR completed_at > $1)
         AND ($2::timestamptz IS NULL OR completed_at <= $2)
       GROUP BY 1, 2`,
-    [after, upTo],
+    [after, upTo]
   );
   for (const row of rows) addInto(totals, labelKey([row.fn_name, row.status]), [Number(row.n)]);
 }
@@ -124,7 +124,7 @@ async function readQueue(client: PoolClient): Promise<QueueRow[]> {
             count(*) FILTER (WHERE status = 'running') AS running,
             min(created_at) FILTER (WHERE status = 'queued') AS oldest_queued
        FROM agent_tasks WHERE status IN ('queued', 'running')
-      GROUP BY fn_name`,
+      GROUP BY fn_name`
   );
   return rows;
 }

@@ -16,9 +16,9 @@ export function apiRequestsCollector(ctx: CollectorContext): IdRollupCollector {
           Object.entries(totals).map(([key, [count = 0]]) => {
             const [region = '', codeClass = ''] = labelValues(key);
             return { labels: { region, code_class: codeClass }, value: count };
-          }),
+          })
         ),
     },
-    ctx,
+    ctx
   );
 }

@@ -90,9 +90,10 @@ export class BusinessCollector implements Collector {
     const { pool } = this.ctx;
     if (this.settings.KPI_ARPA_BASELINE_DOLLARS !== undefined) return Promise.resolve({ rows: [] });
     if (this.settings.KPI_ARPA_BASELINE_AT) {
-      return pool.query<BaselineRow>(`SELECT sum(mrr_dollars)::text AS mrr, count(*)::text AS accounts FROM controlroom.paying_accounts_at($1)`, [
-        this.settings.KPI_ARPA_BASELINE_AT,
-      ]);
+      return pool.query<BaselineRow>(
+        `SELECT sum(mrr_dollars)::text AS mrr, count(*)::text AS accounts FROM controlroom.paying_accounts_at($1)`,
+        [this.settings.KPI_ARPA_BASELINE_AT]
+      );
     }
     return pool.query<BaselineRow>(DATA_START_ARPA_SQL);
   }
@@ -109,14 +110,14 @@ export class BusinessCollector implements Collector {
                      WHEN expires_at <= now() + interval '7 days' THEN 'expiring_soon'
                      ELSE 'valid' END AS status,
                 count(*) AS n
-           FROM directory_docs GROUP BY 1, 2`,
+           FROM directory_docs GROUP BY 1, 2`
       ),
       pool.query<{ plan_id: string; n: string }>(
         `SELECT p.id AS plan_id, count(c.id) AS n
            FROM plans p
            LEFT JOIN org_entitlements e ON e.plan_id = p.id
            LEFT JOIN companies c ON c.id = e.company_id AND c.deleted_at IS NULL
-          GROUP BY p.id`,
+          GROUP BY p.id`
       ),
       pool.query<{ feature: string; units: string }>(OVERAGE_SQL),
       this.baselineQuery(),
@@ -130,8 +131,8 @@ export class BusinessCollector implements Collector {
     // No cohort, no ratio: an absent series reads "no data" rather than a misleading 0%.
     metrics.conversionRatio.replace(
       FUNNELS.flatMap((funnel, i) =>
-        entered[i]!.value > 0 ? [{ labels: { funnel }, value: converted[i]!.value / entered[i]!.value }] : [],
-      ),
+        entered[i]!.value > 0 ? [{ labels: { funnel }, value: converted[i]!.value / entered[i]!.value }] : []
+      )
     );
 
     const r = revenue.rows[0]!;
@@ -149,7 +150,9 @@ export class BusinessCollector implements Collector {
     metrics.logoChurn.replace(one(payingBefore > 0 ? Number(r.churned_accounts) / payingBefore : undefined));
 
     const base = baseline.rows[0];
-    const baselineArpa = this.settings.KPI_ARPA_BASELINE_DOLLARS ?? (base && Number(base.accounts) > 0 ? Number(base.mrr) / Number(base.accounts) : undefined);
+    const baselineArpa =
+      this.settings.KPI_ARPA_BASELINE_DOLLARS ??
+      (base && Number(base.accounts) > 0 ? Number(base.mrr) / Number(base.accounts) : undefined);
     metrics.arpaBaseline.replace(one(baselineArpa));
     metrics.arpaUplift.replace(one(arpa !== undefined && baselineArpa ? arpa / baselineArpa - 1 : undefined));
 
@@ -166,8 +169,11 @@ export class BusinessCollector implements Collector {
     const kinds = [...new Set(docs.rows.map((r) => r.kind))].sort();
     metrics.directoryDocs.replace(
       kinds.flatMap((kind) =>
-        DOC_STATUSES.map((status) => ({ labels: { kind, status }, value: docCounts.get(`${kind}\u0000${status}`) ?? 0 })),
-      ),
+        DOC_STATUSES.map((status) => ({
+          labels: { kind, status },
+          value: docCounts.get(`${kind}\u0000${status}`) ?? 0,
+        }))
+      )
     );
 
     metrics.companies.replace(companies.rows.map((r) => ({ labels: { plan: r.plan_id }, value: Number(r.n) })));

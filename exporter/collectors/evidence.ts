@@ -20,14 +20,23 @@ export class EvidenceCollector implements Collector {
     const { metrics, settings, pool } = this.ctx;
     const schedule = settings.EVIDENCE_DIR ? parseSchedule(settings.EVIDENCE_SCHEDULE) : null;
     const [counts, latest, success, enabled] = await Promise.all([
-      pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM controlroom.evidence_bundles GROUP BY status`),
-      pool.query<{ status: string }>(`SELECT status FROM controlroom.evidence_bundles WHERE status <> 'pruned' ORDER BY started_at DESC, id DESC LIMIT 1`),
-      pool.query<{ at: number | null }>(`SELECT extract(epoch FROM max(finished_at))::float8 AS at FROM controlroom.evidence_bundles WHERE status = 'verified'`),
+      pool.query<{ status: string; n: number }>(
+        `SELECT status, count(*)::int AS n FROM controlroom.evidence_bundles GROUP BY status`
+      ),
+      pool.query<{ status: string }>(
+        `SELECT status FROM controlroom.evidence_bundles WHERE status <> 'pruned' ORDER BY started_at DESC, id DESC LIMIT 1`
+      ),
+      pool.query<{ at: number | null }>(
+        `SELECT extract(epoch FROM max(finished_at))::float8 AS at FROM controlroom.evidence_bundles WHERE status = 'verified'`
+      ),
       pool.query<{ enabled_since: Date }>(`SELECT enabled_since FROM controlroom.evidence_schedule WHERE id = 1`),
     ]);
     metrics.evidenceScheduleEnabled.replace([{ labels: {}, value: schedule ? 1 : 0 }]);
     metrics.evidenceBundles.replace(
-      ['verified', 'failed', 'running', 'pruned'].map((status) => ({ labels: { status }, value: counts.rows.find((r) => r.status === status)?.n ?? 0 })),
+      ['verified', 'failed', 'running', 'pruned'].map((status) => ({
+        labels: { status },
+        value: counts.rows.find((r) => r.status === status)?.n ?? 0,
+      }))
     );
     metrics.evidenceLastRunFailed.replace([{ labels: {}, value: latest.rows[0]?.status === 'failed' ? 1 : 0 }]);
     const at = success.rows[0]?.at ?? null;
@@ -40,7 +49,10 @@ export class EvidenceCollector implements Collector {
     const due = previousSlot(schedule, now);
     let overdue = 0;
     if (due.getTime() >= since.getTime()) {
-      const covered = await pool.query(`SELECT 1 FROM controlroom.evidence_bundles WHERE slot >= $1 AND status IN ('verified', 'pruned') LIMIT 1`, [due]);
+      const covered = await pool.query(
+        `SELECT 1 FROM controlroom.evidence_bundles WHERE slot >= $1 AND status IN ('verified', 'pruned') LIMIT 1`,
+        [due]
+      );
       if (covered.rowCount === 0) overdue = (now.getTime() - due.getTime()) / 1000;
     }
     metrics.evidenceOverdue.replace([{ labels: {}, value: overdue }]);

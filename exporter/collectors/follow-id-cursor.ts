@@ -27,7 +27,7 @@ export async function followIdCursor<S extends { cursor: IdCursorState }, X>(
   ctx: CollectorContext,
   collector: string,
   table: string,
-  spec: FollowSpec<S, X>,
+  spec: FollowSpec<S, X>
 ): Promise<S | undefined> {
   let committed: S | undefined;
   for (let step = 0; step < MAX_STEPS_PER_REFRESH; step++) {
@@ -54,12 +54,12 @@ export async function followIdCursor<S extends { cursor: IdCursorState }, X>(
             gapGraceMs: ctx.settings.EXPORTER_GAP_GRACE_SECONDS * 1000,
             maxGaps: MAX_OPEN_GAPS,
             now: Date.now(),
-          },
+          }
         );
         if (advanced.gapsAbandoned > 0) ctx.metrics.abandonedIdGaps.inc({ collector }, advanced.gapsAbandoned);
         state = spec.next(state, advanced.state, undefined);
         return { state, result: { state, caughtUp: advanced.caughtUp, extras } };
-      },
+      }
     );
     committed = outcome.state;
     spec.afterCommit?.(outcome.state, outcome.extras);

@@ -20,7 +20,6 @@ interface RollupState {
   totals: Totals;
 }
 
-
 /**
  * A counter family over an append-only table: each refresh folds only the rows with new ids (and any
  * late arrivals in known gaps) into totals kept in controlroom.exporter_state.
@@ -31,7 +30,7 @@ export class IdRollupCollector implements Collector {
 
   constructor(
     private readonly spec: IdRollupSpec,
-    private readonly ctx: CollectorContext,
+    private readonly ctx: CollectorContext
   ) {
     this.name = spec.name;
     this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
@@ -59,7 +58,7 @@ export class IdRollupCollector implements Collector {
     const groupBy = this.spec.labels.map((_, i) => i + 1).join(', ');
     const { rows } = await client.query<Record<string, string>>(
       `SELECT ${columns.join(', ')} FROM ${this.spec.table} WHERE ${filter.sql} GROUP BY ${groupBy}`,
-      filter.params,
+      filter.params
     );
     let seen = 0;
     for (const row of rows) {

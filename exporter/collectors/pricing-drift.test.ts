@@ -19,7 +19,7 @@ after(async () => db.drop());
 beforeEach(async () => {
   await db.pool.query(
     `DELETE FROM controlroom.bulk_jobs; DELETE FROM controlroom.exporter_state WHERE collector LIKE 'pricing%';
-     ALTER SEQUENCE controlroom.bulk_lanes_rated_id_seq RESTART`,
+     ALTER SEQUENCE controlroom.bulk_lanes_rated_id_seq RESTART`
   );
   await db.pool.query(`UPDATE controlroom.pricing_models SET status = 'draft' WHERE status = 'candidate'`);
 });
@@ -34,27 +34,35 @@ interface KnownLane {
 
 /** A job whose lanes are inserted pending and then rated by an UPDATE, as the bulk worker rates them. */
 async function job(lanes: number): Promise<string> {
-  const task = await db.pool.query<{ id: string }>(`INSERT INTO agent_tasks (company_id, fn_name) VALUES ($1, 'bulk_rating') RETURNING id`, [company]);
+  const task = await db.pool.query<{ id: string }>(
+    `INSERT INTO agent_tasks (company_id, fn_name) VALUES ($1, 'bulk_rating') RETURNING id`,
+    [company]
+  );
   const { rows } = await db.pool.query<{ id: string }>(
     `INSERT INTO controlroom.bulk_jobs (company_id, submitted_by, request_sha256, source, lanes_total, agent_task_id)
      VALUES ($1, 'test', 'x', 'json', $2, $3) RETURNING id`,
-    [company, lanes, task.rows[0]!.id],
+    [company, lanes, task.rows[0]!.id]
   );
   const id = rows[0]!.id;
   await db.pool.query(
     `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date)
      SELECT $1, s, s + 1, 'Chicago, IL', 'Atlanta, GA', 'van', current_date FROM generate_series(1, $2) AS s`,
-    [id, lanes],
+    [id, lanes]
   );
   return id;
 }
 
-async function rate(client: { query: TestDatabase['pool']['query'] }, jobId: string, from: number, lanes: KnownLane[]): Promise<void> {
+async function rate(
+  client: { query: TestDatabase['pool']['query'] },
+  jobId: string,
+  from: number,
+  lanes: KnownLane[]
+): Promise<void> {
   for (const [i, lane] of lanes.entries()) {
     await client.query(
       `UPDATE controlroom.bulk_lanes SET status = 'rated', model_version = $3, arm = $4, total = $5, miles = $6, flags = $7
         WHERE job_id = $1 AND seq = $2`,
-      [jobId, from + i, lane.model, lane.arm, lane.total, lane.miles, lane.flags ?? []],
+      [jobId, from + i, lane.model, lane.arm, lane.total, lane.miles, lane.flags ?? []]
     );
   }
 }
@@ -68,7 +76,7 @@ const drift = async (exporter: ReturnType<typeof testExporter>) => {
       'controlroom_pricing_needs_review_lanes_total',
       'controlroom_pricing_quoted_dollars_total',
       'controlroom_pricing_quoted_miles_total',
-    ].flatMap((name) => seriesOf(m, name)),
+    ].flatMap((name) => seriesOf(m, name))
   );
 };
 
@@ -99,7 +107,10 @@ describe('pricing drift metrics', () => {
   test('equal the rated lanes, by model version and role; pending and failed lanes are not counted', async () => {
     const id = await job(8);
     await rate(db.pool, id, 1, KNOWN);
-    await db.pool.query(`UPDATE controlroom.bulk_lanes SET status = 'failed', error = 'unknown origin' WHERE job_id = $1 AND seq = 7`, [id]);
+    await db.pool.query(
+      `UPDATE controlroom.bulk_lanes SET status = 'failed', error = 'unknown origin' WHERE job_id = $1 AND seq = 7`,
+      [id]
+    );
     const exporter = testExporter(db.pool);
     await exporter.runner.refreshAll();
     assert.deepEqual(await drift(exporter), EXPECTED);
@@ -156,7 +167,9 @@ describe('pricing drift metrics', () => {
     assert.equal(m.get('controlroom_pricing_anomaly_alert_ratio'), 0.07);
     assert.equal(m.get('controlroom_pricing_anomaly_alert_min_lanes'), 250);
 
-    await registerModel(db.pool, { ...structuredClone(SEED_V1), version: 'share-test' }, 'grafana:alice').catch(() => undefined);
+    await registerModel(db.pool, { ...structuredClone(SEED_V1), version: 'share-test' }, 'grafana:alice').catch(
+      () => undefined
+    );
     await promoteCandidate(db.pool, 'share-test', 0.25, 'grafana:alice');
     await exporter.runner.refreshAll();
     m = await exporter.scrape();
@@ -171,28 +184,61 @@ describe('pricing drift metrics', () => {
 
   test('the bulk worker records the arm, and the metrics match its lanes exactly', async () => {
     // A candidate 30% dearer on vans takes half of the lanes: every van lane it prices is an anomaly.
-    await registerModel(db.pool, { ...structuredClone(SEED_V1), version: 'v2-dear', ratePerMile: { ...SEED_V1.ratePerMile, van: SEED_V1.ratePerMile.van * 1.3 } }, 'grafana:alice').catch(() => undefined);
+    await registerModel(
+      db.pool,
+      {
+        ...structuredClone(SEED_V1),
+        version: 'v2-dear',
+        ratePerMile: { ...SEED_V1.ratePerMile, van: SEED_V1.ratePerMile.van * 1.3 },
+      },
+      'grafana:alice'
+    ).catch(() => undefined);
     await promoteCandidate(db.pool, 'v2-dear', 0.5, 'grafana:alice');
-    const cities = ['Chicago, IL', 'Atlanta, GA', 'Dallas, TX', 'Denver, CO', 'Seattle, WA', 'Boston, MA', 'Miami, FL', 'Phoenix, AZ'];
+    const cities = [
+      'Chicago, IL',
+      'Atlanta, GA',
+      'Dallas, TX',
+      'Denver, CO',
+      'Seattle, WA',
+      'Boston, MA',
+      'Miami, FL',
+      'Phoenix, AZ',
+    ];
     const lanes = cities.flatMap((o) => cities.filter((d) => d !== o).map((d) => [o, d] as const));
     const id = await job(lanes.length);
     await db.pool.query(
       `UPDATE controlroom.bulk_lanes l SET origin = v.o, destination = v.d, pickup_date = '2026-07-06'
          FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS v(o, d, seq) WHERE l.job_id = $1 AND l.seq = v.seq`,
-      [id, lanes.map((l) => l[0]), lanes.map((l) => l[1])],
+      [id, lanes.map((l) => l[0]), lanes.map((l) => l[1])]
     );
     const task = bulkRateTask(db.pool, createRatingService(), 10, createLogger('silent'));
     await task({ jobId: id }, { job: { attempts: 1, max_attempts: 3 } } as unknown as JobHelpers);
 
-    const { rows } = await db.pool.query<{ model_version: string; arm: string; n: number; anomalies: number; cents: string; miles: number }>(
+    const { rows } = await db.pool.query<{
+      model_version: string;
+      arm: string;
+      n: number;
+      anomalies: number;
+      cents: string;
+      miles: number;
+    }>(
       `SELECT model_version, arm, count(*)::int AS n, count(*) FILTER (WHERE 'anomaly' = ANY(flags))::int AS anomalies,
               sum(total * 100)::bigint AS cents, sum(miles)::int AS miles
          FROM controlroom.bulk_lanes WHERE job_id = $1 AND status = 'rated' GROUP BY 1, 2 ORDER BY 2`,
-      [id],
+      [id]
     );
-    assert.deepEqual(rows.map((r) => [r.model_version, r.arm]), [['v1', 'active'], ['v2-dear', 'candidate']]);
+    assert.deepEqual(
+      rows.map((r) => [r.model_version, r.arm]),
+      [
+        ['v1', 'active'],
+        ['v2-dear', 'candidate'],
+      ]
+    );
     const candidate = rows[1]!;
-    assert.ok(candidate.n > 10 && candidate.n < lanes.length - 10, `a real split, got ${candidate.n} of ${lanes.length}`);
+    assert.ok(
+      candidate.n > 10 && candidate.n < lanes.length - 10,
+      `a real split, got ${candidate.n} of ${lanes.length}`
+    );
     assert.equal(candidate.anomalies, candidate.n);
 
     const exporter = testExporter(db.pool);

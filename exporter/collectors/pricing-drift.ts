@@ -44,7 +44,7 @@ export class PricingDriftCollector implements Collector {
           this.totals = totals;
         },
       },
-      ctx,
+      ctx
     );
   }
 
@@ -53,7 +53,7 @@ export class PricingDriftCollector implements Collector {
     // The models in force get their series at 0 before they rate a lane: a counter that first appears
     // already holding a whole batch would be invisible to rate() and increase(), and so to the alert.
     const { rows } = await this.ctx.pool.query<{ version: string; status: 'active' | 'candidate' }>(
-      `SELECT version, status FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`,
+      `SELECT version, status FROM controlroom.pricing_models WHERE status IN ('active', 'candidate')`
     );
     const totals: Totals = { ...this.totals };
     for (const r of rows) addInto(totals, labelKey([r.version, r.status]), [0, 0, 0, 0, 0]);
@@ -61,7 +61,8 @@ export class PricingDriftCollector implements Collector {
       const [modelVersion = '', role = ''] = labelValues(key);
       return { labels: { model_version: modelVersion, role }, values };
     });
-    const series = (index: number, scale = 1) => entries.map(({ labels, values }) => ({ labels, value: (values[index] ?? 0) / scale }));
+    const series = (index: number, scale = 1) =>
+      entries.map(({ labels, values }) => ({ labels, value: (values[index] ?? 0) / scale }));
     const { metrics } = this.ctx;
     metrics.pricingLanesRated.replace(series(0));
     metrics.pricingAnomalyLanes.replace(series(1));
@@ -85,7 +86,7 @@ export class PricingRegistryCollector implements Collector {
 
   async refresh(): Promise<void> {
     const { rows } = await this.ctx.pool.query<{ version: string; candidate_share: string }>(
-      `SELECT version, candidate_share FROM controlroom.pricing_models WHERE status = 'candidate'`,
+      `SELECT version, candidate_share FROM controlroom.pricing_models WHERE status = 'candidate'`
     );
     const { metrics, settings } = this.ctx;
     const candidate = rows[0];
@@ -118,13 +119,23 @@ export interface DriftTotals {
 export async function readDriftTotals(db: Pool | PoolClient): Promise<{ totals: DriftTotals[]; asOf: Date | null }> {
   const { rows } = await db.query<{ state: { totals?: Totals }; updated_at: Date }>(
     `SELECT state, updated_at FROM controlroom.exporter_state WHERE collector = $1`,
-    [DRIFT_COLLECTOR],
+    [DRIFT_COLLECTOR]
   );
   const row = rows[0];
   if (!row) return { totals: [], asOf: null };
-  const totals = Object.entries(row.state.totals ?? {}).map(([key, [lanes = 0, anomalies = 0, review = 0, cents = 0, miles = 0]]) => {
-    const [modelVersion = '', role = ''] = labelValues(key);
-    return { modelVersion, role, lanesRated: lanes, anomalyLanes: anomalies, needsReviewLanes: review, quotedDollars: cents / 100, quotedMiles: miles };
-  });
+  const totals = Object.entries(row.state.totals ?? {}).map(
+    ([key, [lanes = 0, anomalies = 0, review = 0, cents = 0, miles = 0]]) => {
+      const [modelVersion = '', role = ''] = labelValues(key);
+      return {
+        modelVersion,
+        role,
+        lanesRated: lanes,
+        anomalyLanes: anomalies,
+        needsReviewLanes: review,
+        quotedDollars: cents / 100,
+        quotedMiles: miles,
+      };
+    }
+  );
   return { totals, asOf: row.updated_at };
 }

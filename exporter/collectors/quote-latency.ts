@@ -4,7 +4,9 @@ import { IdRollupCollector } from './id-rollup.ts';
 import { labelValues, type CollectorContext } from './context.ts';
 
 export function quoteLatencyCollector(ctx: CollectorContext): IdRollupCollector {
-  const bucketSql = QUOTE_LATENCY_BUCKETS.map((le) => `count(*) FILTER (WHERE response_time_ms <= ${Math.round(le * 1000)})`);
+  const bucketSql = QUOTE_LATENCY_BUCKETS.map(
+    (le) => `count(*) FILTER (WHERE response_time_ms <= ${Math.round(le * 1000)})`
+  );
   return new IdRollupCollector(
     {
       name: 'quote_requests',
@@ -18,10 +20,17 @@ export function quoteLatencyCollector(ctx: CollectorContext): IdRollupCollector 
             const [count = 0, ...rest] = values;
             const buckets = rest.slice(0, QUOTE_LATENCY_BUCKETS.length);
             const sum = rest[QUOTE_LATENCY_BUCKETS.length] ?? 0;
-            return histogramSamples(ctx.metrics.quoteDuration.name, QUOTE_LATENCY_BUCKETS, { cached }, buckets, count, sum);
-          }),
+            return histogramSamples(
+              ctx.metrics.quoteDuration.name,
+              QUOTE_LATENCY_BUCKETS,
+              { cached },
+              buckets,
+              count,
+              sum
+            );
+          })
         ),
     },
-    ctx,
+    ctx
   );
 }

@@ -17,7 +17,10 @@ after(async () => db.drop());
 
 test('tms_region_cutover_in_progress is 1 exactly while the control row holds a cutover (the failover-window SLO counts only then)', async () => {
   const registry = new Registry();
-  const collector = new RegionsCollector({ pool: db.pool, metrics: createExporterMetrics(registry), settings: loadConfig({}) }, SCOPE);
+  const collector = new RegionsCollector(
+    { pool: db.pool, metrics: createExporterMetrics(registry), settings: loadConfig({}) },
+    SCOPE
+  );
   const read = async () => {
     await collector.refresh();
     return parseMetrics(await registry.metrics());
@@ -25,7 +28,10 @@ test('tms_region_cutover_in_progress is 1 exactly while the control row holds a 
   assert.equal((await read()).has('tms_region_cutover_in_progress'), false, 'no control row yet: absent, not 0');
   await db.pool.query(`INSERT INTO controlroom.failover_control (scope) VALUES ($1)`, [SCOPE]);
   assert.equal((await read()).get('tms_region_cutover_in_progress'), 0);
-  await db.pool.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb WHERE scope = $1`, [SCOPE, JSON.stringify({ event_id: '1', phase: 'shifting' })]);
+  await db.pool.query(`UPDATE controlroom.failover_control SET cutover = $2::jsonb WHERE scope = $1`, [
+    SCOPE,
+    JSON.stringify({ event_id: '1', phase: 'shifting' }),
+  ]);
   const during = await read();
   assert.deepEqual([during.get('tms_region_cutover_in_progress'), during.get('tms_region_write_frozen')], [1, 0]);
   await db.pool.query(`UPDATE controlroom.failover_control SET cutover = NULL WHERE scope = $1`, [SCOPE]);

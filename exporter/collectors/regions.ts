@@ -22,7 +22,7 @@ export class RegionsCollector implements Collector {
 
   constructor(
     private readonly ctx: CollectorContext,
-    private readonly scope: string = LIVE_SCOPE,
+    private readonly scope: string = LIVE_SCOPE
   ) {
     this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
   }
@@ -44,26 +44,33 @@ export class RegionsCollector implements Collector {
         `SELECT name, healthy, active, traffic_weight, consecutive_failures, replication_lag_url, replication_lag_seconds,
                 check_latency_buckets, check_latency_count, check_latency_sum
            FROM controlroom.regions WHERE scope = $1 ORDER BY name`,
-        [this.scope],
+        [this.scope]
       ),
       this.ctx.pool.query<{ write_frozen: boolean; cutover_in_progress: boolean; jobs_paused: boolean }>(
         `SELECT write_frozen, cutover IS NOT NULL AS cutover_in_progress, jobs_paused FROM controlroom.failover_control WHERE scope = $1`,
-        [this.scope],
+        [this.scope]
       ),
-      this.ctx.pool.query<{ kind: string; outcome: string; rto_seconds: number | null; rpo_seconds: number | null; finished: number }>(
+      this.ctx.pool.query<{
+        kind: string;
+        outcome: string;
+        rto_seconds: number | null;
+        rpo_seconds: number | null;
+        finished: number;
+      }>(
         `SELECT DISTINCT ON (kind) kind, outcome, rto_seconds, rpo_seconds, extract(epoch FROM finished_at)::float8 AS finished
-           FROM controlroom.failover_drills WHERE finished_at IS NOT NULL ORDER BY kind, finished_at DESC, id DESC`,
+           FROM controlroom.failover_drills WHERE finished_at IS NOT NULL ORDER BY kind, finished_at DESC, id DESC`
       ),
       this.ctx.pool.query<{ checks: Array<{ check: string; passed: boolean }> }>(
         `SELECT details->'integrity'->'checks' AS checks FROM controlroom.failover_events
           WHERE scope = $1 AND details->'integrity'->>'status' IN ('passed', 'failed')
             AND (details->'integrity'->>'checked_at')::timestamptz > now() - $2 * interval '1 hour'
           ORDER BY (details->'integrity'->>'checked_at')::timestamptz DESC LIMIT 1`,
-        [this.scope, INTEGRITY_ALERT_HOURS],
+        [this.scope, INTEGRITY_ALERT_HOURS]
       ),
     ]);
     const { metrics, settings } = this.ctx;
-    const per = (value: (r: (typeof regions.rows)[number]) => number) => regions.rows.map((r) => ({ labels: { region: r.name }, value: value(r) }));
+    const per = (value: (r: (typeof regions.rows)[number]) => number) =>
+      regions.rows.map((r) => ({ labels: { region: r.name }, value: value(r) }));
     metrics.regionUp.replace(per((r) => (r.healthy ? 1 : 0)));
     metrics.regionActive.replace(per((r) => (r.active ? 1 : 0)));
     metrics.regionTrafficWeight.replace(per((r) => r.traffic_weight));
@@ -71,7 +78,7 @@ export class RegionsCollector implements Collector {
     metrics.regionReplicationLag.replace(
       regions.rows
         .filter((r) => r.replication_lag_url !== null && r.replication_lag_seconds !== null)
-        .map((r) => ({ labels: { region: r.name }, value: r.replication_lag_seconds! })),
+        .map((r) => ({ labels: { region: r.name }, value: r.replication_lag_seconds! }))
     );
     metrics.regionCheckDuration.replace(
       regions.rows.flatMap((r) =>
@@ -81,9 +88,9 @@ export class RegionsCollector implements Collector {
           { region: r.name },
           CHECK_LATENCY_BUCKETS.map((_, i) => Number(r.check_latency_buckets[i] ?? 0)),
           Number(r.check_latency_count),
-          r.check_latency_sum,
-        ),
-      ),
+          r.check_latency_sum
+        )
+      )
     );
     const row = control.rows[0];
     metrics.regionWriteFrozen.replace(row ? [{ labels: {}, value: row.write_frozen ? 1 : 0 }] : []);
@@ -98,11 +105,17 @@ export class RegionsCollector implements Collector {
       drills.rows.flatMap((d) => [
         ...(d.rto_seconds === null ? [] : [{ labels: { kind: d.kind, objective: 'rto' }, value: d.rto_seconds }]),
         ...(d.rpo_seconds === null ? [] : [{ labels: { kind: d.kind, objective: 'rpo' }, value: d.rpo_seconds }]),
-      ]),
+      ])
     );
-    metrics.failoverLastDrillPassed.replace(drills.rows.map((d) => ({ labels: { kind: d.kind }, value: d.outcome === 'passed' ? 1 : 0 })));
-    metrics.failoverLastDrillTimestamp.replace(drills.rows.map((d) => ({ labels: { kind: d.kind }, value: d.finished })));
-    metrics.failoverIntegrityFailed.replace((integrity.rows[0]?.checks ?? []).map((c) => ({ labels: { check: c.check }, value: c.passed ? 0 : 1 })));
+    metrics.failoverLastDrillPassed.replace(
+      drills.rows.map((d) => ({ labels: { kind: d.kind }, value: d.outcome === 'passed' ? 1 : 0 }))
+    );
+    metrics.failoverLastDrillTimestamp.replace(
+      drills.rows.map((d) => ({ labels: { kind: d.kind }, value: d.finished }))
+    );
+    metrics.failoverIntegrityFailed.replace(
+      (integrity.rows[0]?.checks ?? []).map((c) => ({ labels: { check: c.check }, value: c.passed ? 0 : 1 }))
+    );
   }
 }
 

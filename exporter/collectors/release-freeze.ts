@@ -13,13 +13,15 @@ export class ReleaseFreezeCollector implements Collector {
 
   async refresh(): Promise<void> {
     const { rows } = await this.ctx.pool.query<{ frozen: boolean; cause: string; since: Date }>(
-      `SELECT frozen, cause, since FROM controlroom.freeze_state WHERE id = 1`,
+      `SELECT frozen, cause, since FROM controlroom.freeze_state WHERE id = 1`
     );
     const state = rows[0];
     if (!state) return;
     const { metrics } = this.ctx;
     metrics.releaseFrozen.replace([{ labels: {}, value: state.frozen ? 1 : 0 }]);
-    metrics.releaseFreezeReason.replace(FREEZE_CAUSES.map((cause) => ({ labels: { reason: cause }, value: cause === state.cause ? 1 : 0 })));
+    metrics.releaseFreezeReason.replace(
+      FREEZE_CAUSES.map((cause) => ({ labels: { reason: cause }, value: cause === state.cause ? 1 : 0 }))
+    );
     metrics.releaseFreezeSince.replace([{ labels: {}, value: state.since.getTime() / 1000 }]);
   }
 }

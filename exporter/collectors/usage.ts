@@ -1,5 +1,13 @@
 import type { PoolClient } from '../../core/db.ts';
-import { loadPlanLimits, periodBounds, thresholdBase, usageBand, usageRatio, USAGE_BANDS, type PlanLimit } from '../../core/plan-usage.ts';
+import {
+  loadPlanLimits,
+  periodBounds,
+  thresholdBase,
+  usageBand,
+  usageRatio,
+  USAGE_BANDS,
+  type PlanLimit,
+} from '../../core/plan-usage.ts';
 import { cursorFingerprint, initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
@@ -68,7 +76,9 @@ export class UsageCollector implements Collector {
     });
     if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {
       // Only tenants with an included amount have a ratio (unlimited and not-included features have none).
-      this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter((l) => thresholdBase(l.softLimit) !== null);
+      this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter(
+        (l) => thresholdBase(l.softLimit) !== null
+      );
       this.limitsLoadedAt = Date.now();
     }
     this.publish();
@@ -102,13 +112,16 @@ export class UsageCollector implements Collector {
     const listed = hot.slice(0, settings.EXPORTER_USAGE_CAP);
 
     metrics.usageRatio.replace(
-      listed.map(({ limit, ratio }) => ({ labels: { company_id: limit.companyId, feature: limit.feature }, value: ratio })),
+      listed.map(({ limit, ratio }) => ({
+        labels: { company_id: limit.companyId, feature: limit.feature },
+        value: ratio,
+      }))
     );
     const features = [...new Set(this.limits.map((l) => l.feature))].sort();
     metrics.usageCompanies.replace(
       features.flatMap((feature) =>
-        USAGE_BANDS.map((band) => ({ labels: { feature, band }, value: bands.get(`${feature}\u0000${band}`) ?? 0 })),
-      ),
+        USAGE_BANDS.map((band) => ({ labels: { feature, band }, value: bands.get(`${feature}\u0000${band}`) ?? 0 }))
+      )
     );
     const infoSeen = new Set<string>();
     metrics.companyInfo.replace(
@@ -117,7 +130,7 @@ export class UsageCollector implements Collector {
         .map(({ limit }) => ({
           labels: { company_id: limit.companyId, name: limit.companyName, plan: limit.plan ?? '' },
           value: 1,
-        })),
+        }))
     );
   }
 }
@@ -135,7 +148,7 @@ async function loadPeriodSums(client: PoolClient, period: { today: string; month
        FROM controlroom.usage_daily
       WHERE day >= $1::date AND day <= $2::date
       GROUP BY 1, 2`,
-    [period.monthStart, period.today],
+    [period.monthStart, period.today]
   );
   const today = new Map<string, number>();
   const month = new Map<string, number>();
@@ -161,7 +174,7 @@ async function foldUsage(client: PoolClient, filter: IdFilter): Promise<{ rows: 
      )
      SELECT company_id, feature_key, to_char(day, 'YYYY-MM-DD') AS day, qty AS delta, n AS events
        FROM agg`,
-    filter.params,
+    filter.params
   );
   const events = rows.reduce((sum, r) => sum + Number(r.events), 0);
   return { rows: events, extra: rows };
