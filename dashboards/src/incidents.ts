@@ -33,8 +33,10 @@ const withinBudget = (severity: Severity): Steps => [
   ['red', SLA_BUDGET_SECONDS[severity]],
 ];
 
+// Every incident series is computed from the database, so every Control Room instance exports the same
+// values: `max by` keeps one copy where `sum by` would count an HA pair twice.
 const p95Over = (histogram: string, severity: Severity) =>
-  `histogram_quantile(0.95, sum by (le) (increase(${histogram}_bucket{severity="${severity}"}[$__range])))`;
+  `histogram_quantile(0.95, max by (le) (increase(${histogram}_bucket{severity="${severity}"}[$__range])))`;
 
 function durationStat(severity: Severity, index: number) {
   return stat({
@@ -65,7 +67,7 @@ function durationStat(severity: Severity, index: number) {
 }
 
 const meanOver1d = (histogram: string) =>
-  `sum by (severity) (increase(${histogram}_sum[1d])) / sum by (severity) (increase(${histogram}_count[1d]))`;
+  `max by (severity) (increase(${histogram}_sum[1d])) / max by (severity) (increase(${histogram}_count[1d]))`;
 
 export const incidentsDashboard = () =>
   controlRoomDashboard(
@@ -84,7 +86,7 @@ export const incidentsDashboard = () =>
         at: [0, 0, 8, 4],
         queries: [
           {
-            expr: 'sum by (severity) (controlroom_incidents_open)',
+            expr: 'max by (severity) (controlroom_incidents_open)',
             legend: '{{severity}}',
           },
         ],
@@ -105,7 +107,7 @@ export const incidentsDashboard = () =>
         at: [8, 0, 8, 4],
         queries: [
           {
-            expr: 'sum by (severity) (controlroom_incidents_past_sla)',
+            expr: 'max by (severity) (controlroom_incidents_past_sla)',
             legend: '{{severity}}',
           },
         ],
@@ -126,7 +128,7 @@ export const incidentsDashboard = () =>
         at: [16, 0, 8, 4],
         queries: [
           {
-            expr: 'sum by (severity, stage) (increase(controlroom_incident_sla_breaches_total[$__range]))',
+            expr: 'max by (severity, stage) (increase(controlroom_incident_sla_breaches_total[$__range]))',
             legend: '{{severity}} {{stage}}',
           },
         ],
@@ -146,11 +148,11 @@ export const incidentsDashboard = () =>
         at: [0, 9, 12, 8],
         queries: [
           {
-            expr: 'sum by (severity) (controlroom_incidents_open)',
+            expr: 'max by (severity) (controlroom_incidents_open)',
             legend: 'open {{severity}}',
           },
           {
-            expr: 'sum by (severity) (controlroom_incidents_past_sla)',
+            expr: 'max by (severity) (controlroom_incidents_past_sla)',
             legend: 'past SLA {{severity}}',
           },
         ],
@@ -186,7 +188,7 @@ export const incidentsDashboard = () =>
         at: [0, 17, 24, 7],
         queries: [
           {
-            expr: 'sum by (severity, stage) (increase(controlroom_incident_sla_breaches_total[1h]))',
+            expr: 'max by (severity, stage) (increase(controlroom_incident_sla_breaches_total[1h]))',
             legend: '{{severity}} {{stage}}',
           },
         ],
