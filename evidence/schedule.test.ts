@@ -57,7 +57,7 @@ test('the schedule: a weekday and a UTC time; the previous and next slot around 
   assert.throws(() => loadConfig({ EVIDENCE_SCHEDULE: 'weekly' }), /EVIDENCE_SCHEDULE: a weekday and a UTC time/);
   assert.equal(scheduledEvidenceSettings(loadConfig({}), 'x'), null, 'no EVIDENCE_DIR: not scheduled');
   assert.equal(scheduledEvidenceSettings(loadConfig({ EVIDENCE_DIR: '/tmp/x', EVIDENCE_SCHEDULE: 'off' }), 'x'), null);
-  assert.deepEqual(scheduledEvidenceSettings(loadConfig({ EVIDENCE_DIR: '/tmp/x' }), 'x')!.dashboards.length, 5);
+  assert.deepEqual(scheduledEvidenceSettings(loadConfig({ EVIDENCE_DIR: '/tmp/x' }), 'x')!.dashboards.length, 7);
 });
 
 describe('weekly evidence bundles', () => {
