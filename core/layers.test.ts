@@ -11,7 +11,7 @@ import { projectRoot } from './config.ts';
  * whole service, from outside, and may assemble it with cli/ and testing/.
  */
 const FEATURES = ['exporter', 'alerting', 'billing', 'control', 'evidence'];
-const ALERTING_ROOMS = ['alerting/receiver', 'alerting/slack', 'alerting/freeze'];
+const ALERTING_ROOMS = ['alerting/receiver', 'alerting/slack', 'alerting/freeze', 'alerting/incidents'];
 
 /** Every relative import and re-export of a TypeScript file, resolved to a path from the project root. */
 export function importsOf(file: string, source: string): string[] {

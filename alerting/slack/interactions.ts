@@ -6,7 +6,7 @@ import { withTransaction } from '../../core/db.ts';
 import { parseInput } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
-import { acknowledgeIncidentOfPage, resolveIncidentOfPage } from '../incidents/timeline.ts';
+import { acknowledgeIncidentOfPage, resolveIncidentOfPage } from '../incident-buttons.ts';
 import { ACK_ACTION, RESOLVE_ACTION } from './messages.ts';
 import { PAGE_REFRESH_TASK } from './pager.ts';
 
