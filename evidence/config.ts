@@ -22,7 +22,9 @@ export const evidenceConfigShape = {
   EVIDENCE_DASHBOARDS: z
     .string()
     .regex(/^[\w-]+(,[\w-]+)*$/, 'comma-separated dashboard uids')
-    .default('controlroom-slo,controlroom-self,controlroom-executive,controlroom-usage,controlroom-regions,controlroom-incidents,controlroom-pricing'),
+    .default(
+      'controlroom-slo,controlroom-self,controlroom-executive,controlroom-usage,controlroom-regions,controlroom-incidents,controlroom-pricing'
+    ),
 };
 
 export type EvidenceConfig = z.infer<z.ZodObject<typeof evidenceConfigShape>>;
