@@ -318,16 +318,16 @@ test('the incident response dashboard draws each severity against its SLA budget
       'controlroom_incident_time_to_acknowledge_seconds',
       'controlroom_incident_time_to_resolve_seconds',
     ]) {
-      const expr = `histogram_quantile(0.95, sum by (le) (increase(${histogram}_bucket{severity="${severity}"}[$__range])))`;
+      const expr = `histogram_quantile(0.95, max by (le) (increase(${histogram}_bucket{severity="${severity}"}[$__range])))`;
       assert.deepEqual(stepsOf(file, expr), { green: null, red: budget }, expr);
     }
   }
   assert.equal(
-    stepsOf(file, 'sum by (severity, stage) (increase(controlroom_incident_sla_breaches_total[$__range]))').red,
+    stepsOf(file, 'max by (severity, stage) (increase(controlroom_incident_sla_breaches_total[$__range]))').red,
     1
   );
-  assert.equal(stepsOf(file, 'sum by (severity) (controlroom_incidents_past_sla)').red, 1);
-  stepsOf(file, 'sum by (severity) (controlroom_incidents_open)');
+  assert.equal(stepsOf(file, 'max by (severity) (controlroom_incidents_past_sla)').red, 1);
+  stepsOf(file, 'max by (severity) (controlroom_incidents_open)');
 });
 
 test("every metric the session's producers add has a panel (names fixed for the parallel branches)", () => {

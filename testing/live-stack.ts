@@ -1,4 +1,8 @@
 import { ruleFiles } from '../alerting/rule-files.ts';
+import { submitJob } from '../control/bulk/jobs.ts';
+import { ingestJson } from '../control/bulk/ingest.ts';
+import { createRatingService, promoteCandidate, registerModel, SEED_V1 } from '../control/rating/index.ts';
+import { insertCompany } from './companies.ts';
 import { startServices, type RunningServices } from '../cli/services.ts';
 import { loadConfig } from '../cli/config.ts';
 import { createLogger } from '../core/logger.ts';
@@ -48,6 +52,7 @@ export async function startLiveStack(options: LiveStackOptions): Promise<LiveSta
     ruleFiles: RULE_FILES,
     ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}),
   });
+  await rateOneBulkJobWithACandidate(db, stack);
   const state = createDemoState({ tenants: options.tenants, requestsPerSecond: options.requestsPerSecond });
   let running = true;
   const traffic = (async () => {
@@ -68,4 +73,52 @@ export async function startLiveStack(options: LiveStackOptions): Promise<LiveSta
       await db.drop();
     },
   };
+}
+
+const CITIES = ['Chicago, IL', 'Atlanta, GA', 'Dallas, TX', 'Denver, CO', 'Seattle, WA', 'Boston, MA', 'Miami, FL'];
+
+/**
+ * Demo traffic writes TMS rows only, and bulk rating is Control Room's own: one real job (submitted as
+ * the bulk API does, rated by the service's own worker) with a candidate model taking half of the lanes
+ * gives the pricing-drift series and their recording rule something to show. The candidate is 30% dearer
+ * on vans, so some of its lanes are anomalies; the candidate rates about 42 lanes, under
+ * PRICING_ANOMALY_ALERT_MIN_LANES (100), so PricingCandidateAnomalies stays silent in the alerting tests.
+ */
+async function rateOneBulkJobWithACandidate(db: TestDatabase, stack: PrometheusStack): Promise<void> {
+  const actor = 'controlroom:live-stack';
+  const dearVans = { ...SEED_V1.ratePerMile, van: SEED_V1.ratePerMile.van * 1.3 };
+  await registerModel(db.pool, { ...structuredClone(SEED_V1), version: 'v2-live', ratePerMile: dearVans }, actor);
+  await promoteCandidate(db.pool, 'v2-live', 0.5, actor);
+  // A seeded Enterprise tenant (unlimited bulk rating, so the job moves no usage alert), else a new one.
+  const { rows } = await db.pool.query<{ company_id: string }>(
+    `SELECT company_id FROM org_entitlements WHERE plan_id = 'enterprise' ORDER BY company_id LIMIT 1`
+  );
+  const companyId = rows[0]?.company_id ?? (await insertCompany(db.pool, 'Live stack bulk shipper', 'enterprise'));
+  const today = new Date().toISOString().slice(0, 10);
+  const pickupDate = new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
+  const lanes = CITIES.flatMap((origin) =>
+    CITIES.filter((d) => d !== origin).flatMap((destination) =>
+      ['van', 'reefer'].map((equipment) => ({ origin, destination, equipment, pickup_date: pickupDate }))
+    )
+  );
+  // rate() needs the counters seen before the lanes: wait until Prometheus has scraped the new candidate's
+  // zero series, then submit.
+  for (let i = 0; ; i++) {
+    const seen = await stack.query('controlroom_pricing_lanes_rated_total{model_version="v2-live"}');
+    if (seen.length > 0) break;
+    if (i > 300) throw new Error("Prometheus never scraped the candidate model's pricing series");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const limits = { maxBytes: 1 << 20, maxLanes: 1_000, maxErrorsReported: 10 };
+  const ingest = ingestJson(lanes, JSON.stringify({ lanes }), limits, createRatingService().checkLocation, today);
+  await submitJob(db.pool, {
+    companyId,
+    actor,
+    idempotencyKey: null,
+    source: 'json',
+    filename: null,
+    ingest,
+    ipAddress: null,
+    userAgent: null,
+  });
 }
