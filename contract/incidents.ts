@@ -31,9 +31,22 @@ export const incidentStep = z.object({
   at: isoTime,
   /** A Slack user (`@name`), or null for Alertmanager/Grafana. */
   by: z.string().nullable(),
-  /** slack_button, slack_resolve (the Resolve button), alert_resolved (every alert of the group resolved). */
-  via: z.enum(['slack_button', 'slack_resolve', 'alert_resolved']),
+  /**
+   * slack_button, slack_resolve (the Resolve button), alert_resolved (every alert of the group resolved),
+   * grafana (the Incidents page's Acknowledge; `by` is then `grafana:<login>`).
+   */
+  via: z.enum(['slack_button', 'slack_resolve', 'alert_resolved', 'grafana']),
 });
+
+/** A note an Editor added on the Incidents page (also posted in the page's Slack thread). */
+export const incidentNote = z.object({
+  id: z.string(),
+  text: z.string(),
+  /** `grafana:<login>` */
+  by: z.string(),
+  at: isoTime,
+});
+export type IncidentNote = z.infer<typeof incidentNote>;
 
 export const incidentAlertChange = z.object({
   alertname: z.string(),
@@ -93,6 +106,10 @@ export const incident = z.object({
   pastSla: z.boolean(),
   alerts: z.array(incidentAlertChange),
   pages: z.array(incidentPageEvent),
+  /** Link to the page's root message in Slack, when the incident was posted there. */
+  slackThreadUrl: z.string().nullable(),
+  /** Notes, oldest first. */
+  notes: z.array(incidentNote),
   actions: z.object({
     freezeTriggers: z.array(incidentFreezeTrigger),
     /** notify_ops tasks the incident's usage alerts created (limit_breach). */
@@ -124,3 +141,30 @@ export const tasksResponse = z.object({
   nextCursor: z.string().nullable(),
 });
 export type TasksResponse = z.infer<typeof tasksResponse>;
+
+/** The numeric id of an incident in a path (`/api/incidents/:id/...`). */
+export const incidentPath = z.object({
+  id: z.string().regex(/^[1-9]\d{0,17}$/, 'must be an incident id (a whole number)'),
+});
+
+/** POST /api/incidents/:id/acknowledge takes no body (or an empty object). */
+export const incidentAcknowledgeBody = z.strictObject({}).optional();
+
+/**
+ * POST /api/incidents/:id/acknowledge (Editor): no body. Acknowledging an incident already acknowledged or
+ * resolved is a 200 with `changed: false` and the incident as it stands.
+ */
+export const incidentAcknowledged = z.object({
+  /** false: it was already acknowledged (by anyone) or resolved; nothing was written. */
+  changed: z.boolean(),
+  incident: incident,
+});
+export type IncidentAcknowledged = z.infer<typeof incidentAcknowledged>;
+
+/** POST /api/incidents/:id/notes (Editor). */
+export const incidentNoteBody = z.strictObject({
+  text: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters'),
+});
+export type IncidentNoteBody = z.infer<typeof incidentNoteBody>;
+export const incidentNoteCreated = z.object({ note: incidentNote, incident: incident });
+export type IncidentNoteCreated = z.infer<typeof incidentNoteCreated>;

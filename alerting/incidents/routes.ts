@@ -1,17 +1,25 @@
 import {
   CONTROLROOM_TASK_NAMES,
+  incidentAcknowledgeBody,
+  incidentPath,
+  incidentNoteBody,
   incidentsQuery,
   tasksQuery,
   type AgentTask,
   type Incident,
+  type IncidentAcknowledged,
+  type IncidentNoteCreated,
+  type IncidentsQuery,
   type IncidentsResponse,
   type TasksResponse,
 } from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
-import { requireAction } from '../../core/access.ts';
-import type { Pool } from '../../core/db.ts';
+import { actorOf, requireAction } from '../../core/access.ts';
+import { audit } from '../../core/audit.ts';
+import { withTransaction, type Pool } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
-import { parseInput } from '../../core/http.ts';
+import { jsonBody, parseInput } from '../../core/http.ts';
+import { acknowledgeIncident, queueIncidentThreadNote } from '../incident-buttons.ts';
 
 /** Alert changes listed per incident: a storm group can hold thousands; the first ones tell the story. */
 const ALERTS_PER_INCIDENT = 200;
@@ -36,6 +44,16 @@ function queryOf(req: Request, known: readonly string[], aliases: Record<string,
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
 
+/**
+ * A link to a page's root message (its thread). slack.com/archives links open in the viewer's own
+ * workspace, so the service need not know the workspace's domain; the channel must be the id Slack returned.
+ */
+const threadUrl = (page: { channel_id: string; ts: string } | null) =>
+  page ? `https://slack.com/archives/${page.channel_id}/p${page.ts.replace('.', '')}` : null;
+
+/** The request's address and browser for the audit log (the control API trusts one Grafana hop). */
+const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
+
 interface IncidentRow {
   id: string;
   source: 'alertmanager' | 'grafana';
@@ -48,7 +66,7 @@ interface IncidentRow {
   sla_time_zone: string;
   acknowledged_at: Date | null;
   acknowledged_by: string | null;
-  acknowledged_via: 'slack_button' | 'slack_resolve' | 'alert_resolved' | null;
+  acknowledged_via: 'slack_button' | 'slack_resolve' | 'alert_resolved' | 'grafana' | null;
   resolved_at: Date | null;
   resolved_by: string | null;
   resolved_via: 'alert_resolved' | 'slack_resolve' | null;
@@ -88,12 +106,180 @@ const STATE_SQL: Record<string, string> = {
 };
 
 /**
- * Mounted under /api (Viewer, the `read` action like every read):
+ * Incidents newest first (or the one `id`), with everything GET /api/incidents shows of each. `limit + 1`
+ * rows are read so the page knows whether an older page follows.
+ */
+async function listIncidents(pool: Pool, query: IncidentsQuery & { id?: string }): Promise<IncidentsResponse> {
+  const { rows } = await pool.query<IncidentRow>(
+    `SELECT i.*,
+            coalesce(i.acknowledged_at, now()) >= i.ack_due_at AS ack_breached,
+            coalesce(i.resolved_at, now()) >= i.resolve_due_at AS resolve_breached,
+            i.resolved_at IS NULL AND (now() >= i.resolve_due_at OR (i.acknowledged_at IS NULL AND now() >= i.ack_due_at)) AS past_sla,
+            (SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id) AS until
+       FROM controlroom.incidents i
+      WHERE ($1::text IS NULL OR i.severity = $1)
+        AND ($2::bigint IS NULL OR i.id < $2)
+        AND ($4::bigint IS NULL OR i.id = $4)
+        ${query.state ? `AND ${STATE_SQL[query.state]}` : ''}
+      ORDER BY i.id DESC
+      LIMIT $3`,
+    [query.severity ?? null, query.cursor ?? null, query.limit + 1, query.id ?? null]
+  );
+  const page = rows.slice(0, query.limit);
+  const ids = page.map((r) => r.id);
+  const [alerts, pages, triggers, tasks, notes, threads] = await Promise.all([
+    pool.query<{
+      incident_id: string;
+      alertname: string;
+      fingerprint: string;
+      severity: string | null;
+      status: 'firing' | 'resolved';
+      starts_at: Date;
+      received_at: Date;
+      labels: Record<string, string>;
+      summary: string | null;
+    }>(
+      `SELECT x.id AS incident_id, e.alertname, e.fingerprint, e.severity, e.status, e.starts_at, e.received_at, e.labels, e.annotations->>'summary' AS summary
+         FROM unnest($1::bigint[]) AS x(id)
+         CROSS JOIN LATERAL (SELECT * FROM controlroom.alert_events WHERE incident_id = x.id ORDER BY id LIMIT $2) e
+        ORDER BY e.id`,
+      [ids, ALERTS_PER_INCIDENT]
+    ),
+    pool.query<{
+      incident_id: string;
+      action: string;
+      ts: Date;
+      actor: string;
+      channel: string | null;
+      slack_ts: string | null;
+    }>(
+      `SELECT i.id AS incident_id, a.action, a.ts, a.actor, a.payload->>'channel' AS channel, a.payload->>'ts' AS slack_ts
+         FROM controlroom.incidents i
+         JOIN controlroom.slack_pages p ON p.source = i.source AND p.group_key = i.group_key
+         CROSS JOIN LATERAL (
+           SELECT * FROM audit_log
+            WHERE target = 'slack_pages/' || p.id AND target LIKE 'slack_pages/%'
+              AND ts >= i.paged_at
+              AND ts < coalesce((SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id), 'infinity')
+            ORDER BY ts, id LIMIT $2) a
+        WHERE i.id = ANY($1::bigint[])
+        ORDER BY a.ts, a.id`,
+      [ids, PAGE_EVENTS_PER_INCIDENT]
+    ),
+    pool.query<{
+      incident_id: string;
+      alertname: string;
+      slo: string | null;
+      firing: boolean;
+      started_at: Date;
+      resolved_at: Date | null;
+    }>(
+      `SELECT DISTINCT ON (e.incident_id, t.fingerprint) e.incident_id, t.alertname, t.slo, t.firing, t.started_at, t.resolved_at
+         FROM controlroom.alert_events e
+         JOIN controlroom.freeze_triggers t ON t.source = e.source AND t.fingerprint = e.fingerprint
+        WHERE e.incident_id = ANY($1::bigint[])
+        ORDER BY e.incident_id, t.fingerprint`,
+      [ids]
+    ),
+    pool.query<TaskRow & { incident_id: string }>(
+      `SELECT DISTINCT ON (e.incident_id, t.id) e.incident_id, t.id, t.fn_name, t.status, t.company_id, t.created_at, t.updated_at, t.completed_at, t.payload
+         FROM controlroom.alert_events e
+         JOIN agent_tasks t ON t.fn_name = 'notify_ops' AND t.payload->'alert'->>'fingerprint' = e.fingerprint
+                           AND (t.payload->'alert'->>'starts_at')::timestamptz = e.starts_at
+        WHERE e.incident_id = ANY($1::bigint[]) AND e.status = 'firing'
+        ORDER BY e.incident_id, t.id`,
+      [ids]
+    ),
+    pool.query<{ incident_id: string; id: string; text: string; author: string; created_at: Date }>(
+      `SELECT incident_id, id, text, author, created_at FROM controlroom.incident_notes
+        WHERE incident_id = ANY($1::bigint[]) ORDER BY id`,
+      [ids]
+    ),
+    // Only the group's current incident has the page's thread: an older one's page started over since.
+    pool.query<{ incident_id: string; channel_id: string; ts: string }>(
+      `SELECT i.id AS incident_id, p.channel_id, p.ts
+         FROM controlroom.incidents i
+         JOIN controlroom.slack_pages p ON p.source = i.source AND p.group_key = i.group_key
+        WHERE i.id = ANY($1::bigint[]) AND p.ts IS NOT NULL AND p.channel_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM controlroom.incidents n
+                           WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id)`,
+      [ids]
+    ),
+  ]);
+  const by = <T extends { incident_id: string }>(list: T[], id: string) =>
+    list.filter((r) => String(r.incident_id) === String(id));
+  const incidents: Incident[] = page.map((r) => ({
+    id: String(r.id),
+    source: r.source,
+    groupKey: r.group_key,
+    severity: r.severity,
+    alertnames: r.alertnames,
+    state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'unacknowledged',
+    pagedAt: iso(r.paged_at)!,
+    acknowledgeBy: iso(r.ack_due_at)!,
+    resolveBy: iso(r.resolve_due_at)!,
+    slaTimeZone: r.sla_time_zone,
+    acknowledgement:
+      r.acknowledged_at && r.acknowledged_via
+        ? { at: iso(r.acknowledged_at)!, by: r.acknowledged_by, via: r.acknowledged_via }
+        : null,
+    resolution:
+      r.resolved_at && r.resolved_via ? { at: iso(r.resolved_at)!, by: r.resolved_by, via: r.resolved_via } : null,
+    breaches: [
+      ...(r.ack_breached ? (['acknowledge'] as const) : []),
+      ...(r.resolve_breached ? (['resolve'] as const) : []),
+    ],
+    pastSla: r.past_sla,
+    alerts: by(alerts.rows, r.id).map((e) => ({
+      alertname: e.alertname,
+      fingerprint: e.fingerprint,
+      severity: e.severity,
+      status: e.status,
+      startsAt: iso(e.starts_at)!,
+      receivedAt: iso(e.received_at)!,
+      labels: e.labels,
+      summary: e.summary,
+    })),
+    pages: by(pages.rows, r.id).map((p) => ({
+      action: p.action,
+      at: iso(p.ts)!,
+      actor: p.actor,
+      channel: p.channel,
+      ts: p.slack_ts,
+    })),
+    slackThreadUrl: threadUrl(by(threads.rows, r.id)[0] ?? null),
+    notes: by(notes.rows, r.id).map((n) => ({
+      id: String(n.id),
+      text: n.text,
+      by: n.author,
+      at: iso(n.created_at)!,
+    })),
+    actions: {
+      freezeTriggers: by(triggers.rows, r.id).map((t) => ({
+        alertname: t.alertname,
+        slo: t.slo,
+        firing: t.firing,
+        startedAt: iso(t.started_at)!,
+        resolvedAt: iso(t.resolved_at),
+      })),
+      tasks: by(tasks.rows, r.id).map(taskJson),
+    },
+  }));
+  return {
+    incidents,
+    nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+  };
+}
+
+/**
+ * Mounted under /api (reads: Viewer, the `read` action like every read; actions: Editor, `incidentsWrite`):
  * - GET /incidents[?severity=P1|P2|P3][&state=open|unacknowledged|acknowledged|resolved][&limit=N][&cursor=C]:
  *   incidents newest first, each with its alert changes, Slack page steps, acknowledgement, resolution, SLA
  *   deadlines and breaches, and the actions taken (release-freeze triggers, notify_ops tasks).
  * - GET /tasks[?fn_name=notify_ops|bulk_rating][&status=…][&limit=N][&cursor=C]: the agent tasks Control Room
  *   created, newest first.
+ * - POST /incidents/:id/acknowledge: the Slack Acknowledge button's effect from Grafana (see acknowledgeIncident).
+ * - POST /incidents/:id/notes {text}: a note, stored and replied once in the page's Slack thread.
  * Paging is by id (`cursor` = the last page's nextCursor), so a page is stable while new rows arrive.
  */
 export function incidentsApiRouter(pool: Pool): Router {
@@ -102,143 +288,69 @@ export function incidentsApiRouter(pool: Pool): Router {
 
   router.get('/incidents', viewer, async (req, res) => {
     const query = parseInput(incidentsQuery, queryOf(req, ['severity', 'state', 'limit', 'cursor']), 'query');
-    const { rows } = await pool.query<IncidentRow>(
-      `SELECT i.*,
-              coalesce(i.acknowledged_at, now()) >= i.ack_due_at AS ack_breached,
-              coalesce(i.resolved_at, now()) >= i.resolve_due_at AS resolve_breached,
-              i.resolved_at IS NULL AND (now() >= i.resolve_due_at OR (i.acknowledged_at IS NULL AND now() >= i.ack_due_at)) AS past_sla,
-              (SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id) AS until
-         FROM controlroom.incidents i
-        WHERE ($1::text IS NULL OR i.severity = $1)
-          AND ($2::bigint IS NULL OR i.id < $2)
-          ${query.state ? `AND ${STATE_SQL[query.state]}` : ''}
-        ORDER BY i.id DESC
-        LIMIT $3`,
-      [query.severity ?? null, query.cursor ?? null, query.limit + 1]
-    );
-    const page = rows.slice(0, query.limit);
-    const ids = page.map((r) => r.id);
-    const [alerts, pages, triggers, tasks] = await Promise.all([
-      pool.query<{
-        incident_id: string;
-        alertname: string;
-        fingerprint: string;
-        severity: string | null;
-        status: 'firing' | 'resolved';
-        starts_at: Date;
-        received_at: Date;
-        labels: Record<string, string>;
-        summary: string | null;
-      }>(
-        `SELECT x.id AS incident_id, e.alertname, e.fingerprint, e.severity, e.status, e.starts_at, e.received_at, e.labels, e.annotations->>'summary' AS summary
-           FROM unnest($1::bigint[]) AS x(id)
-           CROSS JOIN LATERAL (SELECT * FROM controlroom.alert_events WHERE incident_id = x.id ORDER BY id LIMIT $2) e
-          ORDER BY e.id`,
-        [ids, ALERTS_PER_INCIDENT]
-      ),
-      pool.query<{
-        incident_id: string;
-        action: string;
-        ts: Date;
-        actor: string;
-        channel: string | null;
-        slack_ts: string | null;
-      }>(
-        `SELECT i.id AS incident_id, a.action, a.ts, a.actor, a.payload->>'channel' AS channel, a.payload->>'ts' AS slack_ts
-           FROM controlroom.incidents i
-           JOIN controlroom.slack_pages p ON p.source = i.source AND p.group_key = i.group_key
-           CROSS JOIN LATERAL (
-             SELECT * FROM audit_log
-              WHERE target = 'slack_pages/' || p.id AND target LIKE 'slack_pages/%'
-                AND ts >= i.paged_at
-                AND ts < coalesce((SELECT min(n.paged_at) FROM controlroom.incidents n WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id), 'infinity')
-              ORDER BY ts, id LIMIT $2) a
-          WHERE i.id = ANY($1::bigint[])
-          ORDER BY a.ts, a.id`,
-        [ids, PAGE_EVENTS_PER_INCIDENT]
-      ),
-      pool.query<{
-        incident_id: string;
-        alertname: string;
-        slo: string | null;
-        firing: boolean;
-        started_at: Date;
-        resolved_at: Date | null;
-      }>(
-        `SELECT DISTINCT ON (e.incident_id, t.fingerprint) e.incident_id, t.alertname, t.slo, t.firing, t.started_at, t.resolved_at
-           FROM controlroom.alert_events e
-           JOIN controlroom.freeze_triggers t ON t.source = e.source AND t.fingerprint = e.fingerprint
-          WHERE e.incident_id = ANY($1::bigint[])
-          ORDER BY e.incident_id, t.fingerprint`,
-        [ids]
-      ),
-      pool.query<TaskRow & { incident_id: string }>(
-        `SELECT DISTINCT ON (e.incident_id, t.id) e.incident_id, t.id, t.fn_name, t.status, t.company_id, t.created_at, t.updated_at, t.completed_at, t.payload
-           FROM controlroom.alert_events e
-           JOIN agent_tasks t ON t.fn_name = 'notify_ops' AND t.payload->'alert'->>'fingerprint' = e.fingerprint
-                             AND (t.payload->'alert'->>'starts_at')::timestamptz = e.starts_at
-          WHERE e.incident_id = ANY($1::bigint[]) AND e.status = 'firing'
-          ORDER BY e.incident_id, t.id`,
-        [ids]
-      ),
-    ]);
-    const by = <T extends { incident_id: string }>(list: T[], id: string) =>
-      list.filter((r) => String(r.incident_id) === String(id));
-    const incidents: Incident[] = page.map((r) => ({
-      id: String(r.id),
-      source: r.source,
-      groupKey: r.group_key,
-      severity: r.severity,
-      alertnames: r.alertnames,
-      state: r.resolved_at ? 'resolved' : r.acknowledged_at ? 'acknowledged' : 'unacknowledged',
-      pagedAt: iso(r.paged_at)!,
-      acknowledgeBy: iso(r.ack_due_at)!,
-      resolveBy: iso(r.resolve_due_at)!,
-      slaTimeZone: r.sla_time_zone,
-      acknowledgement:
-        r.acknowledged_at && r.acknowledged_via
-          ? { at: iso(r.acknowledged_at)!, by: r.acknowledged_by, via: r.acknowledged_via }
-          : null,
-      resolution:
-        r.resolved_at && r.resolved_via ? { at: iso(r.resolved_at)!, by: r.resolved_by, via: r.resolved_via } : null,
-      breaches: [
-        ...(r.ack_breached ? (['acknowledge'] as const) : []),
-        ...(r.resolve_breached ? (['resolve'] as const) : []),
-      ],
-      pastSla: r.past_sla,
-      alerts: by(alerts.rows, r.id).map((e) => ({
-        alertname: e.alertname,
-        fingerprint: e.fingerprint,
-        severity: e.severity,
-        status: e.status,
-        startsAt: iso(e.starts_at)!,
-        receivedAt: iso(e.received_at)!,
-        labels: e.labels,
-        summary: e.summary,
-      })),
-      pages: by(pages.rows, r.id).map((p) => ({
-        action: p.action,
-        at: iso(p.ts)!,
-        actor: p.actor,
-        channel: p.channel,
-        ts: p.slack_ts,
-      })),
-      actions: {
-        freezeTriggers: by(triggers.rows, r.id).map((t) => ({
-          alertname: t.alertname,
-          slo: t.slo,
-          firing: t.firing,
-          startedAt: iso(t.started_at)!,
-          resolvedAt: iso(t.resolved_at),
-        })),
-        tasks: by(tasks.rows, r.id).map(taskJson),
-      },
-    }));
-    const body: IncidentsResponse = {
-      incidents,
-      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
-    };
+    const body: IncidentsResponse = await listIncidents(pool, query);
     res.json(body);
+  });
+
+  const editor = requireAction('incidentsWrite');
+  const json = jsonBody(16 * 1024);
+  const incidentOf = async (id: string) => {
+    const [found] = (await listIncidents(pool, { id, limit: 1 })).incidents;
+    if (!found) throw new UserError(404, `no incident ${id}`);
+    return found;
+  };
+
+  // Acknowledge has no body; an empty JSON object is accepted too. Already acknowledged (by anyone, in Slack
+  // or here) or resolved: 200 with changed=false, nothing written, nothing posted.
+  router.post('/incidents/:id/acknowledge', editor, json, async (req, res) => {
+    const id = parseInput(incidentPath, { id: req.params.id }, 'path').id;
+    parseInput(incidentAcknowledgeBody, req.body, 'request body');
+    const caller = req.caller!;
+    const actor = actorOf(caller);
+    const result = await withTransaction(pool, 'READ COMMITTED', async (client) => {
+      const found = await client.query(`SELECT 1 FROM controlroom.incidents WHERE id = $1 FOR UPDATE`, [id]);
+      if (found.rowCount === 0) throw new UserError(404, `no incident ${id}`);
+      const done = await acknowledgeIncident(client, id, actor, `Acknowledged by ${actor} in Grafana.`);
+      if (done.changed)
+        await audit(client, {
+          actor,
+          action: 'incident.acknowledged',
+          target: `incidents/${id}`,
+          payload: { role: caller.role, slack_page: done.pageId },
+          ...meta(req),
+        });
+      return done;
+    });
+    const body: IncidentAcknowledged = { changed: result.changed, incident: await incidentOf(id) };
+    res.json(body);
+  });
+
+  router.post('/incidents/:id/notes', editor, json, async (req, res) => {
+    const id = parseInput(incidentPath, { id: req.params.id }, 'path').id;
+    const { text } = parseInput(incidentNoteBody, req.body, 'request body');
+    const caller = req.caller!;
+    const actor = actorOf(caller);
+    const noteId = await withTransaction(pool, 'READ COMMITTED', async (client) => {
+      const found = await client.query(`SELECT 1 FROM controlroom.incidents WHERE id = $1`, [id]);
+      if (found.rowCount === 0) throw new UserError(404, `no incident ${id}`);
+      const { rows } = await client.query<{ id: string }>(
+        `INSERT INTO controlroom.incident_notes (incident_id, text, author) VALUES ($1, $2, $3) RETURNING id`,
+        [id, text, actor]
+      );
+      const pageId = await queueIncidentThreadNote(client, id, `Note from ${actor}: ${text}`);
+      await audit(client, {
+        actor,
+        action: 'incident.note_added',
+        target: `incidents/${id}`,
+        payload: { note_id: String(rows[0]!.id), text, role: caller.role, slack_page: pageId },
+        ...meta(req),
+      });
+      return String(rows[0]!.id);
+    });
+    const incident = await incidentOf(id);
+    const note = incident.notes.find((n) => n.id === noteId)!;
+    const body: IncidentNoteCreated = { note, incident };
+    res.status(201).json(body);
   });
 
   router.get('/tasks', viewer, async (req, res) => {

@@ -23,6 +23,10 @@ import { EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
 import { activate, promoteCandidate, registerModel, SEED_V1 } from '../../control/rating/index.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { amPayload } from '../../testing/receiver-harness.ts';
+import { storeNotification } from '../../alerting/receiver/inbox.ts';
+import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
+import { recordIncidentTimeline } from '../../alerting/incidents/timeline.ts';
 import { chooseCompany, fromPage, launchChromium, openPage, rowWith, shot, type Opened } from './browser.ts';
 import { DIST_DIR, startHarness, USER_COOKIE, userCookie, type Harness, type HarnessUser } from './server.ts';
 
@@ -88,11 +92,13 @@ before(async () => {
   await company('Summit Freight', 'enterprise');
   await waitUntil(
     async () => {
-      const routing = (await (await fetch(`${apiUrl}/api/regions/routing`)).json()) as { regions: Array<{ healthy: boolean }> };
+      const routing = (await (await fetch(`${apiUrl}/api/regions/routing`)).json()) as {
+        regions: Array<{ healthy: boolean }>;
+      };
       return routing.regions.length === 2 && routing.regions.every((r) => r.healthy);
     },
     15_000,
-    'both regions healthy',
+    'both regions healthy'
   );
 });
 
@@ -107,7 +113,8 @@ after(async () => {
 // ---------------------------------------------------------------------------------------------------
 
 /** A fresh browser context signed in as `user`, on the harness page `name`, once the plugin has rendered. */
-const open = (user: HarnessUser, name: string, theme: 'light' | 'dark' = 'dark'): Promise<Opened> => openPage(browser!, h(), user, name, theme);
+const open = (user: HarnessUser, name: string, theme: 'light' | 'dark' = 'dark'): Promise<Opened> =>
+  openPage(browser!, h(), user, name, theme);
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -127,7 +134,9 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
   await page.getByTestId('bulk-allowance').getByText('of 10 jobs').waitFor();
 
   // The dropzone's file input, as a drop or the file chooser fills it.
-  await page.locator('input[type="file"]').setInputFiles({ name: 'lanes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page
+    .locator('input[type="file"]')
+    .setInputFiles({ name: 'lanes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
   await page.getByText('lanes.csv', { exact: true }).waitFor();
   await page.getByRole('button', { name: 'Rate these lanes' }).click();
 
@@ -136,13 +145,19 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
   const rejected = page.getByTestId('rejected-rows');
   assert.deepEqual(
     (await rejected.getByRole('row').allInnerTexts()).slice(1).map((r) => r.split(/\s+/)[0]),
-    ['4', '5', '7'],
+    ['4', '5', '7']
   );
   await rowWith(rejected, "unknown origin 'Springfeld, ZZ'").waitFor();
-  await rowWith(rejected, "equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past").waitFor();
+  await rowWith(
+    rejected,
+    "equipment 'boxcar' is not one of van, reefer, flatbed; pickup_date 2020-01-01 is in the past"
+  ).waitFor();
   await rowWith(rejected, 'expected 4 columns, found 1').waitFor();
 
-  const jobs = await pool().query<{ id: string; submitted_by: string }>(`SELECT id, submitted_by FROM controlroom.bulk_jobs WHERE company_id = $1`, [lakeshore]);
+  const jobs = await pool().query<{ id: string; submitted_by: string }>(
+    `SELECT id, submitted_by FROM controlroom.bulk_jobs WHERE company_id = $1`,
+    [lakeshore]
+  );
   assert.equal(jobs.rows.length, 1);
   const job = jobs.rows[0]!;
   assert.equal(job.submitted_by, 'grafana:edna');
@@ -155,15 +170,20 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
 
   const lanes = await pool().query<{ line: number; total: string; linehaul: string; fuel: string; miles: number }>(
     `SELECT line, total, linehaul, fuel, miles FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq`,
-    [job.id],
+    [job.id]
   );
-  assert.deepEqual(lanes.rows.map((l) => l.line), [2, 3, 6]);
+  assert.deepEqual(
+    lanes.rows.map((l) => l.line),
+    [2, 3, 6]
+  );
 
   await row.getByRole('button', { name: 'Results' }).click();
   await page.getByText(`Results of job ${job.id.slice(0, 8)}`).waitFor();
   const results = page.getByTestId('bulk-results');
   for (const lane of lanes.rows) {
-    const resultRow = results.getByRole('row').filter({ has: page.getByRole('cell', { name: String(lane.line), exact: true }) });
+    const resultRow = results
+      .getByRole('row')
+      .filter({ has: page.getByRole('cell', { name: String(lane.line), exact: true }) });
     await resultRow.getByText(money(Number(lane.total)), { exact: true }).waitFor();
     await resultRow.getByText('rated', { exact: true }).waitFor();
   }
@@ -172,19 +192,24 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
 
   const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'CSV' }).click()]);
   assert.equal(download.suggestedFilename(), `bulk-rating-${job.id}.csv`);
-  const records = parse(fs.readFileSync(await download.path(), 'utf8'), { columns: true }) as Array<Record<string, string>>;
+  const records = parse(fs.readFileSync(await download.path(), 'utf8'), { columns: true }) as Array<
+    Record<string, string>
+  >;
   assert.deepEqual(
     records.map((r) => [r.line, r.origin, r.destination, r.equipment, r.status]),
     [
       ['2', 'Chicago, IL', 'Atlanta, GA', 'van', 'rated'],
       ['3', 'Dallas, TX', '90001', 'reefer', 'rated'],
       ['6', 'Memphis, TN', 'Nashville, TN', 'flatbed', 'rated'],
-    ],
+    ]
   );
   for (const [i, record] of records.entries()) {
     const lane = lanes.rows[i]!;
     assert.equal(Number(record.total), Number(lane.total), `total of line ${record.line}`);
-    assert.ok(Math.abs(Number(record.linehaul) + Number(record.fuel) - Number(record.total)) < 0.02, `line ${record.line}: linehaul + fuel = total`);
+    assert.ok(
+      Math.abs(Number(record.linehaul) + Number(record.fuel) - Number(record.total)) < 0.02,
+      `line ${record.line}: linehaul + fuel = total`
+    );
     assert.ok(Number(record.miles) > 0);
   }
   const sum = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) * 100) / 100;
@@ -205,11 +230,20 @@ test('Editor: bulk rating a CSV with bad rows, following the job, reading and do
 test('Editor: a job refused at the daily bulk job limit offers the upgrade and the request-increase flow', async () => {
   // pro: 10 bulk jobs a day; Harbor has submitted all of today's.
   const harbor = await insertCompany(pool(), 'Harbor Freight Partners', 'pro');
-  await pool().query(`INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`, [harbor]);
+  await pool().query(
+    `INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'bulk_rating', 1 FROM generate_series(1, 10)`,
+    [harbor]
+  );
   const { page, close } = await open(EDITOR, 'bulk-rating');
   await chooseCompany(page, 'Harbor', 'Harbor Freight Partners (pro)');
   await page.getByTestId('bulk-allowance').getByText('0 left').waitFor();
-  await page.locator('input[type="file"]').setInputFiles({ name: 'over.csv', mimeType: 'text/csv', buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`) });
+  await page
+    .locator('input[type="file"]')
+    .setInputFiles({
+      name: 'over.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`),
+    });
   await page.getByRole('button', { name: 'Rate these lanes' }).click();
   await page.getByText(/bulk rating limit reached: 10 of 10 jobs used today/).waitFor();
   await page.getByTestId('upgrade-hint').getByText('The Enterprise plan includes unlimited jobs per day.').waitFor();
@@ -221,10 +255,19 @@ test('Editor: a job refused at the daily bulk job limit offers the upgrade and t
   await page.getByRole('button', { name: 'Send request' }).click();
   await page.getByText('Increase requested').waitFor();
 
-  const { rows } = await pool().query(`SELECT requested_by, requested_limit, agent_task_id FROM controlroom.limit_increase_requests WHERE company_id = $1`, [harbor]);
-  assert.deepEqual(rows.map((r) => [r.requested_by, Number(r.requested_limit)]), [['grafana:edna', 25]]);
+  const { rows } = await pool().query(
+    `SELECT requested_by, requested_limit, agent_task_id FROM controlroom.limit_increase_requests WHERE company_id = $1`,
+    [harbor]
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.requested_by, Number(r.requested_limit)]),
+    [['grafana:edna', 25]]
+  );
   const task = await pool().query(`SELECT fn_name, payload FROM agent_tasks WHERE id = $1`, [rows[0].agent_task_id]);
-  assert.deepEqual([task.rows[0].fn_name, task.rows[0].payload.type, task.rows[0].payload.current_limit], ['notify_ops', 'limit_increase_request', 10]);
+  assert.deepEqual(
+    [task.rows[0].fn_name, task.rows[0].payload.type, task.rows[0].payload.current_limit],
+    ['notify_ops', 'limit_increase_request', 10]
+  );
   const proxied = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/limits/requests`);
   assert.deepEqual([proxied?.user, proxied?.status], ['edna', 201], 'through the plugin.json route');
   await close();
@@ -257,29 +300,46 @@ test('Admin: failing over to the secondary region through the confirmation, seen
   await shot(page, 'failover-dark');
 
   const audited = await pool().query<{ action: string; actor: string; payload: Record<string, unknown> }>(
-    `SELECT action, actor, payload FROM audit_log WHERE action IN ('failover.requested', 'failover.completed') ORDER BY id`,
+    `SELECT action, actor, payload FROM audit_log WHERE action IN ('failover.requested', 'failover.completed') ORDER BY id`
   );
   assert.deepEqual(
     audited.rows.map((r) => [r.action, r.actor]),
     [
       ['failover.requested', 'grafana:ana'],
       ['failover.completed', 'controlroom:failover'],
-    ],
+    ]
   );
-  assert.deepEqual([audited.rows[0]!.payload.reason, audited.rows[0]!.payload.role, audited.rows[0]!.payload.to], [reason, 'Admin', WEST]);
-  assert.ok(h().proxied.some((p) => p.method === 'POST' && p.route === 'regions/*' && p.target === `${apiUrl}/api/regions/failover` && p.status === 202));
+  assert.deepEqual(
+    [audited.rows[0]!.payload.reason, audited.rows[0]!.payload.role, audited.rows[0]!.payload.to],
+    [reason, 'Admin', WEST]
+  );
+  assert.ok(
+    h().proxied.some(
+      (p) =>
+        p.method === 'POST' &&
+        p.route === 'regions/*' &&
+        p.target === `${apiUrl}/api/regions/failover` &&
+        p.status === 202
+    )
+  );
   // The cutover's follow-ups (the regions' background jobs resumed, the integrity check) are audited after it
   // completed: wait for them, so that later tests see a settled audit log.
   await waitUntil(
     async () =>
-      (await pool().query(`SELECT count(*)::int AS n FROM audit_log WHERE action IN ('failover.jobs_resume_sent', 'failover.integrity_passed', 'failover.integrity_failed')`)).rows[0].n === 3,
+      (
+        await pool().query(
+          `SELECT count(*)::int AS n FROM audit_log WHERE action IN ('failover.jobs_resume_sent', 'failover.integrity_passed', 'failover.integrity_failed')`
+        )
+      ).rows[0].n === 3,
     20_000,
-    'resume calls and integrity check of the failover',
+    'resume calls and integrity check of the failover'
   );
   await close();
 
   const light = await open(ADMIN, 'failover', 'light');
-  await rowWith(light.page.getByTestId('failover-events'), 'grafana:ana').getByText('completed', { exact: true }).waitFor();
+  await rowWith(light.page.getByTestId('failover-events'), 'grafana:ana')
+    .getByText('completed', { exact: true })
+    .waitFor();
   await shot(light.page, 'failover-light');
   await light.close();
 });
@@ -313,7 +373,7 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
       await pool().query(
         `SELECT (SELECT count(*) FROM audit_log WHERE actor NOT LIKE 'controlroom:%')::int AS audit, (SELECT count(*) FROM controlroom.bulk_jobs)::int AS jobs,
                 (SELECT count(*) FROM controlroom.freeze_actions)::int AS freezes, (SELECT count(*) FROM controlroom.failover_events)::int AS failovers,
-                (SELECT string_agg(name || '=' || traffic_weight || CASE WHEN active THEN '*' ELSE '' END, ',' ORDER BY name) FROM controlroom.regions WHERE scope = 'live') AS regions`,
+                (SELECT string_agg(name || '=' || traffic_weight || CASE WHEN active THEN '*' ELSE '' END, ',' ORDER BY name) FROM controlroom.regions WHERE scope = 'live') AS regions`
       )
     ).rows[0];
   const before = await counts();
@@ -333,22 +393,46 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
     { path: 'regions/failover', body: { target: EAST, reason: 'viewer tries' } },
     { path: 'regions/shift', body: { weights: { [EAST]: 50 }, reason: 'viewer tries' } },
     { path: 'freeze/freezes', body: { reason: 'viewer tries' } },
-    { path: 'freeze/overrides', body: { reason: 'viewer tries', expiresAt: new Date(Date.now() + 3_600_000).toISOString() } },
-    { path: 'bulk-rating/jobs', body: { companyId: lakeshore, lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickupDate: tomorrow }] } },
-    { path: 'limits/requests', body: { companyId: lakeshore, feature: 'bulk_rating', requestedLimit: 50, reason: 'viewer tries' } },
+    {
+      path: 'freeze/overrides',
+      body: { reason: 'viewer tries', expiresAt: new Date(Date.now() + 3_600_000).toISOString() },
+    },
+    {
+      path: 'bulk-rating/jobs',
+      body: {
+        companyId: lakeshore,
+        lanes: [{ origin: 'Reno, NV', destination: 'Boise, ID', equipment: 'van', pickupDate: tomorrow }],
+      },
+    },
+    {
+      path: 'limits/requests',
+      body: { companyId: lakeshore, feature: 'bulk_rating', requestedLimit: 50, reason: 'viewer tries' },
+    },
   ];
   for (const attempt of attempts) {
     const res = await fromPage(page, 'POST', `${PROXY}/${attempt.path}`, attempt.body);
     assert.deepEqual([res.status, res.body], [403, { message: 'plugin proxy route access denied' }], attempt.path);
     const record = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/${attempt.path}`);
-    assert.deepEqual([record?.user, record?.status, record?.target], ['vera', 403, null], `${attempt.path} never reached Control Room`);
+    assert.deepEqual(
+      [record?.user, record?.status, record?.target],
+      ['vera', 403, null],
+      `${attempt.path} never reached Control Room`
+    );
   }
   // No route at all: the proxy's 404 (freeze/* does not match bare freeze, as in Grafana's route tree); a read is fine for a Viewer.
-  assert.deepEqual(await fromPage(page, 'POST', `${PROXY}/companies`, {}), { status: 404, body: { message: 'plugin route match not found' } });
-  assert.deepEqual(await fromPage(page, 'DELETE', `${PROXY}/freeze`), { status: 404, body: { message: 'plugin route match not found' } });
+  assert.deepEqual(await fromPage(page, 'POST', `${PROXY}/companies`, {}), {
+    status: 404,
+    body: { message: 'plugin route match not found' },
+  });
+  assert.deepEqual(await fromPage(page, 'DELETE', `${PROXY}/freeze`), {
+    status: 404,
+    body: { message: 'plugin route match not found' },
+  });
   assert.equal((await fromPage(page, 'GET', `${PROXY}/freeze`)).status, 200);
   // Proxied answers carry Grafana's Content-Security-Policy: sandbox.
-  const read = await fetch(`${h().url}${PROXY}/freeze`, { headers: { cookie: `${USER_COOKIE}=${userCookie(VIEWER)}` } });
+  const read = await fetch(`${h().url}${PROXY}/freeze`, {
+    headers: { cookie: `${USER_COOKIE}=${userCookie(VIEWER)}` },
+  });
   assert.deepEqual([read.status, read.headers.get('content-security-policy')], [200, 'sandbox']);
   await failover.close();
 
@@ -364,7 +448,13 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
   const bulk = await open(VIEWER, 'bulk-rating');
   await chooseCompany(bulk.page, 'Lakeshore', 'Lakeshore Logistics (pro)');
   await bulk.page.getByText('Submitting bulk rating jobs: the Grafana Editor role is required').waitFor();
-  await bulk.page.locator('input[type="file"]').setInputFiles({ name: 'more.csv', mimeType: 'text/csv', buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`) });
+  await bulk.page
+    .locator('input[type="file"]')
+    .setInputFiles({
+      name: 'more.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`),
+    });
   await bulk.page.getByText('more.csv', { exact: true }).waitFor();
   assert.equal(await bulk.page.getByRole('button', { name: 'Rate these lanes' }).isDisabled(), true);
   await bulk.page.getByRole('tab', { name: 'Enter lanes' }).click();
@@ -378,7 +468,10 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
   const admin = await open(SERVER_ADMIN, 'failover');
   await admin.page.getByRole('heading', { name: `Active region: ${WEST}` }).waitFor();
   assert.equal(await admin.page.locator('#failover-reason').isDisabled(), true);
-  const shift = await fromPage(admin.page, 'POST', `${PROXY}/regions/failover`, { target: EAST, reason: 'server admin tries' });
+  const shift = await fromPage(admin.page, 'POST', `${PROXY}/regions/failover`, {
+    target: EAST,
+    reason: 'server admin tries',
+  });
   assert.deepEqual([shift.status, shift.body], [403, { message: 'plugin proxy route access denied' }]);
   await admin.close();
   const root = h().identity.user(SERVER_ADMIN.login);
@@ -387,13 +480,23 @@ test('Viewer: every control is disabled, and the proxy refuses a direct POST (re
     headers: {
       'content-type': 'application/json',
       'x-controlroom-secret': API_SECRET,
-      'x-grafana-context': JSON.stringify({ UserID: root.id, UserUID: root.uid, OrgID: 1, Login: root.login, OrgRole: 'Admin', IsGrafanaAdmin: true }),
+      'x-grafana-context': JSON.stringify({
+        UserID: root.id,
+        UserUID: root.uid,
+        OrgID: 1,
+        Login: root.login,
+        OrgRole: 'Admin',
+        IsGrafanaAdmin: true,
+      }),
       'x-grafana-id': await h().identity.sign(root.login),
     },
     body: JSON.stringify({ target: EAST, reason: 'server admin tries' }),
   });
   assert.equal(direct.status, 403);
-  assert.match(((await direct.json()) as { error: string }).error, /failover:write required; Grafana does not grant it to root/);
+  assert.match(
+    ((await direct.json()) as { error: string }).error,
+    /failover:write required; Grafana does not grant it to root/
+  );
   assert.deepEqual(await counts(), before);
 });
 
@@ -401,12 +504,22 @@ test('Admin: ending the manual freeze (a DELETE through the freeze/* route)', as
   const { page, close } = await open(ADMIN, 'release-freeze');
   const state = page.getByTestId('freeze-state');
   await state.getByText('Releases are frozen').waitFor();
-  const { rows } = await pool().query<{ id: string }>(`SELECT id FROM controlroom.freeze_actions WHERE ended_at IS NULL`);
+  const { rows } = await pool().query<{ id: string }>(
+    `SELECT id FROM controlroom.freeze_actions WHERE ended_at IS NULL`
+  );
   assert.equal(rows.length, 1);
   await page.getByRole('button', { name: 'End freeze' }).click();
   await page.getByText(`Ended freeze ${rows[0]!.id}`).waitFor();
   await state.getByText('Releases are open').waitFor();
-  assert.ok(h().proxied.some((p) => p.method === 'DELETE' && p.route === 'freeze/*' && p.target === `${apiUrl}/api/freeze/freezes/${rows[0]!.id}` && p.status === 200));
+  assert.ok(
+    h().proxied.some(
+      (p) =>
+        p.method === 'DELETE' &&
+        p.route === 'freeze/*' &&
+        p.target === `${apiUrl}/api/freeze/freezes/${rows[0]!.id}` &&
+        p.status === 200
+    )
+  );
   const ended = await pool().query(`SELECT ended_by FROM controlroom.freeze_actions WHERE id = $1`, [rows[0]!.id]);
   assert.deepEqual(ended.rows, [{ ended_by: 'grafana:ana' }]);
   await close();
@@ -432,7 +545,9 @@ test('Admin: the config page saves the API URL and secret to the app settings th
   await shot(page, 'config-dark');
   // Saving reloads the page, as Grafana needs for the app to see its new settings.
   await Promise.all([page.waitForEvent('load'), save.click()]);
-  await page.waitForFunction(() => (globalThis as unknown as { __harness?: { state: string } }).__harness?.state === 'ready');
+  await page.waitForFunction(
+    () => (globalThis as unknown as { __harness?: { state: string } }).__harness?.state === 'ready'
+  );
 
   assert.deepEqual(settings.jsonData, { apiUrl });
   assert.deepEqual(settings.secureJsonData, { apiSecret: API_SECRET });
@@ -443,7 +558,10 @@ test('Admin: the config page saves the API URL and secret to the app settings th
   // The settings API never gives the secret back; the proxy uses it.
   const stored = await fromPage(page, 'GET', `/api/plugins/${PLUGIN}/settings`);
   assert.equal(stored.status, 200);
-  assert.deepEqual([stored.body.jsonData, stored.body.secureJsonFields, 'secureJsonData' in stored.body], [{ apiUrl }, { apiSecret: true }, false]);
+  assert.deepEqual(
+    [stored.body.jsonData, stored.body.secureJsonFields, 'secureJsonData' in stored.body],
+    [{ apiUrl }, { apiSecret: true }, false]
+  );
   assert.ok(!JSON.stringify(stored.body).includes(API_SECRET));
   const freeze = await fromPage(page, 'GET', `${PROXY}/freeze`);
   assert.deepEqual([freeze.status, typeof freeze.body.frozen], [200, 'boolean']);
@@ -451,7 +569,9 @@ test('Admin: the config page saves the API URL and secret to the app settings th
 
   // Only an Admin may change them.
   const editor = await open(EDITOR, 'config');
-  const refused = await fromPage(editor.page, 'POST', `/api/plugins/${PLUGIN}/settings`, { jsonData: { apiUrl: 'http://elsewhere:1' } });
+  const refused = await fromPage(editor.page, 'POST', `/api/plugins/${PLUGIN}/settings`, {
+    jsonData: { apiUrl: 'http://elsewhere:1' },
+  });
   assert.equal(refused.status, 403);
   await editor.close();
   assert.deepEqual(settings.jsonData, { apiUrl });
@@ -472,20 +592,32 @@ async function seedPricingModels(): Promise<void> {
 }
 
 const registry = async () =>
-  (await pool().query<{ version: string; status: string }>(`SELECT version, status FROM controlroom.pricing_models ORDER BY version`)).rows
+  (
+    await pool().query<{ version: string; status: string }>(
+      `SELECT version, status FROM controlroom.pricing_models ORDER BY version`
+    )
+  ).rows
     .map((r) => `${r.version}=${r.status}`)
     .join(',');
 
 test('Viewer: the Pricing page shows the registry with its controls disabled, and the proxy refuses the registry writes', async () => {
   await seedPricingModels();
-  const audits = async () => (await pool().query(`SELECT count(*)::int AS n FROM audit_log WHERE actor NOT LIKE 'controlroom:%'`)).rows[0].n as number;
+  const audits = async () =>
+    (await pool().query(`SELECT count(*)::int AS n FROM audit_log WHERE actor NOT LIKE 'controlroom:%'`)).rows[0]
+      .n as number;
   const [beforeRegistry, beforeAudits] = [await registry(), await audits()];
 
   const { page, close } = await open(VIEWER, 'pricing');
   await page.getByTestId('pricing-active-model').getByText('Active model: v2').waitFor();
   await page.getByTestId('pricing-candidate').getByText('Candidate v3 prices 20% of lanes').waitFor();
   await page.getByText('Admin role required').waitFor();
-  for (const id of ['pricing-reason', 'pricing-candidate-share', 'pricing-set-candidate', 'pricing-activate', 'pricing-rollback']) {
+  for (const id of [
+    'pricing-reason',
+    'pricing-candidate-share',
+    'pricing-set-candidate',
+    'pricing-activate',
+    'pricing-rollback',
+  ]) {
     assert.equal(await page.getByTestId(id).isDisabled(), true, `${id} is disabled for a Viewer`);
   }
   await shot(page, 'pricing-viewer-dark');
@@ -500,7 +632,11 @@ test('Viewer: the Pricing page shows the registry with its controls disabled, an
     const res = await fromPage(page, attempt.method, `${PROXY}/${attempt.path}`, attempt.body);
     assert.deepEqual([res.status, res.body], [403, { message: 'plugin proxy route access denied' }], attempt.path);
     const record = [...h().proxied].reverse().find((p) => p.path === `${PROXY}/${attempt.path}`);
-    assert.deepEqual([record?.user, record?.status, record?.target], ['vera', 403, null], `${attempt.path} never reached Control Room`);
+    assert.deepEqual(
+      [record?.user, record?.status, record?.target],
+      ['vera', 403, null],
+      `${attempt.path} never reached Control Room`
+    );
   }
   await close();
   assert.deepEqual([await registry(), await audits()], [beforeRegistry, beforeAudits]);
@@ -531,9 +667,96 @@ test('Admin: rolling back the pricing model through the confirmation, seen on th
   await close();
 
   assert.equal(await registry(), 'v1=active,v2=retired,v3=candidate');
-  const audited = await pool().query<{ actor: string; target: string; payload: Record<string, unknown>; ip_address: string | null }>(
-    `SELECT actor, target, payload, host(ip_address) AS ip_address FROM audit_log WHERE action = 'pricing_model.rolled_back'`,
+  const audited = await pool().query<{
+    actor: string;
+    target: string;
+    payload: Record<string, unknown>;
+    ip_address: string | null;
+  }>(
+    `SELECT actor, target, payload, host(ip_address) AS ip_address FROM audit_log WHERE action = 'pricing_model.rolled_back'`
   );
-  assert.deepEqual(audited.rows, [{ actor: 'grafana:ana', target: 'pricing_models/v1', payload: { from: 'v2', to: 'v1', reason }, ip_address: '127.0.0.1' }]);
-  assert.ok(h().proxied.some((p) => p.method === 'POST' && p.route === 'pricing/*' && p.target === `${apiUrl}/api/pricing/rollback` && p.status === 200));
+  assert.deepEqual(audited.rows, [
+    {
+      actor: 'grafana:ana',
+      target: 'pricing_models/v1',
+      payload: { from: 'v2', to: 'v1', reason },
+      ip_address: '127.0.0.1',
+    },
+  ]);
+  assert.ok(
+    h().proxied.some(
+      (p) =>
+        p.method === 'POST' &&
+        p.route === 'pricing/*' &&
+        p.target === `${apiUrl}/api/pricing/rollback` &&
+        p.status === 200
+    )
+  );
+});
+
+/** An alert group's firing notification as the receiver's job stores it: the incident opens unacknowledged. */
+async function openIncident(groupKey: string, alertname: string): Promise<string> {
+  await storeNotification(
+    pool(),
+    'alertmanager',
+    alertmanagerPayload.parse(amPayload(groupKey, [{ alertname, severity: 'P1' }]))
+  );
+  await recordIncidentTimeline(pool(), 'alertmanager', groupKey, { timeZone: 'UTC' });
+  const { rows } = await pool().query<{ id: string }>(`SELECT id FROM controlroom.incidents WHERE group_key = $1`, [
+    groupKey,
+  ]);
+  return String(rows[0]!.id);
+}
+
+test('Incidents: an Editor acknowledges an incident; a Viewer cannot, and the proxy refuses a direct POST', async () => {
+  const id = await openIncident('{}:{alertname="ActiveRegionDown"}', 'ActiveRegionDown');
+  const acknowledgedBy = async () =>
+    (await pool().query(`SELECT acknowledged_by, acknowledged_via FROM controlroom.incidents WHERE id = $1`, [id]))
+      .rows[0];
+
+  const viewer = await open(VIEWER, 'incidents');
+  const row = viewer.page.getByTestId(`incident-${id}`);
+  await row.getByText('ActiveRegionDown').waitFor();
+  await viewer.page.getByText('Editor role required').waitFor();
+  assert.equal(await viewer.page.getByTestId(`incident-acknowledge-${id}`).isDisabled(), true);
+  assert.equal(await viewer.page.getByTestId(`incident-add-note-${id}`).isDisabled(), true);
+  await shot(viewer.page, 'incidents-viewer-dark');
+  for (const path of [`incidents/${id}/acknowledge`, `incidents/${id}/notes`]) {
+    const res = await fromPage(
+      viewer.page,
+      'POST',
+      `${PROXY}/${path}`,
+      path.endsWith('notes') ? { text: 'viewer tries' } : {}
+    );
+    assert.deepEqual([res.status, res.body], [403, { message: 'plugin proxy route access denied' }], path);
+  }
+  await viewer.close();
+  assert.deepEqual(await acknowledgedBy(), { acknowledged_by: null, acknowledged_via: null });
+
+  const { page, close } = await open(EDITOR, 'incidents');
+  await page.getByTestId(`incident-${id}`).getByText('unacknowledged', { exact: true }).waitFor();
+  await page.getByTestId(`incident-acknowledge-${id}`).click();
+  await page.getByText(`Incident ${id} acknowledged`).waitFor();
+  await page
+    .getByTestId(`incident-${id}`)
+    .getByText(/by grafana:edna \(Grafana\)/)
+    .waitFor();
+  await shot(page, 'incidents-acknowledged-dark');
+  await close();
+
+  assert.deepEqual(await acknowledgedBy(), { acknowledged_by: 'grafana:edna', acknowledged_via: 'grafana' });
+  const audited = await pool().query(
+    `SELECT actor, payload->>'role' AS role FROM audit_log WHERE action = 'incident.acknowledged' AND target = $1`,
+    [`incidents/${id}`]
+  );
+  assert.deepEqual(audited.rows, [{ actor: 'grafana:edna', role: 'Editor' }]);
+  assert.ok(
+    h().proxied.some(
+      (p) =>
+        p.method === 'POST' &&
+        p.route === 'incidents/*' &&
+        p.target === `${apiUrl}/api/incidents/${id}/acknowledge` &&
+        p.status === 200
+    )
+  );
 });

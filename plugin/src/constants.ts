@@ -10,4 +10,5 @@ export enum ROUTES {
   Failover = 'failover',
   ReleaseFreeze = 'release-freeze',
   Pricing = 'pricing',
+  Incidents = 'incidents',
 }

@@ -22,6 +22,7 @@ export const ACTIONS = {
   bulkWrite: { action: `${PLUGIN_ID}.bulk:write`, role: 'Editor' },
   limitsRequest: { action: `${PLUGIN_ID}.limits:request`, role: 'Editor' },
   freezeWrite: { action: `${PLUGIN_ID}.freeze:write`, role: 'Editor' },
+  incidentsWrite: { action: `${PLUGIN_ID}.incidents:write`, role: 'Editor' },
   freezeOverride: { action: `${PLUGIN_ID}.freeze:override`, role: 'Admin' },
   failoverWrite: { action: `${PLUGIN_ID}.failover:write`, role: 'Admin' },
   pricingWrite: { action: `${PLUGIN_ID}.pricing:write`, role: 'Admin' },

@@ -7,6 +7,7 @@ const BulkRatingPage = React.lazy(() => import('../../pages/BulkRating/BulkRatin
 const FailoverPage = React.lazy(() => import('../../pages/Failover/FailoverPage'));
 const ReleaseFreezePage = React.lazy(() => import('../../pages/ReleaseFreeze/ReleaseFreezePage'));
 const PricingPage = React.lazy(() => import('../../pages/Pricing/PricingPage'));
+const IncidentsPage = React.lazy(() => import('../../pages/Incidents/IncidentsPage'));
 
 function App(_props: AppRootProps) {
   return (
@@ -14,6 +15,7 @@ function App(_props: AppRootProps) {
       <Route path={ROUTES.Failover} element={<FailoverPage />} />
       <Route path={ROUTES.ReleaseFreeze} element={<ReleaseFreezePage />} />
       <Route path={ROUTES.Pricing} element={<PricingPage />} />
+      <Route path={ROUTES.Incidents} element={<IncidentsPage />} />
       <Route path="*" element={<BulkRatingPage />} />
     </Routes>
   );
