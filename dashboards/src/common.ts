@@ -339,3 +339,27 @@ export function controlRoomDashboard(
   built.schemaVersion = SCHEMA_VERSION;
   return built;
 }
+
+/** Each region's health check as Up/Down tiles: the Regions dashboard's first panel, repeated on the executive one. */
+export function regionHealth(spec: { id: number; at: [number, number, number, number]; description?: string }) {
+  return stat({
+    id: spec.id,
+    title: 'Region health',
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    at: spec.at,
+    queries: [{ expr: 'tms_region_up', legend: '{{region}}' }],
+    steps: [
+      ['red', null],
+      ['green', 1],
+    ],
+    mappings: [
+      valueText([
+        [0, 'Down', 'red'],
+        [1, 'Up', 'green'],
+      ]),
+    ],
+    colorMode: 'background',
+    graphMode: 'none',
+    textMode: 'value_and_name',
+  });
+}

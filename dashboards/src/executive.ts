@@ -9,6 +9,7 @@ import {
   type Steps,
   bargauge,
   controlRoomDashboard,
+  regionHealth,
   stat,
   timeseries,
   valueText,
@@ -120,25 +121,10 @@ function scorecard() {
   const next = 12 + SCORECARD.length;
   return [
     ...kpis,
-    stat({
+    regionHealth({
       id: next,
-      title: 'Region health',
       description: 'Health checks of each region (details on the Regions dashboard).',
       at: [12, 14, 6, 4],
-      queries: [{ expr: 'tms_region_up', legend: '{{region}}' }],
-      steps: [
-        ['red', null],
-        ['green', 1],
-      ],
-      mappings: [
-        valueText([
-          [0, 'Down', 'red'],
-          [1, 'Up', 'green'],
-        ]),
-      ],
-      colorMode: 'background',
-      graphMode: 'none',
-      textMode: 'value_and_name',
     }),
     stat({
       id: next + 1,

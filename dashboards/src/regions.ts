@@ -1,4 +1,4 @@
-import { bargauge, controlRoomDashboard, specialText, stat, timeseries, valueText } from './common.ts';
+import { bargauge, controlRoomDashboard, regionHealth, specialText, stat, timeseries, valueText } from './common.ts';
 
 export const regionsDashboard = () =>
   controlRoomDashboard(
@@ -8,25 +8,7 @@ export const regionsDashboard = () =>
       description: 'Region health, routing, replication and traffic.',
     },
     [
-      stat({
-        id: 1,
-        title: 'Region health',
-        at: [0, 0, 6, 5],
-        queries: [{ expr: 'tms_region_up', legend: '{{region}}' }],
-        steps: [
-          ['red', null],
-          ['green', 1],
-        ],
-        mappings: [
-          valueText([
-            [0, 'Down', 'red'],
-            [1, 'Up', 'green'],
-          ]),
-        ],
-        colorMode: 'background',
-        graphMode: 'none',
-        textMode: 'value_and_name',
-      }),
+      regionHealth({ id: 1, at: [0, 0, 6, 5] }),
       stat({
         id: 2,
         title: 'Active (write) region',
