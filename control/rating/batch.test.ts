@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { mulberry32 } from '../../core/random.ts';
+import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import {
   compileModel,
+  createRatingService,
   createSnapshot,
   FLAG_BITS,
   flagNames,
   laneKey,
   LOCATIONS,
+  promoteCandidate,
   rateCandidate,
   RatedBatch,
   rateLane,
+  registerModel,
   SEED_V1,
   tryRateLane,
   type Lane,
@@ -234,5 +238,50 @@ describe('registry fast path (split kernel, memoised arms, rateBatch)', () => {
       'anomaly',
     ]);
     assert.deepEqual(flagNames(31), ['minimum_charge', 'margin_floor', 'regional_cap', 'needs_review', 'anomaly']);
+  });
+});
+
+describe('the rating service’s batch rater', () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db.drop();
+  });
+
+  it('rates a job’s lanes like the per-lane rater, with the registry’s candidate of the moment', async () => {
+    const service = createRatingService();
+    const input = lanes(4_000, 23);
+    const perLane = (rate: (lane: Lane) => unknown, lane: Lane) => {
+      try {
+        return rate(lane);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+
+    // Only v1: every lane to the active model.
+    let batch = (await service.batchRaterForJob(db.pool))(input);
+    assert.equal(batch.candidateCount, 0);
+    assert.equal(batch.active?.version, 'v1');
+
+    await registerModel(db.pool, { ...CANDIDATES[0]!.params, version: 'v2' }, 'grafana:alice');
+    await promoteCandidate(db.pool, 'v2', 0.25, 'grafana:alice');
+    const rate = await service.raterForJob(db.pool);
+    batch = (await service.batchRaterForJob(db.pool))(input, batch);
+    const snapshot = createSnapshot({
+      active: v1,
+      candidate: { ...CANDIDATES[0]!.params, version: 'v2' },
+      candidateShare: 0.25,
+    });
+    for (let i = 0; i < input.length; i++) {
+      assert.deepEqual(batch.rateAt(i), perLane(rate, input[i]!), `lane ${i} ${JSON.stringify(input[i])}`);
+    }
+    assertAgrees(batch, input, snapshot);
+    assert.ok(
+      batch.candidateCount > 800 && batch.anomalyCount > 100,
+      `${batch.candidateCount} / ${batch.anomalyCount}`
+    );
   });
 });
