@@ -299,7 +299,8 @@ function idSplitPosition(saltState: number, o: number, d: number, eq: number): n
 // bulk job loads starts warm when the registry has not changed; a new candidate version or share gets
 // a new table, so a stale decision can never be reused.
 
-const ARM_CELLS = LOCATION_COUNT * LOCATION_COUNT * EQUIPMENT.length;
+const EQUIPMENT_COUNT = EQUIPMENT.length;
+const ARM_CELLS = LOCATION_COUNT * LOCATION_COUNT * EQUIPMENT_COUNT;
 const ARM_UNKNOWN = 0;
 const ARM_ACTIVE = 1;
 const ARM_CANDIDATE = 2;
@@ -330,7 +331,7 @@ function selectArmTable(saltState: number, share: number): Uint8Array {
  */
 export function splitToCandidate(saltState: number, share: number, o: number, d: number, eq: number): boolean {
   const table = saltState === armTableSalt && share === armTableShare ? armTable : selectArmTable(saltState, share);
-  const cell = (o * LOCATION_COUNT + d) * 3 + eq;
+  const cell = (o * LOCATION_COUNT + d) * EQUIPMENT_COUNT + eq;
   let arm = table[cell]!;
   if (arm === ARM_UNKNOWN) {
     arm = idSplitPosition(saltState, o, d, eq) < share ? ARM_CANDIDATE : ARM_ACTIVE;
