@@ -1,5 +1,5 @@
-import { greatCircleMiles, LOCATIONS, REGION_OF, resolveLocationId } from './locations.ts';
-import type { Equipment, PricingModel } from './model.ts';
+import { greatCircleMiles, LOCATION_COUNT, LOCATIONS, REGION_OF, resolveLocationId } from './locations.ts';
+import { EQUIPMENT, type Equipment, type PricingModel } from './model.ts';
 
 /**
  * The rating engine: pure, synchronous and deterministic. A lane costs two Map lookups (memoised
@@ -121,6 +121,7 @@ const F_MIN = 1;
 const F_FLOOR = 2;
 const F_CAP = 4;
 const F_REVIEW = 8;
+const F_ANOMALY = 16;
 
 function price(o: number, d: number, eq: number, month: number, m: PricingModel): void {
   const miles = o === d ? 0 : Math.round(greatCircleMiles(o, d) * m.circuity);
@@ -280,14 +281,110 @@ export function laneKey(lane: Pick<Lane, 'origin' | 'destination' | 'equipment'>
   return `${o < 0 ? String(lane.origin) : LOCATIONS[o]!.name}|${d < 0 ? String(lane.destination) : LOCATIONS[d]!.name}|${String(lane.equipment)}`;
 }
 
-/** splitPosition(saltState, laneKey(lane)) without building the string (lane already resolved). */
-function resolvedSplitPosition(saltState: number, equipment: string): number {
-  let h = fnvUpdate(saltState, LOCATIONS[rOrigin]!.name);
+/** splitPosition(saltState, laneKey(lane)) for resolved ids, without building the key string. */
+function idSplitPosition(saltState: number, o: number, d: number, eq: number): number {
+  let h = fnvUpdate(saltState, LOCATIONS[o]!.name);
   h = Math.imul(h ^ 124 /* | */, 0x01000193);
-  h = fnvUpdate(h, LOCATIONS[rDestination]!.name);
+  h = fnvUpdate(h, LOCATIONS[d]!.name);
   h = Math.imul(h ^ 124, 0x01000193);
-  h = fnvUpdate(h, equipment);
+  h = fnvUpdate(h, EQUIPMENT[eq]!);
   return fmix32(h) / 4294967296;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The split, memoised. Under laneKey a lane's arm depends only on (origin, destination, equipment) and
+// the split (salt, share), so it is hashed once per distinct lane and kept in a byte table of
+// LOCATION_COUNT² x 3 cells (about 1.1 MB). The decision is the hash's own (position < share, the same
+// comparison as armOf), only remembered. The last few splits keep their tables, so the snapshot each
+// bulk job loads starts warm when the registry has not changed; a new candidate version or share gets
+// a new table, so a stale decision can never be reused.
+
+const EQUIPMENT_COUNT = EQUIPMENT.length;
+const ARM_CELLS = LOCATION_COUNT * LOCATION_COUNT * EQUIPMENT_COUNT;
+const ARM_UNKNOWN = 0;
+const ARM_ACTIVE = 1;
+const ARM_CANDIDATE = 2;
+/** Bounded: at most this many tables (1.1 MB each) are kept; the oldest goes first. */
+const ARM_TABLES_KEPT = 4;
+const armTables = new Map<string, Uint8Array>();
+let armTableSalt = Number.NaN;
+let armTableShare = Number.NaN;
+let armTable: Uint8Array = new Uint8Array(0);
+
+function selectArmTable(saltState: number, share: number): Uint8Array {
+  const key = `${saltState}/${share}`;
+  let table = armTables.get(key);
+  if (table === undefined) {
+    if (armTables.size >= ARM_TABLES_KEPT) armTables.delete(armTables.keys().next().value!);
+    table = new Uint8Array(ARM_CELLS);
+    armTables.set(key, table);
+  }
+  armTableSalt = saltState;
+  armTableShare = share;
+  armTable = table;
+  return table;
+}
+
+/**
+ * Whether the split (saltState, share) sends the lane (origin id, destination id, equipment index) to the
+ * candidate: the same answer as `splitPosition(saltState, laneKey(lane)) < share`, hashed once per lane.
+ */
+export function splitToCandidate(saltState: number, share: number, o: number, d: number, eq: number): boolean {
+  const table = saltState === armTableSalt && share === armTableShare ? armTable : selectArmTable(saltState, share);
+  const cell = (o * LOCATION_COUNT + d) * EQUIPMENT_COUNT + eq;
+  let arm = table[cell]!;
+  if (arm === ARM_UNKNOWN) {
+    arm = idSplitPosition(saltState, o, d, eq) < share ? ARM_CANDIDATE : ARM_ACTIVE;
+    table[cell] = arm;
+  }
+  return arm === ARM_CANDIDATE;
+}
+
+/**
+ * The pricing kernel every rating function runs: the total in cents of resolved ids (origin, destination,
+ * equipment index, month index) under a model. Exported for diagnostics (the benchmark's breakdown) and
+ * callers that hold resolved ids; the ids must be valid (no checks here).
+ */
+export function priceCents(o: number, d: number, eq: number, month: number, model: PricingModel): number {
+  price(o, d, eq, month, model);
+  return pTotalC;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The split kernel: one resolved lane through the registry's split. The per-lane API (tryRateSplit) and
+// the batch API (rateSplitBatch) both run it, so they cannot disagree.
+
+/** Whether the candidate priced the lane; then the active model's total (cents) and the anomaly decision. */
+let sCandidate = false;
+let sActiveC = -1;
+let sAnomaly = false;
+
+function priceSplit(
+  active: PricingModel,
+  candidate: PricingModel | null,
+  share: number,
+  saltState: number,
+  key: string | undefined
+): void {
+  let toCandidate = false;
+  if (candidate !== null && share > 0) {
+    toCandidate =
+      key === undefined
+        ? splitToCandidate(saltState, share, rOrigin, rDestination, rEquipment)
+        : splitPosition(saltState, key) < share;
+  }
+  if (toCandidate) {
+    price(rOrigin, rDestination, rEquipment, rMonth, active);
+    const activeC = pTotalC;
+    price(rOrigin, rDestination, rEquipment, rMonth, candidate!);
+    sActiveC = activeC;
+    sAnomaly = isAnomaly(pTotalC, activeC);
+  } else {
+    price(rOrigin, rDestination, rEquipment, rMonth, active);
+    sActiveC = -1;
+    sAnomaly = false;
+  }
+  sCandidate = toCandidate;
 }
 
 export interface SplitRate extends LaneRate {
@@ -296,6 +393,35 @@ export interface SplitRate extends LaneRate {
   /** When the candidate priced it: the active model's total and version (else null). */
   activeTotal: number | null;
   activeVersion: string | null;
+}
+
+/** The object form of one lane (fixed shape, built in one literal: no spread, no dictionary-mode object). */
+function splitRate(
+  miles: number,
+  linehaulC: number,
+  fuelC: number,
+  totalC: number,
+  costC: number,
+  bits: number,
+  candidateArm: boolean,
+  activeC: number,
+  active: PricingModel,
+  candidate: PricingModel | null
+): SplitRate {
+  return {
+    miles,
+    linehaul: linehaulC / 100,
+    fuel: fuelC / 100,
+    total: totalC / 100,
+    perMile: miles > 0 ? Math.round(totalC / miles) / 100 : 0,
+    carrierCost: costC / 100,
+    margin: (totalC - costC) / 100,
+    modelVersion: candidateArm ? candidate!.version : active.version,
+    flags: flagList(bits, (bits & F_ANOMALY) !== 0),
+    arm: candidateArm ? 'candidate' : 'active',
+    activeTotal: candidateArm ? activeC / 100 : null,
+    activeVersion: candidateArm ? active.version : null,
+  };
 }
 
 /**
@@ -312,24 +438,189 @@ export function tryRateSplit(
 ): SplitRate | string {
   const error = resolveLane(lane);
   if (error !== null) return error;
-  let arm: 'active' | 'candidate' = 'active';
-  if (candidate !== null && share > 0) {
-    const position =
-      key === undefined ? resolvedSplitPosition(saltState, lane.equipment) : splitPosition(saltState, key);
-    if (position < share) arm = 'candidate';
+  priceSplit(active, candidate, share, saltState, key);
+  return splitRate(
+    pMiles,
+    pLinehaulC,
+    pFuelC,
+    pTotalC,
+    pCostC,
+    sAnomaly ? pFlags | F_ANOMALY : pFlags,
+    sCandidate,
+    sActiveC,
+    active,
+    candidate
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Batch API: the split kernel over many lanes into columns (typed arrays, money in integer cents), with
+// no object per lane. A batch is reusable: rate the next lanes into the same one.
+
+/** Bits of RatedBatch.flags, one per FLAG. */
+export const FLAG_BITS = {
+  minimumCharge: F_MIN,
+  marginFloor: F_FLOOR,
+  regionalCap: F_CAP,
+  needsReview: F_REVIEW,
+  anomaly: F_ANOMALY,
+} as const;
+
+/** The flag names of a RatedBatch.flags value, in the order the per-lane API lists them. */
+export function flagNames(bits: number): string[] {
+  return flagList(bits, (bits & F_ANOMALY) !== 0);
+}
+
+/**
+ * Columnar results, index-aligned with the lanes rated into it (indices 0..length-1). A failed lane has
+ * `failed[i] = 1`, its reason in errorAt(i) and zeros elsewhere. `arm[i]` is 1 when the candidate priced
+ * the lane; then `activeTotalCents[i]` holds the active model's total, else -1.
+ */
+export class RatedBatch {
+  length = 0;
+  failedCount = 0;
+  candidateCount = 0;
+  anomalyCount = 0;
+  failed: Uint8Array;
+  arm: Uint8Array;
+  /** FLAG_BITS. */
+  flags: Uint8Array;
+  miles: Float64Array;
+  linehaulCents: Float64Array;
+  fuelCents: Float64Array;
+  totalCents: Float64Array;
+  carrierCostCents: Float64Array;
+  activeTotalCents: Float64Array;
+  /** The models of the last rateSplitBatch into this batch. */
+  active: PricingModel | null = null;
+  candidate: PricingModel | null = null;
+  private readonly errors = new Map<number, string>();
+
+  constructor(capacity = 0) {
+    this.failed = new Uint8Array(capacity);
+    this.arm = new Uint8Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.miles = new Float64Array(capacity);
+    this.linehaulCents = new Float64Array(capacity);
+    this.fuelCents = new Float64Array(capacity);
+    this.totalCents = new Float64Array(capacity);
+    this.carrierCostCents = new Float64Array(capacity);
+    this.activeTotalCents = new Float64Array(capacity);
   }
-  let activeC = -1;
-  let model = active;
-  if (arm === 'candidate') {
-    price(rOrigin, rDestination, rEquipment, rMonth, active);
-    activeC = pTotalC;
-    model = candidate!;
+
+  get capacity(): number {
+    return this.failed.length;
   }
-  price(rOrigin, rDestination, rEquipment, rMonth, model);
-  return {
-    ...result(model.version, activeC >= 0 && isAnomaly(pTotalC, activeC)),
-    arm,
-    activeTotal: activeC >= 0 ? activeC / 100 : null,
-    activeVersion: activeC >= 0 ? active.version : null,
-  };
+
+  /** Empties the batch for `count` lanes (grows the columns when needed). */
+  reset(count: number, active: PricingModel, candidate: PricingModel | null): void {
+    if (count > this.capacity) {
+      const grown = new RatedBatch(Math.max(count, this.capacity * 2));
+      this.failed = grown.failed;
+      this.arm = grown.arm;
+      this.flags = grown.flags;
+      this.miles = grown.miles;
+      this.linehaulCents = grown.linehaulCents;
+      this.fuelCents = grown.fuelCents;
+      this.totalCents = grown.totalCents;
+      this.carrierCostCents = grown.carrierCostCents;
+      this.activeTotalCents = grown.activeTotalCents;
+    }
+    this.length = count;
+    this.failedCount = 0;
+    this.candidateCount = 0;
+    this.anomalyCount = 0;
+    this.active = active;
+    this.candidate = candidate;
+    this.errors.clear();
+  }
+
+  fail(i: number, reason: string): void {
+    this.failed[i] = 1;
+    this.arm[i] = 0;
+    this.flags[i] = 0;
+    this.miles[i] = 0;
+    this.linehaulCents[i] = 0;
+    this.fuelCents[i] = 0;
+    this.totalCents[i] = 0;
+    this.carrierCostCents[i] = 0;
+    this.activeTotalCents[i] = -1;
+    this.errors.set(i, reason);
+    this.failedCount++;
+  }
+
+  /** Why lane i could not be rated, or null when it was. */
+  errorAt(i: number): string | null {
+    return this.errors.get(i) ?? null;
+  }
+
+  /** Lane i in the per-lane API's form: deep-equal to what tryRateSplit returns for it. */
+  rateAt(i: number): SplitRate | string {
+    if (!(i >= 0 && i < this.length)) throw new RangeError(`lane ${i} is outside the batch (0..${this.length - 1})`);
+    if (this.failed[i] === 1) return this.errors.get(i)!;
+    return splitRate(
+      this.miles[i]!,
+      this.linehaulCents[i]!,
+      this.fuelCents[i]!,
+      this.totalCents[i]!,
+      this.carrierCostCents[i]!,
+      this.flags[i]!,
+      this.arm[i] === 1,
+      this.activeTotalCents[i]!,
+      this.active!,
+      this.candidate
+    );
+  }
+}
+
+/**
+ * tryRateSplit over `lanes` into `out` (reset first): the same split, prices, flags and anomaly decisions,
+ * as columns. `keys[i]`, when given, splits lane i by that key instead of laneKey. Never throws for a bad
+ * lane: its reason goes to out.errorAt(i).
+ */
+export function rateSplitBatch(
+  lanes: ArrayLike<Lane>,
+  active: PricingModel,
+  candidate: PricingModel | null,
+  share: number,
+  saltState: number,
+  out: RatedBatch = new RatedBatch(lanes.length),
+  keys?: ArrayLike<string>
+): RatedBatch {
+  const n = lanes.length;
+  if (keys !== undefined && keys.length !== n)
+    throw new RangeError(`keys has ${keys.length} entries for ${n} lanes (one key per lane)`);
+  out.reset(n, active, candidate);
+  const { failed, arm, flags, miles, linehaulCents, fuelCents, totalCents, carrierCostCents, activeTotalCents } = out;
+  let candidates = 0;
+  let anomalies = 0;
+  for (let i = 0; i < n; i++) {
+    const error = resolveLane(lanes[i]!);
+    if (error !== null) {
+      out.fail(i, error);
+      continue;
+    }
+    priceSplit(active, candidate, share, saltState, keys === undefined ? undefined : keys[i]);
+    failed[i] = 0;
+    miles[i] = pMiles;
+    linehaulCents[i] = pLinehaulC;
+    fuelCents[i] = pFuelC;
+    totalCents[i] = pTotalC;
+    carrierCostCents[i] = pCostC;
+    activeTotalCents[i] = sActiveC;
+    if (sCandidate) {
+      arm[i] = 1;
+      candidates++;
+      if (sAnomaly) {
+        flags[i] = pFlags | F_ANOMALY;
+        anomalies++;
+      } else flags[i] = pFlags;
+    } else {
+      arm[i] = 0;
+      flags[i] = pFlags;
+    }
+  }
+  out.candidateCount = candidates;
+  out.anomalyCount = anomalies;
+  return out;
 }

@@ -5,11 +5,14 @@ import { pricingRouter } from './routes.ts';
 export {
   ANOMALY_THRESHOLD,
   FLAG,
+  FLAG_BITS,
+  flagNames,
   isAnomaly,
   laneKey,
   monthIndex,
   rateCandidate,
   rateLane,
+  RatedBatch,
   RatingError,
   tryRateCandidate,
   tryRateLane,
@@ -57,7 +60,7 @@ export {
   type ModelStatus,
 } from './registry.ts';
 export { SEED_V1 } from './seed.ts';
-export { createRatingService } from './service.ts';
+export { createRatingService, type RateBatch, type RegistryRatingService } from './service.ts';
 
 /** The rating feature: the pricing-model registry API (/api/pricing/...); bulk rating uses the engine directly. */
 export function createRatingFeature({ pool }: FeatureDeps<unknown>): Feature {

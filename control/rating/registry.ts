@@ -1,7 +1,16 @@
 import { audit } from '../../core/audit.ts';
 import { UserError } from '../../core/errors.ts';
 import { withTransaction, type Pool, type PoolClient } from '../../core/db.ts';
-import { RatingError, splitPosition, splitSalt, tryRateSplit, type Lane, type SplitRate } from './engine.ts';
+import {
+  RatedBatch,
+  RatingError,
+  rateSplitBatch,
+  splitPosition,
+  splitSalt,
+  tryRateSplit,
+  type Lane,
+  type SplitRate,
+} from './engine.ts';
 import { compileModel, parsePricingModelParams, type PricingModel, type PricingModelParams } from './model.ts';
 
 /**
@@ -62,6 +71,23 @@ export class RegistrySnapshot {
   /** Rates a lane with the chosen model, or returns the per-row reason it cannot be rated. */
   tryRate(lane: Lane, key?: string): SplitRate | string {
     return tryRateSplit(lane, this.active, this.candidate, this.candidateShare, this.salt, key);
+  }
+
+  /**
+   * tryRate for many lanes at once, into columns (see RatedBatch): the same arms, prices, flags and
+   * anomaly decisions, without an object per lane. Pass `out` to reuse one batch from call to call, and
+   * `keys` (one per lane) to split by those keys instead of laneKey. Never throws for a bad lane.
+   */
+  rateBatch(lanes: ArrayLike<Lane>, out?: RatedBatch, keys?: ArrayLike<string>): RatedBatch {
+    return rateSplitBatch(
+      lanes,
+      this.active,
+      this.candidate,
+      this.candidateShare,
+      this.salt,
+      out ?? new RatedBatch(lanes.length),
+      keys
+    );
   }
 }
 
