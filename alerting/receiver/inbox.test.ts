@@ -66,10 +66,10 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     const failures: number[] = [];
     const inbox = new NotificationInbox(db.pool, 1, (_error, size) => failures.push(size));
     const good = (i: number) => notification(`{}:{alertname="Batch",group="ok${i}"}`, alerts([`ok${i}`]));
-    // JavaScript reads 30 February as 2 March; Postgres refuses it. It must not take the others down with it.
-    const bad = notification('{}:{alertname="Batch",group="bad"}', [
-      { alertname: 'Batch', fingerprint: 'bad', startsAt: '2026-02-30T00:00:00Z' },
-    ]);
+    // Validation refuses 30 February (payloads.ts); here it is let through, as an input Postgres refuses
+    // would be: it must not take the rest of its batch down with it.
+    const valid = notification('{}:{alertname="Batch",group="bad"}', alerts(['bad']));
+    const bad = { ...valid, alerts: valid.alerts.map((a) => ({ ...a, startsAt: '2026-02-30T00:00:00Z' })) };
     const first = inbox.store('alertmanager', good(0)); // alone: the others queue behind it
     const batch = [good(1), bad, good(2), good(3)].map((p) =>
       inbox.store('alertmanager', p).then(
@@ -87,6 +87,21 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     assert.deepEqual(failures, [4], 'the batch of four failed once, then each went alone');
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 4);
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events WHERE fingerprint = 'bad'`), 0);
+  });
+
+  test('a date that does not exist is refused by validation, naming the field', () => {
+    const parsed = alertmanagerPayload.safeParse(
+      amPayload('g', [{ alertname: 'Batch', startsAt: '2026-02-30T00:00:00Z' }])
+    );
+    assert.equal(parsed.success, false);
+    assert.deepEqual(
+      parsed.error?.issues.map((i) => i.path.join('.')),
+      ['alerts.0.startsAt']
+    );
+    assert.ok(
+      alertmanagerPayload.safeParse(amPayload('g', [{ alertname: 'Batch', startsAt: '2028-02-29T23:00:00+02:00' }]))
+        .success
+    );
   });
 
   test('storeNotifications keeps the answers in the order of the notifications', async () => {
