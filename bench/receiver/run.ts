@@ -17,9 +17,11 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
 /**
  * bench/receiver: webhook acknowledgement latency (POST to 200) for a 1000-alert storm (200 groups x 5,
  * 690 notifications, 2530 alerts delivered), `IN_FLIGHT` POSTs at a time, for
- *   ours:  persist + enqueue in one transaction, answer; Slack is paged afterwards by the worker;
+ *   ours:  persist + enqueue (concurrent notifications share one transaction: group commit), answer;
+ *          Slack is paged afterwards by the worker;
  *   naive: post each alert to Slack (same client, same per-channel pacing), then answer.
- * Both page a local fake Slack. BENCH_SLACK_INTERVAL_MS is the per-channel spacing of both (default 100,
+ * Both page a local fake Slack. The POSTs are sent from a thread of their own (bench/receiver/sender.ts), as
+ * Alertmanager sends from its own process. BENCH_SLACK_INTERVAL_MS is the per-channel spacing of both (default 100,
  * i.e. Slack's ~1 msg/s per channel compressed 10x so the naive run fits in the time budget): the naive
  * latencies grow linearly with it, ours do not. BENCH_SLACK_INTERVAL_MS=1100 is production pacing (slow).
  * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4).
