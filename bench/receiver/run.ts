@@ -5,7 +5,9 @@ import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../testing/receive
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/pager.ts';
 import { projectRoot } from '../../core/config.ts';
 import { FakeSlack } from '../../testing/fake-slack.ts';
-import { startTestCluster } from '../../testing/postgres.ts';
+import { createTestDatabase, startTestCluster } from '../../testing/postgres.ts';
+import { NotificationInbox, storeNotification } from '../../alerting/receiver/inbox.ts';
+import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
 import { fmtMs, percentile } from '../stats.ts';
 import { startNaiveReceiver } from './naive.ts';
 import { deliverStormFromThread } from './sender.ts';
@@ -169,6 +171,36 @@ try {
   );
   await h.stop();
 
+  // --- the store path alone, same run: one transaction per notification vs group commit ---------------
+  // No HTTP, no worker: the same 690 notifications, IN_FLIGHT at a time, into a fresh database each, with
+  // the service's pool size. Shows what group commit itself buys on this machine, whatever its load.
+  const storePath = async (mode: 'one transaction each' | 'group commit') => {
+    const db = await createTestDatabase({ poolMax: Number(process.env.BENCH_PG_POOL_MAX ?? '4') });
+    try {
+      const inbox = new NotificationInbox(db.pool);
+      const payloads = storm.deliveries.map((d) => alertmanagerPayload.parse(d.body));
+      const ms: number[] = [];
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: IN_FLIGHT }, async () => {
+          for (let i = next++; i < payloads.length; i = next++) {
+            const t = performance.now();
+            if (mode === 'group commit') await inbox.store('alertmanager', payloads[i]!);
+            else await storeNotification(db.pool, 'alertmanager', payloads[i]!);
+            ms.push(performance.now() - t);
+          }
+        })
+      );
+      const total = performance.now() - t0;
+      return { p50_ms: percentile(ms, 50), p99_ms: percentile(ms, 99), per_s: (payloads.length / total) * 1000 };
+    } finally {
+      await db.drop();
+    }
+  };
+  const storeAlone = await storePath('one transaction each');
+  const storeBatched = await storePath('group commit');
+
   // --- naive baseline ---------------------------------------------------------------------------
   let baseline: DeliveryResult[] = [];
   let naiveTotalMs = Number.NaN;
@@ -219,6 +251,7 @@ try {
         99
       ),
     },
+    store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
     naive: {
       ...summary(baseline),
       notifications_per_s: (storm.deliveries.length / naiveTotalMs) * 1000,
@@ -259,6 +292,11 @@ try {
   log(
     `target: >= ${TARGET_NOTIFICATIONS_PER_S} notifications/s stored and queued: ${figures.ours.notifications_per_s.toFixed(0)}/s, ` +
       `${met(figures.ours.notifications_per_s >= TARGET_NOTIFICATIONS_PER_S)} (naive ${figures.naive.notifications_per_s.toFixed(0)}/s)`
+  );
+  log(
+    `store path alone (no HTTP, no worker), ${IN_FLIGHT} in flight: one transaction per notification p50 ${fmtMs(storeAlone.p50_ms)}, ` +
+      `p99 ${fmtMs(storeAlone.p99_ms)}, ${storeAlone.per_s.toFixed(0)}/s; group commit p50 ${fmtMs(storeBatched.p50_ms)}, ` +
+      `p99 ${fmtMs(storeBatched.p99_ms)}, ${storeBatched.per_s.toFixed(0)}/s (${(storeBatched.per_s / storeAlone.per_s).toFixed(1)}x)`
   );
   log('where the ack time goes (ours, per POST):   p50        p99        share of the total wait');
   for (const [phase, b] of Object.entries(figures.ours.breakdown))
