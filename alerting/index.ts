@@ -76,7 +76,7 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
   const freezeLogger = logger.child({ component: 'release-freeze' });
   const webhookRouter = express.Router();
   webhookRouter.use(
-    receiverRouter(pool, config, registry),
+    receiverRouter(pool, config, registry, logger.child({ component: 'receiver' })),
     slackWebhookRouter(pool, config),
     githubWebhookRouter(pool, config)
   );

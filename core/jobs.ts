@@ -53,6 +53,53 @@ export async function enqueueJob<Name extends TaskName>(
   throw new Error(`could not queue ${task} (job key ${options.jobKey}): the keyed job stayed locked`);
 }
 
+/**
+ * Adds many keyed jobs of one task in one statement (graphile_worker.add_jobs): one round trip and one
+ * wake-up of the workers for a whole batch, with enqueueJob's guarantees (replace mode; a job whose
+ * keyed predecessor was locked mid-add is retried). The specs go in sorted by key, so two transactions
+ * adding overlapping keys normally take the job rows in one order; add_jobs' plan does not promise that
+ * order, so a caller adding several keys must survive a deadlock error (receiver/inbox.ts does). Keys
+ * must be distinct (add_jobs cannot update one row twice in a statement).
+ */
+export async function enqueueJobs<Name extends TaskName>(
+  db: PoolClient | Pool,
+  task: Name,
+  jobs: ReadonlyArray<{
+    payload: GraphileWorker.Tasks[Name];
+    jobKey: string;
+    queueName?: string;
+    maxAttempts?: number;
+  }>
+): Promise<void> {
+  let missing = [...jobs].sort((a, b) => (a.jobKey < b.jobKey ? -1 : a.jobKey > b.jobKey ? 1 : 0));
+  for (let i = 1; i < missing.length; i++) {
+    if (missing[i]!.jobKey === missing[i - 1]!.jobKey)
+      throw new Error(`enqueueJobs: job key ${missing[i]!.jobKey} twice`);
+  }
+  for (let attempt = 0; attempt < 5 && missing.length > 0; attempt++) {
+    const { rows } = await db.query<{ key: string }>({
+      name: 'controlroom.enqueue_jobs',
+      text: `SELECT key FROM graphile_worker.add_jobs(ARRAY(
+         SELECT ROW($1::text, j.payload, j.queue_name, NULL::timestamptz, j.max_attempts, j.job_key, NULL::int, NULL::text[])::graphile_worker.job_spec
+           FROM unnest($2::json[], $3::text[], $4::int[], $5::text[]) WITH ORDINALITY AS j(payload, queue_name, max_attempts, job_key, position)
+          ORDER BY j.position))`,
+      values: [
+        task,
+        missing.map((j) => JSON.stringify(j.payload)),
+        missing.map((j) => j.queueName ?? null),
+        missing.map((j) => j.maxAttempts ?? 25),
+        missing.map((j) => j.jobKey),
+      ],
+    });
+    const added = new Set(rows.map((r) => r.key));
+    missing = missing.filter((j) => !added.has(j.jobKey));
+  }
+  if (missing.length > 0)
+    throw new Error(
+      `could not queue ${task} (job keys ${missing.map((j) => j.jobKey).join(', ')}): the keyed jobs stayed locked`
+    );
+}
+
 /** graphile-worker queue names are limited to 128 characters: long identities are hashed. */
 export const queueNameFor = (prefix: string, identity: string) =>
   `${prefix}:${createHash('sha1').update(identity).digest('hex')}`;

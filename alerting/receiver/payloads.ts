@@ -1,7 +1,19 @@
 import { z } from 'zod';
 
 const labelMap = z.record(z.string(), z.string());
-const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an RFC 3339 timestamp');
+/**
+ * JavaScript reads 30 February as 2 March; Postgres refuses it. Such a date is the sender's mistake (a 400
+ * naming the field), not a failed insert (a 500).
+ */
+const calendarDateExists = (s: string) => {
+  const date = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
+  if (!date) return true;
+  const [year, month, day] = [Number(date[1]), Number(date[2]), Number(date[3])];
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+};
+const timestamp = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)) && calendarDateExists(s), 'must be an RFC 3339 timestamp');
 
 const alert = z
   .object({

@@ -167,6 +167,19 @@ export interface DeliveryResult {
   body: unknown;
   ms: number;
   groupKey: string;
+  /** The receiver's own Server-Timing phases (name to milliseconds), when it sent them. */
+  serverTiming: Record<string, number>;
+}
+
+/** `read;dur=0.10, store;dur=2.31` to { read: 0.1, store: 2.31 }. */
+export function parseServerTiming(header: string | null): Record<string, number> {
+  const phases: Record<string, number> = {};
+  for (const entry of (header ?? '').split(',')) {
+    const [name, ...params] = entry.trim().split(';');
+    const dur = params.find((p) => p.trim().startsWith('dur='));
+    if (name && dur) phases[name] = Number(dur.trim().slice(4));
+  }
+  return phases;
 }
 
 /**
@@ -202,7 +215,7 @@ export async function deliverStorm(
         } catch {
           // keep the text
         }
-        return { status: res.status, body: parsed };
+        return { status: res.status, body: parsed, serverTiming: parseServerTiming(res.headers.get('server-timing')) };
       });
       results[i] = { ...result, ms, groupKey: delivery.groupKey };
     }
