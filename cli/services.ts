@@ -9,6 +9,7 @@ import { createRatingFeature } from '../control/rating/index.ts';
 import { createAccessControl } from '../core/access.ts';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import type { Feature, FeatureDeps } from '../core/feature.ts';
+import { claimInstance } from '../core/instance-liveness.ts';
 import { startJobQueue, type JobQueue, type TaskList } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createEvidenceFeature } from '../evidence/index.ts';
@@ -94,6 +95,16 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     stops.push(async () => {
       await Promise.all(pools.map((p) => p.end()));
     });
+    // Before the queue starts: this instance's id is claimed (a second live instance with the same id is
+    // refused, since startJobQueue frees the jobs of its own id), and from now on the jobs of a dead
+    // instance sharing the database are released to this one (core/instance-liveness.ts). Freed after
+    // the queue stopped, so a graceful stop hands over no job in flight.
+    const liveness = await claimInstance({
+      pool: openPool('controlroom-liveness', 1),
+      instanceId: config.CONTROLROOM_INSTANCE_ID,
+      logger,
+    });
+    stops.push(() => liveness.stop());
     const registry = new Registry();
     const deps: FeatureDeps<Config> = { pool, workerPool, openPool, config, logger, registry };
     const features = FEATURES.map((create) => create(deps));

@@ -104,6 +104,14 @@ export async function enqueueJobs<Name extends TaskName>(
 export const queueNameFor = (prefix: string, identity: string) =>
   `${prefix}:${createHash('sha1').update(identity).digest('hex')}`;
 
+/** The queue worker ids of an instance: `controlroom-<CONTROLROOM_INSTANCE_ID>-<n>`. */
+const workerIdOf = (instanceId: string, n: number) => `controlroom-${instanceId}-${n}`;
+
+/** The instance a queue worker id (workerIdOf) belongs to, or null for a worker that is not ours. */
+export function instanceOfWorker(workerId: string): string | null {
+  return /^controlroom-(.+)-\d+$/.exec(workerId)?.[1] ?? null;
+}
+
 export interface JobQueue {
   workerIds: string[];
   stop(): Promise<void>;
@@ -135,7 +143,7 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
     const method = level === 'error' && !shutdown ? 'error' : level === 'warning' || shutdown ? 'warn' : 'debug';
     log[method]({ ...meta }, message);
   });
-  const workerIds = Array.from({ length: options.concurrency }, (_, i) => `controlroom-${options.instanceId}-${i}`);
+  const workerIds = Array.from({ length: options.concurrency }, (_, i) => workerIdOf(options.instanceId, i));
   const utils = await makeWorkerUtils({ pgPool: options.pool, logger });
   try {
     await utils.forceUnlockWorkers(workerIds);

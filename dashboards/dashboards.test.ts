@@ -226,7 +226,7 @@ test('the executive SLO cards draw the plan targets (core/plan-targets.ts) as th
   );
   // Uncached quote p95: red from the bound on.
   const p95 = byExpr(
-    'histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))'
+    'histogram_quantile(0.95, sum by (le) (max without (instance) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m]))))'
   );
   assert.equal(p95.red, planValue('quote_p95_uncached_seconds'));
 });
@@ -247,20 +247,20 @@ test("the executive scorecard has a panel per plan KPI with the plan's target as
     assert.deepEqual(stepsOf(file, expr), { red: null, green: planValue(key) }, expr);
   const ceiling = (expr: string, key: string) =>
     assert.deepEqual(stepsOf(file, expr), { green: null, red: planValue(key) }, expr);
-  floor('tms_conversion_ratio{funnel="trial_to_paid"}', 'trial_to_paid_min');
-  floor('tms_conversion_ratio{funnel="quote_to_book"}', 'quote_to_book_min');
-  floor('tms_conversion_ratio{funnel="invite_to_onboard"}', 'invite_to_onboard_min');
-  floor('tms_mrr_growth_ratio', 'mrr_growth_mom_min');
-  ceiling('tms_logo_churn_ratio', 'logo_churn_monthly_max');
-  ceiling('tms_quote_variance_ratio', 'pricing_variance_max');
-  assert.deepEqual(stepsOf(file, 'tms_overage_revenue_share_ratio'), {
+  floor('max without (instance) (tms_conversion_ratio{funnel="trial_to_paid"})', 'trial_to_paid_min');
+  floor('max without (instance) (tms_conversion_ratio{funnel="quote_to_book"})', 'quote_to_book_min');
+  floor('max without (instance) (tms_conversion_ratio{funnel="invite_to_onboard"})', 'invite_to_onboard_min');
+  floor('max without (instance) (tms_mrr_growth_ratio)', 'mrr_growth_mom_min');
+  ceiling('max without (instance) (tms_logo_churn_ratio)', 'logo_churn_monthly_max');
+  ceiling('max without (instance) (tms_quote_variance_ratio)', 'pricing_variance_max');
+  assert.deepEqual(stepsOf(file, 'max without (instance) (tms_overage_revenue_share_ratio)'), {
     orange: null,
     green: planValue('overage_revenue_share_min'),
     red: planValue('overage_revenue_share_max'),
   });
   // Without a plan number: red/green at the break-even points (no uplift, no retained growth).
-  assert.deepEqual(stepsOf(file, 'tms_arpa_uplift_ratio'), { red: null, green: 0 });
-  assert.deepEqual(stepsOf(file, 'tms_net_revenue_retention_ratio'), { red: null, green: 1 });
+  assert.deepEqual(stepsOf(file, 'max without (instance) (tms_arpa_uplift_ratio)'), { red: null, green: 0 });
+  assert.deepEqual(stepsOf(file, 'max without (instance) (tms_net_revenue_retention_ratio)'), { red: null, green: 1 });
   // The plan's numbers themselves, so a wrong entry in core/plan-targets.ts fails here too.
   assert.deepEqual(
     [
@@ -299,8 +299,8 @@ test("the executive scorecard has a panel per plan KPI with the plan's target as
   assert.deepEqual(funnelTargets, { trial_to_paid: 0.25, quote_to_book: 0.28, invite_to_onboard: 0.25 });
 
   // Region health and the usage meter summary are on the executive dashboard, which refreshes every 30 s.
-  stepsOf(file, 'tms_region_up');
-  stepsOf(file, 'sum(tms_usage_companies{band="over"})');
+  stepsOf(file, 'max without (instance) (tms_region_up)');
+  stepsOf(file, 'sum(max without (instance) (tms_usage_companies{band="over"}))');
   assert.equal((executive as unknown as { refresh: string }).refresh, '30s');
 });
 

@@ -148,7 +148,10 @@ const queueSlot = (pool: Pool, slot: Date) =>
     pool,
     EVIDENCE_WEEKLY_TASK,
     { slot: slot.toISOString() },
-    { jobKey: EVIDENCE_WEEKLY_TASK, runAt: slot, maxAttempts: 5 }
+    // One named queue: bundles are written one at a time across every instance. The job key alone does
+    // not stop two at once: the other instance starting while a bundle is written queues the slot again
+    // (it is not verified yet), and runScheduledEvidence re-claims a 'running' slot (a crashed attempt).
+    { jobKey: EVIDENCE_WEEKLY_TASK, runAt: slot, maxAttempts: 5, queueName: EVIDENCE_WEEKLY_TASK }
   );
 
 /**

@@ -30,13 +30,20 @@ const ACTOR = 'controlroom:release-freeze';
 /** Even with nothing timed, resync now and then: it catches pull requests whose webhooks were missed. */
 const RESYNC_EVERY_MS = 10 * 60_000;
 
-/** Asks for the freeze to be decided again and GitHub brought in line (coalesced: one pending at a time). */
+/**
+ * Asks for the freeze to be decided again and GitHub brought in line (coalesced: one pending at a time).
+ * One named queue: syncs run one at a time across every instance, so a sync that decided on older alerts
+ * never publishes after one that decided on newer ones (a job key alone does not stop that: a sync queued
+ * while another runs, e.g. by the other instance starting, is a second job).
+ */
 export const requestFreezeSync = (db: Parameters<typeof enqueueJob>[0], runAt?: Date) =>
   enqueueJob(
     db,
     FREEZE_SYNC_TASK,
     {},
-    runAt ? { jobKey: `${FREEZE_SYNC_TASK}:timer`, runAt } : { jobKey: FREEZE_SYNC_TASK }
+    runAt
+      ? { jobKey: `${FREEZE_SYNC_TASK}:timer`, runAt, queueName: FREEZE_SYNC_TASK }
+      : { jobKey: FREEZE_SYNC_TASK, queueName: FREEZE_SYNC_TASK }
   );
 
 /** Stores the decision when it differs from the one last published; returns whether it changed. */

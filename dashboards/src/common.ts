@@ -347,7 +347,7 @@ export function regionHealth(spec: { id: number; at: [number, number, number, nu
     title: 'Region health',
     ...(spec.description === undefined ? {} : { description: spec.description }),
     at: spec.at,
-    queries: [{ expr: 'tms_region_up', legend: '{{region}}' }],
+    queries: [{ expr: 'max without (instance) (tms_region_up)', legend: '{{region}}' }],
     steps: [
       ['red', null],
       ['green', 1],

@@ -51,19 +51,19 @@ interface Kpi {
 export const SCORECARD: readonly Kpi[] = [
   ...FUNNELS.map((f) => ({
     title: f.title,
-    expr: `tms_conversion_ratio{funnel="${f.funnel}"}`,
+    expr: `max without (instance) (tms_conversion_ratio{funnel="${f.funnel}"})`,
     description: `Converted / entered, 30-day cohort. Target at least ${pct(f.target)}.`,
     steps: atLeast(f.target),
   })),
   {
     title: 'Net MRR growth (MoM)',
-    expr: 'tms_mrr_growth_ratio',
+    expr: 'max without (instance) (tms_mrr_growth_ratio)',
     description: `Net MRR change against the same day a month ago (0.12 = +12%). Target at least +${pct('mrr_growth_mom_min')} a month.`,
     steps: atLeast('mrr_growth_mom_min'),
   },
   {
     title: 'Net revenue retention',
-    expr: 'tms_net_revenue_retention_ratio',
+    expr: 'max without (instance) (tms_net_revenue_retention_ratio)',
     description:
       'MRR now of the accounts paying a month ago / their MRR then (expansion minus contraction and churn). The plan sets no NRR number: red below 100% (the existing base shrinks), green from it.',
     // 1 is where retained revenue stops shrinking: a definition, not a plan target.
@@ -74,13 +74,13 @@ export const SCORECARD: readonly Kpi[] = [
   },
   {
     title: 'Logo churn (monthly)',
-    expr: 'tms_logo_churn_ratio',
+    expr: 'max without (instance) (tms_logo_churn_ratio)',
     description: `Paying accounts of a month ago that no longer pay / those accounts. Target at most ${pct('logo_churn_monthly_max')} a month.`,
     steps: below('logo_churn_monthly_max'),
   },
   {
     title: 'ARPA uplift vs. baseline',
-    expr: 'tms_arpa_uplift_ratio',
+    expr: 'max without (instance) (tms_arpa_uplift_ratio)',
     description:
       'ARPA / the Phase 4 baseline ARPA − 1 (the baseline is configurable, by default the ARPA at the start of the data; it is drawn on the Revenue graph). Red below the baseline, green above.',
     // 0 = no change against the baseline: the plan asks for an uplift without a number.
@@ -91,13 +91,13 @@ export const SCORECARD: readonly Kpi[] = [
   },
   {
     title: 'Overage revenue share of MRR',
-    expr: 'tms_overage_revenue_share_ratio',
+    expr: 'max without (instance) (tms_overage_revenue_share_ratio)',
     description: `Billed overage revenue / MRR. Goal ${pct('overage_revenue_share_min')}–${pct('overage_revenue_share_max')}: orange below, green inside, red above (customers paying too much overage churn).`,
     steps: within('overage_revenue_share_min', 'overage_revenue_share_max'),
   },
   {
     title: 'Pricing variance',
-    expr: 'tms_quote_variance_ratio',
+    expr: 'max without (instance) (tms_quote_variance_ratio)',
     description: `Mean |invoiced − quoted| / quoted over 30 days. Target at most ±${pct('pricing_variance_max')}.`,
     steps: below('pricing_variance_max'),
   },
@@ -133,10 +133,10 @@ function scorecard() {
         'Tenant-features by usage of their included amount this period: warnings at 80% and 90%, overage billed from 100% (details on the Usage dashboard).',
       at: [18, 14, 6, 4],
       queries: [
-        { expr: 'sum(tms_usage_companies{band="lt80"})', legend: '< 80%' },
-        { expr: 'sum(tms_usage_companies{band="80to90"})', legend: '80–90%' },
-        { expr: 'sum(tms_usage_companies{band="90to100"})', legend: '90–100%' },
-        { expr: 'sum(tms_usage_companies{band="over"})', legend: '≥ 100%' },
+        { expr: 'sum(max without (instance) (tms_usage_companies{band="lt80"}))', legend: '< 80%' },
+        { expr: 'sum(max without (instance) (tms_usage_companies{band="80to90"}))', legend: '80–90%' },
+        { expr: 'sum(max without (instance) (tms_usage_companies{band="90to100"}))', legend: '90–100%' },
+        { expr: 'sum(max without (instance) (tms_usage_companies{band="over"}))', legend: '≥ 100%' },
       ],
       unit: 'none',
       decimals: 0,
@@ -212,7 +212,7 @@ export const executiveDashboard = () =>
         at: [12, 0, 6, 5],
         queries: [
           {
-            expr: 'histogram_quantile(0.95, sum by (le) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m])))',
+            expr: 'histogram_quantile(0.95, sum by (le) (max without (instance) (rate(tms_quote_request_duration_seconds_bucket{cached="false"}[5m]))))',
             legend: 'p95',
           },
         ],
@@ -230,9 +230,9 @@ export const executiveDashboard = () =>
         description: 'Error-budget release freeze state and the cause in force.',
         at: [18, 0, 6, 5],
         queries: [
-          { expr: 'controlroom_release_frozen', legend: 'freeze' },
+          { expr: 'max without (instance) (controlroom_release_frozen)', legend: 'freeze' },
           {
-            expr: 'controlroom_release_freeze_reason == 1',
+            expr: 'max without (instance) (controlroom_release_freeze_reason) == 1',
             legend: '{{reason}}',
           },
         ],
@@ -254,7 +254,7 @@ export const executiveDashboard = () =>
         id: 5,
         title: 'MRR',
         at: [0, 5, 6, 5],
-        queries: [{ expr: 'tms_mrr_dollars', legend: 'MRR' }],
+        queries: [{ expr: 'max without (instance) (tms_mrr_dollars)', legend: 'MRR' }],
         unit: 'currencyUSD',
         decimals: 0,
         steps: [['blue', null]],
@@ -263,7 +263,7 @@ export const executiveDashboard = () =>
         id: 6,
         title: 'ARPA',
         at: [6, 5, 6, 5],
-        queries: [{ expr: 'tms_arpa_dollars', legend: 'ARPA' }],
+        queries: [{ expr: 'max without (instance) (tms_arpa_dollars)', legend: 'ARPA' }],
         unit: 'currencyUSD',
         decimals: 0,
         steps: [['blue', null]],
@@ -272,7 +272,7 @@ export const executiveDashboard = () =>
         id: 7,
         title: 'Paying accounts',
         at: [12, 5, 6, 5],
-        queries: [{ expr: 'tms_paying_accounts', legend: 'paying accounts' }],
+        queries: [{ expr: 'max without (instance) (tms_paying_accounts)', legend: 'paying accounts' }],
         unit: 'none',
         decimals: 0,
         steps: [['blue', null]],
@@ -284,7 +284,7 @@ export const executiveDashboard = () =>
         at: [18, 5, 6, 5],
         queries: [
           {
-            expr: 'tms_conversion_ratio{funnel=~"trial_to_paid|quote_to_book|invite_to_onboard"}',
+            expr: 'max without (instance) (tms_conversion_ratio{funnel=~"trial_to_paid|quote_to_book|invite_to_onboard"})',
             legend: '{{funnel}}',
             instant: true,
           },
@@ -321,9 +321,9 @@ export const executiveDashboard = () =>
         title: 'Revenue',
         at: [12, 18, 12, 8],
         queries: [
-          { expr: 'tms_mrr_dollars', legend: 'MRR' },
-          { expr: 'tms_arpa_dollars', legend: 'ARPA' },
-          { expr: 'tms_arpa_baseline_dollars', legend: 'ARPA baseline' },
+          { expr: 'max without (instance) (tms_mrr_dollars)', legend: 'MRR' },
+          { expr: 'max without (instance) (tms_arpa_dollars)', legend: 'ARPA' },
+          { expr: 'max without (instance) (tms_arpa_baseline_dollars)', legend: 'ARPA baseline' },
         ],
         unit: 'currencyUSD',
         steps: [['green', null]],
@@ -350,7 +350,7 @@ export const executiveDashboard = () =>
         at: [0, 26, 24, 7],
         queries: [
           {
-            expr: 'tms_conversion_ratio{funnel=~"trial_to_paid|quote_to_book|invite_to_onboard"}',
+            expr: 'max without (instance) (tms_conversion_ratio{funnel=~"trial_to_paid|quote_to_book|invite_to_onboard"})',
             legend: '{{funnel}}',
           },
         ],

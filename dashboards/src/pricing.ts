@@ -13,7 +13,7 @@ const LEGEND = '{{model_version}} ({{role}})';
 
 /** A share of the rated lanes over the last hour, per model version and role. */
 const shareOfRated = (counter: string) =>
-  `sum by (${BY}) (rate(${counter}[1h])) / sum by (${BY}) (rate(controlroom_pricing_lanes_rated_total[1h]))`;
+  `sum by (${BY}) (max without (instance) (rate(${counter}[1h]))) / sum by (${BY}) (max without (instance) (rate(controlroom_pricing_lanes_rated_total[1h])))`;
 
 export const pricingDashboard = () =>
   controlRoomDashboard(
@@ -31,7 +31,7 @@ export const pricingDashboard = () =>
         at: [0, 0, 6, 4],
         queries: [
           {
-            expr: 'controlroom_pricing_candidate_share_ratio',
+            expr: 'max without (instance) (controlroom_pricing_candidate_share_ratio)',
             legend: 'candidate share',
           },
         ],
@@ -65,15 +65,15 @@ export const pricingDashboard = () =>
         at: [12, 0, 6, 4],
         queries: [
           {
-            expr: `sum by (${BY}) (increase(controlroom_pricing_lanes_rated_total[$__range]))`,
+            expr: `sum by (${BY}) (max without (instance) (increase(controlroom_pricing_lanes_rated_total[$__range])))`,
             legend: `rated ${LEGEND}`,
           },
           {
-            expr: `sum by (${BY}) (increase(controlroom_pricing_anomaly_lanes_total[$__range]))`,
+            expr: `sum by (${BY}) (max without (instance) (increase(controlroom_pricing_anomaly_lanes_total[$__range])))`,
             legend: `anomaly ${LEGEND}`,
           },
           {
-            expr: `sum by (${BY}) (increase(controlroom_pricing_needs_review_lanes_total[$__range]))`,
+            expr: `sum by (${BY}) (max without (instance) (increase(controlroom_pricing_needs_review_lanes_total[$__range])))`,
             legend: `needs_review ${LEGEND}`,
           },
         ],
@@ -88,7 +88,7 @@ export const pricingDashboard = () =>
         title: 'Pricing variance (30d)',
         description: `Mean |invoiced − quoted| / quoted over 30 days. Target at most ±${formatPlanValue({ value: planValue('pricing_variance_max'), unit: 'ratio' })}.`,
         at: [18, 0, 6, 4],
-        queries: [{ expr: 'tms_quote_variance_ratio', legend: 'variance' }],
+        queries: [{ expr: 'max without (instance) (tms_quote_variance_ratio)', legend: 'variance' }],
         unit: 'percentunit',
         decimals: 1,
         steps: below('pricing_variance_max'),
@@ -100,7 +100,7 @@ export const pricingDashboard = () =>
         at: [0, 4, 12, 8],
         queries: [
           {
-            expr: `sum by (${BY}) (rate(controlroom_pricing_lanes_rated_total[$__rate_interval]))`,
+            expr: `sum by (${BY}) (max without (instance) (rate(controlroom_pricing_lanes_rated_total[$__rate_interval])))`,
             legend: LEGEND,
           },
         ],
@@ -140,7 +140,7 @@ export const pricingDashboard = () =>
         at: [12, 12, 12, 8],
         queries: [
           {
-            expr: `sum by (${BY}) (rate(controlroom_pricing_quoted_dollars_total[1h])) / sum by (${BY}) (rate(controlroom_pricing_quoted_miles_total[1h]))`,
+            expr: `sum by (${BY}) (max without (instance) (rate(controlroom_pricing_quoted_dollars_total[1h]))) / sum by (${BY}) (max without (instance) (rate(controlroom_pricing_quoted_miles_total[1h])))`,
             legend: LEGEND,
           },
         ],
@@ -154,7 +154,7 @@ export const pricingDashboard = () =>
         at: [0, 20, 24, 6],
         queries: [
           {
-            expr: 'controlroom_pricing_candidate_share_ratio',
+            expr: 'max without (instance) (controlroom_pricing_candidate_share_ratio)',
             legend: 'candidate share',
           },
         ],

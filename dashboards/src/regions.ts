@@ -13,7 +13,7 @@ export const regionsDashboard = () =>
         id: 2,
         title: 'Active (write) region',
         at: [6, 0, 6, 5],
-        queries: [{ expr: 'tms_region_active', legend: '{{region}}' }],
+        queries: [{ expr: 'max without (instance) (tms_region_active)', legend: '{{region}}' }],
         steps: [
           ['text', null],
           ['blue', 1],
@@ -34,7 +34,7 @@ export const regionsDashboard = () =>
         at: [12, 0, 6, 5],
         queries: [
           {
-            expr: 'tms_region_traffic_weight',
+            expr: 'max without (instance) (tms_region_traffic_weight)',
             legend: '{{region}}',
             instant: true,
           },
@@ -51,7 +51,7 @@ export const regionsDashboard = () =>
         id: 4,
         title: 'Write freeze (cutover)',
         at: [18, 0, 6, 5],
-        queries: [{ expr: 'tms_region_write_frozen', legend: 'writes' }],
+        queries: [{ expr: 'max without (instance) (tms_region_write_frozen)', legend: 'writes' }],
         steps: [
           ['green', null],
           ['orange', 1],
@@ -70,7 +70,7 @@ export const regionsDashboard = () =>
         title: 'Consecutive failed health checks',
         description: 'A region is unhealthy after 3 failures in a row.',
         at: [0, 5, 12, 8],
-        queries: [{ expr: 'tms_region_consecutive_failures', legend: '{{region}}' }],
+        queries: [{ expr: 'max without (instance) (tms_region_consecutive_failures)', legend: '{{region}}' }],
         unit: 'none',
         steps: [
           ['green', null],
@@ -87,15 +87,15 @@ export const regionsDashboard = () =>
         at: [12, 5, 12, 8],
         queries: [
           {
-            expr: 'tms_region_replication_lag_seconds or on(region) (tms_region_up * NaN)',
+            expr: 'max without (instance) (tms_region_replication_lag_seconds) or on(region) (max without (instance) (tms_region_up) * NaN)',
             legend: '{{region}}',
           },
           {
-            expr: '0.5 * controlroom_failover_objective_target_seconds{objective="rpo"}',
+            expr: '0.5 * max without (instance) (controlroom_failover_objective_target_seconds{objective="rpo"})',
             legend: '50% of RPO (warning)',
           },
           {
-            expr: 'controlroom_failover_objective_target_seconds{objective="rpo"}',
+            expr: 'max without (instance) (controlroom_failover_objective_target_seconds{objective="rpo"})',
             legend: 'RPO target (page)',
           },
         ],
@@ -114,7 +114,7 @@ export const regionsDashboard = () =>
         at: [0, 13, 12, 8],
         queries: [
           {
-            expr: 'sum by (region) (rate(tms_api_requests_total[$__rate_interval]))',
+            expr: 'sum by (region) (max without (instance) (rate(tms_api_requests_total[$__rate_interval])))',
             legend: '{{region}}',
           },
         ],
@@ -127,7 +127,7 @@ export const regionsDashboard = () =>
         at: [12, 13, 12, 8],
         queries: [
           {
-            expr: 'sum by (region) (rate(tms_api_requests_total{code_class="5xx"}[$__rate_interval]) or 0 * rate(tms_api_requests_total[$__rate_interval])) / sum by (region) (rate(tms_api_requests_total[$__rate_interval]))',
+            expr: 'sum by (region) (max without (instance) (rate(tms_api_requests_total{code_class="5xx"}[$__rate_interval]) or 0 * rate(tms_api_requests_total[$__rate_interval]))) / sum by (region) (max without (instance) (rate(tms_api_requests_total[$__rate_interval])))',
             legend: '{{region}}',
           },
         ],
@@ -145,7 +145,7 @@ export const regionsDashboard = () =>
         at: [0, 21, 24, 8],
         queries: [
           {
-            expr: 'sum by (region, code_class) (rate(tms_api_requests_total[$__rate_interval]))',
+            expr: 'sum by (region, code_class) (max without (instance) (rate(tms_api_requests_total[$__rate_interval])))',
             legend: '{{region}} {{code_class}}',
           },
         ],
@@ -162,7 +162,7 @@ export const regionsDashboard = () =>
         at: [0, 29, 12, 8],
         queries: [
           {
-            expr: 'histogram_quantile(0.95, sum by (region, le) (rate(tms_region_check_duration_seconds_bucket[$__rate_interval])))',
+            expr: 'histogram_quantile(0.95, sum by (region, le) (max without (instance) (rate(tms_region_check_duration_seconds_bucket[$__rate_interval]))))',
             legend: '{{region}}',
           },
         ],
@@ -183,12 +183,12 @@ export const regionsDashboard = () =>
         at: [12, 29, 8, 8],
         queries: [
           {
-            expr: 'controlroom_failover_last_drill_seconds or on() label_replace(controlroom_failover_objective_target_seconds * NaN, "kind", "drill", "", "")',
+            expr: 'max without (instance) (controlroom_failover_last_drill_seconds) or on() label_replace(max without (instance) (controlroom_failover_objective_target_seconds) * NaN, "kind", "drill", "", "")',
             legend: '{{kind}} {{objective}}',
             instant: true,
           },
           {
-            expr: 'controlroom_failover_objective_target_seconds',
+            expr: 'max without (instance) (controlroom_failover_objective_target_seconds)',
             legend: '{{objective}} target',
             instant: true,
           },
@@ -206,7 +206,7 @@ export const regionsDashboard = () =>
         at: [20, 29, 4, 4],
         queries: [
           {
-            expr: 'controlroom_failover_last_drill_passed or on() label_replace(vector(-1), "kind", "drill", "", "")',
+            expr: 'max without (instance) (controlroom_failover_last_drill_passed) or on() label_replace(vector(-1), "kind", "drill", "", "")',
             legend: '{{kind}}',
             instant: true,
           },
@@ -227,7 +227,7 @@ export const regionsDashboard = () =>
         id: 13,
         title: 'Background jobs (cutover)',
         at: [20, 33, 4, 4],
-        queries: [{ expr: 'tms_region_jobs_paused', legend: 'jobs' }],
+        queries: [{ expr: 'max without (instance) (tms_region_jobs_paused)', legend: 'jobs' }],
         steps: [
           ['green', null],
           ['orange', 1],
@@ -249,7 +249,7 @@ export const regionsDashboard = () =>
         at: [0, 37, 24, 4],
         queries: [
           {
-            expr: 'controlroom_failover_integrity_check_failed or on() label_replace(vector(-1), "check", "no cutover checked", "", "")',
+            expr: 'max without (instance) (controlroom_failover_integrity_check_failed) or on() label_replace(vector(-1), "check", "no cutover checked", "", "")',
             legend: '{{check}}',
             instant: true,
           },

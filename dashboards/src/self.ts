@@ -198,11 +198,11 @@ export const selfDashboard = () =>
         at: [0, 32, 12, 8],
         queries: [
           {
-            expr: 'sum by (fn_name) (tms_agent_tasks_pending)',
+            expr: 'sum by (fn_name) (max without (instance) (tms_agent_tasks_pending))',
             legend: 'pending {{fn_name}}',
           },
           {
-            expr: 'sum(tms_agent_tasks_pending) or vector(0)',
+            expr: 'sum(max without (instance) (tms_agent_tasks_pending)) or vector(0)',
             legend: 'pending (all)',
           },
         ],
@@ -216,7 +216,7 @@ export const selfDashboard = () =>
         at: [12, 32, 12, 8],
         queries: [
           {
-            expr: 'tms_agent_task_oldest_pending_age_seconds',
+            expr: 'max without (instance) (tms_agent_task_oldest_pending_age_seconds)',
             legend: 'oldest pending',
           },
         ],

@@ -18,7 +18,7 @@ export const usageDashboard = () =>
         at: [0, 0, 6, 4],
         queries: [
           {
-            expr: 'sum(tms_usage_companies{band="lt80"})',
+            expr: 'sum(max without (instance) (tms_usage_companies{band="lt80"}))',
             legend: 'Below 80%',
           },
         ],
@@ -31,7 +31,7 @@ export const usageDashboard = () =>
         title: 'Tenant-features at 80–90% of included',
         description: 'Warned at 80%; nothing billed yet.',
         at: [6, 0, 6, 4],
-        queries: [{ expr: 'sum(tms_usage_companies{band="80to90"})', legend: '80–90%' }],
+        queries: [{ expr: 'sum(max without (instance) (tms_usage_companies{band="80to90"}))', legend: '80–90%' }],
         unit: 'none',
         decimals: 0,
         steps: [['yellow', null]],
@@ -43,7 +43,7 @@ export const usageDashboard = () =>
         at: [12, 0, 6, 4],
         queries: [
           {
-            expr: 'sum(tms_usage_companies{band="90to100"})',
+            expr: 'sum(max without (instance) (tms_usage_companies{band="90to100"}))',
             legend: '90–100%',
           },
         ],
@@ -58,7 +58,7 @@ export const usageDashboard = () =>
         at: [18, 0, 6, 4],
         queries: [
           {
-            expr: 'sum(tms_usage_companies{band="over"})',
+            expr: 'sum(max without (instance) (tms_usage_companies{band="over"}))',
             legend: 'At or over limit',
           },
         ],
@@ -74,7 +74,7 @@ export const usageDashboard = () =>
         at: [0, 4, 12, 10],
         queries: [
           {
-            expr: 'sum by (feature, band) (tms_usage_companies)',
+            expr: 'sum by (feature, band) (max without (instance) (tms_usage_companies))',
             legend: '{{feature}} · {{band}}',
             instant: true,
           },
@@ -100,7 +100,7 @@ export const usageDashboard = () =>
         at: [12, 4, 12, 10],
         queries: [
           {
-            expr: 'topk(10, tms_usage_ratio * on(company_id) group_left(name, plan) tms_company_info)',
+            expr: 'topk(10, max without (instance) (tms_usage_ratio) * on(company_id) group_left(name, plan) max without (instance) (tms_company_info))',
             legend: '{{name}} · {{feature}}',
           },
         ],
@@ -121,7 +121,7 @@ export const usageDashboard = () =>
         at: [0, 14, 24, 12],
         queries: [
           {
-            expr: 'sort_desc(tms_usage_ratio * on(company_id) group_left(name, plan) tms_company_info)',
+            expr: 'sort_desc(tms_usage_ratio * on(company_id) group_left(name, plan) max without (instance) (tms_company_info))',
             legend: '',
             instant: true,
             format: 'table',
@@ -181,7 +181,7 @@ export const usageDashboard = () =>
         at: [0, 26, 24, 6],
         queries: [
           {
-            expr: 'sum by (plan) (tms_companies)',
+            expr: 'sum by (plan) (max without (instance) (tms_companies))',
             legend: '{{plan}}',
             instant: true,
           },
