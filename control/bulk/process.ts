@@ -17,6 +17,14 @@ const ACTOR = 'controlroom:bulk-rating';
  */
 const MAX_PASSES = 5;
 
+/**
+ * Batches written at once, each on its own connection. Writing is the slowest step (a new row version
+ * and two index entries per lane), so two writers let the database use a second core; the job's
+ * counters row serialises only their last, cheap statement part. Memory stays bounded: at most this many
+ * rated batches plus two read ones are held.
+ */
+const WRITES_IN_FLIGHT = 2;
+
 /** Where one job's rating time went, logged when the job finishes (bench/bulk prints it). */
 export interface RatingStats {
   lanes: number;
@@ -184,39 +192,36 @@ async function ratePass(
 
   let complete = false;
   let pendingRead: Promise<ReadBatch | null> = settleLater(read(first));
-  let pendingWrite: Promise<boolean> | null = null;
+  // Writes in flight, oldest first. Batches cover disjoint lanes, so they may commit in any order.
+  const writes: Array<Promise<boolean>> = [];
+  const awaitOldestWrite = async () => {
+    const t = performance.now();
+    if (await writes.shift()!) complete = true;
+    stats.waitWriteMs += performance.now() - t;
+  };
   try {
     for (;;) {
-      let t = performance.now();
+      const t = performance.now();
       const batch = await pendingRead;
       stats.waitReadMs += performance.now() - t;
       if (!batch) break;
       pendingRead = settleLater(read(batch.to + 1));
       if (batch.rows.length === 0) continue;
 
-      t = performance.now();
+      const r = performance.now();
       const rated = rateBatch(batch, rate);
-      stats.rateMs += performance.now() - t;
+      stats.rateMs += performance.now() - r;
       stats.lanes += rated.lanes;
 
-      if (pendingWrite) {
-        t = performance.now();
-        complete = await pendingWrite;
-        stats.waitWriteMs += performance.now() - t;
-      }
-      pendingWrite = settleLater(write(rated));
+      if (writes.length >= WRITES_IN_FLIGHT) await awaitOldestWrite();
+      writes.push(settleLater(write(rated)));
     }
-    if (pendingWrite) {
-      const t = performance.now();
-      complete = await pendingWrite;
-      stats.waitWriteMs += performance.now() - t;
-      pendingWrite = null;
-    }
+    while (writes.length > 0) await awaitOldestWrite();
     return complete;
   } finally {
-    // On a failure nothing is left running behind the queue's retry: the write in flight either commits
+    // On a failure nothing is left running behind the queue's retry: a write in flight either commits
     // (its lanes are then no longer pending) or rolls back (they are rated again), never half.
-    await Promise.allSettled([pendingRead, pendingWrite]);
+    await Promise.allSettled([pendingRead, ...writes]);
   }
 }
 
