@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { CsvError } from 'csv-parse';
@@ -6,6 +7,8 @@ import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { UserError } from '../../core/errors.ts';
 import { safeText } from '../../core/http.ts';
+import { insertCompany } from '../../testing/companies.ts';
+import { createTestDatabase } from '../../testing/postgres.ts';
 import { checkLocation } from '../rating/locations.ts';
 import { copyText, ingestCsv, readHeader, type IngestLimits, type LaneWriter } from './ingest.ts';
 import { isRowError, validateLane, type LaneRow } from './lanes.ts';
@@ -207,4 +210,39 @@ test('a large file with the common grammar never reaches csv-parse and keeps its
   assert.equal(got.lanes.length, 19_980);
   assert.deepEqual(got.rejected[0], { line: 1001, reason: "unknown origin 'Nowhere, ZZ'" });
   assert.equal(got.lanes.at(-1)!.split('\t')[0], '20000');
+});
+
+test('bulk_lanes still refuses a lane without its job, cascades a job delete, and refuses moving a lane (migration 0027)', async () => {
+  const db = await createTestDatabase({ poolMax: 2 });
+  try {
+    const companyId = await insertCompany(db.pool, 'Integrity Freight', 'pro');
+    const lane = (jobId: string, seq: number) =>
+      db.pool.query(
+        `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date)
+         VALUES ($1, $2, $2 + 1, 'Reno, NV', 'Boise, ID', 'van', $3)`,
+        [jobId, seq, tomorrow]
+      );
+    await assert.rejects(lane(randomUUID(), 1), (error: { code?: string }) => error.code === '23503');
+    const jobs = await db.pool.query<{ id: string }>(
+      `INSERT INTO controlroom.bulk_jobs (company_id, submitted_by, request_sha256, source, lanes_total, agent_task_id)
+       SELECT $1, 'test', 'x', 'csv', 2, 0 FROM generate_series(1, 2) RETURNING id`,
+      [companyId]
+    );
+    const [kept, deleted] = jobs.rows.map((r) => r.id) as [string, string];
+    for (const seq of [1, 2]) {
+      await lane(kept, seq);
+      await lane(deleted, seq);
+    }
+    await assert.rejects(
+      db.pool.query(`UPDATE controlroom.bulk_lanes SET job_id = $1 WHERE job_id = $2`, [kept, deleted]),
+      (error: { code?: string }) => error.code === '23503'
+    );
+    await db.pool.query(`DELETE FROM controlroom.bulk_jobs WHERE id = $1`, [deleted]);
+    const left = await db.pool.query(
+      `SELECT job_id, count(*)::int AS n FROM controlroom.bulk_lanes GROUP BY job_id ORDER BY job_id`
+    );
+    assert.deepEqual(left.rows, [{ job_id: kept, n: 2 }]);
+  } finally {
+    await db.drop();
+  }
 });

@@ -94,7 +94,16 @@ export class LaneCopy implements LaneWriter {
   private failure: Error | null = null;
   private waiting: Promise<void> | null = null;
 
-  constructor(client: PoolClient, jobId: string) {
+  /** Starts the COPY; the statement timeout is raised for it (see COPY_TIMEOUT_MS) and restored by finish(). */
+  static async open(client: PoolClient, jobId: string): Promise<LaneCopy> {
+    await client.query(`SET LOCAL statement_timeout = ${COPY_TIMEOUT_MS}`);
+    return new LaneCopy(client, jobId);
+  }
+
+  private constructor(
+    private readonly client: PoolClient,
+    jobId: string
+  ) {
     this.prefix = Buffer.from(`${jobId}\t`);
     const stream = copyFrom(
       `COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`
@@ -151,6 +160,7 @@ export class LaneCopy implements LaneWriter {
     if (this.pos > 0) this.flush();
     this.copy.end();
     await this.ended;
+    await this.client.query('SET LOCAL statement_timeout TO DEFAULT');
     return this.count;
   }
 

@@ -122,7 +122,7 @@ async function createJob(
          VALUES ($1, $2, $3, '', $4, $5, 1, 0)`,
         [jobId, submission.companyId, submission.actor, submission.source, submission.filename]
       );
-      lanes = new LaneCopy(client, jobId);
+      lanes = await LaneCopy.open(client, jobId);
     }
     try {
       summary = await submission.ingest(lanes);
@@ -233,7 +233,7 @@ async function createJob(
 
 /** JSON lanes, validated already: COPYed as the CSV path COPYs. */
 async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
-  const copy = new LaneCopy(client, jobId);
+  const copy = await LaneCopy.open(client, jobId);
   for (const lane of ingest.lanes) copy.add(lane);
   await copy.finish();
 }
