@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { from as copyFrom } from 'pg-copy-streams';
 import type { BulkAllowance, BulkJob } from '@controlroom/contract';
 import { audit } from '../../core/audit.ts';
 import type { Pool, PoolClient } from '../../core/db.ts';
@@ -9,7 +6,7 @@ import { withTransaction } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { enqueueJob } from '../../core/jobs.ts';
 import { bulkAllowance, checkAllowance } from './allowance.ts';
-import type { IngestResult } from './ingest.ts';
+import { LaneCopy, LaneCounter, type IngestResult, type IngestSummary, type StreamingIngest } from './ingest.ts';
 
 export const BULK_RATE_TASK = 'bulk_rate';
 
@@ -28,7 +25,11 @@ export interface JobSubmission {
   idempotencyKey: string | null;
   source: 'csv' | 'json';
   filename: string | null;
-  ingest: IngestResult;
+  /**
+   * JSON lanes validated already, or a CSV upload still to be read: it is read inside the transaction,
+   * its good lanes COPYed into bulk_lanes as they are validated (see ingest.ts).
+   */
+  ingest: IngestResult | StreamingIngest;
   ipAddress: string | null;
   userAgent: string | null;
 }
@@ -73,121 +74,166 @@ export const jobView = (job: JobRow): BulkJob => ({
   finishedAt: job.finished_at?.toISOString() ?? null,
 });
 
+/** A repeated Idempotency-Key: the transaction that read the upload again rolls back, and the first job is returned. */
+class Replay {
+  constructor(readonly job: JobRow) {}
+}
+
 /**
  * Creates a job in one transaction: the lanes, the job's usage event (one unit of the bulk jobs per day
  * meter, its lane count in the metadata), the agent task that reports the outcome, the audit entry and
  * the queue job. Per company the check against the plan limit
  * and the insert are serialised, so two uploads cannot both squeeze under the limit. A repeated
  * Idempotency-Key returns the job it created the first time.
+ *
+ * A CSV upload is read inside the transaction: the job's row is inserted first (bulk_lanes checks that
+ * its lanes' job exists), with placeholder counts and no idempotency key, and the lanes are COPYed as
+ * they are validated; once the upload is read whole the row gets its real values. A refusal at any point
+ * (a bad file, the plan, a replay) rolls all of it back: nothing is visible before the commit, and a
+ * crash before it leaves nothing (kill -9 safe). The key is set only under the company's lock, so two
+ * concurrent uploads with one key serialise there and the second becomes a replay.
  */
 export async function submitJob(
   pool: Pool,
   submission: JobSubmission
 ): Promise<{ job: JobRow; replayed: boolean; allowance: BulkAllowance }> {
-  return withTransaction(pool, 'READ COMMITTED', async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('bulk_rating:' || $1, 0))`, [
-      submission.companyId,
-    ]);
-    if (submission.idempotencyKey) {
-      const existing = await client.query<JobRow>(
-        `SELECT * FROM controlroom.bulk_jobs WHERE company_id = $1 AND idempotency_key = $2`,
-        [submission.companyId, submission.idempotencyKey]
+  try {
+    return await withTransaction(pool, 'READ COMMITTED', (client) => createJob(client, submission));
+  } catch (error) {
+    if (!(error instanceof Replay)) throw error;
+    return { job: error.job, replayed: true, allowance: await bulkAllowance(pool, submission.companyId) };
+  }
+}
+
+async function createJob(
+  client: PoolClient,
+  submission: JobSubmission
+): Promise<{ job: JobRow; replayed: boolean; allowance: BulkAllowance }> {
+  const jobId = randomUUID();
+  let summary: IngestSummary;
+  if (typeof submission.ingest === 'function') {
+    // A company that does not exist gets its 404 from bulkAllowance below, after the file's own errors
+    // (as for JSON); its lanes are only counted.
+    const known = await client.query(`SELECT 1 FROM companies WHERE id = $1`, [submission.companyId]);
+    let lanes: LaneCopy | LaneCounter = new LaneCounter();
+    if (known.rowCount) {
+      await client.query(
+        `INSERT INTO controlroom.bulk_jobs (id, company_id, submitted_by, request_sha256, source, filename, lanes_total, agent_task_id)
+         VALUES ($1, $2, $3, '', $4, $5, 1, 0)`,
+        [jobId, submission.companyId, submission.actor, submission.source, submission.filename]
       );
-      const job = existing.rows[0];
-      if (job) {
-        if (job.request_sha256 !== submission.ingest.sha256) {
-          throw new UserError(
-            422,
-            `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`
-          );
-        }
-        return { job, replayed: true, allowance: await bulkAllowance(client, submission.companyId) };
+      lanes = await LaneCopy.open(client, jobId);
+    }
+    try {
+      summary = await submission.ingest(lanes);
+      if (lanes instanceof LaneCopy) await lanes.finish();
+    } catch (error) {
+      if (lanes instanceof LaneCopy) lanes.abort(error as Error);
+      throw error;
+    }
+  } else {
+    summary = { ...submission.ingest, lanes: submission.ingest.lanes.length };
+  }
+
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('bulk_rating:' || $1, 0))`, [submission.companyId]);
+  if (submission.idempotencyKey) {
+    const existing = await client.query<JobRow>(
+      `SELECT * FROM controlroom.bulk_jobs WHERE company_id = $1 AND idempotency_key = $2`,
+      [submission.companyId, submission.idempotencyKey]
+    );
+    const job = existing.rows[0];
+    if (job) {
+      if (job.request_sha256 !== summary.sha256) {
+        throw new UserError(
+          422,
+          `Idempotency-Key '${submission.idempotencyKey}' was already used for a different request (job ${job.id})`
+        );
       }
+      throw new Replay(job);
     }
-    const { lanes, errors, rejectedRows } = submission.ingest;
-    const allowance = await bulkAllowance(client, submission.companyId);
-    if (lanes.length === 0) {
-      throw new UserError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
-    }
-    // The plan meters jobs per period; the lanes of one job are bounded by BULK_MAX_LANES at ingest.
-    checkAllowance(allowance, 1);
+  }
+  const { errors, rejectedRows } = summary;
+  const allowance = await bulkAllowance(client, submission.companyId);
+  if (summary.lanes === 0) {
+    throw new UserError(400, `no valid lanes: all ${rejectedRows} rows were rejected`, { errors });
+  }
+  // The plan meters jobs per period; the lanes of one job are bounded by BULK_MAX_LANES at ingest.
+  checkAllowance(allowance, 1);
 
-    const jobId = randomUUID();
-    const task = await client.query<{ id: string }>(
-      `INSERT INTO agent_tasks (company_id, fn_name, payload, status) VALUES ($1, 'bulk_rating', $2, 'queued') RETURNING id`,
-      [submission.companyId, JSON.stringify({ job_id: jobId, lanes: lanes.length, submitted_by: submission.actor })]
-    );
-    const { rows } = await client.query<JobRow>(
-      `INSERT INTO controlroom.bulk_jobs
-         (id, company_id, submitted_by, idempotency_key, request_sha256, source, filename, lanes_total, rejected_rows, rejected, agent_task_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-      [
-        jobId,
-        submission.companyId,
-        submission.actor,
-        submission.idempotencyKey,
-        submission.ingest.sha256,
-        submission.source,
-        submission.filename,
-        lanes.length,
-        rejectedRows,
-        JSON.stringify(errors),
-        task.rows[0]!.id,
-      ]
-    );
-    await insertLanes(client, jobId, submission.ingest);
-    await client.query(
-      `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', 1, $2)`,
-      [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: lanes.length })]
-    );
-    await audit(client, {
-      actor: submission.actor,
-      action: 'bulk_rating.job_submitted',
-      target: `bulk_jobs/${jobId}`,
-      companyId: submission.companyId,
-      payload: {
-        lanes: lanes.length,
-        rejected_rows: rejectedRows,
-        source: submission.source,
-        filename: submission.filename,
-        idempotency_key: submission.idempotencyKey,
-      },
-      ipAddress: submission.ipAddress,
-      userAgent: submission.userAgent,
-    });
-    await enqueueJob(client, BULK_RATE_TASK, { jobId }, { jobKey: `${BULK_RATE_TASK}:${jobId}` });
-    return {
-      job: rows[0]!,
-      replayed: false,
-      allowance: {
-        ...allowance,
-        used: allowance.used + 1,
-        remaining: allowance.remaining === null ? null : allowance.remaining - 1,
-      },
-    };
-  });
-}
-
-/** COPY, not INSERT: 100k lanes stream into the table in a fraction of the time batched inserts take. */
-async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
-  const copy = client.query(
-    copyFrom(`COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`)
+  const task = await client.query<{ id: string }>(
+    `INSERT INTO agent_tasks (company_id, fn_name, payload, status) VALUES ($1, 'bulk_rating', $2, 'queued') RETURNING id`,
+    [submission.companyId, JSON.stringify({ job_id: jobId, lanes: summary.lanes, submitted_by: submission.actor })]
   );
-  const rows = function* () {
-    let chunk = '';
-    for (let i = 0; i < ingest.lanes.length; i++) {
-      const l = ingest.lanes[i]!;
-      chunk += `${jobId}\t${i + 1}\t${l.line}\t${copyText(l.origin)}\t${copyText(l.destination)}\t${l.equipment}\t${l.pickupDate}\n`;
-      if (chunk.length > 64 * 1024) {
-        yield chunk;
-        chunk = '';
-      }
-    }
-    if (chunk) yield chunk;
+  const { rows } =
+    typeof submission.ingest === 'function'
+      ? await client.query<JobRow>(
+          `UPDATE controlroom.bulk_jobs
+              SET idempotency_key = $2, request_sha256 = $3, lanes_total = $4, rejected_rows = $5, rejected = $6,
+                  agent_task_id = $7
+            WHERE id = $1 RETURNING *`,
+          [
+            jobId,
+            submission.idempotencyKey,
+            summary.sha256,
+            summary.lanes,
+            rejectedRows,
+            JSON.stringify(errors),
+            task.rows[0]!.id,
+          ]
+        )
+      : await client.query<JobRow>(
+          `INSERT INTO controlroom.bulk_jobs
+             (id, company_id, submitted_by, idempotency_key, request_sha256, source, filename, lanes_total, rejected_rows, rejected, agent_task_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+          [
+            jobId,
+            submission.companyId,
+            submission.actor,
+            submission.idempotencyKey,
+            summary.sha256,
+            submission.source,
+            submission.filename,
+            summary.lanes,
+            rejectedRows,
+            JSON.stringify(errors),
+            task.rows[0]!.id,
+          ]
+        );
+  if (typeof submission.ingest !== 'function') await insertLanes(client, jobId, submission.ingest);
+  await client.query(
+    `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', 1, $2)`,
+    [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: summary.lanes })]
+  );
+  await audit(client, {
+    actor: submission.actor,
+    action: 'bulk_rating.job_submitted',
+    target: `bulk_jobs/${jobId}`,
+    companyId: submission.companyId,
+    payload: {
+      lanes: summary.lanes,
+      rejected_rows: rejectedRows,
+      source: submission.source,
+      filename: submission.filename,
+      idempotency_key: submission.idempotencyKey,
+    },
+    ipAddress: submission.ipAddress,
+    userAgent: submission.userAgent,
+  });
+  await enqueueJob(client, BULK_RATE_TASK, { jobId }, { jobKey: `${BULK_RATE_TASK}:${jobId}` });
+  return {
+    job: rows[0]!,
+    replayed: false,
+    allowance: {
+      ...allowance,
+      used: allowance.used + 1,
+      remaining: allowance.remaining === null ? null : allowance.remaining - 1,
+    },
   };
-  await pipeline(Readable.from(rows()), copy);
 }
 
-/** COPY text format: backslash, tab and line breaks are escaped. */
-const copyText = (value: string) =>
-  value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+/** JSON lanes, validated already: COPYed as the CSV path COPYs. */
+async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
+  const copy = await LaneCopy.open(client, jobId);
+  for (const lane of ingest.lanes) copy.add(lane);
+  await copy.finish();
+}

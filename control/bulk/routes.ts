@@ -17,7 +17,14 @@ import type { Pool } from '../../core/db.ts';
 import { decodeUtf8, mediaTypeOf, parseInput, readBody, requireUtf8Charset, safeText } from '../../core/http.ts';
 import { UserError } from '../../core/errors.ts';
 import { bulkAllowance } from './allowance.ts';
-import { ingestCsv, ingestJson, type IngestLimits } from './ingest.ts';
+import {
+  ingestCsv,
+  ingestJson,
+  type IngestLimits,
+  type IngestResult,
+  type LaneWriter,
+  type StreamingIngest,
+} from './ingest.ts';
 import { jobView, submitJob, type JobRow } from './jobs.ts';
 import type { RatingService } from './rater.ts';
 
@@ -104,7 +111,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
     const declared = Number(req.header('content-length') ?? '0');
     if (declared > limits.maxBytes) throw new UserError(413, `upload larger than ${limits.maxBytes} bytes`);
     let companyId: string;
-    let ingest;
+    let ingest: IngestResult | StreamingIngest;
     let source: 'csv' | 'json';
     let filename: string | null = null;
     if (type === 'application/json') {
@@ -127,7 +134,8 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
         throw new UserError(400, 'filename must be given once');
       filename = typeof req.query.filename === 'string' ? safeText(req.query.filename.slice(0, 200)) || null : null;
       source = 'csv';
-      ingest = await ingestCsv(req, limits, rating.checkLocation, todayUtc());
+      const today = todayUtc();
+      ingest = (lanes: LaneWriter) => ingestCsv(req, limits, rating.checkLocation, today, lanes);
     }
     const { job, replayed, allowance } = await submitJob(pool, {
       companyId,
