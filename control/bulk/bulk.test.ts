@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import {
   BulkJobResponse,
   BulkResultsResponse,
@@ -283,6 +284,66 @@ describe('refusals change nothing', () => {
     assert.equal((await upload('not-a-uuid', oneLane)).status, 400);
     assert.equal(await count(), before);
   });
+});
+
+test('uploads beyond BULK_UPLOAD_CONCURRENCY (2) are refused with 429 before their body is read; the slow ones still land', async () => {
+  const patient = await company('Patient Parcels', 'pro');
+  const jobsOf = async () =>
+    Number(
+      (await h.db.pool.query(`SELECT count(*) AS n FROM controlroom.bulk_jobs WHERE company_id = $1`, [patient]))
+        .rows[0].n
+    );
+  // Two clients that send the header and one lane, then stall: each holds an upload slot (and its
+  // connection, inside the job's transaction) until it finishes.
+  const url = new URL(`${h.base}/api/bulk-rating/jobs?company_id=${patient}&filename=slow.csv`);
+  const stalled = [1, 2].map(() => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'text/csv', ...as('Editor') } });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    req.write(`origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`);
+    return { req, answer };
+  });
+  await waitUntil(
+    async () =>
+      Number(
+        (
+          await h.db.pool.query(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'controlroom-bulk-upload' AND state <> 'idle'`
+          )
+        ).rows[0].n
+      ) === 2,
+    20_000,
+    'two uploads holding their slots'
+  );
+  const third = await upload(
+    patient,
+    `origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`
+  );
+  assert.equal(third.status, 429);
+  assert.equal(third.headers.get('retry-after'), '5');
+  assert.match(third.body.error, /2 bulk uploads are already in progress/);
+  for (const { req } of stalled) req.end(`"Boston, MA","Albany, NY",van,${tomorrow}\n`);
+  const answers = await Promise.all(stalled.map((s) => s.answer));
+  assert.deepEqual(
+    answers.map((a) => [a.status, (JSON.parse(a.body) as { lanesAccepted: number }).lanesAccepted]),
+    [
+      [202, 2],
+      [202, 2],
+    ]
+  );
+  assert.equal(await jobsOf(), 2);
+  assert.equal(
+    (await upload(patient, `origin,destination,equipment,pickup_date\n"Reno, NV","Boise, ID",van,${tomorrow}\n`))
+      .status,
+    202
+  );
 });
 
 test('the allowance endpoint shows plan usage and limits for the usage meter', async () => {

@@ -13,11 +13,18 @@ export type { BulkConfig } from './config.ts';
 export { bulkConfigShape } from './config.ts';
 
 /** The bulk rating feature: /api/bulk-rating/jobs... and the bulk_rate task. */
-export function createBulkRatingFeature({ pool, workerPool, config, logger }: FeatureDeps<BulkConfig>): Feature {
+export function createBulkRatingFeature({
+  pool,
+  workerPool,
+  openPool,
+  config,
+  logger,
+}: FeatureDeps<BulkConfig>): Feature {
   const rating = createRatingService();
+  const uploadPool = openPool('controlroom-bulk-upload', config.BULK_UPLOAD_CONCURRENCY);
   return {
     name: 'bulk-rating',
-    apiRouter: bulkRatingRouter(pool, rating, config),
+    apiRouter: bulkRatingRouter({ pool, uploadPool }, rating, config),
     tasks: {
       [BULK_RATE_TASK]: bulkRateTask(
         workerPool,

@@ -28,7 +28,10 @@ import {
 import { jobView, submitJob, type JobRow } from './jobs.ts';
 import type { RatingService } from './rater.ts';
 
-export type BulkConfig = Pick<BulkConfigKeys, 'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED'>;
+export type BulkConfig = Pick<
+  BulkConfigKeys,
+  'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED' | 'BULK_UPLOAD_CONCURRENCY'
+>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const todayUtc = () => new Date().toISOString().slice(0, 10);
@@ -88,8 +91,19 @@ async function loadJob(pool: Pool, id: string): Promise<JobRow> {
 }
 
 /** /api/bulk-rating: Editors submit jobs (CSV or JSON lanes), Viewers follow them and download results. */
-export function bulkRatingRouter(pool: Pool, rating: RatingService, config: BulkConfig): Router {
+/**
+ * `pool` serves reads; `uploadPool` (BULK_UPLOAD_CONCURRENCY connections) serves submissions, each of
+ * which holds its connection while its body streams in. A submission while every upload slot is taken
+ * is refused with 429 and Retry-After before its body is read, so a few slow clients cannot take the
+ * connections the rest of the service needs, and a refused client has written nothing.
+ */
+export function bulkRatingRouter(
+  { pool, uploadPool }: { pool: Pool; uploadPool: Pool },
+  rating: RatingService,
+  config: BulkConfig
+): Router {
   const router = express.Router();
+  let uploadsInProgress = 0;
   const viewer = requireAction('read');
   const editor = requireAction('bulkWrite');
   const limits: IngestLimits = {
@@ -110,6 +124,22 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
     const key = idempotencyKey(req);
     const declared = Number(req.header('content-length') ?? '0');
     if (declared > limits.maxBytes) throw new UserError(413, `upload larger than ${limits.maxBytes} bytes`);
+    if (uploadsInProgress >= config.BULK_UPLOAD_CONCURRENCY) {
+      res.setHeader('retry-after', '5');
+      throw new UserError(
+        429,
+        `${uploadsInProgress} bulk uploads are already in progress (BULK_UPLOAD_CONCURRENCY); retry in a few seconds`
+      );
+    }
+    uploadsInProgress++;
+    try {
+      await submitAndAnswer(req, res, type, key);
+    } finally {
+      uploadsInProgress--;
+    }
+  });
+
+  async function submitAndAnswer(req: express.Request, res: express.Response, type: string, key: string | null) {
     let companyId: string;
     let ingest: IngestResult | StreamingIngest;
     let source: 'csv' | 'json';
@@ -137,7 +167,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
       const today = todayUtc();
       ingest = (lanes: LaneWriter) => ingestCsv(req, limits, rating.checkLocation, today, lanes);
     }
-    const { job, replayed, allowance } = await submitJob(pool, {
+    const { job, replayed, allowance } = await submitJob(uploadPool, {
       companyId,
       actor: actorOf(req.caller!),
       idempotencyKey: key,
@@ -156,7 +186,7 @@ export function bulkRatingRouter(pool: Pool, rating: RatingService, config: Bulk
       errorsTruncated: job.rejected_rows > job.rejected.length,
       allowance,
     } satisfies SubmitBulkJobResponse);
-  });
+  }
 
   router.get('/bulk-rating/jobs', viewer, async (req, res) => {
     const companyId =
