@@ -171,7 +171,7 @@ export async function startHaStack(): Promise<HaStack> {
     instance.child = null;
     if (!child || child.child.exitCode !== null || child.child.signalCode !== null) return;
     child.child.kill('SIGTERM');
-    const timer = setTimeout(() => child.child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.child.kill('SIGKILL'), 10_000);
     await child.exited;
     clearTimeout(timer);
   };

@@ -12,7 +12,7 @@ import { waitUntil } from './receiver-harness.ts';
  * either Prometheus replica, the freeze on for its trigger, and the survivor holding the lease.
  * Every wait is for an event (a row, a call, a state), bounded; the whole file stays well under 3 minutes.
  */
-const LANES = 30_000;
+const LANES = 20_000;
 const WAVES = { beforeInstanceKill: 30, afterInstanceKill: 15, afterAlertmanagerKill: 15 } as const;
 const STORM_ALERT = 'HaFaultDrill';
 
@@ -20,11 +20,15 @@ let ha: HaStack;
 const figures: Record<string, number | string> = {};
 
 before(async () => {
+  const started = Date.now();
   ha = await startHaStack();
+  figures.stackStartMs = Date.now() - started;
 });
 after(async () => {
-  if (Object.keys(figures).length) console.log(`HA fault test figures: ${JSON.stringify(figures)}`);
+  const started = Date.now();
   await ha?.stop();
+  figures.stackStopMs = Date.now() - started;
+  console.log(`HA fault test figures: ${JSON.stringify(figures)}`);
 });
 
 const soon = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
@@ -99,6 +103,7 @@ test(
 
     // Instance A first: it takes the failover lease and, alone behind the load balancer, the bulk job.
     await ha.startInstance(a);
+    figures.instanceAStartMs = Date.now() - t0;
     const first = await waitUntil(
       async () => {
         const l = await lease();
@@ -128,7 +133,9 @@ test(
     );
 
     // Instance B joins; the storm's first wave and the freeze trigger go to both Alertmanagers.
+    const bStarting = Date.now();
     await ha.startInstance(b);
+    figures.instanceBStartMs = Date.now() - bStarting;
     await ha.sendAlerts([...wave(0, WAVES.beforeInstanceKill), FREEZE_TRIGGER]);
 
     // kill -9 A while the job is mid-way and the storm is being paged.
@@ -193,6 +200,7 @@ test(
       'the freeze to be published'
     );
     figures.settledAfterKillMs = Date.now() - killedAt;
+    figures.beforeCountersMs = Date.now() - t0;
 
     // Every lane rated once: each lane rated, none pending, and the job's counter (moved in each batch's
     // transaction) equal to the lanes: a batch rated twice would push it past them.
@@ -246,6 +254,7 @@ test(
     // are asked whether any Control Room counter ever went down during the run.
     await promA.start();
     const restartedAt = Date.now() / 1000;
+    figures.prometheusRestartMs = Date.now() - t0 - Number(figures.beforeCountersMs);
     const end = Date.now() / 1000;
     const window = `${Math.ceil(end - t0 / 1000) + 5}s`;
     for (const replica of [promA, promB]) {
