@@ -248,14 +248,18 @@ export async function startHaStack(): Promise<HaStack> {
     async startInstance(instance) {
       const child = spawnControlroom(['serve', '--no-migrate'], env(instance));
       instance.child = child;
-      await waitUntil(
-        async () => {
-          if (child.child.exitCode !== null) throw new Error(`${instance.id} exited:\n${child.output().slice(-4000)}`);
-          return (await fetch(`${instance.url}/healthz`).catch(() => null))?.ok;
-        },
-        60_000,
-        `${instance.id} to answer /healthz`
-      );
+      try {
+        await waitUntil(
+          async () => {
+            if (child.child.exitCode !== null) throw new Error('it exited');
+            return (await fetch(`${instance.url}/healthz`).catch(() => null))?.ok;
+          },
+          90_000,
+          `${instance.id} to answer /healthz`
+        );
+      } catch (error) {
+        throw new Error(`${instance.id}: ${(error as Error).message}; its output:\n${child.output().slice(-4000)}`);
+      }
     },
     async killInstance(instance) {
       const child = instance.child;

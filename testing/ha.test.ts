@@ -7,12 +7,12 @@ import { waitUntil } from './receiver-harness.ts';
 
 /**
  * The HA fault test (issue 21): the pair under an alert storm and a bulk job; kill -9 one Control Room
- * instance (the one holding the failover lease and the bulk job), then one Prometheus replica, then one
+ * instance (the one holding both the failover lease and the bulk job), then one Prometheus replica, then one
  * Alertmanager. Afterwards: every alert group paged once, every lane rated once, no counter reset in
  * either Prometheus replica, the freeze on for its trigger, and the survivor holding the lease.
  * Every wait is for an event (a row, a call, a state), bounded; the whole file stays well under 3 minutes.
  */
-const LANES = 20_000;
+const LANES = 30_000;
 const WAVES = { beforeInstanceKill: 30, afterInstanceKill: 15, afterAlertmanagerKill: 15 } as const;
 const STORM_ALERT = 'HaFaultDrill';
 
@@ -97,21 +97,24 @@ test(
   { timeout: 170_000 },
   async () => {
     const t0 = Date.now();
-    const [a, b] = ha.instances as [HaStack['instances'][0], HaStack['instances'][0]];
     const [promA, promB] = ha.prometheus as [HaStack['prometheus'][0], HaStack['prometheus'][0]];
     const [am0, am1] = ha.alertmanagers as [HaStack['alertmanagers'][0], HaStack['alertmanagers'][0]];
 
-    // Instance A first: it takes the failover lease and, alone behind the load balancer, the bulk job.
-    await ha.startInstance(a);
-    figures.instanceAStartMs = Date.now() - t0;
+    // Both instances start (one after the other: two cold starts at once are slow on a loaded machine); the
+    // lease holder (call it a) also gets the bulk job: the other (b) is paused (SIGSTOP) while the job is
+    // submitted to a directly, so only a's workers can lock it; then b resumes.
+    for (const instance of ha.instances) await ha.startInstance(instance);
+    figures.instancesStartMs = Date.now() - t0;
     const first = await waitUntil(
       async () => {
         const l = await lease();
-        return l?.holder === a.id && l.live ? l : null;
+        return l?.holder && l.live ? l : null;
       },
       30_000,
-      `${a.id} to take the failover lease`
+      'an instance to take the failover lease'
     );
+    const a = ha.instances.find((i) => i.id === first.holder)!;
+    const b = ha.instances.find((i) => i.id !== first.holder)!;
     const companyId = await insertCompany(ha.db.pool, 'HA Freight', 'enterprise');
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     const cities = ['"Chicago, IL"', '"Atlanta, GA"', '"Dallas, TX"', '"Denver, CO"', '"Seattle, WA"', '"Miami, FL"'];
@@ -119,30 +122,34 @@ test(
       'origin,destination,equipment,pickup_date',
       ...Array.from({ length: LANES }, (_, i) => `${cities[i % 6]},${cities[(i + 1) % 6]},van,${tomorrow}`),
     ].join('\n');
-    const submitted = await fetch(`${ha.lb.url}/api/bulk-rating/jobs?company_id=${companyId}`, {
-      method: 'POST',
-      headers: { ...HA_API_HEADERS, 'content-type': 'text/csv', 'idempotency-key': 'ha-fault-drill-job' },
-      body: csv,
-    });
-    assert.equal(submitted.status, 202, await submitted.clone().text());
-    const jobId = ((await submitted.json()) as { job: { id: string } }).job.id;
-    await waitUntil(
-      async () => (await bulkJobLocker())?.startsWith(`controlroom-${a.id}-`),
-      30_000,
-      `${a.id} to run the bulk job`
-    );
+    b.child!.child.kill('SIGSTOP');
+    let jobId: string;
+    try {
+      const submitted = await fetch(`${a.url}/api/bulk-rating/jobs?company_id=${companyId}`, {
+        method: 'POST',
+        headers: { ...HA_API_HEADERS, 'content-type': 'text/csv', 'idempotency-key': 'ha-fault-drill-job' },
+        body: csv,
+      });
+      assert.equal(submitted.status, 202, await submitted.clone().text());
+      jobId = ((await submitted.json()) as { job: { id: string } }).job.id;
+      await waitUntil(
+        async () => (await bulkJobLocker())?.startsWith(`controlroom-${a.id}-`),
+        30_000,
+        `${a.id} to run the bulk job`
+      );
+    } finally {
+      b.child!.child.kill('SIGCONT');
+    }
 
-    // Instance B joins; the storm's first wave and the freeze trigger go to both Alertmanagers.
-    const bStarting = Date.now();
-    await ha.startInstance(b);
-    figures.instanceBStartMs = Date.now() - bStarting;
+    // The storm's first wave and the freeze trigger go to both Alertmanagers, which deliver through the
+    // load balancer to both instances.
     await ha.sendAlerts([...wave(0, WAVES.beforeInstanceKill), FREEZE_TRIGGER]);
 
     // kill -9 A while the job is mid-way and the storm is being paged.
     const atKill = await waitUntil(
       async () => {
         const job = await bulkJob(jobId);
-        return job.lanes_rated >= 1_000 && (await postedStormPages()) >= 3 ? job : null;
+        return job.lanes_rated >= 500 && (await postedStormPages()) >= 1 ? job : null;
       },
       60_000,
       'the job and the storm to be under way'
