@@ -10,6 +10,9 @@ export const alertingConfigShape = {
   ALERTMANAGER_WEBHOOK_TOKEN: secret.optional(),
   ALERTMANAGER_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
   GRAFANA_WEBHOOK_TOKEN: secret.optional(),
+  // Alertmanager's base URL, for the Incidents page's "Silence for…" (its v2 API). Unset: silences are a 503.
+  // `controlroom start` with its stack sets it to the child Alertmanager.
+  ALERTMANAGER_URL: z.string().url().optional(),
   GRAFANA_WEBHOOK_BASIC_AUTH: basicAuth.optional(),
   GRAFANA_WEBHOOK_HMAC_SECRET: secret.optional(),
   GRAFANA_WEBHOOK_TIMESTAMP_HEADER: z.string().min(1).optional(),

@@ -81,7 +81,7 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
     githubWebhookRouter(pool, config)
   );
   const apiRouter = express.Router();
-  apiRouter.use(freezeApiRouter(pool, config), incidentsApiRouter(pool));
+  apiRouter.use(freezeApiRouter(pool, config), incidentsApiRouter(pool, { alertmanagerUrl: config.ALERTMANAGER_URL }));
   return {
     name: 'alerting',
     apiRouter,

@@ -88,6 +88,22 @@ export const agentTask = z.object({
 });
 export type AgentTask = z.infer<typeof agentTask>;
 
+/** An Alertmanager silence an Editor created from the Incidents page (POST /api/incidents/:id/silence). */
+export const incidentSilence = z.object({
+  /** Alertmanager's silence id (GET /api/v2/silence/{id}). */
+  silenceId: z.string(),
+  /** Equality matchers: the group's common labels (the commonLabels of its latest notification). */
+  matchers: z.record(z.string(), z.string()),
+  startsAt: isoTime,
+  endsAt: isoTime,
+  reason: z.string(),
+  /** `grafana:<login>` (Alertmanager's createdBy). */
+  by: z.string(),
+  /** Whether endsAt is still ahead (Alertmanager may also have had it expired early by hand). */
+  active: z.boolean(),
+});
+export type IncidentSilence = z.infer<typeof incidentSilence>;
+
 export const incident = z.object({
   id: z.string(),
   source: z.enum(['alertmanager', 'grafana']),
@@ -110,6 +126,8 @@ export const incident = z.object({
   slackThreadUrl: z.string().nullable(),
   /** Notes, oldest first. */
   notes: z.array(incidentNote),
+  /** Silences created from the Incidents page, newest first. */
+  silences: z.array(incidentSilence),
   actions: z.object({
     freezeTriggers: z.array(incidentFreezeTrigger),
     /** notify_ops tasks the incident's usage alerts created (limit_breach). */
@@ -168,3 +186,42 @@ export const incidentNoteBody = z.strictObject({
 export type IncidentNoteBody = z.infer<typeof incidentNoteBody>;
 export const incidentNoteCreated = z.object({ note: incidentNote, incident: incident });
 export type IncidentNoteCreated = z.infer<typeof incidentNoteCreated>;
+
+/** The longest silence the Incidents page creates: 7 days (a longer one should be a fix or a rule change). */
+export const SILENCE_MAX_MINUTES = 7 * 24 * 60;
+
+/**
+ * POST /api/incidents/:id/silence (Editor): exactly one of `durationMinutes` (1 to SILENCE_MAX_MINUTES) or
+ * `endsAt` (an ISO 8601 time in the future, at most SILENCE_MAX_MINUTES ahead), and a reason (Alertmanager's
+ * comment). The same request repeated (same Idempotency-Key header, or without one the same incident, user,
+ * reason and duration/endsAt while its silence lasts) returns the silence made the first time.
+ */
+export const incidentSilenceBody = z
+  .strictObject({
+    durationMinutes: z
+      .number()
+      .int('must be a whole number of minutes')
+      .min(1, 'must be at least 1 minute')
+      .max(SILENCE_MAX_MINUTES, `must be at most ${SILENCE_MAX_MINUTES} minutes (7 days)`)
+      .optional(),
+    endsAt: z.iso
+      .datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-01-31T18:00:00Z' })
+      .optional(),
+    reason: z
+      .string()
+      .trim()
+      .min(1, 'is required (it becomes the silence comment)')
+      .max(500, 'must be at most 500 characters'),
+  })
+  .refine((b) => (b.durationMinutes === undefined) !== (b.endsAt === undefined), {
+    message: 'give exactly one of durationMinutes or endsAt',
+  });
+export type IncidentSilenceBody = z.infer<typeof incidentSilenceBody>;
+
+/** 201 when a silence was created, 200 (with `changed: false`, header Idempotent-Replayed) on a repeat. */
+export const incidentSilenced = z.object({
+  changed: z.boolean(),
+  silence: incidentSilence,
+  incident: incident,
+});
+export type IncidentSilenced = z.infer<typeof incidentSilenced>;

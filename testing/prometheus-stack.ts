@@ -39,24 +39,9 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
   try {
     let alertmanagerUrl: string | null = null;
     if (options.webhookUrl) {
-      const amPort = await freePort();
-      await fs.writeFile(
-        path.join(dir, 'alertmanager.yml'),
-        alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile: null, groupSeconds: 1 })
-      );
-      alertmanagerUrl = `http://127.0.0.1:${amPort}`;
-      processes.push(
-        await startProcess(
-          ALERTMANAGER_BIN,
-          [
-            `--config.file=${path.join(dir, 'alertmanager.yml')}`,
-            `--storage.path=${path.join(dir, 'am-data')}`,
-            `--web.listen-address=127.0.0.1:${amPort}`,
-            '--cluster.listen-address=',
-          ],
-          `${alertmanagerUrl}/-/ready`
-        )
-      );
+      const alertmanager = await runAlertmanager(dir, { webhookUrl: options.webhookUrl });
+      alertmanagerUrl = alertmanager.url;
+      processes.push(alertmanager.process);
     }
 
     const promPort = await freePort();
@@ -99,6 +84,62 @@ export async function startPrometheusStack(options: StackOptions): Promise<Prome
     };
   } catch (error) {
     for (const p of processes.reverse()) await p.stop();
+    throw error;
+  }
+}
+
+export interface AlertmanagerOptions {
+  /** Where it sends every alert group. */
+  webhookUrl: string;
+  /** The bearer it sends (Control Room's ALERTMANAGER_WEBHOOK_TOKEN); none when unset (test recorders). */
+  webhookToken?: string;
+  /** A port chosen beforehand (e.g. to give the service its ALERTMANAGER_URL first); a free one otherwise. */
+  port?: number;
+}
+
+/** Alertmanager alone in `dir` (config, token file, storage), configured as in startPrometheusStack. */
+async function runAlertmanager(
+  dir: string,
+  options: AlertmanagerOptions
+): Promise<{ url: string; process: RunningProcess }> {
+  const port = options.port ?? (await freePort());
+  let tokenFile: string | null = null;
+  if (options.webhookToken) {
+    tokenFile = path.join(dir, 'webhook-token');
+    await fs.writeFile(tokenFile, options.webhookToken, { mode: 0o600 });
+  }
+  await fs.writeFile(
+    path.join(dir, 'alertmanager.yml'),
+    alertmanagerConfig({ webhookUrl: options.webhookUrl, tokenFile, groupSeconds: 1 })
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const child = await startProcess(
+    ALERTMANAGER_BIN,
+    [
+      `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${path.join(dir, 'am-data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+    ],
+    `${url}/-/ready`
+  );
+  return { url, process: child };
+}
+
+/** A real Alertmanager on its own (group_wait/group_interval 1 s), with throwaway storage. */
+export async function startAlertmanager(options: AlertmanagerOptions): Promise<{ url: string; stop(): Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'controlroom-am-'));
+  try {
+    const { url, process: child } = await runAlertmanager(dir, options);
+    return {
+      url,
+      async stop() {
+        await child.stop();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await fs.rm(dir, { recursive: true, force: true });
     throw error;
   }
 }

@@ -3,6 +3,7 @@ import {
   incidentAcknowledgeBody,
   incidentPath,
   incidentNoteBody,
+  incidentSilenceBody,
   incidentsQuery,
   tasksQuery,
   type AgentTask,
@@ -11,6 +12,8 @@ import {
   type IncidentNoteCreated,
   type IncidentsQuery,
   type IncidentsResponse,
+  type IncidentSilence,
+  type IncidentSilenced,
   type TasksResponse,
 } from '@controlroom/contract';
 import express, { type Request, type Router } from 'express';
@@ -20,6 +23,7 @@ import { withTransaction, type Pool } from '../../core/db.ts';
 import { UserError } from '../../core/errors.ts';
 import { jsonBody, parseInput } from '../../core/http.ts';
 import { acknowledgeIncident, queueIncidentThreadNote } from '../incident-buttons.ts';
+import { AlertmanagerClient, silenceIncident, type SilenceRow } from './silences.ts';
 
 /** Alert changes listed per incident: a storm group can hold thousands; the first ones tell the story. */
 const ALERTS_PER_INCIDENT = 200;
@@ -53,6 +57,25 @@ const threadUrl = (page: { channel_id: string; ts: string } | null) =>
 
 /** The request's address and browser for the audit log (the control API trusts one Grafana hop). */
 const meta = (req: Request) => ({ ipAddress: req.ip ?? null, userAgent: req.header('user-agent') ?? null });
+
+const silenceJson = (s: SilenceRow): IncidentSilence => ({
+  silenceId: s.silence_id!,
+  matchers: s.matchers,
+  startsAt: iso(s.starts_at)!,
+  endsAt: iso(s.ends_at)!,
+  reason: s.reason,
+  by: s.created_by,
+  active: new Date(s.ends_at).getTime() > Date.now(),
+});
+
+/** The Idempotency-Key header, when sent (1-200 printable ASCII characters). */
+function idempotencyKey(req: Request): string | null {
+  const key = req.header('idempotency-key');
+  if (key === undefined) return null;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key))
+    throw new UserError(400, 'invalid header: Idempotency-Key must be 1-200 printable ASCII characters');
+  return key;
+}
 
 interface IncidentRow {
   id: string;
@@ -127,7 +150,7 @@ async function listIncidents(pool: Pool, query: IncidentsQuery & { id?: string }
   );
   const page = rows.slice(0, query.limit);
   const ids = page.map((r) => r.id);
-  const [alerts, pages, triggers, tasks, notes, threads] = await Promise.all([
+  const [alerts, pages, triggers, tasks, notes, threads, silences] = await Promise.all([
     pool.query<{
       incident_id: string;
       alertname: string;
@@ -205,6 +228,12 @@ async function listIncidents(pool: Pool, query: IncidentsQuery & { id?: string }
                            WHERE n.source = i.source AND n.group_key = i.group_key AND n.id > i.id)`,
       [ids]
     ),
+    // Pending rows (Alertmanager not yet answered) are not silences yet: only those with an id are shown.
+    pool.query<SilenceRow>(
+      `SELECT * FROM controlroom.incident_silences
+        WHERE incident_id = ANY($1::bigint[]) AND silence_id IS NOT NULL ORDER BY id DESC`,
+      [ids]
+    ),
   ]);
   const by = <T extends { incident_id: string }>(list: T[], id: string) =>
     list.filter((r) => String(r.incident_id) === String(id));
@@ -254,6 +283,7 @@ async function listIncidents(pool: Pool, query: IncidentsQuery & { id?: string }
       by: n.author,
       at: iso(n.created_at)!,
     })),
+    silences: by(silences.rows, r.id).map(silenceJson),
     actions: {
       freezeTriggers: by(triggers.rows, r.id).map((t) => ({
         alertname: t.alertname,
@@ -280,10 +310,13 @@ async function listIncidents(pool: Pool, query: IncidentsQuery & { id?: string }
  *   created, newest first.
  * - POST /incidents/:id/acknowledge: the Slack Acknowledge button's effect from Grafana (see acknowledgeIncident).
  * - POST /incidents/:id/notes {text}: a note, stored and replied once in the page's Slack thread.
+ * - POST /incidents/:id/silence {durationMinutes | endsAt, reason}: an Alertmanager silence for the group's
+ *   common labels, created once (see silences.ts), audited and replied once in the Slack thread.
  * Paging is by id (`cursor` = the last page's nextCursor), so a page is stable while new rows arrive.
  */
-export function incidentsApiRouter(pool: Pool): Router {
+export function incidentsApiRouter(pool: Pool, options: { alertmanagerUrl?: string | undefined } = {}): Router {
   const router = express.Router();
+  const alertmanager = options.alertmanagerUrl ? new AlertmanagerClient(options.alertmanagerUrl) : null;
   const viewer = requireAction('read');
 
   router.get('/incidents', viewer, async (req, res) => {
@@ -351,6 +384,23 @@ export function incidentsApiRouter(pool: Pool): Router {
     const note = incident.notes.find((n) => n.id === noteId)!;
     const body: IncidentNoteCreated = { note, incident };
     res.status(201).json(body);
+  });
+
+  router.post('/incidents/:id/silence', editor, json, async (req, res) => {
+    const id = parseInput(incidentPath, { id: req.params.id }, 'path').id;
+    const body = parseInput(incidentSilenceBody, req.body, 'request body');
+    const caller = req.caller!;
+    const { changed, silence } = await silenceIncident(pool, alertmanager, {
+      incidentId: id,
+      actor: actorOf(caller),
+      role: caller.role,
+      idempotencyKey: idempotencyKey(req),
+      body,
+      ...meta(req),
+    });
+    if (!changed) res.setHeader('Idempotent-Replayed', 'true');
+    const response: IncidentSilenced = { changed, silence: silenceJson(silence), incident: await incidentOf(id) };
+    res.status(changed ? 201 : 200).json(response);
   });
 
   router.get('/tasks', viewer, async (req, res) => {

@@ -43,7 +43,13 @@ export function planStack(enabled: boolean, config: Config, logger: Logger): Sta
     return null;
   }
   const webhookToken = config.ALERTMANAGER_WEBHOOK_TOKEN ?? randomBytes(32).toString('hex');
-  return { binaries: found, webhookToken, config: { ...config, ALERTMANAGER_WEBHOOK_TOKEN: webhookToken } };
+  // The Incidents page's silences go to the child Alertmanager unless ALERTMANAGER_URL names another.
+  const alertmanagerUrl = config.ALERTMANAGER_URL ?? `http://127.0.0.1:${config.ALERTMANAGER_PORT}`;
+  return {
+    binaries: found,
+    webhookToken,
+    config: { ...config, ALERTMANAGER_WEBHOOK_TOKEN: webhookToken, ALERTMANAGER_URL: alertmanagerUrl },
+  };
 }
 
 /** Starts Prometheus and Alertmanager against the running service; a port taken names the setting. */

@@ -3,7 +3,8 @@
  * bundled with @grafana/* 13.0.1 and React 18 (grafana-oldest/, bundle.ts) instead of the 13.2.3 and React 19
  * the app is built against. plugin.test.ts runs every flow on 13.2.3; this file runs a representative subset:
  * every page of the app renders without an error, an Editor rates a CSV through the Combobox and the
- * dropzone, an Editor freezes releases, and a Viewer finds the controls disabled and is refused by the proxy.
+ * dropzone, an Editor freezes releases, an Editor acknowledges an incident and opens the Silence for… dialog
+ * (a Modal), and a Viewer finds the controls disabled and is refused by the proxy.
  *
  * Needs `npm run build -w plugin` first, `bash scripts/setup.sh` (which installs grafana-oldest/), and
  * Chromium at /usr/bin/chromium.
@@ -19,6 +20,10 @@ import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { amPayload } from '../../testing/receiver-harness.ts';
+import { storeNotification } from '../../alerting/receiver/inbox.ts';
+import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
+import { recordIncidentTimeline } from '../../alerting/incidents/timeline.ts';
 import { chooseCompany, fromPage, launchChromium, openPage, shot } from './browser.ts';
 import { DIST_DIR, GRAFANA_RUNTIMES, runtimeVersion, startHarness, type Harness, type HarnessUser } from './server.ts';
 
@@ -140,6 +145,32 @@ test('Editor: freezing releases with a reason, on the oldest runtime', async () 
   const actions = await db!.pool.query(`SELECT kind, reason, actor FROM controlroom.freeze_actions`);
   assert.deepEqual(actions.rows, [{ kind: 'freeze', reason, actor: 'grafana:edna' }]);
   await close();
+});
+
+test('Editor: an incident acknowledged, and the Silence for… dialog refusing an empty reason, on the oldest runtime', async () => {
+  const groupKey = '{}:{alertname="ActiveRegionDown"}';
+  await storeNotification(db!.pool, 'alertmanager', alertmanagerPayload.parse(amPayload(groupKey, [{ alertname: 'ActiveRegionDown', severity: 'P1' }], { commonLabels: { alertname: 'ActiveRegionDown', severity: 'P1' } })));
+  await recordIncidentTimeline(db!.pool, 'alertmanager', groupKey, { timeZone: 'UTC' });
+  const id = String((await db!.pool.query(`SELECT id FROM controlroom.incidents WHERE group_key = $1`, [groupKey])).rows[0].id);
+
+  const { page, close } = await open(EDITOR, 'incidents');
+  await page.getByTestId(`incident-${id}`).getByText('unacknowledged', { exact: true }).waitFor();
+  await page.getByTestId(`incident-acknowledge-${id}`).click();
+  await page.getByText(`Incident ${id} acknowledged`).waitFor();
+  await page.getByTestId(`incident-${id}`).getByText(/by grafana:edna \(Grafana\)/).waitFor();
+  // The dialog is a @grafana/ui Modal (a portal) on React 18: it opens, lists the durations, and refuses no reason.
+  await page.getByTestId(`incident-silence-${id}`).click();
+  await page.getByTestId('incident-silence-duration').getByLabel('7 days', { exact: true }).check();
+  await page.getByTestId('incident-silence-confirm').click();
+  await page.getByTestId('incident-silence-reason-missing').waitFor();
+  await shot(page, `grafana-${runtimeVersion(RUNTIME, '@grafana/runtime')}-incidents-silence-dialog-dark`);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByTestId('incident-silence-confirm').waitFor({ state: 'detached' });
+  await close();
+  const acknowledged = await db!.pool.query(`SELECT acknowledged_by, acknowledged_via FROM controlroom.incidents WHERE id = $1`, [id]);
+  assert.deepEqual(acknowledged.rows, [{ acknowledged_by: 'grafana:edna', acknowledged_via: 'grafana' }]);
+  const silences = await db!.pool.query(`SELECT count(*)::int AS n FROM controlroom.incident_silences`);
+  assert.equal(silences.rows[0].n, 0, 'the refused dialog sent nothing');
 });
 
 test('Viewer: the controls are disabled and the proxy refuses a direct POST, on the oldest runtime', async () => {

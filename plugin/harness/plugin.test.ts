@@ -22,7 +22,8 @@ import { createLogger } from '../../core/logger.ts';
 import { EAST, FakeRegion, waitUntil, WEST } from '../../testing/failover.ts';
 import { activate, promoteCandidate, registerModel, SEED_V1 } from '../../control/rating/index.ts';
 import { insertCompany } from '../../testing/companies.ts';
-import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
+import { createTestDatabase, freePort, type TestDatabase } from '../../testing/postgres.ts';
+import { startAlertmanager } from '../../testing/prometheus-stack.ts';
 import { amPayload } from '../../testing/receiver-harness.ts';
 import { storeNotification } from '../../alerting/receiver/inbox.ts';
 import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
@@ -46,6 +47,7 @@ let west: FakeRegion | undefined;
 let services: RunningServices | undefined;
 let harness: Harness | undefined;
 let browser: Browser | undefined;
+let alertmanager: { url: string; stop(): Promise<void> } | undefined;
 let apiUrl = '';
 let lakeshore = '';
 
@@ -62,7 +64,10 @@ before(async () => {
   // The harness acts as Grafana: Control Room verifies the ID tokens its proxy forwards against the harness's
   // signing keys, and reads roles and RBAC actions from it with the service-account token.
   harness = await startHarness({ apiSecret: API_SECRET });
+  // A real Alertmanager for the Incidents page's silences (its port is chosen first: the service needs the URL).
+  const alertmanagerPort = await freePort();
   const config = loadConfig({
+    ALERTMANAGER_URL: `http://127.0.0.1:${alertmanagerPort}`,
     PORT: '0',
     HOST: '127.0.0.1',
     CONTROLROOM_AUTH: 'grafana-id',
@@ -84,6 +89,7 @@ before(async () => {
   services = await startServices(db.url, config, createLogger('silent'));
   apiUrl = `http://127.0.0.1:${services.port}`;
   harness.settings.jsonData = { apiUrl };
+  alertmanager = await startAlertmanager({ webhookUrl: `${apiUrl}/webhooks/alertmanager`, port: alertmanagerPort });
   browser = await launching;
 
   const company = (name: string, plan: string) => insertCompany(pool(), name, plan);
@@ -106,6 +112,7 @@ after(async () => {
   await browser?.close();
   await harness?.close();
   await services?.stop();
+  await alertmanager?.stop();
   await Promise.all([east?.close(), west?.close()]);
   await db?.drop();
 });
@@ -699,7 +706,9 @@ async function openIncident(groupKey: string, alertname: string): Promise<string
   await storeNotification(
     pool(),
     'alertmanager',
-    alertmanagerPayload.parse(amPayload(groupKey, [{ alertname, severity: 'P1' }]))
+    alertmanagerPayload.parse(
+      amPayload(groupKey, [{ alertname, severity: 'P1' }], { commonLabels: { alertname, severity: 'P1' } })
+    )
   );
   await recordIncidentTimeline(pool(), 'alertmanager', groupKey, { timeZone: 'UTC' });
   const { rows } = await pool().query<{ id: string }>(`SELECT id FROM controlroom.incidents WHERE group_key = $1`, [
@@ -759,4 +768,62 @@ test('Incidents: an Editor acknowledges an incident; a Viewer cannot, and the pr
         p.status === 200
     )
   );
+});
+
+test('Incidents: an Editor silences an incident in the real Alertmanager; a Viewer cannot', async () => {
+  const id = await openIncident('{}:{alertname="CarrierApiErrors"}', 'CarrierApiErrors');
+  const silences = async () =>
+    (await (await fetch(`${alertmanager!.url}/api/v2/silences`)).json()) as Array<{
+      id: string;
+      createdBy: string;
+      comment: string;
+      startsAt: string;
+      endsAt: string;
+      matchers: Array<{ name: string; value: string; isEqual: boolean; isRegex: boolean }>;
+    }>;
+
+  const viewer = await open(VIEWER, 'incidents');
+  await viewer.page.getByTestId(`incident-${id}`).getByText('CarrierApiErrors').waitFor();
+  assert.equal(await viewer.page.getByTestId(`incident-silence-${id}`).isDisabled(), true);
+  const refused = await fromPage(viewer.page, 'POST', `${PROXY}/incidents/${id}/silence`, {
+    durationMinutes: 60,
+    reason: 'viewer tries',
+  });
+  assert.deepEqual([refused.status, refused.body], [403, { message: 'plugin proxy route access denied' }]);
+  await viewer.close();
+  assert.deepEqual(await silences(), []);
+
+  const { page, close } = await open(EDITOR, 'incidents');
+  await page.getByTestId(`incident-silence-${id}`).click();
+  await page.getByTestId('incident-silence-duration').getByLabel('2 h', { exact: true }).check();
+  await page.getByTestId('incident-silence-reason').fill('Carrier status page reports an outage');
+  await shot(page, 'incidents-silence-dialog-dark');
+  const before = Date.now();
+  await page.getByTestId('incident-silence-confirm').click();
+  await page.getByText(new RegExp(`Incident ${id} silenced until`)).waitFor();
+  await page
+    .getByTestId(`incident-silenced-${id}`)
+    .getByText(/by grafana:edna: “Carrier status page reports an outage”/)
+    .waitFor();
+  await shot(page, 'incidents-silenced-dark');
+  await close();
+
+  const [made, ...others] = await silences();
+  assert.equal(others.length, 0, 'one silence');
+  assert.equal(made!.createdBy, 'grafana:edna');
+  assert.equal(made!.comment, 'Carrier status page reports an outage');
+  assert.deepEqual(
+    made!.matchers.map((m) => [m.name, m.value, m.isEqual, m.isRegex]).sort(),
+    [
+      ['alertname', 'CarrierApiErrors', true, false],
+      ['severity', 'P1', true, false],
+    ]
+  );
+  const hours = (Date.parse(made!.endsAt) - before) / 3_600_000;
+  assert.ok(hours > 1.99 && hours < 2.01, `expires in 2 h, not ${hours} h`);
+  const audited = await pool().query(
+    `SELECT actor, payload->>'silence_id' AS silence_id FROM audit_log WHERE action = 'incident.silenced' AND target = $1`,
+    [`incidents/${id}`]
+  );
+  assert.deepEqual(audited.rows, [{ actor: 'grafana:edna', silence_id: made!.id }]);
 });

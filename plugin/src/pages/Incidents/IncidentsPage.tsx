@@ -1,4 +1,4 @@
-import React, { useState } from 'react';
+import React, { useRef, useState } from 'react';
 import { PluginPage } from '@grafana/runtime';
 import {
   Alert,
@@ -12,12 +12,23 @@ import {
   Text,
   TextLink,
 } from '@grafana/ui';
-import type { Incident, IncidentAcknowledged, IncidentNoteCreated, IncidentsResponse } from '@controlroom/contract';
+import type {
+  Incident,
+  IncidentAcknowledged,
+  IncidentNoteCreated,
+  IncidentSilenceBody,
+  IncidentSilenced,
+  IncidentsResponse,
+} from '@controlroom/contract';
 import { api, errorMessage } from '../../api/client';
 import { canDo, usePolled } from '../../api/hooks';
 import { formatTime } from '../../components/shared/format';
 import { RoleNotice } from '../../components/shared/RoleNotice';
+import { SilenceDialog } from './SilenceDialog';
 import { testIds } from './testIds';
+
+/** Incidents per page; "Load more" adds the next (older) page. */
+export const PAGE_SIZE = 25;
 
 const SEVERITIES = ['', 'P1', 'P2', 'P3'] as const;
 const STATES = ['open', 'unacknowledged', 'acknowledged', 'resolved', ''] as const;
@@ -52,11 +63,13 @@ function IncidentRow({
   canAct,
   onAcknowledge,
   onNote,
+  onSilence,
 }: {
   incident: Incident;
   canAct: boolean;
   onAcknowledge: (i: Incident) => void;
   onNote: (i: Incident, text: string) => Promise<boolean>;
+  onSilence: (i: Incident) => void;
 }) {
   const [note, setNote] = useState('');
   const sla = slaStatus(incident);
@@ -78,6 +91,15 @@ function IncidentRow({
           Paged {formatTime(incident.pagedAt)} · {step('Acknowledged', incident.acknowledgement)} ·{' '}
           {step('Resolved', incident.resolution)}
         </Text>
+        {incident.silences
+          .filter((s) => s.active)
+          .map((s) => (
+            <div key={s.silenceId} data-testid={testIds.silenced(incident.id)}>
+              <Text>
+                Silenced until {formatTime(s.endsAt)} by {s.by}: “{s.reason}”
+              </Text>
+            </div>
+          ))}
         {incident.notes.map((n) => (
           <Text key={n.id}>
             “{n.text}” — {n.by}, {formatTime(n.at)}
@@ -93,6 +115,23 @@ function IncidentRow({
             onClick={() => onAcknowledge(incident)}
           >
             Acknowledge
+          </Button>
+          <Button
+            size="sm"
+            variant="secondary"
+            icon="bell-slash"
+            data-testid={testIds.silence(incident.id)}
+            disabled={!canAct || incident.source !== 'alertmanager'}
+            tooltip={
+              !canAct
+                ? NOT_ALLOWED
+                : incident.source !== 'alertmanager'
+                  ? 'From Grafana alerting: silence it in Grafana'
+                  : undefined
+            }
+            onClick={() => onSilence(incident)}
+          >
+            Silence for…
           </Button>
           <Field label="Note" htmlFor={`note-${incident.id}`}>
             <Input
@@ -125,16 +164,35 @@ function IncidentRow({
   );
 }
 
-/** Incidents of the alert receiver, where on-call acknowledges and adds notes without leaving Grafana. */
+/** Incidents of the alert receiver, where on-call acknowledges, silences and adds notes without leaving Grafana. */
 function IncidentsPage() {
   const [severity, setSeverity] = useState<(typeof SEVERITIES)[number]>('');
   const [state, setState] = useState<(typeof STATES)[number]>('open');
+  // Pages shown (read by each poll, not a dependency: "Load more" keeps the list while the next page loads).
+  // Each poll follows the cursors from the newest, so no incident falls between two pages.
+  const pages = useRef(1);
+  const [loadingMore, setLoadingMore] = useState(false);
   const incidents = usePolled(
-    () => api<IncidentsResponse>('incidents', { params: { severity, state } }),
+    async (): Promise<IncidentsResponse> => {
+      const shown: Incident[] = [];
+      let cursor: string | null | undefined;
+      for (let page = 0; page < pages.current; page++) {
+        const answer = await api<IncidentsResponse>('incidents', {
+          params: { severity, state, limit: PAGE_SIZE, cursor: cursor ?? undefined },
+        });
+        shown.push(...answer.incidents);
+        cursor = answer.nextCursor;
+        if (!cursor) {
+          break;
+        }
+      }
+      return { incidents: shown, nextCursor: cursor ?? null };
+    },
     15_000,
     [severity, state]
   );
   const data = incidents.data;
+  const [silencing, setSilencing] = useState<Incident | null>(null);
   const loadError = incidents.error?.message ?? null;
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -156,14 +214,17 @@ function IncidentsPage() {
   return (
     <PluginPage>
       <Stack direction="column" gap={2}>
-        {!canAct && <RoleNotice needed="Editor" what="Acknowledging incidents and adding notes" />}
+        {!canAct && <RoleNotice needed="Editor" what="Acknowledging incidents, silencing them and adding notes" />}
         <Stack gap={2} wrap="wrap">
           <Field label="Severity">
             <div data-testid={testIds.severity}>
               <RadioButtonGroup
                 value={severity}
                 options={SEVERITIES.map((s) => ({ value: s, label: s || 'Any' }))}
-                onChange={setSeverity}
+                onChange={(v) => {
+                  setSeverity(v);
+                  pages.current = 1;
+                }}
               />
             </div>
           </Field>
@@ -172,7 +233,10 @@ function IncidentsPage() {
               <RadioButtonGroup
                 value={state}
                 options={STATES.map((s) => ({ value: s, label: s || 'Any' }))}
-                onChange={setState}
+                onChange={(v) => {
+                  setState(v);
+                  pages.current = 1;
+                }}
               />
             </div>
           </Field>
@@ -201,8 +265,48 @@ function IncidentsPage() {
                 return `Note added to incident ${i.id}`;
               })
             }
+            onSilence={setSilencing}
           />
         ))}
+        {data?.nextCursor && (
+          <Button
+            variant="secondary"
+            data-testid={testIds.loadMore}
+            disabled={loadingMore}
+            icon={loadingMore ? 'spinner' : 'angle-down'}
+            onClick={async () => {
+              pages.current += 1;
+              setLoadingMore(true);
+              try {
+                await incidents.reload();
+              } finally {
+                setLoadingMore(false);
+              }
+            }}
+          >
+            Load more
+          </Button>
+        )}
+        {silencing && (
+          <SilenceDialog
+            incident={silencing}
+            onDismiss={() => setSilencing(null)}
+            onSubmit={async (body: IncidentSilenceBody, key: string) => {
+              const made = await act(async () => {
+                const r = await api<IncidentSilenced>(`incidents/${silencing.id}/silence`, {
+                  method: 'POST',
+                  data: body,
+                  headers: { 'Idempotency-Key': key },
+                });
+                return `Incident ${silencing.id} silenced until ${formatTime(r.silence.endsAt)}`;
+              });
+              if (made) {
+                setSilencing(null);
+              }
+              return made;
+            }}
+          />
+        )}
         <div data-testid={testIds.result}>
           {error && (
             <Alert severity="error" title="Not done" onRemove={() => setError(null)}>
