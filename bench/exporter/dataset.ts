@@ -8,75 +8,124 @@ export interface DatasetSize {
   usageEvents: number;
 }
 
+/** The large append-only tables the loader fills in chunks, with their secondary indexes built afterwards. */
+const BULK_TABLES = ['api_requests', 'quote_requests', 'agent_tasks', 'usage_events'] as const;
+/** Rows per INSERT … generate_series: bounds each statement's memory and gives a progress line per chunk. */
+const CHUNK_ROWS = 5_000_000;
+
 /**
  * Fills the TMS tables with generate_series in SQL: rows spread over the last 30 days, realistic label
  * cardinality (2 regions x 5 routes x status mix, 4 agent functions, 3 plans).
+ *
+ * Built for 100M rows on a small machine: the secondary indexes of the big tables are dropped first and
+ * rebuilt once at the end from their own definitions (pg_get_indexdef, so the schema ends exactly as the
+ * migrations made it; one sort per index instead of 100M random index insertions), the agent_tasks
+ * completion trigger is bypassed with the value it would have stamped (completed_at = updated_at for a
+ * finished task), and checkpoints are spaced out for the load. Primary keys stay: ids come in order, so
+ * their btrees only grow at the right edge.
  */
 export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: string) => void): Promise<void> {
-  const step = async (label: string, sql: string, params: unknown[] = []) => {
-    const started = Date.now();
-    await pool.query(sql, params);
-    log(`  ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  };
-  await pool.query(`SET synchronous_commit = off`);
-  await step(
-    `${size.companies} companies with entitlements`,
-    `WITH c AS (
-       INSERT INTO companies (name, created_at)
-       SELECT 'Bench Carrier ' || g, now() - interval '400 days' FROM generate_series(1, $1) g RETURNING id
-     )
-     INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id)
-     SELECT id, (ARRAY['starter','pro','enterprise'])[1 + (abs(hashtext(id::text)) % 3)], 'cus_' || id, 'sub_' || id FROM c`,
-    [size.companies]
-  );
-  await step(
-    `${size.apiRequests.toLocaleString()} api_requests`,
-    `INSERT INTO api_requests (created_at, status_code, region, route)
-     SELECT now() - (g::float8 / $1) * interval '30 days',
-            CASE WHEN g % 1000 = 0 THEN 503 WHEN g % 40 = 0 THEN 404 WHEN g % 17 = 0 THEN 304 ELSE 200 END,
-            CASE WHEN g % 10 < 7 THEN 'us-east-1' ELSE 'us-west-2' END,
-            (ARRAY['/v1/quotes','/v1/loads','/v1/carriers','/v1/invoices','/v1/bulk-rating/jobs'])[1 + g % 5]
-       FROM generate_series(1, $1) g`,
-    [size.apiRequests]
-  );
-  await step(
-    `${size.quoteRequests.toLocaleString()} quote_requests`,
-    `INSERT INTO quote_requests (created_at, response_time_ms, cached, company_id)
-     SELECT now() - (g::float8 / $1) * interval '30 days', (g::bigint * 7919) % 2500 + random(), g % 5 < 2, NULL
-       FROM generate_series(1, $1) g`,
-    [size.quoteRequests]
-  );
-  await step(
-    `${size.agentTasks.toLocaleString()} agent_tasks`,
-    `INSERT INTO agent_tasks (fn_name, status, created_at, updated_at)
-     SELECT (ARRAY['sync_carrier_docs','send_quote_email','reprice_lanes','notify_ops'])[1 + g % 4],
-            CASE WHEN g % 100 = 0 THEN 'failed' WHEN g > $1 - 50 THEN 'queued' ELSE 'success' END,
-            now() - (g::float8 / $1) * interval '30 days', now() - (g::float8 / $1) * interval '30 days'
-       FROM generate_series(1, $1) g`,
-    [size.agentTasks]
-  );
-  await step(
-    `${size.usageEvents.toLocaleString()} usage_events this month`,
-    `WITH ids AS (SELECT array_agg(id ORDER BY id) AS a, count(*) AS n FROM companies)
-     INSERT INTO usage_events (company_id, feature_key, qty, occurred_at)
-     SELECT ids.a[1 + (g % ids.n)], (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
-            date_trunc('month', now()) + (now() - date_trunc('month', now())) * random()
-       FROM generate_series(1, $1) g, ids`,
-    [size.usageEvents]
-  );
-  await step('VACUUM ANALYZE', `VACUUM ANALYZE`);
+  const client = await pool.connect();
+  try {
+    const step = async (label: string, sql: string, params: unknown[] = []) => {
+      const started = Date.now();
+      await client.query(sql, params);
+      log(`  ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    };
+    /** One table in CHUNK_ROWS statements; `sql` reads rows g = $2 … $3 of $1 in all. */
+    const chunked = async (label: string, total: number, sql: string) => {
+      const started = Date.now();
+      for (let from = 1; from <= total; from += CHUNK_ROWS) {
+        const to = Math.min(total, from + CHUNK_ROWS - 1);
+        await client.query(sql, [total, from, to]);
+        if (total > CHUNK_ROWS) log(`    ${label}: ${to.toLocaleString()} of ${total.toLocaleString()}`);
+      }
+      log(`  ${total.toLocaleString()} ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    };
+    await client.query(`SET synchronous_commit = off`);
+    await client.query(`SET maintenance_work_mem = '1GB'`);
+    await client.query(`ALTER SYSTEM SET max_wal_size = '16GB'`);
+    await client.query(`ALTER SYSTEM SET checkpoint_timeout = '30min'`);
+    await client.query(`SELECT pg_reload_conf()`);
+
+    const { rows: indexes } = await client.query<{ name: string; def: string }>(
+      `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def
+         FROM pg_index i
+         LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid
+        WHERE i.indrelid = ANY($1::regclass[]) AND c.oid IS NULL`,
+      [BULK_TABLES]
+    );
+    for (const index of indexes) await client.query(`DROP INDEX ${index.name}`);
+
+    await step(
+      `${size.companies} companies with entitlements`,
+      `WITH c AS (
+         INSERT INTO companies (name, created_at)
+         SELECT 'Bench Carrier ' || g, now() - interval '400 days' FROM generate_series(1, $1) g RETURNING id
+       )
+       INSERT INTO org_entitlements (company_id, plan_id, stripe_customer_id, stripe_subscription_id)
+       SELECT id, (ARRAY['starter','pro','enterprise'])[1 + (abs(hashtext(id::text)) % 3)], 'cus_' || id, 'sub_' || id FROM c`,
+      [size.companies]
+    );
+    await chunked(
+      'api_requests',
+      size.apiRequests,
+      `INSERT INTO api_requests (created_at, status_code, region, route)
+       SELECT now() - (g::float8 / $1) * interval '30 days',
+              CASE WHEN g % 1000 = 0 THEN 503 WHEN g % 40 = 0 THEN 404 WHEN g % 17 = 0 THEN 304 ELSE 200 END,
+              CASE WHEN g % 10 < 7 THEN 'us-east-1' ELSE 'us-west-2' END,
+              (ARRAY['/v1/quotes','/v1/loads','/v1/carriers','/v1/invoices','/v1/bulk-rating/jobs'])[1 + g % 5]
+         FROM generate_series($2::bigint, $3::bigint) g`
+    );
+    await chunked(
+      'quote_requests',
+      size.quoteRequests,
+      `INSERT INTO quote_requests (created_at, response_time_ms, cached, company_id)
+       SELECT now() - (g::float8 / $1) * interval '30 days', (g::bigint * 7919) % 2500 + random(), g % 5 < 2, NULL
+         FROM generate_series($2::bigint, $3::bigint) g`
+    );
+    await client.query(`ALTER TABLE agent_tasks DISABLE TRIGGER agent_tasks_stamp_completed_at`);
+    await chunked(
+      'agent_tasks',
+      size.agentTasks,
+      `INSERT INTO agent_tasks (fn_name, status, created_at, updated_at, completed_at)
+       SELECT fn, status, at, at, CASE WHEN status IN ('success', 'failed') THEN at END
+         FROM (SELECT (ARRAY['sync_carrier_docs','send_quote_email','reprice_lanes','notify_ops'])[1 + g % 4] AS fn,
+                      CASE WHEN g % 100 = 0 THEN 'failed' WHEN g > $1 - 50 THEN 'queued' ELSE 'success' END AS status,
+                      now() - (g::float8 / $1) * interval '30 days' AS at
+                 FROM generate_series($2::bigint, $3::bigint) g) t`
+    );
+    await client.query(`ALTER TABLE agent_tasks ENABLE TRIGGER agent_tasks_stamp_completed_at`);
+    await client.query(
+      `CREATE TEMP TABLE bench_company_ids AS SELECT array_agg(id ORDER BY id) AS a, count(*) AS n FROM companies`
+    );
+    await chunked(
+      'usage_events this month',
+      size.usageEvents,
+      `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at)
+       SELECT ids.a[1 + (g % ids.n)], (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
+              date_trunc('month', now()) + (now() - date_trunc('month', now())) * random()
+         FROM generate_series($2::bigint, $3::bigint) g, bench_company_ids ids
+        WHERE $1::bigint > 0 -- every chunk statement takes the total as $1`
+    );
+    await client.query(`DROP TABLE bench_company_ids`);
+    for (const index of indexes) await step(`index ${index.name}`, index.def);
+    await step('VACUUM ANALYZE', `VACUUM ANALYZE`);
+    await step('CHECKPOINT', `CHECKPOINT`);
+  } finally {
+    client.release();
+  }
 }
 
-/** Live traffic during the steady-state measurement: a few thousand rows a second across the tables. */
+/** Live traffic between refreshes: `rows` api_requests, a quarter as many quotes, a tenth as many usage events, a twentieth as many finished agent tasks. */
 export async function insertLiveBatch(pool: Pool, rows: number): Promise<void> {
   await pool.query(
     `INSERT INTO api_requests (status_code, region, route)
        SELECT CASE WHEN g % 50 = 0 THEN 500 ELSE 200 END, CASE WHEN g % 3 = 0 THEN 'us-west-2' ELSE 'us-east-1' END, '/v1/quotes'
          FROM generate_series(1, $1) g;
      INSERT INTO quote_requests (response_time_ms, cached) SELECT (g * 31) % 900, g % 2 = 0 FROM generate_series(1, $1 / 4) g;
-     INSERT INTO agent_tasks (fn_name, status) SELECT 'send_quote_email', 'success' FROM generate_series(1, $1 / 20) g;`.replaceAll(
-      '$1',
-      String(Math.floor(rows))
-    )
+     INSERT INTO agent_tasks (fn_name, status) SELECT 'send_quote_email', 'success' FROM generate_series(1, $1 / 20) g;
+     INSERT INTO usage_events (company_id, feature_key, qty)
+       SELECT id, 'rates', 1 FROM companies LIMIT $1 / 10;`.replaceAll('$1', String(Math.floor(rows)))
   );
 }
