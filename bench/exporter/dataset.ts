@@ -13,37 +13,39 @@ const BULK_TABLES = ['api_requests', 'quote_requests', 'agent_tasks', 'usage_eve
 /** Rows per INSERT … generate_series: bounds each statement's memory and gives a progress line per chunk. */
 const CHUNK_ROWS = 5_000_000;
 
+/** Concurrent loading connections: the chunks of all the big tables are shared out among them. */
+const LOAD_WORKERS = 4;
+
+interface Chunk {
+  table: string;
+  total: number;
+  from: number;
+  to: number;
+  /** Reads rows g = $2 … $3 of $1 in all. */
+  sql: string;
+}
+
 /**
  * Fills the TMS tables with generate_series in SQL: rows spread over the last 30 days, realistic label
  * cardinality (2 regions x 5 routes x status mix, 4 agent functions, 3 plans).
  *
- * Built for 100M rows on a small machine: the secondary indexes of the big tables are dropped first and
- * rebuilt once at the end from their own definitions (pg_get_indexdef, so the schema ends exactly as the
- * migrations made it; one sort per index instead of 100M random index insertions), the agent_tasks
- * completion trigger is bypassed with the value it would have stamped (completed_at = updated_at for a
- * finished task), and checkpoints are spaced out for the load. Primary keys stay: ids come in order, so
- * their btrees only grow at the right edge.
+ * Built for 100M rows on a small, shared machine: the big tables are written in chunks of CHUNK_ROWS by
+ * LOAD_WORKERS connections at once; their secondary indexes are dropped first and rebuilt once at the end
+ * from their own definitions (pg_get_indexdef, so the schema ends exactly as the migrations made it; one
+ * sort per index instead of 100M random index insertions); the agent_tasks completion trigger is bypassed
+ * with the value it would have stamped (completed_at = updated_at for a finished task); checkpoints are
+ * spaced out, and ANALYZE (a sample) replaces VACUUM ANALYZE (a pass over every page). Primary keys stay:
+ * ids come in order, so their btrees only grow at the right edge.
  */
 export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: string) => void): Promise<void> {
   const client = await pool.connect();
+  const seconds = (started: number) => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   try {
     const step = async (label: string, sql: string, params: unknown[] = []) => {
       const started = Date.now();
       await client.query(sql, params);
-      log(`  ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      log(`  ${label} (${seconds(started)})`);
     };
-    /** One table in CHUNK_ROWS statements; `sql` reads rows g = $2 … $3 of $1 in all. */
-    const chunked = async (label: string, total: number, sql: string) => {
-      const started = Date.now();
-      for (let from = 1; from <= total; from += CHUNK_ROWS) {
-        const to = Math.min(total, from + CHUNK_ROWS - 1);
-        await client.query(sql, [total, from, to]);
-        if (total > CHUNK_ROWS) log(`    ${label}: ${to.toLocaleString()} of ${total.toLocaleString()}`);
-      }
-      log(`  ${total.toLocaleString()} ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    };
-    await client.query(`SET synchronous_commit = off`);
-    await client.query(`SET maintenance_work_mem = '1GB'`);
     await client.query(`ALTER SYSTEM SET max_wal_size = '16GB'`);
     await client.query(`ALTER SYSTEM SET checkpoint_timeout = '30min'`);
     await client.query(`SELECT pg_reload_conf()`);
@@ -79,7 +81,17 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
        SELECT company_id, plan_id, billing_status, grace_until, trial_ends_at, stripe_subscription_id IS NOT NULL, started_at
          FROM org_entitlements`
     );
-    await chunked(
+    await client.query(
+      `CREATE UNLOGGED TABLE IF NOT EXISTS bench_company_ids AS SELECT array_agg(id ORDER BY id) AS a, count(*) AS n FROM companies`
+    );
+
+    const chunks: Chunk[] = [];
+    const addTable = (table: string, total: number, sql: string) => {
+      for (let from = 1; from <= total; from += CHUNK_ROWS) {
+        chunks.push({ table, total, from, to: Math.min(total, from + CHUNK_ROWS - 1), sql });
+      }
+    };
+    addTable(
       'api_requests',
       size.apiRequests,
       `INSERT INTO api_requests (created_at, status_code, region, route)
@@ -89,15 +101,14 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
               (ARRAY['/v1/quotes','/v1/loads','/v1/carriers','/v1/invoices','/v1/bulk-rating/jobs'])[1 + g % 5]
          FROM generate_series($2::bigint, $3::bigint) g`
     );
-    await chunked(
+    addTable(
       'quote_requests',
       size.quoteRequests,
       `INSERT INTO quote_requests (created_at, response_time_ms, cached, company_id)
        SELECT now() - (g::float8 / $1) * interval '30 days', (g::bigint * 7919) % 2500 + random(), g % 5 < 2, NULL
          FROM generate_series($2::bigint, $3::bigint) g`
     );
-    await client.query(`ALTER TABLE agent_tasks DISABLE TRIGGER agent_tasks_stamp_completed_at`);
-    await chunked(
+    addTable(
       'agent_tasks',
       size.agentTasks,
       `INSERT INTO agent_tasks (fn_name, status, created_at, updated_at, completed_at)
@@ -107,12 +118,8 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
                       now() - (g::float8 / $1) * interval '30 days' AS at
                  FROM generate_series($2::bigint, $3::bigint) g) t`
     );
-    await client.query(`ALTER TABLE agent_tasks ENABLE TRIGGER agent_tasks_stamp_completed_at`);
-    await client.query(
-      `CREATE TEMP TABLE bench_company_ids AS SELECT array_agg(id ORDER BY id) AS a, count(*) AS n FROM companies`
-    );
-    await chunked(
-      'usage_events this month',
+    addTable(
+      'usage_events',
       size.usageEvents,
       `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at)
        SELECT ids.a[1 + (g % ids.n)], (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
@@ -120,9 +127,52 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
          FROM generate_series($2::bigint, $3::bigint) g, bench_company_ids ids
         WHERE $1::bigint > 0 -- every chunk statement takes the total as $1`
     );
+    // Biggest first, so the workers finish together.
+    chunks.sort((a, b) => b.to - b.from - (a.to - a.from));
+    await client.query(`ALTER TABLE agent_tasks DISABLE TRIGGER agent_tasks_stamp_completed_at`);
+    const started = Date.now();
+    const done = new Map<string, number>();
+    let next = 0;
+    const worker = async () => {
+      const connection = await pool.connect();
+      try {
+        await connection.query(`SET synchronous_commit = off`);
+        while (next < chunks.length) {
+          const chunk = chunks[next++]!;
+          await connection.query(chunk.sql, [chunk.total, chunk.from, chunk.to]);
+          done.set(chunk.table, (done.get(chunk.table) ?? 0) + chunk.to - chunk.from + 1);
+          log(
+            `    ${chunk.table}: ${done.get(chunk.table)!.toLocaleString()} of ${chunk.total.toLocaleString()} (${seconds(started)})`
+          );
+        }
+      } finally {
+        connection.release();
+      }
+    };
+    await Promise.all(Array.from({ length: LOAD_WORKERS }, worker));
+    await client.query(`ALTER TABLE agent_tasks ENABLE TRIGGER agent_tasks_stamp_completed_at`);
     await client.query(`DROP TABLE bench_company_ids`);
-    for (const index of indexes) await step(`index ${index.name}`, index.def);
-    await step('VACUUM ANALYZE', `VACUUM ANALYZE`);
+    log(`  rows (${seconds(started)})`);
+
+    const indexStarted = Date.now();
+    let nextIndex = 0;
+    const indexWorker = async () => {
+      const connection = await pool.connect();
+      try {
+        await connection.query(`SET maintenance_work_mem = '512MB'`);
+        while (nextIndex < indexes.length) {
+          const index = indexes[nextIndex++]!;
+          const t = Date.now();
+          await connection.query(index.def);
+          log(`    index ${index.name} (${seconds(t)})`);
+        }
+      } finally {
+        connection.release();
+      }
+    };
+    await Promise.all(Array.from({ length: LOAD_WORKERS }, indexWorker));
+    log(`  indexes (${seconds(indexStarted)})`);
+    await step('ANALYZE', `ANALYZE`);
     await step('CHECKPOINT', `CHECKPOINT`);
   } finally {
     client.release();

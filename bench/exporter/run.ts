@@ -25,6 +25,7 @@ import { naiveRegistry } from './naive.ts';
  *                      runs at the same scale reuse it (the exporter's state is reset, so catch-up is
  *                      measured again from the first row). Delete the directory when done (100M rows are
  *                      about 15 GB). Without it the cluster is throwaway.
+ *   BENCH_LOAD_ONLY=1  load the dataset into BENCH_DATA_DIR and stop (measure in a later run).
  *   BENCH_NAIVE_SCRAPES=n  naive scrapes (default 20, 3 from scale 5 up: each reads every table in full).
  *
  * Measured: the catch-up over all existing rows (each collector alone, until its cursor reaches the last
@@ -159,13 +160,23 @@ const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
 
 const database = await openDatabase();
 try {
-  const pool = createPool(database.url, { max: 4, statementTimeoutMs: 3_600_000, applicationName: 'bench' });
+  const pool = createPool(database.url, { max: 6, statementTimeoutMs: 3_600_000, applicationName: 'bench' });
   log(`bench/exporter at scale ${scale}`);
   const loadStarted = Date.now();
   const dataset = await ensureDataset(pool);
   const loadSeconds = (Date.now() - loadStarted) / 1000;
   log(`  dataset ${dataset} (${loadSeconds.toFixed(0)} s)`);
+  if (process.env.BENCH_LOAD_ONLY === '1') {
+    await pool.end();
+    log(`BENCH_LOAD_ONLY=1: the dataset is in ${dataDir ?? 'a throwaway cluster'}; run again without it to measure`);
+  } else {
+    await measure(pool, dataset, loadSeconds);
+  }
+} finally {
+  await database.stop();
+}
 
+async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: number): Promise<void> {
   // --- ours: catch-up, each collector alone ---------------------------------------------------------
   const ours = createExporter(pool, testSettings, createLogger('silent'));
   const names = ours.runner.collectorNames;
@@ -330,6 +341,4 @@ try {
   );
   log(`figures written to ${path.relative(projectRoot, file)}`);
   if (!scrapeMet || !collectorsMet) process.exitCode = 1;
-} finally {
-  await database.stop();
 }
