@@ -21,8 +21,9 @@ interface Chunk {
   total: number;
   from: number;
   to: number;
-  /** Reads rows g = $2 … $3 of $1 in all. */
+  /** Reads rows g = $2 … $3 of $1 in all; `extra` are $4 on. */
   sql: string;
+  extra: unknown[];
 }
 
 /**
@@ -81,14 +82,18 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
        SELECT company_id, plan_id, billing_status, grace_until, trial_ends_at, stripe_subscription_id IS NOT NULL, started_at
          FROM org_entitlements`
     );
+    // Companies numbered 0 … n-1, joined by number (an array of every id, subscripted per row, is detoasted
+    // for every row once it is large: hours at 100k companies).
     await client.query(
-      `CREATE UNLOGGED TABLE IF NOT EXISTS bench_company_ids AS SELECT array_agg(id ORDER BY id) AS a, count(*) AS n FROM companies`
+      `CREATE UNLOGGED TABLE IF NOT EXISTS bench_company_numbers AS
+         SELECT (row_number() OVER (ORDER BY id) - 1)::bigint AS n, id FROM companies`
     );
-
+    await client.query(`CREATE UNIQUE INDEX IF NOT EXISTS bench_company_numbers_n ON bench_company_numbers (n)`);
+    await client.query(`ANALYZE bench_company_numbers`);
     const chunks: Chunk[] = [];
-    const addTable = (table: string, total: number, sql: string) => {
+    const addTable = (table: string, total: number, sql: string, extra: unknown[] = []) => {
       for (let from = 1; from <= total; from += CHUNK_ROWS) {
-        chunks.push({ table, total, from, to: Math.min(total, from + CHUNK_ROWS - 1), sql });
+        chunks.push({ table, total, from, to: Math.min(total, from + CHUNK_ROWS - 1), sql, extra });
       }
     };
     addTable(
@@ -122,10 +127,12 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
       'usage_events',
       size.usageEvents,
       `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at)
-       SELECT ids.a[1 + (g % ids.n)], (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
+       SELECT c.id, (ARRAY['rates','rates','directory','bulk_rating'])[1 + g % 4], 1 + (g % 7),
               date_trunc('month', now()) + (now() - date_trunc('month', now())) * random()
-         FROM generate_series($2::bigint, $3::bigint) g, bench_company_ids ids
-        WHERE $1::bigint > 0 -- every chunk statement takes the total as $1`
+         FROM generate_series($2::bigint, $3::bigint) g
+         JOIN bench_company_numbers c ON c.n = g % $4::bigint
+        WHERE $1::bigint > 0 -- every chunk statement takes the total as $1`,
+      [size.companies]
     );
     // Biggest first, so the workers finish together.
     chunks.sort((a, b) => b.to - b.from - (a.to - a.from));
@@ -139,7 +146,7 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
         await connection.query(`SET synchronous_commit = off`);
         while (next < chunks.length) {
           const chunk = chunks[next++]!;
-          await connection.query(chunk.sql, [chunk.total, chunk.from, chunk.to]);
+          await connection.query(chunk.sql, [chunk.total, chunk.from, chunk.to, ...chunk.extra]);
           done.set(chunk.table, (done.get(chunk.table) ?? 0) + chunk.to - chunk.from + 1);
           log(
             `    ${chunk.table}: ${done.get(chunk.table)!.toLocaleString()} of ${chunk.total.toLocaleString()} (${seconds(started)})`
@@ -151,7 +158,7 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
     };
     await Promise.all(Array.from({ length: LOAD_WORKERS }, worker));
     await client.query(`ALTER TABLE agent_tasks ENABLE TRIGGER agent_tasks_stamp_completed_at`);
-    await client.query(`DROP TABLE bench_company_ids`);
+    await client.query(`DROP TABLE bench_company_numbers`);
     log(`  rows (${seconds(started)})`);
 
     const indexStarted = Date.now();

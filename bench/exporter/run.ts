@@ -102,7 +102,8 @@ async function ensureDataset(pool: Pool): Promise<'loaded' | 'reused'> {
   );
   const { rows } = await pool.query<{ size: DatasetSize }>(`SELECT size FROM bench_exporter_dataset`);
   if (rows[0]) {
-    if (JSON.stringify(rows[0].size) !== JSON.stringify(size)) {
+    const held = rows[0].size; // jsonb: its keys come back in its own order, so compare them one by one
+    if (!(Object.keys(size) as (keyof DatasetSize)[]).every((key) => held[key] === size[key])) {
       throw new Error(
         `${dataDir} holds the dataset ${JSON.stringify(rows[0].size)}, not this scale's ${JSON.stringify(size)}: ` +
           `run at its scale, or delete the directory to load this one`
