@@ -64,6 +64,11 @@ export class CollectorRunner {
     await Promise.allSettled(this.running.values());
   }
 
+  /** The collectors' names, in the order they were given. */
+  get collectorNames(): string[] {
+    return this.collectors.map((c) => c.name);
+  }
+
   /** Refreshes every collector once, now; resolves when all have finished (tests and benchmarks use it). */
   async refreshAll(): Promise<void> {
     await Promise.all(this.collectors.map((c) => this.runOnce(c)));

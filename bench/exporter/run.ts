@@ -1,40 +1,64 @@
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import path from 'node:path';
-import pg from 'pg';
 import type { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
 import { projectRoot } from '../../core/config.ts';
-import { createPool } from '../../core/db.ts';
+import { createPool, type Pool } from '../../core/db.ts';
 import { createLogger } from '../../core/logger.ts';
-import { createDatabaseIfMissing } from '../../db/embedded.ts';
-import { createExporter } from '../../exporter/exporter.ts';
+import { createDatabaseIfMissing, startEmbeddedPostgres } from '../../db/embedded.ts';
+import { migrate } from '../../db/migrate.ts';
+import { createExporter, type Exporter } from '../../exporter/exporter.ts';
 import { testSettings } from '../../testing/exporter.ts';
-import { startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
+import { freePort, startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
 import { fmtMs, percentile, scrapeLatencies, timed } from '../stats.ts';
-import { insertLiveBatch, loadDataset } from './dataset.ts';
+import { insertLiveBatch, loadDataset, type DatasetSize } from './dataset.ts';
 import { naiveRegistry } from './naive.ts';
 
 /**
  * bench/exporter: /metrics latency and refresh cost of the incremental exporter against a naive
  * per-scrape SQL exporter, on the same Postgres and data in one run.
- * BENCH_SCALE=0.1 runs a tenth of the data (quick check); the README's figures are from scale 1.
+ *
+ *   BENCH_SCALE=1      10M api_requests (the README's figures); 0.1 is a quick check; 10 is the 100M run.
+ *   BENCH_DATA_DIR=…   keep the embedded cluster in this directory: the first run loads the dataset, later
+ *                      runs at the same scale reuse it (the exporter's state is reset, so catch-up is
+ *                      measured again from the first row). Delete the directory when done (100M rows are
+ *                      about 15 GB). Without it the cluster is throwaway.
+ *   BENCH_LOAD_ONLY=1  load the dataset into BENCH_DATA_DIR and stop (measure in a later run).
+ *   BENCH_NAIVE_SCRAPES=n  naive scrapes (default 20, 3 from scale 5 up: each reads every table in full).
+ *
+ * Measured: the catch-up over all existing rows (each collector alone, until its cursor reaches the last
+ * row), then steady refreshes with 5,000 new api_requests each (1,000 rows/s at the default 5 s refresh):
+ * each collector alone, in turn (its own cost, the ≤ 10 ms target), and all together as the service runs
+ * them; then /metrics while the background refresh runs with live inserts; then the naive exporter.
  */
 const scale = Number(process.env.BENCH_SCALE ?? '1');
-const size = {
+const size: DatasetSize = {
   apiRequests: Math.round(10_000_000 * scale),
   quoteRequests: Math.round(1_000_000 * scale),
   agentTasks: Math.round(1_000_000 * scale),
   companies: Math.round(10_000 * scale),
   usageEvents: Math.round(500_000 * scale),
 };
+const dataDir = process.env.BENCH_DATA_DIR ? path.resolve(process.env.BENCH_DATA_DIR) : undefined;
 const OUR_SCRAPES = 1000;
-const NAIVE_SCRAPES = Number(process.env.BENCH_NAIVE_SCRAPES ?? '20');
-const STEADY_ROUNDS = 12;
-const LIVE_ROWS_PER_REFRESH = 5_000; // 1000 rows/s at the default 5 s refresh
+const NAIVE_SCRAPES = Number(process.env.BENCH_NAIVE_SCRAPES ?? (scale >= 5 ? '3' : '20'));
+const STEADY_ROUNDS = 20;
+const LIVE_ROWS_PER_REFRESH = 5_000;
+const TARGET_SCRAPE_P99_MS = 10;
+const TARGET_COLLECTOR_REFRESH_MS = 10;
+/** The tables each id-cursor collector follows: its catch-up is done when its watermark reaches their last id. */
+const CURSOR_TABLES: Record<string, string> = {
+  api_requests: 'api_requests',
+  quote_requests: 'quote_requests',
+  usage: 'usage_events',
+  pricing_drift: 'controlroom.pricing_rated_lanes',
+};
+const MAX_CATCH_UP_REFRESHES = 10_000;
 const log = (msg: string) => console.log(msg);
 
-async function serve(registry: Registry, pool: pg.Pool): Promise<{ url: string; server: Server }> {
+async function serve(registry: Registry, pool: Pool): Promise<{ url: string; server: Server }> {
   const app = buildApp({ pool, registry, logger: createLogger('silent') });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -44,33 +68,157 @@ async function serve(registry: Registry, pool: pg.Pool): Promise<{ url: string; 
   return { url: `http://127.0.0.1:${address.port}/metrics`, server };
 }
 
-const cluster = await startTestCluster();
-try {
-  await createDatabaseIfMissing(cluster.adminUrl, 'bench', TEMPLATE_DB);
-  const url = cluster.adminUrl.replace(/\/postgres$/, '/bench');
-  const pool = createPool(url, { max: 4, statementTimeoutMs: 600_000, applicationName: 'bench' });
-  log(`bench/exporter at scale ${scale}: loading data`);
+/** The bench database: in a kept cluster (BENCH_DATA_DIR) or a throwaway one. */
+async function openDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (!dataDir) {
+    const cluster = await startTestCluster();
+    await createDatabaseIfMissing(cluster.adminUrl, 'bench', TEMPLATE_DB);
+    return { url: cluster.adminUrl.replace(/\/postgres$/, '/bench'), stop: () => cluster.handle.stop() };
+  }
+  log(`bench/exporter: ${existsSync(dataDir) ? 'reusing' : 'creating'} the cluster in ${dataDir}`);
+  const handle = await startEmbeddedPostgres({
+    dataDir,
+    port: await freePort(),
+    database: 'bench',
+    persistent: true,
+    ownProcessGroup: false,
+  });
+  try {
+    await migrate(handle.url);
+  } catch (error) {
+    await handle.stop();
+    throw error;
+  }
+  return { url: handle.url, stop: () => handle.stop() };
+}
+
+/**
+ * Loads the dataset unless this database already holds it (a kept cluster at the same scale). A reused
+ * dataset gets the exporter's state reset, so the catch-up starts from the first row again.
+ */
+async function ensureDataset(pool: Pool): Promise<'loaded' | 'reused'> {
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS bench_exporter_dataset (size jsonb NOT NULL, loaded_at timestamptz NOT NULL)`
+  );
+  const { rows } = await pool.query<{ size: DatasetSize }>(`SELECT size FROM bench_exporter_dataset`);
+  if (rows[0]) {
+    const held = rows[0].size; // jsonb: its keys come back in its own order, so compare them one by one
+    if (!(Object.keys(size) as (keyof DatasetSize)[]).every((key) => held[key] === size[key])) {
+      throw new Error(
+        `${dataDir} holds the dataset ${JSON.stringify(rows[0].size)}, not this scale's ${JSON.stringify(size)}: ` +
+          `run at its scale, or delete the directory to load this one`
+      );
+    }
+    await pool.query(`DELETE FROM controlroom.exporter_state; TRUNCATE controlroom.usage_daily`);
+    return 'reused';
+  }
+  const { rows: existing } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM (SELECT 1 FROM api_requests LIMIT 1) t`
+  );
+  if (Number(existing[0]!.n) > 0) {
+    throw new Error(
+      `${dataDir} holds a half-loaded dataset (a load was interrupted): delete the directory and run again`
+    );
+  }
   await loadDataset(pool, size, log);
+  await pool.query(`INSERT INTO bench_exporter_dataset (size, loaded_at) VALUES ($1, now())`, [JSON.stringify(size)]);
+  return 'loaded';
+}
 
-  // --- ours -------------------------------------------------------------------------------------
+/** Last id of each followed table, read once before the catch-up. */
+async function lastIds(pool: Pool): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [collector, table] of Object.entries(CURSOR_TABLES)) {
+    const { rows } = await pool.query<{ max: string | null }>(`SELECT max(id) AS max FROM ${table}`);
+    out.set(collector, Number(rows[0]?.max ?? 0));
+  }
+  return out;
+}
+
+async function watermark(pool: Pool, collector: string): Promise<number> {
+  const { rows } = await pool.query<{ w: string | null }>(
+    `SELECT state->'cursor'->>'watermark' AS w FROM controlroom.exporter_state WHERE collector = $1`,
+    [collector]
+  );
+  return Number(rows[0]?.w ?? 0);
+}
+
+async function errorCount(exporter: Exporter, collector: string): Promise<number> {
+  const metric = await exporter.registry.getSingleMetric('controlroom_exporter_collect_errors_total')!.get();
+  return metric.values.find((v) => v.labels.collector === collector)?.value ?? 0;
+}
+
+/** One refresh of one collector, failing the benchmark if the refresh failed (the runner only counts it). */
+async function refreshTimed(exporter: Exporter, collector: string): Promise<number> {
+  const errorsBefore = await errorCount(exporter, collector);
+  const { ms } = await timed(() => exporter.runner.refreshOne(collector));
+  if ((await errorCount(exporter, collector)) > errorsBefore)
+    throw new Error(`collector ${collector} failed to refresh`);
+  return ms;
+}
+
+const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
+
+const database = await openDatabase();
+try {
+  const pool = createPool(database.url, { max: 6, statementTimeoutMs: 3_600_000, applicationName: 'bench' });
+  log(`bench/exporter at scale ${scale}`);
+  const loadStarted = Date.now();
+  const dataset = await ensureDataset(pool);
+  const loadSeconds = (Date.now() - loadStarted) / 1000;
+  log(`  dataset ${dataset} (${loadSeconds.toFixed(0)} s)`);
+  if (process.env.BENCH_LOAD_ONLY === '1') {
+    await pool.end();
+    log(`BENCH_LOAD_ONLY=1: the dataset is in ${dataDir ?? 'a throwaway cluster'}; run again without it to measure`);
+  } else {
+    await measure(pool, dataset, loadSeconds);
+  }
+} finally {
+  await database.stop();
+}
+
+async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: number): Promise<void> {
+  // --- ours: catch-up, each collector alone ---------------------------------------------------------
   const ours = createExporter(pool, testSettings, createLogger('silent'));
-  const catchUp = await timed(() => ours.runner.refreshAll());
-  log(`  initial catch-up over all existing rows: ${fmtMs(catchUp.ms)} (once per database, not per scrape)`);
+  const names = ours.runner.collectorNames;
+  const targets = await lastIds(pool);
+  const catchUp: Record<string, { ms: number; refreshes: number; rows: number }> = {};
+  for (const name of names) {
+    const last = targets.get(name);
+    let ms = 0;
+    let refreshes = 0;
+    do {
+      ms += await refreshTimed(ours, name);
+      refreshes++;
+    } while (last !== undefined && (await watermark(pool, name)) < last && refreshes < MAX_CATCH_UP_REFRESHES);
+    if (last !== undefined && (await watermark(pool, name)) < last) throw new Error(`${name} did not catch up`);
+    catchUp[name] = { ms, refreshes, rows: last ?? 0 };
+  }
+  const catchUpTotalMs = Object.values(catchUp).reduce((sum, c) => sum + c.ms, 0);
+  log(`  catch-up over all existing rows: ${fmtMs(catchUpTotalMs)} (once per database, not per scrape)`);
 
-  const refreshMs: number[] = [];
-  const perCollector = new Map<string, number[]>();
+  // --- ours: steady refreshes per 5,000 new rows ------------------------------------------------------
+  const alone = new Map<string, number[]>(names.map((n) => [n, []]));
+  const sequentialTotal: number[] = [];
   for (let round = 0; round < STEADY_ROUNDS; round++) {
     await insertLiveBatch(pool, LIVE_ROWS_PER_REFRESH);
-    refreshMs.push((await timed(() => ours.runner.refreshAll())).ms);
-    const durations = await ours.registry.getSingleMetric('controlroom_exporter_collect_duration_seconds')!.get();
-    for (const v of durations.values) {
-      const name = String(v.labels.collector);
-      perCollector.set(name, [...(perCollector.get(name) ?? []), v.value * 1000]);
+    let total = 0;
+    for (const name of names) {
+      const ms = await refreshTimed(ours, name);
+      alone.get(name)!.push(ms);
+      total += ms;
     }
+    sequentialTotal.push(total);
+  }
+  const together: number[] = [];
+  for (let round = 0; round < STEADY_ROUNDS; round++) {
+    await insertLiveBatch(pool, LIVE_ROWS_PER_REFRESH);
+    together.push((await timed(() => ours.runner.refreshAll())).ms);
   }
 
+  // --- ours: /metrics while the background refresh runs with live inserts --------------------------
   const oursHttp = await serve(ours.registry, pool);
-  ours.runner.start(); // background refreshes keep running while we scrape, with live inserts
+  ours.runner.start();
   let inserting = true;
   const inserter = (async () => {
     while (inserting) {
@@ -90,20 +238,41 @@ try {
   await scrapeLatencies(naive.url, 1); // warm-up (caches)
   const naiveScrapes = await scrapeLatencies(naive.url, NAIVE_SCRAPES);
   naive.server.close();
+  const { rows: counts } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM api_requests`);
   await pool.end();
 
+  const byCollector = Object.fromEntries(
+    names.map((name) => {
+      const samples = alone.get(name)!;
+      return [
+        name,
+        {
+          catch_up_ms: catchUp[name]!.ms,
+          catch_up_refreshes: catchUp[name]!.refreshes,
+          catch_up_rows: catchUp[name]!.rows,
+          steady_p50_ms: percentile(samples, 50),
+          steady_p90_ms: percentile(samples, 90),
+          steady_max_ms: Math.max(...samples),
+        },
+      ];
+    })
+  );
   const figures = {
     scale,
     size,
+    api_requests_at_end: Number(counts[0]!.n),
+    dataset,
+    load_seconds: loadSeconds,
     ours: {
       scrapes: OUR_SCRAPES,
       scrape_p50_ms: percentile(oursScrapes, 50),
       scrape_p99_ms: percentile(oursScrapes, 99),
-      refresh_db_p50_ms: percentile(refreshMs, 50),
-      refresh_db_max_ms: Math.max(...refreshMs),
-      refresh_p50_ms_by_collector: Object.fromEntries([...perCollector].map(([k, v]) => [k, percentile(v, 50)])),
       live_rows_per_refresh: LIVE_ROWS_PER_REFRESH,
-      initial_catch_up_ms: catchUp.ms,
+      catch_up_ms: catchUpTotalMs,
+      steady_refresh_sequential_p50_ms: percentile(sequentialTotal, 50),
+      steady_refresh_parallel_p50_ms: percentile(together, 50),
+      steady_refresh_parallel_max_ms: Math.max(...together),
+      by_collector: byCollector,
     },
     naive: {
       scrapes: NAIVE_SCRAPES,
@@ -115,13 +284,13 @@ try {
   };
   const ratioP50 = figures.naive.scrape_p50_ms / figures.ours.scrape_p50_ms;
   const ratioP99 = figures.naive.scrape_p99_ms / figures.ours.scrape_p99_ms;
-  const ratioRefresh = figures.naive.refresh_db_p50_ms / figures.ours.refresh_db_p50_ms;
+  const ratioRefresh = figures.naive.refresh_db_p50_ms / figures.ours.steady_refresh_parallel_p50_ms;
 
   log('');
   log(
     `dataset: ${Object.entries(size)
       .map(([k, v]) => `${k}=${v.toLocaleString()}`)
-      .join(', ')}`
+      .join(', ')} (${dataset}; ${figures.api_requests_at_end.toLocaleString()} api_requests at the end)`
   );
   log('                         incremental (ours)     naive per-scrape SQL     naive / ours');
   log(
@@ -131,18 +300,38 @@ try {
     `/metrics p99             ${fmtMs(figures.ours.scrape_p99_ms).padEnd(22)} ${fmtMs(figures.naive.scrape_p99_ms).padEnd(24)} ${ratioP99.toFixed(0)}x`
   );
   log(
-    `DB time per refresh p50  ${fmtMs(figures.ours.refresh_db_p50_ms).padEnd(22)} ${fmtMs(figures.naive.refresh_db_p50_ms).padEnd(24)} ${ratioRefresh.toFixed(0)}x`
+    `DB time per refresh p50  ${fmtMs(figures.ours.steady_refresh_parallel_p50_ms).padEnd(22)} ${fmtMs(figures.naive.refresh_db_p50_ms).padEnd(24)} ${ratioRefresh.toFixed(0)}x`
+  );
+  log('');
+  log(
+    `per collector (alone; steady = one refresh after ${LIVE_ROWS_PER_REFRESH.toLocaleString()} new api_requests, ${STEADY_ROUNDS} rounds):`
+  );
+  log('collector          catch-up                         steady p50   p90          max          target ≤ 10 ms');
+  let collectorsMet = true;
+  for (const [name, c] of Object.entries(byCollector)) {
+    const met = c.steady_p50_ms <= TARGET_COLLECTOR_REFRESH_MS;
+    collectorsMet &&= met;
+    const catchUpText = `${fmtMs(c.catch_up_ms)}${c.catch_up_rows ? ` (${c.catch_up_rows.toLocaleString()} rows, ${c.catch_up_refreshes} refreshes)` : ''}`;
+    log(
+      `${name.padEnd(18)} ${catchUpText.padEnd(32)} ${fmtMs(c.steady_p50_ms).padEnd(12)} ${fmtMs(c.steady_p90_ms).padEnd(12)} ${fmtMs(c.steady_max_ms).padEnd(12)} ${verdict(met)}`
+    );
+  }
+  log(
+    `all collectors: catch-up ${fmtMs(catchUpTotalMs)}; steady per ${LIVE_ROWS_PER_REFRESH.toLocaleString()} new rows: ` +
+      `${fmtMs(figures.ours.steady_refresh_sequential_p50_ms)} one after another, ${fmtMs(figures.ours.steady_refresh_parallel_p50_ms)} p50 ` +
+      `(max ${fmtMs(figures.ours.steady_refresh_parallel_max_ms)}) in parallel as the service runs them (business and evidence run once a minute)`
   );
   log(
-    `ours, refresh p50 by collector: ${Object.entries(figures.ours.refresh_p50_ms_by_collector)
-      .map(([k, v]) => `${k} ${fmtMs(v)}`)
-      .join(', ')} (all collectors run in parallel; business runs once a minute in service)`
+    `(${OUR_SCRAPES} vs ${NAIVE_SCRAPES} scrapes; /metrics measured while the background refresh runs with 1,000 new rows/s)`
+  );
+  log('');
+  const scrapeMet = figures.ours.scrape_p99_ms <= TARGET_SCRAPE_P99_MS;
+  log(
+    `target /metrics p99 ≤ ${TARGET_SCRAPE_P99_MS} ms: ${fmtMs(figures.ours.scrape_p99_ms)} ${verdict(scrapeMet)} (naive ${fmtMs(figures.naive.scrape_p99_ms)}, ${ratioP99.toFixed(0)}x)`
   );
   log(
-    `(ours: ${LIVE_ROWS_PER_REFRESH} new rows per refresh, worst refresh ${fmtMs(figures.ours.refresh_db_max_ms)}; ${OUR_SCRAPES} vs ${NAIVE_SCRAPES} scrapes)`
+    `target every collector's steady refresh p50 ≤ ${TARGET_COLLECTOR_REFRESH_MS} ms at ${figures.api_requests_at_end.toLocaleString()} rows: ${verdict(collectorsMet)}`
   );
-  const pass = figures.ours.scrape_p99_ms < 50 && ratioP99 >= 10;
-  log(`target p99 < 50 ms and >= 10x the baseline: ${pass ? 'met' : 'NOT met'}`);
 
   const outDir = path.join(projectRoot, 'bench', 'results');
   await fs.mkdir(outDir, { recursive: true });
@@ -152,7 +341,5 @@ try {
     JSON.stringify({ ...figures, ratio: { p50: ratioP50, p99: ratioP99, refresh: ratioRefresh } }, null, 2)
   );
   log(`figures written to ${path.relative(projectRoot, file)}`);
-  if (!pass) process.exitCode = 1;
-} finally {
-  await cluster.handle.stop();
+  if (!scrapeMet || !collectorsMet) process.exitCode = 1;
 }

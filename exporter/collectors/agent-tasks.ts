@@ -105,14 +105,21 @@ interface QueueRow {
   oldest_queued: Date | null;
 }
 
+/**
+ * Completions with after < completed_at <= upTo (either bound absent = open). The SQL names only the bounds
+ * in force: an `$1 IS NULL OR …` condition would make a generic plan that scans the whole table instead
+ * of the completion index (agent_tasks_completion_idx), O(all tasks) on every refresh.
+ */
 async function foldCompletions(client: PoolClient, totals: Totals, after: Date | null, upTo: Date | null) {
+  const bounds: string[] = [];
+  const params: Date[] = [];
+  if (after) bounds.push(`completed_at > $${params.push(after)}`);
+  if (upTo) bounds.push(`completed_at <= $${params.push(upTo)}`);
   const { rows } = await client.query<{ fn_name: string; status: string; n: string }>(
     `SELECT fn_name, status, count(*) AS n FROM agent_tasks
-      WHERE status IN ('success', 'failed')
-        AND ($1::timestamptz IS NULL OR completed_at > $1)
-        AND ($2::timestamptz IS NULL OR completed_at <= $2)
+      WHERE status IN ('success', 'failed') ${bounds.map((b) => `AND ${b}`).join(' ')}
       GROUP BY 1, 2`,
-    [after, upTo]
+    params
   );
   for (const row of rows) addInto(totals, labelKey([row.fn_name, row.status]), [Number(row.n)]);
 }

@@ -26,6 +26,17 @@ interface DayDelta {
 
 const cfKey = (companyId: string, feature: string) => `${companyId}\u0000${feature}`;
 
+/** One tenant's limit on one feature, with its ratio and band as last counted. */
+interface LimitEntry {
+  limit: PlanLimit;
+  key: string;
+  /** Position in the loaded limits (company, feature order): the last tie-break of the worst-first list. */
+  index: number;
+  ratio: number;
+  /** feature \0 band, the key of its count. */
+  band: string;
+}
+
 /**
  * Tenant usage against plan limits, in the periods and with the ratio core/plan-usage.ts defines (UTC
  * days and months; used / included amount, the base of the 80/90/100 % warnings).
@@ -43,6 +54,14 @@ export class UsageCollector implements Collector {
   private lastWritten: string | null = null;
   private limits: PlanLimit[] = [];
   private limitsLoadedAt = 0;
+  // Ratios, band counts and the tenants at or above 80 %, kept up to date tenant by tenant: a refresh
+  // costs O(tenants whose usage moved), not O(all tenants). Rebuilt over every limit only when the limits
+  // are reloaded (every EXPORTER_SLOW_REFRESH_MS) or the period sums are (new day, another instance).
+  private entriesByKey = new Map<string, LimitEntry[]>();
+  private bandCounts = new Map<string, number>();
+  private hot = new Set<LimitEntry>();
+  private features: string[] = [];
+  private rebuildNeeded = true;
 
   constructor(private readonly ctx: CollectorContext) {
     this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
@@ -68,6 +87,7 @@ export class UsageCollector implements Collector {
           this.today = reloaded.today;
           this.month = reloaded.month;
           this.period = period;
+          this.rebuildNeeded = true;
           reloaded = null;
         }
         for (const deltas of extras) this.apply(deltas);
@@ -80,36 +100,74 @@ export class UsageCollector implements Collector {
         (l) => thresholdBase(l.softLimit) !== null
       );
       this.limitsLoadedAt = Date.now();
+      this.rebuildNeeded = true;
     }
+    if (this.rebuildNeeded) this.rebuild();
     this.publish();
   }
 
   private apply(deltas: DayDelta[]): void {
     if (!this.period) return;
+    const touched = new Set<string>();
     for (const d of deltas) {
       const key = cfKey(d.company_id, d.feature_key);
       const qty = Number(d.delta);
       if (d.day >= this.period.monthStart && d.day <= this.period.today) {
         this.month.set(key, (this.month.get(key) ?? 0) + qty);
+        touched.add(key);
       }
       if (d.day === this.period.today) this.today.set(key, (this.today.get(key) ?? 0) + qty);
     }
+    if (this.rebuildNeeded) return; // counted afresh below
+    for (const key of touched) {
+      for (const entry of this.entriesByKey.get(key) ?? []) {
+        this.uncount(entry);
+        this.count(entry);
+      }
+    }
+  }
+
+  /** Every limit's ratio and band, from the period sums. */
+  private rebuild(): void {
+    this.entriesByKey = new Map();
+    this.bandCounts = new Map();
+    this.hot = new Set();
+    this.limits.forEach((limit, index) => {
+      const key = cfKey(limit.companyId, limit.feature);
+      const entry: LimitEntry = { limit, key, index, ratio: 0, band: '' };
+      const same = this.entriesByKey.get(key);
+      if (same) same.push(entry);
+      else this.entriesByKey.set(key, [entry]);
+      this.count(entry);
+    });
+    this.features = [...new Set(this.limits.map((l) => l.feature))].sort();
+    this.rebuildNeeded = false;
+  }
+
+  private count(entry: LimitEntry): void {
+    const used = (entry.limit.period === 'day' ? this.today : this.month).get(entry.key) ?? 0;
+    entry.ratio = usageRatio(used, entry.limit.softLimit) ?? 0;
+    entry.band = `${entry.limit.feature}\u0000${usageBand(entry.ratio)}`;
+    this.bandCounts.set(entry.band, (this.bandCounts.get(entry.band) ?? 0) + 1);
+    if (entry.ratio >= 0.8) this.hot.add(entry);
+  }
+
+  private uncount(entry: LimitEntry): void {
+    this.bandCounts.set(entry.band, (this.bandCounts.get(entry.band) ?? 1) - 1);
+    this.hot.delete(entry);
   }
 
   private publish(): void {
     const { metrics, settings } = this.ctx;
-    const bands = new Map<string, number>();
-    const hot: { limit: PlanLimit; ratio: number }[] = [];
-    for (const limit of this.limits) {
-      const key = cfKey(limit.companyId, limit.feature);
-      const used = (limit.period === 'day' ? this.today : this.month).get(key) ?? 0;
-      const ratio = usageRatio(used, limit.softLimit) ?? 0;
-      const bandKey = `${limit.feature}\u0000${usageBand(ratio)}`;
-      bands.set(bandKey, (bands.get(bandKey) ?? 0) + 1);
-      if (ratio >= 0.8) hot.push({ limit, ratio });
-    }
-    hot.sort((a, b) => b.ratio - a.ratio || a.limit.companyId.localeCompare(b.limit.companyId));
-    const listed = hot.slice(0, settings.EXPORTER_USAGE_CAP);
+    // Worst first; equal ratios by company id (uuids: code-unit order is their order), then in the
+    // limits' own order. Only the tenants at or above 80 % are sorted.
+    const listed = [...this.hot]
+      .sort(
+        (a, b) =>
+          b.ratio - a.ratio ||
+          (a.limit.companyId < b.limit.companyId ? -1 : a.limit.companyId > b.limit.companyId ? 1 : a.index - b.index)
+      )
+      .slice(0, settings.EXPORTER_USAGE_CAP);
 
     metrics.usageRatio.replace(
       listed.map(({ limit, ratio }) => ({
@@ -117,10 +175,12 @@ export class UsageCollector implements Collector {
         value: ratio,
       }))
     );
-    const features = [...new Set(this.limits.map((l) => l.feature))].sort();
     metrics.usageCompanies.replace(
-      features.flatMap((feature) =>
-        USAGE_BANDS.map((band) => ({ labels: { feature, band }, value: bands.get(`${feature}\u0000${band}`) ?? 0 }))
+      this.features.flatMap((feature) =>
+        USAGE_BANDS.map((band) => ({
+          labels: { feature, band },
+          value: this.bandCounts.get(`${feature}\u0000${band}`) ?? 0,
+        }))
       )
     );
     const infoSeen = new Set<string>();
