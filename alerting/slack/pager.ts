@@ -30,6 +30,8 @@ export interface PageRow {
   resolved_by: string | null;
   /** sha256 of the root as Slack last showed it (null before the root is posted). */
   rendered: string | null;
+  /** When a root post was first attempted for this generation (committed before the post); null before. */
+  root_attempted_at: Date | null;
   /** When the page took one of its channel's root slots; null while it has none. */
   root_reserved_at: Date | null;
   /** Reset when a resolved page fires again: with the id, it names this generation of the page. */
@@ -55,6 +57,14 @@ declare global {
 }
 const ACTOR = 'controlroom:receiver';
 const STORM_REFRESH_DELAY_MS = 2_000;
+/** Slack message metadata event type of a page root: with the page id and generation, it finds a root posted but not recorded. */
+export const ROOT_EVENT_TYPE = 'controlroom_page_root';
+/** How far before the intent the history lookup starts (clock skew between Postgres and Slack). */
+const ROOT_LOOKUP_MARGIN_SECONDS = 120;
+/** History pages (of 200 messages) read looking for a root; a busier channel fails the job rather than post blind. */
+const ROOT_LOOKUP_MAX_PAGES = 10;
+/** conversations.list pages (of 200 channels) read to resolve a channel name to its id. */
+const CHANNEL_LOOKUP_MAX_PAGES = 20;
 
 /**
  * Pages in Slack: one root message per alert group in the channel of its severity, later changes as
@@ -266,21 +276,74 @@ export class SlackPager {
     }
   }
 
+  /**
+   * Posts the page's root once, even across a crash between Slack's answer and its record: the intent
+   * (root_attempted_at) is committed before the post, and the root carries Slack message metadata naming
+   * the page and its generation. A retry that finds the intent but no ts looks for that message in the
+   * channel's history and adopts it (then redraws it like any update) rather than posting a second root.
+   * If the lookup itself fails the job fails and is retried: it never posts without knowing.
+   */
   private async postRoot(
     page: PageRow,
     alerts: readonly AlertEventRow[],
     changes: readonly AlertEventRow[]
   ): Promise<void> {
+    const {
+      rows: [intent],
+    } = await this.pool.query<{ root_attempted_at: Date | null; channel_id: string | null }>(
+      `SELECT root_attempted_at, channel_id FROM controlroom.slack_pages WHERE id = $1`,
+      [page.id]
+    );
+    if (intent?.root_attempted_at) {
+      const found = await this.findPostedRoot(page, intent.root_attempted_at, intent.channel_id);
+      if (found) {
+        await this.recordRoot(page, alerts, changes, { ...found, rendered: null, adopted: true });
+        this.logger.warn({ pageId: page.id, ts: found.ts }, 'page root found posted but unrecorded: adopted');
+        const adopted = await this.pageById(page.id);
+        if (adopted) await this.updateRoot(adopted, alerts);
+        return;
+      }
+    } else {
+      // Committed before Slack is asked: from here on a retry looks before it posts.
+      await this.pool.query(
+        `UPDATE controlroom.slack_pages SET root_attempted_at = clock_timestamp() WHERE id = $1 AND root_attempted_at IS NULL`,
+        [page.id]
+      );
+    }
     const message = rootMessage(this.view(page, alerts));
     const posted = await this.pacer.run(page.channel, () =>
-      this.slack.chat.postMessage({ channel: page.channel, ...message })
+      this.slack.chat.postMessage({
+        channel: page.channel,
+        ...message,
+        metadata: {
+          event_type: ROOT_EVENT_TYPE,
+          event_payload: { page_id: page.id, generation: new Date(page.created_at).toISOString() },
+        },
+      })
     );
-    // Stored at once, in one transaction with what it showed: a retry after this point updates this root
-    // instead of paging again, and does not repeat the changes it showed as a thread reply.
+    await this.recordRoot(page, alerts, changes, {
+      ts: posted.ts!,
+      channel: posted.channel!,
+      rendered: renderedDigest(message),
+      adopted: false,
+    });
+  }
+
+  /**
+   * Stored at once, in one transaction with what it showed: a retry after this point updates this root
+   * instead of paging again, and does not repeat the changes it showed as a thread reply. An adopted root
+   * is recorded with `rendered` null, so the update that follows redraws it with the current state.
+   */
+  private async recordRoot(
+    page: PageRow,
+    alerts: readonly AlertEventRow[],
+    changes: readonly AlertEventRow[],
+    root: { ts: string; channel: string; rendered: string | null; adopted: boolean }
+  ): Promise<void> {
     await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
       await client.query(
         `UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, rendered = $4, updated_at = now() WHERE id = $1`,
-        [page.id, posted.ts, posted.channel, renderedDigest(message)]
+        [page.id, root.ts, root.channel, root.rendered]
       );
       await markReported(
         client,
@@ -303,13 +366,96 @@ export class SlackPager {
         target: `slack_pages/${page.id}`,
         payload: {
           channel: page.channel,
-          ts: posted.ts,
+          ts: root.ts,
           severity: page.severity,
           group_key: page.group_key,
           alerts: alerts.length,
+          ...(root.adopted ? { adopted: true } : {}),
         },
       });
     });
+  }
+
+  /**
+   * The root an earlier attempt posted for this page generation, if Slack has it: the channel's history
+   * from a little before the intent, bounded, matched on the root's metadata. Slack errors propagate.
+   */
+  private async findPostedRoot(
+    page: PageRow,
+    attemptedAt: Date,
+    knownChannelId: string | null
+  ): Promise<{ ts: string; channel: string } | null> {
+    const channel = knownChannelId ?? (await this.channelIdOf(page));
+    if (!channel) return null; // no channel of that name exists, so nothing was ever posted to it
+    const generation = new Date(page.created_at).toISOString();
+    const oldest = (attemptedAt.getTime() / 1000 - ROOT_LOOKUP_MARGIN_SECONDS).toFixed(6);
+    let cursor: string | undefined;
+    for (let pageNo = 0; pageNo < ROOT_LOOKUP_MAX_PAGES; pageNo++) {
+      const history = await this.slack.conversations.history({
+        channel,
+        oldest,
+        limit: 200,
+        include_all_metadata: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const m of history.messages ?? []) {
+        const payload = m.metadata?.event_payload as Record<string, unknown> | undefined;
+        if (
+          m.ts &&
+          m.metadata?.event_type === ROOT_EVENT_TYPE &&
+          payload?.page_id === page.id &&
+          payload?.generation === generation
+        )
+          return { ts: m.ts, channel };
+      }
+      cursor = history.response_metadata?.next_cursor || undefined;
+      if (!history.has_more || !cursor) return null;
+    }
+    throw new Error(
+      `page ${page.id}: root lookup in ${page.channel} read ${ROOT_LOOKUP_MAX_PAGES} history pages without reaching the end; not posting blind`
+    );
+  }
+
+  /**
+   * The channel id conversations.history needs: the page's channel when it is an id, else one learned
+   * from another page or storm digest posted there, else resolved by name with conversations.list
+   * (bounded). Saved on the page once known. Null when no channel has that name.
+   */
+  private async channelIdOf(page: PageRow): Promise<string | null> {
+    let id: string | null = /^[CGD][A-Z0-9]+$/.test(page.channel) ? page.channel : null;
+    if (!id) {
+      const { rows } = await this.pool.query<{ channel_id: string }>(
+        `SELECT channel_id FROM controlroom.slack_pages WHERE channel = $1 AND channel_id IS NOT NULL
+         UNION ALL
+         SELECT channel_id FROM controlroom.slack_storms WHERE channel = $1 AND channel_id IS NOT NULL
+         LIMIT 1`,
+        [page.channel]
+      );
+      id = rows[0]?.channel_id ?? null;
+    }
+    if (!id) {
+      const name = page.channel.replace(/^#/, '');
+      let cursor: string | undefined;
+      for (let pageNo = 0; pageNo < CHANNEL_LOOKUP_MAX_PAGES && !id; pageNo++) {
+        const list = await this.slack.conversations.list({
+          limit: 200,
+          exclude_archived: true,
+          types: 'public_channel,private_channel',
+          ...(cursor ? { cursor } : {}),
+        });
+        id = list.channels?.find((c) => c.name === name)?.id ?? null;
+        cursor = list.response_metadata?.next_cursor || undefined;
+        if (!cursor) break;
+      }
+      if (!id && cursor)
+        throw new Error(`channel ${page.channel}: not found in ${CHANNEL_LOOKUP_MAX_PAGES} conversations.list pages`);
+    }
+    if (id)
+      await this.pool.query(`UPDATE controlroom.slack_pages SET channel_id = $2 WHERE id = $1 AND channel_id IS NULL`, [
+        page.id,
+        id,
+      ]);
+    return id;
   }
 
   /** Updates the root when it would show something new; what it shows is recorded once Slack accepted it. */
@@ -435,7 +581,7 @@ export class SlackPager {
        VALUES ($1, $2, $3, $4)
        ON CONFLICT (source, group_key) DO UPDATE
          SET channel = EXCLUDED.channel, severity = EXCLUDED.severity, channel_id = NULL, ts = NULL, storm_id = NULL,
-             rendered = NULL, root_reserved_at = NULL,
+             rendered = NULL, root_reserved_at = NULL, root_attempted_at = NULL,
              state = 'firing', acked_by = NULL, acked_at = NULL, resolved_by = NULL, resolved_at = NULL,
              escalated_at = NULL, created_at = now(), updated_at = now()
          -- Only a resolved page starts over; a live one (posted by an earlier job) is kept as it is.
