@@ -59,10 +59,12 @@ const ACTOR = 'controlroom:receiver';
 const STORM_REFRESH_DELAY_MS = 2_000;
 /** Slack message metadata event type of a page root: with the page id and generation, it finds a root posted but not recorded. */
 export const ROOT_EVENT_TYPE = 'controlroom_page_root';
+/** The same for a storm digest, with the storm id. */
+export const STORM_EVENT_TYPE = 'controlroom_storm_digest';
 /** How far before the intent the history lookup starts (clock skew between Postgres and Slack). */
-const ROOT_LOOKUP_MARGIN_SECONDS = 120;
-/** History pages (of 200 messages) read looking for a root; a busier channel fails the job rather than post blind. */
-const ROOT_LOOKUP_MAX_PAGES = 10;
+const POST_LOOKUP_MARGIN_SECONDS = 120;
+/** History pages (of 200 messages) read looking for a post; a busier channel fails the job rather than post blind. */
+const POST_LOOKUP_MAX_PAGES = 10;
 /** conversations.list pages (of 200 channels) read to resolve a channel name to its id. */
 const CHANNEL_LOOKUP_MAX_PAGES = 20;
 
@@ -203,7 +205,11 @@ export class SlackPager {
       ts: string | null;
       closed_at: Date | null;
       rendered: string | null;
-    }>(`SELECT channel, channel_id, ts, closed_at, rendered FROM controlroom.slack_storms WHERE id = $1`, [stormId]);
+      post_attempted_at: Date | null;
+    }>(
+      `SELECT channel, channel_id, ts, closed_at, rendered, post_attempted_at FROM controlroom.slack_storms WHERE id = $1`,
+      [stormId]
+    );
     const row = storm.rows[0];
     if (!row) return;
     const { rows } = await this.pool.query<{
@@ -240,26 +246,41 @@ export class SlackPager {
       closed,
     });
     const rendered = renderedDigest(message);
-    if (!row.ts) {
-      const posted = await this.pacer.run(row.channel, () =>
-        this.slack.chat.postMessage({ channel: row.channel, ...message })
+    let { ts, channel_id: channelId, rendered: shown } = row;
+    if (!ts && row.post_attempted_at) {
+      // An earlier attempt may have posted the digest and died before recording it: adopt it if Slack has it.
+      channelId ??= await this.channelIdFor(row.channel);
+      const found =
+        channelId &&
+        (await this.findPosted(row.channel, channelId, row.post_attempted_at, STORM_EVENT_TYPE, { storm_id: stormId }));
+      if (found) {
+        await this.recordStorm(stormId, row.channel, groups.size, { ts: found, channel: channelId!, rendered: null });
+        this.logger.warn({ stormId, ts: found }, 'storm digest found posted but unrecorded: adopted');
+        [ts, shown] = [found, null];
+      }
+    }
+    if (!ts) {
+      // Committed before Slack is asked: from here on a retry looks before it posts.
+      await this.pool.query(
+        `UPDATE controlroom.slack_storms SET post_attempted_at = clock_timestamp() WHERE id = $1 AND post_attempted_at IS NULL`,
+        [stormId]
       );
-      // Stored at once, with what it shows: a retry after this point updates this digest instead of posting another.
-      await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
-        await client.query(
-          `UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`,
-          [stormId, posted.ts, posted.channel, rendered]
-        );
-        await audit(client, {
-          actor: ACTOR,
-          action: 'slack.storm_opened',
-          target: `slack_storms/${stormId}`,
-          payload: { channel: row.channel, groups: groups.size },
-        });
+      const posted = await this.pacer.run(row.channel, () =>
+        this.slack.chat.postMessage({
+          channel: row.channel,
+          ...message,
+          metadata: { event_type: STORM_EVENT_TYPE, event_payload: { storm_id: stormId } },
+        })
+      );
+      await this.recordStorm(stormId, row.channel, groups.size, {
+        ts: posted.ts!,
+        channel: posted.channel!,
+        rendered,
       });
-    } else if (row.rendered !== rendered) {
+    } else if (shown !== rendered) {
+      const [digestTs, digestChannel] = [ts, channelId ?? row.channel];
       await this.pacer.run(row.channel, async () => {
-        await this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message });
+        await this.slack.chat.update({ channel: digestChannel, ts: digestTs, ...message });
         await this.pool.query(`UPDATE controlroom.slack_storms SET rendered = $2 WHERE id = $1`, [stormId, rendered]);
       });
     }
@@ -274,6 +295,29 @@ export class SlackPager {
         });
       });
     }
+  }
+
+  /** Stored at once, with what it shows: a retry after this point updates this digest instead of posting another. */
+  private async recordStorm(
+    stormId: string,
+    channel: string,
+    groups: number,
+    digest: { ts: string; channel: string; rendered: string | null }
+  ): Promise<void> {
+    await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+      await client.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`, [
+        stormId,
+        digest.ts,
+        digest.channel,
+        digest.rendered,
+      ]);
+      await audit(client, {
+        actor: ACTOR,
+        action: 'slack.storm_opened',
+        target: `slack_storms/${stormId}`,
+        payload: { channel, groups, ...(digest.rendered === null ? { adopted: true } : {}) },
+      });
+    });
   }
 
   /**
@@ -295,10 +339,18 @@ export class SlackPager {
       [page.id]
     );
     if (intent?.root_attempted_at) {
-      const found = await this.findPostedRoot(page, intent.root_attempted_at, intent.channel_id);
+      const channelId = intent.channel_id ?? (await this.channelIdFor(page.channel));
+      if (channelId && !intent.channel_id)
+        await this.pool.query(`UPDATE controlroom.slack_pages SET channel_id = $2 WHERE id = $1`, [page.id, channelId]);
+      const found =
+        channelId &&
+        (await this.findPosted(page.channel, channelId, intent.root_attempted_at, ROOT_EVENT_TYPE, {
+          page_id: page.id,
+          generation: new Date(page.created_at).toISOString(),
+        }));
       if (found) {
-        await this.recordRoot(page, alerts, changes, { ...found, rendered: null, adopted: true });
-        this.logger.warn({ pageId: page.id, ts: found.ts }, 'page root found posted but unrecorded: adopted');
+        await this.recordRoot(page, alerts, changes, { ts: found, channel: channelId, rendered: null, adopted: true });
+        this.logger.warn({ pageId: page.id, ts: found }, 'page root found posted but unrecorded: adopted');
         const adopted = await this.pageById(page.id);
         if (adopted) await this.updateRoot(adopted, alerts);
         return;
@@ -377,85 +429,70 @@ export class SlackPager {
   }
 
   /**
-   * The root an earlier attempt posted for this page generation, if Slack has it: the channel's history
-   * from a little before the intent, bounded, matched on the root's metadata. Slack errors propagate.
+   * The ts of a message an earlier attempt posted to `channel` (id `channelId`) with this metadata, if
+   * Slack has it: the channel's history from a little before the intent, bounded. Slack errors propagate
+   * (the job retries); a channel too busy to read to the end within the bound fails rather than posts blind.
    */
-  private async findPostedRoot(
-    page: PageRow,
+  private async findPosted(
+    channel: string,
+    channelId: string,
     attemptedAt: Date,
-    knownChannelId: string | null
-  ): Promise<{ ts: string; channel: string } | null> {
-    const channel = knownChannelId ?? (await this.channelIdOf(page));
-    if (!channel) return null; // no channel of that name exists, so nothing was ever posted to it
-    const generation = new Date(page.created_at).toISOString();
-    const oldest = (attemptedAt.getTime() / 1000 - ROOT_LOOKUP_MARGIN_SECONDS).toFixed(6);
+    eventType: string,
+    payload: Record<string, string>
+  ): Promise<string | null> {
+    const oldest = (attemptedAt.getTime() / 1000 - POST_LOOKUP_MARGIN_SECONDS).toFixed(6);
     let cursor: string | undefined;
-    for (let pageNo = 0; pageNo < ROOT_LOOKUP_MAX_PAGES; pageNo++) {
+    for (let pageNo = 0; pageNo < POST_LOOKUP_MAX_PAGES; pageNo++) {
       const history = await this.slack.conversations.history({
-        channel,
+        channel: channelId,
         oldest,
         limit: 200,
         include_all_metadata: true,
         ...(cursor ? { cursor } : {}),
       });
       for (const m of history.messages ?? []) {
-        const payload = m.metadata?.event_payload as Record<string, unknown> | undefined;
-        if (
-          m.ts &&
-          m.metadata?.event_type === ROOT_EVENT_TYPE &&
-          payload?.page_id === page.id &&
-          payload?.generation === generation
-        )
-          return { ts: m.ts, channel };
+        const shown = (m.metadata?.event_payload ?? {}) as Record<string, unknown>;
+        if (m.ts && m.metadata?.event_type === eventType && Object.entries(payload).every(([k, v]) => shown[k] === v))
+          return m.ts;
       }
       cursor = history.response_metadata?.next_cursor || undefined;
       if (!history.has_more || !cursor) return null;
     }
     throw new Error(
-      `page ${page.id}: root lookup in ${page.channel} read ${ROOT_LOOKUP_MAX_PAGES} history pages without reaching the end; not posting blind`
+      `${eventType} ${JSON.stringify(payload)}: the lookup in ${channel} read ${POST_LOOKUP_MAX_PAGES} history pages without reaching the end; not posting blind`
     );
   }
 
   /**
-   * The channel id conversations.history needs: the page's channel when it is an id, else one learned
-   * from another page or storm digest posted there, else resolved by name with conversations.list
-   * (bounded). Saved on the page once known. Null when no channel has that name.
+   * The channel id conversations.history needs: the channel itself when it is an id, else one learned
+   * from a page or storm digest posted there, else resolved by name with conversations.list (bounded;
+   * past the bound the job fails). Null when no channel has that name, so nothing was ever posted there.
    */
-  private async channelIdOf(page: PageRow): Promise<string | null> {
-    let id: string | null = /^[CGD][A-Z0-9]+$/.test(page.channel) ? page.channel : null;
-    if (!id) {
-      const { rows } = await this.pool.query<{ channel_id: string }>(
-        `SELECT channel_id FROM controlroom.slack_pages WHERE channel = $1 AND channel_id IS NOT NULL
-         UNION ALL
-         SELECT channel_id FROM controlroom.slack_storms WHERE channel = $1 AND channel_id IS NOT NULL
-         LIMIT 1`,
-        [page.channel]
-      );
-      id = rows[0]?.channel_id ?? null;
+  private async channelIdFor(channel: string): Promise<string | null> {
+    if (/^[CGD][A-Z0-9]+$/.test(channel)) return channel;
+    const { rows } = await this.pool.query<{ channel_id: string }>(
+      `(SELECT channel_id FROM controlroom.slack_pages WHERE channel = $1 AND channel_id IS NOT NULL LIMIT 1)
+       UNION ALL
+       (SELECT channel_id FROM controlroom.slack_storms WHERE channel = $1 AND channel_id IS NOT NULL LIMIT 1)
+       LIMIT 1`,
+      [channel]
+    );
+    if (rows[0]) return rows[0].channel_id;
+    const name = channel.replace(/^#/, '');
+    let cursor: string | undefined;
+    for (let pageNo = 0; pageNo < CHANNEL_LOOKUP_MAX_PAGES; pageNo++) {
+      const list = await this.slack.conversations.list({
+        limit: 200,
+        exclude_archived: true,
+        types: 'public_channel,private_channel',
+        ...(cursor ? { cursor } : {}),
+      });
+      const id = list.channels?.find((c) => c.name === name)?.id;
+      if (id) return id;
+      cursor = list.response_metadata?.next_cursor || undefined;
+      if (!cursor) return null;
     }
-    if (!id) {
-      const name = page.channel.replace(/^#/, '');
-      let cursor: string | undefined;
-      for (let pageNo = 0; pageNo < CHANNEL_LOOKUP_MAX_PAGES && !id; pageNo++) {
-        const list = await this.slack.conversations.list({
-          limit: 200,
-          exclude_archived: true,
-          types: 'public_channel,private_channel',
-          ...(cursor ? { cursor } : {}),
-        });
-        id = list.channels?.find((c) => c.name === name)?.id ?? null;
-        cursor = list.response_metadata?.next_cursor || undefined;
-        if (!cursor) break;
-      }
-      if (!id && cursor)
-        throw new Error(`channel ${page.channel}: not found in ${CHANNEL_LOOKUP_MAX_PAGES} conversations.list pages`);
-    }
-    if (id)
-      await this.pool.query(`UPDATE controlroom.slack_pages SET channel_id = $2 WHERE id = $1 AND channel_id IS NULL`, [
-        page.id,
-        id,
-      ]);
-    return id;
+    throw new Error(`channel ${channel}: not found in ${CHANNEL_LOOKUP_MAX_PAGES} conversations.list pages`);
   }
 
   /** Updates the root when it would show something new; what it shows is recorded once Slack accepted it. */

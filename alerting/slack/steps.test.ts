@@ -11,7 +11,7 @@ import {
   type TestAlert,
 } from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from './messages.ts';
-import { ESCALATE_TASK, PAGE_REFRESH_TASK, ROOT_EVENT_TYPE, STORM_REFRESH_TASK } from './pager.ts';
+import { ESCALATE_TASK, PAGE_REFRESH_TASK, ROOT_EVENT_TYPE, STORM_EVENT_TYPE, STORM_REFRESH_TASK } from './pager.ts';
 
 /**
  * Each Slack step of a multi-step action fails once in turn (three 500s: the client retries twice, so
@@ -371,5 +371,62 @@ describe('a page root is posted once across a crash around its post', () => {
     // Attempt 1 failed to post, attempt 2 failed to look, attempt 3 looked, found nothing and posted once.
     assert.equal(rootsOf(page.id).length, 1);
     assert.equal(h.slack.ok('chat.postMessage').filter((c) => isRoot(c.args)).length, 1);
+  });
+});
+
+describe('a storm digest is posted once across a crash after Slack answered', () => {
+  const CHANNEL = '#p3-digest-once-tickets';
+  let h: ReceiverHarness;
+  before(async () => {
+    h = await startReceiverHarness({ SLACK_CHANNEL_P3: CHANNEL, ALERT_STORM_THRESHOLD: '1' });
+  });
+  after(async () => h.stop());
+
+  test('a digest Slack accepted but whose record failed is adopted by the retry, not posted again', async () => {
+    await h.db.pool.query(`
+      CREATE SEQUENCE test_digest_record_attempts;
+      CREATE FUNCTION test_fail_digest_record_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF OLD.ts IS NULL AND NEW.ts IS NOT NULL AND nextval('test_digest_record_attempts') = 1 THEN
+          RAISE EXCEPTION 'simulated crash between Slack''s answer and the digest''s record';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_fail_digest_record_once BEFORE UPDATE ON controlroom.slack_storms
+        FOR EACH ROW EXECUTE FUNCTION test_fail_digest_record_once();`);
+    for (const carrier of ['a', 'b', 'c'])
+      assert.equal(
+        (
+          await h.post(
+            AM,
+            amPayload(`{}:{carrier="${carrier}"}`, [
+              { alertname: 'CarrierSyncFailing', severity: 'P3', labels: { carrier } },
+            ])
+          )
+        ).status,
+        200
+      );
+    const storm = await waitUntil(
+      async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_storms WHERE ts IS NOT NULL`)).rows[0],
+      30_000,
+      'the digest recorded'
+    );
+    await quiet(h, [ALERT_GROUP_TASK, STORM_REFRESH_TASK]);
+
+    const attempts = await h.db.pool.query(`SELECT last_value::int AS n FROM test_digest_record_attempts`);
+    assert.equal(attempts.rows[0].n, 2, 'the first record failed, the retry recorded');
+    const digests = h.slack
+      .ok('chat.postMessage')
+      .filter((c) => (c.args.metadata as { event_type?: string } | undefined)?.event_type === STORM_EVENT_TYPE);
+    assert.equal(digests.length, 1, 'one digest in Slack');
+    assert.equal(storm.ts, digests[0]!.ts, 'the retry adopted the posted digest');
+    assert.equal(h.slack.ok('conversations.history').length, 1);
+    const opened = await h.db.pool.query(`SELECT payload FROM audit_log WHERE action = 'slack.storm_opened'`);
+    assert.deepEqual(
+      opened.rows.map((r) => r.payload.adopted),
+      [true]
+    );
+    // Redrawn after adoption, since the retry cannot know what the adopted digest shows.
+    assert.ok(h.slack.ok('chat.update').some((c) => c.args.ts === storm.ts));
   });
 });
