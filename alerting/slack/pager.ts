@@ -77,6 +77,9 @@ const CHANNEL_LOOKUP_MAX_PAGES = 20;
  * as soon as Slack accepted it, before the next step: the root's ts, the alert changes a message showed
  * (alert_events.reported_at), what the root or digest last showed (`rendered`), and the escalation posts
  * and button notes (controlroom.side_effects). A retry therefore repeats only the step that failed.
+ * Roots and storm digests also survive a crash between Slack's answer and their record: an intent is
+ * committed before the post and the post carries message metadata, so the retry adopts it from the
+ * channel's history instead of posting again (postRoot). Replies and notes keep `once`'s window.
  */
 export class SlackPager {
   constructor(
