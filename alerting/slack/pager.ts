@@ -263,11 +263,11 @@ export class SlackPager {
       }
     }
     if (!ts) {
-      // Committed before Slack is asked: from here on a retry looks before it posts.
-      await this.pool.query(
-        `UPDATE controlroom.slack_storms SET post_attempted_at = clock_timestamp() WHERE id = $1 AND post_attempted_at IS NULL`,
-        [stormId]
-      );
+      // Committed before Slack is asked: from here on a retry looks before it posts. Moved on by each
+      // attempt: a lookup that found nothing cleared every earlier attempt, so the next looks back only to this one.
+      await this.pool.query(`UPDATE controlroom.slack_storms SET post_attempted_at = clock_timestamp() WHERE id = $1`, [
+        stormId,
+      ]);
       const posted = await this.pacer.run(row.channel, () =>
         this.slack.chat.postMessage({
           channel: row.channel,
@@ -358,13 +358,13 @@ export class SlackPager {
         if (adopted) await this.updateRoot(adopted, alerts);
         return;
       }
-    } else {
-      // Committed before Slack is asked: from here on a retry looks before it posts.
-      await this.pool.query(
-        `UPDATE controlroom.slack_pages SET root_attempted_at = clock_timestamp() WHERE id = $1 AND root_attempted_at IS NULL`,
-        [page.id]
-      );
     }
+    // Committed before Slack is asked: from here on a retry looks before it posts. Moved on by each
+    // attempt: a lookup that found nothing cleared every earlier attempt, so the next looks back only to
+    // this one (a long Slack outage does not grow the history to read).
+    await this.pool.query(`UPDATE controlroom.slack_pages SET root_attempted_at = clock_timestamp() WHERE id = $1`, [
+      page.id,
+    ]);
     const message = rootMessage(this.view(page, alerts));
     const posted = await this.pacer.run(page.channel, () =>
       this.slack.chat.postMessage({
