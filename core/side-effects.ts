@@ -7,7 +7,10 @@ import type { Pool, PoolClient } from './db.ts';
  * therefore repeats only the steps that did not happen: a step found recorded is skipped and its stored
  * result returned. The one window left is a crash between the call succeeding and the record being
  * written (a few milliseconds); then that one step is repeated, which APIs without an idempotency key
- * (chat.postMessage) cannot prevent.
+ * (chat.postMessage) cannot prevent. The pager's thread replies, escalations and button notes use this
+ * and keep that window. Slack page roots and storm digests do not: they commit an intent before the
+ * post and tag it with message metadata, so a retry finds and adopts the post in the channel's history
+ * (alerting/slack/pager.ts).
  *
  * Keys name the effect and the identity of what it is about, including its generation where one can
  * start over (a Slack page that resolved and fired again gets new escalation keys).

@@ -6,11 +6,24 @@ export interface SlackCall {
   at: number;
   /** The status the fake answered with. */
   status: number;
+  /** The ts a successful chat.postMessage was answered with. */
+  ts?: string;
+}
+
+/** A message the fake holds, as conversations.history shows it. */
+export interface FakeSlackMessage {
+  ts: string;
+  text: string;
+  thread_ts?: string;
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 /**
  * A local stand-in for the Slack Web API: records every call (decoded from Slack's form encoding),
  * answers like Slack (channel ids, message ts), and fails on demand with 429 + Retry-After or 500.
+ * It keeps the messages posted (with their metadata) per channel, and answers conversations.history
+ * (newest first, `oldest`/`latest` exclusive unless `inclusive`, `limit`, `cursor`, metadata only with
+ * `include_all_metadata`) and conversations.list (channels posted to, by id and name without `#`).
  */
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
@@ -20,7 +33,12 @@ export class FakeSlack {
     retryAfter?: number;
     match?: (args: Record<string, unknown>) => boolean;
   }> = [];
-  private seq = 0;
+  /** The last ts handed out, in microseconds: each post gets a later one, from the wall clock as Slack's are. */
+  private lastTsMicros = 0;
+  /** Channel id to its messages, oldest first. */
+  readonly messages = new Map<string, FakeSlackMessage[]>();
+  /** Channel id to its name (without `#`), for every channel posted to by name. */
+  private readonly channelNames = new Map<string, string>();
   private constructor(private readonly recorder: HttpRecorder) {}
 
   static async start(): Promise<FakeSlack> {
@@ -76,6 +94,33 @@ export class FakeSlack {
     return this.recorder.close();
   }
 
+  /** Slack's conversations.history: the channel's top-level messages and thread parents, newest first. */
+  private history(args: Record<string, unknown>) {
+    const channel = String(args.channel ?? '');
+    if (!/^C[A-Z0-9]+$/.test(channel)) return { status: 200, body: { ok: false, error: 'channel_not_found' } };
+    const inclusive = args.inclusive === true || args.inclusive === 'true' || args.inclusive === '1';
+    const oldest = args.oldest === undefined ? 0 : Number(args.oldest);
+    const latest = args.latest === undefined ? Infinity : Number(args.latest);
+    const withMetadata = args.include_all_metadata === true || args.include_all_metadata === 'true';
+    const inRange = (m: FakeSlackMessage) =>
+      inclusive ? Number(m.ts) >= oldest && Number(m.ts) <= latest : Number(m.ts) > oldest && Number(m.ts) < latest;
+    const all = (this.messages.get(channel) ?? []).filter((m) => !m.thread_ts && inRange(m)).reverse();
+    return {
+      status: 200,
+      body: page(all, args, 'messages', (m) => ({
+        type: 'message',
+        ts: m.ts,
+        text: m.text,
+        ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+      })),
+    };
+  }
+
+  private list(args: Record<string, unknown>) {
+    const all = [...this.channelNames].map(([id, name]) => ({ id, name, is_channel: true }));
+    return { status: 200, body: page(all, args, 'channels', (c) => c) };
+  }
+
   private answer(call: RecordedCall) {
     const method = call.path.replace(/^\/api\//, '').split('?')[0] ?? '';
     const args = decode(call);
@@ -96,16 +141,22 @@ export class FakeSlack {
     this.calls.push({ method, args, at: call.at, status: 200 });
     const channel = channelId(String(args.channel ?? ''));
     switch (method) {
-      case 'chat.postMessage':
-        return {
-          status: 200,
-          body: {
-            ok: true,
-            channel,
-            ts: `1700000000.${String(++this.seq).padStart(6, '0')}`,
-            message: { text: args.text },
-          },
-        };
+      case 'chat.postMessage': {
+        this.lastTsMicros = Math.max(Date.now() * 1000, this.lastTsMicros + 1);
+        const ts = `${Math.floor(this.lastTsMicros / 1e6)}.${String(this.lastTsMicros % 1e6).padStart(6, '0')}`;
+        this.calls.at(-1)!.ts = ts;
+        const name = String(args.channel ?? '');
+        if (name !== channel) this.channelNames.set(channel, name.replace(/^#/, ''));
+        const message: FakeSlackMessage = { ts, text: String(args.text ?? '') };
+        if (args.thread_ts) message.thread_ts = String(args.thread_ts);
+        if (args.metadata) message.metadata = args.metadata as FakeSlackMessage['metadata'];
+        this.messages.set(channel, [...(this.messages.get(channel) ?? []), message]);
+        return { status: 200, body: { ok: true, channel, ts, message: { text: args.text } } };
+      }
+      case 'conversations.history':
+        return this.history(args);
+      case 'conversations.list':
+        return this.list(args);
       case 'chat.update':
         return { status: 200, body: { ok: true, channel, ts: args.ts, text: args.text } };
       default:
@@ -118,13 +169,34 @@ export class FakeSlack {
 export const channelId = (channel: string) =>
   /^C[A-Z0-9]+$/.test(channel) ? channel : `C${Buffer.from(channel).toString('hex').toUpperCase().slice(0, 10)}`;
 
+/** Slack's cursor pagination: `limit` (default 100, at most 1000) items from `cursor` on, and the next cursor. */
+function page<T>(all: T[], args: Record<string, unknown>, field: string, show: (item: T) => unknown) {
+  const limit = Math.min(Math.max(Number(args.limit ?? 100) || 100, 1), 1000);
+  const start = args.cursor
+    ? Number(
+        Buffer.from(String(args.cursor), 'base64')
+          .toString()
+          .replace(/^offset:/, '')
+      )
+    : 0;
+  const items = all.slice(start, start + limit);
+  const more = start + limit < all.length;
+  return {
+    ok: true,
+    [field]: items.map(show),
+    // conversations.history says has_more; conversations.list only gives the cursor.
+    ...(field === 'messages' ? { has_more: more } : {}),
+    response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' },
+  };
+}
+
 function decode(call: RecordedCall): Record<string, unknown> {
   const type = String(call.headers['content-type'] ?? '');
   if (type.includes('application/json')) return (call.json as Record<string, unknown>) ?? {};
   const form = new URLSearchParams(call.body);
   const out: Record<string, unknown> = {};
   for (const [key, value] of form) {
-    out[key] = key === 'blocks' || key === 'attachments' ? JSON.parse(value) : value;
+    out[key] = key === 'blocks' || key === 'attachments' || key === 'metadata' ? JSON.parse(value) : value;
   }
   return out;
 }

@@ -49,12 +49,11 @@ function pageIdOf(call: SlackCall): string | null {
   return /· page (\d+)$/.exec(context)?.[1] ?? null;
 }
 
-/** FakeSlack numbers the ts of its successful postMessage answers in call order: the n-th is 1700000000.00000n. */
+/** The ts FakeSlack answered each successful postMessage with. */
 function postedTs(): Map<SlackCall, string> {
   const out = new Map<SlackCall, string>();
-  let seq = 0;
   for (const c of h.slack.calls) {
-    if (c.method === 'chat.postMessage' && c.status === 200) out.set(c, `1700000000.${String(++seq).padStart(6, '0')}`);
+    if (c.method === 'chat.postMessage' && c.status === 200 && c.ts) out.set(c, c.ts);
   }
   return out;
 }

@@ -30,6 +30,8 @@ export interface PageRow {
   resolved_by: string | null;
   /** sha256 of the root as Slack last showed it (null before the root is posted). */
   rendered: string | null;
+  /** When a root post was first attempted for this generation (committed before the post); null before. */
+  root_attempted_at: Date | null;
   /** When the page took one of its channel's root slots; null while it has none. */
   root_reserved_at: Date | null;
   /** Reset when a resolved page fires again: with the id, it names this generation of the page. */
@@ -55,6 +57,16 @@ declare global {
 }
 const ACTOR = 'controlroom:receiver';
 const STORM_REFRESH_DELAY_MS = 2_000;
+/** Slack message metadata event type of a page root: with the page id and generation, it finds a root posted but not recorded. */
+export const ROOT_EVENT_TYPE = 'controlroom_page_root';
+/** The same for a storm digest, with the storm id. */
+export const STORM_EVENT_TYPE = 'controlroom_storm_digest';
+/** How far before the intent the history lookup starts (clock skew between Postgres and Slack). */
+const POST_LOOKUP_MARGIN_SECONDS = 120;
+/** History pages (of 200 messages) read looking for a post; a busier channel fails the job rather than post blind. */
+const POST_LOOKUP_MAX_PAGES = 10;
+/** conversations.list pages (of 200 channels) read to resolve a channel name to its id. */
+const CHANNEL_LOOKUP_MAX_PAGES = 20;
 
 /**
  * Pages in Slack: one root message per alert group in the channel of its severity, later changes as
@@ -65,6 +77,9 @@ const STORM_REFRESH_DELAY_MS = 2_000;
  * as soon as Slack accepted it, before the next step: the root's ts, the alert changes a message showed
  * (alert_events.reported_at), what the root or digest last showed (`rendered`), and the escalation posts
  * and button notes (controlroom.side_effects). A retry therefore repeats only the step that failed.
+ * Roots and storm digests also survive a crash between Slack's answer and their record: an intent is
+ * committed before the post and the post carries message metadata, so the retry adopts it from the
+ * channel's history instead of posting again (postRoot). Replies and notes keep `once`'s window.
  */
 export class SlackPager {
   constructor(
@@ -193,7 +208,11 @@ export class SlackPager {
       ts: string | null;
       closed_at: Date | null;
       rendered: string | null;
-    }>(`SELECT channel, channel_id, ts, closed_at, rendered FROM controlroom.slack_storms WHERE id = $1`, [stormId]);
+      post_attempted_at: Date | null;
+    }>(
+      `SELECT channel, channel_id, ts, closed_at, rendered, post_attempted_at FROM controlroom.slack_storms WHERE id = $1`,
+      [stormId]
+    );
     const row = storm.rows[0];
     if (!row) return;
     const { rows } = await this.pool.query<{
@@ -230,26 +249,41 @@ export class SlackPager {
       closed,
     });
     const rendered = renderedDigest(message);
-    if (!row.ts) {
+    let { ts, channel_id: channelId, rendered: shown } = row;
+    if (!ts && row.post_attempted_at) {
+      // An earlier attempt may have posted the digest and died before recording it: adopt it if Slack has it.
+      channelId ??= await this.channelIdFor(row.channel);
+      const found =
+        channelId &&
+        (await this.findPosted(row.channel, channelId, row.post_attempted_at, STORM_EVENT_TYPE, { storm_id: stormId }));
+      if (found) {
+        await this.recordStorm(stormId, row.channel, groups.size, { ts: found, channel: channelId!, rendered: null });
+        this.logger.warn({ stormId, ts: found }, 'storm digest found posted but unrecorded: adopted');
+        [ts, shown] = [found, null];
+      }
+    }
+    if (!ts) {
+      // Committed before Slack is asked: from here on a retry looks before it posts. Moved on by each
+      // attempt: a lookup that found nothing cleared every earlier attempt, so the next looks back only to this one.
+      await this.pool.query(`UPDATE controlroom.slack_storms SET post_attempted_at = clock_timestamp() WHERE id = $1`, [
+        stormId,
+      ]);
       const posted = await this.pacer.run(row.channel, () =>
-        this.slack.chat.postMessage({ channel: row.channel, ...message })
+        this.slack.chat.postMessage({
+          channel: row.channel,
+          ...message,
+          metadata: { event_type: STORM_EVENT_TYPE, event_payload: { storm_id: stormId } },
+        })
       );
-      // Stored at once, with what it shows: a retry after this point updates this digest instead of posting another.
-      await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
-        await client.query(
-          `UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`,
-          [stormId, posted.ts, posted.channel, rendered]
-        );
-        await audit(client, {
-          actor: ACTOR,
-          action: 'slack.storm_opened',
-          target: `slack_storms/${stormId}`,
-          payload: { channel: row.channel, groups: groups.size },
-        });
+      await this.recordStorm(stormId, row.channel, groups.size, {
+        ts: posted.ts!,
+        channel: posted.channel!,
+        rendered,
       });
-    } else if (row.rendered !== rendered) {
+    } else if (shown !== rendered) {
+      const [digestTs, digestChannel] = [ts, channelId ?? row.channel];
       await this.pacer.run(row.channel, async () => {
-        await this.slack.chat.update({ channel: row.channel_id ?? row.channel, ts: row.ts!, ...message });
+        await this.slack.chat.update({ channel: digestChannel, ts: digestTs, ...message });
         await this.pool.query(`UPDATE controlroom.slack_storms SET rendered = $2 WHERE id = $1`, [stormId, rendered]);
       });
     }
@@ -266,21 +300,105 @@ export class SlackPager {
     }
   }
 
+  /** Stored at once, with what it shows: a retry after this point updates this digest instead of posting another. */
+  private async recordStorm(
+    stormId: string,
+    channel: string,
+    groups: number,
+    digest: { ts: string; channel: string; rendered: string | null }
+  ): Promise<void> {
+    await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
+      await client.query(`UPDATE controlroom.slack_storms SET ts = $2, channel_id = $3, rendered = $4 WHERE id = $1`, [
+        stormId,
+        digest.ts,
+        digest.channel,
+        digest.rendered,
+      ]);
+      await audit(client, {
+        actor: ACTOR,
+        action: 'slack.storm_opened',
+        target: `slack_storms/${stormId}`,
+        payload: { channel, groups, ...(digest.rendered === null ? { adopted: true } : {}) },
+      });
+    });
+  }
+
+  /**
+   * Posts the page's root once, even across a crash between Slack's answer and its record: the intent
+   * (root_attempted_at) is committed before the post, and the root carries Slack message metadata naming
+   * the page and its generation. A retry that finds the intent but no ts looks for that message in the
+   * channel's history and adopts it (then redraws it like any update) rather than posting a second root.
+   * If the lookup itself fails the job fails and is retried: it never posts without knowing.
+   */
   private async postRoot(
     page: PageRow,
     alerts: readonly AlertEventRow[],
     changes: readonly AlertEventRow[]
   ): Promise<void> {
+    const {
+      rows: [intent],
+    } = await this.pool.query<{ root_attempted_at: Date | null; channel_id: string | null }>(
+      `SELECT root_attempted_at, channel_id FROM controlroom.slack_pages WHERE id = $1`,
+      [page.id]
+    );
+    if (intent?.root_attempted_at) {
+      const channelId = intent.channel_id ?? (await this.channelIdFor(page.channel));
+      if (channelId && !intent.channel_id)
+        await this.pool.query(`UPDATE controlroom.slack_pages SET channel_id = $2 WHERE id = $1`, [page.id, channelId]);
+      const found =
+        channelId &&
+        (await this.findPosted(page.channel, channelId, intent.root_attempted_at, ROOT_EVENT_TYPE, {
+          page_id: page.id,
+          generation: new Date(page.created_at).toISOString(),
+        }));
+      if (found) {
+        await this.recordRoot(page, alerts, changes, { ts: found, channel: channelId, rendered: null, adopted: true });
+        this.logger.warn({ pageId: page.id, ts: found }, 'page root found posted but unrecorded: adopted');
+        const adopted = await this.pageById(page.id);
+        if (adopted) await this.updateRoot(adopted, alerts);
+        return;
+      }
+    }
+    // Committed before Slack is asked: from here on a retry looks before it posts. Moved on by each
+    // attempt: a lookup that found nothing cleared every earlier attempt, so the next looks back only to
+    // this one (a long Slack outage does not grow the history to read).
+    await this.pool.query(`UPDATE controlroom.slack_pages SET root_attempted_at = clock_timestamp() WHERE id = $1`, [
+      page.id,
+    ]);
     const message = rootMessage(this.view(page, alerts));
     const posted = await this.pacer.run(page.channel, () =>
-      this.slack.chat.postMessage({ channel: page.channel, ...message })
+      this.slack.chat.postMessage({
+        channel: page.channel,
+        ...message,
+        metadata: {
+          event_type: ROOT_EVENT_TYPE,
+          event_payload: { page_id: page.id, generation: new Date(page.created_at).toISOString() },
+        },
+      })
     );
-    // Stored at once, in one transaction with what it showed: a retry after this point updates this root
-    // instead of paging again, and does not repeat the changes it showed as a thread reply.
+    await this.recordRoot(page, alerts, changes, {
+      ts: posted.ts!,
+      channel: posted.channel!,
+      rendered: renderedDigest(message),
+      adopted: false,
+    });
+  }
+
+  /**
+   * Stored at once, in one transaction with what it showed: a retry after this point updates this root
+   * instead of paging again, and does not repeat the changes it showed as a thread reply. An adopted root
+   * is recorded with `rendered` null, so the update that follows redraws it with the current state.
+   */
+  private async recordRoot(
+    page: PageRow,
+    alerts: readonly AlertEventRow[],
+    changes: readonly AlertEventRow[],
+    root: { ts: string; channel: string; rendered: string | null; adopted: boolean }
+  ): Promise<void> {
     await withTransaction(this.pool, 'READ COMMITTED', async (client) => {
       await client.query(
         `UPDATE controlroom.slack_pages SET ts = $2, channel_id = $3, rendered = $4, updated_at = now() WHERE id = $1`,
-        [page.id, posted.ts, posted.channel, renderedDigest(message)]
+        [page.id, root.ts, root.channel, root.rendered]
       );
       await markReported(
         client,
@@ -303,13 +421,81 @@ export class SlackPager {
         target: `slack_pages/${page.id}`,
         payload: {
           channel: page.channel,
-          ts: posted.ts,
+          ts: root.ts,
           severity: page.severity,
           group_key: page.group_key,
           alerts: alerts.length,
+          ...(root.adopted ? { adopted: true } : {}),
         },
       });
     });
+  }
+
+  /**
+   * The ts of a message an earlier attempt posted to `channel` (id `channelId`) with this metadata, if
+   * Slack has it: the channel's history from a little before the intent, bounded. Slack errors propagate
+   * (the job retries); a channel too busy to read to the end within the bound fails rather than posts blind.
+   */
+  private async findPosted(
+    channel: string,
+    channelId: string,
+    attemptedAt: Date,
+    eventType: string,
+    payload: Record<string, string>
+  ): Promise<string | null> {
+    const oldest = (attemptedAt.getTime() / 1000 - POST_LOOKUP_MARGIN_SECONDS).toFixed(6);
+    let cursor: string | undefined;
+    for (let pageNo = 0; pageNo < POST_LOOKUP_MAX_PAGES; pageNo++) {
+      const history = await this.slack.conversations.history({
+        channel: channelId,
+        oldest,
+        limit: 200,
+        include_all_metadata: true,
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const m of history.messages ?? []) {
+        const shown = (m.metadata?.event_payload ?? {}) as Record<string, unknown>;
+        if (m.ts && m.metadata?.event_type === eventType && Object.entries(payload).every(([k, v]) => shown[k] === v))
+          return m.ts;
+      }
+      cursor = history.response_metadata?.next_cursor || undefined;
+      if (!history.has_more || !cursor) return null;
+    }
+    throw new Error(
+      `${eventType} ${JSON.stringify(payload)}: the lookup in ${channel} read ${POST_LOOKUP_MAX_PAGES} history pages without reaching the end; not posting blind`
+    );
+  }
+
+  /**
+   * The channel id conversations.history needs: the channel itself when it is an id, else one learned
+   * from a page or storm digest posted there, else resolved by name with conversations.list (bounded;
+   * past the bound the job fails). Null when no channel has that name, so nothing was ever posted there.
+   */
+  private async channelIdFor(channel: string): Promise<string | null> {
+    if (/^[CGD][A-Z0-9]+$/.test(channel)) return channel;
+    const { rows } = await this.pool.query<{ channel_id: string }>(
+      `(SELECT channel_id FROM controlroom.slack_pages WHERE channel = $1 AND channel_id IS NOT NULL LIMIT 1)
+       UNION ALL
+       (SELECT channel_id FROM controlroom.slack_storms WHERE channel = $1 AND channel_id IS NOT NULL LIMIT 1)
+       LIMIT 1`,
+      [channel]
+    );
+    if (rows[0]) return rows[0].channel_id;
+    const name = channel.replace(/^#/, '');
+    let cursor: string | undefined;
+    for (let pageNo = 0; pageNo < CHANNEL_LOOKUP_MAX_PAGES; pageNo++) {
+      const list = await this.slack.conversations.list({
+        limit: 200,
+        exclude_archived: true,
+        types: 'public_channel,private_channel',
+        ...(cursor ? { cursor } : {}),
+      });
+      const id = list.channels?.find((c) => c.name === name)?.id;
+      if (id) return id;
+      cursor = list.response_metadata?.next_cursor || undefined;
+      if (!cursor) return null;
+    }
+    throw new Error(`channel ${channel}: not found in ${CHANNEL_LOOKUP_MAX_PAGES} conversations.list pages`);
   }
 
   /** Updates the root when it would show something new; what it shows is recorded once Slack accepted it. */
@@ -435,7 +621,7 @@ export class SlackPager {
        VALUES ($1, $2, $3, $4)
        ON CONFLICT (source, group_key) DO UPDATE
          SET channel = EXCLUDED.channel, severity = EXCLUDED.severity, channel_id = NULL, ts = NULL, storm_id = NULL,
-             rendered = NULL, root_reserved_at = NULL,
+             rendered = NULL, root_reserved_at = NULL, root_attempted_at = NULL,
              state = 'firing', acked_by = NULL, acked_at = NULL, resolved_by = NULL, resolved_at = NULL,
              escalated_at = NULL, created_at = now(), updated_at = now()
          -- Only a resolved page starts over; a live one (posted by an earlier job) is kept as it is.

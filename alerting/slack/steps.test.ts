@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SlackCall } from '../../testing/fake-slack.ts';
+import { channelId, type SlackCall } from '../../testing/fake-slack.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
 import {
   amPayload,
@@ -11,7 +11,7 @@ import {
   type TestAlert,
 } from '../../testing/receiver-harness.ts';
 import { ACK_ACTION } from './messages.ts';
-import { ESCALATE_TASK, PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from './pager.ts';
+import { ESCALATE_TASK, PAGE_REFRESH_TASK, ROOT_EVENT_TYPE, STORM_EVENT_TYPE, STORM_REFRESH_TASK } from './pager.ts';
 
 /**
  * Each Slack step of a multi-step action fails once in turn (three 500s: the client retries twice, so
@@ -242,5 +242,191 @@ describe('storm threshold under concurrent workers', () => {
     // The rooted pages each got one Resolved reply.
     const replies = h.slack.ok('chat.postMessage').filter((c) => c.args.channel !== CHANNEL || c.args.thread_ts);
     assert.equal(replies.filter((c) => /Resolved \(1\)/.test(text(c))).length, THRESHOLD);
+  });
+});
+
+describe('a page root is posted once across a crash around its post', () => {
+  const CHANNEL = '#p3-root-once-tickets';
+  let h: ReceiverHarness;
+  before(async () => {
+    h = await startReceiverHarness({ SLACK_CHANNEL_P3: CHANNEL });
+  });
+  after(async () => h.stop());
+  const settle = () => quiet(h, [ALERT_GROUP_TASK, PAGE_REFRESH_TASK]);
+  const rootsOf = (pageId: string) =>
+    h.slack.ok('chat.postMessage').filter((c) => {
+      const metadata = c.args.metadata as { event_type?: string; event_payload?: { page_id?: string } } | undefined;
+      return (
+        !c.args.thread_ts && metadata?.event_type === ROOT_EVENT_TYPE && metadata.event_payload?.page_id === pageId
+      );
+    });
+
+  test('a root Slack accepted but whose record failed is adopted by the retry, not posted again', async () => {
+    const groupKey = '{}:{alertname="RateShopTimeouts"}';
+    // The crash: the transaction recording the root's ts fails once, after Slack accepted the post.
+    // (A sequence, not a table: nextval survives the rollback of the failed transaction.)
+    await h.db.pool.query(`
+      CREATE SEQUENCE test_root_record_attempts;
+      CREATE FUNCTION test_fail_root_record_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.group_key = TG_ARGV[0] AND OLD.ts IS NULL AND NEW.ts IS NOT NULL
+           AND nextval('test_root_record_attempts') = 1 THEN
+          RAISE EXCEPTION 'simulated crash between Slack''s answer and the root''s record';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_fail_root_record_once BEFORE UPDATE ON controlroom.slack_pages
+        FOR EACH ROW EXECUTE FUNCTION test_fail_root_record_once('${groupKey}');`);
+    const alert: TestAlert = { alertname: 'RateShopTimeouts', severity: 'P3' };
+    assert.equal((await h.post(AM, amPayload(groupKey, [alert]))).status, 200);
+    const page = await pageFor(h, groupKey);
+    await settle();
+
+    const attempts = await h.db.pool.query(`SELECT last_value::int AS n FROM test_root_record_attempts`);
+    assert.equal(attempts.rows[0].n, 2, 'the first record failed, the retry recorded');
+    const roots = rootsOf(page.id);
+    assert.equal(roots.length, 1, 'one root in Slack');
+    assert.equal(page.ts, h.slack.messages.get(channelId(CHANNEL))![0]!.ts, 'the retry adopted the posted root');
+    assert.equal(page.channel_id, channelId(CHANNEL));
+    // The channel was known only by name: resolved by conversations.list, then searched by id.
+    assert.equal(h.slack.ok('conversations.list').length, 1);
+    const lookups = h.slack.ok('conversations.history');
+    assert.equal(lookups.length, 1);
+    assert.equal(lookups[0]!.args.channel, channelId(CHANNEL));
+    assert.equal(String(lookups[0]!.args.include_all_metadata), 'true');
+    // The adopted root is redrawn once (the retry does not know what it shows), then updated as usual.
+    assert.equal(h.slack.ok('chat.update').filter((c) => c.args.ts === page.ts).length, 1);
+    const posted = await h.db.pool.query(
+      `SELECT payload FROM audit_log WHERE action = 'slack.page_posted' AND target = $1`,
+      [`slack_pages/${page.id}`]
+    );
+    assert.deepEqual(
+      posted.rows.map((r) => r.payload.adopted),
+      [true]
+    );
+    assert.equal((await h.post(AM, amPayload(groupKey, [{ ...alert, status: 'resolved' }]))).status, 200);
+    await settle();
+    const replies = h.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === page.ts);
+    assert.deepEqual(
+      replies.map((c) => text(c).split('\n')[0]),
+      ['*Resolved (1)*']
+    );
+    const updates = h.slack.ok('chat.update').filter((c) => c.args.ts === page.ts);
+    assert.equal(updates.length, 2);
+    assert.match(text(updates[1]!), /RESOLVED/);
+    assert.equal(rootsOf(page.id).length, 1);
+    await h.db.pool.query(
+      `DROP TRIGGER test_fail_root_record_once ON controlroom.slack_pages; DROP FUNCTION test_fail_root_record_once();`
+    );
+  });
+
+  test('a root whose first attempt never reached Slack is posted once by the retry', async () => {
+    const groupKey = '{}:{alertname="TenderAcceptanceLow"}';
+    const isRoot = (a: Record<string, unknown>) =>
+      !a.thread_ts &&
+      (a.metadata as { event_type?: string } | undefined)?.event_type === ROOT_EVENT_TYPE &&
+      /TenderAcceptanceLow/.test(String(a.text));
+    h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.postMessage', match: isRoot });
+    const historyBefore = h.slack.ok('conversations.history').length;
+    assert.equal(
+      (await h.post(AM, amPayload(groupKey, [{ alertname: 'TenderAcceptanceLow', severity: 'P3' }]))).status,
+      200
+    );
+    const page = await pageFor(h, groupKey);
+    await settle();
+
+    assert.equal(
+      failed(h, (c) => isRoot(c.args)),
+      SLACK_CLIENT_ATTEMPTS,
+      'the first attempt failed'
+    );
+    const roots = rootsOf(page.id);
+    assert.equal(roots.length, 1);
+    assert.equal(page.ts, h.slack.messages.get(channelId(CHANNEL))!.at(-1)!.ts);
+    // The retry looked first (the channel id now known from the other page), found nothing, then posted.
+    assert.equal(h.slack.ok('conversations.history').length, historyBefore + 1);
+    assert.equal(h.slack.ok('conversations.list').length, 1);
+    const intent = await h.db.pool.query(`SELECT root_attempted_at FROM controlroom.slack_pages WHERE id = $1`, [
+      page.id,
+    ]);
+    assert.ok(intent.rows[0].root_attempted_at, 'the intent was recorded before the first post');
+  });
+
+  test('a failing root lookup fails the job instead of posting blind', async () => {
+    const groupKey = '{}:{alertname="EdiBacklogGrowing"}';
+    const isRoot = (a: Record<string, unknown>) => !a.thread_ts && /EdiBacklogGrowing/.test(String(a.text));
+    h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.postMessage', match: isRoot });
+    h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'conversations.history' });
+    assert.equal(
+      (await h.post(AM, amPayload(groupKey, [{ alertname: 'EdiBacklogGrowing', severity: 'P3' }]))).status,
+      200
+    );
+    const page = await pageFor(h, groupKey);
+    await settle();
+
+    assert.equal(
+      failed(h, (c) => c.method === 'conversations.history'),
+      SLACK_CLIENT_ATTEMPTS
+    );
+    // Attempt 1 failed to post, attempt 2 failed to look, attempt 3 looked, found nothing and posted once.
+    assert.equal(rootsOf(page.id).length, 1);
+    assert.equal(h.slack.ok('chat.postMessage').filter((c) => isRoot(c.args)).length, 1);
+  });
+});
+
+describe('a storm digest is posted once across a crash after Slack answered', () => {
+  const CHANNEL = '#p3-digest-once-tickets';
+  let h: ReceiverHarness;
+  before(async () => {
+    h = await startReceiverHarness({ SLACK_CHANNEL_P3: CHANNEL, ALERT_STORM_THRESHOLD: '1' });
+  });
+  after(async () => h.stop());
+
+  test('a digest Slack accepted but whose record failed is adopted by the retry, not posted again', async () => {
+    await h.db.pool.query(`
+      CREATE SEQUENCE test_digest_record_attempts;
+      CREATE FUNCTION test_fail_digest_record_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF OLD.ts IS NULL AND NEW.ts IS NOT NULL AND nextval('test_digest_record_attempts') = 1 THEN
+          RAISE EXCEPTION 'simulated crash between Slack''s answer and the digest''s record';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER test_fail_digest_record_once BEFORE UPDATE ON controlroom.slack_storms
+        FOR EACH ROW EXECUTE FUNCTION test_fail_digest_record_once();`);
+    for (const carrier of ['a', 'b', 'c'])
+      assert.equal(
+        (
+          await h.post(
+            AM,
+            amPayload(`{}:{carrier="${carrier}"}`, [
+              { alertname: 'CarrierSyncFailing', severity: 'P3', labels: { carrier } },
+            ])
+          )
+        ).status,
+        200
+      );
+    const storm = await waitUntil(
+      async () => (await h.db.pool.query(`SELECT * FROM controlroom.slack_storms WHERE ts IS NOT NULL`)).rows[0],
+      30_000,
+      'the digest recorded'
+    );
+    await quiet(h, [ALERT_GROUP_TASK, STORM_REFRESH_TASK]);
+
+    const attempts = await h.db.pool.query(`SELECT last_value::int AS n FROM test_digest_record_attempts`);
+    assert.equal(attempts.rows[0].n, 2, 'the first record failed, the retry recorded');
+    const digests = h.slack
+      .ok('chat.postMessage')
+      .filter((c) => (c.args.metadata as { event_type?: string } | undefined)?.event_type === STORM_EVENT_TYPE);
+    assert.equal(digests.length, 1, 'one digest in Slack');
+    assert.equal(storm.ts, digests[0]!.ts, 'the retry adopted the posted digest');
+    assert.equal(h.slack.ok('conversations.history').length, 1);
+    const opened = await h.db.pool.query(`SELECT payload FROM audit_log WHERE action = 'slack.storm_opened'`);
+    assert.deepEqual(
+      opened.rows.map((r) => r.payload.adopted),
+      [true]
+    );
+    // Redrawn after adoption, since the retry cannot know what the adopted digest shows.
+    assert.ok(h.slack.ok('chat.update').some((c) => c.args.ts === storm.ts));
   });
 });
