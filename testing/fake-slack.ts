@@ -8,6 +8,8 @@ export interface SlackCall {
   status: number;
   /** The ts a successful chat.postMessage was answered with. */
   ts?: string;
+  /** The Slack error of a call answered `ok: false` with HTTP 200 (refuseScope). */
+  refused?: string;
 }
 
 /** A message the fake holds, as conversations.history shows it. */
@@ -68,6 +70,20 @@ export class FakeSlack {
       });
   }
 
+  /**
+   * Every later call of `method` is answered as Slack answers a token without the scope it needs
+   * (HTTP 200, `ok: false`, `error: 'missing_scope'`) until `grant(method)`.
+   */
+  refuseScope(method: string): void {
+    this.unscoped.add(method);
+  }
+
+  grant(method: string): void {
+    this.unscoped.delete(method);
+  }
+
+  private readonly unscoped = new Set<string>();
+
   /** Failures asked for with failNext and not yet answered. */
   get pendingFailures(): number {
     return this.failures.length;
@@ -75,13 +91,13 @@ export class FakeSlack {
 
   /** Successful calls of one API method. */
   ok(method: string): SlackCall[] {
-    return this.calls.filter((c) => c.method === method && c.status === 200);
+    return this.calls.filter((c) => c.method === method && c.status === 200 && !c.refused);
   }
 
   async waitFor(match: (call: SlackCall) => boolean, timeoutMs = 30_000): Promise<SlackCall> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const found = this.calls.find((c) => c.status === 200 && match(c));
+      const found = this.calls.find((c) => c.status === 200 && !c.refused && match(c));
       if (found) return found;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -137,6 +153,10 @@ export class FakeSlack {
             body: { ok: false, error: 'ratelimited' },
           }
         : { status: f!.status, body: { ok: false, error: 'internal_error' } };
+    }
+    if (this.unscoped.has(method)) {
+      this.calls.push({ method, args, at: call.at, status: 200, refused: 'missing_scope' });
+      return { status: 200, body: { ok: false, error: 'missing_scope', needed: 'channels:history' } };
     }
     this.calls.push({ method, args, at: call.at, status: 200 });
     const channel = channelId(String(args.channel ?? ''));

@@ -432,6 +432,32 @@ export class SlackPager {
   }
 
   /**
+   * A history or channel lookup Slack refuses for good (the bot token lacks `channels:history` /
+   * `channels:read` or their `groups:` twins, or is not in the channel) answers null, so the caller posts:
+   * a page that never reaches on-call is worse than the rare second root the lookup guards against, and
+   * retrying cannot grant a scope. Logged at error level, naming the scope, on every such post. Transient
+   * errors (5xx, rate limits, network) still throw, so the job retries rather than posts blind.
+   */
+  private async unlessRefused<T>(channel: string, lookup: () => Promise<T>): Promise<T | null> {
+    try {
+      return await lookup();
+    } catch (error) {
+      const refusal = (error as { code?: string; data?: { error?: string; needed?: string } }).data;
+      const permanent = ['missing_scope', 'not_in_channel', 'channel_not_found', 'not_allowed_token_type'];
+      if (
+        (error as { code?: string }).code !== 'slack_webapi_platform_error' ||
+        !permanent.includes(refusal?.error ?? '')
+      )
+        throw error;
+      this.logger.error(
+        { channel, slackError: refusal?.error, needed: refusal?.needed },
+        'cannot read the Slack channel to check for an unrecorded post; posting without the check (grant the scope to close this)'
+      );
+      return null;
+    }
+  }
+
+  /**
    * The ts of a message an earlier attempt posted to `channel` (id `channelId`) with this metadata, if
    * Slack has it: the channel's history from a little before the intent, bounded. Slack errors propagate
    * (the job retries); a channel too busy to read to the end within the bound fails rather than posts blind.
@@ -446,13 +472,16 @@ export class SlackPager {
     const oldest = (attemptedAt.getTime() / 1000 - POST_LOOKUP_MARGIN_SECONDS).toFixed(6);
     let cursor: string | undefined;
     for (let pageNo = 0; pageNo < POST_LOOKUP_MAX_PAGES; pageNo++) {
-      const history = await this.slack.conversations.history({
-        channel: channelId,
-        oldest,
-        limit: 200,
-        include_all_metadata: true,
-        ...(cursor ? { cursor } : {}),
-      });
+      const history = await this.unlessRefused(channel, () =>
+        this.slack.conversations.history({
+          channel: channelId,
+          oldest,
+          limit: 200,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        })
+      );
+      if (!history) return null;
       for (const m of history.messages ?? []) {
         const shown = (m.metadata?.event_payload ?? {}) as Record<string, unknown>;
         if (m.ts && m.metadata?.event_type === eventType && Object.entries(payload).every(([k, v]) => shown[k] === v))
@@ -484,12 +513,15 @@ export class SlackPager {
     const name = channel.replace(/^#/, '');
     let cursor: string | undefined;
     for (let pageNo = 0; pageNo < CHANNEL_LOOKUP_MAX_PAGES; pageNo++) {
-      const list = await this.slack.conversations.list({
-        limit: 200,
-        exclude_archived: true,
-        types: 'public_channel,private_channel',
-        ...(cursor ? { cursor } : {}),
-      });
+      const list = await this.unlessRefused(channel, () =>
+        this.slack.conversations.list({
+          limit: 200,
+          exclude_archived: true,
+          types: 'public_channel,private_channel',
+          ...(cursor ? { cursor } : {}),
+        })
+      );
+      if (!list) return null;
       const id = list.channels?.find((c) => c.name === name)?.id;
       if (id) return id;
       cursor = list.response_metadata?.next_cursor || undefined;

@@ -372,6 +372,32 @@ describe('a page root is posted once across a crash around its post', () => {
     assert.equal(rootsOf(page.id).length, 1);
     assert.equal(h.slack.ok('chat.postMessage').filter((c) => isRoot(c.args)).length, 1);
   });
+
+  test('a bot token without the history scope still pages: the lookup refused for good posts, logged, once', async () => {
+    const groupKey = '{}:{alertname="DockSchedulerStalled"}';
+    const isRoot = (a: Record<string, unknown>) => !a.thread_ts && /DockSchedulerStalled/.test(String(a.text));
+    h.slack.failNext(SLACK_CLIENT_ATTEMPTS, 500, { method: 'chat.postMessage', match: isRoot });
+    h.slack.refuseScope('conversations.history');
+    h.slack.refuseScope('conversations.list');
+    try {
+      assert.equal(
+        (await h.post(AM, amPayload(groupKey, [{ alertname: 'DockSchedulerStalled', severity: 'P3' }]))).status,
+        200
+      );
+      const page = await pageFor(h, groupKey);
+      await settle();
+      // Attempt 1 failed to post (intent recorded); attempt 2 could not look (missing_scope) and posted.
+      assert.ok(
+        h.slack.calls.some((c) => c.refused === 'missing_scope'),
+        'the lookup was tried and refused'
+      );
+      assert.equal(rootsOf(page.id).length, 1);
+      assert.equal(h.slack.ok('chat.postMessage').filter((c) => isRoot(c.args)).length, 1);
+    } finally {
+      h.slack.grant('conversations.history');
+      h.slack.grant('conversations.list');
+    }
+  });
 });
 
 describe('a storm digest is posted once across a crash after Slack answered', () => {
