@@ -301,6 +301,7 @@ function settleUnreadBody(req: Request, res: Response, respond: () => void): voi
   if (Number(req.header('content-length') ?? '0') > DRAIN_MAX_BYTES) {
     // Declared larger than we would read off: say so at once rather than after the drain bound.
     res.setHeader('Connection', 'close');
+    lingerOnClose(req);
     respond();
     req.resume();
     return;
@@ -314,7 +315,10 @@ function settleUnreadBody(req: Request, res: Response, respond: () => void): voi
     req.off('data', onData);
     req.off('end', onEnd);
     req.off('error', onEnd);
-    if (!keepAlive) res.setHeader('Connection', 'close');
+    if (!keepAlive) {
+      res.setHeader('Connection', 'close');
+      lingerOnClose(req);
+    }
     respond();
     // Node discards whatever still arrives until it has sent the answer and closed the socket.
     if (!keepAlive) req.resume();
@@ -329,6 +333,32 @@ function settleUnreadBody(req: Request, res: Response, respond: () => void): voi
   req.on('end', onEnd);
   req.on('error', onEnd);
   req.resume();
+}
+
+/** How long a refused connection keeps reading off what the client still sends after our answer. */
+const LINGER_MAX_MS = 2_000;
+
+/**
+ * A lingering close for a refused upload. After a `Connection: close` answer Node destroys the socket as
+ * soon as the answer is written; if the client is still sending, the unread bytes make the kernel answer
+ * with a reset, and a reset can discard our 413 from the client's receive buffer before it reads it (it
+ * sees EPIPE or ECONNRESET instead of the message). So this socket only half-closes after the answer,
+ * keeps reading off (discarding) until the client closes its side or LINGER_MAX_MS pass, then closes.
+ */
+function lingerOnClose(req: Request): void {
+  const socket = req.socket;
+  socket.destroySoon = function lingeringClose(this: typeof socket) {
+    if (this.destroyed) return;
+    this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MAX_MS);
+    timer.unref();
+    this.once('end', () => {
+      clearTimeout(timer);
+      this.destroy();
+    });
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
 }
 
 /** Errors of body-parser (express.json/raw) in the API's words; they carry a `type` and a 4xx status. */
