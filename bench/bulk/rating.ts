@@ -16,7 +16,8 @@ import { fmtMs, percentile, timed } from '../stats.ts';
 export const RATING_TARGET_LANES_PER_SECOND = 150_000;
 export const PROGRESS_TARGET_MS = 1_000;
 
-const CITIES = [
+/** The ten cities every bulk benchmark lane runs between (acceptance and rating share them). */
+export const CITIES = [
   'Chicago, IL',
   'Atlanta, GA',
   'Dallas, TX',

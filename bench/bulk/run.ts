@@ -19,7 +19,7 @@ import { checkLocation } from '../../control/rating/locations.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
 import { fmtMs, percentile, timed } from '../stats.ts';
-import { naiveRating, progressRun, ratingRuns, RatingLogCapture, reportRating } from './rating.ts';
+import { CITIES as cities, naiveRating, progressRun, ratingRuns, RatingLogCapture, reportRating } from './rating.ts';
 
 /**
  * bench/bulk: how long a 100k-lane CSV takes to be accepted (POST until 202, lanes stored) and how fast
@@ -50,18 +50,6 @@ const headers = {
   'content-type': 'text/csv',
 };
 
-const cities = [
-  'Chicago, IL',
-  'Atlanta, GA',
-  'Dallas, TX',
-  'Denver, CO',
-  'Seattle, WA',
-  'Miami, FL',
-  'Memphis, TN',
-  'Columbus, OH',
-  'Phoenix, AZ',
-  'Newark, NJ',
-];
 const equipment = ['van', 'reefer', 'flatbed'];
 const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 const csvOf = (n: number) =>
