@@ -146,6 +146,9 @@ describe('cutover across restarts', () => {
     await restarted.e.start();
     assert.deepEqual([restarted.e.isLeader, restarted.e.lease!.epoch], [true, 4]);
     await waitUntil(async () => (await loadRouting(db.pool, 'live')).active === WEST, 5_000, 'cutover completed');
+    // The resume calls go out after the completing transaction (one per region, each recorded as it
+    // succeeds): wait for the owed list to empty so the timeline below is the settled one.
+    await waitUntil(async () => (await control()).jobs_resume.length === 0, 5_000, 'resume calls sent');
     const row = (
       await db.pool.query(`SELECT outcome, epoch, details FROM controlroom.failover_events WHERE id = $1`, [event.id])
     ).rows[0];
@@ -163,6 +166,8 @@ describe('cutover across restarts', () => {
         ['write_frozen', 4],
         ['completed', 4],
         ['jobs_resumed', 4],
+        ['resume_sent', 4],
+        ['resume_sent', 4],
       ]
     );
     assert.equal(Number(row.epoch), 4);
