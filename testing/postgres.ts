@@ -36,7 +36,12 @@ export async function startTestCluster(): Promise<{ adminUrl: string; handle: Em
   });
   const adminUrl = handle.url.replace(/\/[^/]+$/, '/postgres');
   await migrate(handle.url);
-  return { adminUrl, handle };
+  // The handle removes the data directory when it stops; the directory made here to hold it goes too
+  // (hundreds of runs otherwise leave as many empty controlroom-pg-* directories in /tmp).
+  const stop = handle.stop;
+  let stopping: Promise<void> | null = null;
+  const stopAndClean = () => (stopping ??= stop().finally(() => fs.rm(base, { recursive: true, force: true })));
+  return { adminUrl, handle: { ...handle, stop: stopAndClean } };
 }
 
 async function adminUrl(): Promise<string> {
