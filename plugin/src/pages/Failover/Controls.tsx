@@ -1,7 +1,7 @@
 import React, { useState } from 'react';
 import { Alert, Button, Checkbox, ConfirmModal, Field, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
-import { api, errorMessage } from '../../api/client';
-import { reasonProblem } from '../../components/shared/reason';
+import { api } from '../../api/client';
+import { useConfirmedAction } from '../../components/shared/useConfirmedAction';
 import type { RegionsState } from '@controlroom/contract';
 
 interface Props {
@@ -40,26 +40,10 @@ export function Controls({ state, canControl, onDone }: Props) {
   const [weights, setWeights] = useState<Record<string, string>>(() =>
     Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)]))
   );
-  const [reason, setReason] = useState('');
   const [force, setForce] = useState(false);
-  const [pending, setPending] = useState<Pending | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const problemWithReason = reasonProblem(reason);
-  const reasonError = problemWithReason && `${problemWithReason} (it goes into the audit log)`;
+  const { reason, setReason, reasonError, pending, ask, confirm, dismiss, error, clearError, message, clearMessage, busy } =
+    useConfirmedAction<Pending>();
   const targetRegion = regions.find((r) => r.name === target);
-
-  const ask = (next: Pending | string) => {
-    setMessage(null);
-    if (typeof next === 'string') {
-      setError(next);
-      return;
-    }
-    setError(null);
-    setPending(next);
-  };
 
   const askFailover = () => {
     const steps = parseSteps(stepsText);
@@ -76,39 +60,26 @@ export function Controls({ state, canControl, onDone }: Props) {
     );
   };
 
-  const confirm = async () => {
-    if (!pending) {
-      return;
-    }
-    setBusy(true);
-    try {
-      const body = { reason: reason.trim(), ...(pending.kind !== 'abort' && force ? { force: true } : {}) };
-      if (pending.kind === 'failover') {
-        await api('regions/failover', {
-          method: 'POST',
-          data: { ...body, target: pending.target, steps: pending.steps },
-        });
-        setMessage(`Failover to ${pending.target} started`);
-      } else if (pending.kind === 'shift') {
+  const send = () =>
+    confirm(async (p, why) => {
+      const body = { reason: why, ...(p.kind !== 'abort' && force ? { force: true } : {}) };
+      if (p.kind === 'failover') {
+        await api('regions/failover', { method: 'POST', data: { ...body, target: p.target, steps: p.steps } });
+        return `Failover to ${p.target} started`;
+      }
+      if (p.kind === 'shift') {
         const { event } = await api<{ event: { outcome: string } }>('regions/shift', {
           method: 'POST',
-          data: { ...body, weights: pending.weights },
+          data: { ...body, weights: p.weights },
         });
-        setMessage(`Traffic shift ${event.outcome === 'in_progress' ? 'started' : event.outcome}`);
-      } else {
-        await api('regions/cutover/abort', { method: 'POST', data: { reason: reason.trim() } });
-        setMessage('Cutover abort requested');
+        return `Traffic shift ${event.outcome === 'in_progress' ? 'started' : event.outcome}`;
       }
-      setReason('');
+      await api('regions/cutover/abort', { method: 'POST', data: { reason: why } });
+      return 'Cutover abort requested';
+    }, () => {
       setForce(false);
       onDone();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-      setPending(null);
-    }
-  };
+    });
 
   const describe = (p: Pending): string => {
     if (p.kind === 'failover') {
@@ -213,11 +184,11 @@ export function Controls({ state, canControl, onDone }: Props) {
         </Button>
       )}
       {error && (
-        <Alert severity="error" title="Not done" onRemove={() => setError(null)}>
+        <Alert severity="error" title="Not done" onRemove={clearError}>
           {error}
         </Alert>
       )}
-      {message && <Alert severity="success" title={message} onRemove={() => setMessage(null)} />}
+      {message && <Alert severity="success" title={message} onRemove={clearMessage} />}
       {pending && (
         <ConfirmModal
           isOpen
@@ -234,8 +205,8 @@ export function Controls({ state, canControl, onDone }: Props) {
             pending.kind === 'failover' ? 'Fail over' : pending.kind === 'shift' ? 'Shift traffic' : 'Abort cutover'
           }
           confirmationText={pending.kind === 'failover' ? pending.target : undefined}
-          onConfirm={confirm}
-          onDismiss={() => setPending(null)}
+          onConfirm={send}
+          onDismiss={dismiss}
         />
       )}
     </Stack>

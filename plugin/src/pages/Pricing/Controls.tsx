@@ -1,8 +1,8 @@
 import React, { useState } from 'react';
 import type { PricingOverview } from '@controlroom/contract';
 import { Alert, Button, Combobox, ConfirmModal, Field, Input, Stack, Text } from '@grafana/ui';
-import { api, errorMessage } from '../../api/client';
-import { reasonProblem } from '../../components/shared/reason';
+import { api } from '../../api/client';
+import { useConfirmedAction } from '../../components/shared/useConfirmedAction';
 import { testIds } from './testIds';
 
 interface Props {
@@ -41,25 +41,9 @@ export function Controls({ overview, canControl, onDone }: Props) {
   const [candidateVersion, setCandidateVersion] = useState(overview.candidate?.version ?? choosable[0]?.version ?? '');
   const [shareText, setShareText] = useState(String(Math.round((overview.candidate?.share ?? 0.1) * 1000) / 10));
   const [activateVersion, setActivateVersion] = useState(overview.candidate?.version ?? choosable[0]?.version ?? '');
-  const [reason, setReason] = useState('');
-  const [pending, setPending] = useState<Pending | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const problemWithReason = reasonProblem(reason);
-  const reasonError = problemWithReason && `${problemWithReason} (it goes into the audit log)`;
+  const { reason, setReason, reasonError, pending, ask, confirm, dismiss, error, clearError, message, clearMessage, busy } =
+    useConfirmedAction<Pending>();
   const options = choosable.map((m) => ({ label: `${m.version} (${m.status})`, value: m.version }));
-
-  const ask = (next: Pending | string) => {
-    setMessage(null);
-    if (typeof next === 'string') {
-      setError(next);
-      return;
-    }
-    setError(null);
-    setPending(next);
-  };
 
   const askCandidate = () => {
     const share = parseSharePercent(shareText, overview.maxCandidateShare);
@@ -73,35 +57,25 @@ export function Controls({ overview, canControl, onDone }: Props) {
     );
   };
 
-  const confirm = async () => {
-    if (!pending) {
-      return;
-    }
-    setBusy(true);
-    const data = { reason: reason.trim() };
-    try {
-      if (pending.kind === 'candidate') {
-        await api(`pricing/models/${encodeURIComponent(pending.version)}/candidate`, {
+  const send = () =>
+    confirm(async (p, why) => {
+      if (p.kind === 'candidate') {
+        await api(`pricing/models/${encodeURIComponent(p.version)}/candidate`, {
           method: 'POST',
-          data: { ...data, share: pending.share },
+          data: { reason: why, share: p.share },
         });
-        setMessage(`${pending.version} is the candidate on ${percent(pending.share)} of lanes`);
-      } else if (pending.kind === 'activate') {
-        await api(`pricing/models/${encodeURIComponent(pending.version)}/activate`, { method: 'POST', data });
-        setMessage(`${pending.version} is now the active model`);
-      } else {
-        const { model } = await api<{ model: { version: string } }>('pricing/rollback', { method: 'POST', data });
-        setMessage(`Rolled back: ${model.version} is the active model again`);
+        return `${p.version} is the candidate on ${percent(p.share)} of lanes`;
       }
-      setReason('');
-      onDone();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-      setPending(null);
-    }
-  };
+      if (p.kind === 'activate') {
+        await api(`pricing/models/${encodeURIComponent(p.version)}/activate`, { method: 'POST', data: { reason: why } });
+        return `${p.version} is now the active model`;
+      }
+      const { model } = await api<{ model: { version: string } }>('pricing/rollback', {
+        method: 'POST',
+        data: { reason: why },
+      });
+      return `Rolled back: ${model.version} is the active model again`;
+    }, onDone);
 
   const describe = (p: Pending): string => {
     if (p.kind === 'candidate') {
@@ -207,12 +181,12 @@ export function Controls({ overview, canControl, onDone }: Props) {
         </Stack>
       </Stack>
       {error && (
-        <Alert severity="error" title="Not done" onRemove={() => setError(null)}>
+        <Alert severity="error" title="Not done" onRemove={clearError}>
           {error}
         </Alert>
       )}
       {message && (
-        <Alert severity="success" title={message} data-testid={testIds.result} onRemove={() => setMessage(null)} />
+        <Alert severity="success" title={message} data-testid={testIds.result} onRemove={clearMessage} />
       )}
       {pending && (
         <ConfirmModal
@@ -230,8 +204,8 @@ export function Controls({ overview, canControl, onDone }: Props) {
             pending.kind === 'candidate' ? 'Set share' : pending.kind === 'activate' ? 'Activate' : 'Roll back'
           }
           confirmationText={pending.kind === 'candidate' ? undefined : pending.version}
-          onConfirm={confirm}
-          onDismiss={() => setPending(null)}
+          onConfirm={send}
+          onDismiss={dismiss}
         />
       )}
     </Stack>
