@@ -340,14 +340,26 @@ export function controlRoomDashboard(
   return built;
 }
 
-/** Each region's health check as Up/Down tiles: the Regions dashboard's first panel, repeated on the executive one. */
-export function regionHealth(spec: { id: number; at: [number, number, number, number]; description?: string }) {
+/**
+ * A 0/1 series as red Down / green Up tiles (a scrape target, a region's health check): one tile per
+ * series, coloured by its background.
+ */
+export function upDownStat(spec: {
+  id: number;
+  title: string;
+  at: [number, number, number, number];
+  expr: string;
+  legend: string;
+  description?: string;
+  /** Also print each tile's series name (several tiles side by side). */
+  named?: boolean;
+}) {
   return stat({
     id: spec.id,
-    title: 'Region health',
+    title: spec.title,
     ...(spec.description === undefined ? {} : { description: spec.description }),
     at: spec.at,
-    queries: [{ expr: 'max without (instance) (tms_region_up)', legend: '{{region}}' }],
+    queries: [{ expr: spec.expr, legend: spec.legend }],
     steps: [
       ['red', null],
       ['green', 1],
@@ -360,6 +372,17 @@ export function regionHealth(spec: { id: number; at: [number, number, number, nu
     ],
     colorMode: 'background',
     graphMode: 'none',
-    textMode: 'value_and_name',
+    ...(spec.named ? { textMode: 'value_and_name' as const } : {}),
+  });
+}
+
+/** Each region's health check as Up/Down tiles: the Regions dashboard's first panel, repeated on the executive one. */
+export function regionHealth(spec: { id: number; at: [number, number, number, number]; description?: string }) {
+  return upDownStat({
+    ...spec,
+    title: 'Region health',
+    expr: 'max without (instance) (tms_region_up)',
+    legend: '{{region}}',
+    named: true,
   });
 }

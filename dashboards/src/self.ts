@@ -1,5 +1,5 @@
 import { planValue } from '../../core/plan-targets.ts';
-import { bargauge, controlRoomDashboard, fixedColor, stat, timeseries, valueText } from './common.ts';
+import { bargauge, controlRoomDashboard, fixedColor, stat, timeseries, upDownStat } from './common.ts';
 
 export const selfDashboard = () =>
   controlRoomDashboard(
@@ -9,23 +9,12 @@ export const selfDashboard = () =>
       description: 'The exporter, the alert receiver, the agent queue and the process.',
     },
     [
-      stat({
+      upDownStat({
         id: 1,
         title: 'Scrape target up',
         at: [0, 0, 6, 4],
-        queries: [{ expr: 'up{job="controlroom"}', legend: '{{instance}}' }],
-        steps: [
-          ['red', null],
-          ['green', 1],
-        ],
-        mappings: [
-          valueText([
-            [0, 'Down', 'red'],
-            [1, 'Up', 'green'],
-          ]),
-        ],
-        colorMode: 'background',
-        graphMode: 'none',
+        expr: 'up{job="controlroom"}',
+        legend: '{{instance}}',
       }),
       bargauge({
         id: 2,
