@@ -19,7 +19,7 @@ import { FailoverEngine } from './engine.ts';
 import { judgeObjectives } from './integrity.ts';
 import { requestFailover, waitForEvent } from './requests.ts';
 import { loadRouting } from './routes.ts';
-import { failoverSettings, type FailoverConfig, type RegionSpec } from './settings.ts';
+import { failoverSettings, type FailoverConfig, type FailoverSettings, type RegionSpec } from './settings.ts';
 import { SimulatedJobQueue } from './sim-jobs.ts';
 import { loadRegions, syncRegions } from './store.ts';
 
@@ -339,6 +339,107 @@ export async function recordExercise(
   return { id, scope: `${exercise.kind}-${id}` };
 }
 
+/** What a drill or game day runs against, ready: both regions healthy, the client writing, warmed up. */
+export interface SimulatedRegions {
+  primary: SimRegion;
+  secondary: SimRegion;
+  engine: FailoverEngine;
+  client: DrillClient;
+  settings: FailoverSettings;
+  /** Milliseconds left before the exercise's timeout (at least 1). */
+  left: () => number;
+}
+
+/**
+ * Runs `body` against two simulated regions (a primary and its replica) of the exercise's own scope,
+ * under a failover engine of that scope, with a client writing every `writeIntervalMs` to whichever is
+ * primary, once both are healthy and the client has warmed up. However `body` ends, the client, engine
+ * and regions are stopped and the scope's regions removed (its evidence stays).
+ */
+export async function withSimulatedRegions<T>(
+  spec: {
+    pool: Pool;
+    config: FailoverConfig;
+    logger: Logger;
+    log: Logger;
+    scope: string;
+    /** Region names are `<prefix>-primary` and `<prefix>-secondary`. */
+    prefix: string;
+    replicationLagMs: number;
+    writeIntervalMs: number;
+    warmupMs: number;
+    timeoutMs: number;
+    /** The exercise's own engine settings (automatic or not, step and drain times). */
+    settings: Partial<FailoverSettings>;
+  },
+  body: (regions: SimulatedRegions) => Promise<T>
+): Promise<T> {
+  const { pool, scope, log } = spec;
+  const primary = new SimRegion(`${spec.prefix}-primary`, true, spec.replicationLagMs);
+  const secondary = new SimRegion(`${spec.prefix}-secondary`, false, spec.replicationLagMs);
+  secondary.upstream = primary;
+  const settings = failoverSettings(spec.config, {
+    scope,
+    holder: `${spec.config.CONTROLROOM_INSTANCE_ID}/${scope}`,
+    checkIntervalMs: 100,
+    checkTimeoutMs: 1_000,
+    leaseMs: 5_000,
+    pollMs: 20,
+    ...spec.settings,
+  });
+  let engine: FailoverEngine | null = null;
+  const client = new DrillClient(pool, scope, spec.writeIntervalMs);
+  try {
+    await primary.start();
+    await secondary.start();
+    await syncRegions(pool, scope, [primary.spec('primary'), secondary.spec('secondary')], log);
+    const started = new FailoverEngine(pool, settings, spec.logger);
+    engine = started;
+    await started.start();
+    const deadline = Date.now() + spec.timeoutMs;
+    const left = () => Math.max(1, deadline - Date.now());
+    await until(
+      async () => started.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy),
+      left(),
+      'both regions healthy'
+    );
+    client.start();
+    await until(() => client.acks.length > 0, left(), 'the first write');
+    await sleep(spec.warmupMs);
+    return await body({ primary, secondary, engine: started, client, settings, left });
+  } finally {
+    await client.stop();
+    await engine?.stop();
+    await Promise.all([primary.close(), secondary.close()]);
+    await removeSimulatedScope(pool, scope, log);
+  }
+}
+
+/**
+ * An exercise that failed to run (a timeout, an error) is still recorded and audited as failed, with
+ * the error, so the evidence shows every attempt. Best effort: the original error is what the caller sees.
+ */
+export async function recordFailedExercise(
+  pool: Pool,
+  failed: { id: string; actor: string; action: string; payload: Record<string, unknown>; eventId?: string | null },
+  error: unknown
+): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  await pool
+    .query(
+      `UPDATE controlroom.failover_drills SET finished_at = now(), outcome = 'failed', event_id = coalesce($2, event_id),
+              details = details || jsonb_build_object('error', $3::text) WHERE id = $1`,
+      [failed.id, failed.eventId ?? null, message]
+    )
+    .catch(() => undefined);
+  await audit(pool, {
+    actor: failed.actor,
+    action: failed.action,
+    target: `failover_drills/${failed.id}`,
+    payload: { ...failed.payload, outcome: 'failed', error: message },
+  }).catch(() => undefined);
+}
+
 export async function runDrill({ pool, config, logger, options = {} }: RunDrillOptions): Promise<DrillResult> {
   const o = {
     stepMs: options.stepMs ?? 400,
@@ -357,208 +458,183 @@ export async function runDrill({ pool, config, logger, options = {} }: RunDrillO
   const { id, scope } = await recordExercise(pool, config, { kind: 'drill', actor: o.actor, startedAt, options: o });
   log.info({ drill: id, scope }, 'failover drill starting');
 
-  const primary = new SimRegion('drill-primary', true, o.replicationLagMs);
-  const secondary = new SimRegion('drill-secondary', false, o.replicationLagMs);
-  secondary.upstream = primary;
-  const settings = failoverSettings(config, {
-    scope,
-    holder: `${config.CONTROLROOM_INSTANCE_ID}/${scope}`,
-    checkIntervalMs: 100,
-    checkTimeoutMs: 1_000,
-    auto: false,
-    stepMs: o.stepMs,
-    leaseMs: 5_000,
-    drainMinMs: 150,
-    drainMaxMs: 5_000,
-    drainMaxLagSeconds: o.waitForReplication ? 0 : Number.POSITIVE_INFINITY,
-    pollMs: 20,
-  });
-  let engine: FailoverEngine | null = null;
-  const client = new DrillClient(pool, scope, o.writeIntervalMs);
   let eventId: string | null = null;
   try {
-    await primary.start();
-    await secondary.start();
-    await syncRegions(pool, scope, [primary.spec('primary'), secondary.spec('secondary')], log);
-    engine = new FailoverEngine(pool, settings, logger);
-    await engine.start();
-    const deadline = Date.now() + o.timeoutMs;
-    const left = () => Math.max(1, deadline - Date.now());
-    await until(
-      async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy),
-      left(),
-      'both drill regions healthy'
-    );
-    client.start();
-    await until(() => client.acks.length > 0, left(), 'the first write');
-    await sleep(o.warmupMs);
+    return await withSimulatedRegions(
+      {
+        pool,
+        config,
+        logger,
+        log,
+        scope,
+        prefix: 'drill',
+        replicationLagMs: o.replicationLagMs,
+        writeIntervalMs: o.writeIntervalMs,
+        warmupMs: o.warmupMs,
+        timeoutMs: o.timeoutMs,
+        settings: {
+          auto: false,
+          stepMs: o.stepMs,
+          drainMinMs: 150,
+          drainMaxMs: 5_000,
+          drainMaxLagSeconds: o.waitForReplication ? 0 : Number.POSITIVE_INFINITY,
+        },
+      },
+      async ({ primary, secondary, engine, client, settings, left }) => {
+        const t0 = Date.now();
+        const { event } = await requestFailover(
+          pool,
+          scope,
+          o.steps,
+          { target: secondary.name, steps: o.steps, force: false, reason: o.reason },
+          { actor: o.actor, role: 'drill' },
+          'drill'
+        );
+        eventId = event.id;
+        engine.wake();
+        const finished = await waitForEvent(pool, event.id, left());
+        if (finished.outcome !== 'completed')
+          throw new Error(`drill: the failover ended ${finished.outcome}: ${JSON.stringify(finished.details)}`);
+        const firstOnTarget = await until(
+          () => client.acks.find((a) => a.region === secondary.name),
+          left(),
+          'the first write on the new primary'
+        );
+        await sleep(o.settleMs);
+        await client.stop();
 
-    const t0 = Date.now();
-    const { event } = await requestFailover(
-      pool,
-      scope,
-      o.steps,
-      { target: secondary.name, steps: o.steps, force: false, reason: o.reason },
-      { actor: o.actor, role: 'drill' },
-      'drill'
-    );
-    eventId = event.id;
-    engine.wake();
-    const finished = await waitForEvent(pool, event.id, left());
-    if (finished.outcome !== 'completed')
-      throw new Error(`drill: the failover ended ${finished.outcome}: ${JSON.stringify(finished.details)}`);
-    const firstOnTarget = await until(
-      () => client.acks.find((a) => a.region === secondary.name),
-      left(),
-      'the first write on the new primary'
-    );
-    await sleep(o.settleMs);
-    await client.stop();
-
-    const fromAcks = client.acks.filter((a) => a.region === primary.name);
-    const lastOnSource = fromAcks[fromAcks.length - 1] ?? null;
-    const lost = fromAcks.filter((a) => !secondary.writes.has(a.id));
-    const kept = fromAcks.filter((a) => secondary.writes.has(a.id));
-    const newestLost = lost.reduce((m, a) => Math.max(m, a.at), 0);
-    const newestKept = kept.filter((a) => a.at <= (lost[0]?.at ?? Infinity)).reduce((m, a) => Math.max(m, a.at), 0);
-    const rpoSeconds = lost.length === 0 ? 0 : (newestLost - (newestKept || lost[0]!.at)) / 1000;
-    const rtoSeconds = (firstOnTarget.at - t0) / 1000;
-    const drain = (finished.details.drain ?? {}) as {
-      frozen_ms?: number;
-      target_lag_seconds?: number | null;
-      caught_up?: boolean;
-    };
-    const freezeSeconds = typeof drain.frozen_ms === 'number' ? drain.frozen_ms / 1000 : null;
-    const unavailable = lastOnSource ? (firstOnTarget.at - lastOnSource.at) / 1000 : null;
-    // Judged against the targets; a planned failover must also lose no acknowledged write at all.
-    const objectives = judgeObjectives(rtoSeconds, rpoSeconds, settings);
-    const failures = [
-      ...(objectives.rto_met === false
-        ? [`RTO ${rtoSeconds.toFixed(3)} s is over the ${settings.rtoTargetSeconds} s target`]
-        : []),
-      ...(objectives.rpo_met === false
-        ? [`RPO ${rpoSeconds.toFixed(3)} s is over the ${settings.rpoTargetSeconds} s target`]
-        : []),
-      ...(lost.length > 0 ? [`${lost.length} acknowledged writes missing on the new primary`] : []),
-    ];
-    const outcome: DrillResult['outcome'] = failures.length === 0 ? 'passed' : 'failed';
-    const details = {
-      options: o,
-      regions: { from: { name: primary.name, url: primary.url }, to: { name: secondary.name, url: secondary.url } },
-      event_timeline: finished.details.timeline ?? null,
-      drain,
-      promoted_at: secondary.promotedAt ? new Date(secondary.promotedAt).toISOString() : null,
-      writes_on_old_primary: fromAcks.length,
-      writes_on_new_primary: client.acks.length - fromAcks.length,
-      frozen_write_waits: client.frozenWaits,
-      write_errors: client.errors,
-      write_unavailable_seconds: unavailable,
-      write_freeze_seconds: freezeSeconds,
-      lost_write_ids: lost.slice(0, 50).map((a) => a.id),
-      objectives,
-      jobs: finished.details.jobs ?? null,
-      ...(outcome === 'failed' ? { failure: failures.join('; ') } : {}),
-    };
-    const finishedAt = new Date();
-    await pool.query(
-      `UPDATE controlroom.failover_drills
+        const fromAcks = client.acks.filter((a) => a.region === primary.name);
+        const lastOnSource = fromAcks[fromAcks.length - 1] ?? null;
+        const lost = fromAcks.filter((a) => !secondary.writes.has(a.id));
+        const kept = fromAcks.filter((a) => secondary.writes.has(a.id));
+        const newestLost = lost.reduce((m, a) => Math.max(m, a.at), 0);
+        const newestKept = kept.filter((a) => a.at <= (lost[0]?.at ?? Infinity)).reduce((m, a) => Math.max(m, a.at), 0);
+        const rpoSeconds = lost.length === 0 ? 0 : (newestLost - (newestKept || lost[0]!.at)) / 1000;
+        const rtoSeconds = (firstOnTarget.at - t0) / 1000;
+        const drain = (finished.details.drain ?? {}) as {
+          frozen_ms?: number;
+          target_lag_seconds?: number | null;
+          caught_up?: boolean;
+        };
+        const freezeSeconds = typeof drain.frozen_ms === 'number' ? drain.frozen_ms / 1000 : null;
+        const unavailable = lastOnSource ? (firstOnTarget.at - lastOnSource.at) / 1000 : null;
+        // Judged against the targets; a planned failover must also lose no acknowledged write at all.
+        const objectives = judgeObjectives(rtoSeconds, rpoSeconds, settings);
+        const failures = [
+          ...(objectives.rto_met === false
+            ? [`RTO ${rtoSeconds.toFixed(3)} s is over the ${settings.rtoTargetSeconds} s target`]
+            : []),
+          ...(objectives.rpo_met === false
+            ? [`RPO ${rpoSeconds.toFixed(3)} s is over the ${settings.rpoTargetSeconds} s target`]
+            : []),
+          ...(lost.length > 0 ? [`${lost.length} acknowledged writes missing on the new primary`] : []),
+        ];
+        const outcome: DrillResult['outcome'] = failures.length === 0 ? 'passed' : 'failed';
+        const details = {
+          options: o,
+          regions: { from: { name: primary.name, url: primary.url }, to: { name: secondary.name, url: secondary.url } },
+          event_timeline: finished.details.timeline ?? null,
+          drain,
+          promoted_at: secondary.promotedAt ? new Date(secondary.promotedAt).toISOString() : null,
+          writes_on_old_primary: fromAcks.length,
+          writes_on_new_primary: client.acks.length - fromAcks.length,
+          frozen_write_waits: client.frozenWaits,
+          write_errors: client.errors,
+          write_unavailable_seconds: unavailable,
+          write_freeze_seconds: freezeSeconds,
+          lost_write_ids: lost.slice(0, 50).map((a) => a.id),
+          objectives,
+          jobs: finished.details.jobs ?? null,
+          ...(outcome === 'failed' ? { failure: failures.join('; ') } : {}),
+        };
+        const finishedAt = new Date();
+        await pool.query(
+          `UPDATE controlroom.failover_drills
           SET finished_at = $2, outcome = $3, event_id = $4, rto_seconds = $5, rpo_seconds = $6,
               writes_acknowledged = $7, writes_lost = $8, details = $9,
               rto_target_seconds = $10, rpo_target_seconds = $11, rto_met = $12, rpo_met = $13
         WHERE id = $1`,
-      [
-        id,
-        finishedAt,
-        outcome,
-        event.id,
-        rtoSeconds,
-        rpoSeconds,
-        client.acks.length,
-        lost.length,
-        JSON.stringify(details),
-        settings.rtoTargetSeconds,
-        settings.rpoTargetSeconds,
-        objectives.rto_met,
-        objectives.rpo_met,
-      ]
+          [
+            id,
+            finishedAt,
+            outcome,
+            event.id,
+            rtoSeconds,
+            rpoSeconds,
+            client.acks.length,
+            lost.length,
+            JSON.stringify(details),
+            settings.rtoTargetSeconds,
+            settings.rpoTargetSeconds,
+            objectives.rto_met,
+            objectives.rpo_met,
+          ]
+        );
+        const result: DrillResult = {
+          id,
+          kind: 'drill',
+          scenario: null,
+          scope,
+          event_id: event.id,
+          outcome,
+          rto_target_seconds: settings.rtoTargetSeconds,
+          rpo_target_seconds: settings.rpoTargetSeconds,
+          rto_met: objectives.rto_met,
+          rpo_met: objectives.rpo_met,
+          from: primary.name,
+          to: secondary.name,
+          steps: finished.steps ?? o.steps,
+          started_at: startedAt.toISOString(),
+          finished_at: finishedAt.toISOString(),
+          rto_seconds: rtoSeconds,
+          rpo_seconds: rpoSeconds,
+          writes_acknowledged: client.acks.length,
+          writes_lost: lost.length,
+          write_freeze_seconds: freezeSeconds,
+          write_unavailable_seconds: unavailable,
+          details,
+        };
+        await audit(pool, {
+          actor: o.actor,
+          action: 'failover.drill',
+          target: `failover_drills/${id}`,
+          payload: {
+            scope,
+            event_id: event.id,
+            outcome,
+            rto_seconds: rtoSeconds,
+            rpo_seconds: rpoSeconds,
+            rto_target_seconds: settings.rtoTargetSeconds,
+            rpo_target_seconds: settings.rpoTargetSeconds,
+            rto_met: objectives.rto_met,
+            rpo_met: objectives.rpo_met,
+            writes_acknowledged: result.writes_acknowledged,
+            writes_lost: result.writes_lost,
+            write_freeze_seconds: freezeSeconds,
+            steps: result.steps,
+          },
+        });
+        log.info(
+          {
+            drill: id,
+            outcome,
+            rto_seconds: rtoSeconds,
+            rpo_seconds: rpoSeconds,
+            writes: result.writes_acknowledged,
+            lost: lost.length,
+          },
+          'failover drill finished'
+        );
+        return result;
+      }
     );
-    const result: DrillResult = {
-      id,
-      kind: 'drill',
-      scenario: null,
-      scope,
-      event_id: event.id,
-      outcome,
-      rto_target_seconds: settings.rtoTargetSeconds,
-      rpo_target_seconds: settings.rpoTargetSeconds,
-      rto_met: objectives.rto_met,
-      rpo_met: objectives.rpo_met,
-      from: primary.name,
-      to: secondary.name,
-      steps: finished.steps ?? o.steps,
-      started_at: startedAt.toISOString(),
-      finished_at: finishedAt.toISOString(),
-      rto_seconds: rtoSeconds,
-      rpo_seconds: rpoSeconds,
-      writes_acknowledged: client.acks.length,
-      writes_lost: lost.length,
-      write_freeze_seconds: freezeSeconds,
-      write_unavailable_seconds: unavailable,
-      details,
-    };
-    await audit(pool, {
-      actor: o.actor,
-      action: 'failover.drill',
-      target: `failover_drills/${id}`,
-      payload: {
-        scope,
-        event_id: event.id,
-        outcome,
-        rto_seconds: rtoSeconds,
-        rpo_seconds: rpoSeconds,
-        rto_target_seconds: settings.rtoTargetSeconds,
-        rpo_target_seconds: settings.rpoTargetSeconds,
-        rto_met: objectives.rto_met,
-        rpo_met: objectives.rpo_met,
-        writes_acknowledged: result.writes_acknowledged,
-        writes_lost: result.writes_lost,
-        write_freeze_seconds: freezeSeconds,
-        steps: result.steps,
-      },
-    });
-    log.info(
-      {
-        drill: id,
-        outcome,
-        rto_seconds: rtoSeconds,
-        rpo_seconds: rpoSeconds,
-        writes: result.writes_acknowledged,
-        lost: lost.length,
-      },
-      'failover drill finished'
-    );
-    return result;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    await pool
-      .query(
-        `UPDATE controlroom.failover_drills SET finished_at = now(), outcome = 'failed', event_id = $2,
-                details = details || jsonb_build_object('error', $3::text) WHERE id = $1`,
-        [id, eventId, message]
-      )
-      .catch(() => undefined);
-    await audit(pool, {
-      actor: o.actor,
-      action: 'failover.drill',
-      target: `failover_drills/${id}`,
-      payload: { scope, outcome: 'failed', error: message },
-    }).catch(() => undefined);
+    await recordFailedExercise(
+      pool,
+      { id, actor: o.actor, action: 'failover.drill', payload: { scope }, eventId },
+      error
+    );
     throw error;
-  } finally {
-    await client.stop();
-    await engine?.stop();
-    await Promise.all([primary.close(), secondary.close()]);
-    await removeSimulatedScope(pool, scope, log);
   }
 }
 

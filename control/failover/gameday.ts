@@ -14,19 +14,16 @@
  */
 import { audit } from '../../core/audit.ts';
 import {
-  DrillClient,
   recordExercise,
-  removeSimulatedScope,
-  SimRegion,
+  recordFailedExercise,
   sleep,
   until,
+  withSimulatedRegions,
   type RunDrillOptions,
 } from './drill.ts';
-import { FailoverEngine } from './engine.ts';
 import { CHECK_LATENCY_BUCKETS } from './health.ts';
 import { judgeObjectives, type Objectives } from './integrity.ts';
-import { failoverSettings } from './settings.ts';
-import { loadRegions, syncRegions } from './store.ts';
+import { loadRegions } from './store.ts';
 
 export const GAMEDAY_SCENARIOS = ['primary-db-loss', 'upstream-degraded'] as const;
 export type GameDayScenario = (typeof GAMEDAY_SCENARIOS)[number];
@@ -87,222 +84,194 @@ export async function runGameDay(
   });
   log.info({ gameday: id, scope }, 'game day starting');
 
-  const primary = new SimRegion('gameday-primary', true, o.replicationLagMs);
-  const secondary = new SimRegion('gameday-secondary', false, o.replicationLagMs);
-  secondary.upstream = primary;
-  // Automatic failover on, production thresholds (3 failures in a row) at a fast check interval.
-  const settings = failoverSettings(config, {
-    scope,
-    holder: `${config.CONTROLROOM_INSTANCE_ID}/${scope}`,
-    checkIntervalMs: 100,
-    checkTimeoutMs: 1_000,
-    unhealthyAfter: 3,
-    healthyAfter: 2,
-    auto: true,
-    leaseMs: 5_000,
-    pollMs: 20,
-  });
-  let engine: FailoverEngine | null = null;
-  const client = new DrillClient(pool, scope, 5);
   try {
-    await primary.start();
-    await secondary.start();
-    await syncRegions(pool, scope, [primary.spec('primary'), secondary.spec('secondary')], log);
-    engine = new FailoverEngine(pool, settings, logger);
-    await engine.start();
-    const deadline = Date.now() + o.timeoutMs;
-    const left = () => Math.max(1, deadline - Date.now());
-    await until(
-      async () => engine!.isLeader && (await loadRegions(pool, scope)).every((r) => r.healthy),
-      left(),
-      'both regions healthy'
-    );
-    client.start();
-    await until(() => client.acks.length > 0, left(), 'the first write');
-    await sleep(o.warmupMs);
+    return await withSimulatedRegions(
+      {
+        pool,
+        config,
+        logger,
+        log,
+        scope,
+        prefix: 'gameday',
+        replicationLagMs: o.replicationLagMs,
+        writeIntervalMs: 5,
+        warmupMs: o.warmupMs,
+        timeoutMs: o.timeoutMs,
+        // Automatic failover on, production thresholds (3 failures in a row) at a fast check interval.
+        settings: { unhealthyAfter: 3, healthyAfter: 2, auto: true },
+      },
+      async ({ primary, secondary, client, settings, left }) => {
+        const expectations: GameDayResult['expectations'] = [];
+        let rto: number | null = null;
+        let rpo: number | null = null;
+        let lostCount = 0;
+        const details: Record<string, unknown> = { options: o };
 
-    const expectations: GameDayResult['expectations'] = [];
-    let rto: number | null = null;
-    let rpo: number | null = null;
-    let lostCount = 0;
-    const details: Record<string, unknown> = { options: o };
-
-    if (scenario === 'primary-db-loss') {
-      primary.lose();
-      const lossAt = primary.lostAt!;
-      const firstOnTarget = await until(
-        () => client.acks.find((a) => a.region === secondary.name),
-        left(),
-        'the first write on the secondary'
-      );
-      await sleep(200);
-      await client.stop();
-      const fromPrimary = client.acks.filter((a) => a.region === primary.name);
-      const lost = fromPrimary.filter((a) => !secondary.writes.has(a.id));
-      const kept = fromPrimary.filter((a) => secondary.writes.has(a.id));
-      const newestLost = lost.reduce((m, a) => Math.max(m, a.at), 0);
-      const newestKept = kept.reduce((m, a) => Math.max(m, a.at), 0);
-      lostCount = lost.length;
-      rto = (firstOnTarget.at - lossAt) / 1000;
-      rpo = lost.length === 0 ? 0 : (newestLost - newestKept) / 1000;
-      const events = await pool.query<{ id: string; kind: string; to_region: string }>(
-        `SELECT id::text AS id, kind, to_region FROM controlroom.failover_events WHERE scope = $1 ORDER BY id`,
-        [scope]
-      );
-      const auto = events.rows.find((e) => e.kind === 'auto' && e.to_region === secondary.name);
-      expectations.push({
-        what: 'automatic failover to the secondary',
-        met: Boolean(auto),
-        detail: auto ? `failover_events ${auto.id}` : 'no automatic failover happened',
-      });
-      details.loss_at = new Date(lossAt).toISOString();
-      details.failover_event_id = auto?.id ?? null;
-      details.writes_refused_during_outage = client.failures.filter((f) => f.at >= lossAt).length;
-      details.lost_write_ids = lost.slice(0, 50).map((a) => a.id);
-    } else {
-      const degradedAt = Date.now();
-      primary.healthDelayMs = o.degradedLatencyMs;
-      primary.healthStatus = 'degraded: upstream openai slow';
-      primary.jobs.mode = 'stuck';
-      primary.jobs.enqueue(25);
-      const acksBefore = client.acks.length;
-      await sleep(o.observeMs);
-      await client.stop();
-      const events = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM controlroom.failover_events WHERE scope = $1`,
-        [scope]
-      );
-      const region = (await loadRegions(pool, scope)).find((r) => r.name === primary.name)!;
-      const lat = await pool.query<{ buckets: string[]; count: string }>(
-        `SELECT check_latency_buckets AS buckets, check_latency_count AS count FROM controlroom.regions WHERE scope = $1 AND name = $2`,
-        [scope, primary.name]
-      );
-      const writesDuring = client.acks.filter((a) => a.at >= degradedAt).length;
-      const slowChecks =
-        Number(lat.rows[0]!.count) - Number(lat.rows[0]!.buckets[CHECK_LATENCY_BUCKETS.indexOf(0.15)] ?? 0);
-      expectations.push(
-        {
-          what: 'no failover (the upstream is shared; moving regions would not help)',
-          met: events.rows[0]!.n === 0,
-          detail: `${events.rows[0]!.n} failover events`,
-        },
-        {
-          what: 'the primary stays healthy and active',
-          met: region.healthy && region.active,
-          detail: `healthy ${region.healthy}, active ${region.active}`,
-        },
-        {
-          what: 'writes keep flowing',
-          met: writesDuring > 0 && client.errors === 0,
-          detail: `${writesDuring} writes acknowledged while degraded, ${client.errors} refused`,
-        },
-        {
-          what: 'the slowdown shows in the read-latency histogram',
-          met: slowChecks > 0,
-          detail: `${slowChecks} health checks over 150 ms`,
+        if (scenario === 'primary-db-loss') {
+          primary.lose();
+          const lossAt = primary.lostAt!;
+          const firstOnTarget = await until(
+            () => client.acks.find((a) => a.region === secondary.name),
+            left(),
+            'the first write on the secondary'
+          );
+          await sleep(200);
+          await client.stop();
+          const fromPrimary = client.acks.filter((a) => a.region === primary.name);
+          const lost = fromPrimary.filter((a) => !secondary.writes.has(a.id));
+          const kept = fromPrimary.filter((a) => secondary.writes.has(a.id));
+          const newestLost = lost.reduce((m, a) => Math.max(m, a.at), 0);
+          const newestKept = kept.reduce((m, a) => Math.max(m, a.at), 0);
+          lostCount = lost.length;
+          rto = (firstOnTarget.at - lossAt) / 1000;
+          rpo = lost.length === 0 ? 0 : (newestLost - newestKept) / 1000;
+          const events = await pool.query<{ id: string; kind: string; to_region: string }>(
+            `SELECT id::text AS id, kind, to_region FROM controlroom.failover_events WHERE scope = $1 ORDER BY id`,
+            [scope]
+          );
+          const auto = events.rows.find((e) => e.kind === 'auto' && e.to_region === secondary.name);
+          expectations.push({
+            what: 'automatic failover to the secondary',
+            met: Boolean(auto),
+            detail: auto ? `failover_events ${auto.id}` : 'no automatic failover happened',
+          });
+          details.loss_at = new Date(lossAt).toISOString();
+          details.failover_event_id = auto?.id ?? null;
+          details.writes_refused_during_outage = client.failures.filter((f) => f.at >= lossAt).length;
+          details.lost_write_ids = lost.slice(0, 50).map((a) => a.id);
+        } else {
+          const degradedAt = Date.now();
+          primary.healthDelayMs = o.degradedLatencyMs;
+          primary.healthStatus = 'degraded: upstream openai slow';
+          primary.jobs.mode = 'stuck';
+          primary.jobs.enqueue(25);
+          const acksBefore = client.acks.length;
+          await sleep(o.observeMs);
+          await client.stop();
+          const events = await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM controlroom.failover_events WHERE scope = $1`,
+            [scope]
+          );
+          const region = (await loadRegions(pool, scope)).find((r) => r.name === primary.name)!;
+          const lat = await pool.query<{ buckets: string[]; count: string }>(
+            `SELECT check_latency_buckets AS buckets, check_latency_count AS count FROM controlroom.regions WHERE scope = $1 AND name = $2`,
+            [scope, primary.name]
+          );
+          const writesDuring = client.acks.filter((a) => a.at >= degradedAt).length;
+          const slowChecks =
+            Number(lat.rows[0]!.count) - Number(lat.rows[0]!.buckets[CHECK_LATENCY_BUCKETS.indexOf(0.15)] ?? 0);
+          expectations.push(
+            {
+              what: 'no failover (the upstream is shared; moving regions would not help)',
+              met: events.rows[0]!.n === 0,
+              detail: `${events.rows[0]!.n} failover events`,
+            },
+            {
+              what: 'the primary stays healthy and active',
+              met: region.healthy && region.active,
+              detail: `healthy ${region.healthy}, active ${region.active}`,
+            },
+            {
+              what: 'writes keep flowing',
+              met: writesDuring > 0 && client.errors === 0,
+              detail: `${writesDuring} writes acknowledged while degraded, ${client.errors} refused`,
+            },
+            {
+              what: 'the slowdown shows in the read-latency histogram',
+              met: slowChecks > 0,
+              detail: `${slowChecks} health checks over 150 ms`,
+            }
+          );
+          rpo = 0;
+          details.writes_while_degraded = writesDuring;
+          details.writes_before = acksBefore;
+          details.stalled_jobs = primary.jobs.depth;
         }
-      );
-      rpo = 0;
-      details.writes_while_degraded = writesDuring;
-      details.writes_before = acksBefore;
-      details.stalled_jobs = primary.jobs.depth;
-    }
 
-    const objectives = judgeObjectives(rto, rpo, settings);
-    if (scenario === 'primary-db-loss') {
-      expectations.push(
-        {
-          what: `RTO within ${settings.rtoTargetSeconds} s`,
-          met: objectives.rto_met === true,
-          detail: `RTO ${rto?.toFixed(3)} s`,
-        },
-        {
-          what: `RPO within ${settings.rpoTargetSeconds} s`,
-          met: objectives.rpo_met === true,
-          detail: `RPO ${rpo?.toFixed(3)} s (${lostCount} writes lost)`,
+        const objectives = judgeObjectives(rto, rpo, settings);
+        if (scenario === 'primary-db-loss') {
+          expectations.push(
+            {
+              what: `RTO within ${settings.rtoTargetSeconds} s`,
+              met: objectives.rto_met === true,
+              detail: `RTO ${rto?.toFixed(3)} s`,
+            },
+            {
+              what: `RPO within ${settings.rpoTargetSeconds} s`,
+              met: objectives.rpo_met === true,
+              detail: `RPO ${rpo?.toFixed(3)} s (${lostCount} writes lost)`,
+            }
+          );
         }
-      );
-    }
-    const outcome: GameDayResult['outcome'] = expectations.every((e) => e.met) ? 'passed' : 'failed';
-    const finishedAt = new Date();
-    Object.assign(details, {
-      objectives,
-      expectations,
-      writes_acknowledged: client.acks.length,
-      write_errors: client.errors,
-    });
-    const failed = expectations.filter((e) => !e.met);
-    if (failed.length) details.failure = failed.map((e) => `${e.what}: ${e.detail}`).join('; ');
-    await pool.query(
-      `UPDATE controlroom.failover_drills
+        const outcome: GameDayResult['outcome'] = expectations.every((e) => e.met) ? 'passed' : 'failed';
+        const finishedAt = new Date();
+        Object.assign(details, {
+          objectives,
+          expectations,
+          writes_acknowledged: client.acks.length,
+          write_errors: client.errors,
+        });
+        const failed = expectations.filter((e) => !e.met);
+        if (failed.length) details.failure = failed.map((e) => `${e.what}: ${e.detail}`).join('; ');
+        await pool.query(
+          `UPDATE controlroom.failover_drills
           SET finished_at = $2, outcome = $3, rto_seconds = $4, rpo_seconds = $5, writes_acknowledged = $6, writes_lost = $7, details = $8,
               rto_met = $9, rpo_met = $10, event_id = $11
         WHERE id = $1`,
-      [
-        id,
-        finishedAt,
-        outcome,
-        rto,
-        rpo,
-        client.acks.length,
-        lostCount,
-        JSON.stringify(details),
-        objectives.rto_met,
-        objectives.rpo_met,
-        details.failover_event_id ?? null,
-      ]
+          [
+            id,
+            finishedAt,
+            outcome,
+            rto,
+            rpo,
+            client.acks.length,
+            lostCount,
+            JSON.stringify(details),
+            objectives.rto_met,
+            objectives.rpo_met,
+            details.failover_event_id ?? null,
+          ]
+        );
+        await audit(pool, {
+          actor: o.actor,
+          action: 'failover.gameday',
+          target: `failover_drills/${id}`,
+          payload: {
+            scope,
+            scenario,
+            outcome,
+            rto_seconds: rto,
+            rpo_seconds: rpo,
+            objectives,
+            expectations,
+            writes_lost: lostCount,
+          },
+        });
+        log.info({ gameday: id, outcome, rto_seconds: rto, rpo_seconds: rpo }, 'game day finished');
+        return {
+          id,
+          kind: 'gameday',
+          scenario,
+          scope,
+          outcome,
+          started_at: startedAt.toISOString(),
+          finished_at: finishedAt.toISOString(),
+          rto_seconds: rto,
+          rpo_seconds: rpo,
+          objectives,
+          writes_acknowledged: client.acks.length,
+          writes_lost: lostCount,
+          expectations,
+          details,
+        };
+      }
     );
-    await audit(pool, {
-      actor: o.actor,
-      action: 'failover.gameday',
-      target: `failover_drills/${id}`,
-      payload: {
-        scope,
-        scenario,
-        outcome,
-        rto_seconds: rto,
-        rpo_seconds: rpo,
-        objectives,
-        expectations,
-        writes_lost: lostCount,
-      },
-    });
-    log.info({ gameday: id, outcome, rto_seconds: rto, rpo_seconds: rpo }, 'game day finished');
-    return {
-      id,
-      kind: 'gameday',
-      scenario,
-      scope,
-      outcome,
-      started_at: startedAt.toISOString(),
-      finished_at: finishedAt.toISOString(),
-      rto_seconds: rto,
-      rpo_seconds: rpo,
-      objectives,
-      writes_acknowledged: client.acks.length,
-      writes_lost: lostCount,
-      expectations,
-      details,
-    };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    await pool
-      .query(
-        `UPDATE controlroom.failover_drills SET finished_at = now(), outcome = 'failed', details = details || jsonb_build_object('error', $2::text) WHERE id = $1`,
-        [id, message]
-      )
-      .catch(() => undefined);
-    await audit(pool, {
-      actor: o.actor,
-      action: 'failover.gameday',
-      target: `failover_drills/${id}`,
-      payload: { scope, scenario, outcome: 'failed', error: message },
-    }).catch(() => undefined);
+    await recordFailedExercise(
+      pool,
+      { id, actor: o.actor, action: 'failover.gameday', payload: { scope, scenario } },
+      error
+    );
     throw error;
-  } finally {
-    await client.stop();
-    await engine?.stop();
-    await Promise.all([primary.close(), secondary.close()]);
-    await removeSimulatedScope(pool, scope, log);
   }
 }
