@@ -21,6 +21,8 @@ export class CollectorRunner {
   private readonly duration: Gauge<'collector'>;
   private readonly errors: Counter<'collector'>;
   private readonly lastSuccess: Gauge<'collector'>;
+  /** When each collector's snapshot was last replaced (epoch ms), for the staleness gauge. */
+  private readonly refreshedAt = new Map<string, number>();
 
   constructor(
     readonly registry: Registry,
@@ -44,6 +46,18 @@ export class CollectorRunner {
       help: 'Unix time of the last successful refresh of each collector.',
       labelNames: ['collector'],
       registers: [registry],
+    });
+    const refreshedAt = this.refreshedAt;
+    new Gauge({
+      name: 'controlroom_exporter_snapshot_age_seconds',
+      help: 'Age of the snapshot each collector serves (time since its last successful refresh), at the scrape; absent before the first.',
+      labelNames: ['collector'],
+      registers: [registry],
+      // Computed at the scrape from a timestamp: no SQL, and a stuck refresh shows as a growing age.
+      collect() {
+        const now = Date.now();
+        for (const [collector, at] of refreshedAt) this.set({ collector }, (now - at) / 1000);
+      },
     });
     for (const c of collectors) {
       // Present from the first scrape, so "no errors yet" reads 0 rather than absent.
@@ -103,7 +117,9 @@ export class CollectorRunner {
     const started = process.hrtime.bigint();
     try {
       await collector.refresh();
-      this.lastSuccess.set(labels, Date.now() / 1000);
+      const now = Date.now();
+      this.refreshedAt.set(collector.name, now);
+      this.lastSuccess.set(labels, now / 1000);
     } catch (error) {
       this.errors.inc(labels);
       this.logger.warn({ err: error, collector: collector.name }, 'collector refresh failed');
