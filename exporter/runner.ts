@@ -66,9 +66,18 @@ export class CollectorRunner {
     collectDefaultMetrics({ register: registry });
   }
 
+  /**
+   * Refreshes every collector at once (the first scrape has every series), then each on its own interval,
+   * the collectors sharing an interval spread evenly over it: a scrape meets at most one refresh's work on
+   * the event loop and the pool, instead of all of them every interval at the same instant.
+   */
   start(): void {
     this.stopped = false;
-    for (const collector of this.collectors) this.schedule(collector, 0);
+    const byInterval = new Map<number, Collector[]>();
+    for (const c of this.collectors) byInterval.set(c.intervalMs, [...(byInterval.get(c.intervalMs) ?? []), c]);
+    for (const [intervalMs, group] of byInterval) {
+      group.forEach((collector, i) => this.schedule(collector, 0, Math.round((intervalMs * i) / group.length)));
+    }
   }
 
   async stop(): Promise<void> {
@@ -94,11 +103,12 @@ export class CollectorRunner {
     await this.runOnce(collector);
   }
 
-  private schedule(collector: Collector, delayMs: number): void {
+  /** Runs the collector after `delayMs`, then every intervalMs; `phaseMs` delays the second run only (its slot). */
+  private schedule(collector: Collector, delayMs: number, phaseMs = 0): void {
     if (this.stopped) return;
     const timer = setTimeout(async () => {
       await this.runOnce(collector);
-      this.schedule(collector, collector.intervalMs);
+      this.schedule(collector, collector.intervalMs + phaseMs);
     }, delayMs);
     timer.unref();
     this.timers.set(collector.name, timer);
