@@ -186,6 +186,39 @@ describe('usage against plan limits', () => {
     assert.equal(await restarted.value('tms_usage_ratio', { company_id: ids[0]!, feature: 'api_access' }), 1.05);
   });
 
+  test('the ranking kept refresh by refresh lists the same tenants, in the same order, as one built afresh', async () => {
+    // starter rates: 50 included per month. Ten tenants climb past 80 % and overtake each other in
+    // uneven steps, with ties; the cap lists 4. A new exporter ranks everything from scratch each round.
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await tenant(`Climber ${i}`, 'starter'));
+    const kept = testExporter(db.pool, { EXPORTER_USAGE_CAP: 4 });
+    const listed = (m: Map<string, number>) => Object.fromEntries(seriesOf(m, 'tms_usage_ratio'));
+    for (let round = 0; round < 8; round++) {
+      for (const [i, id] of ids.entries()) {
+        const qty = ((i * 7 + round * 3) % 5) * 2 + (i % 3 === round % 3 ? 6 : 0);
+        if (qty > 0) await use(id, 'rates', qty);
+      }
+      await kept.runner.refreshAll();
+      const afresh = testExporter(db.pool, { EXPORTER_USAGE_CAP: 4 });
+      await afresh.runner.refreshAll();
+      const [mk, mf] = [await kept.scrape(), await afresh.scrape()];
+      assert.deepEqual(listed(mk), listed(mf), `round ${round}: tms_usage_ratio`);
+      assert.deepEqual(
+        Object.fromEntries(seriesOf(mk, 'tms_usage_companies')),
+        Object.fromEntries(seriesOf(mf, 'tms_usage_companies')),
+        `round ${round}: bands`
+      );
+      assert.deepEqual(
+        Object.fromEntries(seriesOf(mk, 'tms_company_info')),
+        Object.fromEntries(seriesOf(mf, 'tms_company_info')),
+        `round ${round}: tms_company_info`
+      );
+    }
+    // By the end every tenant is past 80 %, so the cap decides who is listed.
+    assert.equal(await kept.value('tms_usage_companies', { feature: 'rates', band: 'lt80' }), 0);
+    assert.equal(Object.keys(listed(await kept.scrape())).length, 4);
+  });
+
   test('a refresh folds only the new events; another instance moving the cursor triggers a reload', async () => {
     const id = await tenant('Steady Freight', 'starter'); // rates: 50 included per month
     await use(id, 'rates', 35);

@@ -21,6 +21,8 @@ export class CollectorRunner {
   private readonly duration: Gauge<'collector'>;
   private readonly errors: Counter<'collector'>;
   private readonly lastSuccess: Gauge<'collector'>;
+  /** When each collector's snapshot was last replaced (epoch ms), for the staleness gauge. */
+  private readonly refreshedAt = new Map<string, number>();
 
   constructor(
     readonly registry: Registry,
@@ -45,6 +47,18 @@ export class CollectorRunner {
       labelNames: ['collector'],
       registers: [registry],
     });
+    const refreshedAt = this.refreshedAt;
+    new Gauge({
+      name: 'controlroom_exporter_snapshot_age_seconds',
+      help: 'Age of the snapshot each collector serves (time since its last successful refresh), at the scrape; absent before the first.',
+      labelNames: ['collector'],
+      registers: [registry],
+      // Computed at the scrape from a timestamp: no SQL, and a stuck refresh shows as a growing age.
+      collect() {
+        const now = Date.now();
+        for (const [collector, at] of refreshedAt) this.set({ collector }, (now - at) / 1000);
+      },
+    });
     for (const c of collectors) {
       // Present from the first scrape, so "no errors yet" reads 0 rather than absent.
       this.errors.inc({ collector: c.name }, 0);
@@ -52,9 +66,18 @@ export class CollectorRunner {
     collectDefaultMetrics({ register: registry });
   }
 
+  /**
+   * Refreshes every collector at once (the first scrape has every series), then each on its own interval,
+   * the collectors sharing an interval spread evenly over it: a scrape meets at most one refresh's work on
+   * the event loop and the pool, instead of all of them every interval at the same instant.
+   */
   start(): void {
     this.stopped = false;
-    for (const collector of this.collectors) this.schedule(collector, 0);
+    const byInterval = new Map<number, Collector[]>();
+    for (const c of this.collectors) byInterval.set(c.intervalMs, [...(byInterval.get(c.intervalMs) ?? []), c]);
+    for (const [intervalMs, group] of byInterval) {
+      group.forEach((collector, i) => this.schedule(collector, 0, Math.round((intervalMs * i) / group.length)));
+    }
   }
 
   async stop(): Promise<void> {
@@ -80,11 +103,12 @@ export class CollectorRunner {
     await this.runOnce(collector);
   }
 
-  private schedule(collector: Collector, delayMs: number): void {
+  /** Runs the collector after `delayMs`, then every intervalMs; `phaseMs` delays the second run only (its slot). */
+  private schedule(collector: Collector, delayMs: number, phaseMs = 0): void {
     if (this.stopped) return;
     const timer = setTimeout(async () => {
       await this.runOnce(collector);
-      this.schedule(collector, collector.intervalMs);
+      this.schedule(collector, collector.intervalMs + phaseMs);
     }, delayMs);
     timer.unref();
     this.timers.set(collector.name, timer);
@@ -103,7 +127,9 @@ export class CollectorRunner {
     const started = process.hrtime.bigint();
     try {
       await collector.refresh();
-      this.lastSuccess.set(labels, Date.now() / 1000);
+      const now = Date.now();
+      this.refreshedAt.set(collector.name, now);
+      this.lastSuccess.set(labels, now / 1000);
     } catch (error) {
       this.errors.inc(labels);
       this.logger.warn({ err: error, collector: collector.name }, 'collector refresh failed');

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { buildApp } from '../../cli/app.ts';
 import { projectRoot } from '../../core/config.ts';
@@ -10,11 +11,13 @@ import { createLogger } from '../../core/logger.ts';
 import { createDatabaseIfMissing, startEmbeddedPostgres } from '../../db/embedded.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createExporter, type Exporter } from '../../exporter/exporter.ts';
+import { renderMetrics } from '../../exporter/exposition.ts';
 import { testSettings } from '../../testing/exporter.ts';
 import { freePort, startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
-import { fmtMs, percentile, scrapeLatencies, timed } from '../stats.ts';
+import { fmtMs, percentile, timed } from '../stats.ts';
 import { insertLiveBatch, loadDataset, type DatasetSize } from './dataset.ts';
 import { naiveRegistry } from './naive.ts';
+import { scrapeLatenciesFromThread as scrapeLatencies } from './scraper.ts';
 
 /**
  * bench/exporter: /metrics latency and refresh cost of the incremental exporter against a naive
@@ -31,7 +34,10 @@ import { naiveRegistry } from './naive.ts';
  * Measured: the catch-up over all existing rows (each collector alone, until its cursor reaches the last
  * row), then steady refreshes with 5,000 new api_requests each (1,000 rows/s at the default 5 s refresh):
  * each collector alone, in turn (its own cost, the ≤ 10 ms target), and all together as the service runs
- * them; then /metrics while the background refresh runs with live inserts; then the naive exporter.
+ * them; then /metrics while the background refresh runs with live inserts (scraped from another thread,
+ * as Prometheus scrapes from another process), with its breakdown (the body's formatting alone, the
+ * scrape with no refresh running, the event-loop delay while refreshing); then the naive exporter, scraped
+ * the same way.
  */
 const scale = Number(process.env.BENCH_SCALE ?? '1');
 const size: DatasetSize = {
@@ -217,7 +223,14 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
   }
 
   // --- ours: /metrics while the background refresh runs with live inserts --------------------------
+  // Breakdown: the body's formatting alone (in process), the scrape over HTTP with no refresh running,
+  // then the scrapes measured with the refreshes and inserts running, and how long callbacks waited for
+  // the event loop meanwhile (what a scrape can wait behind: refresh work, GC, the machine's other load).
+  const formatMs: number[] = [];
+  for (let i = 0; i < 200; i++) formatMs.push((await timed(() => renderMetrics(ours.registry))).ms);
   const oursHttp = await serve(ours.registry, pool);
+  await scrapeLatencies(oursHttp.url, 20); // warm-up
+  const idleScrapes = await scrapeLatencies(oursHttp.url, 200);
   ours.runner.start();
   let inserting = true;
   const inserter = (async () => {
@@ -227,7 +240,10 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
     }
   })();
   await scrapeLatencies(oursHttp.url, 20); // warm-up
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const oursScrapes = await scrapeLatencies(oursHttp.url, OUR_SCRAPES);
+  loopDelay.disable();
   inserting = false;
   await inserter;
   await ours.runner.stop();
@@ -267,6 +283,15 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
       scrapes: OUR_SCRAPES,
       scrape_p50_ms: percentile(oursScrapes, 50),
       scrape_p99_ms: percentile(oursScrapes, 99),
+      breakdown: {
+        format_p50_ms: percentile(formatMs, 50),
+        format_p99_ms: percentile(formatMs, 99),
+        scrape_without_refresh_p50_ms: percentile(idleScrapes, 50),
+        scrape_without_refresh_p99_ms: percentile(idleScrapes, 99),
+        event_loop_delay_p50_ms: loopDelay.percentile(50) / 1e6,
+        event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
+        event_loop_delay_max_ms: loopDelay.max / 1e6,
+      },
       live_rows_per_refresh: LIVE_ROWS_PER_REFRESH,
       catch_up_ms: catchUpTotalMs,
       steady_refresh_sequential_p50_ms: percentile(sequentialTotal, 50),
@@ -301,6 +326,12 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
   );
   log(
     `DB time per refresh p50  ${fmtMs(figures.ours.steady_refresh_parallel_p50_ms).padEnd(22)} ${fmtMs(figures.naive.refresh_db_p50_ms).padEnd(24)} ${ratioRefresh.toFixed(0)}x`
+  );
+  const b = figures.ours.breakdown;
+  log(
+    `/metrics breakdown: format ${fmtMs(b.format_p50_ms)} p50 (${fmtMs(b.format_p99_ms)} p99); over HTTP with no refresh running ` +
+      `${fmtMs(b.scrape_without_refresh_p50_ms)} p50, ${fmtMs(b.scrape_without_refresh_p99_ms)} p99; while refreshing, event-loop delay ` +
+      `${fmtMs(b.event_loop_delay_p50_ms)} p50, ${fmtMs(b.event_loop_delay_p99_ms)} p99, ${fmtMs(b.event_loop_delay_max_ms)} max`
   );
   log('');
   log(

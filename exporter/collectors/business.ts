@@ -51,19 +51,24 @@ const OVERAGE_SQL = `
  * The default ARPA baseline: the ARPA at the start of the data, i.e. of the accounts paying at the first
  * instant any account paid (a history state's start, or its trial's end if later, while the state, the
  * company and a grace period last). NULL when no account ever paid.
+ *
+ * Bounded, not a scan of the history: the states that could pay are read in the order of their paying
+ * start from entitlement_history_paying_start_idx (migration 1700000000036, the same expression and
+ * predicate), and the first that really paid then ends the walk; the accounts paying at that early
+ * instant are then one look-up of the interval index that reads only the states begun by then.
  */
 const DATA_START_ARPA_SQL = `
-  WITH starts AS (
-    SELECT greatest(h.valid_from, h.trial_ends_at) AS at, h.valid_to, h.billing_status, h.grace_until, c.deleted_at
+  WITH first_paid AS (
+    SELECT greatest(h.valid_from, h.trial_ends_at) AS at
       FROM controlroom.entitlement_history h
       JOIN companies c ON c.id = h.company_id
      WHERE h.subscribed AND h.billing_status IN ('active', 'grace', 'past_due')
-  ), first_paid AS (
-    SELECT min(at) AS at FROM starts
-     WHERE at <= now()
-       AND (valid_to IS NULL OR at < valid_to)
-       AND (deleted_at IS NULL OR at < deleted_at)
-       AND (billing_status = 'active' OR grace_until > at)
+       AND greatest(h.valid_from, h.trial_ends_at) <= now()
+       AND (h.valid_to IS NULL OR greatest(h.valid_from, h.trial_ends_at) < h.valid_to)
+       AND (c.deleted_at IS NULL OR greatest(h.valid_from, h.trial_ends_at) < c.deleted_at)
+       AND (h.billing_status = 'active' OR h.grace_until > greatest(h.valid_from, h.trial_ends_at))
+     ORDER BY greatest(h.valid_from, h.trial_ends_at)
+     LIMIT 1
   )
   SELECT sum(p.mrr_dollars)::text AS mrr, count(*)::text AS accounts
     FROM first_paid f CROSS JOIN LATERAL controlroom.paying_accounts_at(f.at) p`;

@@ -59,9 +59,12 @@ export class UsageCollector implements Collector {
   // are reloaded (every EXPORTER_SLOW_REFRESH_MS) or the period sums are (new day, another instance).
   private entriesByKey = new Map<string, LimitEntry[]>();
   private bandCounts = new Map<string, number>();
-  private hot = new Set<LimitEntry>();
+  /** The tenants at or above 80 %, kept worst first (rankOrder) by binary insertion: no sort per refresh. */
+  private ranked: LimitEntry[] = [];
   private features: string[] = [];
   private rebuildNeeded = true;
+  /** Something published changed since the last publish; otherwise the snapshots (and their text) are kept. */
+  private changed = true;
 
   constructor(private readonly ctx: CollectorContext) {
     this.intervalMs = ctx.settings.EXPORTER_REFRESH_MS;
@@ -103,7 +106,7 @@ export class UsageCollector implements Collector {
       this.rebuildNeeded = true;
     }
     if (this.rebuildNeeded) this.rebuild();
-    this.publish();
+    if (this.changed) this.publish();
   }
 
   private apply(deltas: DayDelta[]): void {
@@ -131,43 +134,46 @@ export class UsageCollector implements Collector {
   private rebuild(): void {
     this.entriesByKey = new Map();
     this.bandCounts = new Map();
-    this.hot = new Set();
+    const hot: LimitEntry[] = [];
     this.limits.forEach((limit, index) => {
       const key = cfKey(limit.companyId, limit.feature);
       const entry: LimitEntry = { limit, key, index, ratio: 0, band: '' };
       const same = this.entriesByKey.get(key);
       if (same) same.push(entry);
       else this.entriesByKey.set(key, [entry]);
-      this.count(entry);
+      this.count(entry, false);
+      if (entry.ratio >= HOT_RATIO) hot.push(entry);
     });
+    this.ranked = hot.sort(rankOrder);
     this.features = [...new Set(this.limits.map((l) => l.feature))].sort();
     this.rebuildNeeded = false;
+    this.changed = true;
   }
 
-  private count(entry: LimitEntry): void {
+  /** Counts the entry in its band (and ranks it when hot), from the current period sums. */
+  private count(entry: LimitEntry, rank = true): void {
     const used = (entry.limit.period === 'day' ? this.today : this.month).get(entry.key) ?? 0;
     entry.ratio = usageRatio(used, entry.limit.softLimit) ?? 0;
     entry.band = `${entry.limit.feature}\u0000${usageBand(entry.ratio)}`;
     this.bandCounts.set(entry.band, (this.bandCounts.get(entry.band) ?? 0) + 1);
-    if (entry.ratio >= 0.8) this.hot.add(entry);
+    if (rank && entry.ratio >= HOT_RATIO) this.ranked.splice(rankPosition(this.ranked, entry), 0, entry);
+    this.changed = true;
   }
 
+  /** Takes the entry out of its band and the ranking, before its ratio changes (its position is found by it). */
   private uncount(entry: LimitEntry): void {
     this.bandCounts.set(entry.band, (this.bandCounts.get(entry.band) ?? 1) - 1);
-    this.hot.delete(entry);
+    if (entry.ratio >= HOT_RATIO) {
+      const at = rankPosition(this.ranked, entry);
+      if (this.ranked[at] !== entry) throw new Error(`usage ranking out of order at ${entry.key}`);
+      this.ranked.splice(at, 1);
+    }
   }
 
   private publish(): void {
     const { metrics, settings } = this.ctx;
-    // Worst first; equal ratios by company id (uuids: code-unit order is their order), then in the
-    // limits' own order. Only the tenants at or above 80 % are sorted.
-    const listed = [...this.hot]
-      .sort(
-        (a, b) =>
-          b.ratio - a.ratio ||
-          (a.limit.companyId < b.limit.companyId ? -1 : a.limit.companyId > b.limit.companyId ? 1 : a.index - b.index)
-      )
-      .slice(0, settings.EXPORTER_USAGE_CAP);
+    this.changed = false;
+    const listed = this.ranked.slice(0, settings.EXPORTER_USAGE_CAP);
 
     metrics.usageRatio.replace(
       listed.map(({ limit, ratio }) => ({
@@ -193,6 +199,32 @@ export class UsageCollector implements Collector {
         }))
     );
   }
+}
+
+/** Tenants at or above this share of their included amount are listed in tms_usage_ratio. */
+const HOT_RATIO = 0.8;
+
+/**
+ * Worst first; equal ratios by company id (uuids: code-unit order is their order), then in the limits' own
+ * order. A total order (the index is unique), so an entry has exactly one position in the ranking.
+ */
+function rankOrder(a: LimitEntry, b: LimitEntry): number {
+  return (
+    b.ratio - a.ratio ||
+    (a.limit.companyId < b.limit.companyId ? -1 : a.limit.companyId > b.limit.companyId ? 1 : a.index - b.index)
+  );
+}
+
+/** Where `entry` is, or would go, in `ranked` (binary search by rankOrder): O(log n). */
+function rankPosition(ranked: readonly LimitEntry[], entry: LimitEntry): number {
+  let lo = 0;
+  let hi = ranked.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rankOrder(ranked[mid]!, entry) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The current day and month (as core/plan-usage.ts bounds them), the two periods kept in memory. */
