@@ -152,7 +152,10 @@ describe('docker-compose.ha.yml over docker-compose.yml', () => {
 
     const prom = YAML.parse(fs.readFileSync(PROMETHEUS_HA_CONFIG, 'utf8')) as {
       global: { external_labels: Record<string, string> };
-      alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
+      alerting: {
+        alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }>;
+        alert_relabel_configs?: Array<{ action: string; regex: string }>;
+      };
       scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
       rule_files: string[];
     };
@@ -161,6 +164,8 @@ describe('docker-compose.ha.yml over docker-compose.yml', () => {
       ...HA_COMPOSE.instances,
     ]);
     assert.deepEqual(prom.alerting.alertmanagers[0]!.static_configs[0]!.targets, [...HA_COMPOSE.alertmanagers]);
+    // Both replicas' alerts are the same alerts to Alertmanager: the replica label is dropped from alerts.
+    assert.deepEqual(prom.alerting.alert_relabel_configs, [{ action: 'labeldrop', regex: 'replica' }]);
     for (const target of [...HA_COMPOSE.instances, ...HA_COMPOSE.alertmanagers])
       assert.ok(ha.services[hostOf(target)], `${target}: a service of the HA shape`);
 

@@ -4,7 +4,7 @@ import { projectRoot } from '../../core/config.ts';
 import { ALERTMANAGER_HA_CONFIG, haAlertmanagerConfig, haPrometheusConfig, PROMETHEUS_HA_CONFIG } from './config.ts';
 
 /**
- * Writes the compose `ha` profile's Prometheus and Alertmanager files from the default profile's
+ * Writes the Prometheus and Alertmanager files of the HA shape (docker-compose.ha.yml) from the default ones
  * (cli/stack/config.ts). Run after editing provisioning/prometheus/prometheus.yml or
  * provisioning/alertmanager/alertmanager.yml: `node --import tsx cli/stack/ha-files.ts`.
  */
