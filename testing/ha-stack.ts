@@ -37,7 +37,7 @@ import { AM_TOKEN, waitUntil } from './receiver-harness.ts';
  *
  * Both Control Rooms (`bin/controlroom.mjs serve`, child processes that a test can kill -9) share one
  * Postgres; Slack is the local fake, the failover regions are two local fake regions. Intervals are the test
- * stacks' (1 s scrape, evaluation and grouping; 1 s resend), the failover lease is FAILOVER_LEASE_SECONDS=3,
+ * stacks' (1 s scrape, evaluation and grouping; 1 s resend), the failover lease is production's 15 s,
  * and Alertmanager's peer timeout is 2 s, so every takeover happens within seconds.
  */
 export const HA_API_SECRET = 'controlroom-ha-api-secret-0123456789';
@@ -45,7 +45,11 @@ export const HA_API_HEADERS = {
   'x-controlroom-secret': HA_API_SECRET,
   'x-grafana-context': JSON.stringify({ Login: 'ops', OrgRole: 'Editor' }),
 };
-export const HA_LEASE_SECONDS = 3;
+/**
+ * The production default (FAILOVER_LEASE_SECONDS): a kill -9'd holder is taken over by the liveness sweep's
+ * handover (control/failover/lease.ts) well before its lease would run out, and the test checks it is.
+ */
+export const HA_LEASE_SECONDS = 15;
 export const HA_PEER_TIMEOUT_SECONDS = 2;
 
 export const HAPROXY_BIN = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
