@@ -238,6 +238,10 @@ describe('a dead holder is taken over within a liveness sweep, not at the end of
   });
 
   test('a paused holder (its session alive) keeps the lease; once its session ends the standby takes it under a new epoch', async () => {
+    // A drill's lease (`<instance>/<scope>`, no liveness lock of its own) is never handed over.
+    await syncRegions(db.pool, 'drill-handover', parseRegions(testConfig(east, west).FAILOVER_REGIONS), silent);
+    const drill = engine('pair-a/drill-handover', { scope: 'drill-handover', leaseMs: LONG_LEASE_MS });
+    await drill.e.start();
     const holder = await instance('pair-a');
     const standby = await instance('pair-b');
     assert.deepEqual([holder.e.isLeader, standby.e.isLeader], [true, false]);
@@ -251,6 +255,7 @@ describe('a dead holder is taken over within a liveness sweep, not at the end of
     assert.deepEqual([(await scopeControl()).lease_holder, (await scopeControl()).epoch], ['pair-a', held.epoch]);
 
     // Dead: its session ends (as a kill -9's does). Its lease still had nearly a minute to run.
+    const drillLease = await loadControl(db.pool, 'drill-handover');
     const diedAt = Date.now();
     await holder.liveness.stop();
     await waitUntil(async () => standby.e.isLeader, 10_000, 'the standby to take the lease over');
@@ -280,6 +285,12 @@ describe('a dead holder is taken over within a liveness sweep, not at the end of
       (e: Error) => e instanceof FencedError && /held by pair-b under epoch/.test(e.message)
     );
     assert.equal(await renewLease(db.pool, held, LONG_LEASE_MS), false);
+    const drillAfter = await loadControl(db.pool, 'drill-handover');
+    assert.deepEqual(
+      [drillAfter.lease_holder, drillAfter.epoch, drillAfter.lease_expires_at!.getTime() > Date.now()],
+      ['pair-a/drill-handover', drillLease.epoch, true],
+      "the drill's lease is left alone"
+    );
     // The new holder renews as usual; no later sweep touches a lease whose holder is alive.
     await new Promise((r) => setTimeout(r, SWEEP_MS * 3));
     assert.equal(standby.e.isLeader, true);

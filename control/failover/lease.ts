@@ -21,13 +21,18 @@ interface HeldLease {
  * lease as before. A holder that is alive but lost its liveness session only (a dropped connection) is
  * treated as dead: its lease expires early, its next renewal fails (renewLease wants an unexpired lease),
  * and every state change it still tries is refused by the epoch check (store.ts `fenced`).
+ *
+ * Only leases held under a bare instance id (the live scope's engine) are handed over. A drill or game day
+ * holds its own scope's lease as `<instance>/<scope>` (an instance id has no `/`); nobody else competes for
+ * that scope, and `controlroom drill` run from a shell holds no liveness lock at all, so such a lease is left
+ * to run out.
  */
 export const failoverLeaseHandover: Handover<HeldLease[]> = {
   name: 'failover lease',
   async heldBy(client) {
     const { rows } = await client.query<{ holder: string; scope: string; epoch: number }>(
       `SELECT lease_holder AS holder, scope, epoch::float8 AS epoch FROM controlroom.failover_control
-        WHERE lease_holder IS NOT NULL AND lease_expires_at > now()`
+        WHERE lease_holder IS NOT NULL AND lease_expires_at > now() AND strpos(lease_holder, '/') = 0`
     );
     const byHolder = new Map<string, HeldLease[]>();
     for (const { holder, scope, epoch } of rows)
