@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { startStackChild, type StackChild } from '../cli/stack/child.ts';
 import {
   ALERTMANAGER_HA_CONFIG,
@@ -286,6 +287,16 @@ export async function startHaStack(): Promise<HaStack> {
       );
     }
     await Promise.all(prometheus.map((p) => p.start()));
+    // Each replica loaded the one file with its own label (expanded from PROMETHEUS_REPLICA, as under compose).
+    for (const [i, replica] of prometheus.entries()) {
+      const body = (await (await fetch(`${replica.url}/api/v1/status/config`)).json()) as { data: { yaml: string } };
+      const labels = (YAML.parse(body.data.yaml) as { global: { external_labels?: Record<string, string> } }).global
+        .external_labels;
+      if (labels?.replica !== ['a', 'b'][i])
+        throw new Error(
+          `${replica.name} runs with external labels ${JSON.stringify(labels)}, not replica ${['a', 'b'][i]}`
+        );
+    }
   } catch (error) {
     await stopAll();
     throw error;

@@ -31,6 +31,8 @@ const run = promisify(execFile);
 
 interface Service {
   image?: string;
+  build?: unknown;
+  restart?: string;
   command?: string | string[];
   entrypoint?: string | string[];
   environment?: Record<string, string>;
@@ -97,8 +99,10 @@ describe('docker-compose.ha.yml over docker-compose.yml', () => {
     const a = service(ha, 'controlroom');
     const b = service(ha, 'controlroom-b');
     assert.equal(b.image, a.image);
+    assert.deepEqual(b.build, a.build);
     assert.deepEqual(b.command, a.command);
     assert.deepEqual(b.healthcheck, a.healthcheck);
+    assert.equal(b.restart, a.restart);
     assert.deepEqual(b.volumes, a.volumes);
     assert.deepEqual(
       without(b.environment!, 'CONTROLROOM_INSTANCE_ID'),
