@@ -10,14 +10,20 @@ import { RULE_DIRS, ruleFiles } from '../../alerting/rule-files.ts';
 import { projectRoot } from '../../core/config.ts';
 import {
   ALERTMANAGER_HA_CONFIG,
+  alertmanagerConfig,
   HA_COMPOSE,
   haAlertmanagerConfig,
   HAPROXY_CONFIG,
   haPrometheusConfig,
   PROMETHEUS_CONFIG_SOURCE,
   PROMETHEUS_HA_CONFIG,
+  prometheusConfig,
 } from './config.ts';
 import { HA_FILES } from './ha-files.ts';
+import { startStackChild, type StackChild } from './child.ts';
+import { freePort } from '../../testing/postgres.ts';
+import { ALERTMANAGER_BIN, PROMETHEUS_BIN } from '../../testing/prometheus-stack.ts';
+import { waitUntil } from '../../testing/receiver-harness.ts';
 
 /**
  * The HA shape on Docker (docker-compose.ha.yml over docker-compose.yml), checked offline: docker-compose v1
@@ -243,4 +249,94 @@ describe('the HA files are derived from the default ones', () => {
     fs.writeFileSync(amSource, 'route:\n  receiver: other\nreceivers:\n  - name: other\n');
     assert.throws(() => haAlertmanagerConfig(amSource), /has no receiver named controlroom/);
   });
+});
+
+test('both replicas running the HA file send the same alert, once to Alertmanager: the replica label is dropped from alerts only', async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'controlroom-ha-replicas-'));
+  const children: StackChild[] = [];
+  try {
+    const rules = path.join(work, 'drill.rules.yml');
+    fs.writeFileSync(
+      rules,
+      YAML.stringify({ groups: [{ name: 'ha-drill', rules: [{ alert: 'HaReplicaDrill', expr: 'vector(1)' }] }] })
+    );
+    const amPort = await freePort();
+    const amFile = path.join(work, 'alertmanager.yml');
+    // Nothing listens at the webhook: only what Alertmanager holds is read.
+    fs.writeFileSync(
+      amFile,
+      alertmanagerConfig({ webhookUrl: 'http://127.0.0.1:9/none', tokenFile: null }, ALERTMANAGER_HA_CONFIG)
+    );
+    children.push(
+      await startStackChild({
+        name: 'alertmanager',
+        command: ALERTMANAGER_BIN,
+        args: [
+          `--config.file=${amFile}`,
+          `--storage.path=${path.join(work, 'am')}`,
+          `--web.listen-address=127.0.0.1:${amPort}`,
+          '--cluster.listen-address=',
+        ],
+        readyUrl: `http://127.0.0.1:${amPort}/-/ready`,
+      })
+    );
+    const promFile = path.join(work, 'prometheus.yml');
+    fs.writeFileSync(
+      promFile,
+      prometheusConfig(
+        { scrapeTargets: [], alertmanagerTarget: [`127.0.0.1:${amPort}`], ruleFiles: [rules], intervalSeconds: 1 },
+        PROMETHEUS_HA_CONFIG
+      )
+    );
+    const replicas: string[] = [];
+    for (const replica of ['a', 'b']) {
+      const port = await freePort();
+      replicas.push(`http://127.0.0.1:${port}`);
+      children.push(
+        await startStackChild({
+          name: `prometheus-${replica}`,
+          command: PROMETHEUS_BIN,
+          args: [
+            `--config.file=${promFile}`,
+            `--storage.tsdb.path=${path.join(work, `prom-${replica}`)}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+            '--rules.alert.resend-delay=1s',
+            '--enable-feature=expand-external-labels',
+          ],
+          env: { [HA_COMPOSE.replicaVariable]: replica },
+          readyUrl: `http://127.0.0.1:${port}/-/ready`,
+        })
+      );
+    }
+    // Each replica has sent the alert at least twice (so Alertmanager has had both replicas' copies).
+    await waitUntil(
+      async () => {
+        const sent = await Promise.all(
+          replicas.map(async (url) => {
+            const text = await (await fetch(`${url}/metrics`)).text();
+            return Number(/^prometheus_notifications_sent_total\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0);
+          })
+        );
+        return sent.every((n) => n >= 2);
+      },
+      30_000,
+      'both replicas to send the alert'
+    );
+    const alerts = (await (await fetch(`http://127.0.0.1:${amPort}/api/v2/alerts`)).json()) as Array<{
+      labels: Record<string, string>;
+    }>;
+    assert.deepEqual(
+      alerts.map((a) => a.labels),
+      [{ alertname: 'HaReplicaDrill' }],
+      'one alert, with no replica label'
+    );
+    // The label itself is set: each replica loaded the one file with its own value.
+    for (const [i, url] of replicas.entries()) {
+      const body = (await (await fetch(`${url}/api/v1/status/config`)).json()) as { data: { yaml: string } };
+      assert.match(body.data.yaml, new RegExp(`replica: ${['a', 'b'][i]}\\n`));
+    }
+  } finally {
+    for (const child of children.reverse()) await child.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 });
