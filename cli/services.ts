@@ -4,6 +4,7 @@ import { createAlertingFeature } from '../alerting/index.ts';
 import { createBillingFeature } from '../billing/index.ts';
 import { createBulkRatingFeature } from '../control/bulk/index.ts';
 import { createFailoverFeature } from '../control/failover/index.ts';
+import { failoverLeaseHandover } from '../control/failover/lease.ts';
 import { createLimitsFeature } from '../control/limits/index.ts';
 import { createRatingFeature } from '../control/rating/index.ts';
 import { createAccessControl } from '../core/access.ts';
@@ -103,6 +104,8 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       pool: openPool('controlroom-liveness', 1),
       instanceId: config.CONTROLROOM_INSTANCE_ID,
       logger,
+      // A dead instance's failover lease is expired at once, so the standby takes over within a sweep.
+      handovers: [failoverLeaseHandover],
     });
     stops.push(() => liveness.stop());
     const registry = new Registry();

@@ -16,7 +16,8 @@ import type { Logger } from './logger.ts';
  * (or a named queue) locked by a worker of an instance whose lock it can take is released at once, and
  * the survivor's workers pick it up within a poll. Every queue task is already safe to run again after a
  * crash mid-way (it must be, for kill -9 of a single instance), which is what running it on the other
- * instance is.
+ * instance is. The same sweep hands over anything else a dead instance held (`Handover`, e.g. the
+ * failover lease, control/failover/lease.ts), with the dead instance's lock held meanwhile.
  *
  * Failure mode: an instance that loses its liveness connection while the rest of it keeps working (a
  * Postgres restart drops every connection; a network cut that spares other connections) looks dead to
@@ -33,10 +34,51 @@ const CLAIM_WAIT_MS = 15_000;
 
 const lockKey = (instanceId: string) => `controlroom-instance:${instanceId}`;
 
+/**
+ * Something an instance holds that a dead instance's survivor must take over: the sweep asks who holds
+ * what (`heldBy`), and for each holder whose liveness lock is free, hands it over with that lock held (so
+ * the dead instance cannot restart meanwhile). `handOver` must be safe for a holder that is in fact alive
+ * but lost its liveness session (see the failure mode above): whatever it frees must stay fenced or be
+ * safe to run twice.
+ */
+export interface Handover<T = unknown> {
+  /** What is handed over, for logs: "queue jobs", "failover lease". */
+  name: string;
+  /** Instance id → what it holds of this kind now (the sweep skips our own). */
+  heldBy(client: PoolClient): Promise<Map<string, T>>;
+  /** Frees what the dead `instance` held; returns what was freed, for logs and tests. */
+  handOver(client: PoolClient, instance: string, held: T): Promise<unknown>;
+}
+
+/**
+ * Queue jobs (and named queues) locked by a dead instance's graphile workers: released at once, and the
+ * survivor's workers pick them up within a poll.
+ */
+export const queueJobsHandover: Handover<string[]> = {
+  name: 'queue jobs',
+  async heldBy(client) {
+    const { rows } = await client.query<{ locked_by: string }>(
+      `SELECT locked_by FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL
+       UNION SELECT locked_by FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL`
+    );
+    const byInstance = new Map<string, string[]>();
+    for (const { locked_by } of rows) {
+      const instance = instanceOfWorker(locked_by);
+      if (instance === null) continue;
+      byInstance.set(instance, [...(byInstance.get(instance) ?? []), locked_by]);
+    }
+    return byInstance;
+  },
+  async handOver(client, _instance, workers) {
+    await client.query(`SELECT graphile_worker.force_unlock_workers($1::text[])`, [workers]);
+    return workers;
+  },
+};
+
 export interface InstanceLiveness {
-  /** Instances found dead and the jobs of theirs released so far (logs and tests). */
-  readonly released: ReadonlyArray<{ instance: string; workers: string[] }>;
-  /** Looks for dead instances' jobs once now (the sweep does it every LIVENESS_SWEEP_MS). */
+  /** Dead instances found and what of theirs was handed over so far (logs and tests). */
+  readonly released: ReadonlyArray<{ instance: string; what: string; items: unknown }>;
+  /** Looks for dead instances' jobs (and other handovers) once now (the sweep does it every LIVENESS_SWEEP_MS). */
   sweep(): Promise<void>;
   /** Stops sweeping and ends the session, which frees this instance's lock. */
   stop(): Promise<void>;
@@ -53,11 +95,14 @@ export async function claimInstance(options: {
   sweepMs?: number;
   /** Default CLAIM_WAIT_MS (tests: shorter). */
   claimWaitMs?: number;
+  /** What else a dead instance's survivor takes over, after its queue jobs (e.g. the failover lease). */
+  handovers?: ReadonlyArray<Handover<unknown>>;
 }): Promise<InstanceLiveness> {
   const { pool, instanceId } = options;
   const log = options.logger.child({ component: 'instance-liveness' });
   const sweepMs = options.sweepMs ?? LIVENESS_SWEEP_MS;
-  const released: Array<{ instance: string; workers: string[] }> = [];
+  const released: Array<{ instance: string; what: string; items: unknown }> = [];
+  const handovers: ReadonlyArray<Handover<unknown>> = [queueJobsHandover, ...(options.handovers ?? [])];
 
   let session: PoolClient | null = null;
   let endSession = () => undefined as void;
@@ -108,29 +153,27 @@ export async function claimInstance(options: {
       }
     }
     const client = session!;
-    const { rows } = await client.query<{ locked_by: string }>(
-      `SELECT locked_by FROM graphile_worker._private_jobs WHERE locked_by IS NOT NULL
-       UNION SELECT locked_by FROM graphile_worker._private_job_queues WHERE locked_by IS NOT NULL`
-    );
-    const byInstance = new Map<string, string[]>();
-    for (const { locked_by } of rows) {
-      const instance = instanceOfWorker(locked_by);
-      if (instance === null || instance === instanceId) continue;
-      byInstance.set(instance, [...(byInstance.get(instance) ?? []), locked_by]);
-    }
-    for (const [instance, workers] of byInstance) {
-      // Taken only while releasing: the dead instance, restarting now, waits for it (CLAIM_WAIT_MS).
-      const { rows: probe } = await client.query<{ dead: boolean }>(
-        `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS dead`,
-        [lockKey(instance)]
-      );
-      if (!probe[0]!.dead) continue;
-      try {
-        await client.query(`SELECT graphile_worker.force_unlock_workers($1::text[])`, [workers]);
-        released.push({ instance, workers });
-        log.warn({ instance, workers }, `instance ${instance} is gone: its queue jobs are released to this instance`);
-      } finally {
-        await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [lockKey(instance)]);
+    for (const handover of handovers) {
+      const held = await handover.heldBy(client);
+      for (const [instance, what] of held) {
+        if (instance === instanceId) continue;
+        // Taken only while handing over: the dead instance, restarting now, waits for it (CLAIM_WAIT_MS), so
+        // it never finds its things handed over under it.
+        const { rows: probe } = await client.query<{ dead: boolean }>(
+          `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS dead`,
+          [lockKey(instance)]
+        );
+        if (!probe[0]!.dead) continue;
+        try {
+          const handed = await handover.handOver(client, instance, what);
+          released.push({ instance, what: handover.name, items: handed });
+          log.warn(
+            { instance, [handover.name]: handed },
+            `instance ${instance} is gone: its ${handover.name} handed over to this instance`
+          );
+        } finally {
+          await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [lockKey(instance)]);
+        }
       }
     }
   };

@@ -4,8 +4,8 @@
 # - the oldest Grafana runtime packages the app claims to support (plugin/harness/grafana-oldest, its own
 #   pinned install with React 18), which the plugin harness loads the built app on as well;
 # - Prometheus, promtool and Alertmanager from Debian's packages, for the rule tests and the live
-#   alerting tests, docker-compose to validate docker-compose.yml, and Chromium for the Grafana app's
-#   browser tests (each skipped when already installed).
+#   alerting tests, docker-compose to validate docker-compose.yml, HAProxy (the HA shape's balancer), and
+#   Chromium for the Grafana app's browser tests (each skipped when already installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || 
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 # docker-compose v1 validates docker-compose.yml offline (no Docker engine needed).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# HAProxy: the HA shape's balancer (docker-compose.ha.yml); the HA fault test runs its configuration.
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 # The plugin's browser tests drive Debian's Chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if ((${#missing[@]} > 0)); then

@@ -2,13 +2,23 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { alertmanagerConfig, prometheusConfig } from '../cli/stack/config.ts';
+import { startStackChild, type StackChild } from '../cli/stack/child.ts';
+import {
+  ALERTMANAGER_HA_CONFIG,
+  alertmanagerConfig,
+  HA_COMPOSE,
+  haPrometheusTargets,
+  haproxyConfig,
+  haWebhookUrl,
+  PROMETHEUS_HA_CONFIG,
+  prometheusConfig,
+  rewriteTarget,
+} from '../cli/stack/config.ts';
 import { ruleFiles } from '../alerting/rule-files.ts';
 import { FakeRegion } from './failover.ts';
 import { FakeSlack } from './fake-slack.ts';
-import { startLoadBalancer, type LoadBalancer } from './load-balancer.ts';
 import { createTestDatabase, freePort, type TestDatabase } from './postgres.ts';
-import { spawnControlroom, startProcess, type ControlroomChild, type RunningProcess } from './processes.ts';
+import { spawnControlroom, type ControlroomChild } from './processes.ts';
 import { ALERTMANAGER_BIN, PROMETHEUS_BIN } from './prometheus-stack.ts';
 import { AM_TOKEN, waitUntil } from './receiver-harness.ts';
 
@@ -18,11 +28,17 @@ import { AM_TOKEN, waitUntil } from './receiver-harness.ts';
  *   2 Prometheus replicas (external label replica=a|b) ──scrape──► both Control Room instances
  *            │ alerts to both                                           ▲
  *            ▼                                                          │
- *   2 Alertmanagers, clustered (gossip on loopback) ──► load balancer ──┘ (one stable URL, skips a dead one)
+ *   2 Alertmanagers, clustered (gossip on loopback) ──► HAProxy ────────┘ (one stable URL, health-checked)
+ *
+ * It runs the HA shape's own files (docker-compose.ha.yml): provisioning/prometheus/prometheus-ha.yml for
+ * both replicas (the `replica` label from PROMETHEUS_REPLICA, as there), provisioning/alertmanager/
+ * alertmanager-ha.yml for both Alertmanagers, and provisioning/haproxy/haproxy.cfg, with only the compose
+ * hosts rewritten to loopback ports (a host the files name and this stack does not run fails the start),
+ * the rule file paths, and the test stacks' intervals.
  *
  * Both Control Rooms (`bin/controlroom.mjs serve`, child processes that a test can kill -9) share one
  * Postgres; Slack is the local fake, the failover regions are two local fake regions. Intervals are the test
- * stacks' (1 s scrape, evaluation and grouping; 1 s resend), the failover lease is FAILOVER_LEASE_SECONDS=3,
+ * stacks' (1 s scrape, evaluation and grouping; 1 s resend), the failover lease is production's 15 s,
  * and Alertmanager's peer timeout is 2 s, so every takeover happens within seconds.
  */
 export const HA_API_SECRET = 'controlroom-ha-api-secret-0123456789';
@@ -30,17 +46,24 @@ export const HA_API_HEADERS = {
   'x-controlroom-secret': HA_API_SECRET,
   'x-grafana-context': JSON.stringify({ Login: 'ops', OrgRole: 'Editor' }),
 };
-export const HA_LEASE_SECONDS = 3;
+/**
+ * The production default (FAILOVER_LEASE_SECONDS): a kill -9'd holder is taken over by the liveness sweep's
+ * handover (control/failover/lease.ts) well before its lease would run out, and the test checks it is.
+ */
+export const HA_LEASE_SECONDS = 15;
 export const HA_PEER_TIMEOUT_SECONDS = 2;
+
+export const HAPROXY_BIN = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
 
 /** A binary of the stack that a test can kill -9 and start again on the same data. */
 export class StackProcess {
-  #process: RunningProcess | null = null;
+  #process: StackChild | null = null;
   constructor(
     readonly name: string,
     readonly url: string,
     private readonly command: string,
-    private readonly args: string[]
+    private readonly args: string[],
+    private readonly env?: Record<string, string>
   ) {}
 
   get running(): boolean {
@@ -48,7 +71,14 @@ export class StackProcess {
   }
 
   async start(): Promise<void> {
-    this.#process = await startProcess(this.command, this.args, `${this.url}/-/ready`, 60_000);
+    this.#process = await startStackChild({
+      name: this.name,
+      command: this.command,
+      args: this.args,
+      readyUrl: `${this.url}/-/ready`,
+      timeoutMs: 60_000,
+      ...(this.env ? { env: this.env } : {}),
+    });
   }
 
   /** kill -9, and wait until the process is gone. */
@@ -78,7 +108,8 @@ export interface HaInstance {
 export interface HaStack {
   db: TestDatabase;
   slack: FakeSlack;
-  lb: LoadBalancer;
+  /** HAProxy in front of both instances: the pair's one stable URL. */
+  lb: StackProcess;
   instances: HaInstance[];
   alertmanagers: StackProcess[];
   prometheus: StackProcess[];
@@ -124,13 +155,17 @@ export async function startHaStack(): Promise<HaStack> {
     const port = await freePort();
     instances.push({ id, port, url: `http://127.0.0.1:${port}`, child: null });
   }
-  const lb = await startLoadBalancer(instances.map((i) => ({ host: '127.0.0.1', port: i.port })));
+  const lbPort = await freePort();
+  const lb = new StackProcess('controlroom-lb', `http://127.0.0.1:${lbPort}`, HAPROXY_BIN, [
+    '-db',
+    '-f',
+    path.join(dir, 'haproxy.cfg'),
+  ]);
   const alertmanagers: StackProcess[] = [];
   const prometheus: StackProcess[] = [];
   const stopAll = async () => {
     for (const instance of instances) await stopInstance(instance);
-    for (const p of [...prometheus, ...alertmanagers]) await p.stop();
-    await lb.close();
+    for (const p of [...prometheus, ...alertmanagers, lb]) await p.stop();
     await slack.close();
     for (const region of regions) await region.close();
     await db.drop();
@@ -177,16 +212,29 @@ export async function startHaStack(): Promise<HaStack> {
   };
 
   try {
-    // Alertmanagers: clustered over loopback gossip ports, each peering with the other, both sending to the
-    // load balancer with the bearer token from a file only this user reads.
+    // Every compose host the HA files name, and where it runs here.
+    const amPorts = await Promise.all([0, 1].map(async () => ({ web: await freePort(), gossip: await freePort() })));
+    const hosts: Record<string, string> = {
+      [HA_COMPOSE.balancer]: `127.0.0.1:${lbPort}`,
+      ...Object.fromEntries(HA_COMPOSE.instances.map((target, i) => [target, `127.0.0.1:${instances[i]!.port}`])),
+      ...Object.fromEntries(HA_COMPOSE.alertmanagers.map((target, i) => [target, `127.0.0.1:${amPorts[i]!.web}`])),
+    };
+
+    // The balancer: the HA shape's HAProxy configuration, health-checking both instances on /healthz.
+    await fs.writeFile(path.join(dir, 'haproxy.cfg'), haproxyConfig({ hosts, bind: `127.0.0.1:${lbPort}` }));
+    await lb.start();
+
+    // Alertmanagers: the HA file, clustered over loopback gossip ports, each peering with the other, both
+    // sending to the balancer with the bearer token from a file only this user reads.
     const tokenFile = path.join(dir, 'webhook-token');
     await fs.writeFile(tokenFile, AM_TOKEN, { mode: 0o600 });
     const amConfig = path.join(dir, 'alertmanager.yml');
+    const webhook = haWebhookUrl();
+    webhook.host = rewriteTarget(webhook.host, hosts, ALERTMANAGER_HA_CONFIG);
     await fs.writeFile(
       amConfig,
-      alertmanagerConfig({ webhookUrl: `${lb.url}/webhooks/alertmanager`, tokenFile, groupSeconds: 1 })
+      alertmanagerConfig({ webhookUrl: webhook.toString(), tokenFile, groupSeconds: 1 }, ALERTMANAGER_HA_CONFIG)
     );
-    const amPorts = await Promise.all([0, 1].map(async () => ({ web: await freePort(), gossip: await freePort() })));
     amPorts.forEach((ports, i) => {
       const peer = amPorts[1 - i]!;
       alertmanagers.push(
@@ -206,33 +254,49 @@ export async function startHaStack(): Promise<HaStack> {
     });
     await Promise.all(alertmanagers.map((am) => am.start()));
 
-    // Prometheus replicas: the same configuration but for the external `replica` label, both scraping both
-    // instances and sending to both Alertmanagers.
-    const amTargets = amPorts.map((p) => `127.0.0.1:${p.web}`);
+    // Prometheus replicas: one configuration file (the HA file: both instances, both Alertmanagers), the
+    // `replica` external label from PROMETHEUS_REPLICA, as in docker-compose.ha.yml.
+    const targets = haPrometheusTargets();
+    const config = prometheusConfig(
+      {
+        scrapeTargets: targets.instances.map((t) => rewriteTarget(t, hosts, PROMETHEUS_HA_CONFIG)),
+        alertmanagerTarget: targets.alertmanagers.map((t) => rewriteTarget(t, hosts, PROMETHEUS_HA_CONFIG)),
+        ruleFiles: ruleFiles(),
+        intervalSeconds: 1,
+      },
+      PROMETHEUS_HA_CONFIG
+    );
+    const configFile = path.join(dir, 'prometheus.yml');
+    await fs.writeFile(configFile, config);
     for (const replica of ['a', 'b']) {
-      const config = YAML.parse(
-        prometheusConfig({
-          scrapeTargets: instances.map((i) => `127.0.0.1:${i.port}`),
-          alertmanagerTarget: amTargets[0]!,
-          ruleFiles: ruleFiles(),
-          intervalSeconds: 1,
-        })
-      ) as { global: Record<string, unknown>; alerting: { alertmanagers: Array<{ static_configs: unknown }> } };
-      config.global.external_labels = { replica };
-      config.alerting.alertmanagers[0]!.static_configs = [{ targets: amTargets }];
-      const file = path.join(dir, `prometheus-${replica}.yml`);
-      await fs.writeFile(file, YAML.stringify(config));
       const port = await freePort();
       prometheus.push(
-        new StackProcess(`prometheus-${replica}`, `http://127.0.0.1:${port}`, PROMETHEUS_BIN, [
-          `--config.file=${file}`,
-          `--storage.tsdb.path=${path.join(dir, `prom-${replica}`)}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          '--rules.alert.resend-delay=1s',
-        ])
+        new StackProcess(
+          `prometheus-${replica}`,
+          `http://127.0.0.1:${port}`,
+          PROMETHEUS_BIN,
+          [
+            `--config.file=${configFile}`,
+            `--storage.tsdb.path=${path.join(dir, `prom-${replica}`)}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+            '--rules.alert.resend-delay=1s',
+            '--enable-feature=expand-external-labels',
+          ],
+          { [HA_COMPOSE.replicaVariable]: replica }
+        )
       );
     }
     await Promise.all(prometheus.map((p) => p.start()));
+    // Each replica loaded the one file with its own label (expanded from PROMETHEUS_REPLICA, as under compose).
+    for (const [i, replica] of prometheus.entries()) {
+      const body = (await (await fetch(`${replica.url}/api/v1/status/config`)).json()) as { data: { yaml: string } };
+      const labels = (YAML.parse(body.data.yaml) as { global: { external_labels?: Record<string, string> } }).global
+        .external_labels;
+      if (labels?.replica !== ['a', 'b'][i])
+        throw new Error(
+          `${replica.name} runs with external labels ${JSON.stringify(labels)}, not replica ${['a', 'b'][i]}`
+        );
+    }
   } catch (error) {
     await stopAll();
     throw error;

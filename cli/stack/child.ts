@@ -32,6 +32,8 @@ export interface StackChildOptions {
   command: string;
   args: string[];
   readyUrl: string;
+  /** Variables laid over this process's environment (e.g. a Prometheus replica's PROMETHEUS_REPLICA). */
+  env?: Record<string, string>;
   /** Where the owner record is kept; without it nothing is recorded (throwaway test processes). */
   dataDir?: string;
   /** Run in a process group of its own (see above); test processes stay in the caller's group. */
@@ -118,6 +120,7 @@ export async function startStackChild(options: StackChildOptions): Promise<Stack
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.ownProcessGroup ?? false,
     cwd: dataDir,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {

@@ -79,7 +79,8 @@ class Loop {
   private again = false;
 
   constructor(
-    private readonly periodMs: number,
+    /** Time from one run's start to the next; read at each run, so it may depend on the state. */
+    private readonly periodMs: () => number,
     private readonly body: () => Promise<void>
   ) {}
 
@@ -118,9 +119,25 @@ class Loop {
       this.again = false;
       this.schedule(0);
     } else {
-      this.schedule(Math.max(0, this.periodMs - (Date.now() - started)));
+      this.schedule(Math.max(0, this.periodMs() - (Date.now() - started)));
     }
   }
+}
+
+/**
+ * How often a standby instance tries to take the lease, at most. A kill -9'd holder's lease is expired by
+ * the survivor's liveness sweep (control/failover/lease.ts) within LIVENESS_SWEEP_MS, so the takeover
+ * takes at most a sweep plus this, not the lease's full length. Each try is one short transaction.
+ */
+export const STANDBY_LEASE_POLL_MS = 1_000;
+
+/**
+ * The lease loop's period: the holder renews every third of the lease (two renewals may fail before it
+ * runs out); a standby tries every third of the lease or every STANDBY_LEASE_POLL_MS, whichever is sooner.
+ */
+export function leaseTickPeriodMs(leaseMs: number, holding: boolean): number {
+  const third = Math.max(100, Math.floor(leaseMs / 3));
+  return holding ? third : Math.min(third, STANDBY_LEASE_POLL_MS);
 }
 
 const iso = (ms = Date.now()) => new Date(ms).toISOString();
@@ -149,13 +166,18 @@ export class FailoverEngine {
   ) {
     this.probes = { ...defaultProbes, ...probes };
     this.log = logger.child({ component: 'failover', scope: settings.scope });
-    this.leaseLoop = new Loop(Math.max(100, Math.floor(settings.leaseMs / 3)), () =>
-      this.guard('lease', () => this.leaseTick())
+    this.leaseLoop = new Loop(
+      () => leaseTickPeriodMs(settings.leaseMs, this.lease !== null),
+      () => this.guard('lease', () => this.leaseTick())
     );
-    this.checkLoop = new Loop(settings.checkIntervalMs, () =>
-      this.guard('health check', async () => void (await this.runCheckRound()))
+    this.checkLoop = new Loop(
+      () => settings.checkIntervalMs,
+      () => this.guard('health check', async () => void (await this.runCheckRound()))
     );
-    this.driveLoop = new Loop(settings.pollMs, () => this.guard('cutover', () => this.driveCutover()));
+    this.driveLoop = new Loop(
+      () => settings.pollMs,
+      () => this.guard('cutover', () => this.driveCutover())
+    );
   }
 
   get isLeader(): boolean {
@@ -165,8 +187,7 @@ export class FailoverEngine {
   /** Competes for the lease once, then runs the loops. */
   async start(): Promise<void> {
     await this.guard('lease', () => this.leaseTick());
-    const leasePeriod = Math.max(100, Math.floor(this.settings.leaseMs / 3));
-    this.leaseLoop.start(leasePeriod);
+    this.leaseLoop.start(leaseTickPeriodMs(this.settings.leaseMs, this.lease !== null));
     this.checkLoop.start(0);
     this.driveLoop.start(0);
   }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
-import { FailoverEngine, type Probes } from './engine.ts';
+import { claimInstance, type InstanceLiveness } from '../../core/instance-liveness.ts';
+import { FailoverEngine, STANDBY_LEASE_POLL_MS, type Probes } from './engine.ts';
 import { probeHealth, readLag } from './health.ts';
+import { failoverLeaseHandover } from './lease.ts';
 import { requestFailover } from './requests.ts';
 import { loadRouting } from './routes.ts';
 import { failoverSettings, parseRegions, type FailoverSettings } from './settings.ts';
@@ -201,5 +203,97 @@ describe('cutover across restarts', () => {
       row.finished_at.getTime() >= leaseOfCrashed.getTime(),
       "completed only after the crashed holder's lease expired"
     );
+  });
+});
+
+describe('a dead holder is taken over within a liveness sweep, not at the end of its lease', () => {
+  // A lease far longer than the test: any takeover seen here is the handover, not the expiry.
+  const LONG_LEASE_MS = 60_000;
+  const SWEEP_MS = 200;
+  const scope = 'handover';
+  const livenesses: InstanceLiveness[] = [];
+  const scopeControl = () => loadControl(db.pool, scope);
+  /** An instance as `controlroom serve` runs one: its liveness lock and sweep (with the lease handover), and its engine. */
+  const instance = async (id: string) => {
+    const liveness = await claimInstance({
+      pool: db.pool,
+      instanceId: id,
+      logger: silent,
+      sweepMs: SWEEP_MS,
+      handovers: [failoverLeaseHandover],
+    });
+    livenesses.push(liveness);
+    const { e } = engine(id, { scope, leaseMs: LONG_LEASE_MS });
+    await e.start();
+    return { id, liveness, e };
+  };
+
+  before(async () => {
+    // The earlier tests' engines have no liveness lock: stopped, so no sweep here finds their leases.
+    await Promise.all(engines.map((e) => e.stop()));
+    await syncRegions(db.pool, scope, parseRegions(testConfig(east, west).FAILOVER_REGIONS), silent);
+  });
+  after(async () => {
+    await Promise.all(livenesses.map((l) => l.stop()));
+  });
+
+  test('a paused holder (its session alive) keeps the lease; once its session ends the standby takes it under a new epoch', async () => {
+    // A drill's lease (`<instance>/<scope>`, no liveness lock of its own) is never handed over.
+    await syncRegions(db.pool, 'drill-handover', parseRegions(testConfig(east, west).FAILOVER_REGIONS), silent);
+    const drill = engine('pair-a/drill-handover', { scope: 'drill-handover', leaseMs: LONG_LEASE_MS });
+    await drill.e.start();
+    const holder = await instance('pair-a');
+    const standby = await instance('pair-b');
+    assert.deepEqual([holder.e.isLeader, standby.e.isLeader], [true, false]);
+    const held = holder.e.lease!;
+
+    // Paused, not dead: no renewals, but its Postgres session (and so its liveness lock) lives on. The
+    // standby's sweep must not hand the lease over, however many sweeps and lease attempts pass.
+    await holder.e.stop({ release: false });
+    await new Promise((r) => setTimeout(r, SWEEP_MS * 5 + STANDBY_LEASE_POLL_MS * 2));
+    assert.equal(standby.e.isLeader, false, 'a paused holder is not taken over before its lease runs out');
+    assert.deepEqual([(await scopeControl()).lease_holder, (await scopeControl()).epoch], ['pair-a', held.epoch]);
+
+    // Dead: its session ends (as a kill -9's does). Its lease still had nearly a minute to run.
+    const drillLease = await loadControl(db.pool, 'drill-handover');
+    const diedAt = Date.now();
+    await holder.liveness.stop();
+    await waitUntil(async () => standby.e.isLeader, 10_000, 'the standby to take the lease over');
+    const tookMs = Date.now() - diedAt;
+    assert.ok(
+      tookMs <= SWEEP_MS + STANDBY_LEASE_POLL_MS + 1_000,
+      `taken over ${tookMs} ms after the holder died (sweep ${SWEEP_MS} ms, standby poll ${STANDBY_LEASE_POLL_MS} ms)`
+    );
+    const c = await scopeControl();
+    assert.deepEqual([c.lease_holder, c.epoch, standby.e.lease!.epoch], ['pair-b', held.epoch + 1, held.epoch + 1]);
+    const audits = await db.pool.query(
+      `SELECT action, payload FROM audit_log WHERE target = $1 AND action LIKE 'failover.lease%' ORDER BY id`,
+      [`failover_control/${scope}`]
+    );
+    assert.deepEqual(
+      audits.rows.map((r) => [r.action, r.payload.holder, r.payload.epoch]),
+      [
+        ['failover.lease_acquired', 'pair-a', held.epoch],
+        ['failover.lease_expired_holder_gone', 'pair-a', held.epoch],
+        ['failover.lease_acquired', 'pair-b', held.epoch + 1],
+      ]
+    );
+
+    // Fencing holds: the old holder, were it still running, can neither act nor renew under its epoch.
+    await assert.rejects(
+      fenced(db.pool, held, async () => undefined),
+      (e: Error) => e instanceof FencedError && /held by pair-b under epoch/.test(e.message)
+    );
+    assert.equal(await renewLease(db.pool, held, LONG_LEASE_MS), false);
+    const drillAfter = await loadControl(db.pool, 'drill-handover');
+    assert.deepEqual(
+      [drillAfter.lease_holder, drillAfter.epoch, drillAfter.lease_expires_at!.getTime() > Date.now()],
+      ['pair-a/drill-handover', drillLease.epoch, true],
+      "the drill's lease is left alone"
+    );
+    // The new holder renews as usual; no later sweep touches a lease whose holder is alive.
+    await new Promise((r) => setTimeout(r, SWEEP_MS * 3));
+    assert.equal(standby.e.isLeader, true);
+    assert.ok((await scopeControl()).lease_expires_at!.getTime() > Date.now() + LONG_LEASE_MS / 2);
   });
 });
