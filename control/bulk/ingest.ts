@@ -50,7 +50,7 @@ const HEADER_ALIASES: Record<string, string> = {
 const REQUIRED = ['origin', 'destination', 'equipment', 'pickup_date'];
 
 // ---------------------------------------------------------------------------------------------------
-// Writing lanes: COPY text rows into bulk_lanes, encoded straight into reused-size byte buffers.
+// Writing lanes: COPY rows into bulk_lane_chunks, each row a chunk of lanes held as arrays.
 
 /** Where good lanes go, in file order; `seq` is assigned here (1, 2, ...). */
 export interface LaneWriter {
@@ -67,46 +67,118 @@ export const copyText = (value: string) =>
   value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 const copyBytes = (value: string) => Buffer.from(copyText(value));
 
-const COPY_CHUNK = 256 * 1024;
-/** A lane's COPY row is at most this long: 100-character fields, 3 UTF-8 bytes a character, escapes. */
-const MAX_COPY_ROW = 2048;
+/** Default lanes per chunk row when the caller does not say (BULK_RATE_BATCH is what the service passes). */
+export const DEFAULT_CHUNK_LANES = 5_000;
 /**
  * The COPY lasts as long as the upload does (Node's http server ends a request after its requestTimeout,
  * 300 s by default, which aborts the upload and rolls the COPY back). This bound is only for a database
  * that stops answering; the pool's 10 s statement timeout would cut a large upload short.
  */
 const COPY_TIMEOUT_MS = 10 * 60_000;
+const BACKSLASH = 0x5c;
+
+/** A growable byte buffer for one array column of the chunk being built. */
+class ByteColumn {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+  /** One array element: a separator (but before the first), then the element. */
+  sep(): void {
+    if (this.pos > 1) this.buf[this.pos++] = COMMA;
+  }
+  /**
+   * A COPY-encoded field as a quoted array element: inside the quotes the array reader takes `\` and `"`
+   * as escapes, so an escaped backslash (`\\` in COPY text) doubles again and a quote gets one; COPY's
+   * own escapes of tab and line breaks pass through (a quoted element keeps them).
+   */
+  quoted(field: Buffer): void {
+    this.reserve(field.length * 3 + 3); // a quote becomes 3 bytes
+    this.sep();
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = QUOTE;
+    if (field.indexOf(BACKSLASH) < 0 && field.indexOf(QUOTE) < 0) {
+      p += field.copy(b, p);
+    } else {
+      for (let i = 0; i < field.length; i++) {
+        const c = field[i]!;
+        if (c === BACKSLASH) {
+          const next = field[++i]!;
+          b[p++] = BACKSLASH;
+          if (next === BACKSLASH) {
+            b[p++] = BACKSLASH;
+            b[p++] = BACKSLASH;
+            b[p++] = BACKSLASH;
+          } else b[p++] = next; // \t, \n, \r: COPY's escape, the element keeps the character
+        } else if (c === QUOTE) {
+          b[p++] = BACKSLASH;
+          b[p++] = BACKSLASH;
+          b[p++] = QUOTE;
+        } else b[p++] = c;
+      }
+    }
+    b[p++] = QUOTE;
+    this.pos = p;
+  }
+  uint(n: number): void {
+    this.reserve(12);
+    this.sep();
+    this.pos = writeUint(this.buf, this.pos, n);
+  }
+  open(): void {
+    this.pos = 0;
+    this.buf[this.pos++] = 0x7b; // {
+  }
+  close(): void {
+    this.reserve(1);
+    this.buf[this.pos++] = 0x7d; // }
+  }
+}
 
 /**
- * COPY ... FROM STDIN into bulk_lanes for one job, on the caller's transaction. Rows are encoded into a
- * 256 KB buffer and sent when it is full: the database parses and indexes one part of the file while the
- * next is read and validated. Memory stays bounded by the stream's high-water mark: `backpressure()`
- * tells the reader to wait while the database is behind. A failed COPY fails the next `backpressure()`
- * or `finish()`, and the caller's transaction rolls back with everything it wrote.
+ * COPY ... FROM STDIN into bulk_lane_chunks for one job, on the caller's transaction: every `chunkLanes`
+ * lanes become one row (seq first_seq.., their fields as five arrays), sent as soon as it is complete.
+ * The database stores a hundred rows for a 500k-lane file instead of 100k rows and their index entries,
+ * while the next part of the file is read. Memory stays bounded by one chunk being built plus the
+ * stream's high-water mark: `backpressure()` tells the reader to wait while the database is behind. A
+ * failed COPY fails the next `backpressure()` or `finish()`, and the caller's transaction rolls back
+ * with everything it wrote.
  */
 export class LaneCopy implements LaneWriter {
   count = 0;
-  private buf = Buffer.allocUnsafe(COPY_CHUNK);
-  private pos = 0;
-  private readonly prefix: Buffer;
+  private chunk = 0;
+  private inChunk = 0;
+  private readonly columns: ByteColumn[];
+  private readonly prefix: string;
   private readonly copy: Writable;
   private readonly ended: Promise<void>;
   private failure: Error | null = null;
   private waiting: Promise<void> | null = null;
 
   /** Starts the COPY; the statement timeout is raised for it (see COPY_TIMEOUT_MS) and restored by finish(). */
-  static async open(client: PoolClient, jobId: string): Promise<LaneCopy> {
+  static async open(client: PoolClient, jobId: string, chunkLanes = DEFAULT_CHUNK_LANES): Promise<LaneCopy> {
     await client.query(`SET LOCAL statement_timeout = ${COPY_TIMEOUT_MS}`);
-    return new LaneCopy(client, jobId);
+    return new LaneCopy(client, jobId, chunkLanes);
   }
 
   private constructor(
     private readonly client: PoolClient,
-    jobId: string
+    jobId: string,
+    private readonly chunkLanes: number
   ) {
-    this.prefix = Buffer.from(`${jobId}\t`);
+    if (!(Number.isSafeInteger(chunkLanes) && chunkLanes > 0)) throw new RangeError(`chunkLanes ${chunkLanes}`);
+    this.prefix = `${jobId}\t`;
+    this.columns = [8, 32, 32, 12, 14].map((perLane) => new ByteColumn(Math.min(chunkLanes, 5_000) * perLane));
     const stream = copyFrom(
-      `COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`
+      `COPY controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lines, origins, destinations, equipment, pickup_dates) FROM STDIN`
     );
     (stream as unknown as { query_timeout: number }).query_timeout = COPY_TIMEOUT_MS + 5_000;
     this.copy = client.query(stream);
@@ -121,22 +193,21 @@ export class LaneCopy implements LaneWriter {
   }
 
   addEncoded(line: number, origin: Buffer, destination: Buffer, equipment: Buffer, pickupDate: Buffer): void {
-    if (this.pos + MAX_COPY_ROW > this.buf.length) this.flush();
-    const b = this.buf;
-    let p = this.pos + this.prefix.copy(b, this.pos);
-    p = writeUint(b, p, ++this.count);
-    b[p++] = 9;
-    p = writeUint(b, p, line);
-    b[p++] = 9;
-    p = put(b, p, origin);
-    b[p++] = 9;
-    p = put(b, p, destination);
-    b[p++] = 9;
-    p = put(b, p, equipment);
-    b[p++] = 9;
-    p = put(b, p, pickupDate);
-    b[p++] = 10;
-    this.pos = p;
+    const [lines, origins, destinations, equipments, dates] = this.columns as [
+      ByteColumn,
+      ByteColumn,
+      ByteColumn,
+      ByteColumn,
+      ByteColumn,
+    ];
+    if (this.inChunk === 0) for (const column of this.columns) column.open();
+    lines.uint(line);
+    origins.quoted(origin);
+    destinations.quoted(destination);
+    equipments.quoted(equipment);
+    dates.quoted(pickupDate);
+    this.count++;
+    if (++this.inChunk === this.chunkLanes) this.flush();
   }
 
   add(lane: LaneRow): void {
@@ -154,10 +225,10 @@ export class LaneCopy implements LaneWriter {
     return this.waiting;
   }
 
-  /** Sends the last rows and ends the COPY; resolves when the database has stored every lane. */
+  /** Sends the last chunk and ends the COPY; resolves when the database has stored every lane. */
   async finish(): Promise<number> {
     if (this.failure) throw this.failure;
-    if (this.pos > 0) this.flush();
+    if (this.inChunk > 0) this.flush();
     this.copy.end();
     await this.ended;
     await this.client.query('SET LOCAL statement_timeout TO DEFAULT');
@@ -169,11 +240,19 @@ export class LaneCopy implements LaneWriter {
     if (!this.copy.destroyed) this.copy.destroy(error);
   }
 
+  /** Sends the chunk being built as one COPY row. */
   private flush(): void {
-    const full = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(COPY_CHUNK);
-    this.pos = 0;
-    if (!this.copy.write(full) && !this.waiting) {
+    const lanes = this.inChunk;
+    this.chunk++;
+    const head = `${this.prefix}${this.chunk}\t${this.count - lanes + 1}\t${lanes}`;
+    const parts: Buffer[] = [Buffer.from(head)];
+    for (const column of this.columns) {
+      column.close();
+      parts.push(TAB_BYTE, Buffer.from(column.buf.subarray(0, column.pos)));
+    }
+    parts.push(LF_BYTE);
+    this.inChunk = 0;
+    if (!this.copy.write(Buffer.concat(parts)) && !this.waiting) {
       this.waiting = new Promise<void>((resolve) => {
         const go = () => {
           this.copy.off('drain', go);
@@ -187,6 +266,8 @@ export class LaneCopy implements LaneWriter {
     }
   }
 }
+const TAB_BYTE = Buffer.from('\t');
+const LF_BYTE = Buffer.from('\n');
 
 /** Lanes of a job that cannot be stored (its company does not exist): counted, then refused by the caller. */
 export class LaneCounter implements LaneWriter {
@@ -200,13 +281,6 @@ export class LaneCounter implements LaneWriter {
   backpressure(): null {
     return null;
   }
-}
-
-function put(b: Buffer, p: number, bytes: Buffer): number {
-  const n = bytes.length;
-  if (n > 24) return p + bytes.copy(b, p);
-  for (let i = 0; i < n; i++) b[p + i] = bytes[i]!;
-  return p + n;
 }
 
 function writeUint(b: Buffer, p: number, n: number): number {
@@ -627,7 +701,7 @@ class FastCsvReader extends Transform {
 /**
  * Streams a CSV upload row by row: the header names the columns (origin, destination, equipment,
  * pickup_date, in any order, common aliases accepted); every row is validated on its own, so bad rows
- * are reported with their line and reason while good rows go to `lanes` (a COPY into bulk_lanes) as
+ * are reported with their line and reason while good rows go to `lanes` (a COPY into bulk_lane_chunks) as
  * they are read. The raw bytes are hashed for idempotency and counted against the size limit as they
  * arrive. Memory is bounded: nothing is kept per good row, and the COPY's backpressure paces the reading.
  *
