@@ -320,7 +320,8 @@ async function rateChunkPass(
     const to = Math.min(last, from + chunksPerBatch - 1);
     const t = performance.now();
     const result = await pool.query<ReadChunks['chunks'][number]>({
-      text: `SELECT c.chunk, c.origins, c.destinations, c.equipment, c.pickup_dates::text[]
+      // As JSON: the driver's text[] parser costs more than the rating itself; JSON.parse is native.
+      text: `SELECT c.chunk, to_json(c.origins), to_json(c.destinations), to_json(c.equipment), to_json(c.pickup_dates)
                FROM controlroom.bulk_lane_chunks c
               WHERE c.job_id = $1 AND c.chunk BETWEEN $2 AND $3
                 AND NOT EXISTS (SELECT 1 FROM controlroom.bulk_lane_results r WHERE r.job_id = c.job_id AND r.chunk = c.chunk)
