@@ -83,10 +83,11 @@ export async function createJob(
       );
     } else {
       await client.query(
-        `INSERT INTO controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lines, origins, destinations, equipment, pickup_dates)
-         SELECT $1, c + 1, c * $4 + 1, count(*), array_agg(s + 1 ORDER BY s),
-                array_agg(($3::text[])[1 + s % 10] ORDER BY s), array_agg(($3::text[])[1 + (s * 7 + 3) % 10] ORDER BY s),
-                array_agg((ARRAY['van', 'reefer', 'flatbed'])[1 + s % 3] ORDER BY s), array_agg(current_date + 1 ORDER BY s)
+        `INSERT INTO controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lanes_text)
+         SELECT $1, c + 1, c * $4 + 1, count(*),
+                string_agg(concat_ws(E'\\t', s + 1, ($3::text[])[1 + s % 10], ($3::text[])[1 + (s * 7 + 3) % 10],
+                                     (ARRAY['van', 'reefer', 'flatbed'])[1 + s % 3],
+                                     to_char(current_date + 1, 'YYYY-MM-DD')), E'\\n' ORDER BY s)
            FROM generate_series(1, $2) AS s, LATERAL (SELECT (s - 1) / $4 AS c) k
           GROUP BY c`,
         [id, lanes, CITIES, DEFAULT_CHUNK_LANES]

@@ -50,7 +50,7 @@ const HEADER_ALIASES: Record<string, string> = {
 const REQUIRED = ['origin', 'destination', 'equipment', 'pickup_date'];
 
 // ---------------------------------------------------------------------------------------------------
-// Writing lanes: COPY rows into bulk_lane_chunks, each row a chunk of lanes held as arrays.
+// Writing lanes: COPY rows into bulk_lane_chunks, each row a chunk of lanes held as one text.
 
 /** Where good lanes go, in file order; `seq` is assigned here (1, 2, ...). */
 export interface LaneWriter {
@@ -77,86 +77,66 @@ export const DEFAULT_CHUNK_LANES = 5_000;
 const COPY_TIMEOUT_MS = 10 * 60_000;
 const BACKSLASH = 0x5c;
 
-/** A growable byte buffer for one array column of the chunk being built. */
-class ByteColumn {
+/**
+ * The lanes_text of the chunk being built, as it travels in a COPY row: lanes separated by an escaped
+ * LF, fields by an escaped tab, and each field's own COPY escapes escaped once more (every backslash
+ * doubled), so the stored text holds them as COPY text does (see migration 1700000000033).
+ */
+class ChunkText {
   buf: Buffer;
   pos = 0;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
   }
-  reserve(n: number): void {
+  private reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
-  /** One array element: a separator (but before the first), then the element. */
-  sep(): void {
-    if (this.pos > 1) this.buf[this.pos++] = COMMA;
-  }
-  /**
-   * A COPY-encoded field as a quoted array element: inside the quotes the array reader takes `\` and `"`
-   * as escapes, so an escaped backslash (`\\` in COPY text) doubles again and a quote gets one; COPY's
-   * own escapes of tab and line breaks pass through (a quoted element keeps them).
-   */
-  quoted(field: Buffer): void {
-    this.reserve(field.length * 3 + 3); // a quote becomes 3 bytes
-    this.sep();
+  /** A lane: `line`, then the four COPY-encoded fields. */
+  lane(line: number, fields: readonly Buffer[], first: boolean): void {
+    let size = 16;
+    for (const f of fields) size += f.length * 2 + 2;
+    this.reserve(size);
     const b = this.buf;
     let p = this.pos;
-    b[p++] = QUOTE;
-    if (field.indexOf(BACKSLASH) < 0 && field.indexOf(QUOTE) < 0) {
-      p += field.copy(b, p);
-    } else {
-      for (let i = 0; i < field.length; i++) {
-        const c = field[i]!;
-        if (c === BACKSLASH) {
-          const next = field[++i]!;
-          b[p++] = BACKSLASH;
-          if (next === BACKSLASH) {
-            b[p++] = BACKSLASH;
-            b[p++] = BACKSLASH;
-            b[p++] = BACKSLASH;
-          } else b[p++] = next; // \t, \n, \r: COPY's escape, the element keeps the character
-        } else if (c === QUOTE) {
-          b[p++] = BACKSLASH;
-          b[p++] = BACKSLASH;
-          b[p++] = QUOTE;
-        } else b[p++] = c;
+    if (!first) {
+      b[p++] = BACKSLASH;
+      b[p++] = 0x6e; // n: the lane separator, a LF in the stored text
+    }
+    p = writeUint(b, p, line);
+    for (const field of fields) {
+      b[p++] = BACKSLASH;
+      b[p++] = 0x74; // t: the field separator, a tab in the stored text
+      if (field.indexOf(BACKSLASH) < 0) {
+        p += field.copy(b, p);
+      } else {
+        for (let i = 0; i < field.length; i++) {
+          const c = field[i]!;
+          b[p++] = c;
+          if (c === BACKSLASH) b[p++] = BACKSLASH;
+        }
       }
     }
-    b[p++] = QUOTE;
     this.pos = p;
-  }
-  uint(n: number): void {
-    this.reserve(12);
-    this.sep();
-    this.pos = writeUint(this.buf, this.pos, n);
-  }
-  open(): void {
-    this.pos = 0;
-    this.buf[this.pos++] = 0x7b; // {
-  }
-  close(): void {
-    this.reserve(1);
-    this.buf[this.pos++] = 0x7d; // }
   }
 }
 
 /**
  * COPY ... FROM STDIN into bulk_lane_chunks for one job, on the caller's transaction: every `chunkLanes`
- * lanes become one row (seq first_seq.., their fields as five arrays), sent as soon as it is complete.
- * The database stores a hundred rows for a 500k-lane file instead of 100k rows and their index entries,
- * while the next part of the file is read. Memory stays bounded by one chunk being built plus the
- * stream's high-water mark: `backpressure()` tells the reader to wait while the database is behind. A
- * failed COPY fails the next `backpressure()` or `finish()`, and the caller's transaction rolls back
- * with everything it wrote.
+ * lanes become one row (seq first_seq.., the lanes as one text), sent as soon as it is complete. The
+ * database stores 20 rows for a 100k-lane file instead of 100k rows and their index entries, while the
+ * next part of the file is read. Memory stays bounded by one chunk being built plus the stream's
+ * high-water mark: `backpressure()` tells the reader to wait while the database is behind. A failed COPY
+ * fails the next `backpressure()` or `finish()`, and the caller's transaction rolls back with everything
+ * it wrote.
  */
 export class LaneCopy implements LaneWriter {
   count = 0;
   private chunk = 0;
   private inChunk = 0;
-  private readonly columns: ByteColumn[];
+  private text: ChunkText;
   private readonly prefix: string;
   private readonly copy: Writable;
   private readonly ended: Promise<void>;
@@ -176,9 +156,9 @@ export class LaneCopy implements LaneWriter {
   ) {
     if (!(Number.isSafeInteger(chunkLanes) && chunkLanes > 0)) throw new RangeError(`chunkLanes ${chunkLanes}`);
     this.prefix = `${jobId}\t`;
-    this.columns = [8, 32, 32, 12, 14].map((perLane) => new ByteColumn(Math.min(chunkLanes, 5_000) * perLane));
+    this.text = new ChunkText(Math.min(chunkLanes, 5_000) * 64);
     const stream = copyFrom(
-      `COPY controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lines, origins, destinations, equipment, pickup_dates) FROM STDIN`
+      `COPY controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lanes_text) FROM STDIN`
     );
     (stream as unknown as { query_timeout: number }).query_timeout = COPY_TIMEOUT_MS + 5_000;
     this.copy = client.query(stream);
@@ -193,19 +173,8 @@ export class LaneCopy implements LaneWriter {
   }
 
   addEncoded(line: number, origin: Buffer, destination: Buffer, equipment: Buffer, pickupDate: Buffer): void {
-    const [lines, origins, destinations, equipments, dates] = this.columns as [
-      ByteColumn,
-      ByteColumn,
-      ByteColumn,
-      ByteColumn,
-      ByteColumn,
-    ];
-    if (this.inChunk === 0) for (const column of this.columns) column.open();
-    lines.uint(line);
-    origins.quoted(origin);
-    destinations.quoted(destination);
-    equipments.quoted(equipment);
-    dates.quoted(pickupDate);
+    if (this.inChunk === 0) this.text.pos = 0;
+    this.text.lane(line, [origin, destination, equipment, pickupDate], this.inChunk === 0);
     this.count++;
     if (++this.inChunk === this.chunkLanes) this.flush();
   }
@@ -244,15 +213,13 @@ export class LaneCopy implements LaneWriter {
   private flush(): void {
     const lanes = this.inChunk;
     this.chunk++;
-    const head = `${this.prefix}${this.chunk}\t${this.count - lanes + 1}\t${lanes}`;
-    const parts: Buffer[] = [Buffer.from(head)];
-    for (const column of this.columns) {
-      column.close();
-      parts.push(TAB_BYTE, Buffer.from(column.buf.subarray(0, column.pos)));
-    }
-    parts.push(LF_BYTE);
+    const head = Buffer.from(`${this.prefix}${this.chunk}\t${this.count - lanes + 1}\t${lanes}\t`);
+    const row = Buffer.allocUnsafe(head.length + this.text.pos + 1);
+    head.copy(row, 0);
+    this.text.buf.copy(row, head.length, 0, this.text.pos);
+    row[row.length - 1] = LF;
     this.inChunk = 0;
-    if (!this.copy.write(Buffer.concat(parts)) && !this.waiting) {
+    if (!this.copy.write(row) && !this.waiting) {
       this.waiting = new Promise<void>((resolve) => {
         const go = () => {
           this.copy.off('drain', go);
@@ -266,8 +233,6 @@ export class LaneCopy implements LaneWriter {
     }
   }
 }
-const TAB_BYTE = Buffer.from('\t');
-const LF_BYTE = Buffer.from('\n');
 
 /** Lanes of a job that cannot be stored (its company does not exist): counted, then refused by the caller. */
 export class LaneCounter implements LaneWriter {

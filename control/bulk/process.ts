@@ -288,10 +288,32 @@ async function pipelined<Read, Rated extends { lanes: number }>(
   }
 }
 
-/** Chunks read from a job, in chunk order: [chunk, origins, destinations, equipment, pickup dates]. */
+/** Chunks read from a job, in chunk order: [chunk, lanes_text] (see migration 1700000000033). */
 interface ReadChunks {
   to: number;
-  chunks: Array<[chunk: number, origins: string[], destinations: string[], equipment: Equipment[], dates: string[]]>;
+  chunks: Array<[chunk: number, lanesText: string]>;
+}
+
+/** A COPY-text field as it was validated (only a field with a backslash has anything to undo). */
+const unescapeField = (field: string) =>
+  field.includes('\\')
+    ? field.replace(/\\(.)/gs, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c))
+    : field;
+
+/** The lanes of a chunk's lanes_text: one line per lane, `line, origin, destination, equipment, date` by tabs. */
+function lanesOf(lanesText: string): Lane[] {
+  const lines = lanesText.split('\n');
+  const lanes = new Array<Lane>(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const f = lines[i]!.split('\t');
+    lanes[i] = {
+      origin: unescapeField(f[1]!),
+      destination: unescapeField(f[2]!),
+      equipment: f[3] as Equipment,
+      pickupDate: f[4]!,
+    };
+  }
+  return lanes;
 }
 
 /** Rated chunks, as the parameters of WRITE_CHUNKS (built for their number of chunks). */
@@ -320,8 +342,7 @@ async function rateChunkPass(
     const to = Math.min(last, from + chunksPerBatch - 1);
     const t = performance.now();
     const result = await pool.query<ReadChunks['chunks'][number]>({
-      // As JSON: the driver's text[] parser costs more than the rating itself; JSON.parse is native.
-      text: `SELECT c.chunk, to_json(c.origins), to_json(c.destinations), to_json(c.equipment), to_json(c.pickup_dates)
+      text: `SELECT c.chunk, c.lanes_text
                FROM controlroom.bulk_lane_chunks c
               WHERE c.job_id = $1 AND c.chunk BETWEEN $2 AND $3
                 AND NOT EXISTS (SELECT 1 FROM controlroom.bulk_lane_results r WHERE r.job_id = c.job_id AND r.chunk = c.chunk)
@@ -386,17 +407,9 @@ function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out:
   const params: unknown[] = [jobId];
   const values: string[] = [];
   let lanes = 0;
-  for (const [chunk, origins, destinations, equipment, dates] of batch.chunks) {
-    const n = origins.length;
-    const input = new Array<Lane>(n);
-    for (let i = 0; i < n; i++) {
-      input[i] = {
-        origin: origins[i]!,
-        destination: destinations[i]!,
-        equipment: equipment[i]!,
-        pickupDate: dates[i]!,
-      };
-    }
+  for (const [chunk, lanesText] of batch.chunks) {
+    const input = lanesOf(lanesText);
+    const n = input.length;
     const r = rateLanes(input, out);
     const arm = new Array<string>(n);
     const flags = new Array<number>(n);
