@@ -316,7 +316,7 @@ function lanesOf(lanesText: string): Lane[] {
   return lanes;
 }
 
-/** Rated chunks, as the parameters of WRITE_CHUNKS (built for their number of chunks). */
+/** Rated chunks, as the statement of writeChunksSql (built for their number of chunks) and its parameters. */
 interface RatedChunks {
   lanes: number;
   sql: string;
@@ -325,7 +325,7 @@ interface RatedChunks {
 
 /**
  * One pass over chunks [first, last] of a chunked job: reads `chunksPerBatch` chunks that have no result
- * row yet, rates them with the batch rater, and writes each chunk's results as a new row (WRITE_CHUNKS).
+ * row yet, rates them with the batch rater, and writes each chunk's results as a new row (writeChunksSql).
  */
 async function rateChunkPass(
   pool: Pool,
@@ -398,9 +398,9 @@ class Tallies {
 }
 
 /**
- * Rates the chunks of a batch into WRITE_CHUNKS's parameters. Numbers and booleans are joined into array
- * literals directly (far cheaper than the driver's per-element escaping); error messages are free text,
- * so the driver escapes those (and they are sent only for a chunk with a failed lane).
+ * Rates the chunks of a batch into the write's parameters: each chunk's results as one text of numbers
+ * (see migration 1700000000033), and its error messages, free text the driver escapes, only for a chunk
+ * with a failed lane.
  */
 function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out: RatedBatch): RatedChunks {
   const tallies = new Tallies();
@@ -411,13 +411,7 @@ function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out:
     const input = lanesOf(lanesText);
     const n = input.length;
     const r = rateLanes(input, out);
-    const arm = new Array<string>(n);
-    const flags = new Array<number>(n);
-    const miles = new Array<number | string>(n);
-    const linehaul = new Array<number | string>(n);
-    const fuel = new Array<number | string>(n);
-    const total = new Array<number | string>(n);
-    const perMile = new Array<number | string>(n);
+    const results = new Array<string>(n);
     const errors: Array<string | null> | null = r.failedCount > 0 ? new Array<string | null>(n) : null;
     // [lanes, anomalies, needs_review, cents, miles] per arm: active, candidate.
     const sums = [
@@ -426,9 +420,7 @@ function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out:
     ] as [number[], number[]];
     for (let i = 0; i < n; i++) {
       if (r.failed[i] === 1) {
-        arm[i] = 'NULL';
-        flags[i] = 0;
-        miles[i] = linehaul[i] = fuel[i] = total[i] = perMile[i] = 'NULL';
+        results[i] = 'x';
         errors![i] = r.errorAt(i)!.slice(0, 300);
         continue;
       }
@@ -436,13 +428,9 @@ function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out:
       const bits = r.flags[i]!;
       const m = r.miles[i]!;
       const cents = r.totalCents[i]!;
-      arm[i] = candidate ? 't' : 'f';
-      flags[i] = bits;
-      miles[i] = m;
-      linehaul[i] = r.linehaulCents[i]!;
-      fuel[i] = r.fuelCents[i]!;
-      total[i] = cents;
-      perMile[i] = m > 0 ? Math.round(cents / m) : 0;
+      const perMile = m > 0 ? Math.round(cents / m) : 0;
+      results[i] =
+        `${candidate ? 'c' : 'a'}\t${bits}\t${m}\t${r.linehaulCents[i]}\t${r.fuelCents[i]}\t${cents}\t${perMile}`;
       if (errors) errors[i] = null;
       const sum = sums[candidate ? 1 : 0];
       sum[0]!++;
@@ -465,24 +453,9 @@ function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out:
     }
     const p = params.length;
     values.push(
-      `($1, $${p + 1}::int, $${p + 2}, $${p + 3}, $${p + 4}::int, $${p + 5}::int, $${p + 6}::boolean[], $${p + 7}::smallint[], ` +
-        `$${p + 8}::float8[], $${p + 9}::bigint[], $${p + 10}::bigint[], $${p + 11}::bigint[], $${p + 12}::bigint[], $${p + 13}::text[])`
+      `($1, $${p + 1}::int, $${p + 2}, $${p + 3}, $${p + 4}::int, $${p + 5}::int, $${p + 6}, $${p + 7}::text[])`
     );
-    params.push(
-      chunk,
-      activeModel,
-      candidateModel,
-      n - r.failedCount,
-      r.failedCount,
-      `{${arm.join(',')}}`,
-      `{${flags.join(',')}}`,
-      `{${miles.join(',')}}`,
-      `{${linehaul.join(',')}}`,
-      `{${fuel.join(',')}}`,
-      `{${total.join(',')}}`,
-      `{${perMile.join(',')}}`,
-      errors
-    );
+    params.push(chunk, activeModel, candidateModel, n - r.failedCount, r.failedCount, results.join('\n'), errors);
     lanes += n;
   }
   const t = params.length;
@@ -511,8 +484,7 @@ function writeChunksSql(values: string[], t: number): string {
   return `
   WITH inserted AS (
     INSERT INTO controlroom.bulk_lane_results
-      (job_id, chunk, active_model, candidate_model, lanes_rated, lanes_failed, arm, flags, miles, linehaul_cents,
-       fuel_cents, total_cents, per_mile_cents, errors)
+      (job_id, chunk, active_model, candidate_model, lanes_rated, lanes_failed, results_text, errors)
     VALUES ${values.join(',\n           ')}
     ON CONFLICT (job_id, chunk) DO NOTHING
     RETURNING chunk, lanes_rated, lanes_failed

@@ -55,8 +55,11 @@ CREATE FUNCTION controlroom.bulk_unescape(field text) RETURNS text LANGUAGE sql 
     FROM regexp_matches(field, E'\\\\(.)|([^\\\\]+)', 'gs') WITH ORDINALITY AS t(m, n)
 $$;
 
--- The results of one chunk, index-aligned with its lanes. A lane the engine could not rate has a NULL
--- arm and its reason in errors (NULL when no lane failed). Money is in integer cents.
+-- The results of one chunk, line by line aligned with its lanes_text. `results_text` has a line per lane:
+-- `a` or `c` (the active model or the candidate priced it), then by tabs the flag bits (FLAG_BITS of
+-- control/rating/engine.ts), miles, and linehaul, fuel, total and per-mile in integer cents; a lane the
+-- engine could not rate is the line `x`, its reason in `errors` at its position (NULL when no lane failed).
+-- One text, not seven arrays, for the reason lanes_text is one.
 CREATE TABLE controlroom.bulk_lane_results (
   job_id           uuid NOT NULL,
   chunk            integer NOT NULL,
@@ -64,13 +67,7 @@ CREATE TABLE controlroom.bulk_lane_results (
   candidate_model  text,
   lanes_rated      integer NOT NULL,
   lanes_failed     integer NOT NULL,
-  arm              boolean[] NOT NULL,  -- true: the candidate priced the lane; false: the active model
-  flags            smallint[] NOT NULL, -- FLAG_BITS of control/rating/engine.ts
-  miles            double precision[] NOT NULL,
-  linehaul_cents   bigint[] NOT NULL,
-  fuel_cents       bigint[] NOT NULL,
-  total_cents      bigint[] NOT NULL,
-  per_mile_cents   bigint[] NOT NULL,
+  results_text     text NOT NULL,
   errors           text[],
   PRIMARY KEY (job_id, chunk),
   FOREIGN KEY (job_id, chunk) REFERENCES controlroom.bulk_lane_chunks (job_id, chunk) ON DELETE CASCADE
@@ -111,31 +108,29 @@ CREATE VIEW controlroom.bulk_chunk_lanes AS
          CASE WHEN strpos(u.f[2], E'\\') = 0 THEN u.f[2] ELSE controlroom.bulk_unescape(u.f[2]) END AS origin,
          CASE WHEN strpos(u.f[3], E'\\') = 0 THEN u.f[3] ELSE controlroom.bulk_unescape(u.f[3]) END AS destination,
          u.f[4] AS equipment, u.f[5]::date AS pickup_date,
-         CASE WHEN r.job_id IS NULL THEN 'pending' WHEN u.arm IS NULL THEN 'failed' ELSE 'rated' END AS status,
-         u.miles,
-         (u.linehaul_c / 100.0)::numeric(12,2) AS linehaul,
-         (u.fuel_c / 100.0)::numeric(12,2) AS fuel,
-         (u.total_c / 100.0)::numeric(12,2) AS total,
-         (u.per_mile_c / 100.0)::numeric(10,4) AS per_mile,
-         CASE WHEN u.arm THEN r.candidate_model WHEN NOT u.arm THEN r.active_model END AS model_version,
-         CASE WHEN r.job_id IS NULL THEN NULL WHEN u.arm IS NULL THEN '{}'::text[]
-              ELSE controlroom.bulk_flag_names(u.flags) END AS flags,
+         CASE WHEN r.job_id IS NULL THEN 'pending' WHEN u.g[1] = 'x' THEN 'failed' ELSE 'rated' END AS status,
+         u.g[3]::double precision AS miles,
+         (u.g[4]::bigint / 100.0)::numeric(12,2) AS linehaul,
+         (u.g[5]::bigint / 100.0)::numeric(12,2) AS fuel,
+         (u.g[6]::bigint / 100.0)::numeric(12,2) AS total,
+         (u.g[7]::bigint / 100.0)::numeric(10,4) AS per_mile,
+         CASE u.g[1] WHEN 'c' THEN r.candidate_model WHEN 'a' THEN r.active_model END AS model_version,
+         CASE WHEN r.job_id IS NULL THEN NULL WHEN u.g[1] = 'x' THEN '{}'::text[]
+              ELSE controlroom.bulk_flag_names(u.g[2]::smallint) END AS flags,
          u.error,
-         CASE WHEN u.arm THEN 'candidate' WHEN NOT u.arm THEN 'active' END AS arm,
+         CASE u.g[1] WHEN 'c' THEN 'candidate' WHEN 'a' THEN 'active' END AS arm,
          t.id AS rated_id,
          c.chunk, c.first_seq AS chunk_first_seq, c.lanes AS chunk_lanes
     FROM controlroom.bulk_lane_chunks c
     LEFT JOIN controlroom.bulk_lane_results r ON r.job_id = c.job_id AND r.chunk = c.chunk
     CROSS JOIN LATERAL (
-      SELECT string_to_array(z.lane, E'\t') AS f, z.*
-        FROM ROWS FROM (string_to_table(c.lanes_text, E'\n'), unnest(r.arm), unnest(r.flags), unnest(r.miles),
-                        unnest(r.linehaul_cents), unnest(r.fuel_cents), unnest(r.total_cents), unnest(r.per_mile_cents),
-                        unnest(r.errors))
-             WITH ORDINALITY AS z(lane, arm, flags, miles, linehaul_c, fuel_c, total_c, per_mile_c, error, i)
+      SELECT string_to_array(z.lane, E'\t') AS f, string_to_array(z.result, E'\t') AS g, z.error, z.i
+        FROM ROWS FROM (string_to_table(c.lanes_text, E'\n'), string_to_table(r.results_text, E'\n'), unnest(r.errors))
+             WITH ORDINALITY AS z(lane, result, error, i)
     ) u
     LEFT JOIN controlroom.bulk_rating_tallies t
-           ON t.job_id = c.job_id AND t.chunk = c.chunk AND t.arm = CASE WHEN u.arm THEN 'candidate' ELSE 'active' END
-          AND u.arm IS NOT NULL;
+           ON t.job_id = c.job_id AND t.chunk = c.chunk
+          AND t.arm = CASE u.g[1] WHEN 'c' THEN 'candidate' WHEN 'a' THEN 'active' END;
 
 -- Every lane, wherever it is stored. rated_id: the lane's own number for a per-lane row; for a chunked
 -- lane, its chunk's tally for its arm (shared by those lanes).
