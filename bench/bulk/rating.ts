@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import { enqueueJob } from '../../core/jobs.ts';
+import { DEFAULT_CHUNK_LANES } from '../../control/bulk/ingest.ts';
 import { BULK_RATE_TASK } from '../../control/bulk/jobs.ts';
 import type { RatingStats } from '../../control/bulk/process.ts';
 import { createRatingService } from '../../control/rating/index.ts';
@@ -49,12 +50,17 @@ export class RatingLogCapture {
   }
 }
 
-/** Creates a job of `lanes` pending lanes; with `queue`, queues it in the same transaction. */
+/**
+ * Creates a job of `lanes` pending lanes; with `queue`, queues it in the same transaction. The lanes are
+ * stored as an upload stores them, in chunks of DEFAULT_CHUNK_LANES (the service's BULK_RATE_BATCH), or
+ * with `perLane` one bulk_lane_rows row each (the naive baseline's storage).
+ */
 export async function createJob(
   pool: Pool,
   companyId: string,
   lanes: number,
-  queue: boolean
+  queue: boolean,
+  perLane = false
 ): Promise<{ jobId: string; queuedAt: Date }> {
   const jobId = await withTransaction(pool, 'READ COMMITTED', async (client) => {
     const task = await client.query<{ id: string }>(
@@ -67,13 +73,26 @@ export async function createJob(
       [companyId, lanes, task.rows[0]!.id]
     );
     const id = rows[0]!.id;
-    await client.query(
-      `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date)
-       SELECT $1, s, s + 1, ($3::text[])[1 + s % 10], ($3::text[])[1 + (s * 7 + 3) % 10],
-              (ARRAY['van', 'reefer', 'flatbed'])[1 + s % 3], current_date + 1
-         FROM generate_series(1, $2) AS s`,
-      [id, lanes, CITIES]
-    );
+    if (perLane) {
+      await client.query(
+        `INSERT INTO controlroom.bulk_lane_rows (job_id, seq, line, origin, destination, equipment, pickup_date)
+         SELECT $1, s, s + 1, ($3::text[])[1 + s % 10], ($3::text[])[1 + (s * 7 + 3) % 10],
+                (ARRAY['van', 'reefer', 'flatbed'])[1 + s % 3], current_date + 1
+           FROM generate_series(1, $2) AS s`,
+        [id, lanes, CITIES]
+      );
+    } else {
+      await client.query(
+        `INSERT INTO controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lanes_text)
+         SELECT $1, c + 1, c * $4 + 1, count(*),
+                string_agg(concat_ws(E'\\t', s + 1, ($3::text[])[1 + s % 10], ($3::text[])[1 + (s * 7 + 3) % 10],
+                                     (ARRAY['van', 'reefer', 'flatbed'])[1 + s % 3],
+                                     to_char(current_date + 1, 'YYYY-MM-DD')), E'\\n' ORDER BY s)
+           FROM generate_series(1, $2) AS s, LATERAL (SELECT (s - 1) / $4 AS c) k
+          GROUP BY c`,
+        [id, lanes, CITIES, DEFAULT_CHUNK_LANES]
+      );
+    }
     if (queue) await enqueueJob(client, BULK_RATE_TASK, { jobId: id }, { jobKey: `${BULK_RATE_TASK}:${id}` });
     return id;
   });
@@ -132,11 +151,11 @@ export async function followJob(
 }
 
 /**
- * The naive rating of the same run: read the pending lanes, rate each, one UPDATE per lane (with the
- * counters), committed per 5,000 lanes. Returns lanes per second.
+ * The naive rating of the same run: lanes stored one row each (bulk_lane_rows), read the pending lanes,
+ * rate each, one UPDATE per lane (with the counters), committed per 5,000 lanes. Returns lanes per second.
  */
 export async function naiveRating(pool: Pool, companyId: string, lanes: number): Promise<number> {
-  const { jobId } = await createJob(pool, companyId, lanes, false);
+  const { jobId } = await createJob(pool, companyId, lanes, false, true);
   const rate = await createRatingService().raterForJob(pool);
   const { ms } = await timed(async () => {
     for (;;) {
@@ -149,13 +168,13 @@ export async function naiveRating(pool: Pool, companyId: string, lanes: number):
           pickup_date: string;
         }>(
           `SELECT seq, origin, destination, equipment, to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date
-             FROM controlroom.bulk_lanes WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 5000`,
+             FROM controlroom.bulk_lane_rows WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 5000`,
           [jobId]
         );
         for (const lane of rows) {
           const r = rate({ ...lane, pickupDate: lane.pickup_date });
           await client.query(
-            `UPDATE controlroom.bulk_lanes SET status = 'rated', miles = $3, linehaul = $4, fuel = $5, total = $6,
+            `UPDATE controlroom.bulk_lane_rows SET status = 'rated', miles = $3, linehaul = $4, fuel = $5, total = $6,
                     per_mile = $7, model_version = $8, arm = $9, flags = $10 WHERE job_id = $1 AND seq = $2`,
             [jobId, lane.seq, r.miles, r.linehaul, r.fuel, r.total, r.perMile, r.modelVersion, r.arm, r.flags]
           );

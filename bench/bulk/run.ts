@@ -5,16 +5,14 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { parse } from 'csv-parse/sync';
-import { from as copyFrom } from 'pg-copy-streams';
 import { startServices } from '../../cli/services.ts';
 import { projectRoot } from '../../core/config.ts';
 import { loadConfig } from '../../cli/config.ts';
 import { createPool, type Pool } from '../../core/db.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createDatabaseIfMissing } from '../../db/embedded.ts';
-import { ingestCsv, LaneCounter } from '../../control/bulk/ingest.ts';
+import { DEFAULT_CHUNK_LANES, ingestCsv, LaneCopy, LaneCounter } from '../../control/bulk/ingest.ts';
 import { checkLocation } from '../../control/rating/locations.ts';
 import { insertCompany } from '../../testing/companies.ts';
 import { startTestCluster, TEMPLATE_DB } from '../../testing/postgres.ts';
@@ -85,7 +83,7 @@ try {
   const base = `http://127.0.0.1:${services.port}`;
   const companyId = await insertCompany(pool, 'Bench Enterprise', 'enterprise');
   const body = csvOf(LANES);
-  const csvFile = path.join(os.tmpdir(), `controlroom-bench-${LANES}.csv`);
+  const csvFile = path.join(os.tmpdir(), `controlroom-bench-${process.pid}-${LANES}.csv`);
   await fs.writeFile(csvFile, body);
   console.log(`bench/bulk: ${LANES.toLocaleString()} lanes, ${(body.length / 1e6).toFixed(1)} MB CSV, ${RUNS} runs`);
 
@@ -105,7 +103,7 @@ try {
     // Each run adds its lanes to the usage this month; the enterprise limit is 1M lanes.
   }
 
-  // Naive acceptance: buffer, parse whole, one INSERT per lane in one transaction.
+  // Naive acceptance: buffer, parse whole, one INSERT per lane (a row per lane) in one transaction.
   const naiveBody = csvOf(NAIVE_LANES);
   const naive = await timed(async () => {
     const records = parse(naiveBody, { columns: true }) as Array<Record<string, string>>;
@@ -120,7 +118,7 @@ try {
       let seq = 0;
       for (const r of records) {
         await client.query(
-          `INSERT INTO controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          `INSERT INTO controlroom.bulk_lane_rows (job_id, seq, line, origin, destination, equipment, pickup_date) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
           [job.rows[0].id, ++seq, seq + 1, r.origin, r.destination, r.equipment, r.pickup_date]
         );
       }
@@ -209,7 +207,7 @@ interface AcceptBreakdown {
   parse: number;
   /** Reading and validating, minus `parse`. */
   validate: number;
-  /** COPY of the encoded lanes into bulk_lanes, the database alone. */
+  /** COPY of the lanes into bulk_lane_chunks (chunks built from values encoded beforehand), without reading the file. */
   copy: number;
   commit: number;
 }
@@ -246,29 +244,21 @@ async function acceptanceBreakdown(pool: Pool, companyId: string, csv: string): 
          VALUES ($1, $2, 'bench', 'x', 'csv', $3, 0)`,
         [jobId, companyId, LANES]
       );
-      const rows: string[] = [];
-      let part = '';
-      for (let seq = 1; seq <= LANES; seq++) {
-        part += `${jobId}\t${seq}\t${seq + 1}\t${cities[seq % 10]}\t${cities[(seq * 7 + 3) % 10]}\t${equipment[seq % 3]}\t${tomorrow}\n`;
-        if (part.length > 256 * 1024) {
-          rows.push(part);
-          part = '';
-        }
-      }
-      rows.push(part);
-      const encoded = rows.map((r) => Buffer.from(r));
+      const encode = (v: string) => Buffer.from(v);
+      const origins = cities.map(encode);
+      const kinds = equipment.map(encode);
+      const date = encode(tomorrow);
       copies.push(
         (
-          await timed(() =>
-            pipeline(
-              Readable.from(encoded),
-              client.query(
-                copyFrom(
-                  `COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`
-                )
-              )
-            )
-          )
+          await timed(async () => {
+            const copy = await LaneCopy.open(client, jobId, DEFAULT_CHUNK_LANES);
+            for (let seq = 1; seq <= LANES; seq++) {
+              copy.addEncoded(seq + 1, origins[seq % 10]!, origins[(seq * 7 + 3) % 10]!, kinds[seq % 3]!, date);
+              const wait = copy.backpressure();
+              if (wait) await wait;
+            }
+            await copy.finish();
+          })
         ).ms
       );
       // Committed, then deleted: the commit is what a real job pays (WAL flush).
@@ -291,7 +281,7 @@ async function acceptBig(
   base: string,
   companyId: string
 ): Promise<{ lanes: number; mb: number; ms: number; rssBeforeMb: number; peakRssDeltaMb: number }> {
-  const file = path.join(os.tmpdir(), `controlroom-bench-${BIG_LANES}.csv`);
+  const file = path.join(os.tmpdir(), `controlroom-bench-${process.pid}-${BIG_LANES}.csv`);
   const out = await fs.open(file, 'w');
   try {
     await out.write('origin,destination,equipment,pickup_date\n');

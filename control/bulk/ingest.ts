@@ -50,7 +50,7 @@ const HEADER_ALIASES: Record<string, string> = {
 const REQUIRED = ['origin', 'destination', 'equipment', 'pickup_date'];
 
 // ---------------------------------------------------------------------------------------------------
-// Writing lanes: COPY text rows into bulk_lanes, encoded straight into reused-size byte buffers.
+// Writing lanes: COPY rows into bulk_lane_chunks, each row a chunk of lanes held as one text.
 
 /** Where good lanes go, in file order; `seq` is assigned here (1, 2, ...). */
 export interface LaneWriter {
@@ -67,46 +67,98 @@ export const copyText = (value: string) =>
   value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 const copyBytes = (value: string) => Buffer.from(copyText(value));
 
-const COPY_CHUNK = 256 * 1024;
-/** A lane's COPY row is at most this long: 100-character fields, 3 UTF-8 bytes a character, escapes. */
-const MAX_COPY_ROW = 2048;
+/** Default lanes per chunk row when the caller does not say (BULK_RATE_BATCH is what the service passes). */
+export const DEFAULT_CHUNK_LANES = 5_000;
 /**
  * The COPY lasts as long as the upload does (Node's http server ends a request after its requestTimeout,
  * 300 s by default, which aborts the upload and rolls the COPY back). This bound is only for a database
  * that stops answering; the pool's 10 s statement timeout would cut a large upload short.
  */
 const COPY_TIMEOUT_MS = 10 * 60_000;
+const BACKSLASH = 0x5c;
 
 /**
- * COPY ... FROM STDIN into bulk_lanes for one job, on the caller's transaction. Rows are encoded into a
- * 256 KB buffer and sent when it is full: the database parses and indexes one part of the file while the
- * next is read and validated. Memory stays bounded by the stream's high-water mark: `backpressure()`
- * tells the reader to wait while the database is behind. A failed COPY fails the next `backpressure()`
- * or `finish()`, and the caller's transaction rolls back with everything it wrote.
+ * The lanes_text of the chunk being built, as it travels in a COPY row: lanes separated by an escaped
+ * LF, fields by an escaped tab, and each field's own COPY escapes escaped once more (every backslash
+ * doubled), so the stored text holds them as COPY text does (see migration 1700000000033).
+ */
+class ChunkText {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+  /** A lane: `line`, then the four COPY-encoded fields. */
+  lane(line: number, fields: readonly Buffer[], first: boolean): void {
+    let size = 16;
+    for (const f of fields) size += f.length * 2 + 2;
+    this.reserve(size);
+    const b = this.buf;
+    let p = this.pos;
+    if (!first) {
+      b[p++] = BACKSLASH;
+      b[p++] = 0x6e; // n: the lane separator, a LF in the stored text
+    }
+    p = writeUint(b, p, line);
+    for (const field of fields) {
+      b[p++] = BACKSLASH;
+      b[p++] = 0x74; // t: the field separator, a tab in the stored text
+      if (field.indexOf(BACKSLASH) < 0) {
+        p += field.copy(b, p);
+      } else {
+        for (let i = 0; i < field.length; i++) {
+          const c = field[i]!;
+          b[p++] = c;
+          if (c === BACKSLASH) b[p++] = BACKSLASH;
+        }
+      }
+    }
+    this.pos = p;
+  }
+}
+
+/**
+ * COPY ... FROM STDIN into bulk_lane_chunks for one job, on the caller's transaction: every `chunkLanes`
+ * lanes become one row (seq first_seq.., the lanes as one text), sent as soon as it is complete. The
+ * database stores 20 rows for a 100k-lane file instead of 100k rows and their index entries, while the
+ * next part of the file is read. Memory stays bounded by one chunk being built plus the stream's
+ * high-water mark: `backpressure()` tells the reader to wait while the database is behind. A failed COPY
+ * fails the next `backpressure()` or `finish()`, and the caller's transaction rolls back with everything
+ * it wrote.
  */
 export class LaneCopy implements LaneWriter {
   count = 0;
-  private buf = Buffer.allocUnsafe(COPY_CHUNK);
-  private pos = 0;
-  private readonly prefix: Buffer;
+  private chunk = 0;
+  private inChunk = 0;
+  private text: ChunkText;
+  private readonly prefix: string;
   private readonly copy: Writable;
   private readonly ended: Promise<void>;
   private failure: Error | null = null;
   private waiting: Promise<void> | null = null;
 
   /** Starts the COPY; the statement timeout is raised for it (see COPY_TIMEOUT_MS) and restored by finish(). */
-  static async open(client: PoolClient, jobId: string): Promise<LaneCopy> {
+  static async open(client: PoolClient, jobId: string, chunkLanes = DEFAULT_CHUNK_LANES): Promise<LaneCopy> {
     await client.query(`SET LOCAL statement_timeout = ${COPY_TIMEOUT_MS}`);
-    return new LaneCopy(client, jobId);
+    return new LaneCopy(client, jobId, chunkLanes);
   }
 
   private constructor(
     private readonly client: PoolClient,
-    jobId: string
+    jobId: string,
+    private readonly chunkLanes: number
   ) {
-    this.prefix = Buffer.from(`${jobId}\t`);
+    if (!(Number.isSafeInteger(chunkLanes) && chunkLanes > 0)) throw new RangeError(`chunkLanes ${chunkLanes}`);
+    this.prefix = `${jobId}\t`;
+    this.text = new ChunkText(Math.min(chunkLanes, 5_000) * 64);
     const stream = copyFrom(
-      `COPY controlroom.bulk_lanes (job_id, seq, line, origin, destination, equipment, pickup_date) FROM STDIN`
+      `COPY controlroom.bulk_lane_chunks (job_id, chunk, first_seq, lanes, lanes_text) FROM STDIN`
     );
     (stream as unknown as { query_timeout: number }).query_timeout = COPY_TIMEOUT_MS + 5_000;
     this.copy = client.query(stream);
@@ -121,22 +173,10 @@ export class LaneCopy implements LaneWriter {
   }
 
   addEncoded(line: number, origin: Buffer, destination: Buffer, equipment: Buffer, pickupDate: Buffer): void {
-    if (this.pos + MAX_COPY_ROW > this.buf.length) this.flush();
-    const b = this.buf;
-    let p = this.pos + this.prefix.copy(b, this.pos);
-    p = writeUint(b, p, ++this.count);
-    b[p++] = 9;
-    p = writeUint(b, p, line);
-    b[p++] = 9;
-    p = put(b, p, origin);
-    b[p++] = 9;
-    p = put(b, p, destination);
-    b[p++] = 9;
-    p = put(b, p, equipment);
-    b[p++] = 9;
-    p = put(b, p, pickupDate);
-    b[p++] = 10;
-    this.pos = p;
+    if (this.inChunk === 0) this.text.pos = 0;
+    this.text.lane(line, [origin, destination, equipment, pickupDate], this.inChunk === 0);
+    this.count++;
+    if (++this.inChunk === this.chunkLanes) this.flush();
   }
 
   add(lane: LaneRow): void {
@@ -154,10 +194,10 @@ export class LaneCopy implements LaneWriter {
     return this.waiting;
   }
 
-  /** Sends the last rows and ends the COPY; resolves when the database has stored every lane. */
+  /** Sends the last chunk and ends the COPY; resolves when the database has stored every lane. */
   async finish(): Promise<number> {
     if (this.failure) throw this.failure;
-    if (this.pos > 0) this.flush();
+    if (this.inChunk > 0) this.flush();
     this.copy.end();
     await this.ended;
     await this.client.query('SET LOCAL statement_timeout TO DEFAULT');
@@ -169,11 +209,17 @@ export class LaneCopy implements LaneWriter {
     if (!this.copy.destroyed) this.copy.destroy(error);
   }
 
+  /** Sends the chunk being built as one COPY row. */
   private flush(): void {
-    const full = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(COPY_CHUNK);
-    this.pos = 0;
-    if (!this.copy.write(full) && !this.waiting) {
+    const lanes = this.inChunk;
+    this.chunk++;
+    const head = Buffer.from(`${this.prefix}${this.chunk}\t${this.count - lanes + 1}\t${lanes}\t`);
+    const row = Buffer.allocUnsafe(head.length + this.text.pos + 1);
+    head.copy(row, 0);
+    this.text.buf.copy(row, head.length, 0, this.text.pos);
+    row[row.length - 1] = LF;
+    this.inChunk = 0;
+    if (!this.copy.write(row) && !this.waiting) {
       this.waiting = new Promise<void>((resolve) => {
         const go = () => {
           this.copy.off('drain', go);
@@ -200,13 +246,6 @@ export class LaneCounter implements LaneWriter {
   backpressure(): null {
     return null;
   }
-}
-
-function put(b: Buffer, p: number, bytes: Buffer): number {
-  const n = bytes.length;
-  if (n > 24) return p + bytes.copy(b, p);
-  for (let i = 0; i < n; i++) b[p + i] = bytes[i]!;
-  return p + n;
 }
 
 function writeUint(b: Buffer, p: number, n: number): number {
@@ -627,7 +666,7 @@ class FastCsvReader extends Transform {
 /**
  * Streams a CSV upload row by row: the header names the columns (origin, destination, equipment,
  * pickup_date, in any order, common aliases accepted); every row is validated on its own, so bad rows
- * are reported with their line and reason while good rows go to `lanes` (a COPY into bulk_lanes) as
+ * are reported with their line and reason while good rows go to `lanes` (a COPY into bulk_lane_chunks) as
  * they are read. The raw bytes are hashed for idempotency and counted against the size limit as they
  * arrive. Memory is bounded: nothing is kept per good row, and the COPY's backpressure paces the reading.
  *

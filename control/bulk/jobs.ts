@@ -27,9 +27,14 @@ export interface JobSubmission {
   filename: string | null;
   /**
    * JSON lanes validated already, or a CSV upload still to be read: it is read inside the transaction,
-   * its good lanes COPYed into bulk_lanes as they are validated (see ingest.ts).
+   * its good lanes COPYed into bulk_lane_chunks as they are validated (see ingest.ts).
    */
   ingest: IngestResult | StreamingIngest;
+  /**
+   * Lanes per stored chunk: the service passes BULK_RATE_BATCH, since a chunk is what the worker rates
+   * and commits at once (DEFAULT_CHUNK_LANES when absent).
+   */
+  chunkLanes?: number;
   ipAddress: string | null;
   userAgent: string | null;
 }
@@ -86,7 +91,7 @@ class Replay {
  * and the insert are serialised, so two uploads cannot both squeeze under the limit. A repeated
  * Idempotency-Key returns the job it created the first time.
  *
- * A CSV upload is read inside the transaction: the job's row is inserted first (bulk_lanes checks that
+ * A CSV upload is read inside the transaction: the job's row is inserted first (bulk_lane_chunks checks that
  * its lanes' job exists), with placeholder counts and no idempotency key, and the lanes are COPYed as
  * they are validated; once the upload is read whole the row gets its real values. A refusal at any point
  * (a bad file, the plan, a replay) rolls all of it back: nothing is visible before the commit, and a
@@ -122,7 +127,7 @@ async function createJob(
          VALUES ($1, $2, $3, '', $4, $5, 1, 0)`,
         [jobId, submission.companyId, submission.actor, submission.source, submission.filename]
       );
-      lanes = await LaneCopy.open(client, jobId);
+      lanes = await LaneCopy.open(client, jobId, submission.chunkLanes);
     }
     try {
       summary = await submission.ingest(lanes);
@@ -199,7 +204,8 @@ async function createJob(
             task.rows[0]!.id,
           ]
         );
-  if (typeof submission.ingest !== 'function') await insertLanes(client, jobId, submission.ingest);
+  if (typeof submission.ingest !== 'function')
+    await insertLanes(client, jobId, submission.ingest, submission.chunkLanes);
   await client.query(
     `INSERT INTO usage_events (company_id, feature_key, qty, metadata) VALUES ($1, 'bulk_rating', 1, $2)`,
     [submission.companyId, JSON.stringify({ bulk_job_id: jobId, lanes: summary.lanes })]
@@ -232,8 +238,13 @@ async function createJob(
 }
 
 /** JSON lanes, validated already: COPYed as the CSV path COPYs. */
-async function insertLanes(client: PoolClient, jobId: string, ingest: IngestResult): Promise<void> {
-  const copy = await LaneCopy.open(client, jobId);
+async function insertLanes(
+  client: PoolClient,
+  jobId: string,
+  ingest: IngestResult,
+  chunkLanes: number | undefined
+): Promise<void> {
+  const copy = await LaneCopy.open(client, jobId, chunkLanes);
   for (const lane of ingest.lanes) copy.add(lane);
   await copy.finish();
 }

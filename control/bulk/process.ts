@@ -4,8 +4,9 @@ import type { Pool } from '../../core/db.ts';
 import { withTransaction } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { BULK_RATE_TASK } from './jobs.ts';
-import type { RateLane } from './rater.ts';
-import type { RatingService } from './rater.ts';
+import type { Lane } from '../rating/engine.ts';
+import { FLAG_BITS, RatedBatch } from '../rating/engine.ts';
+import type { RateLane, RateLanes, RatingService } from './rater.ts';
 import type { Equipment } from './lanes.ts';
 
 const ACTOR = 'controlroom:bulk-rating';
@@ -53,7 +54,7 @@ interface ReadBatch {
 }
 
 /** A rated batch, as the arrays of the UPDATE's unnest (numbers pre-encoded as array literals). */
-interface RatedBatch {
+interface RatedRows {
   from: number;
   to: number;
   lanes: number;
@@ -92,8 +93,7 @@ export function bulkRateTask(
     ]);
 
     try {
-      const rate = await rating.raterForJob(pool);
-      const stats = await rateJob(pool, jobId, rate, batchSize);
+      const stats = await rateJob(pool, jobId, rating, batchSize);
       await finish(pool, jobId, job.agent_task_id, job.company_id, null);
       logger.info(
         { jobId, ...stats, lanesPerSecond: stats.wallMs > 0 ? Math.round((stats.lanes * 1000) / stats.wallMs) : null },
@@ -110,8 +110,18 @@ export function bulkRateTask(
   };
 }
 
-/** Rates every pending lane of a job; returns where the time went. Throws when a statement fails. */
-export async function rateJob(pool: Pool, jobId: string, rate: RateLane, batchSize: number): Promise<RatingStats> {
+/**
+ * Rates every pending lane of a job; returns where the time went. Throws when a statement fails. A job's
+ * lanes are stored either lane by lane (bulk_lane_rows: jobs from before migration 1700000000033, or
+ * lanes written through the bulk_lanes view) or in chunks (bulk_lane_chunks: every upload since); the
+ * rater for the storage found is loaded once, so the whole job is priced by one snapshot of the models.
+ */
+export async function rateJob(
+  pool: Pool,
+  jobId: string,
+  rating: Pick<RatingService, 'raterForJob' | 'batchRaterForJob'>,
+  batchSize: number
+): Promise<RatingStats> {
   const stats: RatingStats = {
     lanes: 0,
     batches: 0,
@@ -124,10 +134,11 @@ export async function rateJob(pool: Pool, jobId: string, rate: RateLane, batchSi
     waitWriteMs: 0,
   };
   const began = performance.now();
+  let rate: RateLane | null = null;
   for (let pass = 0; ; pass++) {
     const { rows } = await pool.query<{ first: number | null; last: number | null }>(
-      `SELECT (SELECT min(seq) FROM controlroom.bulk_lanes WHERE job_id = $1 AND status = 'pending') AS first,
-              (SELECT max(seq) FROM controlroom.bulk_lanes WHERE job_id = $1) AS last`,
+      `SELECT (SELECT min(seq) FROM controlroom.bulk_lane_rows WHERE job_id = $1 AND status = 'pending') AS first,
+              (SELECT max(seq) FROM controlroom.bulk_lane_rows WHERE job_id = $1) AS last`,
       [jobId]
     );
     const { first, last } = rows[0]!;
@@ -135,7 +146,29 @@ export async function rateJob(pool: Pool, jobId: string, rate: RateLane, batchSi
     if (pass === MAX_PASSES) {
       throw new Error(`bulk job ${jobId}: lanes still pending after ${MAX_PASSES} passes (from seq ${first})`);
     }
+    rate ??= await rating.raterForJob(pool);
     const complete = await ratePass(pool, jobId, rate, batchSize, first, last, stats);
+    if (complete) break;
+  }
+  let rateLanes: RateLanes | null = null;
+  for (let pass = 0; ; pass++) {
+    const { rows } = await pool.query<{ first: number | null; last: number | null; lanes: number | null }>(
+      `SELECT (SELECT min(c.chunk) FROM controlroom.bulk_lane_chunks c
+                WHERE c.job_id = $1
+                  AND NOT EXISTS (SELECT 1 FROM controlroom.bulk_lane_results r WHERE r.job_id = c.job_id AND r.chunk = c.chunk)) AS first,
+              (SELECT max(chunk) FROM controlroom.bulk_lane_chunks WHERE job_id = $1) AS last,
+              (SELECT max(lanes) FROM controlroom.bulk_lane_chunks WHERE job_id = $1 AND chunk = 1) AS lanes`,
+      [jobId]
+    );
+    const { first, last, lanes } = rows[0]!;
+    if (first === null || last === null) break;
+    if (pass === MAX_PASSES) {
+      throw new Error(`bulk job ${jobId}: chunks still unrated after ${MAX_PASSES} passes (from chunk ${first})`);
+    }
+    rateLanes ??= await rating.batchRaterForJob(pool);
+    // Whole chunks per batch, about batchSize lanes (the upload made chunks of the BULK_RATE_BATCH then).
+    const chunksPerBatch = Math.max(1, Math.floor(batchSize / Math.max(1, lanes ?? batchSize)));
+    const complete = await rateChunkPass(pool, jobId, rateLanes, chunksPerBatch, first, last, stats);
     if (complete) break;
   }
   stats.wallMs = performance.now() - began;
@@ -143,7 +176,7 @@ export async function rateJob(pool: Pool, jobId: string, rate: RateLane, batchSi
 }
 
 /**
- * One pass over seq [first, last]. Returns true when the job's counters show every lane rated or
+ * One pass over seq [first, last] of a job stored lane by lane. Returns true when the job's counters show every lane rated or
  * failed, so no lane can still be pending (the counters move in the transaction that changes a lane).
  */
 async function ratePass(
@@ -161,7 +194,7 @@ async function ratePass(
     const t = performance.now();
     const result = await pool.query<ReadBatch['rows'][number]>({
       text: `SELECT seq, origin, destination, equipment, to_char(pickup_date, 'YYYY-MM-DD')
-               FROM controlroom.bulk_lanes
+               FROM controlroom.bulk_lane_rows
               WHERE job_id = $1 AND seq BETWEEN $2 AND $3 AND status = 'pending'
               ORDER BY seq`,
       values: [jobId, from, to],
@@ -170,28 +203,58 @@ async function ratePass(
     stats.readMs += performance.now() - t;
     return { from, to, rows: result.rows };
   };
-  const write = async (batch: RatedBatch): Promise<boolean> => {
-    let t = performance.now();
-    const counters = await withTransaction(pool, 'READ COMMITTED', async (client) => {
-      const { rows } = await client.query<{ done: boolean }>(WRITE_BATCH, [
-        jobId,
-        batch.from,
-        batch.to,
-        ...batch.params,
-      ]);
-      const now = performance.now();
-      stats.writeMs += now - t;
-      t = now;
-      return rows[0];
-    });
-    stats.commitMs += performance.now() - t;
-    stats.batches++;
-    // No row: the job was deleted while it ran (its lanes went with it); nothing is left to rate.
-    return counters ? counters.done : true;
-  };
+  return pipelined(first, stats, {
+    read,
+    next: (batch) => batch.to + 1,
+    isEmpty: (batch) => batch.rows.length === 0,
+    rate: (batch) => rateBatch(batch, rate),
+    write: (batch) => writeCommitted(pool, stats, WRITE_BATCH, [jobId, batch.from, batch.to, ...batch.params]),
+  });
+}
 
+/**
+ * Runs one statement in its own transaction, timing the statement and its commit; returns the `done` it
+ * returns. No row: the job was deleted while it ran (its lanes went with it); nothing is left to rate.
+ */
+async function writeCommitted(pool: Pool, stats: RatingStats, sql: string, params: unknown[]): Promise<boolean> {
+  let t = performance.now();
+  const counters = await withTransaction(pool, 'READ COMMITTED', async (client) => {
+    const { rows } = await client.query<{ done: boolean }>(sql, params);
+    const now = performance.now();
+    stats.writeMs += now - t;
+    t = now;
+    return rows[0];
+  });
+  stats.commitMs += performance.now() - t;
+  stats.batches++;
+  return counters ? counters.done : true;
+}
+
+/** The steps of one pass, for `pipelined`. */
+interface PassSteps<Read, Rated extends { lanes: number }> {
+  /** Reads the batch starting at `from`; null past the end of the pass. */
+  read(from: number): Promise<Read | null>;
+  /** Where the batch after this one starts. */
+  next(batch: Read): number;
+  isEmpty(batch: Read): boolean;
+  /** Rates a batch (synchronous, on the event loop). */
+  rate(batch: Read): Rated;
+  /** Writes and commits a rated batch; true once the job's counters show every lane done. */
+  write(batch: Rated): Promise<boolean>;
+}
+
+/**
+ * Reads, rates and writes a pass's batches pipelined: while batch n is written and committed on one
+ * connection (up to WRITES_IN_FLIGHT at once), batch n+1 is read on another and rated on the event loop.
+ * Returns true when a write reported the job complete.
+ */
+async function pipelined<Read, Rated extends { lanes: number }>(
+  first: number,
+  stats: RatingStats,
+  steps: PassSteps<Read, Rated>
+): Promise<boolean> {
   let complete = false;
-  let pendingRead: Promise<ReadBatch | null> = settleLater(read(first));
+  let pendingRead: Promise<Read | null> = settleLater(steps.read(first));
   // Writes in flight, oldest first. Batches cover disjoint lanes, so they may commit in any order.
   const writes: Array<Promise<boolean>> = [];
   const awaitOldestWrite = async () => {
@@ -205,16 +268,16 @@ async function ratePass(
       const batch = await pendingRead;
       stats.waitReadMs += performance.now() - t;
       if (!batch) break;
-      pendingRead = settleLater(read(batch.to + 1));
-      if (batch.rows.length === 0) continue;
+      pendingRead = settleLater(steps.read(steps.next(batch)));
+      if (steps.isEmpty(batch)) continue;
 
       const r = performance.now();
-      const rated = rateBatch(batch, rate);
+      const rated = steps.rate(batch);
       stats.rateMs += performance.now() - r;
       stats.lanes += rated.lanes;
 
       if (writes.length >= WRITES_IN_FLIGHT) await awaitOldestWrite();
-      writes.push(settleLater(write(rated)));
+      writes.push(settleLater(steps.write(rated)));
     }
     while (writes.length > 0) await awaitOldestWrite();
     return complete;
@@ -223,6 +286,223 @@ async function ratePass(
     // (its lanes are then no longer pending) or rolls back (they are rated again), never half.
     await Promise.allSettled([pendingRead, ...writes]);
   }
+}
+
+/** Chunks read from a job, in chunk order: [chunk, lanes_text] (see migration 1700000000033). */
+interface ReadChunks {
+  to: number;
+  chunks: Array<[chunk: number, lanesText: string]>;
+}
+
+/** A COPY-text field as it was validated (only a field with a backslash has anything to undo). */
+const unescapeField = (field: string) =>
+  field.includes('\\')
+    ? field.replace(/\\(.)/gs, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c))
+    : field;
+
+/** The lanes of a chunk's lanes_text: one line per lane, `line, origin, destination, equipment, date` by tabs. */
+function lanesOf(lanesText: string): Lane[] {
+  const lines = lanesText.split('\n');
+  const lanes = new Array<Lane>(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const f = lines[i]!.split('\t');
+    lanes[i] = {
+      origin: unescapeField(f[1]!),
+      destination: unescapeField(f[2]!),
+      equipment: f[3] as Equipment,
+      pickupDate: f[4]!,
+    };
+  }
+  return lanes;
+}
+
+/** Rated chunks, as the statement of writeChunksSql (built for their number of chunks) and its parameters. */
+interface RatedChunks {
+  lanes: number;
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * One pass over chunks [first, last] of a chunked job: reads `chunksPerBatch` chunks that have no result
+ * row yet, rates them with the batch rater, and writes each chunk's results as a new row (writeChunksSql).
+ */
+async function rateChunkPass(
+  pool: Pool,
+  jobId: string,
+  rateLanes: RateLanes,
+  chunksPerBatch: number,
+  first: number,
+  last: number,
+  stats: RatingStats
+): Promise<boolean> {
+  const out = new RatedBatch(0);
+  const read = async (from: number): Promise<ReadChunks | null> => {
+    if (from > last) return null;
+    const to = Math.min(last, from + chunksPerBatch - 1);
+    const t = performance.now();
+    const result = await pool.query<ReadChunks['chunks'][number]>({
+      text: `SELECT c.chunk, c.lanes_text
+               FROM controlroom.bulk_lane_chunks c
+              WHERE c.job_id = $1 AND c.chunk BETWEEN $2 AND $3
+                AND NOT EXISTS (SELECT 1 FROM controlroom.bulk_lane_results r WHERE r.job_id = c.job_id AND r.chunk = c.chunk)
+              ORDER BY c.chunk`,
+      values: [jobId, from, to],
+      rowMode: 'array',
+    });
+    stats.readMs += performance.now() - t;
+    return { to, chunks: result.rows };
+  };
+  return pipelined(first, stats, {
+    read,
+    next: (batch) => batch.to + 1,
+    isEmpty: (batch) => batch.chunks.length === 0,
+    rate: (batch) => rateChunks(jobId, batch, rateLanes, out),
+    write: (batch) => writeCommitted(pool, stats, batch.sql, batch.params),
+  });
+}
+
+const ANOMALY = FLAG_BITS.anomaly;
+const NEEDS_REVIEW = FLAG_BITS.needsReview;
+
+/** Tallies of one chunk and arm for bulk_rating_tallies (the pricing drift totals). */
+class Tallies {
+  chunk: number[] = [];
+  model: string[] = [];
+  arm: string[] = [];
+  lanes: number[] = [];
+  anomalies: number[] = [];
+  review: number[] = [];
+  cents: number[] = [];
+  miles: number[] = [];
+  add(
+    chunk: number,
+    model: string,
+    arm: string,
+    lanes: number,
+    anomalies: number,
+    review: number,
+    cents: number,
+    miles: number
+  ) {
+    if (lanes === 0) return;
+    this.chunk.push(chunk);
+    this.model.push(model);
+    this.arm.push(arm);
+    this.lanes.push(lanes);
+    this.anomalies.push(anomalies);
+    this.review.push(review);
+    this.cents.push(cents);
+    this.miles.push(miles);
+  }
+}
+
+/**
+ * Rates the chunks of a batch into the write's parameters: each chunk's results as one text of numbers
+ * (see migration 1700000000033), and its error messages, free text the driver escapes, only for a chunk
+ * with a failed lane.
+ */
+function rateChunks(jobId: string, batch: ReadChunks, rateLanes: RateLanes, out: RatedBatch): RatedChunks {
+  const tallies = new Tallies();
+  const params: unknown[] = [jobId];
+  const values: string[] = [];
+  let lanes = 0;
+  for (const [chunk, lanesText] of batch.chunks) {
+    const input = lanesOf(lanesText);
+    const n = input.length;
+    const r = rateLanes(input, out);
+    const results = new Array<string>(n);
+    const errors: Array<string | null> | null = r.failedCount > 0 ? new Array<string | null>(n) : null;
+    // [lanes, anomalies, needs_review, cents, miles] per arm: active, candidate.
+    const sums = [
+      [0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0],
+    ] as [number[], number[]];
+    for (let i = 0; i < n; i++) {
+      if (r.failed[i] === 1) {
+        results[i] = 'x';
+        errors![i] = r.errorAt(i)!.slice(0, 300);
+        continue;
+      }
+      const candidate = r.arm[i] === 1;
+      const bits = r.flags[i]!;
+      const m = r.miles[i]!;
+      const cents = r.totalCents[i]!;
+      const perMile = m > 0 ? Math.round(cents / m) : 0;
+      results[i] =
+        `${candidate ? 'c' : 'a'}\t${bits}\t${m}\t${r.linehaulCents[i]}\t${r.fuelCents[i]}\t${cents}\t${perMile}`;
+      if (errors) errors[i] = null;
+      const sum = sums[candidate ? 1 : 0];
+      sum[0]!++;
+      if (bits & ANOMALY) sum[1]!++;
+      if (bits & NEEDS_REVIEW) sum[2]!++;
+      sum[3]! += cents;
+      sum[4]! += m;
+    }
+    const activeModel = r.active!.version;
+    const candidateModel = r.candidate?.version ?? null;
+    for (const [index, sum] of sums.entries()) {
+      const model = index === 1 ? candidateModel : activeModel;
+      if (model !== null)
+        tallies.add(
+          chunk,
+          model,
+          index === 1 ? 'candidate' : 'active',
+          ...(sum as [number, number, number, number, number])
+        );
+    }
+    const p = params.length;
+    values.push(
+      `($1, $${p + 1}::int, $${p + 2}, $${p + 3}, $${p + 4}::int, $${p + 5}::int, $${p + 6}, $${p + 7}::text[])`
+    );
+    params.push(chunk, activeModel, candidateModel, n - r.failedCount, r.failedCount, results.join('\n'), errors);
+    lanes += n;
+  }
+  const t = params.length;
+  params.push(
+    tallies.chunk,
+    tallies.model,
+    tallies.arm,
+    tallies.lanes,
+    tallies.anomalies,
+    tallies.review,
+    tallies.cents,
+    tallies.miles
+  );
+  return { lanes, sql: writeChunksSql(values, t), params };
+}
+
+/**
+ * Writes rated chunks as new bulk_lane_results rows, their pricing tallies, and the job's counters moved by
+ * exactly the chunks it wrote, in one statement. A chunk that already has results (a second worker on the
+ * same job, or a batch that committed before a kill -9 and is read again) conflicts on the primary key and
+ * counts nothing: no lane is rated twice. Each tally takes its id from the rated-id sequence here, so the
+ * exporter's id cursor follows chunk ratings as it follows per-lane ones. `done` is true once every lane
+ * of the job is rated or failed.
+ */
+function writeChunksSql(values: string[], t: number): string {
+  return `
+  WITH inserted AS (
+    INSERT INTO controlroom.bulk_lane_results
+      (job_id, chunk, active_model, candidate_model, lanes_rated, lanes_failed, results_text, errors)
+    VALUES ${values.join(',\n           ')}
+    ON CONFLICT (job_id, chunk) DO NOTHING
+    RETURNING chunk, lanes_rated, lanes_failed
+  ), tallied AS (
+    INSERT INTO controlroom.bulk_rating_tallies
+      (id, job_id, chunk, model_version, arm, lanes, anomaly_lanes, needs_review_lanes, cents, miles)
+    SELECT nextval('controlroom.bulk_lanes_rated_id_seq'), $1, t.chunk, t.model, t.arm, t.lanes, t.anomalies, t.review,
+           t.cents, t.miles
+      FROM unnest($${t + 1}::int[], $${t + 2}::text[], $${t + 3}::text[], $${t + 4}::int[], $${t + 5}::int[],
+                  $${t + 6}::int[], $${t + 7}::bigint[], $${t + 8}::float8[])
+           AS t(chunk, model, arm, lanes, anomalies, review, cents, miles)
+     WHERE t.chunk IN (SELECT chunk FROM inserted)
+  )
+  UPDATE controlroom.bulk_jobs
+     SET lanes_rated = lanes_rated + (SELECT coalesce(sum(lanes_rated), 0) FROM inserted),
+         lanes_failed = lanes_failed + (SELECT coalesce(sum(lanes_failed), 0) FROM inserted)
+   WHERE id = $1
+  RETURNING lanes_rated + lanes_failed >= lanes_total AS done`;
 }
 
 /** Marks a promise's rejection as handled now; awaiting it later still throws. */
@@ -244,7 +524,7 @@ const WRITE_BATCH = `
                          $10::numeric[], $11::text[], $12::text[], $13::text[], $14::text[])
              AS r(seq, status, miles, linehaul, fuel, total, per_mile, model, arm, flags, error)
   ), changed AS (
-    UPDATE controlroom.bulk_lanes l
+    UPDATE controlroom.bulk_lane_rows l
        SET status = r.status, miles = r.miles, linehaul = r.linehaul, fuel = r.fuel, total = r.total,
            per_mile = r.per_mile, model_version = r.model, arm = r.arm, flags = r.flags::text[], error = r.error,
            rated_id = CASE WHEN r.status = 'rated' THEN nextval('controlroom.bulk_lanes_rated_id_seq') END
@@ -259,7 +539,7 @@ const WRITE_BATCH = `
   RETURNING lanes_rated + lanes_failed >= lanes_total AS done`;
 
 /** Rates a batch into the WRITE_BATCH parameters. A lane the engine cannot rate is written as failed. */
-function rateBatch(batch: ReadBatch, rate: RateLane): RatedBatch {
+function rateBatch(batch: ReadBatch, rate: RateLane): RatedRows {
   const n = batch.rows.length;
   const seq = new Array<number>(n);
   const status = new Array<string>(n);

@@ -31,7 +31,8 @@ import type { RatingService } from './rater.ts';
 export type BulkConfig = Pick<
   BulkConfigKeys,
   'BULK_MAX_UPLOAD_BYTES' | 'BULK_MAX_LANES' | 'BULK_MAX_ERRORS_REPORTED' | 'BULK_UPLOAD_CONCURRENCY'
->;
+> &
+  Partial<Pick<BulkConfigKeys, 'BULK_RATE_BATCH'>>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const todayUtc = () => new Date().toISOString().slice(0, 10);
@@ -52,6 +53,46 @@ const RESULT_COLUMNS = [
   'flags',
   'error',
 ] as const;
+
+const JSON_COLUMNS = RESULT_COLUMNS.map((c) =>
+  c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c
+).join(', ');
+const CSV_COLUMNS = `seq, ${RESULT_COLUMNS.map((c) =>
+  c === 'pickup_date'
+    ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date`
+    : c === 'flags'
+      ? `array_to_string(flags, ' ') AS flags`
+      : c
+).join(', ')}`;
+
+/**
+ * Up to `limit` lanes of a job after seq `after`, in seq order, wherever they are stored: per-lane rows
+ * (jobs from before migration 1700000000033) or chunks. A job's seqs run 1..lanes_total without gaps, so
+ * only the chunks that overlap (after, after + limit] are read and unnested: a page costs the same at the
+ * start and the end of a 1M-lane job.
+ */
+export async function lanesAfter<R extends object>(
+  pool: Pool,
+  jobId: string,
+  after: number,
+  limit: number,
+  columns: string
+): Promise<R[]> {
+  const lane = `seq, line, origin, destination, equipment, pickup_date, status, miles, linehaul, fuel, total, per_mile,
+                model_version, flags, error`;
+  const { rows } = await pool.query<R>(
+    `SELECT ${columns} FROM (
+       (SELECT ${lane} FROM controlroom.bulk_lane_rows WHERE job_id = $1 AND seq > $2::bigint ORDER BY seq LIMIT $3)
+       UNION ALL
+       (SELECT ${lane} FROM controlroom.bulk_chunk_lanes
+         WHERE job_id = $1 AND chunk_first_seq + chunk_lanes - 1 > $2::bigint AND chunk_first_seq <= $2::bigint + $3
+           AND seq > $2::bigint
+         ORDER BY seq LIMIT $3)
+     ) lanes ORDER BY seq LIMIT $3`,
+    [jobId, after, limit]
+  );
+  return rows;
+}
 
 /** Text a caller sent, cut short and with control characters dropped, for use in a message. */
 const quoted = (value: string) => safeText(value.slice(0, 80));
@@ -174,6 +215,7 @@ export function bulkRatingRouter(
       source,
       filename,
       ingest,
+      chunkLanes: config.BULK_RATE_BATCH,
       ipAddress: req.ip ?? null,
       userAgent: req.header('user-agent') ?? null,
     });
@@ -215,11 +257,7 @@ export function bulkRatingRouter(
     if (format === 'json') {
       const offset = intParam(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = intParam(req.query.limit, 'limit', 1000, 1, RESULT_PAGE);
-      const { rows } = await pool.query<LaneRow>(
-        `SELECT ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c)).join(', ')}
-           FROM controlroom.bulk_lanes WHERE job_id = $1 ORDER BY seq OFFSET $2 LIMIT $3`,
-        [job.id, offset, limit]
-      );
+      const rows = await lanesAfter<LaneRow>(pool, job.id, offset, limit, JSON_COLUMNS);
       res.json({ job: jobView(job), offset, lanes: rows.map(laneView) } satisfies BulkResultsResponse);
       return;
     }
@@ -229,10 +267,12 @@ export function bulkRatingRouter(
     csv.pipe(res);
     // Keyset pages, so a 100k-lane job streams in constant memory.
     for (let after = 0; ;) {
-      const { rows } = await pool.query<Record<string, unknown> & { seq: number }>(
-        `SELECT seq, ${RESULT_COLUMNS.map((c) => (c === 'pickup_date' ? `to_char(pickup_date, 'YYYY-MM-DD') AS pickup_date` : c === 'flags' ? `array_to_string(flags, ' ') AS flags` : c)).join(', ')}
-           FROM controlroom.bulk_lanes WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-        [job.id, after, RESULT_PAGE]
+      const rows = await lanesAfter<Record<string, unknown> & { seq: number }>(
+        pool,
+        job.id,
+        after,
+        RESULT_PAGE,
+        CSV_COLUMNS
       );
       for (const row of rows) if (!csv.write(row)) await new Promise((r) => csv.once('drain', r));
       if (rows.length < RESULT_PAGE) break;

@@ -7,6 +7,11 @@ import { followIdCursor } from './follow-id-cursor.ts';
 export interface IdRollupSpec {
   name: string;
   table: string;
+  /**
+   * SQL for the first total, what each row stands for: `count(*)` (one per row) unless the rows are
+   * tallies, e.g. `sum(lanes)`. The id cursor still counts rows to find the gaps in the ids.
+   */
+  count?: string;
   /** Label columns as SQL expressions over the table's row. */
   labels: readonly { name: string; sql: string }[];
   /** Aggregates summed into the running totals after the row count (e.g. bucket counts, sums). */
@@ -53,6 +58,7 @@ export class IdRollupCollector implements Collector {
     const columns = [
       ...this.spec.labels.map((l, i) => `${l.sql} AS l${i}`),
       'count(*) AS n',
+      `${this.spec.count ?? 'count(*)'} AS total`,
       ...this.spec.values.map((v, i) => `${v} AS v${i}`),
     ];
     const groupBy = this.spec.labels.map((_, i) => i + 1).join(', ');
@@ -64,7 +70,7 @@ export class IdRollupCollector implements Collector {
     for (const row of rows) {
       seen += Number(row.n);
       const key = labelKey(this.spec.labels.map((_, i) => String(row[`l${i}`])));
-      addInto(totals, key, [Number(row.n), ...this.spec.values.map((_, i) => Number(row[`v${i}`] ?? 0))]);
+      addInto(totals, key, [Number(row.total), ...this.spec.values.map((_, i) => Number(row[`v${i}`] ?? 0))]);
     }
     return seen;
   }

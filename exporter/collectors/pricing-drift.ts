@@ -8,9 +8,10 @@ import type { Pool, PoolClient } from '../../core/db.ts';
 export const DRIFT_COLLECTOR = 'pricing_drift';
 
 /**
- * Pricing drift, from the rated bulk lanes (controlroom.pricing_rated_lanes, migration 1700000000023).
- * Each refresh folds only lanes rated since the last one (by `rated_id`, which a trigger hands out when a
- * lane becomes rated) into totals kept in controlroom.exporter_state, in the same REPEATABLE READ
+ * Pricing drift, from the rated bulk lanes (controlroom.pricing_rated_batches, migrations 1700000000023
+ * and 1700000000033: one row per rated id, a chunk's tally per arm or a per-lane row as a tally of one).
+ * Each refresh folds only ratings since the last one (by the id, which the rated-id sequence hands out
+ * when a lane or chunk becomes rated) into totals kept in controlroom.exporter_state, in the same REPEATABLE READ
  * transaction that reads them: exact across restarts, identical on every instance that scrapes, and
  * unaffected when old jobs (and their lanes) are deleted.
  *
@@ -29,17 +30,13 @@ export class PricingDriftCollector implements Collector {
     this.rollup = new IdRollupCollector(
       {
         name: this.name,
-        table: 'controlroom.pricing_rated_lanes',
+        table: 'controlroom.pricing_rated_batches',
+        count: 'sum(lanes)',
         labels: [
           { name: 'model_version', sql: 'model_version' },
           { name: 'role', sql: 'arm' },
         ],
-        values: [
-          `count(*) FILTER (WHERE 'anomaly' = ANY(flags))`,
-          `count(*) FILTER (WHERE 'needs_review' = ANY(flags))`,
-          `coalesce(sum(round(total * 100)), 0)`,
-          `coalesce(sum(miles), 0)`,
-        ],
+        values: [`sum(anomaly_lanes)`, `sum(needs_review_lanes)`, `coalesce(sum(cents), 0)`, `coalesce(sum(miles), 0)`],
         publish: (totals) => {
           this.totals = totals;
         },
