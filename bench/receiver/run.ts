@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ALERT_GROUP_TASK } from '../../alerting/tasks.ts';
 import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../testing/receiver-harness.ts';
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/pager.ts';
@@ -28,6 +29,10 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * latencies grow linearly with it, ours do not. BENCH_SLACK_INTERVAL_MS=1100 is production pacing (slow).
  * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4).
  * BENCH_NAIVE=0 skips the naive run (about two minutes at the default spacing) while tuning ours.
+ * Ours runs as deployed: the job queue (alert groups, the Slack pager) on its own thread (cli/job-thread.ts).
+ * Then, in the same run, the same storm with the queue on the HTTP event loop (JOB_QUEUE_THREAD=false, the
+ * shape before issue 20's receiver step), to show what the thread buys on this machine at its current load;
+ * BENCH_IN_PROCESS=0 skips it.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -37,6 +42,7 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
 const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
 const RUN_NAIVE = process.env.BENCH_NAIVE !== '0';
+const COMPARE_IN_PROCESS = process.env.BENCH_IN_PROCESS !== '0';
 const TARGET_ACK_P99_MS = 30;
 const TARGET_NOTIFICATIONS_PER_S = 1_000;
 const PHASES = ['read', 'parse', 'wait', 'store', 'queue', 'commit', 'respond'] as const;
@@ -81,10 +87,12 @@ const summary = (results: DeliveryResult[]) => {
   };
 };
 
-const cluster = await startTestCluster();
-process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
-try {
-  // --- ours -------------------------------------------------------------------------------------
+/**
+ * One storm against the full service (startServices, as `controlroom start` runs it), with the job queue
+ * on its own thread (as deployed, JOB_QUEUE_THREAD=true) or on the HTTP event loop (the shape before issue
+ * 20's receiver step), on a fresh database each.
+ */
+async function runOurs(queueThread: boolean) {
   const h = await startReceiverHarness({
     SLACK_CHANNEL_INTERVAL_MS: String(INTERVAL_MS),
     SLACK_CHANNEL_P1: CHANNELS.P1,
@@ -102,12 +110,25 @@ try {
   const delivered = storm.deliveries.reduce((n, d) => n + d.alerts, 0);
   log(
     `bench/receiver: ${storm.totalAlerts} alerts in ${storm.groups.length} groups, ${storm.deliveries.length} notifications ` +
-      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel`
+      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel, ` +
+      `job queue ${queueThread ? 'on its own thread (as deployed)' : 'on the HTTP event loop'}`
   );
 
+  // How busy the HTTP process's event loop was while the storm came in (the fake Slack, which answers the
+  // pager, runs on it too in both shapes): utilisation, and how late a timer fired (the wait a request
+  // that has arrived spends before the loop reads it).
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  const loopBefore = performance.eventLoopUtilization();
   const started = Date.now();
   const ours = await deliverStormFromThread(`${h.base}/webhooks/alertmanager`, storm.deliveries, IN_FLIGHT, AM_TOKEN);
   const allAnsweredMs = Date.now() - started;
+  loopDelay.disable();
+  const httpLoop = {
+    utilisation: performance.eventLoopUtilization(loopBefore).utilization,
+    delay_p50_ms: loopDelay.percentile(50) / 1e6,
+    delay_p99_ms: loopDelay.percentile(99) / 1e6,
+  };
   // Every alert acted on: all 1000 state changes processed (paged, folded into a storm, overage checked).
   let unprocessed = 0;
   const actedOn = await waitUntil(
@@ -170,6 +191,45 @@ try {
     AM_TOKEN
   );
   await h.stop();
+  return {
+    ours,
+    httpLoop,
+    started,
+    allAnsweredMs,
+    actedOn,
+    actedOnMs,
+    unprocessed,
+    lastSlackMs,
+    oursSlackCalls,
+    roots,
+    digestDelays,
+    unloaded,
+    storm,
+    delivered,
+  };
+}
+
+const cluster = await startTestCluster();
+process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
+try {
+  // --- ours: as deployed (queue on its own thread), then the queue on the HTTP event loop -----------
+  const deployed = await runOurs(true);
+  const inProcess = COMPARE_IN_PROCESS ? await runOurs(false) : null;
+  const {
+    ours,
+    httpLoop,
+    allAnsweredMs,
+    actedOn,
+    actedOnMs,
+    unprocessed,
+    lastSlackMs,
+    oursSlackCalls,
+    roots,
+    digestDelays,
+    unloaded,
+    storm,
+    delivered,
+  } = deployed;
 
   // --- the store path alone, same run: one transaction per notification vs group commit ---------------
   // No HTTP, no worker: the same 690 notifications, IN_FLIGHT at a time, into a fresh database each, with
@@ -236,6 +296,7 @@ try {
       notifications_per_s: (storm.deliveries.length / allAnsweredMs) * 1000,
       breakdown: breakdown(ours),
       all_answered_ms: allAnsweredMs,
+      http_event_loop: httpLoop,
       all_acted_on_ms: actedOnMs,
       not_acted_on: unprocessed,
       last_slack_call_ms: lastSlackMs,
@@ -251,6 +312,18 @@ try {
         99
       ),
     },
+    queue_on_http_event_loop: inProcess
+      ? {
+          ...summary(inProcess.ours),
+          notifications_per_s: (inProcess.storm.deliveries.length / inProcess.allAnsweredMs) * 1000,
+          breakdown: breakdown(inProcess.ours),
+          all_answered_ms: inProcess.allAnsweredMs,
+          http_event_loop: inProcess.httpLoop,
+          all_acted_on_ms: inProcess.actedOnMs,
+          not_acted_on: inProcess.unprocessed,
+          slack_calls: inProcess.oursSlackCalls,
+        }
+      : null,
     store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
     naive: {
       ...summary(baseline),
@@ -303,6 +376,16 @@ try {
     log(
       `  ${phase.padEnd(40)} ${fmtMs(b.p50_ms).padEnd(10)} ${fmtMs(b.p99_ms).padEnd(10)} ${(b.share * 100).toFixed(0)}%`
     );
+  const loopLine = (l: typeof httpLoop) =>
+    `busy ${(l.utilisation * 100).toFixed(0)}% of the storm, timer delay p50 ${fmtMs(l.delay_p50_ms)}, p99 ${fmtMs(l.delay_p99_ms)}`;
+  log(`HTTP event loop during the storm (job queue on its own thread): ${loopLine(httpLoop)}`);
+  const onLoop = figures.queue_on_http_event_loop;
+  if (onLoop)
+    log(
+      `same run, job queue on the HTTP event loop (before this step): ack p50 ${fmtMs(onLoop.ack_p50_ms)}, ` +
+        `p99 ${fmtMs(onLoop.ack_p99_ms)}, ${onLoop.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
+        `${fmtMs(onLoop.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(onLoop.http_event_loop)}`
+    );
   log(
     `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
   );
@@ -317,7 +400,12 @@ try {
   const file = path.join(outDir, `receiver-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await fs.writeFile(file, JSON.stringify({ ...figures, ratio }, null, 2));
   log(`figures written to ${path.relative(projectRoot, file)}`);
-  if (figures.ours.non_200 > 0 || !actedOn) process.exitCode = 1;
+  if (
+    figures.ours.non_200 > 0 ||
+    !actedOn ||
+    (inProcess && (inProcess.ours.some((r) => r.status !== 200) || !inProcess.actedOn))
+  )
+    process.exitCode = 1;
 } finally {
   await cluster.handle.stop();
 }
