@@ -27,7 +27,8 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * Alertmanager sends from its own process. BENCH_SLACK_INTERVAL_MS is the per-channel spacing of both (default 100,
  * i.e. Slack's ~1 msg/s per channel compressed 10x so the naive run fits in the time budget): the naive
  * latencies grow linearly with it, ours do not. BENCH_SLACK_INTERVAL_MS=1100 is production pacing (slow).
- * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4).
+ * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4),
+ * BENCH_INBOX_BATCHES the inbox's concurrent transactions (ALERT_INBOX_BATCHES, default 1).
  * BENCH_NAIVE=0 skips the naive run (about two minutes at the default spacing) while tuning ours.
  * Ours runs as deployed: the job queue (alert groups, the Slack pager) on its own thread (cli/job-thread.ts).
  * Then, in the same run, the same storm with the queue on the HTTP event loop (JOB_QUEUE_THREAD=false, the
@@ -99,6 +100,7 @@ async function runOurs(queueThread: boolean) {
     SLACK_CHANNEL_P2: CHANNELS.P2,
     SLACK_CHANNEL_P3: CHANNELS.P3,
     ...(process.env.BENCH_PG_POOL_MAX ? { PG_POOL_MAX: process.env.BENCH_PG_POOL_MAX } : {}),
+    ...(process.env.BENCH_INBOX_BATCHES ? { ALERT_INBOX_BATCHES: process.env.BENCH_INBOX_BATCHES } : {}),
   });
   const { rows } = await h.db.pool.query<{ id: string }>(
     `INSERT INTO companies (name) SELECT 'Bench Tenant ' || i FROM generate_series(1, 6) i RETURNING id`
@@ -237,7 +239,7 @@ try {
   const storePath = async (mode: 'one transaction each' | 'group commit') => {
     const db = await createTestDatabase({ poolMax: Number(process.env.BENCH_PG_POOL_MAX ?? '4') });
     try {
-      const inbox = new NotificationInbox(db.pool);
+      const inbox = new NotificationInbox(db.pool, Number(process.env.BENCH_INBOX_BATCHES ?? '1'));
       const payloads = storm.deliveries.map((d) => alertmanagerPayload.parse(d.body));
       const ms: number[] = [];
       let next = 0;
