@@ -5,7 +5,7 @@ import { storeNotification } from '../alerting/receiver/inbox.ts';
 import { alertmanagerPayload } from '../alerting/receiver/payloads.ts';
 import { createLogger } from '../core/logger.ts';
 import { createTestDatabase, freePort, type TestDatabase } from '../testing/postgres.ts';
-import { amPayload, waitUntil } from '../testing/receiver-harness.ts';
+import { amPayload, startReceiverHarness, waitUntil } from '../testing/receiver-harness.ts';
 import { loadConfig } from './config.ts';
 import { startJobQueueThread } from './job-thread.ts';
 
@@ -102,4 +102,24 @@ test('a thread that cannot start fails the start with the reason, and leaves no 
     ),
     /ECONNREFUSED|connect/
   );
+});
+
+test('startServices with JOB_QUEUE_THREAD=true: a webhook is answered on the main thread and paged from the queue thread', async () => {
+  const h = await startReceiverHarness({ JOB_QUEUE_THREAD: 'true', JOB_CONCURRENCY: '2' });
+  try {
+    const groupKey = '{}:{alertname="ThreadedPage"}';
+    const res = await h.post(
+      '/webhooks/alertmanager',
+      amPayload(groupKey, [{ alertname: 'ThreadedPage', severity: 'P2' }])
+    );
+    assert.equal(res.status, 200);
+    await waitUntil(
+      async () => h.slack.ok('chat.postMessage').some((c) => /ThreadedPage/.test(JSON.stringify(c.args))),
+      60_000,
+      'the page to reach Slack'
+    );
+    assert.deepEqual(h.services.worker.workerIds.length, 2);
+  } finally {
+    await h.stop();
+  }
 });

@@ -4,7 +4,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ALERT_GROUP_TASK } from '../../alerting/tasks.ts';
 import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../testing/receiver-harness.ts';
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/pager.ts';
-import { projectRoot } from '../../core/config.ts';
+import { projectRoot, sharedConfigShape } from '../../core/config.ts';
 import { FakeSlack } from '../../testing/fake-slack.ts';
 import { createTestDatabase, startTestCluster } from '../../testing/postgres.ts';
 import { NotificationInbox, storeNotification } from '../../alerting/receiver/inbox.ts';
@@ -30,10 +30,10 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4),
  * BENCH_INBOX_BATCHES the inbox's concurrent transactions (ALERT_INBOX_BATCHES, default 1).
  * BENCH_NAIVE=0 skips the naive run (about two minutes at the default spacing) while tuning ours.
- * Ours runs as deployed: the job queue (alert groups, the Slack pager) on its own thread (cli/job-thread.ts).
- * Then, in the same run, the same storm with the queue on the HTTP event loop (JOB_QUEUE_THREAD=false, the
- * shape before issue 20's receiver step), to show what the thread buys on this machine at its current load;
- * BENCH_IN_PROCESS=0 skips it.
+ * Ours runs as deployed: the job queue (alert groups, the Slack pager) where JOB_QUEUE_THREAD's default puts
+ * it (the HTTP event loop). Then, in the same run, the same storm with the other shape (the queue on a worker
+ * thread of its own, cli/job-thread.ts), to show what that thread buys on this machine at its current load;
+ * BENCH_OTHER_SHAPE=0 skips it.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -43,7 +43,11 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
 const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
 const RUN_NAIVE = process.env.BENCH_NAIVE !== '0';
-const COMPARE_IN_PROCESS = process.env.BENCH_IN_PROCESS !== '0';
+const COMPARE_OTHER_SHAPE = process.env.BENCH_OTHER_SHAPE !== '0';
+/** Where the service runs its job queue unless told otherwise (JOB_QUEUE_THREAD's default). */
+const DEPLOYED_QUEUE_THREAD = sharedConfigShape.JOB_QUEUE_THREAD.parse(undefined);
+const shapeName = (queueThread: boolean) =>
+  queueThread ? 'job queue on its own thread' : 'job queue on the HTTP event loop';
 const TARGET_ACK_P99_MS = 30;
 const TARGET_NOTIFICATIONS_PER_S = 1_000;
 const PHASES = ['read', 'parse', 'wait', 'store', 'queue', 'commit', 'respond'] as const;
@@ -90,8 +94,7 @@ const summary = (results: DeliveryResult[]) => {
 
 /**
  * One storm against the full service (startServices, as `controlroom start` runs it), with the job queue
- * on its own thread (as deployed, JOB_QUEUE_THREAD=true) or on the HTTP event loop (the shape before issue
- * 20's receiver step), on a fresh database each.
+ * on its own thread (JOB_QUEUE_THREAD=true) or on the HTTP event loop, on a fresh database each.
  */
 async function runOurs(queueThread: boolean) {
   const h = await startReceiverHarness({
@@ -113,7 +116,7 @@ async function runOurs(queueThread: boolean) {
   log(
     `bench/receiver: ${storm.totalAlerts} alerts in ${storm.groups.length} groups, ${storm.deliveries.length} notifications ` +
       `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel, ` +
-      `job queue ${queueThread ? 'on its own thread (as deployed)' : 'on the HTTP event loop'}`
+      `${shapeName(queueThread)}${queueThread === DEPLOYED_QUEUE_THREAD ? ' (as deployed)' : ''}`
   );
 
   // How busy the HTTP process's event loop was while the storm came in (the fake Slack, which answers the
@@ -214,9 +217,9 @@ async function runOurs(queueThread: boolean) {
 const cluster = await startTestCluster();
 process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
 try {
-  // --- ours: as deployed (queue on its own thread), then the queue on the HTTP event loop -----------
-  const deployed = await runOurs(true);
-  const inProcess = COMPARE_IN_PROCESS ? await runOurs(false) : null;
+  // --- ours: as deployed, then with the job queue in the other shape ---------------------------------
+  const deployed = await runOurs(DEPLOYED_QUEUE_THREAD);
+  const other = COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
   const {
     ours,
     httpLoop,
@@ -314,16 +317,17 @@ try {
         99
       ),
     },
-    queue_on_http_event_loop: inProcess
+    job_queue_thread: DEPLOYED_QUEUE_THREAD,
+    other_shape: other
       ? {
-          ...summary(inProcess.ours),
-          notifications_per_s: (inProcess.storm.deliveries.length / inProcess.allAnsweredMs) * 1000,
-          breakdown: breakdown(inProcess.ours),
-          all_answered_ms: inProcess.allAnsweredMs,
-          http_event_loop: inProcess.httpLoop,
-          all_acted_on_ms: inProcess.actedOnMs,
-          not_acted_on: inProcess.unprocessed,
-          slack_calls: inProcess.oursSlackCalls,
+          ...summary(other.ours),
+          notifications_per_s: (other.storm.deliveries.length / other.allAnsweredMs) * 1000,
+          breakdown: breakdown(other.ours),
+          all_answered_ms: other.allAnsweredMs,
+          http_event_loop: other.httpLoop,
+          all_acted_on_ms: other.actedOnMs,
+          not_acted_on: other.unprocessed,
+          slack_calls: other.oursSlackCalls,
         }
       : null,
     store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
@@ -380,13 +384,13 @@ try {
     );
   const loopLine = (l: typeof httpLoop) =>
     `busy ${(l.utilisation * 100).toFixed(0)}% of the storm, timer delay p50 ${fmtMs(l.delay_p50_ms)}, p99 ${fmtMs(l.delay_p99_ms)}`;
-  log(`HTTP event loop during the storm (job queue on its own thread): ${loopLine(httpLoop)}`);
-  const onLoop = figures.queue_on_http_event_loop;
-  if (onLoop)
+  log(`HTTP event loop during the storm (${shapeName(DEPLOYED_QUEUE_THREAD)}): ${loopLine(httpLoop)}`);
+  const otherShape = figures.other_shape;
+  if (otherShape)
     log(
-      `same run, job queue on the HTTP event loop (before this step): ack p50 ${fmtMs(onLoop.ack_p50_ms)}, ` +
-        `p99 ${fmtMs(onLoop.ack_p99_ms)}, ${onLoop.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
-        `${fmtMs(onLoop.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(onLoop.http_event_loop)}`
+      `same run, ${shapeName(!DEPLOYED_QUEUE_THREAD)}: ack p50 ${fmtMs(otherShape.ack_p50_ms)}, ` +
+        `p99 ${fmtMs(otherShape.ack_p99_ms)}, ${otherShape.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
+        `${fmtMs(otherShape.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(otherShape.http_event_loop)}`
     );
   log(
     `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
@@ -402,11 +406,7 @@ try {
   const file = path.join(outDir, `receiver-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await fs.writeFile(file, JSON.stringify({ ...figures, ratio }, null, 2));
   log(`figures written to ${path.relative(projectRoot, file)}`);
-  if (
-    figures.ours.non_200 > 0 ||
-    !actedOn ||
-    (inProcess && (inProcess.ours.some((r) => r.status !== 200) || !inProcess.actedOn))
-  )
+  if (figures.ours.non_200 > 0 || !actedOn || (other && (other.ours.some((r) => r.status !== 200) || !other.actedOn)))
     process.exitCode = 1;
 } finally {
   await cluster.handle.stop();
