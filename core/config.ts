@@ -47,13 +47,10 @@ export const sharedConfigShape = {
   PG_CONNECT_TIMEOUT_MS: int(10_000),
 
   JOB_CONCURRENCY: int(4),
-  /**
-   * Run the job queue on a worker thread (cli/job-thread.ts), off the HTTP event loop. Off by default: on
-   * 2 cores bench/receiver measured no gain (see README, Benchmarks).
-   */
+  /** Run the job queue on a worker thread (cli/job-thread.ts), off the HTTP event loop. */
   JOB_QUEUE_THREAD: z
     .enum(['true', 'false'])
-    .default('false')
+    .default('true')
     .transform((v) => v === 'true'),
   CONTROLROOM_INSTANCE_ID: z
     .string()
