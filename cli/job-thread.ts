@@ -8,12 +8,12 @@ import type { Config } from './config.ts';
 import { FEATURES, taskListOf } from './services.ts';
 
 /**
- * The job queue on a thread of its own (JOB_QUEUE_THREAD, on by default). The queue's tasks (alert
+ * The job queue on a thread of its own (JOB_QUEUE_THREAD=true; off by default). The queue's tasks (alert
  * groups, the Slack pager and its pacing, freeze syncs, bulk rating, billing, evidence) are CPU work and
  * database round trips; on the HTTP process's event loop they run between webhook answers and stretch the
  * slowest ones. On a worker thread they get their own event loop, and the HTTP loop only reads requests,
- * stores them and answers (bench/receiver runs both shapes in one run: on 2 cores the thread lowered the
- * storm's ack p99 in most runs, 1.3-1.7x when the machine was quiet, at the same rate).
+ * stores them and answers. bench/receiver runs both shapes in one run; on 2 cores the difference stayed
+ * within the run-to-run noise (whichever shape ran second was faster), so the default is the loop.
  *
  * The thread builds the same features from the same configuration and takes only their tasks: no feature
  * is started there (start() runs once, on the main thread), no route is served, and the tasks use pools of

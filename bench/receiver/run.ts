@@ -31,8 +31,9 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * BENCH_INBOX_BATCHES the inbox's concurrent transactions (ALERT_INBOX_BATCHES, default 1).
  * BENCH_NAIVE=0 skips the naive run (about two minutes at the default spacing) while tuning ours.
  * Ours runs as deployed: the job queue (alert groups, the Slack pager) where JOB_QUEUE_THREAD's default puts
- * it (a worker thread of its own, cli/job-thread.ts). Then, in the same run, the same storm with the other
- * shape (the queue on the HTTP event loop), to show what that thread buys on this machine at its current load;
+ * it (the HTTP event loop). Then, in the same run, the same storm with the other shape (the queue on a worker
+ * thread of its own, cli/job-thread.ts), to show what that thread buys on this machine at its current load
+ * (mind the order: on a shared machine the second run was often the faster, whichever shape it was);
  * BENCH_OTHER_SHAPE=0 skips it.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
