@@ -17,12 +17,13 @@ import { createEvidenceFeature } from '../evidence/index.ts';
 import { createExporterFeature } from '../exporter/index.ts';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
+import { createWorkerPool, startJobQueueThread } from './job-thread.ts';
 
 /**
  * The features of the service, in start order (stopped in reverse). Each is a `create…Feature(deps)`
  * returning core/feature.ts's Feature; everything else in this file is the same for all of them.
  */
-const FEATURES: ReadonlyArray<(deps: FeatureDeps<Config>) => Feature> = [
+export const FEATURES: ReadonlyArray<(deps: FeatureDeps<Config>) => Feature> = [
   createExporterFeature,
   createAlertingFeature,
   createBillingFeature,
@@ -46,7 +47,7 @@ export interface RunningServices {
 }
 
 /** The union of the features' tasks; a task name claimed by two features is a wiring mistake, refused. */
-function taskListOf(features: readonly Feature[]): TaskList {
+export function taskListOf(features: readonly Feature[]): TaskList {
   const taskList: TaskList = {};
   const owner = new Map<string, string>();
   for (const feature of features) {
@@ -78,13 +79,9 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       ...poolTimeouts(config),
       applicationName: 'controlroom',
     });
-    // Each queue worker holds a LISTEN connection and one for its job: its own pool, so it never starves
-    // the exporter or the HTTP handlers.
-    const workerPool = createPool(databaseUrl, {
-      max: config.JOB_CONCURRENCY * 2 + 1,
-      ...poolTimeouts(config),
-      applicationName: 'controlroom-worker',
-    });
+    // The queue's own pool, so jobs never starve the exporter or the HTTP handlers (with JOB_QUEUE_THREAD
+    // the queue runs on a thread with a pool of its own: this one, which only tasks use, stays unconnected).
+    const workerPool = createWorkerPool(databaseUrl, config);
     // Features that must never wait behind others (failover's lease renewals) get a pool of their own.
     const pools = [pool, workerPool];
     const openPool = (applicationName: string, max: number) => {
@@ -112,14 +109,17 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     const deps: FeatureDeps<Config> = { pool, workerPool, openPool, config, logger, registry };
     const features = FEATURES.map((create) => create(deps));
     // Jobs in flight finish before the pools close (graphile-worker's graceful stop); one cut off by a
-    // kill -9 is released by the next start (startJobQueue).
-    const worker = await startJobQueue({
-      pool: workerPool,
-      taskList: taskListOf(features),
-      concurrency: config.JOB_CONCURRENCY,
-      instanceId: config.CONTROLROOM_INSTANCE_ID,
-      logger,
-    });
+    // kill -9 is released by the next start (startJobQueue). On its own thread (cli/job-thread.ts), the
+    // queue's work does not delay the HTTP answers.
+    const worker = config.JOB_QUEUE_THREAD
+      ? await startJobQueueThread(databaseUrl, config, logger)
+      : await startJobQueue({
+          pool: workerPool,
+          taskList: taskListOf(features),
+          concurrency: config.JOB_CONCURRENCY,
+          instanceId: config.CONTROLROOM_INSTANCE_ID,
+          logger,
+        });
     stops.push(() => worker.stop());
     for (const feature of features) {
       await feature.start?.();

@@ -47,6 +47,14 @@ export const sharedConfigShape = {
   PG_CONNECT_TIMEOUT_MS: int(10_000),
 
   JOB_CONCURRENCY: int(4),
+  /**
+   * Run the job queue on a worker thread (cli/job-thread.ts), off the HTTP event loop. Off by default: on
+   * 2 cores bench/receiver showed no gain beyond its run-to-run noise (README, alert receiver).
+   */
+  JOB_QUEUE_THREAD: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   CONTROLROOM_INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, dot, dash, underscore')

@@ -22,45 +22,48 @@ const alerts = (names: string[]) => names.map((name) => ({ alertname: 'Batch', f
 const count = async (sql: string) => Number((await db.pool.query<{ n: string }>(sql)).rows[0]!.n);
 
 describe('the inbox batches concurrent notifications (group commit)', () => {
-  test('each state change is new exactly once across a batch, every notification is stored, each group queued once', async () => {
-    const inbox = new NotificationInbox(db.pool);
-    // 40 notifications at once: 8 groups, each delivered 5 times with growing (overlapping) alert sets,
-    // so one batch holds the same state change several times, in an order that is not the key's.
-    const deliveries = Array.from({ length: 40 }, (_, i) => {
-      const group = `{}:{alertname="Batch",group="${i % 8}"}`;
-      const size = 1 + Math.floor(i / 8); // 1..5 alerts
-      return notification(group, alerts(['e', 'd', 'c', 'b', 'a'].slice(5 - size)));
-    });
-    const results: InboxResult[] = await Promise.all(deliveries.map((p) => inbox.store('alertmanager', p)));
+  // ALERT_INBOX_BATCHES: one batch at a time (the default), or two overlapping transactions that store
+  // the same state changes and queue the same groups concurrently.
+  for (const batches of [1, 2])
+    test(`each state change is new exactly once across a batch, every notification is stored, each group queued once (${batches} batch${batches > 1 ? 'es' : ''} at once)`, async () => {
+      const inbox = new NotificationInbox(db.pool, batches);
+      // 40 notifications at once: 8 groups, each delivered 5 times with growing (overlapping) alert sets,
+      // so one batch holds the same state change several times, in an order that is not the key's.
+      const deliveries = Array.from({ length: 40 }, (_, i) => {
+        const group = `{}:{alertname="Batch",group="${i % 8}"}`;
+        const size = 1 + Math.floor(i / 8); // 1..5 alerts
+        return notification(group, alerts(['e', 'd', 'c', 'b', 'a'].slice(5 - size)));
+      });
+      const results: InboxResult[] = await Promise.all(deliveries.map((p) => inbox.store('alertmanager', p)));
 
-    assert.equal(
-      results.reduce((n, r) => n + r.newEvents, 0),
-      8 * 5,
-      'each (group, fingerprint) counted new once'
-    );
-    for (const [i, r] of results.entries())
-      assert.equal(r.newEvents + r.duplicates, deliveries[i]!.alerts.length, `notification ${i} adds up`);
-    assert.equal(new Set(results.map((r) => r.notificationId)).size, 40, 'one notification id each');
-    assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 40);
-    assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events`), 40);
-    // Each stored event belongs to the notification that was told it was new.
-    const { rows } = await db.pool.query<{ notification_id: string; n: string }>(
-      `SELECT notification_id, count(*) AS n FROM controlroom.alert_events GROUP BY notification_id`
-    );
-    const perNotification = new Map(rows.map((r) => [Number(r.notification_id), Number(r.n)]));
-    for (const r of results) assert.equal(perNotification.get(r.notificationId) ?? 0, r.newEvents);
-    // Stored in fewer transactions than notifications: the first alone, the rest batched behind it.
-    const transactions = await count(`SELECT count(DISTINCT xmin::text) AS n FROM controlroom.alert_notifications`);
-    assert.ok(transactions < 40 && transactions >= 2, `${transactions} transactions for 40 notifications`);
-    // One pending alert_group job per group, in the group's own queue.
-    const { rows: jobs } = await db.pool.query<{ group_key: string }>(
-      `SELECT j.payload->>'groupKey' AS group_key FROM graphile_worker._private_jobs j
+      assert.equal(
+        results.reduce((n, r) => n + r.newEvents, 0),
+        8 * 5,
+        'each (group, fingerprint) counted new once'
+      );
+      for (const [i, r] of results.entries())
+        assert.equal(r.newEvents + r.duplicates, deliveries[i]!.alerts.length, `notification ${i} adds up`);
+      assert.equal(new Set(results.map((r) => r.notificationId)).size, 40, 'one notification id each');
+      assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 40);
+      assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events`), 40);
+      // Each stored event belongs to the notification that was told it was new.
+      const { rows } = await db.pool.query<{ notification_id: string; n: string }>(
+        `SELECT notification_id, count(*) AS n FROM controlroom.alert_events GROUP BY notification_id`
+      );
+      const perNotification = new Map(rows.map((r) => [Number(r.notification_id), Number(r.n)]));
+      for (const r of results) assert.equal(perNotification.get(r.notificationId) ?? 0, r.newEvents);
+      // Stored in fewer transactions than notifications: the first (or first two) alone, the rest batched behind.
+      const transactions = await count(`SELECT count(DISTINCT xmin::text) AS n FROM controlroom.alert_notifications`);
+      assert.ok(transactions < 40 && transactions >= batches + 1, `${transactions} transactions for 40 notifications`);
+      // One pending alert_group job per group, in the group's own queue.
+      const { rows: jobs } = await db.pool.query<{ group_key: string }>(
+        `SELECT j.payload->>'groupKey' AS group_key FROM graphile_worker._private_jobs j
          JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE t.identifier = $1`,
-      [ALERT_GROUP_TASK]
-    );
-    assert.equal(jobs.length, 8);
-    assert.equal(new Set(jobs.map((j) => j.group_key)).size, 8);
-  });
+        [ALERT_GROUP_TASK]
+      );
+      assert.equal(jobs.length, 8);
+      assert.equal(new Set(jobs.map((j) => j.group_key)).size, 8);
+    });
 
   test('a notification Postgres refuses fails alone: the rest of its batch is stored and answered', async () => {
     const failures: number[] = [];

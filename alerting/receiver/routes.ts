@@ -17,6 +17,7 @@ export type ReceiverConfig = Pick<
   | 'GRAFANA_WEBHOOK_BASIC_AUTH'
   | 'GRAFANA_WEBHOOK_HMAC_SECRET'
   | 'GRAFANA_WEBHOOK_TIMESTAMP_HEADER'
+  | 'ALERT_INBOX_BATCHES'
 >;
 
 /** Alertmanager and Grafana batch alerts; 5 MiB holds thousands. The raw bytes are kept for signatures. */
@@ -46,7 +47,7 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
     labelNames: ['source', 'outcome'],
     registers: [registry],
   });
-  const inbox = new NotificationInbox(pool, 1, (error, size) =>
+  const inbox = new NotificationInbox(pool, config.ALERT_INBOX_BATCHES, (error, size) =>
     logger?.warn({ err: error, size }, 'a batch of alert notifications failed: storing each on its own')
   );
   const credentials: Record<AlertSource, WebhookCredentials> = {

@@ -1,9 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ALERT_GROUP_TASK } from '../../alerting/tasks.ts';
 import { AM_TOKEN, startReceiverHarness, waitUntil } from '../../testing/receiver-harness.ts';
 import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/pager.ts';
-import { projectRoot } from '../../core/config.ts';
+import { projectRoot, sharedConfigShape } from '../../core/config.ts';
 import { FakeSlack } from '../../testing/fake-slack.ts';
 import { createTestDatabase, startTestCluster } from '../../testing/postgres.ts';
 import { NotificationInbox, storeNotification } from '../../alerting/receiver/inbox.ts';
@@ -26,8 +27,14 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * Alertmanager sends from its own process. BENCH_SLACK_INTERVAL_MS is the per-channel spacing of both (default 100,
  * i.e. Slack's ~1 msg/s per channel compressed 10x so the naive run fits in the time budget): the naive
  * latencies grow linearly with it, ours do not. BENCH_SLACK_INTERVAL_MS=1100 is production pacing (slow).
- * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4).
+ * BENCH_IN_FLIGHT (default 20) sets the concurrent POSTs; BENCH_PG_POOL_MAX overrides our HTTP pool (default 4),
+ * BENCH_INBOX_BATCHES the inbox's concurrent transactions (ALERT_INBOX_BATCHES, default 1).
  * BENCH_NAIVE=0 skips the naive run (about two minutes at the default spacing) while tuning ours.
+ * Ours runs as deployed: the job queue (alert groups, the Slack pager) where JOB_QUEUE_THREAD's default puts
+ * it (the HTTP event loop). Then, in the same run, the same storm with the other shape (the queue on a worker
+ * thread of its own, cli/job-thread.ts), to show what that thread buys on this machine at its current load
+ * (mind the order: on a shared machine the second run was often the faster, whichever shape it was);
+ * BENCH_OTHER_SHAPE=0 skips it.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -37,6 +44,11 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
 const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
 const RUN_NAIVE = process.env.BENCH_NAIVE !== '0';
+const COMPARE_OTHER_SHAPE = process.env.BENCH_OTHER_SHAPE !== '0';
+/** Where the service runs its job queue unless told otherwise (JOB_QUEUE_THREAD's default). */
+const DEPLOYED_QUEUE_THREAD = sharedConfigShape.JOB_QUEUE_THREAD.parse(undefined);
+const shapeName = (queueThread: boolean) =>
+  queueThread ? 'job queue on its own thread' : 'job queue on the HTTP event loop';
 const TARGET_ACK_P99_MS = 30;
 const TARGET_NOTIFICATIONS_PER_S = 1_000;
 const PHASES = ['read', 'parse', 'wait', 'store', 'queue', 'commit', 'respond'] as const;
@@ -69,6 +81,10 @@ const breakdown = (results: DeliveryResult[]) => {
   >;
 };
 
+/** From the first POST sent to the last answer received. */
+const stormSpanMs = (results: DeliveryResult[]) =>
+  Math.max(...results.map((r) => r.sentAt + r.ms)) - Math.min(...results.map((r) => r.sentAt));
+
 const summary = (results: DeliveryResult[]) => {
   const ms = results.map((r) => r.ms);
   return {
@@ -81,16 +97,18 @@ const summary = (results: DeliveryResult[]) => {
   };
 };
 
-const cluster = await startTestCluster();
-process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
-try {
-  // --- ours -------------------------------------------------------------------------------------
+/**
+ * One storm against the full service (startServices, as `controlroom start` runs it), with the job queue
+ * on its own thread (JOB_QUEUE_THREAD=true) or on the HTTP event loop, on a fresh database each.
+ */
+async function runOurs(queueThread: boolean) {
   const h = await startReceiverHarness({
     SLACK_CHANNEL_INTERVAL_MS: String(INTERVAL_MS),
     SLACK_CHANNEL_P1: CHANNELS.P1,
     SLACK_CHANNEL_P2: CHANNELS.P2,
     SLACK_CHANNEL_P3: CHANNELS.P3,
     ...(process.env.BENCH_PG_POOL_MAX ? { PG_POOL_MAX: process.env.BENCH_PG_POOL_MAX } : {}),
+    ...(process.env.BENCH_INBOX_BATCHES ? { ALERT_INBOX_BATCHES: process.env.BENCH_INBOX_BATCHES } : {}),
   });
   const { rows } = await h.db.pool.query<{ id: string }>(
     `INSERT INTO companies (name) SELECT 'Bench Tenant ' || i FROM generate_series(1, 6) i RETURNING id`
@@ -102,12 +120,27 @@ try {
   const delivered = storm.deliveries.reduce((n, d) => n + d.alerts, 0);
   log(
     `bench/receiver: ${storm.totalAlerts} alerts in ${storm.groups.length} groups, ${storm.deliveries.length} notifications ` +
-      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel`
+      `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel, ` +
+      `${shapeName(queueThread)}${queueThread === DEPLOYED_QUEUE_THREAD ? ' (as deployed)' : ''}`
   );
 
-  const started = Date.now();
+  // How busy the HTTP process's event loop was while the storm came in (the fake Slack, which answers the
+  // pager, runs on it too in both shapes): utilisation, and how late a timer fired (the wait a request
+  // that has arrived spends before the loop reads it).
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  const loopBefore = performance.eventLoopUtilization();
   const ours = await deliverStormFromThread(`${h.base}/webhooks/alertmanager`, storm.deliveries, IN_FLIGHT, AM_TOKEN);
-  const allAnsweredMs = Date.now() - started;
+  // The storm's clock starts at its first POST (acted on, last Slack call and digests are timed from it).
+  const started = Math.min(...ours.map((r) => r.sentAt));
+  // From the first POST sent to the last answer (the sender thread's own start-up is not the receiver's time).
+  const allAnsweredMs = stormSpanMs(ours);
+  loopDelay.disable();
+  const httpLoop = {
+    utilisation: performance.eventLoopUtilization(loopBefore).utilization,
+    delay_p50_ms: loopDelay.percentile(50) / 1e6,
+    delay_p99_ms: loopDelay.percentile(99) / 1e6,
+  };
   // Every alert acted on: all 1000 state changes processed (paged, folded into a storm, overage checked).
   let unprocessed = 0;
   const actedOn = await waitUntil(
@@ -170,6 +203,45 @@ try {
     AM_TOKEN
   );
   await h.stop();
+  return {
+    ours,
+    httpLoop,
+    started,
+    allAnsweredMs,
+    actedOn,
+    actedOnMs,
+    unprocessed,
+    lastSlackMs,
+    oursSlackCalls,
+    roots,
+    digestDelays,
+    unloaded,
+    storm,
+    delivered,
+  };
+}
+
+const cluster = await startTestCluster();
+process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
+try {
+  // --- ours: as deployed, then with the job queue in the other shape ---------------------------------
+  const deployed = await runOurs(DEPLOYED_QUEUE_THREAD);
+  const other = COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
+  const {
+    ours,
+    httpLoop,
+    allAnsweredMs,
+    actedOn,
+    actedOnMs,
+    unprocessed,
+    lastSlackMs,
+    oursSlackCalls,
+    roots,
+    digestDelays,
+    unloaded,
+    storm,
+    delivered,
+  } = deployed;
 
   // --- the store path alone, same run: one transaction per notification vs group commit ---------------
   // No HTTP, no worker: the same 690 notifications, IN_FLIGHT at a time, into a fresh database each, with
@@ -177,7 +249,7 @@ try {
   const storePath = async (mode: 'one transaction each' | 'group commit') => {
     const db = await createTestDatabase({ poolMax: Number(process.env.BENCH_PG_POOL_MAX ?? '4') });
     try {
-      const inbox = new NotificationInbox(db.pool);
+      const inbox = new NotificationInbox(db.pool, Number(process.env.BENCH_INBOX_BATCHES ?? '1'));
       const payloads = storm.deliveries.map((d) => alertmanagerPayload.parse(d.body));
       const ms: number[] = [];
       let next = 0;
@@ -213,9 +285,8 @@ try {
       intervalMs: INTERVAL_MS,
       channels: CHANNELS,
     });
-    const naiveStarted = Date.now();
     baseline = await deliverStormFromThread(naive.url, storm.deliveries, IN_FLIGHT, AM_TOKEN);
-    naiveTotalMs = Date.now() - naiveStarted;
+    naiveTotalMs = stormSpanMs(baseline);
     naiveSlackCalls = slack.calls.length;
     await naive.close();
     await slack.close();
@@ -236,6 +307,7 @@ try {
       notifications_per_s: (storm.deliveries.length / allAnsweredMs) * 1000,
       breakdown: breakdown(ours),
       all_answered_ms: allAnsweredMs,
+      http_event_loop: httpLoop,
       all_acted_on_ms: actedOnMs,
       not_acted_on: unprocessed,
       last_slack_call_ms: lastSlackMs,
@@ -251,6 +323,19 @@ try {
         99
       ),
     },
+    job_queue_thread: DEPLOYED_QUEUE_THREAD,
+    other_shape: other
+      ? {
+          ...summary(other.ours),
+          notifications_per_s: (other.storm.deliveries.length / other.allAnsweredMs) * 1000,
+          breakdown: breakdown(other.ours),
+          all_answered_ms: other.allAnsweredMs,
+          http_event_loop: other.httpLoop,
+          all_acted_on_ms: other.actedOnMs,
+          not_acted_on: other.unprocessed,
+          slack_calls: other.oursSlackCalls,
+        }
+      : null,
     store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
     naive: {
       ...summary(baseline),
@@ -303,6 +388,16 @@ try {
     log(
       `  ${phase.padEnd(40)} ${fmtMs(b.p50_ms).padEnd(10)} ${fmtMs(b.p99_ms).padEnd(10)} ${(b.share * 100).toFixed(0)}%`
     );
+  const loopLine = (l: typeof httpLoop) =>
+    `busy ${(l.utilisation * 100).toFixed(0)}% of the storm, timer delay p50 ${fmtMs(l.delay_p50_ms)}, p99 ${fmtMs(l.delay_p99_ms)}`;
+  log(`HTTP event loop during the storm (${shapeName(DEPLOYED_QUEUE_THREAD)}): ${loopLine(httpLoop)}`);
+  const otherShape = figures.other_shape;
+  if (otherShape)
+    log(
+      `same run, ${shapeName(!DEPLOYED_QUEUE_THREAD)}: ack p50 ${fmtMs(otherShape.ack_p50_ms)}, ` +
+        `p99 ${fmtMs(otherShape.ack_p99_ms)}, ${otherShape.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
+        `${fmtMs(otherShape.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(otherShape.http_event_loop)}`
+    );
   log(
     `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
   );
@@ -317,7 +412,8 @@ try {
   const file = path.join(outDir, `receiver-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await fs.writeFile(file, JSON.stringify({ ...figures, ratio }, null, 2));
   log(`figures written to ${path.relative(projectRoot, file)}`);
-  if (figures.ours.non_200 > 0 || !actedOn) process.exitCode = 1;
+  if (figures.ours.non_200 > 0 || !actedOn || (other && (other.ours.some((r) => r.status !== 200) || !other.actedOn)))
+    process.exitCode = 1;
 } finally {
   await cluster.handle.stop();
 }
