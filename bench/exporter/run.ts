@@ -228,6 +228,9 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
   // the event loop meanwhile (what a scrape can wait behind: refresh work, GC, the machine's other load).
   const formatMs: number[] = [];
   for (let i = 0; i < 200; i++) formatMs.push((await timed(() => renderMetrics(ours.registry))).ms);
+  const body = await renderMetrics(ours.registry);
+  const bodyBytes = Buffer.byteLength(body);
+  const bodySeries = body.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
   const oursHttp = await serve(ours.registry, pool);
   await scrapeLatencies(oursHttp.url, 20); // warm-up
   const idleScrapes = await scrapeLatencies(oursHttp.url, 200);
@@ -286,6 +289,8 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
       breakdown: {
         format_p50_ms: percentile(formatMs, 50),
         format_p99_ms: percentile(formatMs, 99),
+        body_bytes: bodyBytes,
+        body_series: bodySeries,
         scrape_without_refresh_p50_ms: percentile(idleScrapes, 50),
         scrape_without_refresh_p99_ms: percentile(idleScrapes, 99),
         event_loop_delay_p50_ms: loopDelay.percentile(50) / 1e6,
@@ -329,7 +334,7 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
   );
   const b = figures.ours.breakdown;
   log(
-    `/metrics breakdown: format ${fmtMs(b.format_p50_ms)} p50 (${fmtMs(b.format_p99_ms)} p99); over HTTP with no refresh running ` +
+    `/metrics breakdown: body ${(b.body_bytes / 1e6).toFixed(2)} MB, ${b.body_series.toLocaleString('en-US')} series; format ${fmtMs(b.format_p50_ms)} p50 (${fmtMs(b.format_p99_ms)} p99); over HTTP with no refresh running ` +
       `${fmtMs(b.scrape_without_refresh_p50_ms)} p50, ${fmtMs(b.scrape_without_refresh_p99_ms)} p99; while refreshing, event-loop delay ` +
       `${fmtMs(b.event_loop_delay_p50_ms)} p50, ${fmtMs(b.event_loop_delay_p99_ms)} p99, ${fmtMs(b.event_loop_delay_max_ms)} max`
   );
