@@ -13,7 +13,9 @@ import { createLogger } from './logger.ts';
 /**
  * The pair's survivor takes over what a kill -9'd instance held, without that instance ever coming back:
  * its locked queue jobs within a liveness sweep (LIVENESS_SWEEP_MS) plus a queue poll, and the failover
- * lease once it expires (FAILOVER_LEASE_SECONDS, plus a third of it for the next lease tick).
+ * lease, which the sweep hands over at once (control/failover/lease.ts). The bound asserted here for the
+ * lease is its expiry (FAILOVER_LEASE_SECONDS, plus a third of it for the next lease tick), the worst
+ * case; testing/ha.test.ts holds the handover to its own, tighter bound.
  */
 
 const CHANNEL = '#p2-takeover';

@@ -104,7 +104,11 @@ test('skipping the replication catch-up is measured as lost writes (RPO > 0)', a
   console.log(`unsafe drill: ${JSON.stringify({ ...result, details: undefined })}`);
   assert.equal(result.outcome, 'failed');
   assert.ok(result.writes_lost > 0);
-  assert.ok(result.rpo_seconds! > 0.3 && result.rpo_seconds! < 1.5, `RPO ${result.rpo_seconds}`);
+  // The writes lost are those of the last replication lag (1 s) before the switch. The client writes
+  // every 5 ms when it gets the CPU; on a loaded machine it writes less often, so the newest kept and the
+  // newest lost write can be closer than the lag (0.22 s seen at load average 9): the bound is "some, at
+  // most the lag and a margin", not the lag itself.
+  assert.ok(result.rpo_seconds! > 0 && result.rpo_seconds! < 1.5, `RPO ${result.rpo_seconds}`);
   const row = (
     await db.pool.query(`SELECT outcome, writes_lost, details FROM controlroom.failover_drills WHERE id = $1`, [
       result.id,
