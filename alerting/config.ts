@@ -30,6 +30,13 @@ export const alertingConfigShape = {
   // Transactions the webhook inbox runs at once (group commit, receiver/inbox.ts); each holds a connection
   // of the HTTP pool (PG_POOL_MAX) while it stores its batch.
   ALERT_INBOX_BATCHES: int(1),
+  // Days the record of a Slack/GitHub side effect done is kept (core/side-effects.ts) before a daily job
+  // deletes it: a retry looks its step up within days, so a week is the least that stays safe.
+  SIDE_EFFECTS_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(7, 'at least 7 days: a queued retry may still look a side effect up days later')
+    .default(30),
 
   // Incident response SLAs (alerting/incidents): the zone whose Monday–Friday are business days.
   INCIDENT_SLA_TIME_ZONE: z

@@ -20,6 +20,7 @@ import { ChannelPacer } from './slack/pacer.ts';
 import { pagerTasks, SlackPager } from './slack/pager.ts';
 import { slackWebhookRouter } from './slack/routes.ts';
 import { receiverTasks } from './worker.ts';
+import { scheduleSideEffectsPrune, sideEffectsRetentionTasks } from './side-effects-retention.ts';
 
 export type { AlertingConfig } from './config.ts';
 export { alertingConfigShape } from './config.ts';
@@ -98,8 +99,13 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
         freezeLogger
       ),
       ...freezeAnnouncementTasks(slack?.freezeAnnouncer ?? null, freezeLogger),
+      ...sideEffectsRetentionTasks(workerPool, config.SIDE_EFFECTS_RETENTION_DAYS, logger),
     },
     // Decide the freeze once at start; each sync schedules the next (quiet periods, expiries, resyncs).
-    start: () => requestFreezeSync(pool),
+    // The side-effect prune keeps a pending run's time (see scheduleSideEffectsPrune).
+    start: async () => {
+      await requestFreezeSync(pool);
+      await scheduleSideEffectsPrune(pool);
+    },
   };
 }

@@ -34,3 +34,25 @@ export async function once<T extends Record<string, unknown>>(
 /** A short, stable fingerprint of what a message shows, to tell whether an update would change anything. */
 export const renderedDigest = (message: unknown): string =>
   createHash('sha256').update(JSON.stringify(message)).digest('hex');
+
+/**
+ * Deletes the records of side effects done more than `olderThanDays` ago, in batches (each its own short
+ * statement, so the table is never locked long and a crash mid-way leaves only whole batches deleted).
+ * Safe once no retry can still ask for a key: a job's retries end within days (graphile-worker's backoff
+ * tops out at about 6 h between attempts), and a key's generation changes when what it is about starts
+ * over, so the retention (SIDE_EFFECTS_RETENTION_DAYS, at least 7) is far past any lookup. Returns the rows deleted.
+ */
+export async function pruneSideEffects(pool: Pool, olderThanDays: number, batchSize = 5_000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `DELETE FROM controlroom.side_effects
+        WHERE key IN (SELECT key FROM controlroom.side_effects
+                       WHERE done_at < now() - make_interval(days => $1::int)
+                       ORDER BY done_at LIMIT $2)`,
+      [olderThanDays, batchSize]
+    );
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < batchSize) return deleted;
+  }
+}
