@@ -6,7 +6,8 @@ import { reasonProblem } from './reason';
  * The state every audited control on the app's pages shares: a required reason, the action waiting in
  * its confirmation dialog, and the outcome shown afterwards. `ask` opens the dialog for an action (or
  * shows why it cannot be asked: a string); `confirm` sends it, shows the server's refusal as it is, and
- * always closes the dialog, so a failed action is never left half-confirmed on screen.
+ * always closes the dialog, so a failed action is never left half-confirmed on screen. `sendNow` sends an
+ * action that has no dialog, with the same reason check and outcome.
  */
 export function useConfirmedAction<Pending>() {
   const [reason, setReason] = useState('');
@@ -29,6 +30,25 @@ export function useConfirmedAction<Pending>() {
     setPending(next);
   };
 
+  const send = async (
+    action: Pending,
+    perform: (action: Pending, reason: string) => Promise<string>,
+    onDone: () => void
+  ): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      setMessage(await perform(action, reason.trim()));
+      setReason('');
+      onDone();
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+      setPending(null);
+    }
+  };
+
   /**
    * Sends the confirmed action: `perform` gets it with the trimmed reason and returns the success message.
    * On success the reason is cleared and `onDone` runs (the page reloads what changed).
@@ -40,17 +60,24 @@ export function useConfirmedAction<Pending>() {
     if (!pending) {
       return;
     }
-    setBusy(true);
-    try {
-      setMessage(await perform(pending, reason.trim()));
-      setReason('');
-      onDone();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-      setPending(null);
+    await send(pending, perform, onDone);
+  };
+
+  /**
+   * Sends an action that needs no dialog (the button itself says what it does, e.g. the runbook's pin-back),
+   * once the reason would be accepted; otherwise shows why not and sends nothing.
+   */
+  const sendNow = async (
+    action: Pending,
+    perform: (action: Pending, reason: string) => Promise<string>,
+    onDone: () => void
+  ): Promise<void> => {
+    setMessage(null);
+    if (reasonError) {
+      setError(reasonError);
+      return;
     }
+    await send(action, perform, onDone);
   };
 
   return {
@@ -60,6 +87,7 @@ export function useConfirmedAction<Pending>() {
     pending,
     ask,
     confirm,
+    sendNow,
     dismiss: () => setPending(null),
     error,
     clearError: () => setError(null),

@@ -1,8 +1,8 @@
-import React, { useState } from 'react';
+import React from 'react';
 import { Alert, Badge, Button, Field, Input, Stack, Text } from '@grafana/ui';
-import { api, errorMessage } from '../../api/client';
+import { api } from '../../api/client';
 import type { Drill, RegionsState } from '@controlroom/contract';
-import { reasonProblem } from '../../components/shared/reason';
+import { useConfirmedAction } from '../../components/shared/useConfirmedAction';
 import { formatTime } from '../../components/shared/format';
 
 const seconds = (s: number | null | undefined) =>
@@ -44,9 +44,7 @@ export function PinBack({
   canControl: boolean;
   onDone: () => void;
 }) {
-  const [reason, setReason] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { reason, setReason, sendNow, error, busy } = useConfirmedAction<'pin-back'>();
   const advice = state.pin_back;
   if (!advice?.needed) {
     return null;
@@ -59,24 +57,15 @@ export function PinBack({
       </Alert>
     );
   }
-  const problem = reasonProblem(reason);
-  const pinBack = async () => {
-    if (problem) {
-      setError(`${problem} (it goes into the audit log)`);
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    try {
-      await api('regions/pin-back', { method: 'POST', data: { reason: reason.trim() } });
-      setReason('');
-      onDone();
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const pinBack = () =>
+    sendNow(
+      'pin-back',
+      async (_, trimmed) => {
+        await api('regions/pin-back', { method: 'POST', data: { reason: trimmed } });
+        return `Traffic pinned back to ${advice.to}`;
+      },
+      onDone
+    );
   return (
     <Alert severity="error" title={title}>
       <Stack direction="column" gap={1}>
