@@ -16,6 +16,7 @@ import { checkAuthorization, checkGrafanaSignature } from '../alerting/receiver/
 import { RULE_DIRS, ruleFiles } from '../alerting/rule-files.ts';
 import { projectRoot } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
+import { COMPOSE_SECRETS, composeConfig as composeFiles, GENERATED_SECRETS } from '../testing/compose.ts';
 import { createTestDatabase } from '../testing/postgres.ts';
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
@@ -56,30 +57,9 @@ interface Mount {
   readOnly: boolean;
 }
 
-/** The secrets the stack needs from the environment; none has a default. */
-const SECRETS = [
-  'CONTROLROOM_API_SECRET',
-  'ALERTMANAGER_WEBHOOK_TOKEN',
-  'GRAFANA_WEBHOOK_TOKEN',
-  'GRAFANA_WEBHOOK_HMAC_SECRET',
-  'GF_SECURITY_ADMIN_PASSWORD',
-  'POSTGRES_PASSWORD',
-  'TMS_DB_READER_PASSWORD',
-  'EVIDENCE_SIGNING_KEY',
-];
-/** Generated-looking values, one per secret, as `openssl rand -hex` would give. */
-const GENERATED = Object.fromEntries(SECRETS.map((name, i) => [name, `${i}f3a9c1e7b5d2`.repeat(3).slice(0, 36)]));
-
-/** `docker-compose config`, resolved with the given variables on top of the environment without the secrets. */
-async function composeConfig(vars: Record<string, string> = GENERATED): Promise<Compose> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of SECRETS) delete env[name];
-  const { stdout } = await run('docker-compose', ['-f', path.join(projectRoot, 'docker-compose.yml'), 'config'], {
-    cwd: projectRoot,
-    env: { ...env, ...vars },
-  });
-  return YAML.parse(stdout) as Compose;
-}
+const SECRETS = COMPOSE_SECRETS;
+const GENERATED = GENERATED_SECRETS;
+const composeConfig = (vars?: Record<string, string>) => composeFiles<Compose>(['docker-compose.yml'], vars);
 
 function service(config: Compose, name: string): Service {
   const s = config.services[name];

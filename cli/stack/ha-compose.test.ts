@@ -21,6 +21,7 @@ import {
 } from './config.ts';
 import { HA_FILES } from './ha-files.ts';
 import { startStackChild, type StackChild } from './child.ts';
+import { composeConfig as composeFiles } from '../../testing/compose.ts';
 import { freePort } from '../../testing/postgres.ts';
 import { ALERTMANAGER_BIN, PROMETHEUS_BIN } from '../../testing/prometheus-stack.ts';
 import { waitUntil } from '../../testing/receiver-harness.ts';
@@ -50,25 +51,7 @@ interface Service {
 }
 type Compose = { services: Record<string, Service> };
 
-const SECRETS = [
-  'CONTROLROOM_API_SECRET',
-  'ALERTMANAGER_WEBHOOK_TOKEN',
-  'GRAFANA_WEBHOOK_TOKEN',
-  'GRAFANA_WEBHOOK_HMAC_SECRET',
-  'GF_SECURITY_ADMIN_PASSWORD',
-  'POSTGRES_PASSWORD',
-  'TMS_DB_READER_PASSWORD',
-  'EVIDENCE_SIGNING_KEY',
-];
-const GENERATED = Object.fromEntries(SECRETS.map((name, i) => [name, `${i}c0ffee5eed`.repeat(4).slice(0, 36)]));
-
-async function composeConfig(files: string[], vars: Record<string, string> = GENERATED): Promise<Compose> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [...SECRETS, 'COMPOSE_FILE', 'COMPOSE_PROFILES']) delete env[name];
-  const args = files.flatMap((f) => ['-f', path.join(projectRoot, f)]);
-  const { stdout } = await run('docker-compose', [...args, 'config'], { cwd: projectRoot, env: { ...env, ...vars } });
-  return YAML.parse(stdout) as Compose;
-}
+const composeConfig = (files: string[]) => composeFiles<Compose>(files);
 
 let ha: Compose;
 let base: Compose;
