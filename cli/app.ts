@@ -16,8 +16,10 @@ export interface AppParts {
   api?: Router[];
   /** The control API's access check (core/access.ts); null or absent: the control API answers 503. */
   access?: AccessControl | null;
-  /** CONTROLROOM_TRUSTED_PROXY: Grafana's address, the one hop whose X-Forwarded-For is believed. */
+  /** CONTROLROOM_TRUSTED_PROXY: Grafana's address, the hop whose X-Forwarded-For is believed. */
   trustedProxy?: string;
+  /** CONTROLROOM_TRUSTED_BALANCER: the balancer Grafana calls through (HA), or empty. */
+  trustedBalancer?: string;
 }
 
 /** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
@@ -29,11 +31,12 @@ export function buildApp({
   api: apiRouters = [],
   access = null,
   trustedProxy = 'loopback',
+  trustedBalancer = '',
 }: AppParts): Express {
   const app = express();
   app.disable('x-powered-by');
   // req.ip (recorded in the audit log) is the browser's address Grafana forwarded, not Grafana's own.
-  app.set('trust proxy', trustGrafanaHop(trustedProxy));
+  app.set('trust proxy', trustGrafanaHop(trustedProxy, trustedBalancer));
   installAccessControl(app, access);
 
   app.get('/metrics', async (_req, res, next) => {

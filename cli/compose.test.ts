@@ -594,7 +594,13 @@ describe('docker-compose.yml', () => {
       }>;
     };
     const webhook = contactPoints.contactPoints.flatMap((c) => c.receivers).find((r) => r.type === 'webhook');
-    assert.equal(webhook?.settings.url, `http://controlroom:${env(controlroom, 'PORT')}/webhooks/grafana`);
+    // As Grafana reads them: $NAME and ${NAME} from its environment. Both point at the instance.
+    const expand = (value: string | undefined) =>
+      (value ?? '').replace(/\$\{?([A-Z][A-Z0-9_]*)\}?/g, (_, name: string) => env(grafana, name));
+    const controlroomUrl = `http://controlroom:${env(controlroom, 'PORT')}`;
+    assert.equal(expand(webhook?.settings.url), `${controlroomUrl}/webhooks/grafana`);
+    const app = provisioned.get('plugins/controlroom-app.yaml') as { apps: Array<{ jsonData: { apiUrl: string } }> };
+    assert.equal(expand(app.apps[0]?.jsonData.apiUrl), controlroomUrl, "the app's proxy routes call the instance");
     assert.equal(env(controlroom, 'GRAFANA_WEBHOOK_TIMESTAMP_HEADER'), webhook?.settings.hmacConfig?.timestampHeader);
     const receiverConfig = loadConfig(controlroom.environment);
     const body = Buffer.from('{"status":"firing"}');

@@ -132,6 +132,7 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       webhooks: features.flatMap((f) => (f.webhookRouter ? [f.webhookRouter] : [])),
       access: createAccessControl(config, { logger: logger.child({ component: 'access' }) }),
       trustedProxy: config.CONTROLROOM_TRUSTED_PROXY,
+      trustedBalancer: config.CONTROLROOM_TRUSTED_BALANCER,
       api: features.flatMap((f) => (f.apiRouter ? [f.apiRouter] : [])),
     });
     const server = await new Promise<Server>((resolve, reject) => {

@@ -143,6 +143,10 @@ describe('configuration', () => {
       () => loadConfig({ CONTROLROOM_TRUSTED_PROXY: 'grafana' }),
       /CONTROLROOM_TRUSTED_PROXY: grafana is not loopback/
     );
+    assert.throws(
+      () => loadConfig({ CONTROLROOM_TRUSTED_BALANCER: '172.28.0.20/40' }),
+      /CONTROLROOM_TRUSTED_BALANCER: 172.28.0.20\/40 has an invalid prefix length/
+    );
     const ok = loadConfig({
       CONTROLROOM_AUTH: 'grafana-id',
       GRAFANA_URL: 'http://grafana:3000',
@@ -522,5 +526,37 @@ describe('the service end to end (grafana-id)', () => {
     assert.match(res.body.error, /failover:write required; Grafana does not grant it to root/);
     const { rows } = await h.db.pool.query(`SELECT 1 FROM audit_log WHERE actor = 'grafana:root'`);
     assert.equal(rows.length, 0);
+  });
+});
+
+describe('the client address recorded: Grafana, and the balancer it may call through', () => {
+  /** req.ip for one request from 127.0.0.1 with this X-Forwarded-For, under trustGrafanaHop(grafana, balancer). */
+  const ipSeen = async (grafana: string, balancer: string, forwardedFor: string) => {
+    const app = express();
+    app.set('trust proxy', trustGrafanaHop(grafana, balancer));
+    app.get('/ip', (req, res) => res.json({ ip: req.ip }));
+    const server = await new Promise<http.Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/ip`, { headers: { 'x-forwarded-for': forwardedFor } });
+      return ((await res.json()) as { ip: string }).ip.replace(/^::ffff:/, '');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  };
+
+  test('behind the balancer: the browser address Grafana forwarded, never one the browser wrote', async () => {
+    // The balancer (here loopback) appended Grafana's address (192.0.2.10); Grafana appended the browser's.
+    assert.equal(await ipSeen('192.0.2.10', 'loopback', '203.0.113.9, 192.0.2.10'), '203.0.113.9');
+    assert.equal(await ipSeen('192.0.2.10', 'loopback', '6.6.6.6, 203.0.113.9, 192.0.2.10'), '203.0.113.9');
+    // Someone who reached the balancer directly: the entry the balancer appended is theirs, not Grafana's.
+    assert.equal(await ipSeen('192.0.2.10', 'loopback', '203.0.113.9, 198.51.100.1'), '198.51.100.1');
+  });
+
+  test('without a balancer only Grafana is a hop: one entry believed, and none from anyone else', async () => {
+    assert.equal(await ipSeen('loopback', '', '203.0.113.9, 192.0.2.10'), '192.0.2.10');
+    assert.equal(await ipSeen('192.0.2.10', '', '203.0.113.9'), '127.0.0.1');
   });
 });

@@ -546,13 +546,8 @@ export function requireAction(name: ActionName): RequestHandler {
 /** The audit actor for a caller: "grafana:<login>". */
 export const actorOf = (caller: Caller) => `grafana:${caller.login}`;
 
-/**
- * Express's `trust proxy` for exactly one hop, and only when that hop is Grafana (CONTROLROOM_TRUSTED_PROXY:
- * `loopback`, IPs or CIDRs). Grafana appends the browser's address to X-Forwarded-For
- * (pkg/util/proxyutil/proxyutil.go PrepareProxyRequest), so req.ip is then that address; anything earlier in
- * the header came from the browser and is not trusted, and a caller that is not Grafana gets its own address.
- */
-export function trustGrafanaHop(list: string): (addr: string, hop: number) => boolean {
+/** An address list (`loopback`, IPs, CIDRs, comma-separated) as a BlockList; `name` is the variable it came from. */
+function addressList(name: string, list: string): BlockList {
   const trusted = new BlockList();
   for (const item of list
     .split(',')
@@ -565,17 +560,39 @@ export function trustGrafanaHop(list: string): (addr: string, hop: number) => bo
     }
     const [address = '', bits] = item.split('/');
     const family = isIP(address);
-    if (family === 0) throw new Error(`CONTROLROOM_TRUSTED_PROXY: ${item} is not loopback, an IP address or a CIDR`);
+    if (family === 0) throw new Error(`${name}: ${item} is not loopback, an IP address or a CIDR`);
     const type = family === 4 ? 'ipv4' : 'ipv6';
     const prefix = Number(bits);
     if (bits === undefined) trusted.addAddress(address, type);
     else if (Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128))
       trusted.addSubnet(address, prefix, type);
-    else throw new Error(`CONTROLROOM_TRUSTED_PROXY: ${item} has an invalid prefix length`);
+    else throw new Error(`${name}: ${item} has an invalid prefix length`);
   }
+  return trusted;
+}
+
+const inList = (list: BlockList, addr: string) => {
+  const plain = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return list.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
+};
+
+/**
+ * Express's `trust proxy`: Grafana's hop (CONTROLROOM_TRUSTED_PROXY: `loopback`, IPs or CIDRs), and, when
+ * Grafana calls through a load balancer (the HA shape: CONTROLROOM_TRUSTED_BALANCER, HAProxy with
+ * `option forwardfor`), the balancer's hop in front of it. Grafana appends the browser's address to
+ * X-Forwarded-For (pkg/util/proxyutil/proxyutil.go PrepareProxyRequest) and the balancer appends Grafana's,
+ * so req.ip is the browser's address either way; anything earlier in the header came from the browser and
+ * is not trusted, and a caller that is neither gets its own address (one that reached the balancer
+ * directly gets its own address too: the entry the balancer appended for it is not Grafana's).
+ */
+export function trustGrafanaHop(grafana: string, balancer = ''): (addr: string, hop: number) => boolean {
+  const grafanaHop = addressList('CONTROLROOM_TRUSTED_PROXY', grafana);
+  const balancerHop = addressList('CONTROLROOM_TRUSTED_BALANCER', balancer);
+  const behindBalancer = balancer.trim() !== '';
   return (addr, hop) => {
-    if (hop !== 0) return false;
-    const plain = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-    return trusted.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
+    if (hop === 0) return inList(grafanaHop, addr) || (behindBalancer && inList(balancerHop, addr));
+    // The second hop is believed only as Grafana behind the balancer. A request that came straight from
+    // Grafana has the browser's address here, which is never in Grafana's list (Grafana is not a browser).
+    return hop === 1 && behindBalancer && inList(grafanaHop, addr);
   };
 }

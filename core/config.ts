@@ -71,6 +71,8 @@ export const sharedConfigShape = {
   GRAFANA_SERVICE_ACCOUNT_TOKEN_FILE: z.string().min(1).optional(),
   GRAFANA_ORG_ID: z.coerce.number().int().positive().default(1),
   CONTROLROOM_TRUSTED_PROXY: z.string().default('loopback'),
+  // The HA shape: the balancer Grafana calls through (its X-Forwarded-For entry for Grafana is believed).
+  CONTROLROOM_TRUSTED_BALANCER: z.string().default(''),
   CONTROLROOM_PUBLIC_URL: z.string().url().optional(),
 };
 
@@ -104,13 +106,11 @@ function sharedConfigIssues(config: SharedConfig): ConfigIssue[] {
     }
   }
   try {
-    trustGrafanaHop(config.CONTROLROOM_TRUSTED_PROXY);
+    trustGrafanaHop(config.CONTROLROOM_TRUSTED_PROXY, config.CONTROLROOM_TRUSTED_BALANCER);
   } catch (error) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['CONTROLROOM_TRUSTED_PROXY'],
-      message: (error as Error).message.replace(/^CONTROLROOM_TRUSTED_PROXY: /, ''),
-    });
+    // The message starts with the variable it is about (CONTROLROOM_TRUSTED_PROXY or _BALANCER).
+    const [name = 'CONTROLROOM_TRUSTED_PROXY', ...problem] = (error as Error).message.split(': ');
+    ctx.addIssue({ code: 'custom', path: [name], message: problem.join(': ') });
   }
   if (!config.CONTROLROOM_AUTH && (config.CONTROLROOM_API_SECRET || config.GRAFANA_URL)) {
     // Never a silent default: shared-secret lets the secret's holder act as anyone.

@@ -48,6 +48,7 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition?: string }>;
   tmpfs?: string[];
+  networks?: Record<string, { ipv4_address?: string } | null>;
 }
 type Compose = { services: Record<string, Service> };
 
@@ -121,6 +122,22 @@ describe('docker-compose.ha.yml over docker-compose.yml', () => {
     assert.match(cfg, /^\s*bind :(\d+)$/m);
     assert.equal(/^\s*bind :(\d+)$/m.exec(cfg)![1], HA_COMPOSE.balancer.split(':')[1]);
     assert.equal(hostOf(HA_COMPOSE.balancer), 'controlroom-lb');
+    // Grafana calls through it: its provisioning files read CONTROLROOM_URL, which points here, and the
+    // instances believe the X-Forwarded-For entry it appends (Grafana's) at its fixed address.
+    const grafana = service(ha, 'grafana');
+    assert.equal(grafana.environment!.CONTROLROOM_URL, `http://${HA_COMPOSE.balancer}`);
+    assert.equal(service(base, 'grafana').environment!.CONTROLROOM_URL, `http://${HA_COMPOSE.instances[0]}`);
+    assert.equal(grafana.depends_on?.['controlroom-lb']?.condition, 'service_started');
+    const lbAddress = Object.values(lb.networks ?? {})[0]?.ipv4_address;
+    assert.ok(lbAddress, 'the balancer has a fixed address');
+    const grafanaAddress = Object.values(grafana.networks ?? {})[0]?.ipv4_address;
+    for (const name of ['controlroom', 'controlroom-b']) {
+      const instance = service(ha, name).environment!;
+      assert.equal(instance.CONTROLROOM_TRUSTED_BALANCER, lbAddress, `${name} trusts the balancer's hop`);
+      assert.equal(instance.CONTROLROOM_TRUSTED_PROXY, grafanaAddress, `${name} trusts Grafana's hop`);
+    }
+    assert.equal(service(base, 'controlroom').environment!.CONTROLROOM_TRUSTED_BALANCER, undefined);
+    assert.match(cfg, /^\s*option forwardfor$/m, 'the balancer appends the caller (Grafana) to X-Forwarded-For');
     // `haproxy -c` parses and checks the file (it cannot resolve the compose hosts here: a warning only).
     const { stdout, stderr } = await run('haproxy', ['-c', '-f', HAPROXY_CONFIG]);
     assert.match(stdout + stderr, /Configuration file is valid/);
