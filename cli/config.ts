@@ -40,3 +40,6 @@ export type Config = z.infer<typeof schema>;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parseConfig(schema, env);
 }
+
+/** Every environment variable the service reads (the README's Configuration tables list each). */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
