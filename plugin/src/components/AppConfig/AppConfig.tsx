@@ -1,4 +1,4 @@
-import React, { FormEvent, useState } from 'react';
+import React, { SyntheticEvent, useState } from 'react';
 import { lastValueFrom } from 'rxjs';
 import { AppPluginMeta, PluginConfigPageProps, PluginMeta } from '@grafana/data';
 import { getBackendSrv } from '@grafana/runtime';
@@ -41,7 +41,7 @@ const AppConfig = ({ plugin }: AppConfigProps) => {
   const urlProblem = apiUrlProblem(apiUrl.trim());
   const canSave = !urlProblem && (secretSet || secret.length > 0) && !saving;
 
-  const onSubmit = async (event: FormEvent) => {
+  const onSubmit = async (event: SyntheticEvent<HTMLFormElement>) => {
     event.preventDefault();
     if (!canSave) {
       return;
