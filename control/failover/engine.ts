@@ -147,6 +147,46 @@ const describeDepths = (depths: Record<string, number | null>) =>
     .map(([region, depth]) => `${region}: ${depth === null ? 'queue depth unreadable' : `${depth} queued or running`}`)
     .join(', ') || 'no queue depth read yet';
 
+/**
+ * A move the engine made on its own (automatic failover, pin-back): one completed event, in one step at
+ * 100%, by the system actor under the lease's epoch, and its audit entry, in the caller's transaction, so
+ * the move, its record and its audit commit together or not at all.
+ */
+async function recordSystemMove(
+  client: PoolClient,
+  lease: Lease,
+  move: {
+    kind: 'auto' | 'pin_back';
+    action: 'failover.automatic' | 'failover.pinned_back';
+    from: string;
+    to: string;
+    reason: string;
+    /** The event's details column. */
+    details: Record<string, unknown>;
+    /** Added to the audit payload beside scope, from, to, reason and epoch. */
+    audited: Record<string, unknown>;
+  }
+): Promise<void> {
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, finished_at, outcome, details)
+     VALUES ($1, $2, $3, $4, ARRAY[100], $5, $6, false, $7, now(), 'completed', $8) RETURNING id::text AS id`,
+    [lease.scope, move.kind, move.from, move.to, SYSTEM_ACTOR, move.reason, lease.epoch, JSON.stringify(move.details)]
+  );
+  await audit(client, {
+    actor: SYSTEM_ACTOR,
+    action: move.action,
+    target: `failover_events/${rows[0]!.id}`,
+    payload: {
+      scope: lease.scope,
+      from: move.from,
+      to: move.to,
+      reason: move.reason,
+      ...move.audited,
+      epoch: lease.epoch,
+    },
+  });
+}
+
 export class FailoverEngine {
   /** The lease this instance holds, or null. */
   lease: Lease | null = null;
@@ -424,41 +464,21 @@ export class FailoverEngine {
       this.settings
     );
     const integrity = this.settings.integrity.enabled ? await this.integrityPending(client) : null;
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, finished_at, outcome, details)
-       VALUES ($1, 'auto', $2, $3, ARRAY[100], $4, $5, false, $6, now(), 'completed', $7) RETURNING id::text AS id`,
-      [
-        lease.scope,
-        active.name,
-        other.name,
-        SYSTEM_ACTOR,
-        reason,
-        lease.epoch,
-        JSON.stringify({
-          weights_before: before,
-          weights_after: after,
-          superseded,
-          outage_since: since,
-          objectives,
-          ...(integrity ? { integrity } : {}),
-        }),
-      ]
-    );
-    await audit(client, {
-      actor: SYSTEM_ACTOR,
+    await recordSystemMove(client, lease, {
+      kind: 'auto',
       action: 'failover.automatic',
-      target: `failover_events/${rows[0]!.id}`,
-      payload: {
-        scope: lease.scope,
-        from: active.name,
-        to: other.name,
-        reason,
+      from: active.name,
+      to: other.name,
+      reason,
+      details: {
         weights_before: before,
         weights_after: after,
         superseded,
+        outage_since: since,
         objectives,
-        epoch: lease.epoch,
+        ...(integrity ? { integrity } : {}),
       },
+      audited: { weights_before: before, weights_after: after, superseded, objectives },
     });
     if (resumes.length > 0 || control.jobs_paused)
       await this.auditJobsResumed(client, lease, superseded!, resumes, 'automatic failover');
@@ -493,32 +513,15 @@ export class FailoverEngine {
     const after = Object.fromEntries(regions.map((r) => [r.name, r.name === active.name ? 100 : 0]));
     await setWeights(client, lease, after);
     const reason = `${standby.name} carries ${standby.traffic_weight}% of the traffic but failed ${standby.consecutive_failures} health checks in a row${standby.last_error ? ` (${standby.last_error})` : ''}; ${active.name} is healthy`;
-    const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO controlroom.failover_events (scope, kind, from_region, to_region, steps, actor, reason, forced, epoch, finished_at, outcome, details)
-       VALUES ($1, 'pin_back', $2, $3, ARRAY[100], $4, $5, false, $6, now(), 'completed', $7) RETURNING id::text AS id`,
-      [
-        lease.scope,
-        standby.name,
-        active.name,
-        SYSTEM_ACTOR,
-        reason,
-        lease.epoch,
-        JSON.stringify({ weights_before: before, weights_after: after }),
-      ]
-    );
-    await audit(client, {
-      actor: SYSTEM_ACTOR,
+    const weights = { weights_before: before, weights_after: after };
+    await recordSystemMove(client, lease, {
+      kind: 'pin_back',
       action: 'failover.pinned_back',
-      target: `failover_events/${rows[0]!.id}`,
-      payload: {
-        scope: lease.scope,
-        from: standby.name,
-        to: active.name,
-        reason,
-        weights_before: before,
-        weights_after: after,
-        epoch: lease.epoch,
-      },
+      from: standby.name,
+      to: active.name,
+      reason,
+      details: weights,
+      audited: weights,
     });
     this.log.warn({ from: standby.name, to: active.name, reason }, 'pinned traffic back to the active region');
   }
