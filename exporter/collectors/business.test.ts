@@ -332,6 +332,15 @@ describe('revenue kept in memory, refresh by refresh', () => {
     }
     await same('after a change committed late');
 
+    // A plan's price changes: a ledger row naming no account, every account read again.
+    try {
+      await db.pool.query(`UPDATE plans SET price_monthly = price_monthly + 1 WHERE id = 'pro'`);
+      await same('after a price change');
+    } finally {
+      await db.pool.query(`UPDATE plans SET price_monthly = price_monthly - 1 WHERE id = 'pro'`);
+    }
+    await same('after the price is back');
+
     // Time alone: boundaries 2 s ahead, now and 30 days ago (a grace period and a trial end, a deletion
     // takes effect, a state begins at the 30-day-ago instant).
     const soon = Date.now() + 2_000;

@@ -1,6 +1,6 @@
 import type { QueryResult } from 'pg';
 import { withTransaction, type PoolClient } from '../../core/db.ts';
-import { advanceIdCursor, type CursorStepOptions, type IdCursorState } from '../id-cursor.ts';
+import type { GapRange, IdCursorState } from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
 import type { CollectorContext } from './context.ts';
 
@@ -17,6 +17,8 @@ const us = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::int8`
  * invites, invoices, metered overage; carrier documents), with the clock the revenue model uses: one
  * simple-protocol round trip, its statements in the refresh's snapshot and at its now().
  */
+/** How many statements WINDOWED_SQL holds: the results after them are the ledger's. */
+const WINDOWED_STATEMENTS = 5;
 const WINDOWED_SQL = `
   SELECT ${us('now()')}::text AS now_us, ${us("now() - interval '30 days'")}::text AS before_us;
   SELECT * FROM controlroom.funnel_30d;
@@ -201,28 +203,78 @@ const num = (v: string | null) => (v === null ? null : Number(v));
  * plan, and every state of its history. Index look-ups per account re-read (companies and org_entitlements
  * by their keys, the history by entitlement_history_company_idx, migration 1700000000030).
  */
-async function loadAccounts(client: PoolClient, ids: string[] | null): Promise<AccountRow[]> {
-  const { rows } = await client.query<AccountRow>(
-    `SELECT c.id, ${us('c.deleted_at')}::text AS deleted_at, e.plan_id AS entitlement_plan,
-            h.plan_id, h.billing_status, ${us('h.grace_until')}::text AS grace_until,
-            ${us('h.trial_ends_at')}::text AS trial_ends_at, h.subscribed,
-            ${us('h.valid_from')}::text AS valid_from, ${us('h.valid_to')}::text AS valid_to
-       FROM companies c
-       LEFT JOIN org_entitlements e ON e.company_id = c.id
-       LEFT JOIN controlroom.entitlement_history h ON h.company_id = c.id
-      WHERE $1::uuid[] IS NULL OR c.id = ANY($1::uuid[])`,
-    [ids]
-  );
-  return rows;
+const ACCOUNTS_SQL = `
+  SELECT c.id, ${us('c.deleted_at')}::text AS deleted_at, e.plan_id AS entitlement_plan,
+         h.plan_id, h.billing_status, ${us('h.grace_until')}::text AS grace_until,
+         ${us('h.trial_ends_at')}::text AS trial_ends_at, h.subscribed,
+         ${us('h.valid_from')}::text AS valid_from, ${us('h.valid_to')}::text AS valid_to
+    FROM companies c
+    LEFT JOIN org_entitlements e ON e.company_id = c.id
+    LEFT JOIN controlroom.entitlement_history h ON h.company_id = c.id
+   WHERE $1::uuid[] IS NULL OR c.id = ANY($1::uuid[])`;
+
+async function loadAccounts(client: PoolClient, ids: string[]): Promise<AccountRow[]> {
+  return (await client.query<AccountRow>(ACCOUNTS_SQL, [ids])).rows;
 }
 
-/** A restarting collector re-reads the ledger's changes of this long before its snapshot (see the migration). */
-const LEDGER_LOOKBACK_SQL = `
-  SELECT coalesce((SELECT id FROM controlroom.revenue_changes WHERE at < now() - make_interval(secs => $1)
-                    ORDER BY id DESC LIMIT 1), 0)::text AS from_id`;
+/**
+ * The ledger's first id to read when (re)starting: the last change written more than the gap grace before
+ * this snapshot. Changes written since are re-read once (idempotent: an account is re-read whole), and
+ * the ids among them not visible yet (uncommitted now) become the cursor's gaps.
+ */
+const lookbackSql = (graceSeconds: number) =>
+  `(SELECT coalesce((SELECT id FROM controlroom.revenue_changes WHERE at < now() - make_interval(secs => ${graceSeconds})
+                      ORDER BY id DESC LIMIT 1), 0))`;
 
-/** Cap on ledger steps per refresh, and on the open gaps the ledger cursor tracks. */
-const MAX_LEDGER_STEPS = 20;
+/**
+ * The ledger rows past the cursor and in its gaps (the id cursor's reads, exporter/id-cursor.ts, as one
+ * statement: its bounds are integers this process holds, written into the text so that it can travel
+ * with the other statements of the refresh's one round trip). Both halves are primary-key range scans.
+ */
+function ledgerSql(watermark: string, gaps: readonly GapRange[]): string {
+  const inGaps = gaps.map((g) => `(id BETWEEN ${Math.trunc(g.from)} AND ${Math.trunc(g.to)})`).join(' OR ');
+  return `SELECT id::text, company_id FROM controlroom.revenue_changes WHERE id > ${watermark}
+          ${inGaps ? `UNION ALL SELECT id::text, company_id FROM controlroom.revenue_changes WHERE ${inGaps}` : ''}`;
+}
+
+/**
+ * The cursor after reading `ids` (the rows ledgerSql returned), as advanceIdCursor moves it: ids found in
+ * gaps close them, ids missing between the old watermark and the highest id read open new gaps (stamped
+ * `now`), and gaps older than the grace are given up (counted in `abandoned`).
+ */
+function moveCursor(
+  cursor: IdCursorState,
+  ids: number[],
+  now: number,
+  graceMs: number
+): { cursor: IdCursorState; abandoned: number } {
+  ids.sort((x, y) => x - y);
+  const found = new Set(ids);
+  const gaps: GapRange[] = [];
+  for (const gap of cursor.gaps) {
+    let start = gap.from;
+    for (const id of ids) {
+      if (id < gap.from || id > gap.to) continue;
+      if (id > start) gaps.push({ from: start, to: id - 1, since: gap.since });
+      start = id + 1;
+    }
+    if (start <= gap.to) gaps.push({ from: start, to: gap.to, since: gap.since });
+  }
+  let watermark = cursor.watermark;
+  for (const id of ids) {
+    if (id <= watermark || !found.has(id)) continue;
+    if (id > watermark + 1) gaps.push({ from: watermark + 1, to: id - 1, since: now });
+    watermark = id;
+  }
+  let kept = gaps.filter((g) => now - g.since <= graceMs);
+  let abandoned = gaps.length - kept.length;
+  if (kept.length > MAX_LEDGER_GAPS) {
+    abandoned += kept.length - MAX_LEDGER_GAPS;
+    kept = kept.slice(kept.length - MAX_LEDGER_GAPS);
+  }
+  return { cursor: { watermark, gaps: kept }, abandoned };
+}
+
 const MAX_LEDGER_GAPS = 10_000;
 /** Ledger rows older than this are deleted (every LEDGER_PURGE_EVERY refreshes): only the last minutes are ever read. */
 const LEDGER_RETENTION = '1 day';
@@ -457,16 +509,6 @@ export class BusinessCollector implements Collector {
     return this.ctx.settings;
   }
 
-  private ledgerOptions(): CursorStepOptions {
-    return {
-      table: 'controlroom.revenue_changes',
-      batchIds: this.settings.EXPORTER_BATCH_IDS,
-      gapGraceMs: this.settings.EXPORTER_GAP_GRACE_SECONDS * 1000,
-      maxGaps: MAX_LEDGER_GAPS,
-      now: Date.now(),
-    };
-  }
-
   private newModel(): RevenueModel {
     const at = this.settings.KPI_ARPA_BASELINE_AT;
     return new RevenueModel(at ? at.getTime() * 1000 : null);
@@ -474,98 +516,88 @@ export class BusinessCollector implements Collector {
 
   async refresh(): Promise<void> {
     const { pool, metrics } = this.ctx;
-    // Everything is read in one REPEATABLE READ snapshot: the ledger up to its cursor, the accounts it
-    // names, and the windowed KPIs, at one now(). The model changes only after the reads all succeeded
-    // (`apply`), so a failed refresh leaves it as it was.
-    const { windowed, apply } = await withTransaction(pool, 'REPEATABLE READ', async (client) => {
-      const results = (await client.query(WINDOWED_SQL)) as unknown as QueryResult[];
+    const grace = this.settings.EXPORTER_GAP_GRACE_SECONDS;
+    const cursor = this.model.cursor;
+    // Everything is read in one REPEATABLE READ snapshot at one now(), in one round trip after BEGIN (two
+    // when accounts changed): the windowed KPIs, the ledger past the cursor, and on a full read the plans
+    // and every account. The model changes only after the reads all succeeded (`apply`), so a failed
+    // refresh leaves it as it was.
+    const { windowed, apply, again } = await withTransaction<{
+      windowed: QueryResult[];
+      apply: () => void;
+      again?: boolean;
+    }>(pool, 'REPEATABLE READ', async (client) => {
+      const full = cursor === null;
+      const statements = [
+        WINDOWED_SQL,
+        full
+          ? `SELECT ${lookbackSql(grace)}::text AS from_id; ${ledgerSql(lookbackSql(grace), [])};
+             SELECT id, (price_monthly * 100)::int8::text AS cents FROM plans ORDER BY id;
+             ${ACCOUNTS_SQL.replaceAll('$1', 'NULL')}`
+          : ledgerSql(String(cursor.watermark), cursor.gaps),
+      ];
+      const results = (await client.query(statements.join(';\n'))) as unknown as QueryResult[];
       const clock = results[0]!.rows[0] as { now_us: string; before_us: string };
       const now = Number(clock.now_us);
       const before = Number(clock.before_us);
-      let cursor = this.model.cursor;
-      let full = cursor === null;
-      const ids = new Set<string>();
-      let gapsAbandoned = 0;
-      if (cursor !== null) {
-        for (let step = 0; step < MAX_LEDGER_STEPS && !full; step++) {
-          const advanced = await advanceIdCursor(
-            client,
-            cursor,
-            async (c, filter) => {
-              const { rows } = await c.query<{ company_id: string | null }>(
-                `SELECT company_id FROM controlroom.revenue_changes WHERE ${filter.sql}`,
-                filter.params
-              );
-              for (const r of rows) {
-                if (r.company_id === null) full = true;
-                else ids.add(r.company_id);
-              }
-              return rows.length;
-            },
-            this.ledgerOptions()
-          );
-          cursor = advanced.state;
-          gapsAbandoned += advanced.gapsAbandoned;
-          if (advanced.caughtUp) break;
-        }
-      }
+      const at = Date.now();
       if (full) {
-        // The cursor starts the gap grace before this snapshot: changes still uncommitted now (with lower
-        // ids than those read) are read again when they commit; re-reading an account is idempotent.
-        const [{ rows: from }, { rows: plans }, rows] = await Promise.all([
-          client.query<{ from_id: string }>(LEDGER_LOOKBACK_SQL, [this.settings.EXPORTER_GAP_GRACE_SECONDS]),
-          client.query<{ id: string; cents: string }>(
-            `SELECT id, (price_monthly * 100)::int8::text AS cents FROM plans ORDER BY id`
-          ),
-          loadAccounts(client, null),
-        ]);
-        // The changes of the lookback window are already in what was just read (same snapshot); what
-        // matters is which ids in it are not visible yet (uncommitted): the cursor's gaps, found by
-        // passing over the window once, are re-checked by later refreshes like any other gap.
-        let start: IdCursorState = { watermark: Number(from[0]!.from_id), gaps: [] };
-        for (let step = 0; step < MAX_LEDGER_STEPS; step++) {
-          const advanced = await advanceIdCursor(
-            client,
-            start,
-            async (c, filter) => {
-              const { rows: n } = await c.query<{ n: string }>(
-                `SELECT count(*) AS n FROM controlroom.revenue_changes WHERE ${filter.sql}`,
-                filter.params
-              );
-              return Number(n[0]!.n);
-            },
-            this.ledgerOptions()
-          );
-          start = advanced.state;
-          if (advanced.caughtUp) break;
-        }
+        const from = Number((results[WINDOWED_STATEMENTS]!.rows[0] as { from_id: string }).from_id);
+        const ledger = results[WINDOWED_STATEMENTS + 1]!.rows as { id: string }[];
+        const plans = results[WINDOWED_STATEMENTS + 2]!.rows as { id: string; cents: string }[];
+        const accounts = results[WINDOWED_STATEMENTS + 3]!.rows as AccountRow[];
+        // The changes read are already in the accounts just read (same snapshot): only the cursor moves.
+        const start = moveCursor(
+          { watermark: from, gaps: [] },
+          ledger.map((r) => Number(r.id)),
+          at,
+          grace * 1000
+        ).cursor;
         return {
           windowed: results,
           apply: () => {
             this.model = this.newModel();
             this.model.now = now;
             this.model.before = before;
-            this.model.rebuild(plans, rows);
+            this.model.rebuild(plans, accounts);
             this.model.cursor = start;
           },
         };
       }
-      const changed = [...ids];
+      const ledger = results[WINDOWED_STATEMENTS]!.rows as { id: string; company_id: string | null }[];
+      const moved = moveCursor(
+        cursor,
+        ledger.map((r) => Number(r.id)),
+        at,
+        grace * 1000
+      );
+      if (ledger.some((r) => r.company_id === null)) {
+        // A change of every account (plans, a truncation): rebuilt from a full read next refresh, which
+        // runs at once rather than waiting the slow interval.
+        return {
+          windowed: results,
+          apply: () => {
+            this.model = this.newModel();
+          },
+          again: true,
+        };
+      }
+      const changed = [...new Set(ledger.map((r) => r.company_id!))];
       const rows = changed.length > 0 ? await loadAccounts(client, changed) : null;
-      const next = cursor!;
       return {
         windowed: results,
         apply: () => {
-          if (gapsAbandoned > 0) metrics.abandonedIdGaps.inc({ collector: this.name }, gapsAbandoned);
-          metrics.openIdGaps.set({ collector: this.name }, next.gaps.length);
+          if (moved.abandoned > 0) metrics.abandonedIdGaps.inc({ collector: this.name }, moved.abandoned);
+          metrics.openIdGaps.set({ collector: this.name }, moved.cursor.gaps.length);
           this.model.advance(now, before);
           if (rows) this.model.replace(rows, changed);
           this.model.compact();
-          this.model.cursor = next;
+          this.model.cursor = moved.cursor;
         },
       };
     });
     apply();
+    if (again) return this.refresh();
     if (++this.refreshes % LEDGER_PURGE_EVERY === 0) {
       await pool.query(`DELETE FROM controlroom.revenue_changes WHERE at < now() - interval '${LEDGER_RETENTION}'`);
     }
