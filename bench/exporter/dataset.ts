@@ -186,7 +186,12 @@ export async function loadDataset(pool: Pool, size: DatasetSize, log: (msg: stri
   }
 }
 
-/** Live traffic between refreshes: `rows` api_requests, a quarter as many quotes, a tenth as many usage events, a twentieth as many finished agent tasks. */
+/**
+ * Live traffic between refreshes: `rows` api_requests, a quarter as many quotes, a tenth as many usage
+ * events, a twentieth as many finished agent tasks, and one entitlement change per thousand (an account
+ * moves to the next plan: the history trigger closes its state and opens one, and the revenue ledger notes
+ * it: what the business collector's refresh reads).
+ */
 export async function insertLiveBatch(pool: Pool, rows: number): Promise<void> {
   await pool.query(
     `INSERT INTO api_requests (status_code, region, route)
@@ -195,6 +200,12 @@ export async function insertLiveBatch(pool: Pool, rows: number): Promise<void> {
      INSERT INTO quote_requests (response_time_ms, cached) SELECT (g * 31) % 900, g % 2 = 0 FROM generate_series(1, $1 / 4) g;
      INSERT INTO agent_tasks (fn_name, status) SELECT 'send_quote_email', 'success' FROM generate_series(1, $1 / 20) g;
      INSERT INTO usage_events (company_id, feature_key, qty)
-       SELECT id, 'rates', 1 FROM companies LIMIT $1 / 10;`.replaceAll('$1', String(Math.floor(rows)))
+       SELECT id, 'rates', 1 FROM companies LIMIT $1 / 10;
+     UPDATE org_entitlements
+        SET plan_id = CASE plan_id WHEN 'starter' THEN 'pro' WHEN 'pro' THEN 'enterprise' ELSE 'starter' END
+      WHERE company_id IN (SELECT company_id FROM org_entitlements ORDER BY random() LIMIT greatest($1 / 1000, 1));`.replaceAll(
+      '$1',
+      String(Math.floor(rows))
+    )
   );
 }

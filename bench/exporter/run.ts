@@ -32,7 +32,9 @@ import { scrapeLatenciesFromThread as scrapeLatencies } from './scraper.ts';
  *   BENCH_NAIVE_SCRAPES=n  naive scrapes (default 20, 3 from scale 5 up: each reads every table in full).
  *
  * Measured: the catch-up over all existing rows (each collector alone, until its cursor reaches the last
- * row), then steady refreshes with 5,000 new api_requests each (1,000 rows/s at the default 5 s refresh):
+ * row), then steady refreshes with 5,000 new api_requests each (1,000 rows/s at the default 5 s refresh;
+ * with them 1,250 quotes, 250 finished agent tasks, 500 usage events and 5 entitlement changes, the rows
+ * the other collectors follow: see insertLiveBatch):
  * each collector alone, in turn (its own cost, the ≤ 10 ms target), and all together as the service runs
  * them; then /metrics while the background refresh runs with live inserts (scraped from another thread,
  * as Prometheus scrapes from another process), with its breakdown (the body's formatting alone, the
@@ -340,7 +342,8 @@ async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: nu
   );
   log('');
   log(
-    `per collector (alone; steady = one refresh after ${LIVE_ROWS_PER_REFRESH.toLocaleString()} new api_requests, ${STEADY_ROUNDS} rounds):`
+    `per collector (alone; steady = one refresh after ${LIVE_ROWS_PER_REFRESH.toLocaleString()} new api_requests with their quotes, ` +
+      `tasks, usage events and entitlement changes (insertLiveBatch), ${STEADY_ROUNDS} rounds):`
   );
   log('collector          catch-up                         steady p50   p90          max          target ≤ 10 ms');
   let collectorsMet = true;

@@ -270,6 +270,98 @@ describe('executive scorecard', () => {
   });
 });
 
+/** The revenue series of a scrape (the ones the in-memory revenue model produces). */
+const REVENUE_SERIES = [
+  'tms_mrr_dollars',
+  'tms_paying_accounts',
+  'tms_arpa_dollars',
+  'tms_mrr_growth_ratio',
+  'tms_net_revenue_retention_ratio',
+  'tms_logo_churn_ratio',
+  'tms_arpa_baseline_dollars',
+  'tms_arpa_uplift_ratio',
+  'tms_companies',
+];
+const revenueOf = (m: Map<string, number>) =>
+  Object.fromEntries([...m].filter(([k]) => REVENUE_SERIES.some((name) => k === name || k.startsWith(`${name}{`))));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('revenue kept in memory, refresh by refresh', () => {
+  test('equals a full read after every change and as time alone moves accounts in and out of paying', async () => {
+    await seedMonth();
+    const kept = testExporter(db.pool);
+    const afresh = async () => {
+      const e = testExporter(db.pool);
+      await e.runner.refreshOne('business');
+      return revenueOf(await e.scrape());
+    };
+    const same = async (what: string) => {
+      await kept.runner.refreshOne('business');
+      assert.deepEqual(revenueOf(await kept.scrape()), await afresh(), what);
+    };
+    await same('first refresh (a full read)');
+    assert.equal(await kept.value('tms_mrr_dollars'), MRR_NOW);
+
+    // Changes the ledger carries: an upgrade, a cancellation, a soft deletion, a new account, a replay
+    // dated before the month, an entitlement removed.
+    const ids = new Map(
+      (await db.pool.query<{ id: string; name: string }>(`SELECT id, name FROM companies`)).rows.map((r) => [
+        r.name,
+        r.id,
+      ])
+    );
+    await change(ids.get('F')!, 0, `plan_id = 'enterprise'`);
+    await change(ids.get('G')!, 0, `billing_status = 'canceled', plan_id = 'revoked'`);
+    await db.pool.query(`UPDATE companies SET deleted_at = now() WHERE id = $1`, [ids.get('N')]);
+    await account('New', { plan: 'pro', startedDaysAgo: 1 });
+    await change(ids.get('A')!, 40, `plan_id = 'enterprise'`);
+    await db.pool.query(`DELETE FROM org_entitlements WHERE company_id = $1`, [ids.get('J')]);
+    await same('after changes');
+    assert.notEqual(await kept.value('tms_mrr_dollars'), MRR_NOW);
+
+    // A change committed after a later one (its ledger id is lower): found in the cursor's gap.
+    const slow = await db.pool.connect();
+    try {
+      await slow.query('BEGIN');
+      await slow.query(`UPDATE org_entitlements SET plan_id = 'starter' WHERE company_id = $1`, [ids.get('K')]);
+      await change(ids.get('L')!, 0, `plan_id = 'pro'`);
+      await kept.runner.refreshOne('business');
+      await slow.query('COMMIT');
+    } finally {
+      slow.release();
+    }
+    await same('after a change committed late');
+
+    // A plan's price changes: a ledger row naming no account, every account read again.
+    try {
+      await db.pool.query(`UPDATE plans SET price_monthly = price_monthly + 1 WHERE id = 'pro'`);
+      await same('after a price change');
+    } finally {
+      await db.pool.query(`UPDATE plans SET price_monthly = price_monthly - 1 WHERE id = 'pro'`);
+    }
+    await same('after the price is back');
+
+    // Time alone: boundaries 2 s ahead, now and 30 days ago (a grace period and a trial end, a deletion
+    // takes effect, a state begins at the 30-day-ago instant).
+    const soon = Date.now() + 2_000;
+    /** `at` in the helpers' unit: days before the file's clock. */
+    const daysBefore = (at: number) => (now.getTime() - at) / DAY;
+    await change(ids.get('D')!, 0, `grace_until = $2`, [new Date(soon)]);
+    await account('Trial ends', { plan: 'pro', startedDaysAgo: 5, trialEndsDaysAgo: daysBefore(soon) });
+    await db.pool.query(`UPDATE companies SET deleted_at = $2 WHERE id = $1`, [ids.get('B'), new Date(soon)]);
+    const lateStart = await account('Late start', { plan: 'enterprise', startedDaysAgo: 60 });
+    await change(lateStart, daysBefore(soon - 30 * DAY), `plan_id = 'starter'`);
+    await same('before the boundaries');
+    // A change to an account whose boundary is still ahead: its pending boundary belongs to its new state.
+    await change(ids.get('D')!, 0, `plan_id = 'enterprise'`);
+    await same('a change before a boundary');
+    const before = revenueOf(await kept.scrape());
+    await sleep(Math.max(0, soon + 1_000 - Date.now()));
+    await same('after the boundaries passed, with no change written');
+    assert.notDeepEqual(revenueOf(await kept.scrape()), before, 'time alone changed the revenue');
+  });
+});
+
 describe('entitlement history', () => {
   test('records a change of what an account pays, not of other fields; TRUNCATE ends every current state', async () => {
     const id = await account('A', { plan: 'starter', startedDaysAgo: 10 });

@@ -8,10 +8,18 @@ import {
   USAGE_BANDS,
   type PlanLimit,
 } from '../../core/plan-usage.ts';
-import { cursorFingerprint, initialCursor, type IdCursorState, type IdFilter } from '../id-cursor.ts';
+import { withTransaction } from '../../core/db.ts';
+import {
+  advanceIdCursor,
+  cursorFingerprint,
+  initialCursor,
+  type CursorStepOptions,
+  type IdCursorState,
+  type IdFilter,
+} from '../id-cursor.ts';
 import type { Collector } from '../runner.ts';
+import { withCollectorState } from '../state-store.ts';
 import type { CollectorContext } from './context.ts';
-import { followIdCursor } from './follow-id-cursor.ts';
 
 interface UsageState {
   cursor: IdCursorState;
@@ -37,13 +45,40 @@ interface LimitEntry {
   band: string;
 }
 
+/** Cap on cursor steps per refresh (each reads up to EXPORTER_BATCH_IDS ids), as followIdCursor's. */
+const MAX_STEPS_PER_REFRESH = 20;
+const MAX_OPEN_GAPS = 10_000;
+/**
+ * A refresh writes its unwritten deltas to usage_daily (a "write step") at least once in this many
+ * refreshes: at the default 5 s refresh, once a minute. The refreshes between only read.
+ */
+const WRITE_EVERY_REFRESHES = 12;
+/** …or as soon as this many (tenant, feature, day) deltas are unwritten, which bounds the memory they take. */
+const MAX_UNWRITTEN_KEYS = 50_000;
+
 /**
  * Tenant usage against plan limits, in the periods and with the ratio core/plan-usage.ts defines (UTC
  * days and months; used / included amount, the base of the 80/90/100 % warnings).
  *
- * New usage_events are folded into controlroom.usage_daily (per tenant, feature, day) as they arrive;
- * this process keeps the current day's and month's sums in memory, updated from the fold's deltas and
- * reloaded from usage_daily only when the period rolls over or another instance moved the cursor.
+ * New usage_events are folded into controlroom.usage_daily (per tenant, feature, day); this process keeps
+ * the current day's and month's sums in memory, updated from the fold's deltas and reloaded from
+ * usage_daily only when the period rolls over or another instance moved the cursor.
+ *
+ * Most refreshes only read: the new events' deltas go into the in-memory sums and into `unwritten`, and
+ * the cursor moves on in memory only (`memCursor`). Every WRITE_EVERY_REFRESHES-th refresh (and the
+ * first, one after a backlog, a new day, another instance's write or MAX_UNWRITTEN_KEYS deltas) is a write
+ * step: under the state row's lock it upserts the unwritten deltas, coalesced (a tenant busy all minute
+ * is one row update, not twelve), folds what is new, and stores the cursor, in one transaction. Why: the
+ * upsert of ~500 usage_daily rows was most of a refresh's cost, and it was repeated for the same rows
+ * every refresh.
+ *
+ * Exactness: usage_daily and the stored cursor always change together, so they describe exactly the
+ * events up to the stored cursor; the in-memory sums are usage_daily plus exactly the events between the
+ * stored cursor and memCursor. A restart loses only that second part and reads those events again from
+ * usage_events (so a retention purge must not remove events younger than a minute or two, as it never
+ * does: the same holds for a Postgres crash, see state-store.ts). A refresh that sees the stored cursor
+ * moved by another instance drops its unwritten deltas (the other instance folded those events itself)
+ * and reloads from usage_daily, as before.
  */
 export class UsageCollector implements Collector {
   readonly name = 'usage';
@@ -51,7 +86,15 @@ export class UsageCollector implements Collector {
   private period: { today: string; monthStart: string } | null = null;
   private today = new Map<string, number>();
   private month = new Map<string, number>();
+  /** Fingerprint of the stored cursor this process last wrote or loaded (null: nothing yet, reload). */
   private lastWritten: string | null = null;
+  /** How far this process has counted: the stored cursor plus the read-only refreshes since. */
+  private memCursor: IdCursorState = initialCursor();
+  /** Deltas counted in memory but not yet in usage_daily, by tenant, feature and day. */
+  private unwritten = new Map<string, DayDelta>();
+  private refreshesSinceWrite = 0;
+  /** The last refresh stopped at the step cap with rows left: the next writes, so a backlog's progress is stored. */
+  private behind = false;
   private limits: PlanLimit[] = [];
   private limitsLoadedAt = 0;
   // Ratios, band counts and the tenants at or above 80 %, kept up to date tenant by tenant: a refresh
@@ -71,32 +114,14 @@ export class UsageCollector implements Collector {
   }
 
   async refresh(): Promise<void> {
-    let reloaded: { today: Map<string, number>; month: Map<string, number> } | null = null;
-    let period = this.period;
-    await followIdCursor<UsageState, DayDelta[]>(this.ctx, this.name, 'usage_events', {
-      initial: () => ({ cursor: initialCursor() }),
-      beforeStep: async (client, current) => {
-        const now = currentPeriod(new Date());
-        const foreignWrite = this.lastWritten !== null && cursorFingerprint(current.cursor) !== this.lastWritten;
-        if (!period || period.today !== now.today || foreignWrite || this.lastWritten === null) {
-          reloaded = await loadPeriodSums(client, now);
-          period = now;
-        }
-      },
-      fold: async (client, filter) => foldUsage(client, filter),
-      next: (_current, cursor) => ({ cursor }),
-      afterCommit: (state, extras) => {
-        if (reloaded) {
-          this.today = reloaded.today;
-          this.month = reloaded.month;
-          this.period = period;
-          this.rebuildNeeded = true;
-          reloaded = null;
-        }
-        for (const deltas of extras) this.apply(deltas);
-        this.lastWritten = cursorFingerprint(state.cursor);
-      },
-    });
+    const writeDue =
+      this.lastWritten === null ||
+      this.behind ||
+      this.refreshesSinceWrite + 1 >= WRITE_EVERY_REFRESHES ||
+      this.unwritten.size >= MAX_UNWRITTEN_KEYS ||
+      this.period?.today !== currentPeriod(new Date()).today;
+    // A read-only refresh that finds the stored cursor moved (another instance wrote) writes instead.
+    if (writeDue || !(await this.readOnlyRefresh())) await this.writeRefresh();
     if (Date.now() - this.limitsLoadedAt >= this.ctx.settings.EXPORTER_SLOW_REFRESH_MS) {
       // Only tenants with an included amount have a ratio (unlimited and not-included features have none).
       this.limits = (await loadPlanLimits(this.ctx.pool, { limitedOnly: true })).filter(
@@ -107,6 +132,148 @@ export class UsageCollector implements Collector {
     }
     if (this.rebuildNeeded) this.rebuild();
     if (this.changed) this.publish();
+  }
+
+  /**
+   * Counts the new events in memory only, in one REPEATABLE READ snapshot (the cursor's gap detection
+   * needs its reads to agree). Returns false, having counted nothing, when the stored cursor is not the
+   * one this process last wrote: another instance folded events, and only a write step can reload.
+   */
+  private async readOnlyRefresh(): Promise<boolean> {
+    const read = await withTransaction(this.ctx.pool, 'REPEATABLE READ', async (client) => {
+      const { rows } = await client.query<{ state: UsageState }>(
+        `SELECT state FROM controlroom.exporter_state WHERE collector = $1`,
+        [this.name]
+      );
+      const stored = rows[0]?.state;
+      if (!stored || cursorFingerprint(stored.cursor) !== this.lastWritten) return null;
+      let cursor = this.memCursor;
+      const deltas: DayDelta[] = [];
+      let gapsAbandoned = 0;
+      let caughtUp = false;
+      for (let step = 0; step < MAX_STEPS_PER_REFRESH && !caughtUp; step++) {
+        const advanced = await advanceIdCursor(
+          client,
+          cursor,
+          async (c, filter) => {
+            const { rows: n, extra } = await foldUsage(c, filter, false);
+            deltas.push(...extra);
+            return n;
+          },
+          this.cursorOptions()
+        );
+        cursor = advanced.state;
+        gapsAbandoned += advanced.gapsAbandoned;
+        caughtUp = advanced.caughtUp;
+      }
+      return { cursor, deltas, gapsAbandoned, caughtUp };
+    });
+    if (!read) return false;
+    // Nothing was written, so nothing can be lost by a failure before this point: memory moves only now.
+    this.memCursor = read.cursor;
+    this.behind = !read.caughtUp;
+    for (const d of read.deltas) {
+      const key = `${d.company_id}\u0000${d.feature_key}\u0000${d.day}`;
+      const held = this.unwritten.get(key);
+      this.unwritten.set(key, held ? { ...held, delta: String(Number(held.delta) + Number(d.delta)) } : { ...d });
+    }
+    this.apply(read.deltas);
+    this.refreshesSinceWrite++;
+    if (read.gapsAbandoned > 0) this.ctx.metrics.abandonedIdGaps.inc({ collector: this.name }, read.gapsAbandoned);
+    this.ctx.metrics.openIdGaps.set({ collector: this.name }, read.cursor.gaps.length);
+    return true;
+  }
+
+  /**
+   * Write steps, each one transaction holding the state row's lock (withCollectorState): the first writes
+   * the unwritten deltas and continues from memCursor, or, when the stored cursor is not this process's
+   * (first refresh, another instance), drops them and reloads the period sums from usage_daily and
+   * continues from the stored cursor; then the new events are folded into usage_daily as they are read and
+   * the cursor stored. Memory changes only after a step commits, so a failed or retried step leaves it as
+   * it was.
+   */
+  private async writeRefresh(): Promise<void> {
+    for (let step = 0; step < MAX_STEPS_PER_REFRESH; step++) {
+      const outcome = await withCollectorState<
+        UsageState,
+        {
+          state: UsageState;
+          reloaded: { today: Map<string, number>; month: Map<string, number> } | null;
+          period: { today: string; monthStart: string };
+          deltas: DayDelta[];
+          caughtUp: boolean;
+          gapsAbandoned: number;
+        }
+      >(
+        this.ctx.pool,
+        this.name,
+        () => ({ cursor: initialCursor() }),
+        async (client, current) => {
+          const now = currentPeriod(new Date());
+          const own = this.lastWritten !== null && cursorFingerprint(current.cursor) === this.lastWritten;
+          let from = current.cursor;
+          if (own && this.unwritten.size > 0) {
+            await writeDeltas(client, [...this.unwritten.values()]);
+            from = this.memCursor;
+          } else if (own) {
+            from = this.memCursor;
+          }
+          // Read after the unwritten deltas are written (this transaction sees its own writes), so the
+          // reloaded sums include them.
+          const reloaded = !own || this.period?.today !== now.today ? await loadPeriodSums(client, now) : null;
+          const deltas: DayDelta[] = [];
+          const advanced = await advanceIdCursor(
+            client,
+            from,
+            async (c, filter) => {
+              const { rows, extra } = await foldUsage(c, filter, true);
+              deltas.push(...extra);
+              return rows;
+            },
+            this.cursorOptions()
+          );
+          const state = { cursor: advanced.state };
+          return {
+            state,
+            result: {
+              state,
+              reloaded,
+              period: now,
+              deltas,
+              caughtUp: advanced.caughtUp,
+              gapsAbandoned: advanced.gapsAbandoned,
+            },
+          };
+        }
+      );
+      if (outcome.reloaded) {
+        this.today = outcome.reloaded.today;
+        this.month = outcome.reloaded.month;
+        this.period = outcome.period;
+        this.rebuildNeeded = true;
+      }
+      this.unwritten = new Map();
+      this.refreshesSinceWrite = 0;
+      this.apply(outcome.deltas);
+      this.memCursor = outcome.state.cursor;
+      this.lastWritten = cursorFingerprint(outcome.state.cursor);
+      this.behind = !outcome.caughtUp;
+      if (outcome.gapsAbandoned > 0)
+        this.ctx.metrics.abandonedIdGaps.inc({ collector: this.name }, outcome.gapsAbandoned);
+      this.ctx.metrics.openIdGaps.set({ collector: this.name }, outcome.state.cursor.gaps.length);
+      if (outcome.caughtUp) break;
+    }
+  }
+
+  private cursorOptions(): CursorStepOptions {
+    const { settings } = this.ctx;
+    return {
+      table: 'usage_events',
+      batchIds: settings.EXPORTER_BATCH_IDS,
+      gapGraceMs: settings.EXPORTER_GAP_GRACE_SECONDS * 1000,
+      maxGaps: MAX_OPEN_GAPS,
+      now: Date.now(),
+    };
   }
 
   private apply(deltas: DayDelta[]): void {
@@ -122,12 +289,27 @@ export class UsageCollector implements Collector {
       if (d.day === this.period.today) this.today.set(key, (this.today.get(key) ?? 0) + qty);
     }
     if (this.rebuildNeeded) return; // counted afresh below
-    for (const key of touched) {
-      for (const entry of this.entriesByKey.get(key) ?? []) {
+    const entries: LimitEntry[] = [];
+    for (const key of touched) for (const entry of this.entriesByKey.get(key) ?? []) entries.push(entry);
+    if (entries.length <= SPLICE_MAX) {
+      for (const entry of entries) {
         this.uncount(entry);
         this.count(entry);
       }
+      return;
     }
+    // Many tenants moved (a refresh's ~500): take them all out of the ranking in one pass and merge them
+    // back in sorted, O(ranked + moved log moved), instead of two O(ranked) splices per tenant.
+    const leaving = new Set<LimitEntry>();
+    const arriving: LimitEntry[] = [];
+    for (const entry of entries) {
+      this.bandCounts.set(entry.band, (this.bandCounts.get(entry.band) ?? 1) - 1);
+      if (entry.ratio >= HOT_RATIO) leaving.add(entry);
+      this.count(entry, false);
+      if (entry.ratio >= HOT_RATIO) arriving.push(entry);
+    }
+    const staying = leaving.size > 0 ? this.ranked.filter((e) => !leaving.has(e)) : this.ranked;
+    this.ranked = arriving.length > 0 ? mergeRanked(staying, arriving.sort(rankOrder)) : staying;
   }
 
   /** Every limit's ratio and band, from the period sums. */
@@ -215,6 +397,21 @@ function rankOrder(a: LimitEntry, b: LimitEntry): number {
   );
 }
 
+/** Up to this many moved entries are re-ranked one by one (binary search and splice); more are merged. */
+const SPLICE_MAX = 16;
+
+/** Two rankings (each in rankOrder, no entry in both) as one. */
+function mergeRanked(a: readonly LimitEntry[], b: readonly LimitEntry[]): LimitEntry[] {
+  const out: LimitEntry[] = new Array<LimitEntry>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = rankOrder(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
+}
+
 /** Where `entry` is, or would go, in `ranked` (binary search by rankOrder): O(log n). */
 function rankPosition(ranked: readonly LimitEntry[], entry: LimitEntry): number {
   let lo = 0;
@@ -252,22 +449,44 @@ async function loadPeriodSums(client: PoolClient, period: { today: string; month
   return { today, month };
 }
 
-async function foldUsage(client: PoolClient, filter: IdFilter): Promise<{ rows: number; extra: DayDelta[] }> {
+/**
+ * The new events' deltas per tenant, feature and UTC day; with `write`, also added to usage_daily in the
+ * same statement (a data-modifying WITH runs exactly once even though the outer query does not read it).
+ */
+async function foldUsage(
+  client: PoolClient,
+  filter: IdFilter,
+  write: boolean
+): Promise<{ rows: number; extra: DayDelta[] }> {
+  const agg = `SELECT company_id, feature_key, (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(qty) AS qty, count(*) AS n
+                 FROM usage_events WHERE ${filter.sql}
+                GROUP BY 1, 2, 3`;
   const { rows } = await client.query<DayDelta & { events: string }>(
-    `WITH agg AS (
-       SELECT company_id, feature_key, (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(qty) AS qty, count(*) AS n
-         FROM usage_events WHERE ${filter.sql}
-        GROUP BY 1, 2, 3
-     ), upsert AS (
-       -- A data-modifying WITH runs exactly once even though the outer query does not read it.
-       INSERT INTO controlroom.usage_daily (company_id, feature_key, day, qty)
-       SELECT company_id, feature_key, day, qty FROM agg
-       ON CONFLICT (company_id, feature_key, day) DO UPDATE SET qty = usage_daily.qty + EXCLUDED.qty
-     )
-     SELECT company_id, feature_key, to_char(day, 'YYYY-MM-DD') AS day, qty AS delta, n AS events
-       FROM agg`,
+    write
+      ? `WITH agg AS (${agg}), upsert AS (
+           INSERT INTO controlroom.usage_daily (company_id, feature_key, day, qty)
+           SELECT company_id, feature_key, day, qty FROM agg
+           ON CONFLICT (company_id, feature_key, day) DO UPDATE SET qty = usage_daily.qty + EXCLUDED.qty
+         )
+         SELECT company_id, feature_key, to_char(day, 'YYYY-MM-DD') AS day, qty AS delta, n AS events FROM agg`
+      : `SELECT company_id, feature_key, to_char(day, 'YYYY-MM-DD') AS day, qty AS delta, n AS events FROM (${agg}) agg`,
     filter.params
   );
   const events = rows.reduce((sum, r) => sum + Number(r.events), 0);
   return { rows: events, extra: rows };
+}
+
+/** Adds deltas counted in memory to usage_daily: one statement, one row per tenant, feature and day. */
+async function writeDeltas(client: PoolClient, deltas: DayDelta[]): Promise<void> {
+  await client.query(
+    `INSERT INTO controlroom.usage_daily (company_id, feature_key, day, qty)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::bigint[])
+     ON CONFLICT (company_id, feature_key, day) DO UPDATE SET qty = usage_daily.qty + EXCLUDED.qty`,
+    [
+      deltas.map((d) => d.company_id),
+      deltas.map((d) => d.feature_key),
+      deltas.map((d) => d.day),
+      deltas.map((d) => d.delta),
+    ]
+  );
 }
