@@ -201,7 +201,7 @@ const num = (v: string | null) => (v === null ? null : Number(v));
 /**
  * The accounts (all when `ids` is null), one round trip: each company with its deletion and entitlement
  * plan, and every state of its history. Index look-ups per account re-read (companies and org_entitlements
- * by their keys, the history by entitlement_history_company_idx, migration 1700000000030).
+ * by their keys, the history by entitlement_history_company_idx, migration 1700000000037).
  */
 const ACCOUNTS_SQL = `
   SELECT c.id, ${us('c.deleted_at')}::text AS deleted_at, e.plan_id AS entitlement_plan,
@@ -287,7 +287,7 @@ const LEDGER_PURGE_EVERY = 60;
  * by plan, all as totals of per-account contributions.
  *
  * A refresh re-reads only the accounts named in controlroom.revenue_changes since its cursor (migration
- * 1700000000030), and re-evaluates only the accounts that a boundary of their own has passed since the last
+ * 1700000000037), and re-evaluates only the accounts that a boundary of their own has passed since the last
  * refresh (a state began or ended, a trial or a grace period ended, the company's deletion took effect,
  * now or at now - 30 days): two heaps hold each account's next boundary after each instant. Its cost is
  * O(changes + boundaries passed) (× log accounts), not O(accounts). Exact: an account's contribution is
