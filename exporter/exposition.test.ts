@@ -193,3 +193,19 @@ test('/metrics over HTTP: the same bytes, with their length and content type', a
     server.close();
   }
 });
+
+test('a replace with the same samples keeps the encoded text; a registry with default labels is formatted by prom-client', async () => {
+  const registry = new Registry();
+  const metric = new SnapshotMetric('tms_test_value', 'Value.', 'gauge').registerIn(registry);
+  metric.replace([{ labels: { a: '1', b: '2' }, value: Number.NaN }]);
+  const section = await metric.section(registry);
+  metric.replace([{ labels: { a: '1', b: '2' }, value: Number.NaN }]); // a refresh that found nothing new
+  assert.equal(await metric.section(registry), section, 'same samples: the same Buffer');
+  metric.replace([{ labels: { b: '2', a: '1' }, value: Number.NaN }]); // label order is part of the text
+  assert.notEqual(await metric.section(registry), section);
+  assert.equal(await renderMetrics(registry), await registry.metrics());
+
+  registry.setDefaultLabels({ instance: 'x"1' });
+  assert.equal(await renderMetrics(registry), await registry.metrics(), 'default labels as prom-client adds them');
+  assert.match(await renderMetrics(registry), /instance="x\\"1"/);
+});

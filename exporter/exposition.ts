@@ -24,22 +24,22 @@ export interface MetricsBody {
   byteLength: number;
 }
 
-/** A run of consecutive held texts, encoded once: reused while every text in it is the same string. */
+/** A run of consecutive held sections, joined once: reused while every section in it is the same Buffer. */
 interface EncodedRun {
-  texts: string[];
+  sections: Buffer[];
   endsBody: boolean;
   buffer: Buffer;
 }
 
-/** Per registry: the encoded runs, by their position in the body (0 = the first run). */
+/** Per registry: the joined runs, by their position in the body (0 = the first run). */
 const encodedRuns = new WeakMap<Registry, EncodedRun[]>();
 
-/** Metrics sampled at most every `maxAgeMs` (see sampleAtMostEvery), with their texts of the last sample. */
+/** Metrics sampled at most every `maxAgeMs` (see sampleAtMostEvery), with their sections of the last sample. */
 interface SampledGroup {
   names: ReadonlySet<string>;
   maxAgeMs: number;
   sampledAt: number;
-  texts: Map<string, string>;
+  sections: Map<string, Buffer>;
 }
 const sampledGroups = new WeakMap<Registry, SampledGroup>();
 
@@ -58,24 +58,26 @@ export function sampleAtMostEvery(registry: Registry, names: Iterable<string>, m
     names: new Set(names),
     maxAgeMs,
     sampledAt: Number.NEGATIVE_INFINITY,
-    texts: new Map(),
+    sections: new Map(),
   });
 }
 
-function encodeRun(cache: EncodedRun[], index: number, texts: string[], endsBody: boolean): Buffer {
+function joinRun(cache: EncodedRun[], index: number, sections: Buffer[], endsBody: boolean): Buffer {
   const held = cache[index];
-  // A SnapshotMetric returns the very string it cached until its next replace (and a sampled metric the
-  // text of its last sample), so `===` is a pointer comparison here; a new text and the run is encoded again.
+  // A snapshot's section is the same Buffer until its samples change (a sampled metric's, until its next
+  // sample): comparing identities tells whether the run is still the one joined.
   if (
     held &&
     held.endsBody === endsBody &&
-    held.texts.length === texts.length &&
-    held.texts.every((text, i) => text === texts[i])
+    held.sections.length === sections.length &&
+    held.sections.every((section, i) => section === sections[i])
   ) {
     return held.buffer;
   }
-  const buffer = Buffer.from(`${texts.join('\n\n')}${endsBody ? '\n' : '\n\n'}`);
-  cache[index] = { texts, endsBody, buffer };
+  const joined = sections.length === 1 ? sections[0]! : Buffer.concat(sections);
+  // Every section ends with a blank line; the body's last ends with one newline.
+  const buffer = endsBody ? joined.subarray(0, joined.length - 1) : joined;
+  cache[index] = { sections, endsBody, buffer };
   return buffer;
 }
 
@@ -87,48 +89,51 @@ export async function renderMetricsBody(registry: Registry): Promise<MetricsBody
   const metrics = registry.getMetricsAsArray() as unknown[];
   const sampled = sampledGroups.get(registry);
   const now = performance.now();
-  // Within maxAgeMs of the last sample, the group's texts are reused as they are; otherwise this scrape
+  // Within maxAgeMs of the last sample, the group's sections are reused as they are; otherwise this scrape
   // samples the whole group (in registry order, as prom-client does: a collect() that sets its
-  // neighbours' values runs before they are formatted) and keeps the texts for the next ones.
+  // neighbours' values runs before they are formatted) and keeps the sections for the next ones.
   const reuse = sampled !== undefined && now - sampled.sampledAt < sampled.maxAgeMs;
   const isSampled = (metric: unknown) => sampled !== undefined && sampled.names.has((metric as { name: string }).name);
-  const texts = await Promise.all(
+  const parts: (Buffer | string)[] = await Promise.all(
     metrics.map((metric) => {
       // SnapshotMetric's `type` is its own union, so TypeScript cannot narrow prom-client's MetricObject to it.
-      if (metric instanceof SnapshotMetric) return metric.exposition(registry);
+      if (metric instanceof SnapshotMetric) return metric.section(registry);
       const { name } = metric as { name: string };
-      const held = reuse && isSampled(metric) ? sampled.texts.get(name) : undefined;
+      const held = reuse && isSampled(metric) ? sampled.sections.get(name) : undefined;
       return held ?? registry.getSingleMetricAsString(name);
     })
   );
   if (sampled && !reuse) {
-    sampled.texts.clear();
+    sampled.sections.clear();
     metrics.forEach((metric, i) => {
-      if (isSampled(metric)) sampled.texts.set((metric as { name: string }).name, texts[i]!);
+      if (!isSampled(metric)) return;
+      const section = Buffer.from(`${parts[i] as string}\n\n`);
+      sampled.sections.set((metric as { name: string }).name, section);
+      parts[i] = section;
     });
     sampled.sampledAt = now;
   }
   let cache = encodedRuns.get(registry);
   if (!cache) encodedRuns.set(registry, (cache = []));
-  // Snapshots and sampled metrics keep their text between scrapes: runs of them are encoded once.
-  const isHeld = (metric: unknown) => metric instanceof SnapshotMetric || isSampled(metric);
+  // Snapshots and sampled metrics arrive as encoded sections: runs of them are joined once. The rest (live
+  // metrics, formatted at this scrape) arrive as text.
   const chunks: Buffer[] = [];
   let runs = 0;
-  let run: string[] = [];
+  let run: Buffer[] = [];
   let live = '';
-  const last = metrics.length - 1;
+  const last = parts.length - 1;
   for (let i = 0; i <= last; i++) {
-    const text = texts[i]!;
-    if (isHeld(metrics[i])) {
+    const part = parts[i]!;
+    if (typeof part !== 'string') {
       if (live) chunks.push(Buffer.from(live));
       live = '';
-      run.push(text);
-      if (i === last || !isHeld(metrics[i + 1])) {
-        chunks.push(encodeRun(cache, runs++, run, i === last));
+      run.push(part);
+      if (i === last || typeof parts[i + 1] === 'string') {
+        chunks.push(joinRun(cache, runs++, run, i === last));
         run = [];
       }
     } else {
-      live += i === last ? `${text}\n` : `${text}\n\n`;
+      live += i === last ? `${part}\n` : `${part}\n\n`;
     }
   }
   if (live) chunks.push(Buffer.from(live));
