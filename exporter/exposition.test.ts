@@ -209,3 +209,22 @@ test('a replace with the same samples keeps the encoded text; a registry with de
   assert.equal(await renderMetrics(registry), await registry.metrics(), 'default labels as prom-client adds them');
   assert.match(await renderMetrics(registry), /instance="x\\"1"/);
 });
+
+test('live gauges and counters are formatted directly, byte for byte as prom-client prints them', async () => {
+  const registry = new Registry();
+  const gauge = new Gauge({
+    name: 'tms_test_gauge',
+    help: 'A "gauge" \\ with\nhelp.',
+    labelNames: ['name', 'k'],
+    registers: [registry],
+    collect() {
+      this.set({ name: 'late', k: '2' }, Number.NEGATIVE_INFINITY);
+    },
+  });
+  gauge.set({ name: 'Quote "Q" \\ Sons\nLtd', k: '1' }, 0.25);
+  gauge.set({ k: 'nan', name: 'x' }, Number.NaN);
+  new Counter({ name: 'tms_test_plain_total', help: 'No labels.', registers: [registry] }).inc(1e21);
+  new Gauge({ name: 'tms_test_unset', help: 'Never set.', labelNames: ['k'], registers: [registry] });
+  assert.equal(await renderMetrics(registry), await registry.metrics());
+  assert.match(await renderMetrics(registry), /^tms_test_gauge\{name="late",k="2"\} -Inf$/m);
+});

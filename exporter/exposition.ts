@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { Registry } from 'prom-client';
-import { SnapshotMetric } from './snapshot-metric.ts';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { format, plainTextRegistry, SnapshotMetric } from './snapshot-metric.ts';
 
 /**
  * The /metrics body: what `registry.metrics()` prints, byte for byte, with every exporter snapshot taken
@@ -93,6 +93,7 @@ export async function renderMetricsBody(registry: Registry): Promise<MetricsBody
   // samples the whole group (in registry order, as prom-client does: a collect() that sets its
   // neighbours' values runs before they are formatted) and keeps the sections for the next ones.
   const reuse = sampled !== undefined && now - sampled.sampledAt < sampled.maxAgeMs;
+  const plain = plainTextRegistry(registry);
   const isSampled = (metric: unknown) => sampled !== undefined && sampled.names.has((metric as { name: string }).name);
   const parts: (Buffer | string)[] = await Promise.all(
     metrics.map((metric) => {
@@ -100,7 +101,10 @@ export async function renderMetricsBody(registry: Registry): Promise<MetricsBody
       if (metric instanceof SnapshotMetric) return metric.section(registry);
       const { name } = metric as { name: string };
       const held = reuse && isSampled(metric) ? sampled.sections.get(name) : undefined;
-      return held ?? registry.getSingleMetricAsString(name);
+      if (held) return held;
+      return plain && (metric instanceof Gauge || metric instanceof Counter)
+        ? formatLive(metric)
+        : registry.getSingleMetricAsString(name);
     })
   );
   if (sampled && !reuse) {
@@ -142,6 +146,17 @@ export async function renderMetricsBody(registry: Registry): Promise<MetricsBody
   let byteLength = 0;
   for (const chunk of chunks) byteLength += chunk.length;
   return { chunks, byteLength };
+}
+
+/**
+ * A live Gauge's or Counter's text, formatted directly from its get() (which runs its collect()): the bytes
+ * prom-client prints, without its per-line allocations (its formatter caches the shared labels of every
+ * line in a WeakMap keyed by a fresh object, a WeakMap entry per series per scrape for the GC to clear).
+ */
+async function formatLive(metric: Gauge | Counter): Promise<string> {
+  const { name, help, type, values } = await metric.get();
+  // prom-client types `type` as an enum; at run time it is the text ('gauge', 'counter') it prints.
+  return format(name, help, type as unknown as string, values as { labels: Record<string, string>; value: number }[]);
 }
 
 /** The /metrics body as one string (tests, the benchmark's size and series count). */

@@ -92,7 +92,7 @@ export class SnapshotMetric {
  * getter for its default labels; an unknown shape counts as "has some", so such a registry is formatted by
  * prom-client itself (right, only slower).
  */
-function plainTextRegistry(registry: Registry): boolean {
+export function plainTextRegistry(registry: Registry): boolean {
   if (registry.contentType !== Registry.PROMETHEUS_CONTENT_TYPE) return false;
   const defaults = (registry as unknown as { _defaultLabels?: unknown })._defaultLabels;
   return typeof defaults === 'object' && defaults !== null && Object.keys(defaults).length === 0;
@@ -127,7 +127,11 @@ function valueText(value: number): string {
   return `${value}`;
 }
 
-function format(metricName: string, help: string, type: MetricType, samples: readonly Sample[]): string {
+/**
+ * One metric's text as prom-client's Registry prints it for a registry without default labels: samples
+ * without shared labels or exemplars (a SnapshotMetric's, a prom-client Gauge's or Counter's `get()`).
+ */
+export function format(metricName: string, help: string, type: string, samples: readonly Sample[]): string {
   const name = escapeString(metricName);
   const lines = [`# HELP ${name} ${escapeString(help)}`, `# TYPE ${name} ${type}`];
   for (const sample of samples) {
