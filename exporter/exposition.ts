@@ -5,9 +5,9 @@ import { format, plainTextRegistry, SnapshotMetric } from './snapshot-metric.ts'
 /**
  * The /metrics body: what `registry.metrics()` prints, byte for byte, with every exporter snapshot taken
  * from the text formatted when it was last replaced (SnapshotMetric.exposition) instead of formatting its
- * series again. Other metrics (process, HTTP, the runner's own gauges) are formatted live, as prom-client
- * does. No SQL runs here, and the cost no longer grows with the tenant series (tms_usage_ratio,
- * tms_company_info).
+ * series again. The runner's own gauges are formatted at every scrape (formatLive: the same bytes as
+ * prom-client's formatter), the process and Node.js metrics at most once a second (sampleAtMostEvery). No
+ * SQL runs here, and the cost no longer grows with the tenant series (tms_usage_ratio, tms_company_info).
  *
  * The body is handed out as chunks, not one string: each run of consecutive metrics whose text is held
  * (snapshots, and the sampled process metrics: sampleAtMostEvery), in registry order, is one Buffer,
