@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import { installAccessControl, trustGrafanaHop, type AccessControl } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
 import { errorHandler, notFound } from '../core/http.ts';
-import { renderMetrics } from '../exporter/exposition.ts';
+import { sendMetrics } from '../exporter/exposition.ts';
 import type { Logger } from '../core/logger.ts';
 
 export interface AppParts {
@@ -41,9 +41,8 @@ export function buildApp({
 
   app.get('/metrics', async (_req, res, next) => {
     try {
-      // Serves the snapshots the background refresh left, each formatted once when it was replaced; no SQL runs here.
-      const body = await renderMetrics(registry);
-      res.type(registry.contentType).send(body);
+      // Serves the snapshots the background refresh left, each encoded once when it was replaced; no SQL runs here.
+      await sendMetrics(registry, res);
     } catch (error) {
       next(error);
     }

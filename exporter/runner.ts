@@ -1,5 +1,9 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../core/logger.ts';
+import { sampleAtMostEvery } from './exposition.ts';
+
+/** How old a scrape's process and Node.js metrics may be (they are sampled at the scrape, at most this often). */
+export const DEFAULT_METRICS_MAX_AGE_MS = 1_000;
 
 export interface Collector {
   readonly name: string;
@@ -63,12 +67,18 @@ export class CollectorRunner {
       // Present from the first scrape, so "no errors yet" reads 0 rather than absent.
       this.errors.inc({ collector: c.name }, 0);
     }
+    // prom-client's process and Node.js metrics, sampled at a scrape at most once a second (each sample
+    // reads /proc and formats ~300 lines: see sampleAtMostEvery). nodejs_eventloop_lag_seconds stays: its
+    // collect() only schedules a setImmediate (a scrape never waits for it), and it is the collect() that
+    // also sets nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds, which stay 0 without it.
+    const own = new Set(registry.getMetricsAsArray().map((m) => m.name));
     collectDefaultMetrics({ register: registry });
-    // prom-client's nodejs_eventloop_lag_seconds is measured at the scrape by waiting for a setImmediate:
-    // every scrape then waits a whole event-loop turn, so a scrape landing during a refresh waits for it.
-    // The same lag stays exported without that wait, from the sampled histogram
-    // (nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds).
-    registry.removeSingleMetric('nodejs_eventloop_lag_seconds');
+    const defaults = registry.getMetricsAsArray().filter((m) => !own.has(m.name));
+    sampleAtMostEvery(
+      registry,
+      defaults.map((m) => m.name),
+      DEFAULT_METRICS_MAX_AGE_MS
+    );
   }
 
   /**
