@@ -23,10 +23,12 @@ export type ReceiverConfig = Pick<
 /** Alertmanager and Grafana batch alerts; 5 MiB holds thousands. The raw bytes are kept for signatures. */
 export const MAX_WEBHOOK_BYTES = 5 * 1024 * 1024;
 
-function parseJson(body: Buffer): unknown {
+/** The body's text (stored as the notification's payload, as sent) and its JSON. */
+function parseJson(body: Buffer): { text: string; json: unknown } {
   if (body.length === 0) throw new UserError(400, 'empty body: expected a JSON notification');
+  const text = decodeUtf8(body, 'the body');
   try {
-    return JSON.parse(decodeUtf8(body, 'the body'));
+    return { text, json: JSON.parse(text) as unknown };
   } catch (error) {
     if (error instanceof UserError) throw error;
     throw new UserError(400, `body is not valid JSON: ${(error as Error).message}`);
@@ -73,13 +75,13 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
           Boolean(timestampHeader)
         );
       }
-      const json = parseJson(body);
+      const { text, json } = parseJson(body);
       const payload =
         source === 'alertmanager'
           ? parseInput(alertmanagerPayload, json, 'alertmanager notification')
           : parseInput(grafanaPayload, json, 'grafana notification');
       const parse = performance.now() - started - read;
-      const stored = await inbox.store(source, payload);
+      const stored = await inbox.store(source, payload, text);
       received.inc({ source, outcome: stored.newEvents > 0 ? 'accepted' : 'duplicate' });
       // Where the time went (bench/receiver reads it; the rest of the caller's wait is HTTP and the event loop).
       res.setHeader('server-timing', serverTiming({ read, parse, ...stored.timings }));
