@@ -113,7 +113,13 @@ async function storeAndQueue(
   notifications: readonly IncomingNotification[]
 ): Promise<Array<Omit<InboxResult, 'timings'>>> {
   const alerts = notifications.flatMap(({ source, payload }, index) =>
-    payload.alerts.map((alert) => ({ position: index + 1, source, groupKey: payload.groupKey, alert }))
+    payload.alerts.map((alert) => ({
+      position: index + 1,
+      source,
+      groupKey: payload.groupKey,
+      alert,
+      startsAtMs: Date.parse(alert.startsAt),
+    }))
   );
   // The unique key's order (startsAt as an instant, so two spellings of one time sort together).
   alerts.sort(
@@ -121,7 +127,7 @@ async function storeAndQueue(
       compare(a.source, b.source) ||
       compare(a.groupKey, b.groupKey) ||
       compare(a.alert.fingerprint, b.alert.fingerprint) ||
-      Date.parse(a.alert.startsAt) - Date.parse(b.alert.startsAt) ||
+      a.startsAtMs - b.startsAtMs ||
       compare(a.alert.status, b.alert.status)
   );
   // Every group of the batch, as a job spec; the statement keeps those with a new state change.
@@ -137,7 +143,9 @@ async function storeAndQueue(
   // Named: each connection parses and plans the statement once, not for every batch.
   const { rows } = await client.query<{ id: string; new_events: number }>({
     name: 'controlroom.store_and_queue_notifications',
-    text: `WITH notification AS MATERIALIZED (
+    // The leading comment names the statement where pg_stat_activity truncates its text (1 kB by default).
+    text: `/* controlroom inbox: store notifications, graphile_worker.add_jobs for their groups */
+     WITH notification AS MATERIALIZED (
        SELECT nextval('controlroom.alert_notifications_id_seq') AS id, n.*
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY
               AS n(source, group_key, status, receiver, payload, position)
