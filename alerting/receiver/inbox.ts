@@ -30,9 +30,6 @@ export interface IncomingNotification {
   raw?: string;
 }
 
-const endsAtOf = (endsAt: string | undefined) => (endsAt && !endsAt.startsWith('0001-') ? endsAt : null);
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /** The SQLSTATE controlroom.alert_jobs_queued raises when add_jobs skipped a keyed job (migration 0029). */
 const JOB_LOCKED_MID_ADD = 'CRJ01';
 /** Tries of the statement when that happens (a worker must lock the group's job in a microsecond window). */
@@ -99,7 +96,13 @@ export async function storeNotification(
 /**
  * The notifications, their state changes and their groups' jobs in one statement. Notification ids are
  * drawn first (one materialised row per notification, numbered by its position), so each state change is
- * tied to its notification by position and the answer comes back per notification, in order.
+ * tied to its notification and the answer comes back per notification, in order.
+ *
+ * The payloads go to Postgres as ONE JSON array (the bodies as received, joined), and the state changes
+ * are read from them there: the HTTP event loop neither serialises labels and annotations per alert nor
+ * escapes a megabyte of payloads into array literals (that escaping was most of the statement's cost in
+ * JavaScript). The fields read are the ones validation checked (payloads.ts), with its defaults
+ * (annotations {}; an endsAt of 0001-01-01, or none, is no end).
  *
  * One pending alert_group job per group with a new state change: a burst of notifications for the group
  * is handled in one pass. The group's named queue runs its jobs one at a time: a notification arriving
@@ -112,24 +115,6 @@ async function storeAndQueue(
   client: PoolClient,
   notifications: readonly IncomingNotification[]
 ): Promise<Array<Omit<InboxResult, 'timings'>>> {
-  const alerts = notifications.flatMap(({ source, payload }, index) =>
-    payload.alerts.map((alert) => ({
-      position: index + 1,
-      source,
-      groupKey: payload.groupKey,
-      alert,
-      startsAtMs: Date.parse(alert.startsAt),
-    }))
-  );
-  // The unique key's order (startsAt as an instant, so two spellings of one time sort together).
-  alerts.sort(
-    (a, b) =>
-      compare(a.source, b.source) ||
-      compare(a.groupKey, b.groupKey) ||
-      compare(a.alert.fingerprint, b.alert.fingerprint) ||
-      a.startsAtMs - b.startsAtMs ||
-      compare(a.alert.status, b.alert.status)
-  );
   // Every group of the batch, as a job spec; the statement keeps those with a new state change.
   const groups = new Map<string, { source: AlertSource; groupKey: string }>();
   for (const { source, payload } of notifications)
@@ -144,37 +129,48 @@ async function storeAndQueue(
   const { rows } = await client.query<{ id: string; new_events: number }>({
     name: 'controlroom.store_and_queue_notifications',
     // The leading comment names the statement where pg_stat_activity truncates its text (1 kB by default).
+    // ROWS FROM zips the arrays and the payloads' elements by position. The state changes are inserted in
+    // the order of their unique key (byte order, startsAt as an instant; an earlier notification first),
+    // so two statements inserting overlapping changes wait for each other in one order.
     text: `/* controlroom inbox: store notifications, graphile_worker.add_jobs for their groups */
      WITH notification AS MATERIALIZED (
        SELECT nextval('controlroom.alert_notifications_id_seq') AS id, n.*
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY
+         FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+                         jsonb_array_elements($5::jsonb)) WITH ORDINALITY
               AS n(source, group_key, status, receiver, payload, position)
+        ORDER BY n.position
      ), stored AS (
        INSERT INTO controlroom.alert_notifications (id, source, group_key, status, receiver, payload)
        SELECT id, source, group_key, status, receiver, payload FROM notification
+     ), alert AS (
+       SELECT n.id AS notification_id, n.position, n.source, n.group_key, a->>'fingerprint' AS fingerprint,
+              a->>'status' AS status, (a->>'startsAt')::timestamptz AS starts_at,
+              CASE WHEN coalesce(a->>'endsAt', '') = '' OR a->>'endsAt' LIKE '0001-%' THEN NULL
+                   ELSE (a->>'endsAt')::timestamptz END AS ends_at,
+              a->'labels' AS labels, coalesce(a->'annotations', '{}'::jsonb) AS annotations,
+              a->>'generatorURL' AS generator_url
+         FROM notification n CROSS JOIN LATERAL jsonb_array_elements(n.payload->'alerts') AS a
      ), inserted AS (
        INSERT INTO controlroom.alert_events
          (notification_id, source, group_key, fingerprint, status, starts_at, ends_at, alertname, severity,
           labels, annotations, generator_url)
-       SELECT n.id, n.source, n.group_key, a.fingerprint, a.status, a.starts_at, a.ends_at,
-              a.labels->>'alertname', a.labels->>'severity', a.labels, a.annotations, a.generator_url
-         FROM unnest($6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[],
-                     $12::jsonb[], $13::text[]) WITH ORDINALITY
-              AS a(notification, fingerprint, status, starts_at, ends_at, labels, annotations, generator_url, ord)
-         JOIN notification n ON n.position = a.notification
-        ORDER BY a.ord
+       SELECT notification_id, source, group_key, fingerprint, status, starts_at, ends_at,
+              labels->>'alertname', labels->>'severity', labels, annotations, generator_url
+         FROM alert
+        ORDER BY source COLLATE "C", group_key COLLATE "C", fingerprint COLLATE "C", starts_at,
+                 status COLLATE "C", position
        ON CONFLICT (source, group_key, fingerprint, starts_at, status) DO NOTHING
        RETURNING notification_id, source, group_key
      ), job AS (
        SELECT j.job_key, j.queue_name, j.payload
-         FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::json[])
+         FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::json[])
               AS j(source, group_key, job_key, queue_name, payload)
         WHERE EXISTS (SELECT 1 FROM inserted i WHERE i.source = j.source AND i.group_key = j.group_key)
      ), queued AS (
        -- Not called at all (no wake-up) when the batch has nothing new.
        SELECT count(*) AS n FROM graphile_worker.add_jobs(ARRAY(
-         SELECT ROW($19::text, j.payload, j.queue_name, NULL::timestamptz, 25, j.job_key, NULL::int, NULL::text[])::graphile_worker.job_spec
-           FROM job j ORDER BY j.job_key))
+         SELECT ROW($11::text, j.payload, j.queue_name, NULL::timestamptz, 25, j.job_key, NULL::int, NULL::text[])::graphile_worker.job_spec
+           FROM job j ORDER BY j.job_key COLLATE "C"))
         WHERE EXISTS (SELECT 1 FROM job)
      ), checked AS (
        SELECT controlroom.alert_jobs_queued((SELECT count(*) FROM job), (SELECT n FROM queued)) AS n
@@ -188,15 +184,8 @@ async function storeAndQueue(
       notifications.map((n) => n.payload.groupKey),
       notifications.map((n) => n.payload.status),
       notifications.map((n) => n.payload.receiver),
-      notifications.map((n) => n.raw ?? JSON.stringify(n.payload)),
-      alerts.map((a) => a.position),
-      alerts.map((a) => a.alert.fingerprint),
-      alerts.map((a) => a.alert.status),
-      alerts.map((a) => a.alert.startsAt),
-      alerts.map((a) => endsAtOf(a.alert.endsAt)),
-      alerts.map((a) => JSON.stringify(a.alert.labels)),
-      alerts.map((a) => JSON.stringify(a.alert.annotations)),
-      alerts.map((a) => a.alert.generatorURL ?? null),
+      // Each element is a JSON document (a body that parsed, or a payload serialised), so this is one.
+      `[${notifications.map((n) => n.raw ?? JSON.stringify(n.payload)).join(',')}]`,
       jobs.map((j) => j.source),
       jobs.map((j) => j.groupKey),
       jobs.map((j) => j.jobKey),

@@ -34,7 +34,7 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * it (the HTTP event loop). Then, in the same run, the same storm with the other shape (the queue on a worker
  * thread of its own, cli/job-thread.ts), to show what that thread buys on this machine at its current load
  * (mind the order: on a shared machine the second run was often the faster, whichever shape it was);
- * BENCH_OTHER_SHAPE=0 skips it.
+ * BENCH_OTHER_SHAPE=0 skips it, BENCH_OTHER_SHAPE=first runs it first.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -225,8 +225,11 @@ const cluster = await startTestCluster();
 process.env.CONTROLROOM_TEST_PG_ADMIN_URL = cluster.adminUrl;
 try {
   // --- ours: as deployed, then with the job queue in the other shape ---------------------------------
+  // BENCH_OTHER_SHAPE=first runs the other shape first: alternate the order to tell a shape from its turn.
+  const otherFirst = process.env.BENCH_OTHER_SHAPE === 'first';
+  const otherBefore = otherFirst ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
   const deployed = await runOurs(DEPLOYED_QUEUE_THREAD);
-  const other = COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
+  const other = otherBefore ?? (COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null);
   const {
     ours,
     httpLoop,
