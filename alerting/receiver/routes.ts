@@ -35,6 +35,18 @@ function parseJson(body: Buffer): { text: string; json: unknown } {
   }
 }
 
+/**
+ * A value that passed validation but that Postgres cannot store (SQLSTATE class 22, data exception: a
+ * number beyond numeric's range, \u0000 or a lone surrogate escape in a string, a date out of range) is the
+ * sender's mistake: a 400 naming it, not a 500 that Alertmanager would retry for ever. The inbox stores a
+ * failed batch again one notification at a time, so the error that reaches a webhook is its own.
+ */
+function refusedByPostgres(error: unknown, source: AlertSource): UserError | null {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('22')) return null;
+  return new UserError(400, `${source} notification cannot be stored: ${String(message)}`);
+}
+
 const serverTiming = (phases: Record<string, number>) =>
   Object.entries(phases)
     .map(([name, ms]) => `${name};dur=${ms.toFixed(2)}`)
@@ -81,7 +93,9 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
           ? parseInput(alertmanagerPayload, json, 'alertmanager notification')
           : parseInput(grafanaPayload, json, 'grafana notification');
       const parse = performance.now() - started - read;
-      const stored = await inbox.store(source, payload, text);
+      const stored = await inbox.store(source, payload, text).catch((error: unknown) => {
+        throw refusedByPostgres(error, source) ?? error;
+      });
       received.inc({ source, outcome: stored.newEvents > 0 ? 'accepted' : 'duplicate' });
       // Where the time went (bench/receiver reads it; the rest of the caller's wait is HTTP and the event loop).
       // Written directly, not through express's res.json: under a storm every answer of a batch is written
