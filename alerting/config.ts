@@ -27,8 +27,9 @@ export const alertingConfigShape = {
   SLACK_ESCALATION_DELAY_SECONDS: int(600),
   SLACK_CHANNEL_INTERVAL_MS: int(1_100),
   ALERT_STORM_THRESHOLD: int(10),
-  // Transactions the webhook inbox runs at once (group commit, receiver/inbox.ts); each holds a connection
-  // of the HTTP pool (PG_POOL_MAX) while it stores its batch.
+  // Batches the webhook inbox stores at once (group commit, receiver/inbox.ts); each is one statement and
+  // holds a connection of the HTTP pool (PG_POOL_MAX) for that statement only. 1: on 2 cores, two or three
+  // overlapping batches stored fewer notifications per second than one (smaller batches, more contention).
   ALERT_INBOX_BATCHES: int(1),
   // Days the record of a Slack/GitHub side effect done is kept (core/side-effects.ts) before a daily job
   // deletes it: a retry looks its step up within days, so a week is the least that stays safe.

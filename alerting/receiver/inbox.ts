@@ -1,6 +1,5 @@
 import type { Pool, PoolClient } from '../../core/db.ts';
-import { withTransaction } from '../../core/db.ts';
-import { enqueueJobs, queueNameFor } from '../../core/jobs.ts';
+import { queueNameFor } from '../../core/jobs.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
@@ -13,76 +12,75 @@ export interface InboxResult {
 }
 
 /**
- * wait: for the transaction to start (a connection, and in the inbox the batch before); store: the
- * inserts; queue: the jobs; commit: COMMIT (the WAL flush). store, queue and commit are the whole batch's.
+ * wait: for a connection (and in the inbox, for the batch before); store: the one statement that inserts,
+ * queues the jobs and commits (the WAL flush), the whole batch's.
  */
 export interface StoreTimings {
   wait: number;
   store: number;
-  queue: number;
-  commit: number;
 }
 
 export interface IncomingNotification {
   source: AlertSource;
   payload: NotificationPayload;
+  /**
+   * The body as received, when it is the JSON text `payload` was validated from: stored as the
+   * notification's payload as sent, instead of serialising `payload` again on the HTTP event loop.
+   */
+  raw?: string;
 }
 
-const endsAtOf = (endsAt: string | undefined) => (endsAt && !endsAt.startsWith('0001-') ? endsAt : null);
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** The SQLSTATE controlroom.alert_jobs_queued raises when add_jobs skipped a keyed job (migration 0029). */
+const JOB_LOCKED_MID_ADD = 'CRJ01';
+/** Tries of the statement when that happens (a worker must lock the group's job in a microsecond window). */
+const STATEMENT_TRIES = 5;
 
 /**
  * Stores notifications and their alert state changes, and queues each group's processing, in ONE
- * transaction: once it commits every webhook in it can be answered and nothing can be lost; if it fails,
- * none of it happened. A state change seen before (same group, fingerprint, startsAt and status), in an
- * earlier transaction or earlier in this one, is stored as delivered but acts no more: it counts as a
- * duplicate of the notification it came in. Results are in the order of `notifications`.
+ * autocommit statement: one round trip, and atomic like any single statement. Once it returns every
+ * webhook in it can be answered and nothing can be lost; if it fails, none of it happened. A state change
+ * seen before (same group, fingerprint, startsAt and status), in an earlier statement or earlier in this
+ * one, is stored as delivered but acts no more: it counts as a duplicate of the notification it came in.
+ * Results are in the order of `notifications`.
  *
- * The state changes are inserted sorted by their unique key, so two transactions inserting overlapping
- * changes (two instances, or two batches) wait for each other in one order and never deadlock.
+ * The state changes are inserted sorted by their unique key and the jobs added sorted by job key, so two
+ * statements inserting overlapping changes (two instances, or two batches) wait for each other in one
+ * order and normally never deadlock; add_jobs' own first steps (tasks and queues) do not promise an order,
+ * so a caller storing several groups must survive a deadlock error (NotificationInbox does).
  */
 export async function storeNotifications(
   pool: Pool,
   notifications: readonly IncomingNotification[]
 ): Promise<InboxResult[]> {
   const started = performance.now();
-  let storeStarted = started;
-  let queueStarted = started;
-  let commitStarted = started;
-  const results = await withTransaction(pool, 'READ COMMITTED', async (client) => {
-    storeStarted = performance.now();
-    const stored = await insertNotifications(client, notifications);
-    queueStarted = performance.now();
-    // One pending job per group: a burst of notifications for the group is handled in one pass.
-    // The named queue runs a group's jobs one at a time: a notification arriving while the group is
-    // being processed queues a second job that waits, instead of racing the first to post a root.
-    const groups = new Map<string, { source: AlertSource; groupKey: string }>();
-    stored.forEach((s, i) => {
-      const { source, payload } = notifications[i]!;
-      if (s.newEvents > 0) groups.set(`${source}:${payload.groupKey}`, { source, groupKey: payload.groupKey });
-    });
-    if (groups.size > 0) {
-      await enqueueJobs(
-        client,
-        ALERT_GROUP_TASK,
-        [...groups].map(([identity, payload]) => ({
-          payload,
-          jobKey: `${ALERT_GROUP_TASK}:${identity}`,
-          queueName: queueNameFor(ALERT_GROUP_TASK, identity),
-        }))
-      );
-    }
-    commitStarted = performance.now();
-    return stored;
-  });
-  const timings: StoreTimings = {
-    // BEGIN goes out as soon as a connection is handed over: its round trip counts as waiting.
-    wait: storeStarted - started,
-    store: queueStarted - storeStarted,
-    queue: commitStarted - queueStarted,
-    commit: performance.now() - commitStarted,
+  const client = await pool.connect();
+  const connected = performance.now();
+  // A connection lost while checked out is emitted on the client, which the pool does not listen to then:
+  // heard here, the statement fails instead of the process (as pool.query and withTransaction do).
+  let broken: Error | undefined;
+  const lost = (error: Error) => {
+    broken = error;
   };
-  return results.map((r) => ({ ...r, timings }));
+  client.on('error', lost);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await storeAndQueue(client, notifications);
+        const timings: StoreTimings = { wait: connected - started, store: performance.now() - connected };
+        return stored.map((r) => ({ ...r, timings }));
+      } catch (error) {
+        // The statement rolled back whole: running it again stores nothing twice.
+        if ((error as { code?: string }).code !== JOB_LOCKED_MID_ADD || attempt >= STATEMENT_TRIES) {
+          // Without a SQLSTATE the connection itself failed (a timeout, Postgres gone): not reused.
+          if (!(error as { code?: string }).code) broken ??= error as Error;
+          throw error;
+        }
+      }
+    }
+  } finally {
+    client.removeListener('error', lost);
+    client.release(broken);
+  }
 }
 
 /** One notification on its own (tests and tools; the webhook goes through NotificationInbox). */
@@ -96,51 +94,89 @@ export async function storeNotification(
 }
 
 /**
- * The notifications and their state changes in one statement. Notification ids are drawn first (one
- * materialised row per notification, numbered by its position), so each state change is tied to its
- * notification by position and the answer comes back per notification, in order.
+ * The notifications, their state changes and their groups' jobs in one statement. Notification ids are
+ * drawn first (one materialised row per notification, numbered by its position), so each state change is
+ * tied to its notification and the answer comes back per notification, in order.
+ *
+ * The payloads go to Postgres as ONE JSON array (the bodies as received, joined), and the state changes
+ * are read from them there: the HTTP event loop neither serialises labels and annotations per alert nor
+ * escapes a megabyte of payloads into array literals (that escaping was most of the statement's cost in
+ * JavaScript). The fields read are the ones validation checked (payloads.ts), with its defaults
+ * (annotations {}; an endsAt of 0001-01-01, or none, is no end).
+ *
+ * One pending alert_group job per group with a new state change: a burst of notifications for the group
+ * is handled in one pass. The group's named queue runs its jobs one at a time: a notification arriving
+ * while the group is being processed queues a second job that waits, instead of racing the first to post
+ * a root. The jobs are core/jobs.ts enqueueJobs' (replace mode, 25 attempts, run now), added by
+ * graphile_worker.add_jobs inside the statement; its SELECT is referenced by the final one, or Postgres
+ * would not run it.
  */
-async function insertNotifications(
+async function storeAndQueue(
   client: PoolClient,
   notifications: readonly IncomingNotification[]
 ): Promise<Array<Omit<InboxResult, 'timings'>>> {
-  const alerts = notifications.flatMap(({ source, payload }, index) =>
-    payload.alerts.map((alert) => ({ position: index + 1, source, groupKey: payload.groupKey, alert }))
-  );
-  // The unique key's order (startsAt as an instant, so two spellings of one time sort together).
-  alerts.sort(
-    (a, b) =>
-      compare(a.source, b.source) ||
-      compare(a.groupKey, b.groupKey) ||
-      compare(a.alert.fingerprint, b.alert.fingerprint) ||
-      Date.parse(a.alert.startsAt) - Date.parse(b.alert.startsAt) ||
-      compare(a.alert.status, b.alert.status)
-  );
+  // Every group of the batch, as a job spec; the statement keeps those with a new state change.
+  const groups = new Map<string, { source: AlertSource; groupKey: string }>();
+  for (const { source, payload } of notifications)
+    groups.set(`${source}:${payload.groupKey}`, { source, groupKey: payload.groupKey });
+  const jobs = [...groups].map(([identity, group]) => ({
+    ...group,
+    jobKey: `${ALERT_GROUP_TASK}:${identity}`,
+    queueName: queueNameFor(ALERT_GROUP_TASK, identity),
+    payload: JSON.stringify(group satisfies GraphileWorker.Tasks[typeof ALERT_GROUP_TASK]),
+  }));
   // Named: each connection parses and plans the statement once, not for every batch.
   const { rows } = await client.query<{ id: string; new_events: number }>({
-    name: 'controlroom.store_notifications',
-    text: `WITH notification AS MATERIALIZED (
+    name: 'controlroom.store_and_queue_notifications',
+    // The leading comment names the statement where pg_stat_activity truncates its text (1 kB by default).
+    // ROWS FROM zips the arrays and the payloads' elements by position. The state changes are inserted in
+    // the order of their unique key (byte order, startsAt as an instant; an earlier notification first),
+    // so two statements inserting overlapping changes wait for each other in one order.
+    text: `/* controlroom inbox: store notifications, graphile_worker.add_jobs for their groups */
+     WITH notification AS MATERIALIZED (
        SELECT nextval('controlroom.alert_notifications_id_seq') AS id, n.*
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY
+         FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+                         jsonb_array_elements($5::jsonb)) WITH ORDINALITY
               AS n(source, group_key, status, receiver, payload, position)
+        ORDER BY n.position
      ), stored AS (
        INSERT INTO controlroom.alert_notifications (id, source, group_key, status, receiver, payload)
        SELECT id, source, group_key, status, receiver, payload FROM notification
+     ), alert AS (
+       SELECT n.id AS notification_id, n.position, n.source, n.group_key, a->>'fingerprint' AS fingerprint,
+              a->>'status' AS status, (a->>'startsAt')::timestamptz AS starts_at,
+              CASE WHEN coalesce(a->>'endsAt', '') = '' OR a->>'endsAt' LIKE '0001-%' THEN NULL
+                   ELSE (a->>'endsAt')::timestamptz END AS ends_at,
+              a->'labels' AS labels, coalesce(a->'annotations', '{}'::jsonb) AS annotations,
+              a->>'generatorURL' AS generator_url
+         FROM notification n CROSS JOIN LATERAL jsonb_array_elements(n.payload->'alerts') AS a
      ), inserted AS (
        INSERT INTO controlroom.alert_events
          (notification_id, source, group_key, fingerprint, status, starts_at, ends_at, alertname, severity,
           labels, annotations, generator_url)
-       SELECT n.id, n.source, n.group_key, a.fingerprint, a.status, a.starts_at, a.ends_at,
-              a.labels->>'alertname', a.labels->>'severity', a.labels, a.annotations, a.generator_url
-         FROM unnest($6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[],
-                     $12::jsonb[], $13::text[]) WITH ORDINALITY
-              AS a(notification, fingerprint, status, starts_at, ends_at, labels, annotations, generator_url, ord)
-         JOIN notification n ON n.position = a.notification
-        ORDER BY a.ord
+       SELECT notification_id, source, group_key, fingerprint, status, starts_at, ends_at,
+              labels->>'alertname', labels->>'severity', labels, annotations, generator_url
+         FROM alert
+        ORDER BY source COLLATE "C", group_key COLLATE "C", fingerprint COLLATE "C", starts_at,
+                 status COLLATE "C", position
        ON CONFLICT (source, group_key, fingerprint, starts_at, status) DO NOTHING
-       RETURNING notification_id
+       RETURNING notification_id, source, group_key
+     ), job AS (
+       SELECT j.job_key, j.queue_name, j.payload
+         FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::json[])
+              AS j(source, group_key, job_key, queue_name, payload)
+        WHERE EXISTS (SELECT 1 FROM inserted i WHERE i.source = j.source AND i.group_key = j.group_key)
+     ), queued AS (
+       -- Not called at all (no wake-up) when the batch has nothing new.
+       SELECT count(*) AS n FROM graphile_worker.add_jobs(ARRAY(
+         SELECT ROW($11::text, j.payload, j.queue_name, NULL::timestamptz, 25, j.job_key, NULL::int, NULL::text[])::graphile_worker.job_spec
+           FROM job j ORDER BY j.job_key COLLATE "C"))
+        WHERE EXISTS (SELECT 1 FROM job)
+     ), checked AS (
+       SELECT controlroom.alert_jobs_queued((SELECT count(*) FROM job), (SELECT n FROM queued)) AS n
      )
-     SELECT n.id, (SELECT count(*) FROM inserted i WHERE i.notification_id = n.id)::int AS new_events
+     SELECT n.id, (SELECT count(*) FROM inserted i WHERE i.notification_id = n.id)::int AS new_events,
+            (SELECT c.n FROM checked c) AS queued
        FROM notification n
       ORDER BY n.position`,
     values: [
@@ -148,15 +184,14 @@ async function insertNotifications(
       notifications.map((n) => n.payload.groupKey),
       notifications.map((n) => n.payload.status),
       notifications.map((n) => n.payload.receiver),
-      notifications.map((n) => JSON.stringify(n.payload)),
-      alerts.map((a) => a.position),
-      alerts.map((a) => a.alert.fingerprint),
-      alerts.map((a) => a.alert.status),
-      alerts.map((a) => a.alert.startsAt),
-      alerts.map((a) => endsAtOf(a.alert.endsAt)),
-      alerts.map((a) => JSON.stringify(a.alert.labels)),
-      alerts.map((a) => JSON.stringify(a.alert.annotations)),
-      alerts.map((a) => a.alert.generatorURL ?? null),
+      // Each element is a JSON document (a body that parsed, or a payload serialised), so this is one.
+      `[${notifications.map((n) => n.raw ?? JSON.stringify(n.payload)).join(',')}]`,
+      jobs.map((j) => j.source),
+      jobs.map((j) => j.groupKey),
+      jobs.map((j) => j.jobKey),
+      jobs.map((j) => j.queueName),
+      jobs.map((j) => j.payload),
+      ALERT_GROUP_TASK,
     ],
   });
   return rows.map((row, i) => ({
@@ -176,15 +211,16 @@ interface Waiting extends IncomingNotification {
 export const MAX_BATCH_ALERTS = 10_000;
 
 /**
- * Group commit for the webhook. A notification arriving while no batch is being stored is stored at
- * once, alone; those arriving meanwhile wait and go together in the next transaction (one round trip per
- * statement, one WAL flush and one worker wake-up for all of them). Under a storm the batches grow with
- * the load; when calm each notification costs what it did alone.
+ * Group commit for the webhook. A notification arriving while fewer than `maxConcurrentBatches` batches
+ * are being stored is stored at once; those arriving meanwhile wait and go together in the next batch
+ * (one statement, one round trip, one WAL flush and one worker wake-up for all of them). Under a storm
+ * the batches grow with the load; when calm each notification costs what it did alone.
  *
- * The guarantee is the single store's: a webhook is answered 200 only after the transaction holding its
- * notification committed. If a batch fails, each of its notifications is stored again on its own, so one
- * notification's failure (or a deadlock with another instance) is answered to its sender only.
- * `maxConcurrentBatches` bounds the connections the inbox holds (the HTTP pool serves other routes too).
+ * The guarantee is the single store's: a webhook is answered 200 only after the statement holding its
+ * notification and its group's job committed. If a batch fails, each of its notifications is stored again
+ * on its own, so one notification's failure (or a deadlock with another instance) is answered to its
+ * sender only. `maxConcurrentBatches` bounds the connections the inbox holds (the HTTP pool serves other
+ * routes too); each is held for one statement only.
  */
 export class NotificationInbox {
   private waiting: Waiting[] = [];
@@ -197,9 +233,10 @@ export class NotificationInbox {
     private readonly onBatchFailed?: (error: unknown, size: number) => void
   ) {}
 
-  store(source: AlertSource, payload: NotificationPayload): Promise<InboxResult> {
+  /** `raw`: the body `payload` was validated from, stored as sent (IncomingNotification). */
+  store(source: AlertSource, payload: NotificationPayload, raw?: string): Promise<InboxResult> {
     return new Promise<InboxResult>((resolve, reject) => {
-      this.waiting.push({ source, payload, queuedAt: performance.now(), resolve, reject });
+      this.waiting.push({ source, payload, raw, queuedAt: performance.now(), resolve, reject });
       this.startBatches();
     });
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { insertCompany } from '../../testing/companies.ts';
+import { parseMetrics, seriesKey } from '../../testing/prom-text.ts';
 import { channelId } from '../../testing/fake-slack.ts';
 import { ACK_ACTION } from '../slack/messages.ts';
 import {
@@ -61,6 +62,31 @@ describe('authentication and validation', () => {
     assert.equal(wrongVersion.status, 400);
     assert.match(wrongVersion.body.error, /version/);
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 0);
+  });
+
+  test('a valid notification holding a value Postgres cannot store is refused (400, counted as rejected), stores nothing', async () => {
+    const rejected = async () =>
+      parseMetrics(await (await fetch(`${h.base}/metrics`)).text()).get(
+        seriesKey('controlroom_alert_notifications_total', { outcome: 'rejected', source: 'alertmanager' })
+      ) ?? 0;
+    const rejectedBefore = await rejected();
+    // JSON.parse and validation accept both; Postgres refuses a number beyond numeric's range (the body is
+    // stored as received) and a NUL character in a string.
+    const hugeNumber = JSON.stringify({ ...amPayload('pg-refuses-1', [{ alertname: 'X' }]), extra: 1 }).replace(
+      '"extra":1',
+      '"extra":1e1000000'
+    );
+    const nul = amPayload('pg-refuses-2', [{ alertname: 'X', labels: { note: 'a\u0000b' } }]);
+    for (const body of [hugeNumber, nul]) {
+      const res = await h.post('/webhooks/alertmanager', body);
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.match(res.body.error, /^alertmanager notification cannot be stored: /);
+    }
+    assert.equal(
+      await count(`SELECT count(*) AS n FROM controlroom.alert_notifications WHERE group_key LIKE 'pg-refuses-%'`),
+      0
+    );
+    assert.equal(await rejected(), rejectedBefore + 2, 'both counted as rejected');
   });
 });
 

@@ -23,14 +23,28 @@ export type ReceiverConfig = Pick<
 /** Alertmanager and Grafana batch alerts; 5 MiB holds thousands. The raw bytes are kept for signatures. */
 export const MAX_WEBHOOK_BYTES = 5 * 1024 * 1024;
 
-function parseJson(body: Buffer): unknown {
+/** The body's text (stored as the notification's payload, as sent) and its JSON. */
+function parseJson(body: Buffer): { text: string; json: unknown } {
   if (body.length === 0) throw new UserError(400, 'empty body: expected a JSON notification');
+  const text = decodeUtf8(body, 'the body');
   try {
-    return JSON.parse(decodeUtf8(body, 'the body'));
+    return { text, json: JSON.parse(text) as unknown };
   } catch (error) {
     if (error instanceof UserError) throw error;
     throw new UserError(400, `body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A value that passed validation but that Postgres cannot store (SQLSTATE class 22, data exception: a
+ * number beyond numeric's range, \u0000 or a lone surrogate escape in a string, a date out of range) is the
+ * sender's mistake: a 400 naming it, not a 500 that Alertmanager would retry for ever. The inbox stores a
+ * failed batch again one notification at a time, so the error that reaches a webhook is its own.
+ */
+function refusedByPostgres(error: unknown, source: AlertSource): UserError | null {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('22')) return null;
+  return new UserError(400, `${source} notification cannot be stored: ${String(message)}`);
 }
 
 const serverTiming = (phases: Record<string, number>) =>
@@ -73,22 +87,32 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
           Boolean(timestampHeader)
         );
       }
-      const json = parseJson(body);
+      const { text, json } = parseJson(body);
       const payload =
         source === 'alertmanager'
           ? parseInput(alertmanagerPayload, json, 'alertmanager notification')
           : parseInput(grafanaPayload, json, 'grafana notification');
       const parse = performance.now() - started - read;
-      const stored = await inbox.store(source, payload);
+      const stored = await inbox.store(source, payload, text).catch((error: unknown) => {
+        throw refusedByPostgres(error, source) ?? error;
+      });
       received.inc({ source, outcome: stored.newEvents > 0 ? 'accepted' : 'duplicate' });
       // Where the time went (bench/receiver reads it; the rest of the caller's wait is HTTP and the event loop).
-      res.setHeader('server-timing', serverTiming({ read, parse, ...stored.timings }));
-      res.status(200).json({
+      // Written directly, not through express's res.json: under a storm every answer of a batch is written
+      // in one turn of the event loop, and res.send's ETag (a SHA-1 of the body) and freshness check buy
+      // nothing for a POST's answer.
+      const answer = JSON.stringify({
         status: 'accepted',
         notification_id: stored.notificationId,
         new_events: stored.newEvents,
         duplicates: stored.duplicates,
       });
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(answer),
+        'server-timing': serverTiming({ read, parse, ...stored.timings }),
+      });
+      res.end(answer);
     } catch (error) {
       if (error instanceof UserError) received.inc({ source, outcome: 'rejected' });
       throw error;
