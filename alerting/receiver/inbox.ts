@@ -30,7 +30,7 @@ export interface IncomingNotification {
   raw?: string;
 }
 
-/** The SQLSTATE controlroom.alert_jobs_queued raises when add_jobs skipped a keyed job (migration 0029). */
+/** The SQLSTATE controlroom.alert_jobs_queued raises when add_jobs skipped a keyed job (migration 1700000000038). */
 const JOB_LOCKED_MID_ADD = 'CRJ01';
 /** Tries of the statement when that happens (a worker must lock the group's job in a microsecond window). */
 const STATEMENT_TRIES = 5;
