@@ -35,6 +35,10 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * thread of its own, cli/job-thread.ts), to show what that thread buys on this machine at its current load
  * (mind the order: on a shared machine the second run was often the faster, whichever shape it was);
  * BENCH_OTHER_SHAPE=0 skips it, BENCH_OTHER_SHAPE=first runs it first.
+ * The first storm in a process is slower than the next, whichever shape it runs (JIT, plans, caches: the
+ * earlier passes' "second run wins"), and a deployed receiver is a long-running process: so a warm-up storm
+ * (the deployed shape, on a database of its own, its figures printed and not counted) runs first.
+ * BENCH_WARMUP=0 skips it, to see the cold figures.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -45,6 +49,7 @@ const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
 const RUN_NAIVE = process.env.BENCH_NAIVE !== '0';
 const COMPARE_OTHER_SHAPE = process.env.BENCH_OTHER_SHAPE !== '0';
+const WARMUP = process.env.BENCH_WARMUP !== '0';
 /** Where the service runs its job queue unless told otherwise (JOB_QUEUE_THREAD's default). */
 const DEPLOYED_QUEUE_THREAD = sharedConfigShape.JOB_QUEUE_THREAD.parse(undefined);
 const shapeName = (queueThread: boolean) =>
@@ -227,6 +232,7 @@ try {
   // --- ours: as deployed, then with the job queue in the other shape ---------------------------------
   // BENCH_OTHER_SHAPE=first runs the other shape first: alternate the order to tell a shape from its turn.
   const otherFirst = process.env.BENCH_OTHER_SHAPE === 'first';
+  const warmup = WARMUP ? await runOurs(DEPLOYED_QUEUE_THREAD) : null;
   const otherBefore = otherFirst ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
   const deployed = await runOurs(DEPLOYED_QUEUE_THREAD);
   const other = otherBefore ?? (COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null);
@@ -305,6 +311,10 @@ try {
     in_flight: IN_FLIGHT,
     slack_interval_ms: INTERVAL_MS,
     targets: { ack_p99_ms: TARGET_ACK_P99_MS, notifications_per_s: TARGET_NOTIFICATIONS_PER_S },
+    // The process's first storm, not counted (see WARMUP).
+    warmup: warmup
+      ? { ...summary(warmup.ours), notifications_per_s: (warmup.storm.deliveries.length / warmup.allAnsweredMs) * 1000 }
+      : null,
     ours: {
       ...summary(ours),
       notifications_per_s: (storm.deliveries.length / allAnsweredMs) * 1000,
@@ -401,6 +411,14 @@ try {
         `p99 ${fmtMs(otherShape.ack_p99_ms)}, ${otherShape.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
         `${fmtMs(otherShape.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(otherShape.http_event_loop)}`
     );
+  if (warmup) {
+    const w = summary(warmup.ours);
+    log(
+      `warm-up storm (this process's first, ${shapeName(DEPLOYED_QUEUE_THREAD)}; not counted above): ack p50 ` +
+        `${fmtMs(w.ack_p50_ms)}, p99 ${fmtMs(w.ack_p99_ms)}, ` +
+        `${((warmup.storm.deliveries.length / warmup.allAnsweredMs) * 1000).toFixed(0)} notifications/s`
+    );
+  }
   log(
     `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
   );
