@@ -172,7 +172,9 @@ test('provisioning files parse and point at the dashboards, datasources, app and
   assert.equal(plugins.apiVersion, 1);
   const app = plugins.apps.find((a) => a.type === 'transbot-controlroom-app');
   assert.equal(app?.disabled, false);
-  assert.equal(app?.jsonData.apiUrl, 'http://controlroom:8471');
+  // Where Control Room is comes from Grafana's environment (instance a, or the HA balancer); cli/compose.test.ts
+  // checks what it resolves to in each compose shape.
+  assert.equal(app?.jsonData.apiUrl, '$CONTROLROOM_URL');
   assert.equal(app?.secureJsonData.apiSecret, '$CONTROLROOM_API_SECRET');
 
   const contactPoints = readYaml('alerting/contact-points.yaml') as {
@@ -185,7 +187,7 @@ test('provisioning files parse and point at the dashboards, datasources, app and
   assert.equal(contactPoints.apiVersion, 1);
   const cp = contactPoints.contactPoints.find((c) => c.name === 'controlroom');
   const webhook = cp?.receivers.find((r) => r.type === 'webhook');
-  assert.equal(webhook?.settings.url, 'http://controlroom:8471/webhooks/grafana');
+  assert.equal(webhook?.settings.url, '${CONTROLROOM_URL}/webhooks/grafana');
   assert.equal(webhook?.settings.authorization_scheme, 'Bearer');
   assert.equal(webhook?.settings.authorization_credentials, '$GRAFANA_WEBHOOK_TOKEN');
   assert.equal(
