@@ -240,7 +240,20 @@ test(
     const doubled = pages.rows
       .filter((p) => (roots.get(p.id) ?? 0) !== 1)
       .map((p) => `${p.group_key}: ${roots.get(p.id) ?? 0}`);
-    assert.deepEqual(doubled, [], 'groups not paged exactly once');
+    // On failure, what tells a pager defect (one generation posted twice) from a page that started over
+    // (a new generation): each root call's time after the kill, ts, channel and metadata, and the calls around.
+    const rootCalls = ha.slack.calls
+      .filter((c) => c.method === 'chat.postMessage' && c.status === 200 && !c.args.thread_ts)
+      .filter((c) => pages.rows.some((p) => (roots.get(p.id) ?? 0) !== 1 && pageIdOf(c) === p.id))
+      .map((c) => ({ afterKillMs: c.at - killedAt, ts: c.ts, channel: c.args.channel, metadata: c.args.metadata }));
+    const lookups = ha.slack.calls
+      .filter((c) => c.method.startsWith('conversations.'))
+      .map((c) => ({ method: c.method, afterKillMs: c.at - killedAt, status: c.status, refused: c.refused }));
+    assert.deepEqual(
+      doubled,
+      [],
+      `groups not paged exactly once; roots: ${JSON.stringify(rootCalls)}; lookups: ${JSON.stringify(lookups)}`
+    );
     // Each alert state change stored once, although both Alertmanagers may have delivered it.
     const events = await ha.db.pool.query<{ n: number; distinct_alerts: number }>(
       `SELECT count(*)::int AS n, count(DISTINCT fingerprint)::int AS distinct_alerts FROM controlroom.alert_events
