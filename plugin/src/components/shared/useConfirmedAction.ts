@@ -9,6 +9,9 @@ import { reasonProblem } from './reason';
  * always closes the dialog, so a failed action is never left half-confirmed on screen. `sendNow` sends an
  * action that has no dialog, with the same reason check and outcome.
  */
+/** Sends an action with the trimmed reason; resolves with the success message to show. */
+type Perform<Pending> = (action: Pending, reason: string) => Promise<string>;
+
 export function useConfirmedAction<Pending>() {
   const [reason, setReason] = useState('');
   const [pending, setPending] = useState<Pending | null>(null);
@@ -32,7 +35,7 @@ export function useConfirmedAction<Pending>() {
 
   const send = async (
     action: Pending,
-    perform: (action: Pending, reason: string) => Promise<string>,
+    perform: Perform<Pending>,
     onDone: () => void
   ): Promise<void> => {
     setBusy(true);
@@ -54,7 +57,7 @@ export function useConfirmedAction<Pending>() {
    * On success the reason is cleared and `onDone` runs (the page reloads what changed).
    */
   const confirm = async (
-    perform: (action: Pending, reason: string) => Promise<string>,
+    perform: Perform<Pending>,
     onDone: () => void
   ): Promise<void> => {
     if (!pending) {
@@ -69,7 +72,7 @@ export function useConfirmedAction<Pending>() {
    */
   const sendNow = async (
     action: Pending,
-    perform: (action: Pending, reason: string) => Promise<string>,
+    perform: Perform<Pending>,
     onDone: () => void
   ): Promise<void> => {
     setMessage(null);
