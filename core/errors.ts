@@ -15,3 +15,13 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/**
+ * A Postgres data exception (SQLSTATE class 22: a value out of range, malformed, or with a NUL byte): raised
+ * only by a value a caller sent, so the caller's mistake, never the service's. Told apart from other
+ * errors with a `code` by the severity Postgres errors carry.
+ */
+export function isPostgresDataException(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  return Boolean(severity) && typeof code === 'string' && code.startsWith('22');
+}

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { oldNamesRegistry } from '@controlroom/contract';
 import type { z } from 'zod';
-import { UserError } from './errors.ts';
+import { isPostgresDataException, UserError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export const notFound: RequestHandler = (req, _res, next) => {
@@ -409,13 +409,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       // 4xx status for bad requests.
       const raised =
         (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
-      const sqlState = (error as { code?: unknown; severity?: unknown }).severity
-        ? (error as { code?: unknown }).code
-        : undefined;
       if (typeof raised === 'number' && raised >= 400 && raised < 500) {
         status = raised;
         body = { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) };
-      } else if (typeof sqlState === 'string' && sqlState.startsWith('22')) {
+      } else if (isPostgresDataException(error)) {
         // Postgres class 22 (data exception: a value out of range, malformed or with a NUL byte) can only
         // come from a value a caller sent that the route's own checks let through. It is still the
         // caller's value, so a 400; logged, because the route should have said it first.

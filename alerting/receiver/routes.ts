@@ -4,7 +4,7 @@ import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
 import type { Logger } from '../../core/logger.ts';
 import { decodeUtf8, parseInput, readBody } from '../../core/http.ts';
-import { UserError } from '../../core/errors.ts';
+import { isPostgresDataException, UserError } from '../../core/errors.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { NotificationInbox } from './inbox.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
@@ -42,9 +42,8 @@ function parseJson(body: Buffer): { text: string; json: unknown } {
  * failed batch again one notification at a time, so the error that reaches a webhook is its own.
  */
 function refusedByPostgres(error: unknown, source: AlertSource): UserError | null {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code !== 'string' || !code.startsWith('22')) return null;
-  return new UserError(400, `${source} notification cannot be stored: ${String(message)}`);
+  if (!isPostgresDataException(error)) return null;
+  return new UserError(400, `${source} notification cannot be stored: ${(error as Error).message}`);
 }
 
 const serverTiming = (phases: Record<string, number>) =>
