@@ -44,6 +44,32 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
   return pool;
 }
 
+/**
+ * Runs `work` on a connection checked out of the pool, and gives it back. `work` may call `markBroken`
+ * when the connection can no longer be trusted (a query timed out, a rollback failed): it is then
+ * destroyed on release instead of going back to the pool with a query still outstanding.
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, markBroken: (error: Error) => void) => Promise<T>
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const markBroken = (error: Error) => {
+    broken ??= error;
+  };
+  // A connection lost while checked out (Postgres stopped or crashed) is emitted as an 'error' event on
+  // the client, which the pool does not listen to: unheard, it would crash the process. Heard here, the
+  // next statement fails instead, and the caller sees an ordinary error.
+  client.on('error', markBroken);
+  try {
+    return await work(client, markBroken);
+  } finally {
+    client.off('error', markBroken);
+    client.release(broken);
+  }
+}
+
 /** The three timeouts of a service pool, as configured (PG_STATEMENT_TIMEOUT_MS, PG_QUERY_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS). */
 export const poolTimeouts = (
   config: Pick<Config, 'PG_STATEMENT_TIMEOUT_MS' | 'PG_QUERY_TIMEOUT_MS' | 'PG_CONNECT_TIMEOUT_MS'>
@@ -60,29 +86,15 @@ export async function withTransaction<T>(
   isolation: IsolationLevel,
   work: (client: pg.PoolClient) => Promise<T>
 ): Promise<T> {
-  const client = await pool.connect();
-  // Set when the connection can no longer be trusted (a query timed out, the rollback failed): it is
-  // then destroyed on release instead of going back to the pool with a query still outstanding.
-  let broken: Error | undefined;
-  // A connection lost between two statements (Postgres stopped or crashed) is emitted as an 'error' event
-  // on the checked-out client, which the pool does not listen to: unheard, it would crash the process.
-  // Heard here, the next statement fails instead, and the transaction's caller sees an ordinary error.
-  const lost = (error: Error) => {
-    broken = error;
-  };
-  client.on('error', lost);
-  try {
-    await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => {
-      broken = rollbackError;
-    });
-    throw error;
-  } finally {
-    client.off('error', lost);
-    client.release(broken);
-  }
+  return withClient(pool, async (client, markBroken) => {
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(markBroken);
+      throw error;
+    }
+  });
 }

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../../core/db.ts';
+import { withClient, type Pool, type PoolClient } from '../../core/db.ts';
 import { queueNameFor } from '../../core/jobs.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
@@ -53,16 +53,8 @@ export async function storeNotifications(
   notifications: readonly IncomingNotification[]
 ): Promise<InboxResult[]> {
   const started = performance.now();
-  const client = await pool.connect();
-  const connected = performance.now();
-  // A connection lost while checked out is emitted on the client, which the pool does not listen to then:
-  // heard here, the statement fails instead of the process (as pool.query and withTransaction do).
-  let broken: Error | undefined;
-  const lost = (error: Error) => {
-    broken = error;
-  };
-  client.on('error', lost);
-  try {
+  return withClient(pool, async (client, markBroken) => {
+    const connected = performance.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const stored = await storeAndQueue(client, notifications);
@@ -72,15 +64,12 @@ export async function storeNotifications(
         // The statement rolled back whole: running it again stores nothing twice.
         if ((error as { code?: string }).code !== JOB_LOCKED_MID_ADD || attempt >= STATEMENT_TRIES) {
           // Without a SQLSTATE the connection itself failed (a timeout, Postgres gone): not reused.
-          if (!(error as { code?: string }).code) broken ??= error as Error;
+          if (!(error as { code?: string }).code) markBroken(error as Error);
           throw error;
         }
       }
     }
-  } finally {
-    client.removeListener('error', lost);
-    client.release(broken);
-  }
+  });
 }
 
 /** One notification on its own (tests and tools; the webhook goes through NotificationInbox). */
