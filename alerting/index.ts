@@ -14,6 +14,7 @@ import { createGitHubClient, FreezeStatusPublisher } from './freeze/github.ts';
 import { freezeTasks, requestFreezeSync } from './freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from './freeze/routes.ts';
 import { incidentsApiRouter } from './incidents/routes.ts';
+import { IngestPriority } from './receiver/ingest-priority.ts';
 import { receiverRouter } from './receiver/routes.ts';
 import { FreezeAnnouncer, freezeAnnouncementTasks } from './slack/freeze-announcer.ts';
 import { ChannelPacer } from './slack/pacer.ts';
@@ -75,9 +76,11 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
   const slack = slackOutlets(deps);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   const freezeLogger = logger.child({ component: 'release-freeze' });
+  // The webhooks' backlog, which this process's alert-group jobs wait out (ALERT_INGEST_PRIORITY_MS).
+  const ingestPriority = new IngestPriority();
   const webhookRouter = express.Router();
   webhookRouter.use(
-    receiverRouter(pool, config, registry, logger.child({ component: 'receiver' })),
+    receiverRouter(pool, config, registry, logger.child({ component: 'receiver' }), ingestPriority),
     slackWebhookRouter(pool, config),
     githubWebhookRouter(pool, config)
   );
@@ -88,9 +91,13 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
     apiRouter,
     webhookRouter,
     tasks: {
-      ...receiverTasks(workerPool, slack?.pager ?? null, logger.child({ component: 'receiver' }), {
-        timeZone: config.INCIDENT_SLA_TIME_ZONE,
-      }),
+      ...receiverTasks(
+        workerPool,
+        slack?.pager ?? null,
+        logger.child({ component: 'receiver' }),
+        { timeZone: config.INCIDENT_SLA_TIME_ZONE },
+        { priority: ingestPriority, maxWaitMs: config.ALERT_INGEST_PRIORITY_MS }
+      ),
       ...pagerTasks(slack?.pager ?? null),
       ...freezeTasks(
         workerPool,

@@ -6,6 +6,7 @@ import { requestFreezeSync } from './freeze/jobs.ts';
 import { recordFreezeTriggers } from './freeze/triggers.ts';
 import { recordIncidentTimeline, type IncidentSettings } from './incidents/timeline.ts';
 import { ensureOverageTask } from './receiver/overage.ts';
+import type { IngestPriority } from './receiver/ingest-priority.ts';
 import type { SlackPager } from './slack/pager.ts';
 import { ALERT_GROUP_TASK } from './tasks.ts';
 
@@ -23,10 +24,13 @@ export function receiverTasks(
   pool: Pool,
   pager: SlackPager | null,
   logger: Logger,
-  incidents: IncidentSettings
+  incidents: IncidentSettings,
+  /** While this process's webhooks have a backlog, a job waits up to `maxWaitMs` before it starts. */
+  ingest?: { priority: IngestPriority; maxWaitMs: number }
 ): TaskList {
   return {
     [ALERT_GROUP_TASK]: async ({ source, groupKey }) => {
+      if (ingest) await ingest.priority.yieldToWebhooks(ingest.maxWaitMs);
       const pending = await pendingEvents(pool, source, groupKey);
       if (pending.length === 0) return;
       // The incident opens before the page is posted, so a button on the page always finds it.

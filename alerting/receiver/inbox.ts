@@ -1,6 +1,7 @@
 import { withClient, type Pool, type PoolClient } from '../../core/db.ts';
 import { queueNameFor } from '../../core/jobs.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
+import type { IngestPriority } from './ingest-priority.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
 export interface InboxResult {
@@ -219,13 +220,18 @@ export class NotificationInbox {
     private readonly pool: Pool,
     private readonly maxConcurrentBatches = 1,
     /** Told when a batch failed and its notifications are being stored one by one. */
-    private readonly onBatchFailed?: (error: unknown, size: number) => void
+    private readonly onBatchFailed?: (error: unknown, size: number) => void,
+    /** Told when a notification must wait for a batch (a backlog: background work steps aside). */
+    private readonly priority?: IngestPriority
   ) {}
 
   /** `raw`: the body `payload` was validated from, stored as sent (IncomingNotification). */
   store(source: AlertSource, payload: NotificationPayload, raw?: string): Promise<InboxResult> {
     return new Promise<InboxResult>((resolve, reject) => {
       this.waiting.push({ source, payload, raw, queuedAt: performance.now(), resolve, reject });
+      // Two waiting, or a batch of several below: notifications arrive faster than they are stored. (One
+      // waiting is not a backlog: a sender that posts as soon as it is answered can be a tick early.)
+      if (this.waiting.length > 1) this.priority?.backlogSeen();
       this.startBatches();
     });
   }
@@ -240,6 +246,7 @@ export class NotificationInbox {
         size++;
       }
       const batch = this.waiting.splice(0, size);
+      if (batch.length > 1) this.priority?.backlogSeen();
       this.batchesInFlight++;
       void this.storeBatch(batch).finally(() => {
         this.batchesInFlight--;

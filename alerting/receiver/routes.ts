@@ -7,6 +7,7 @@ import { decodeUtf8, parseInput, readBody } from '../../core/http.ts';
 import { isPostgresDataException, UserError } from '../../core/errors.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { NotificationInbox } from './inbox.ts';
+import type { IngestPriority } from './ingest-priority.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
@@ -52,7 +53,14 @@ const serverTiming = (phases: Record<string, number>) =>
     .join(', ');
 
 /** /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts). */
-export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Registry, logger?: Logger): Router {
+export function receiverRouter(
+  pool: Pool,
+  config: ReceiverConfig,
+  registry: Registry,
+  logger?: Logger,
+  /** Told of the inbox's backlogs, so the alert-group jobs of this process step aside (ingest-priority.ts). */
+  priority?: IngestPriority
+): Router {
   const router = express.Router();
   const received = new Counter({
     name: 'controlroom_alert_notifications_total',
@@ -60,8 +68,12 @@ export function receiverRouter(pool: Pool, config: ReceiverConfig, registry: Reg
     labelNames: ['source', 'outcome'],
     registers: [registry],
   });
-  const inbox = new NotificationInbox(pool, config.ALERT_INBOX_BATCHES, (error, size) =>
-    logger?.warn({ err: error, size }, 'a batch of alert notifications failed: storing each on its own')
+  const inbox = new NotificationInbox(
+    pool,
+    config.ALERT_INBOX_BATCHES,
+    (error, size) =>
+      logger?.warn({ err: error, size }, 'a batch of alert notifications failed: storing each on its own'),
+    priority
   );
   const credentials: Record<AlertSource, WebhookCredentials> = {
     alertmanager: { bearerToken: config.ALERTMANAGER_WEBHOOK_TOKEN, basicAuth: config.ALERTMANAGER_WEBHOOK_BASIC_AUTH },
