@@ -10,8 +10,11 @@ import { createTestDatabase, startTestCluster } from '../../testing/postgres.ts'
 import { NotificationInbox, storeNotification } from '../../alerting/receiver/inbox.ts';
 import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
 import { fmtMs, percentile } from '../stats.ts';
+import { startFloorServer } from './floor.ts';
 import { startNaiveReceiver } from './naive.ts';
-import { deliverStormFromThread } from './sender.ts';
+import os from 'node:os';
+import { processTreeCpuMs, threadsCpuMs } from './cpu.ts';
+import { deliverStormFromThread, sendStormFromThread } from './sender.ts';
 import { buildStorm, type DeliveryResult } from './storm.ts';
 
 /** The jobs that page: the run has settled when none of them is queued (other tasks, like the release freeze's timer, recur). */
@@ -39,6 +42,10 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * earlier passes' "second run wins"), and a deployed receiver is a long-running process: so a warm-up storm
  * (the deployed shape, on a database of its own, its figures printed and not counted) runs first.
  * BENCH_WARMUP=0 skips it, to see the cold figures.
+ *
+ * The machine's floor (bench/receiver/floor.ts): the same storm from the same sender to a bare node:http
+ * server that answers at once, so the part of the ack time that is the machine's, not the receiver's, is
+ * printed beside the target. BENCH_JOB_CONCURRENCY overrides the queue's JOB_CONCURRENCY.
  *
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
@@ -134,18 +141,44 @@ async function runOurs(queueThread: boolean) {
   // pager, runs on it too in both shapes): utilisation, and how late a timer fired (the wait a request
   // that has arrived spends before the loop reads it).
   // Measured from the sender's first POST (its own warm-up, bench/receiver/sender.ts, is not the storm).
+  // The CPU of the storm, from the first POST to the last answer: this process (all its threads, the
+  // sender's taken out), the sender thread, and Postgres (the cluster's processes).
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   let loopBefore = performance.eventLoopUtilization();
-  const ours = await deliverStormFromThread(
+  let processCpuBefore = process.cpuUsage();
+  let processCpu = process.cpuUsage(processCpuBefore);
+  let postgresCpuBefore = 0;
+  let threadsBefore = new Map<number, number>();
+  let mainThreadCpuMs = Number.NaN;
+  let postgresCpuMs = Number.NaN;
+  const { results: ours, senderCpuMs } = await sendStormFromThread(
     `${h.base}/webhooks/alertmanager`,
     storm.deliveries,
     IN_FLIGHT,
     AM_TOKEN,
-    () => {
-      loopDelay.enable();
-      loopBefore = performance.eventLoopUtilization();
+    {
+      onStart: () => {
+        loopDelay.enable();
+        loopBefore = performance.eventLoopUtilization();
+        processCpuBefore = process.cpuUsage();
+        threadsBefore = threadsCpuMs();
+        postgresCpuBefore = processTreeCpuMs(cluster.handle.pid);
+      },
+      onDone: () => {
+        processCpu = process.cpuUsage(processCpuBefore);
+        mainThreadCpuMs =
+          (threadsCpuMs().get(process.pid) ?? Number.NaN) - (threadsBefore.get(process.pid) ?? Number.NaN);
+        postgresCpuMs = processTreeCpuMs(cluster.handle.pid) - postgresCpuBefore;
+      },
     }
   );
+  const cpuPerNotification = {
+    receiver_ms: ((processCpu.user + processCpu.system) / 1000 - senderCpuMs) / storm.deliveries.length,
+    // Of which the event loop's thread; the rest is V8's own threads (garbage collection, compilation) and libuv's.
+    receiver_main_thread_ms: mainThreadCpuMs / storm.deliveries.length,
+    postgres_ms: postgresCpuMs / storm.deliveries.length,
+    sender_ms: senderCpuMs / storm.deliveries.length,
+  };
   // The storm's clock starts at its first POST (acted on, last Slack call and digests are timed from it).
   const started = Math.min(...ours.map((r) => r.sentAt));
   // From the first POST sent to the last answer (the sender thread's own start-up is not the receiver's time).
@@ -221,6 +254,7 @@ async function runOurs(queueThread: boolean) {
   return {
     ours,
     httpLoop,
+    cpuPerNotification,
     started,
     allAnsweredMs,
     actedOn,
@@ -249,6 +283,7 @@ try {
   const {
     ours,
     httpLoop,
+    cpuPerNotification,
     allAnsweredMs,
     actedOn,
     actedOnMs,
@@ -292,6 +327,15 @@ try {
   const storeAlone = await storePath('one transaction each');
   const storeBatched = await storePath('group commit');
 
+  // --- the machine's floor: the same storm, answered at once by a bare node:http server -----------------
+  const floorServer = await startFloorServer();
+  const floorResults = await deliverStormFromThread(floorServer.url, storm.deliveries, IN_FLIGHT, AM_TOKEN);
+  await floorServer.close();
+  const floor = {
+    ...summary(floorResults),
+    notifications_per_s: (floorResults.length / stormSpanMs(floorResults)) * 1000,
+  };
+
   // --- naive baseline ---------------------------------------------------------------------------
   let baseline: DeliveryResult[] = [];
   let naiveTotalMs = Number.NaN;
@@ -331,6 +375,7 @@ try {
       breakdown: breakdown(ours),
       all_answered_ms: allAnsweredMs,
       http_event_loop: httpLoop,
+      cpu_per_notification: cpuPerNotification,
       all_acted_on_ms: actedOnMs,
       not_acted_on: unprocessed,
       last_slack_call_ms: lastSlackMs,
@@ -360,6 +405,7 @@ try {
         }
       : null,
     store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
+    machine_floor: floor,
     naive: {
       ...summary(baseline),
       notifications_per_s: (storm.deliveries.length / naiveTotalMs) * 1000,
@@ -406,6 +452,10 @@ try {
       `p99 ${fmtMs(storeAlone.p99_ms)}, ${storeAlone.per_s.toFixed(0)}/s; group commit p50 ${fmtMs(storeBatched.p50_ms)}, ` +
       `p99 ${fmtMs(storeBatched.p99_ms)}, ${storeBatched.per_s.toFixed(0)}/s (${(storeBatched.per_s / storeAlone.per_s).toFixed(1)}x)`
   );
+  log(
+    `machine floor (same storm and sender, a bare node:http server answering at once, no work): ack p50 ` +
+      `${fmtMs(floor.ack_p50_ms)}, p99 ${fmtMs(floor.ack_p99_ms)}, ${floor.notifications_per_s.toFixed(0)} notifications/s`
+  );
   log('where the ack time goes (ours, per POST):   p50        p99        share of the total wait');
   for (const [phase, b] of Object.entries(figures.ours.breakdown))
     log(
@@ -414,6 +464,14 @@ try {
   const loopLine = (l: typeof httpLoop) =>
     `busy ${(l.utilisation * 100).toFixed(0)}% of the storm, timer delay p50 ${fmtMs(l.delay_p50_ms)}, p99 ${fmtMs(l.delay_p99_ms)}`;
   log(`HTTP event loop during the storm (${shapeName(DEPLOYED_QUEUE_THREAD)}): ${loopLine(httpLoop)}`);
+  // What the storm's CPU allows at most: every core busy, nothing else running.
+  const cpuTotal = cpuPerNotification.receiver_ms + cpuPerNotification.postgres_ms + cpuPerNotification.sender_ms;
+  log(
+    `CPU per notification during the storm: receiver process ${fmtMs(cpuPerNotification.receiver_ms)} (its event ` +
+      `loop's thread ${fmtMs(cpuPerNotification.receiver_main_thread_ms)}, V8's and libuv's threads the rest), Postgres ` +
+      `${fmtMs(cpuPerNotification.postgres_ms)}, the sender (Alertmanager's stand-in) ${fmtMs(cpuPerNotification.sender_ms)}: ` +
+      `${os.availableParallelism()} cores allow at most ${((os.availableParallelism() * 1000) / cpuTotal).toFixed(0)}/s at that cost`
+  );
   const otherShape = figures.other_shape;
   if (otherShape)
     log(

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { threadCpuMs } from './cpu.ts';
 import { deliverStorm, type DeliveryResult, type StormDelivery } from './storm.ts';
 
 /**
@@ -27,19 +28,29 @@ interface SenderInput {
 const SENDER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
   .then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
 
-/** `onStart`: told when the thread is warm and sends its first POST to `url` (the storm's clocks start there). */
-export function deliverStormFromThread(
+/** The answers, and the sender thread's own CPU time while it sent them (NaN without Linux's /proc). */
+export interface SentStorm {
+  results: DeliveryResult[];
+  senderCpuMs: number;
+}
+
+/**
+ * `onStart`: told when the thread is warm and sends its first POST to `url` (the storm's clocks start there);
+ * `onDone` when the last answer came back, before the results travel to this thread.
+ */
+export function sendStormFromThread(
   url: string,
   deliveries: readonly StormDelivery[],
   concurrency: number,
   token: string,
-  onStart?: () => void
-): Promise<DeliveryResult[]> {
+  hooks: { onStart?: () => void; onDone?: () => void } = {}
+): Promise<SentStorm> {
   const input: SenderInput = { url, deliveries: [...deliveries], concurrency, token };
   const worker = new Worker(SENDER_BOOT, { eval: true, workerData: input });
-  return new Promise<DeliveryResult[]>((resolve, reject) => {
-    worker.on('message', (message: 'starting' | DeliveryResult[]) => {
-      if (message === 'starting') onStart?.();
+  return new Promise<SentStorm>((resolve, reject) => {
+    worker.on('message', (message: 'starting' | 'done' | SentStorm) => {
+      if (message === 'starting') hooks.onStart?.();
+      else if (message === 'done') hooks.onDone?.();
       else resolve(message);
     });
     worker.once('error', reject);
@@ -80,5 +91,17 @@ if (parentPort && (workerData as SenderInput | undefined)?.deliveries) {
   await deliverStorm(sink.url, deliveries, concurrency, token);
   await sink.close();
   parentPort.postMessage('starting');
-  parentPort.postMessage(await deliverStorm(url, deliveries, concurrency, token));
+  const cpuBefore = threadCpuMs();
+  const results = await deliverStorm(url, deliveries, concurrency, token);
+  const senderCpuMs = threadCpuMs() - cpuBefore;
+  parentPort.postMessage('done');
+  parentPort.postMessage({ results, senderCpuMs } satisfies SentStorm);
 }
+
+/** The answers only (sendStormFromThread without the CPU figure). */
+export const deliverStormFromThread = async (
+  url: string,
+  deliveries: readonly StormDelivery[],
+  concurrency: number,
+  token: string
+): Promise<DeliveryResult[]> => (await sendStormFromThread(url, deliveries, concurrency, token)).results;
