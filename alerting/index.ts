@@ -14,7 +14,7 @@ import { createGitHubClient, FreezeStatusPublisher } from './freeze/github.ts';
 import { freezeTasks, requestFreezeSync } from './freeze/jobs.ts';
 import { freezeApiRouter, githubWebhookRouter } from './freeze/routes.ts';
 import { incidentsApiRouter } from './incidents/routes.ts';
-import { IngestPriority } from './receiver/ingest-priority.ts';
+import { IngestPriority } from '../core/ingest-priority.ts';
 import { receiverRouter } from './receiver/routes.ts';
 import { FreezeAnnouncer, freezeAnnouncementTasks } from './slack/freeze-announcer.ts';
 import { ChannelPacer } from './slack/pacer.ts';
@@ -76,8 +76,9 @@ export function createAlertingFeature(deps: FeatureDeps<AlertingConfig & SharedC
   const slack = slackOutlets(deps);
   const freezePublisher = github ? new FreezeStatusPublisher(workerPool, github, config) : null;
   const freezeLogger = logger.child({ component: 'release-freeze' });
-  // The webhooks' backlog, which this process's alert-group jobs wait out (ALERT_INGEST_PRIORITY_MS).
-  const ingestPriority = new IngestPriority();
+  // The webhooks' backlog, which this process's alert-group jobs wait out (ALERT_INGEST_PRIORITY_MS): the
+  // wiring's, shared with the job queue's thread when it has one.
+  const ingestPriority = deps.ingestPriority ?? new IngestPriority();
   const webhookRouter = express.Router();
   webhookRouter.use(
     receiverRouter(pool, config, registry, logger.child({ component: 'receiver' }), ingestPriority),

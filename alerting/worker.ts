@@ -6,7 +6,7 @@ import { requestFreezeSync } from './freeze/jobs.ts';
 import { recordFreezeTriggers } from './freeze/triggers.ts';
 import { recordIncidentTimeline, type IncidentSettings } from './incidents/timeline.ts';
 import { ensureOverageTask } from './receiver/overage.ts';
-import type { IngestPriority } from './receiver/ingest-priority.ts';
+import type { IngestPriority } from '../core/ingest-priority.ts';
 import type { SlackPager } from './slack/pager.ts';
 import { ALERT_GROUP_TASK } from './tasks.ts';
 

@@ -58,7 +58,7 @@ const actedOn = (groupKey: string) =>
 test('the queue on its thread acts on alerts; a thread that dies is started again and resumes the job it held', async () => {
   const { logger, records } = capturingLogger();
   // A long restart delay, so the test can leave a job locked by the dead thread before its successor starts.
-  const queue = await startJobQueueThread(db.url, config(), logger, 5_000);
+  const queue = await startJobQueueThread(db.url, config(), logger, { restartDelayMs: 5_000 });
   try {
     assert.deepEqual(queue.workerIds, ['controlroom-thread-test-0']);
     await actedOn(await alert('BeforeCrash'));

@@ -2,6 +2,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { Registry } from 'prom-client';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import type { FeatureDeps } from '../core/feature.ts';
+import { IngestPriority } from '../core/ingest-priority.ts';
 import { startJobQueue, type JobQueue } from '../core/jobs.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { Config } from './config.ts';
@@ -22,6 +23,9 @@ import { FEATURES, taskListOf } from './services.ts';
  * restart release what a killed process held; the Slack pacer is one per process as before, because every
  * task that calls Slack runs in this one thread. No task updates a metric of the /metrics registry (only
  * HTTP routes and the exporter do), so the thread's own registry serves no one.
+ *
+ * The alert-group jobs here wait out the HTTP thread's webhook backlog as they would on its loop: the
+ * process's IngestPriority is passed in shared memory (core/ingest-priority.ts).
  *
  * Failure modes: a thread that fails to start fails start-up (startServices stops what it started). A
  * thread that dies later (an uncaught error in a task's callback) is logged and started again after
@@ -45,6 +49,8 @@ interface ThreadInput {
   config: Config;
   /** The main logger's level: the thread logs no more than it does ('silent' in tests stays silent). */
   logLevel: string;
+  /** The main thread's IngestPriority memory (shared, not copied): its inbox's backlog, seen here. */
+  ingestBacklog?: SharedArrayBuffer;
 }
 
 interface RunningThread {
@@ -101,11 +107,18 @@ export interface JobQueueThread extends JobQueue {
   crash(): Promise<void>;
 }
 
+export interface JobQueueThreadOptions {
+  /** The process's webhook backlog (core/ingest-priority.ts), which the thread's alert-group jobs wait out. */
+  ingestPriority?: IngestPriority;
+  /** After an unexpected exit, the wait before a new thread starts (THREAD_RESTART_DELAY_MS). */
+  restartDelayMs?: number;
+}
+
 export async function startJobQueueThread(
   databaseUrl: string,
   config: Config,
   logger: Logger,
-  restartDelayMs = THREAD_RESTART_DELAY_MS
+  { ingestPriority, restartDelayMs = THREAD_RESTART_DELAY_MS }: JobQueueThreadOptions = {}
 ): Promise<JobQueueThread> {
   const log = logger.child({ component: 'job-queue' });
   let stopping: Promise<void> | null = null;
@@ -120,6 +133,7 @@ export async function startJobQueueThread(
         databaseUrl,
         config,
         logLevel: logger.level,
+        ...(ingestPriority ? { ingestBacklog: ingestPriority.shared } : {}),
       };
       const worker = new Worker(THREAD_BOOT, { eval: true, workerData: input });
       const exited = new Promise<void>((resolveExit) => worker.once('exit', () => resolveExit()));
@@ -223,6 +237,7 @@ async function runInThread(input: ThreadInput, port: NonNullable<typeof parentPo
       config,
       logger,
       registry: new Registry(),
+      ...(input.ingestBacklog ? { ingestPriority: new IngestPriority(undefined, input.ingestBacklog) } : {}),
     };
     const taskList = taskListOf(FEATURES.map((create) => create(deps)));
     building = false;

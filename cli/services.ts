@@ -11,6 +11,7 @@ import { createAccessControl } from '../core/access.ts';
 import { createPool, poolTimeouts, type Pool } from '../core/db.ts';
 import type { Feature, FeatureDeps } from '../core/feature.ts';
 import { claimInstance } from '../core/instance-liveness.ts';
+import { IngestPriority } from '../core/ingest-priority.ts';
 import { startJobQueue, type JobQueue, type TaskList } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createEvidenceFeature } from '../evidence/index.ts';
@@ -106,13 +107,16 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     });
     stops.push(() => liveness.stop());
     const registry = new Registry();
-    const deps: FeatureDeps<Config> = { pool, workerPool, openPool, config, logger, registry };
+    // One per process: the webhooks' inbox marks its backlogs, the alert-group jobs (here or on the queue's
+    // thread, which shares its memory) wait them out.
+    const ingestPriority = new IngestPriority();
+    const deps: FeatureDeps<Config> = { pool, workerPool, openPool, config, logger, registry, ingestPriority };
     const features = FEATURES.map((create) => create(deps));
     // Jobs in flight finish before the pools close (graphile-worker's graceful stop); one cut off by a
     // kill -9 is released by the next start (startJobQueue). On its own thread (cli/job-thread.ts), the
     // queue's work does not delay the HTTP answers.
     const worker = config.JOB_QUEUE_THREAD
-      ? await startJobQueueThread(databaseUrl, config, logger)
+      ? await startJobQueueThread(databaseUrl, config, logger, { ingestPriority })
       : await startJobQueue({
           pool: workerPool,
           taskList: taskListOf(features),

@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Pool } from './db.ts';
 import type { TaskList } from './jobs.ts';
+import type { IngestPriority } from './ingest-priority.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -51,4 +52,9 @@ export interface FeatureDeps<Config> {
   logger: Logger;
   /** The registry /metrics serves: a feature registers its own counters here. */
   registry: Registry;
+  /**
+   * The webhooks' backlog, one per process and shared with its job-queue thread (core/ingest-priority.ts);
+   * absent (tests), a feature that needs one makes its own.
+   */
+  ingestPriority?: IngestPriority;
 }

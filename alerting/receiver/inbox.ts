@@ -1,7 +1,7 @@
 import { withClient, type Pool, type PoolClient } from '../../core/db.ts';
 import { queueNameFor } from '../../core/jobs.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
-import type { IngestPriority } from './ingest-priority.ts';
+import type { IngestPriority } from '../../core/ingest-priority.ts';
 import type { AlertSource, NotificationPayload } from './payloads.ts';
 
 export interface InboxResult {

@@ -7,7 +7,7 @@ import { createLogger } from '../../core/logger.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
 import { receiverTasks } from '../worker.ts';
 import { NotificationInbox, storeNotification } from './inbox.ts';
-import { IngestPriority } from './ingest-priority.ts';
+import { IngestPriority } from '../../core/ingest-priority.ts';
 import { alertmanagerPayload } from './payloads.ts';
 
 describe('IngestPriority: background work waits out a webhook backlog, never longer than its bound', () => {
@@ -24,6 +24,17 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     const waited = await priority.yieldToWebhooks(2_000);
     assert.ok(waited >= 55 && waited < 300, `waited ${waited} ms`);
     assert.equal(priority.busy, false);
+  });
+
+  test('two instances over one shared buffer (the HTTP thread and the job-queue thread) see the same backlog', async () => {
+    const inbox = new IngestPriority(60);
+    const jobs = new IngestPriority(60, inbox.shared);
+    assert.equal(jobs.busy, false);
+    inbox.backlogSeen();
+    assert.equal(jobs.busy, true);
+    const waited = await jobs.yieldToWebhooks(2_000);
+    assert.ok(waited >= 50 && waited < 300, `waited ${waited} ms`);
+    assert.equal(new IngestPriority(60).busy, false, 'an instance of its own shares nothing');
   });
 
   test('a backlog that never ends delays a job by maxWaitMs, not for ever; 0 never waits', async () => {

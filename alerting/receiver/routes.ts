@@ -7,7 +7,7 @@ import { decodeUtf8, parseInput, readBody } from '../../core/http.ts';
 import { isPostgresDataException, UserError } from '../../core/errors.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { NotificationInbox } from './inbox.ts';
-import type { IngestPriority } from './ingest-priority.ts';
+import type { IngestPriority } from '../../core/ingest-priority.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
@@ -58,7 +58,7 @@ export function receiverRouter(
   config: ReceiverConfig,
   registry: Registry,
   logger?: Logger,
-  /** Told of the inbox's backlogs, so the alert-group jobs of this process step aside (ingest-priority.ts). */
+  /** Told of the inbox's backlogs, so the alert-group jobs of this process step aside (core/ingest-priority.ts). */
   priority?: IngestPriority
 ): Router {
   const router = express.Router();

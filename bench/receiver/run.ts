@@ -41,7 +41,8 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * The first storm in a process is slower than the next, whichever shape it runs (JIT, plans, caches: the
  * earlier passes' "second run wins"), and a deployed receiver is a long-running process: so a warm-up storm
  * (the deployed shape, on a database of its own, its figures printed and not counted) runs first.
- * BENCH_WARMUP=0 skips it, to see the cold figures.
+ * BENCH_WARMUP=0 skips it, to see the cold figures; BENCH_WARMUP=n runs n warm-up storms (each printed), to
+ * see where the figures settle.
  *
  * The machine's floor (bench/receiver/floor.ts): the same storm from the same sender to a bare node:http
  * server that answers at once, so the part of the ack time that is the machine's, not the receiver's, is
@@ -56,7 +57,7 @@ const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
 const RUN_NAIVE = process.env.BENCH_NAIVE !== '0';
 const COMPARE_OTHER_SHAPE = process.env.BENCH_OTHER_SHAPE !== '0';
-const WARMUP = process.env.BENCH_WARMUP !== '0';
+const WARMUP_STORMS = Number(process.env.BENCH_WARMUP ?? '1');
 /** Where the service runs its job queue unless told otherwise (JOB_QUEUE_THREAD's default). */
 const DEPLOYED_QUEUE_THREAD = sharedConfigShape.JOB_QUEUE_THREAD.parse(undefined);
 const shapeName = (queueThread: boolean) =>
@@ -276,7 +277,8 @@ try {
   // --- ours: as deployed, then with the job queue in the other shape ---------------------------------
   // BENCH_OTHER_SHAPE=first runs the other shape first: alternate the order to tell a shape from its turn.
   const otherFirst = process.env.BENCH_OTHER_SHAPE === 'first';
-  const warmup = WARMUP ? await runOurs(DEPLOYED_QUEUE_THREAD) : null;
+  const warmups: Array<Awaited<ReturnType<typeof runOurs>>> = [];
+  for (let i = 0; i < WARMUP_STORMS; i++) warmups.push(await runOurs(DEPLOYED_QUEUE_THREAD));
   const otherBefore = otherFirst ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null;
   const deployed = await runOurs(DEPLOYED_QUEUE_THREAD);
   const other = otherBefore ?? (COMPARE_OTHER_SHAPE ? await runOurs(!DEPLOYED_QUEUE_THREAD) : null);
@@ -365,10 +367,11 @@ try {
     in_flight: IN_FLIGHT,
     slack_interval_ms: INTERVAL_MS,
     targets: { ack_p99_ms: TARGET_ACK_P99_MS, notifications_per_s: TARGET_NOTIFICATIONS_PER_S },
-    // The process's first storm, not counted (see WARMUP).
-    warmup: warmup
-      ? { ...summary(warmup.ours), notifications_per_s: (warmup.storm.deliveries.length / warmup.allAnsweredMs) * 1000 }
-      : null,
+    // The process's first storms, not counted (see BENCH_WARMUP).
+    warmups: warmups.map((w) => ({
+      ...summary(w.ours),
+      notifications_per_s: (w.storm.deliveries.length / w.allAnsweredMs) * 1000,
+    })),
     ours: {
       ...summary(ours),
       notifications_per_s: (storm.deliveries.length / allAnsweredMs) * 1000,
@@ -479,14 +482,14 @@ try {
         `p99 ${fmtMs(otherShape.ack_p99_ms)}, ${otherShape.notifications_per_s.toFixed(0)} notifications/s, respond p50 ` +
         `${fmtMs(otherShape.breakdown.respond.p50_ms)}; HTTP event loop ${loopLine(otherShape.http_event_loop)}`
     );
-  if (warmup) {
+  warmups.forEach((warmup, i) => {
     const w = summary(warmup.ours);
     log(
-      `warm-up storm (this process's first, ${shapeName(DEPLOYED_QUEUE_THREAD)}; not counted above): ack p50 ` +
+      `warm-up storm ${i + 1} of ${warmups.length} (${shapeName(DEPLOYED_QUEUE_THREAD)}; not counted above): ack p50 ` +
         `${fmtMs(w.ack_p50_ms)}, p99 ${fmtMs(w.ack_p99_ms)}, ` +
         `${((warmup.storm.deliveries.length / warmup.allAnsweredMs) * 1000).toFixed(0)} notifications/s`
     );
-  }
+  });
   log(
     `ours without load (1 in flight): ack p50 ${fmtMs(figures.ours.unloaded_ack_p50_ms)}, p99 ${fmtMs(figures.ours.unloaded_ack_p99_ms)}`
   );
