@@ -1,7 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { threadCpuMs } from './cpu.ts';
+import { startFloorServer } from './floor.ts';
 import { deliverStorm, type DeliveryResult, type StormDelivery } from './storm.ts';
 
 /**
@@ -12,8 +11,8 @@ import { deliverStorm, type DeliveryResult, type StormDelivery } from './storm.t
  * Alertmanager is also a long-running (compiled) process, while this thread starts cold: its first POSTs
  * ran the HTTP client's code for the first time in a new isolate and took about 60 ms more than the
  * receiver's own time, on the 20 concurrent POSTs that then made the p99 (20 of 690 is 2.9%). So the thread
- * first sends the same storm, with the same concurrency, to a sink of its own (a local HTTP server in this
- * thread that answers as the receiver does, without storing anything), then to the receiver. The receiver
+ * first sends the same storm, with the same concurrency, to a sink of its own (floor.ts's server, in this
+ * thread: it answers as the receiver does, without storing anything), then to the receiver. The receiver
  * learns nothing from that warm-up; the connections to it are new, as after a quiet spell.
  */
 interface SenderInput {
@@ -58,36 +57,9 @@ export function sendStormFromThread(
   });
 }
 
-/** Answers every POST as the receiver does (200, a small JSON body, Server-Timing), storing nothing. */
-async function startSink(): Promise<{ url: string; close(): Promise<void> }> {
-  let id = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const answer = JSON.stringify({ status: 'accepted', notification_id: ++id, new_events: 0, duplicates: 0 });
-      res.writeHead(200, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(answer),
-        'server-timing': 'read;dur=0.01, parse;dur=0.01, wait;dur=0.01, store;dur=0.01',
-      });
-      res.end(answer);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/webhooks/alertmanager`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 if (parentPort && (workerData as SenderInput | undefined)?.deliveries) {
   const { url, deliveries, concurrency, token } = workerData as SenderInput;
-  const sink = await startSink();
+  const sink = await startFloorServer();
   await deliverStorm(sink.url, deliveries, concurrency, token);
   await sink.close();
   parentPort.postMessage('starting');
