@@ -31,8 +31,9 @@ export const alertingConfigShape = {
   // holds a connection of the HTTP pool (PG_POOL_MAX) for that statement only. 1: on 2 cores, two or three
   // overlapping batches stored fewer notifications per second than one (smaller batches, more contention).
   ALERT_INBOX_BATCHES: int(1),
-  // The longest an alert-group job waits before it starts while this process's webhooks have a backlog
-  // (receiver/ingest-priority.ts): a storm is acknowledged first and acted on right after. 0: never waits.
+  // How long into a webhook backlog this process's alert-group jobs wait before they start (core/ingest-
+  // priority.ts): a storm is acknowledged first and acted on right after; a backlog older than this (a
+  // flood) delays nothing more. 0: never waits.
   ALERT_INGEST_PRIORITY_MS: z.coerce.number().int().min(0).max(60_000).default(2_000),
   // Days the record of a Slack/GitHub side effect done is kept (core/side-effects.ts) before a daily job
   // deletes it: a retry looks its step up within days, so a week is the least that stays safe.

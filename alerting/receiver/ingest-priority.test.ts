@@ -26,6 +26,27 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     assert.equal(priority.busy, false);
   });
 
+  test('the bound is per backlog: once a flood is older than maxWaitMs, a job starts at once', async () => {
+    const priority = new IngestPriority(50);
+    const flood = setInterval(() => priority.backlogSeen(), 5);
+    try {
+      priority.backlogSeen();
+      const first = await priority.yieldToWebhooks(150);
+      assert.ok(first >= 145, `the first job waited only ${first} ms`);
+      await sleep(60);
+      assert.equal(priority.busy, true, 'the flood goes on');
+      const later = await priority.yieldToWebhooks(150);
+      assert.ok(later < 10, `a job during a flood older than the bound waited ${later} ms`);
+    } finally {
+      clearInterval(flood);
+    }
+    // Quiet again, then a new backlog: its jobs wait again.
+    await sleep(80);
+    priority.backlogSeen();
+    const next = await priority.yieldToWebhooks(1_000);
+    assert.ok(next >= 40 && next < 300, `after a quiet spell a new backlog delayed a job ${next} ms`);
+  });
+
   test('two instances over one shared buffer (the HTTP thread and the job-queue thread) see the same backlog', async () => {
     const inbox = new IngestPriority(60);
     const jobs = new IngestPriority(60, inbox.shared);
