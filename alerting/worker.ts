@@ -25,7 +25,7 @@ export function receiverTasks(
   pager: SlackPager | null,
   logger: Logger,
   incidents: IncidentSettings,
-  /** While this process's webhooks have a backlog, a job waits up to `maxWaitMs` before it starts. */
+  /** While this process's webhooks have a backlog, a job waits before it starts (during its first `maxWaitMs`). */
   ingest?: { priority: IngestPriority; maxWaitMs: number }
 ): TaskList {
   return {

@@ -22,7 +22,8 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     priority.backlogSeen();
     assert.equal(priority.busy, true);
     const waited = await priority.yieldToWebhooks(2_000);
-    assert.ok(waited >= 55 && waited < 300, `waited ${waited} ms`);
+    // Timers may fire late on a loaded machine; the upper bound only tells quiet from the 2 s bound.
+    assert.ok(waited >= 55 && waited < 1_000, `waited ${waited} ms`);
     assert.equal(priority.busy, false);
   });
 
@@ -44,7 +45,7 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     await sleep(80);
     priority.backlogSeen();
     const next = await priority.yieldToWebhooks(1_000);
-    assert.ok(next >= 40 && next < 300, `after a quiet spell a new backlog delayed a job ${next} ms`);
+    assert.ok(next >= 40 && next < 900, `after a quiet spell a new backlog delayed a job ${next} ms`);
   });
 
   test('two instances over one shared buffer (the HTTP thread and the job-queue thread) see the same backlog', async () => {
@@ -54,7 +55,7 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     inbox.backlogSeen();
     assert.equal(jobs.busy, true);
     const waited = await jobs.yieldToWebhooks(2_000);
-    assert.ok(waited >= 50 && waited < 300, `waited ${waited} ms`);
+    assert.ok(waited >= 50 && waited < 1_000, `waited ${waited} ms`);
     assert.equal(new IngestPriority(60).busy, false, 'an instance of its own shares nothing');
   });
 
@@ -64,7 +65,7 @@ describe('IngestPriority: background work waits out a webhook backlog, never lon
     try {
       priority.backlogSeen();
       const waited = await priority.yieldToWebhooks(150);
-      assert.ok(waited >= 145 && waited < 400, `waited ${waited} ms`);
+      assert.ok(waited >= 145 && waited < 1_000, `waited ${waited} ms`);
       assert.equal(priority.busy, true);
       assert.ok((await priority.yieldToWebhooks(0)) < 5);
     } finally {
@@ -120,7 +121,7 @@ describe('the alert-group job waits out the backlog before it acts', () => {
       null,
       createLogger('silent'),
       { timeZone: 'UTC' },
-      { priority, maxWaitMs: 200 }
+      { priority, maxWaitMs: 1_000 }
     );
     const run = (groupKey: string) =>
       (tasks[ALERT_GROUP_TASK] as (payload: unknown, helpers: unknown) => Promise<void>)(
@@ -145,7 +146,7 @@ describe('the alert-group job waits out the backlog before it acts', () => {
 
     let started = performance.now();
     await run('calm');
-    assert.ok(performance.now() - started < 150, 'a calm inbox must not delay the job');
+    assert.ok(performance.now() - started < 600, 'a calm inbox must not delay the job');
     assert.equal(await processed('calm'), 1);
 
     const storm = setInterval(() => priority.backlogSeen(), 5);
@@ -153,10 +154,10 @@ describe('the alert-group job waits out the backlog before it acts', () => {
       priority.backlogSeen();
       started = performance.now();
       const job = run('storm');
-      await sleep(100);
+      await sleep(400);
       assert.equal(await processed('storm'), 0, 'the job acted while the webhooks had a backlog');
       await job;
-      assert.ok(performance.now() - started >= 195, 'the job did not wait out its bound');
+      assert.ok(performance.now() - started >= 995, 'the job did not wait out its bound');
       assert.equal(await processed('storm'), 1);
     } finally {
       clearInterval(storm);
