@@ -1,4 +1,5 @@
 import type { Pool } from '../../core/db.ts';
+import type { IncidentColumns } from './columns.ts';
 
 /** One incident as the evidence bundle records it (records/incidents.jsonl), as it stood at the period's end. */
 export interface IncidentRecord {
@@ -31,23 +32,7 @@ const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
  * judged at `to`), so the bundle of a past period is the same whenever it is exported.
  */
 export async function incidentsForPeriod(pool: Pool, from: Date, to: Date): Promise<IncidentRecord[]> {
-  const { rows } = await pool.query<{
-    id: string;
-    source: string;
-    group_key: string;
-    severity: IncidentRecord['severity'];
-    alertnames: string[];
-    paged_at: Date;
-    ack_due_at: Date;
-    resolve_due_at: Date;
-    sla_time_zone: string;
-    acknowledged_at: Date | null;
-    acknowledged_by: string | null;
-    acknowledged_via: string | null;
-    resolved_at: Date | null;
-    resolved_by: string | null;
-    resolved_via: string | null;
-  }>(
+  const { rows } = await pool.query<IncidentColumns>(
     `SELECT id, source, group_key, severity, alertnames, paged_at, ack_due_at, resolve_due_at, sla_time_zone,
             CASE WHEN acknowledged_at < $2 THEN acknowledged_at END AS acknowledged_at,
             CASE WHEN acknowledged_at < $2 THEN acknowledged_by END AS acknowledged_by,

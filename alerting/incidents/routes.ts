@@ -24,6 +24,7 @@ import { UserError } from '../../core/errors.ts';
 import { jsonBody, parseInput } from '../../core/http.ts';
 import { acknowledgeIncident, queueIncidentThreadNote } from '../incident-buttons.ts';
 import { AlertmanagerClient, silenceIncident, type SilenceRow } from './silences.ts';
+import type { IncidentColumns } from './columns.ts';
 
 /** Alert changes listed per incident: a storm group can hold thousands; the first ones tell the story. */
 const ALERTS_PER_INCIDENT = 200;
@@ -77,22 +78,8 @@ function idempotencyKey(req: Request): string | null {
   return key;
 }
 
-interface IncidentRow {
-  id: string;
-  source: 'alertmanager' | 'grafana';
-  group_key: string;
-  severity: 'P1' | 'P2' | 'P3';
-  alertnames: string[];
-  paged_at: Date;
-  ack_due_at: Date;
-  resolve_due_at: Date;
-  sla_time_zone: string;
-  acknowledged_at: Date | null;
-  acknowledged_by: string | null;
-  acknowledged_via: 'slack_button' | 'slack_resolve' | 'alert_resolved' | 'grafana' | null;
-  resolved_at: Date | null;
-  resolved_by: string | null;
-  resolved_via: 'alert_resolved' | 'slack_resolve' | null;
+/** An incident's columns with what the list query computes from them. */
+interface IncidentRow extends IncidentColumns {
   ack_breached: boolean;
   resolve_breached: boolean;
   past_sla: boolean;
