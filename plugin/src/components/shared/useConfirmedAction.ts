@@ -2,6 +2,9 @@ import { useState } from 'react';
 import { errorMessage } from '../../api/client';
 import { reasonProblem } from './reason';
 
+/** Sends an action with the trimmed reason; resolves with the success message to show. */
+type Perform<Pending> = (action: Pending, reason: string) => Promise<string>;
+
 /**
  * The state every audited control on the app's pages shares: a required reason, the action waiting in
  * its confirmation dialog, and the outcome shown afterwards. `ask` opens the dialog for an action (or
@@ -9,9 +12,6 @@ import { reasonProblem } from './reason';
  * always closes the dialog, so a failed action is never left half-confirmed on screen. `sendNow` sends an
  * action that has no dialog, with the same reason check and outcome.
  */
-/** Sends an action with the trimmed reason; resolves with the success message to show. */
-type Perform<Pending> = (action: Pending, reason: string) => Promise<string>;
-
 export function useConfirmedAction<Pending>() {
   const [reason, setReason] = useState('');
   const [pending, setPending] = useState<Pending | null>(null);
@@ -33,11 +33,7 @@ export function useConfirmedAction<Pending>() {
     setPending(next);
   };
 
-  const send = async (
-    action: Pending,
-    perform: Perform<Pending>,
-    onDone: () => void
-  ): Promise<void> => {
+  const send = async (action: Pending, perform: Perform<Pending>, onDone: () => void): Promise<void> => {
     setBusy(true);
     setError(null);
     try {
@@ -56,10 +52,7 @@ export function useConfirmedAction<Pending>() {
    * Sends the confirmed action: `perform` gets it with the trimmed reason and returns the success message.
    * On success the reason is cleared and `onDone` runs (the page reloads what changed).
    */
-  const confirm = async (
-    perform: Perform<Pending>,
-    onDone: () => void
-  ): Promise<void> => {
+  const confirm = async (perform: Perform<Pending>, onDone: () => void): Promise<void> => {
     if (!pending) {
       return;
     }
@@ -70,11 +63,7 @@ export function useConfirmedAction<Pending>() {
    * Sends an action that needs no dialog (the button itself says what it does, e.g. the runbook's pin-back),
    * once the reason would be accepted; otherwise shows why not and sends nothing.
    */
-  const sendNow = async (
-    action: Pending,
-    perform: Perform<Pending>,
-    onDone: () => void
-  ): Promise<void> => {
+  const sendNow = async (action: Pending, perform: Perform<Pending>, onDone: () => void): Promise<void> => {
     setMessage(null);
     if (reasonError) {
       setError(reasonError);
