@@ -17,7 +17,7 @@ function cpuMsOfStat(path: string): number {
   }
 }
 
-/** The calling thread's own CPU time (the sender thread measures itself with it). */
+/** The calling thread's own CPU time (the sender thread measures itself with it; the main thread, its event loop's). */
 export const threadCpuMs = () => cpuMsOfStat('/proc/thread-self/stat');
 
 /** The CPU time of a process tree: the postmaster `rootPid` and every process whose parent it is. */
@@ -40,17 +40,4 @@ export function processTreeCpuMs(rootPid: number): number {
     }
   }
   return total;
-}
-
-/** This process's CPU time per thread id (the main thread's id is the pid). */
-export function threadsCpuMs(): Map<number, number> {
-  const threads = new Map<number, number>();
-  let tids: string[] = [];
-  try {
-    tids = fs.readdirSync('/proc/self/task');
-  } catch {
-    return threads;
-  }
-  for (const tid of tids) threads.set(Number(tid), cpuMsOfStat(`/proc/self/task/${tid}/stat`));
-  return threads;
 }
