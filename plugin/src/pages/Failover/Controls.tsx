@@ -2,6 +2,7 @@ import React, { useState } from 'react';
 import { Alert, Button, Checkbox, ConfirmModal, Field, Input, RadioButtonGroup, Stack, Text } from '@grafana/ui';
 import { api } from '../../api/client';
 import { useConfirmedAction } from '../../components/shared/useConfirmedAction';
+import { useResetOnChange } from '../../components/shared/useResetOnChange';
 import type { RegionsState } from '@controlroom/contract';
 
 interface Props {
@@ -41,6 +42,13 @@ export function Controls({ state, canControl, onDone }: Props) {
     Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)]))
   );
   const [force, setForce] = useState(false);
+  // A new active region (a cutover finishing, ours or another Admin's) makes the target and weights stale.
+  useResetOnChange(active?.name ?? 'none', () => {
+    setTarget(others[0]?.name ?? '');
+    setStepsText(state.settings.default_steps.join(', '));
+    setWeights(Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)])));
+    setForce(false);
+  });
   const { reason, setReason, reasonError, pending, ask, confirm, dismiss, error, clearError, message, clearMessage, busy } =
     useConfirmedAction<Pending>();
   const targetRegion = regions.find((r) => r.name === target);

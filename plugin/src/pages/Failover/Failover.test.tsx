@@ -104,6 +104,28 @@ describe('failover controls', () => {
     expect(calls[0]!.data).toEqual({ reason: 'canary', weights: { 'us-east-1': 90, 'us-west-2': 10 } });
   });
 
+  it('keeps the outcome when the cutover ends with a new active region, and targets the other region from then on', async () => {
+    signInAs('Admin');
+    installBackend(() => ({ status: 202, data: { event: { id: '2' }, plan: [] } }));
+    const { rerender } = render(<Controls state={state()} canControl onDone={jest.fn()} />);
+    fireEvent.change(screen.getByLabelText(/reason/i), { target: { value: 'us-east-1 degraded, INC-42' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Fail over to us-west-2' }));
+    const dialog = await screen.findByRole('dialog');
+    fireEvent.change(within(dialog).getByRole('textbox'), { target: { value: 'us-west-2' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Fail over' }));
+    expect(await screen.findByText('Failover to us-west-2 started')).toBeInTheDocument();
+
+    const moved = state();
+    moved.regions = [
+      region('us-east-1', { active: false, traffic_weight: 0 }),
+      region('us-west-2', { active: true, traffic_weight: 100 }),
+    ];
+    rerender(<Controls state={moved} canControl onDone={jest.fn()} />);
+    expect(screen.getByText('Failover to us-west-2 started')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Fail over to us-east-1' })).toBeInTheDocument();
+    expect(screen.getByLabelText('us-west-2 weight')).toHaveValue(100);
+  });
+
   it('disables every control for a non-admin', () => {
     signInAs('Editor');
     render(<Controls state={state()} canControl={false} onDone={jest.fn()} />);

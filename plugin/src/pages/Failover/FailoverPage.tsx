@@ -96,7 +96,6 @@ function FailoverPage() {
             <Text element="h3">Controls</Text>
             {!canControl && <RoleNotice needed="Admin" what="Failover and traffic shifts" />}
             <Controls
-              key={active?.name ?? 'none'}
               state={state}
               canControl={canControl}
               onDone={() => void regions.reload()}

@@ -3,6 +3,7 @@ import type { PricingOverview } from '@controlroom/contract';
 import { Alert, Button, Combobox, ConfirmModal, Field, Input, Stack, Text } from '@grafana/ui';
 import { api } from '../../api/client';
 import { useConfirmedAction } from '../../components/shared/useConfirmedAction';
+import { useResetOnChange } from '../../components/shared/useResetOnChange';
 import { testIds } from './testIds';
 
 interface Props {
@@ -38,9 +39,17 @@ const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
  */
 export function Controls({ overview, canControl, onDone }: Props) {
   const choosable = overview.models.filter((m) => m.status !== 'active');
-  const [candidateVersion, setCandidateVersion] = useState(overview.candidate?.version ?? choosable[0]?.version ?? '');
-  const [shareText, setShareText] = useState(String(Math.round((overview.candidate?.share ?? 0.1) * 1000) / 10));
-  const [activateVersion, setActivateVersion] = useState(overview.candidate?.version ?? choosable[0]?.version ?? '');
+  const defaultVersion = overview.candidate?.version ?? choosable[0]?.version ?? '';
+  const defaultShare = String(Math.round((overview.candidate?.share ?? 0.1) * 1000) / 10);
+  const [candidateVersion, setCandidateVersion] = useState(defaultVersion);
+  const [shareText, setShareText] = useState(defaultShare);
+  const [activateVersion, setActivateVersion] = useState(defaultVersion);
+  // A new active model or candidate (ours or another Admin's) makes the selections stale: start again from it.
+  useResetOnChange(`${overview.active}|${overview.candidate?.version ?? ''}`, () => {
+    setCandidateVersion(defaultVersion);
+    setShareText(defaultShare);
+    setActivateVersion(defaultVersion);
+  });
   const { reason, setReason, reasonError, pending, ask, confirm, dismiss, error, clearError, message, clearMessage, busy } =
     useConfirmedAction<Pending>();
   const options = choosable.map((m) => ({ label: `${m.version} (${m.status})`, value: m.version }));

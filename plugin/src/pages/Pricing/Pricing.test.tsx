@@ -194,6 +194,48 @@ describe('pricing controls', () => {
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
   });
 
+  it('keeps the outcome on screen when the reloaded overview brings the new active model, and starts the selections again from it', async () => {
+    signInAs('Admin');
+    // The registry as the API holds it: v2 active until the rollback lands, then v1 (v3 stays the candidate).
+    let rolledBack = false;
+    const rolledBackOverview = () => {
+      const base = overview();
+      return overview({
+        active: 'v1',
+        rollbackTo: 'v2',
+        models: base.models.map((m) =>
+          m.version === 'v1' ? { ...m, status: 'active' as const } : m.version === 'v2' ? { ...m, status: 'retired' as const } : m
+        ),
+      });
+    };
+    const calls = installBackend((call) => {
+      if (pathOf(call) === 'pricing/rollback') {
+        rolledBack = true;
+        return { data: { model: { version: 'v1', status: 'active' } } };
+      }
+      return { data: rolledBack ? rolledBackOverview() : overview() };
+    });
+    render(<PricingPage />);
+    await screen.findByText('Active model: v2');
+    fireEvent.change(screen.getByTestId(testIds.reason), { target: { value: 'v2 quotes 12% high' } });
+    fireEvent.click(screen.getByTestId(testIds.rollback));
+    const dialog = await screen.findByRole('dialog');
+    fireEvent.change(within(dialog).getByRole('textbox'), { target: { value: 'v1' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Roll back' }));
+
+    // The page reloads the overview after the rollback: the outcome must outlive the new data.
+    await screen.findByText('Active model: v1');
+    expect(screen.getByTestId(testIds.result)).toHaveTextContent('Rolled back: v1 is the active model again');
+    expect(calls.map((c) => [c.method, pathOf(c)])).toEqual([
+      ['GET', 'pricing/overview'],
+      ['POST', 'pricing/rollback'],
+      ['GET', 'pricing/overview'],
+    ]);
+    // Selections derived from the registry follow it: the rollback now offers v2, the model just retired.
+    expect(screen.getByTestId(testIds.rollback)).toHaveTextContent('Roll back to v2');
+    expect(screen.getByTestId(testIds.reason)).toHaveValue('');
+  });
+
   it('offers no rollback when no model was retired', () => {
     signInAs('Admin');
     installBackend(() => ({ data: {} }));

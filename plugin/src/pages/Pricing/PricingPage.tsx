@@ -131,7 +131,6 @@ function PricingPage() {
             <Text element="h3">Changes</Text>
             {!canControl && <RoleNotice needed="Admin" what="Changing the candidate share, activating and rolling back" />}
             <Controls
-              key={`${data.active}|${data.candidate?.version ?? ''}`}
               overview={data}
               canControl={canControl}
               onDone={() => void overview.reload()}
