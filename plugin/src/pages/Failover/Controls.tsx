@@ -36,17 +36,19 @@ export function Controls({ state, canControl, onDone }: Props) {
   const active = regions.find((r) => r.active) ?? regions[0];
   const others = regions.filter((r) => r.name !== active?.name);
   const cutover = state.control.cutover;
-  const [target, setTarget] = useState(others[0]?.name ?? '');
-  const [stepsText, setStepsText] = useState(state.settings.default_steps.join(', '));
-  const [weights, setWeights] = useState<Record<string, string>>(() =>
-    Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)]))
-  );
+  // The selections as the current regions suggest them: where the controls start, and start again.
+  const defaultTarget = others[0]?.name ?? '';
+  const defaultSteps = () => state.settings.default_steps.join(', ');
+  const currentWeights = () => Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)]));
+  const [target, setTarget] = useState(defaultTarget);
+  const [stepsText, setStepsText] = useState(defaultSteps);
+  const [weights, setWeights] = useState<Record<string, string>>(currentWeights);
   const [force, setForce] = useState(false);
   // A new active region (a cutover finishing, ours or another Admin's) makes the target and weights stale.
   useResetOnChange(active?.name ?? 'none', () => {
-    setTarget(others[0]?.name ?? '');
-    setStepsText(state.settings.default_steps.join(', '));
-    setWeights(Object.fromEntries(regions.map((r) => [r.name, String(r.traffic_weight)])));
+    setTarget(defaultTarget);
+    setStepsText(defaultSteps());
+    setWeights(currentWeights());
     setForce(false);
   });
   const { reason, setReason, reasonError, pending, ask, confirm, dismiss, error, clearError, message, clearMessage, busy } =
