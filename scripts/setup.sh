@@ -26,18 +26,7 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm retries a failed request but not a response body that stalls (EIDLETIMEOUT from the registry, seen
-# in a clean-clone run): the whole install is tried again, from npm's cache, up to three times.
-npm_ci() {
-  local attempt
-  for attempt in 1 2 3; do
-    npm ci "$@" && return 0
-    echo "setup: npm ci $* failed (attempt $attempt of 3)" >&2
-    sleep $((attempt * 10))
-  done
-  return 1
-}
-
+source "$(dirname "${BASH_SOURCE[0]}")/npm-ci.sh"
 npm_ci --no-audit --no-fund
 # Its own prefix, not a workspace: @grafana/* 13.0 peer-depend on React 18, the workspace runs React 19.
 npm_ci --prefix plugin/harness/grafana-oldest --ignore-scripts --no-audit --no-fund
