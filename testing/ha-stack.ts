@@ -50,6 +50,8 @@ export const HA_API_HEADERS = {
  * The production default (FAILOVER_LEASE_SECONDS): a kill -9'd holder is taken over by the liveness sweep's
  * handover (control/failover/lease.ts) well before its lease would run out, and the test checks it is.
  */
+/** Lanes per stored chunk, and so per rated batch, on the HA instances: small, so a 30,000-lane job has 300 chunks. */
+export const HA_BULK_RATE_BATCH = 100;
 export const HA_LEASE_SECONDS = 15;
 export const HA_PEER_TIMEOUT_SECONDS = 2;
 
@@ -187,7 +189,7 @@ export async function startHaStack(): Promise<HaStack> {
     ALERT_STORM_THRESHOLD: '1000',
     CONTROLROOM_AUTH: 'shared-secret',
     CONTROLROOM_API_SECRET: HA_API_SECRET,
-    BULK_RATE_BATCH: '100',
+    BULK_RATE_BATCH: String(HA_BULK_RATE_BATCH),
     JOB_CONCURRENCY: '2',
     EXPORTER_REFRESH_MS: '1000',
     // A batch cut off by kill -9 leaves a gap in the rated ids that never fills: the exporter waits this long

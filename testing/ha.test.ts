@@ -4,7 +4,14 @@ import { STANDBY_LEASE_POLL_MS } from '../control/failover/engine.ts';
 import { LIVENESS_SWEEP_MS } from '../core/instance-liveness.ts';
 import { insertCompany } from './companies.ts';
 import type { SlackCall } from './fake-slack.ts';
-import { HA_API_HEADERS, HA_LEASE_SECONDS, startHaStack, type HaStack, type PostableAlert } from './ha-stack.ts';
+import {
+  HA_API_HEADERS,
+  HA_BULK_RATE_BATCH,
+  HA_LEASE_SECONDS,
+  startHaStack,
+  type HaStack,
+  type PostableAlert,
+} from './ha-stack.ts';
 import { waitUntil } from './receiver-harness.ts';
 
 /**
@@ -15,11 +22,19 @@ import { waitUntil } from './receiver-harness.ts';
  * Every wait is for an event (a row, a call, a state), bounded; the whole file stays well under 3 minutes.
  */
 const LANES = 30_000;
+/**
+ * Where the job is held while A is killed: the chunk half-way through. Rating is fast enough (tens of
+ * thousands of lanes a second) to finish 30,000 lanes before the storm's first page on one machine and not
+ * on another, so the kill does not race the job: see holdJobAtChunk.
+ */
+const HELD_CHUNK = LANES / HA_BULK_RATE_BATCH / 2;
 const WAVES = { beforeInstanceKill: 30, afterInstanceKill: 15, afterAlertmanagerKill: 15 } as const;
 const STORM_ALERT = 'HaFaultDrill';
 
 let ha: HaStack;
 const figures: Record<string, number | string> = {};
+/** The bulk job's half-way chunk, held until A is killed (holdJobAtChunk). */
+let heldChunk: HeldChunk | undefined;
 
 before(async () => {
   const started = Date.now();
@@ -27,6 +42,7 @@ before(async () => {
   figures.stackStartMs = Date.now() - started;
 });
 after(async () => {
+  await heldChunk?.release().catch(() => undefined); // a test that failed before the kill
   const started = Date.now();
   await ha?.stop();
   figures.stackStopMs = Date.now() - started;
@@ -94,6 +110,45 @@ const bulkJobLocker = async () =>
     )
   ).rows[0]?.locked_by ?? null;
 
+interface HeldChunk {
+  release(): Promise<void>;
+}
+
+/**
+ * Holds a job's rating at one chunk until released: an uncommitted bulk_lane_results row for that chunk, so
+ * the worker's statement writing it (INSERT … ON CONFLICT (job_id, chunk) DO NOTHING) waits for this
+ * transaction to decide. Released by rolling back, which leaves no trace: the worker's own row goes in, or,
+ * if the worker was killed meanwhile, its transaction is aborted and the chunk is rated again by whoever
+ * resumes the job. Taken right after the job is accepted, long before a worker gets half-way through it.
+ */
+async function holdJobAtChunk(jobId: string, chunk: number): Promise<HeldChunk> {
+  const client = await ha.db.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      `INSERT INTO controlroom.bulk_lane_results (job_id, chunk, active_model, lanes_rated, lanes_failed, results_text)
+       VALUES ($1, $2, 'held by ha.test.ts', 0, 0, '')`,
+      [jobId, chunk]
+    );
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+    throw err;
+  }
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      try {
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
 test(
   'kill -9 an instance, a Prometheus and an Alertmanager under a storm and a bulk job: nothing doubled or lost',
   { timeout: 170_000 },
@@ -134,6 +189,7 @@ test(
       });
       assert.equal(submitted.status, 202, await submitted.clone().text());
       jobId = ((await submitted.json()) as { job: { id: string } }).job.id;
+      heldChunk = await holdJobAtChunk(jobId, HELD_CHUNK);
       await waitUntil(
         async () => (await bulkJobLocker())?.startsWith(`controlroom-${a.id}-`),
         30_000,
@@ -147,16 +203,22 @@ test(
     // load balancer to both instances.
     await ha.sendAlerts([...wave(0, WAVES.beforeInstanceKill), FREEZE_TRIGGER]);
 
-    // kill -9 A while the job is mid-way and the storm is being paged.
-    const atKill = await waitUntil(
-      async () => {
-        const job = await bulkJob(jobId);
-        return job.lanes_rated >= 500 && (await postedStormPages()) >= 1 ? job : null;
-      },
-      60_000,
-      'the job and the storm to be under way'
-    );
-    await ha.killInstance(a);
+    // kill -9 A while the job is mid-way (A's worker waiting, inside its batch's transaction, on the held
+    // chunk) and the storm is being paged; then let the chunk go, so A's cut-off transaction is what remains.
+    let atKill: Awaited<ReturnType<typeof bulkJob>>;
+    try {
+      atKill = await waitUntil(
+        async () => {
+          const job = await bulkJob(jobId);
+          return job.lanes_rated >= 500 && (await postedStormPages()) >= 1 ? job : null;
+        },
+        60_000,
+        'the job and the storm to be under way'
+      );
+      await ha.killInstance(a);
+    } finally {
+      await heldChunk!.release();
+    }
     const killedAt = Date.now();
     assert.ok(atKill.lanes_rated < LANES, `the job finished before A could be killed (${atKill.lanes_rated})`);
     figures.lanesRatedAtKill = atKill.lanes_rated;
