@@ -273,7 +273,12 @@ describe('health checks and automatic failover against local regions', () => {
   });
 });
 
-test('the default placeholder regions fail their checks and nothing fails over (npm start without FAILOVER_REGIONS)', async () => {
+test('the default placeholder regions fail their checks and nothing fails over (serve without FAILOVER_REGIONS, nothing listening on their ports)', async () => {
+  // A `controlroom start` running on this machine serves these ports (its demo regions): say so, not "healthy".
+  const answering = [];
+  for (const region of DEFAULT_REGIONS)
+    if ((await probeHealth(region.health_url, 500)).ok) answering.push(region.health_url);
+  assert.deepEqual(answering, [], "something answers on the default regions' ports: is `controlroom start` running?");
   const db = await createTestDatabase();
   const service = await startFailover({
     pool: db.pool,

@@ -70,9 +70,11 @@ function prepareFailover({
   const settings = failoverSettings(config, overrides);
   const log = logger.child({ component: 'failover' });
   if (config.FAILOVER_REGIONS === undefined || config.FAILOVER_REGIONS.trim() === '') {
+    // Not "the checks fail": under `controlroom start` the demo's stand-ins (db/demo/regions.ts) answer on
+    // these ports, and the regions read as healthy; the warning must be true in both cases.
     log.warn(
-      { regions: regions.map((r) => r.name) },
-      'FAILOVER_REGIONS is not set: placeholder regions whose health checks fail; automatic failover will not act'
+      { regions: regions.map((r) => `${r.name} ${r.base_url}`) },
+      "FAILOVER_REGIONS is not set: the default regions on 127.0.0.1 are used (the demo's stand-ins under `controlroom start`; elsewhere nothing answers there, their checks fail and automatic failover does not act)"
     );
   }
   const engine = new FailoverEngine(pool, settings, logger, probes);

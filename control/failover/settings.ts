@@ -23,8 +23,9 @@ export interface RegionSpec {
   queue_depth_url?: string | undefined;
 }
 
-/** Placeholders for `npm start` without FAILOVER_REGIONS: nothing listens there, so both regions fail
- * their checks, and automatic failover never acts (it needs the other region healthy). */
+/** The regions without FAILOVER_REGIONS. `controlroom start` serves them with the demo's stand-ins
+ * (db/demo/regions.ts); anywhere else nothing listens there, so both fail their checks and automatic
+ * failover never acts (it needs the other region healthy). */
 export const DEFAULT_REGIONS: readonly RegionSpec[] = [18481, 18482].map((port, i) => {
   const base = `http://127.0.0.1:${port}`;
   return {
