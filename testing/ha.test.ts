@@ -111,6 +111,8 @@ const bulkJobLocker = async () =>
   ).rows[0]?.locked_by ?? null;
 
 interface HeldChunk {
+  /** A worker's statement is waiting on the held chunk (Postgres says this session blocks it). */
+  waitedOn(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -123,7 +125,9 @@ interface HeldChunk {
  */
 async function holdJobAtChunk(jobId: string, chunk: number): Promise<HeldChunk> {
   const client = await ha.db.pool.connect();
+  let pid: number;
   try {
+    pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     await client.query('BEGIN');
     await client.query(
       `INSERT INTO controlroom.bulk_lane_results (job_id, chunk, active_model, lanes_rated, lanes_failed, results_text)
@@ -137,6 +141,13 @@ async function holdJobAtChunk(jobId: string, chunk: number): Promise<HeldChunk> 
   }
   let released = false;
   return {
+    async waitedOn() {
+      const { rows } = await ha.db.pool.query<{ blocked: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))) AS blocked`,
+        [pid]
+      );
+      return rows[0]!.blocked;
+    },
     async release() {
       if (released) return;
       released = true;
@@ -203,14 +214,14 @@ test(
     // load balancer to both instances.
     await ha.sendAlerts([...wave(0, WAVES.beforeInstanceKill), FREEZE_TRIGGER]);
 
-    // kill -9 A while the job is mid-way (A's worker waiting, inside its batch's transaction, on the held
-    // chunk) and the storm is being paged; then let the chunk go, so A's cut-off transaction is what remains.
+    // kill -9 A once its worker waits, inside its batch's transaction, on the held chunk (the job mid-way)
+    // and the storm is being paged; then let the chunk go, so A's cut-off transaction is what remains.
     let atKill: Awaited<ReturnType<typeof bulkJob>>;
     try {
       atKill = await waitUntil(
         async () => {
           const job = await bulkJob(jobId);
-          return job.lanes_rated >= 500 && (await postedStormPages()) >= 1 ? job : null;
+          return (await heldChunk!.waitedOn()) && (await postedStormPages()) >= 1 ? job : null;
         },
         60_000,
         'the job and the storm to be under way'
