@@ -232,8 +232,8 @@ async function runInThread(input: ThreadInput, port: NonNullable<typeof parentPo
         createPool(databaseUrl, { max: config.PG_POOL_MAX, ...poolTimeouts(config), applicationName: 'controlroom' })
       ),
       workerPool,
-      openPool: (applicationName, max) =>
-        track(createPool(databaseUrl, { max, ...poolTimeouts(config), applicationName })),
+      openPool: (applicationName, max, options) =>
+        track(createPool(databaseUrl, { max, ...poolTimeouts(config), applicationName, ...options })),
       config,
       logger,
       registry: new Registry(),

@@ -42,6 +42,13 @@ test('/healthz reports the database', async () => {
   assert.deepEqual(await res.json(), { status: 'ok', database: 'ok' });
 });
 
+test('the webhook inbox holds its own connection, opened at start-up before any webhook', async () => {
+  const { rows } = await db.pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'controlroom-inbox'`
+  );
+  assert.equal(Number(rows[0]!.n), 1, 'ALERT_INBOX_BATCHES (1) connections');
+});
+
 test('unknown routes answer 404 with a JSON message', async () => {
   const res = await fetch(`${base}/api/nope`);
   assert.equal(res.status, 404);

@@ -85,8 +85,8 @@ export async function startServices(databaseUrl: string, config: Config, logger:
     const workerPool = createWorkerPool(databaseUrl, config);
     // Features that must never wait behind others (failover's lease renewals) get a pool of their own.
     const pools = [pool, workerPool];
-    const openPool = (applicationName: string, max: number) => {
-      const dedicated = createPool(databaseUrl, { max, ...poolTimeouts(config), applicationName });
+    const openPool: FeatureDeps<Config>['openPool'] = (applicationName, max, options) => {
+      const dedicated = createPool(databaseUrl, { max, ...poolTimeouts(config), applicationName, ...options });
       pools.push(dedicated);
       return dedicated;
     };

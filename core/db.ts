@@ -15,6 +15,11 @@ export interface PoolOptions {
   queryTimeoutMs?: number;
   /** Client-side limit on getting a connection: a free pool slot, TCP, TLS and authentication (PG_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
+  /**
+   * Keep idle connections open instead of closing them after 10 s idle (pg-pool's default): for a pool
+   * whose first statement after a quiet spell must not pay for a new session (see openPool's keepConnections).
+   */
+  keepConnections?: boolean;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -38,6 +43,8 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
     idle_in_transaction_session_timeout: options.statementTimeoutMs * 3,
     application_name: options.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // 0: never closed for being idle (a broken one is still discarded, and replaced at the next checkout).
+    ...(options.keepConnections ? { idleTimeoutMillis: 0 } : {}),
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);

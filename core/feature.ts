@@ -44,10 +44,12 @@ export interface FeatureDeps<Config> {
   /** Serves queue tasks: the job queue's own pool, so jobs never starve HTTP handlers or the exporter. */
   workerPool: Pool;
   /**
-   * A dedicated small pool for work that must never wait behind others (failover's lease renewals);
-   * closed by the wiring after every feature stopped.
+   * A dedicated small pool for work that must never wait behind others (failover's lease renewals, the
+   * webhook inbox); closed by the wiring after every feature stopped. `keepConnections`: its idle
+   * connections stay open (a new Postgres session costs 20-70 ms here, and its first statement several
+   * times a warm one's).
    */
-  openPool(applicationName: string, max: number): Pool;
+  openPool(applicationName: string, max: number, options?: { keepConnections?: boolean }): Pool;
   config: Config;
   logger: Logger;
   /** The registry /metrics serves: a feature registers its own counters here. */

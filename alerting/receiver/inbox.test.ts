@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { createPool } from '../../core/db.ts';
+import { queueNameFor } from '../../core/jobs.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { amPayload, type TestAlert } from '../../testing/receiver-harness.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
@@ -127,5 +129,66 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     );
     assert.ok(results[0]!.notificationId < results[1]!.notificationId);
     assert.ok(results[1]!.notificationId < results[2]!.notificationId);
+  });
+});
+
+describe('the inbox warms its connections at start-up (NotificationInbox.warm)', () => {
+  test('each connection has the statement prepared, nothing of the warm-up is left, and storing goes on as usual', async () => {
+    const pool = createPool(db.url, {
+      max: 2,
+      statementTimeoutMs: 30_000,
+      applicationName: 'controlroom-inbox-test',
+      keepConnections: true,
+    });
+    try {
+      const inbox = new NotificationInbox(pool, 2);
+      await inbox.warm();
+      assert.equal(pool.totalCount, 2, 'both connections opened');
+      assert.equal(pool.idleCount, 2, 'and given back');
+      // Both checked out at once, so each connection is looked at (prepared statements are per session).
+      const clients = [await pool.connect(), await pool.connect()];
+      try {
+        for (const client of clients) {
+          const { rows } = await client.query<{ name: string }>(`SELECT name FROM pg_prepared_statements`);
+          assert.deepEqual(
+            rows.map((r) => r.name),
+            ['controlroom.store_and_queue_notifications'],
+            'the inbox statement is prepared on the connection'
+          );
+        }
+      } finally {
+        for (const client of clients) client.release();
+      }
+      assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 0, 'no notification');
+      assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events`), 0, 'no state change');
+      assert.equal(await count(`SELECT count(*) AS n FROM graphile_worker._private_jobs`), 0, 'no job');
+      assert.equal(
+        await count(
+          `SELECT count(*) AS n FROM graphile_worker._private_job_queues WHERE queue_name = '${queueNameFor(ALERT_GROUP_TASK, 'alertmanager::controlroom-warm-up')}'`
+        ),
+        0,
+        'no job queue'
+      );
+
+      const stored = await inbox.store('alertmanager', notification('{}:{alertname="AfterWarmUp"}', alerts(['a'])));
+      assert.equal(stored.newEvents, 1);
+      assert.equal(await count(`SELECT count(*) AS n FROM graphile_worker._private_jobs`), 1, 'its group queued');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test('a warm-up that cannot connect rejects with the reason (start-up logs it and goes on, cold)', async () => {
+    const refused = createPool(db.url.replace(/:\d+\//, ':1/'), {
+      max: 1,
+      statementTimeoutMs: 30_000,
+      applicationName: 'controlroom-inbox-test',
+      connectTimeoutMs: 2_000,
+    });
+    try {
+      await assert.rejects(new NotificationInbox(refused, 1).warm(), /ECONNREFUSED/);
+    } finally {
+      await refused.end();
+    }
   });
 });

@@ -52,15 +52,27 @@ const serverTiming = (phases: Record<string, number>) =>
     .map(([name, ms]) => `${name};dur=${ms.toFixed(2)}`)
     .join(', ');
 
-/** /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts). */
-export function receiverRouter(
+/**
+ * The webhooks' inbox, on `pool`: the alerting feature gives it a pool of its own that keeps its
+ * connections (ALERT_INBOX_BATCHES of them), warmed at start-up (NotificationInbox.warm).
+ */
+export const receiverInbox = (
   pool: Pool,
-  config: ReceiverConfig,
-  registry: Registry,
+  config: Pick<ReceiverConfig, 'ALERT_INBOX_BATCHES'>,
   logger?: Logger,
   /** Told of the inbox's backlogs, so the alert-group jobs of this process step aside (core/ingest-priority.ts). */
   priority?: IngestPriority
-): Router {
+) =>
+  new NotificationInbox(
+    pool,
+    config.ALERT_INBOX_BATCHES,
+    (error, size) =>
+      logger?.warn({ err: error, size }, 'a batch of alert notifications failed: storing each on its own'),
+    priority
+  );
+
+/** /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts), stored by `inbox`. */
+export function receiverRouter(inbox: NotificationInbox, config: ReceiverConfig, registry: Registry): Router {
   const router = express.Router();
   const received = new Counter({
     name: 'controlroom_alert_notifications_total',
@@ -68,13 +80,6 @@ export function receiverRouter(
     labelNames: ['source', 'outcome'],
     registers: [registry],
   });
-  const inbox = new NotificationInbox(
-    pool,
-    config.ALERT_INBOX_BATCHES,
-    (error, size) =>
-      logger?.warn({ err: error, size }, 'a batch of alert notifications failed: storing each on its own'),
-    priority
-  );
   const credentials: Record<AlertSource, WebhookCredentials> = {
     alertmanager: { bearerToken: config.ALERTMANAGER_WEBHOOK_TOKEN, basicAuth: config.ALERTMANAGER_WEBHOOK_BASIC_AUTH },
     grafana: { bearerToken: config.GRAFANA_WEBHOOK_TOKEN, basicAuth: config.GRAFANA_WEBHOOK_BASIC_AUTH },
