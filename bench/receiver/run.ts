@@ -7,7 +7,8 @@ import { PAGE_REFRESH_TASK, STORM_REFRESH_TASK } from '../../alerting/slack/page
 import { projectRoot, sharedConfigShape } from '../../core/config.ts';
 import { FakeSlack } from '../../testing/fake-slack.ts';
 import { createTestDatabase, startTestCluster } from '../../testing/postgres.ts';
-import { NotificationInbox, storeNotification } from '../../alerting/receiver/inbox.ts';
+import { NotificationInbox, storeNotification, storeNotifications } from '../../alerting/receiver/inbox.ts';
+import { createPool } from '../../core/db.ts';
 import { alertmanagerPayload } from '../../alerting/receiver/payloads.ts';
 import { fmtMs, percentile } from '../stats.ts';
 import { startFloorServer } from './floor.ts';
@@ -63,6 +64,8 @@ const DEPLOYED_QUEUE_THREAD = sharedConfigShape.JOB_QUEUE_THREAD.parse(undefined
 const shapeName = (queueThread: boolean) =>
   queueThread ? 'job queue on its own thread' : 'job queue on the HTTP event loop';
 const TARGET_ACK_P99_MS = 30;
+/** Fresh connections per side in the first-batch comparison. */
+const FIRST_BATCH_TRIES = 5;
 const TARGET_NOTIFICATIONS_PER_S = 1_000;
 const PHASES = ['read', 'parse', 'wait', 'store', 'respond'] as const;
 /** Ours normally acts on the whole storm in well under 10 s at 100 ms spacing. */
@@ -158,7 +161,7 @@ async function runOurs(queueThread: boolean) {
     IN_FLIGHT,
     AM_TOKEN,
     {
-      onStart: () => {
+      onReady: () => {
         loopDelay.enable();
         loopBefore = performance.eventLoopUtilization();
         processCpuBefore = process.cpuUsage();
@@ -329,6 +332,37 @@ try {
   const storeAlone = await storePath('one transaction each');
   const storeBatched = await storePath('group commit');
 
+  // --- a storm's first batch after a quiet spell, same run: a new session vs the inbox's kept, warm one --
+  // A pool closes a connection idle for 10 s (pg-pool's default), so without the inbox's own kept and
+  // warmed connections (NotificationInbox.warm) the first batch of an incident opens a session and runs
+  // its first statement cold. Each try: a fresh pool of one connection, then one batch of 10 notifications.
+  const firstBatch = async (warmed: boolean) => {
+    const db = await createTestDatabase({ poolMax: 1 });
+    const payloads = storm.deliveries.map((d) => ({
+      source: 'alertmanager' as const,
+      payload: alertmanagerPayload.parse(d.body),
+    }));
+    const ms: number[] = [];
+    try {
+      for (let i = 0; i < FIRST_BATCH_TRIES; i++) {
+        const pool = createPool(db.url, { max: 1, statementTimeoutMs: 30_000, applicationName: 'bench-first-batch' });
+        try {
+          if (warmed) await new NotificationInbox(pool, 1).warm();
+          const t = performance.now();
+          await storeNotifications(pool, payloads.slice(i * 10, i * 10 + 10));
+          ms.push(performance.now() - t);
+        } finally {
+          await pool.end();
+        }
+      }
+    } finally {
+      await db.drop();
+    }
+    return { p50_ms: percentile(ms, 50), max_ms: Math.max(...ms) };
+  };
+  const firstBatchCold = await firstBatch(false);
+  const firstBatchWarm = await firstBatch(true);
+
   // --- the machine's floor: the same storm, answered at once by a bare node:http server -----------------
   const floorServer = await startFloorServer();
   const floorResults = await deliverStormFromThread(floorServer.url, storm.deliveries, IN_FLIGHT, AM_TOKEN);
@@ -393,6 +427,11 @@ try {
         unloaded.map((r) => r.ms),
         99
       ),
+      // Every POST, in the order sent (ms from the storm's first POST): to see whether the slowest answers
+      // come together (one pause) or apart.
+      posts: [...ours]
+        .sort((a, b) => a.sentAt - b.sentAt)
+        .map((r) => ({ sent_ms: r.sentAt - deployed.started, ms: r.ms, phases: r.serverTiming })),
     },
     job_queue_thread: DEPLOYED_QUEUE_THREAD,
     other_shape: other
@@ -408,6 +447,7 @@ try {
         }
       : null,
     store_path: { one_transaction_each: storeAlone, group_commit: storeBatched },
+    first_batch_after_quiet: { new_session: firstBatchCold, kept_warm_session: firstBatchWarm },
     machine_floor: floor,
     naive: {
       ...summary(baseline),
@@ -454,6 +494,12 @@ try {
     `store path alone (no HTTP, no worker), ${IN_FLIGHT} in flight: one transaction per notification p50 ${fmtMs(storeAlone.p50_ms)}, ` +
       `p99 ${fmtMs(storeAlone.p99_ms)}, ${storeAlone.per_s.toFixed(0)}/s; group commit p50 ${fmtMs(storeBatched.p50_ms)}, ` +
       `p99 ${fmtMs(storeBatched.p99_ms)}, ${storeBatched.per_s.toFixed(0)}/s (${(storeBatched.per_s / storeAlone.per_s).toFixed(1)}x)`
+  );
+  log(
+    `a storm's first batch (10 notifications) after a quiet spell, ${FIRST_BATCH_TRIES} tries: on a new session ` +
+      `(connect, first statement) p50 ${fmtMs(firstBatchCold.p50_ms)}, max ${fmtMs(firstBatchCold.max_ms)}; on the inbox's ` +
+      `kept, warmed session p50 ${fmtMs(firstBatchWarm.p50_ms)}, max ${fmtMs(firstBatchWarm.max_ms)} ` +
+      `(${(firstBatchCold.p50_ms / firstBatchWarm.p50_ms).toFixed(1)}x)`
   );
   log(
     `machine floor (same storm and sender, a bare node:http server answering at once, no work): ack p50 ` +
