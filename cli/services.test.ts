@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { loadConfig } from './config.ts';
 import { createLogger } from '../core/logger.ts';
@@ -47,6 +48,29 @@ test('the webhook inbox holds its own connection, opened at start-up before any 
     `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'controlroom-inbox'`
   );
   assert.equal(Number(rows[0]!.n), 1, 'ALERT_INBOX_BATCHES (1) connections');
+});
+
+test("an idle keep-alive connection outlives Node's 5 s default: the client closes it first (HTTP_KEEP_ALIVE_SECONDS)", async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () =>
+    new Promise<{ port: number; keepAlive: string | undefined }>((resolve, reject) => {
+      const req = http.get(`${base}/healthz`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ port: req.socket!.localPort!, keepAlive: res.headers['keep-alive'] as string | undefined })
+        );
+      });
+      req.on('error', reject);
+    });
+  try {
+    const first = await get();
+    assert.equal(first.keepAlive, 'timeout=310');
+    await new Promise((r) => setTimeout(r, 6_000));
+    const second = await get();
+    assert.equal(second.port, first.port, 'the same connection was used again after 6 s idle');
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('unknown routes answer 404 with a JSON message', async () => {

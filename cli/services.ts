@@ -143,6 +143,8 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       // Express 5 calls the listen callback with the error too (EADDRINUSE): that is a failed start.
       const s = app.listen(config.PORT, config.HOST, (error?: Error) => (error ? reject(error) : resolve(s)));
     });
+    // Idle keep-alive connections outlive the callers' own idle timeouts (HTTP_KEEP_ALIVE_SECONDS).
+    server.keepAliveTimeout = config.HTTP_KEEP_ALIVE_SECONDS * 1000;
     // First to stop: no new request is accepted; those in flight are answered (idle keep-alive
     // connections are closed) before the workers and pools they use go.
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));

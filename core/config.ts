@@ -34,6 +34,15 @@ export const basicAuth = z.string().regex(/^[^:]+:.{8,}$/, 'user:password with a
 export const sharedConfigShape = {
   PORT: z.coerce.number().int().min(0).max(65535).default(8471),
   HOST: z.string().default('0.0.0.0'),
+  /**
+   * How long the HTTP server keeps an idle keep-alive connection. Above the idle timeout of the Go clients
+   * that call it (Alertmanager's webhooks and Prometheus's scrapes through prometheus/common: 5 min;
+   * Grafana's proxy: 90 s), so the client always closes an idle connection first. Node's default (5 s)
+   * closed them under a client about to reuse them: a POST racing that close fails (Go does not retry a
+   * POST on a connection the server closed) and Alertmanager sends the notification again after its
+   * backoff; and a storm after a quiet spell opened every connection again.
+   */
+  HTTP_KEEP_ALIVE_SECONDS: z.coerce.number().int().min(1).max(3600).default(310),
   DATABASE_URL: z.string().url().optional(),
   CONTROLROOM_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54871),
