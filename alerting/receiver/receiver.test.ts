@@ -368,7 +368,10 @@ describe('overage tasks', () => {
     await h.post('/webhooks/alertmanager', usage('UsageAbove90Percent', '2026-11-22T08:00:00Z'));
     const tasks = await waitUntil(async () => {
       const r = await h.db.pool.query(
-        `SELECT payload FROM agent_tasks WHERE fn_name = 'notify_ops' AND company_id = $1 ORDER BY id`,
+        // By threshold, not id: the 80% and 90% alerts are two groups, whose jobs run independently
+        // (either may create its task first).
+        `SELECT payload FROM agent_tasks WHERE fn_name = 'notify_ops' AND company_id = $1
+          ORDER BY (payload->>'threshold')::int, id`,
         [companyId]
       );
       const pending = await count(
