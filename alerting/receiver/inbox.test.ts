@@ -5,7 +5,7 @@ import { queueNameFor } from '../../core/jobs.ts';
 import { createTestDatabase, type TestDatabase } from '../../testing/postgres.ts';
 import { amPayload, type TestAlert } from '../../testing/receiver-harness.ts';
 import { ALERT_GROUP_TASK } from '../tasks.ts';
-import { NotificationInbox, storeNotifications, type InboxResult } from './inbox.ts';
+import { NotificationInbox, storeNotifications, WARM_UP_GROUP_PREFIX, type InboxResult } from './inbox.ts';
 import { alertmanagerPayload, type NotificationPayload } from './payloads.ts';
 
 let db: TestDatabase;
@@ -149,12 +149,16 @@ describe('the inbox warms its connections at start-up (NotificationInbox.warm)',
       const clients = [await pool.connect(), await pool.connect()];
       try {
         for (const client of clients) {
-          const { rows } = await client.query<{ name: string }>(`SELECT name FROM pg_prepared_statements`);
+          const { rows } = await client.query<{ name: string; runs: number }>(
+            `SELECT name, (generic_plans + custom_plans)::int AS runs FROM pg_prepared_statements`
+          );
           assert.deepEqual(
             rows.map((r) => r.name),
             ['controlroom.store_and_queue_notifications'],
             'the inbox statement is prepared on the connection'
           );
+          // Past the five executions Postgres plans afresh (custom plans) before it may cache a generic one.
+          assert.equal(rows[0]!.runs, 6, 'and has run six times');
         }
       } finally {
         for (const client of clients) client.release();
@@ -164,7 +168,10 @@ describe('the inbox warms its connections at start-up (NotificationInbox.warm)',
       assert.equal(await count(`SELECT count(*) AS n FROM graphile_worker._private_jobs`), 0, 'no job');
       assert.equal(
         await count(
-          `SELECT count(*) AS n FROM graphile_worker._private_job_queues WHERE queue_name = '${queueNameFor(ALERT_GROUP_TASK, 'alertmanager::controlroom-warm-up')}'`
+          `SELECT count(*) AS n FROM graphile_worker._private_job_queues WHERE queue_name = ANY(ARRAY[${Array.from(
+            { length: 20 },
+            (_, i) => `'${queueNameFor(ALERT_GROUP_TASK, `alertmanager:${WARM_UP_GROUP_PREFIX}:${i}`)}'`
+          ).join(',')}])`
         ),
         0,
         'no job queue'
