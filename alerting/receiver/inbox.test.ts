@@ -22,6 +22,14 @@ const notification = (groupKey: string, alerts: TestAlert[]): NotificationPayloa
   alertmanagerPayload.parse(amPayload(groupKey, alerts));
 const alerts = (names: string[]) => names.map((name) => ({ alertname: 'Batch', fingerprint: name }));
 const count = async (sql: string) => Number((await db.pool.query<{ n: string }>(sql)).rows[0]!.n);
+/**
+ * Two turns of the event loop: the inbox starts a batch two turns after a notification reaches an idle
+ * inbox (NotificationInbox.scheduleStart), and setImmediate callbacks run in the order they were queued, so
+ * after this the batch holding what was stored before has started.
+ */
+const twoTurns = async () => {
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
 
 describe('the inbox batches concurrent notifications (group commit)', () => {
   // ALERT_INBOX_BATCHES: one batch at a time (the default), or two overlapping transactions that store
@@ -29,14 +37,19 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
   for (const batches of [1, 2])
     test(`each state change is new exactly once across a batch, every notification is stored, each group queued once (${batches} batch${batches > 1 ? 'es' : ''} at once)`, async () => {
       const inbox = new NotificationInbox(db.pool, batches);
-      // 40 notifications at once: 8 groups, each delivered 5 times with growing (overlapping) alert sets,
-      // so one batch holds the same state change several times, in an order that is not the key's.
+      // 40 notifications: 8 groups, each delivered 5 times with growing (overlapping) alert sets, so one
+      // batch holds the same state change several times, in an order that is not the key's. In two waves:
+      // the second arrives once the first's batch has started, so it waits for it (1 batch at once) or is
+      // stored beside it (2), and both waves store and queue the same groups.
       const deliveries = Array.from({ length: 40 }, (_, i) => {
         const group = `{}:{alertname="Batch",group="${i % 8}"}`;
         const size = 1 + Math.floor(i / 8); // 1..5 alerts
         return notification(group, alerts(['e', 'd', 'c', 'b', 'a'].slice(5 - size)));
       });
-      const results: InboxResult[] = await Promise.all(deliveries.map((p) => inbox.store('alertmanager', p)));
+      const firstWave = deliveries.slice(0, 20).map((p) => inbox.store('alertmanager', p));
+      await twoTurns();
+      const secondWave = deliveries.slice(20).map((p) => inbox.store('alertmanager', p));
+      const results: InboxResult[] = await Promise.all([...firstWave, ...secondWave]);
 
       assert.equal(
         results.reduce((n, r) => n + r.newEvents, 0),
@@ -54,9 +67,9 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
       );
       const perNotification = new Map(rows.map((r) => [Number(r.notification_id), Number(r.n)]));
       for (const r of results) assert.equal(perNotification.get(r.notificationId) ?? 0, r.newEvents);
-      // Stored in fewer transactions than notifications: the first (or first two) alone, the rest batched behind.
+      // One transaction per wave: the notifications that arrived together share a batch.
       const transactions = await count(`SELECT count(DISTINCT xmin::text) AS n FROM controlroom.alert_notifications`);
-      assert.ok(transactions < 40 && transactions >= batches + 1, `${transactions} transactions for 40 notifications`);
+      assert.equal(transactions, 2, `${transactions} transactions for 40 notifications in two waves`);
       // One pending alert_group job per group, in the group's own queue.
       const { rows: jobs } = await db.pool.query<{ group_key: string }>(
         `SELECT j.payload->>'groupKey' AS group_key FROM graphile_worker._private_jobs j
@@ -75,7 +88,8 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     // would be: it must not take the rest of its batch down with it.
     const valid = notification('{}:{alertname="Batch",group="bad"}', alerts(['bad']));
     const bad = { ...valid, alerts: valid.alerts.map((a) => ({ ...a, startsAt: '2026-02-30T00:00:00Z' })) };
-    const first = inbox.store('alertmanager', good(0)); // alone: the others queue behind it
+    const first = inbox.store('alertmanager', good(0));
+    await twoTurns(); // its batch started alone: the others queue behind it
     const batch = [good(1), bad, good(2), good(3)].map((p) =>
       inbox.store('alertmanager', p).then(
         (r) => ({ ok: true as const, r }),
@@ -92,6 +106,48 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     assert.deepEqual(failures, [4], 'the batch of four failed once, then each went alone');
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_notifications`), 4);
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events WHERE fingerprint = 'bad'`), 0);
+  });
+
+  test('notifications arriving together share one batch; the next starts before the first is answered', async () => {
+    const pool = createPool(db.url, { max: 1, statementTimeoutMs: 30_000, applicationName: 'controlroom-inbox-test' });
+    // What happens, in order: each statement's connection checkout (pool.connect is called synchronously
+    // when a batch starts) and each answer the webhook would write.
+    const events: string[] = [];
+    const connect = pool.connect.bind(pool);
+    pool.connect = (() => {
+      events.push('batch started');
+      return connect();
+    }) as typeof pool.connect;
+    try {
+      const inbox = new NotificationInbox(pool, 1);
+      const note = (i: number) => notification(`{}:{alertname="Batch",group="together${i}"}`, alerts([`t${i}`]));
+      // Five in one turn, as the requests of a storm's first POSTs are read: one batch, not the first alone.
+      const together = [0, 1, 2, 3, 4].map((i) =>
+        inbox.store('alertmanager', note(i)).then((r) => (events.push(`answered ${i}`), r))
+      );
+      await twoTurns();
+      // Arrives while that batch is stored: waits for it, and goes to Postgres before its answers are written.
+      const later = inbox.store('alertmanager', note(5)).then((r) => (events.push('answered 5'), r));
+      const results = await Promise.all([...together, later]);
+      assert.deepEqual(events, [
+        'batch started',
+        'batch started',
+        'answered 0',
+        'answered 1',
+        'answered 2',
+        'answered 3',
+        'answered 4',
+        'answered 5',
+      ]);
+      assert.equal(new Set(results.slice(0, 5).map((r) => r.timings.store)).size, 1, 'the five in one statement');
+      assert.equal(
+        await count(`SELECT count(DISTINCT xmin::text) AS n FROM controlroom.alert_notifications`),
+        2,
+        'two transactions'
+      );
+    } finally {
+      await pool.end();
+    }
   });
 
   test('a date that does not exist is refused by validation, naming the field', () => {
