@@ -332,7 +332,8 @@ export class NotificationInbox {
    * batch in flight starts the next when it is done). A storm after a quiet spell opens with Alertmanager's
    * concurrent POSTs on new connections, whose requests the server reads over a few turns. Started at once,
    * the first notification was stored alone and the rest waited for its commit: in bench/receiver that
-   * opening made the storm's p99. Two turns later, the first batch held 7 to 20 of the opening's 20.
+   * opening made the storm's p99. Two turns later, the first batch held 2 to 20 of the opening's 20
+   * (most often 7 to 13).
    */
   private scheduleStart(): void {
     if (this.startScheduled || this.batchesInFlight >= this.maxConcurrentBatches) return;
