@@ -108,6 +108,25 @@ describe('the inbox batches concurrent notifications (group commit)', () => {
     assert.equal(await count(`SELECT count(*) AS n FROM controlroom.alert_events WHERE fingerprint = 'bad'`), 0);
   });
 
+  test('a batch whose failure observer throws still answers each webhook, and the inbox goes on', async () => {
+    const inbox = new NotificationInbox(db.pool, 1, () => {
+      throw new Error('the log line failed');
+    });
+    const good = notification('{}:{alertname="Batch",group="observer-ok"}', alerts(['ok']));
+    const valid = notification('{}:{alertname="Batch",group="observer-bad"}', alerts(['bad']));
+    const bad = { ...valid, alerts: valid.alerts.map((a) => ({ ...a, startsAt: '2026-02-30T00:00:00Z' })) };
+    const settled = await Promise.allSettled([inbox.store('alertmanager', good), inbox.store('alertmanager', bad)]);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'rejected']
+    );
+    const after = await inbox.store(
+      'alertmanager',
+      notification('{}:{alertname="Batch",group="observer-after"}', alerts(['a']))
+    );
+    assert.equal(after.newEvents, 1, 'the next batch is stored');
+  });
+
   test('notifications arriving together share one batch; the next starts before the first is answered', async () => {
     const pool = createPool(db.url, { max: 1, statementTimeoutMs: 30_000, applicationName: 'controlroom-inbox-test' });
     // What happens, in order: each statement's connection checkout (pool.connect is called synchronously

@@ -379,8 +379,11 @@ export class NotificationInbox {
     try {
       results = await storeNotifications(this.pool, batch);
     } catch (error) {
-      await this.storeOneByOne(batch, error, settle);
-      this.batchDone();
+      try {
+        await this.storeOneByOne(batch, error, settle);
+      } finally {
+        this.batchDone();
+      }
       return;
     }
     // The next batch goes to Postgres before this one's webhooks are answered, so Postgres stores it while
@@ -400,7 +403,11 @@ export class NotificationInbox {
     error: unknown,
     settle: (entry: Waiting, result: InboxResult) => void
   ): Promise<void> {
-    this.onBatchFailed?.(error, batch.length);
+    try {
+      this.onBatchFailed?.(error, batch.length);
+    } catch {
+      // A failing observer (the log line) must not leave the batch's webhooks unanswered.
+    }
     if (batch.length === 1) {
       batch[0]!.reject(error);
       return;
