@@ -17,6 +17,7 @@ import os from 'node:os';
 import { processTreeCpuMs, threadCpuMs } from './cpu.ts';
 import { deliverStormFromThread, sendStormFromThread } from './sender.ts';
 import { buildStorm, type DeliveryResult } from './storm.ts';
+import { gcImpact, recordGcPauses } from './gc.ts';
 
 /** The jobs that page: the run has settled when none of them is queued (other tasks, like the release freeze's timer, recur). */
 const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
@@ -52,7 +53,9 @@ const PAGING_TASKS = [ALERT_GROUP_TASK, STORM_REFRESH_TASK, PAGE_REFRESH_TASK];
  * Targets (issue 20): ack p99 <= 30 ms with 20 in flight, and >= 1,000 notifications/s stored and queued
  * (all POSTs answered). The breakdown comes from the receiver's Server-Timing header: read and parse the
  * body, wait (for the batch it joins, and a connection), store (the batch's one statement: the inserts, the
- * jobs and the commit); respond is the rest of the caller's wait (HTTP, the event loop).
+ * jobs and the commit); respond is the rest of the caller's wait (HTTP, the event loop). Then the
+ * receiver's garbage-collection pauses during the storm, and how the POSTs in flight across one fared
+ * against the rest (bench/receiver/gc.ts): on this machine the storm's slowest answers were mostly those.
  */
 const INTERVAL_MS = Number(process.env.BENCH_SLACK_INTERVAL_MS ?? '100');
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? '20');
@@ -72,6 +75,13 @@ const PHASES = ['read', 'parse', 'wait', 'store', 'respond'] as const;
 const ACTED_ON_TIMEOUT_MS = Math.max(45_000, INTERVAL_MS * 450);
 const CHANNELS = { P1: '#p1-bench-pages', P2: '#p2-bench-alerts', P3: '#p3-bench-tickets' };
 const log = (msg: string) => console.log(msg);
+/**
+ * The young-generation bound this process runs with: the receiver's GC pauses follow it, and the service is
+ * launched with one (cli/launch-flags.test.ts), so the benchmark says whether it measured the same.
+ */
+const semiSpaceFlag = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+  .filter((arg) => arg.startsWith('--max-semi-space-size='))
+  .at(-1);
 
 /** Per phase: p50, p99 and the mean share of the caller's wait. */
 const breakdown = (results: DeliveryResult[]) => {
@@ -138,7 +148,10 @@ async function runOurs(queueThread: boolean) {
   log(
     `bench/receiver: ${storm.totalAlerts} alerts in ${storm.groups.length} groups, ${storm.deliveries.length} notifications ` +
       `(${delivered} alerts delivered), ${IN_FLIGHT} in flight, Slack spacing ${INTERVAL_MS} ms per channel, ` +
-      `${shapeName(queueThread)}${queueThread === DEPLOYED_QUEUE_THREAD ? ' (as deployed)' : ''}`
+      `${shapeName(queueThread)}${queueThread === DEPLOYED_QUEUE_THREAD ? ' (as deployed)' : ''}, young generation ` +
+      (semiSpaceFlag
+        ? `${semiSpaceFlag} (as launched)`
+        : "at V8's default (not as launched: run npm run bench:receiver)")
   );
 
   // How busy the HTTP process's event loop was while the storm came in (the fake Slack, which answers the
@@ -155,6 +168,8 @@ async function runOurs(queueThread: boolean) {
   let mainThreadCpuBefore = 0;
   let mainThreadCpuMs = Number.NaN;
   let postgresCpuMs = Number.NaN;
+  // The receiver's garbage-collection pauses during the storm (this thread's heap: bench/receiver/gc.ts).
+  const gcRecorder = recordGcPauses();
   const { results: ours, senderCpuMs } = await sendStormFromThread(
     `${h.base}/webhooks/alertmanager`,
     storm.deliveries,
@@ -167,15 +182,18 @@ async function runOurs(queueThread: boolean) {
         processCpuBefore = process.cpuUsage();
         mainThreadCpuBefore = threadCpuMs();
         postgresCpuBefore = processTreeCpuMs(cluster.handle.pid);
+        gcRecorder.start();
       },
       onDone: () => {
         processCpu = process.cpuUsage(processCpuBefore);
         // These callbacks run on the event loop's thread: its own CPU time.
         mainThreadCpuMs = threadCpuMs() - mainThreadCpuBefore;
         postgresCpuMs = processTreeCpuMs(cluster.handle.pid) - postgresCpuBefore;
+        gcRecorder.stop();
       },
     }
   );
+  const gcPauses = await gcRecorder.pauses();
   const cpuPerNotification = {
     receiver_ms: ((processCpu.user + processCpu.system) / 1000 - senderCpuMs) / storm.deliveries.length,
     // Of which the event loop's thread; the rest is V8's own threads (garbage collection, compilation) and libuv's.
@@ -259,6 +277,7 @@ async function runOurs(queueThread: boolean) {
     ours,
     httpLoop,
     cpuPerNotification,
+    gc: gcImpact(ours, gcPauses),
     started,
     allAnsweredMs,
     actedOn,
@@ -289,6 +308,7 @@ try {
     ours,
     httpLoop,
     cpuPerNotification,
+    gc,
     allAnsweredMs,
     actedOn,
     actedOnMs,
@@ -402,6 +422,8 @@ try {
     },
     in_flight: IN_FLIGHT,
     slack_interval_ms: INTERVAL_MS,
+    node: process.version,
+    young_generation_flag: semiSpaceFlag ?? null,
     targets: { ack_p99_ms: TARGET_ACK_P99_MS, notifications_per_s: TARGET_NOTIFICATIONS_PER_S },
     // The process's first storms, not counted (see BENCH_WARMUP).
     warmups: warmups.map((w) => ({
@@ -415,6 +437,8 @@ try {
       all_answered_ms: allAnsweredMs,
       http_event_loop: httpLoop,
       cpu_per_notification: cpuPerNotification,
+      // The receiver's GC pauses during the storm and the POSTs in flight across one (bench/receiver/gc.ts).
+      gc,
       all_acted_on_ms: actedOnMs,
       not_acted_on: unprocessed,
       last_slack_call_ms: lastSlackMs,
@@ -441,6 +465,7 @@ try {
           breakdown: breakdown(other.ours),
           all_answered_ms: other.allAnsweredMs,
           http_event_loop: other.httpLoop,
+          gc: other.gc,
           all_acted_on_ms: other.actedOnMs,
           not_acted_on: other.unprocessed,
           slack_calls: other.oursSlackCalls,
@@ -519,6 +544,13 @@ try {
       `ack p50 ${fmtMs(percentile(opening, 50))}, max ${fmtMs(Math.max(...opening))}; the ${afterOpening.length} after it ` +
       `p99 ${fmtMs(percentile(afterOpening, 99))}, ${((afterOpening.filter((ms) => ms <= TARGET_ACK_P99_MS).length / afterOpening.length) * 100).toFixed(1)}% ` +
       `within ${TARGET_ACK_P99_MS} ms (the target is the whole storm's p99)`
+  );
+  log(
+    `garbage collection on the receiver's event loop during the storm: ${gc.pauses} pauses (${gc.minor_pauses} of the ` +
+      `young generation), longest ${fmtMs(gc.max_pause_ms)}, ${fmtMs(gc.total_pause_ms)} in all; the ${gc.posts_across_a_pause} ` +
+      `POSTs in flight across one: ack p50 ${fmtMs(gc.across_ack_p50_ms)}, p99 ${fmtMs(gc.across_ack_p99_ms)}; the ` +
+      `${ours.length - gc.posts_across_a_pause} others: p50 ${fmtMs(gc.others_ack_p50_ms)}, p99 ${fmtMs(gc.others_ack_p99_ms)}; ` +
+      `of the ${gc.slowest_1pct} slowest (at or above the p99), ${gc.slowest_1pct_across_a_pause} were in flight across a pause`
   );
   const loopLine = (l: typeof httpLoop) =>
     `busy ${(l.utilisation * 100).toFixed(0)}% of the storm, timer delay p50 ${fmtMs(l.delay_p50_ms)}, p99 ${fmtMs(l.delay_p99_ms)}`;
