@@ -1,7 +1,9 @@
+import http from 'node:http';
 import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { installAccessControl, trustGrafanaHop, type AccessControl } from '../core/access.ts';
 import type { Pool } from '../core/db.ts';
+import { withDirectRoutes, type DirectRoute } from '../core/direct-routes.ts';
 import { errorHandler, notFound } from '../core/http.ts';
 import { sendMetrics } from '../exporter/exposition.ts';
 import type { Logger } from '../core/logger.ts';
@@ -21,6 +23,9 @@ export interface AppParts {
   /** CONTROLROOM_TRUSTED_BALANCER: the balancer Grafana calls through (HA), or empty. */
   trustedBalancer?: string;
 }
+
+/** Where the features' webhook routers (and their direct webhooks) are mounted. */
+const WEBHOOKS_PATH = '/webhooks';
 
 /** The one HTTP surface of Control Room: /metrics, /healthz, /api/* and /webhooks/*. */
 export function buildApp({
@@ -64,9 +69,18 @@ export function buildApp({
   for (const router of apiRouters) api.use(router);
   app.use('/api', api);
   app.use('/api', notFound);
-  for (const router of webhooks) app.use('/webhooks', router);
-  app.use('/webhooks', notFound);
+  for (const router of webhooks) app.use(WEBHOOKS_PATH, router);
+  app.use(WEBHOOKS_PATH, notFound);
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;
+}
+
+/**
+ * The HTTP server of `app`, with the features' direct webhooks (their exact paths under /webhooks) answered
+ * ahead of it (core/direct-routes.ts); not listening yet.
+ */
+export function createHttpServer(app: Express, directWebhooks: readonly DirectRoute[], logger: Logger): http.Server {
+  const direct = directWebhooks.map((route) => ({ ...route, path: `${WEBHOOKS_PATH}${route.path}` }));
+  return http.createServer(withDirectRoutes(direct, app, logger));
 }

@@ -16,7 +16,7 @@ import { startJobQueue, type JobQueue, type TaskList } from '../core/jobs.ts';
 import type { Logger } from '../core/logger.ts';
 import { createEvidenceFeature } from '../evidence/index.ts';
 import { createExporterFeature } from '../exporter/index.ts';
-import { buildApp } from './app.ts';
+import { buildApp, createHttpServer } from './app.ts';
 import type { Config } from './config.ts';
 import { createWorkerPool, startJobQueueThread } from './job-thread.ts';
 
@@ -139,9 +139,18 @@ export async function startServices(databaseUrl: string, config: Config, logger:
       trustedBalancer: config.CONTROLROOM_TRUSTED_BALANCER,
       api: features.flatMap((f) => (f.apiRouter ? [f.apiRouter] : [])),
     });
-    const server = await new Promise<Server>((resolve, reject) => {
-      // Express 5 calls the listen callback with the error too (EADDRINUSE): that is a failed start.
-      const s = app.listen(config.PORT, config.HOST, (error?: Error) => (error ? reject(error) : resolve(s)));
+    const server = createHttpServer(
+      app,
+      features.flatMap((f) => f.directWebhooks ?? []),
+      logger
+    );
+    await new Promise<void>((resolve, reject) => {
+      // A server that cannot listen (EADDRINUSE) is a failed start.
+      server.once('error', reject);
+      server.listen(config.PORT, config.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     // Idle keep-alive connections outlive the callers' own idle timeouts (HTTP_KEEP_ALIVE_SECONDS).
     server.keepAliveTimeout = config.HTTP_KEEP_ALIVE_SECONDS * 1000;

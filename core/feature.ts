@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Pool } from './db.ts';
+import type { DirectRoute } from './direct-routes.ts';
 import type { TaskList } from './jobs.ts';
 import type { IngestPriority } from './ingest-priority.ts';
 import type { Logger } from './logger.ts';
@@ -15,7 +16,8 @@ import type { Logger } from './logger.ts';
  * 2. the job queue starts with the union of all `tasks` (a name claimed twice stops start-up);
  * 3. each feature's `start()` runs in list order, once the queue runs and before the HTTP server listens,
  *    so it may queue jobs and read the database, and no request reaches a feature that has not started;
- * 4. the HTTP server listens with every `apiRouter` under /api and every `webhookRouter` under /webhooks.
+ * 4. the HTTP server listens with every `apiRouter` under /api and every `webhookRouter` under /webhooks,
+ *    each of the `directWebhooks` answered ahead of them.
  * On shutdown, and when a start-up step fails, it is undone last first: the server stops accepting and
  * answers what is in flight, then each started feature's `stop()` runs in reverse list order, then the
  * queue stops (jobs in flight finish), then the pools close.
@@ -27,6 +29,11 @@ export interface Feature {
   readonly apiRouter?: Router;
   /** Mounted under /webhooks: each route authenticates its caller itself (tokens, signatures). */
   readonly webhookRouter?: Router;
+  /**
+   * Webhooks answered ahead of Express (core/direct-routes.ts), by their exact path under /webhooks
+   * ('/alertmanager'); each must also be in `webhookRouter`, which serves the path's other spellings.
+   */
+  readonly directWebhooks?: readonly DirectRoute[];
   /** Queue task handlers, by task name; each name is declared with its payload in GraphileWorker.Tasks. */
   readonly tasks?: TaskList;
   /** Starts background work (timers, engines) and queues first jobs. Throwing fails start-up. */

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { oldNamesRegistry } from '@controlroom/contract';
 import type { z } from 'zod';
 import { isPostgresDataException, UserError } from './errors.ts';
@@ -164,8 +165,8 @@ export function requireUtf8Charset(req: Request): void {
  * byte is read, or while it streams). The request is never destroyed here: on refusal the error handler
  * decides how much of the rest to read off (see `errorHandler`), so a keep-alive client gets the answer.
  */
-export async function readBody(req: Request, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.header('content-length') ?? '0');
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
   if (declared > maxBytes) throw new UserError(413, `body larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -295,10 +296,10 @@ const DRAIN_MAX_MS = 2_000;
  * declared Content-Length is past it) the answer carries `Connection: close` and Node closes the
  * connection after sending it.
  */
-function settleUnreadBody(req: Request, res: Response, respond: () => void): void {
+function settleUnreadBody(req: IncomingMessage, res: ServerResponse, respond: () => void): void {
   if (req.complete || req.readableEnded || req.destroyed) return respond();
   req.unpipe();
-  if (Number(req.header('content-length') ?? '0') > DRAIN_MAX_BYTES) {
+  if (Number(req.headers['content-length'] ?? '0') > DRAIN_MAX_BYTES) {
     // Declared larger than we would read off: say so at once rather than after the drain bound.
     res.setHeader('Connection', 'close');
     lingerOnClose(req);
@@ -345,7 +346,7 @@ const LINGER_MAX_MS = 2_000;
  * sees EPIPE or ECONNRESET instead of the message). So this socket only half-closes after the answer,
  * keeps reading off (discarding) until the client closes its side or LINGER_MAX_MS pass, then closes.
  */
-function lingerOnClose(req: Request): void {
+function lingerOnClose(req: IncomingMessage): void {
   const socket = req.socket;
   socket.destroySoon = function lingeringClose(this: typeof socket) {
     if (this.destroyed) return;
@@ -385,44 +386,61 @@ function bodyParserMessage(error: {
   }
 }
 
+/** The path of a request, without its query (for logs): Node's `req.url` is the raw request target. */
+const pathOf = (req: IncomingMessage) => (req.url ?? '').split('?')[0] ?? '';
+
 /**
- * The only place an error becomes a response. A UserError answers `{error, details?}` with its status;
- * errors of the framework (express.json/raw, a malformed %-escape in a path) that carry a 4xx status are
- * the caller's too; a Postgres data exception is a 400 (see below); anything else is logged and answered
- * 500 `{error: 'internal error'}` without internals.
+ * What an error answers: a UserError answers `{error, details?}` with its status; errors of the framework
+ * (express.json/raw, a malformed %-escape in a path) that carry a 4xx status are the caller's too; a
+ * Postgres data exception is a 400 (see below); anything else is logged and answered 500
+ * `{error: 'internal error'}` without internals.
  */
+function errorAnswer(error: unknown, path: string, logger: Logger): { status: number; body: Record<string, unknown> } {
+  if (error instanceof UserError)
+    return {
+      status: error.status,
+      body: { error: error.message, ...(error.details ? { details: error.details } : {}) },
+    };
+  // express.json(), express.raw() and the router (a malformed %-escape in a path) raise errors with a
+  // 4xx status for bad requests.
+  const raised =
+    (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
+  if (typeof raised === 'number' && raised >= 400 && raised < 500)
+    return { status: raised, body: { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) } };
+  if (isPostgresDataException(error)) {
+    // Postgres class 22 (data exception: a value out of range, malformed or with a NUL byte) can only
+    // come from a value a caller sent that the route's own checks let through. It is still the
+    // caller's value, so a 400; logged, because the route should have said it first.
+    logger.warn({ err: error, path }, 'a value reached the database that the route did not validate');
+    return { status: 400, body: { error: `invalid value: ${(error as Error).message}` } };
+  }
+  logger.error({ err: error, path }, 'request failed');
+  return { status: 500, body: { error: 'internal error' } };
+}
+
+/**
+ * The only place an error becomes a response (errorAnswer says which), for a request on Node's own
+ * objects: Express's error handler below, and the routes answered ahead of Express (core/direct-routes.ts).
+ */
+export function answerError(error: unknown, req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  if (res.headersSent) {
+    // A streamed answer (CSV results) failed midway: nothing sensible can follow the bytes already sent.
+    logger.error({ err: error, path: pathOf(req) }, 'request failed after the answer started');
+    res.destroy();
+    return;
+  }
+  const { status, body } = errorAnswer(error, pathOf(req), logger);
+  settleUnreadBody(req, res, () => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  });
+}
+
+/** Express's error handler, the app's last: every error of a route or middleware is answered by answerError. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
-    if (res.headersSent) {
-      // A streamed answer (CSV results) failed midway: nothing sensible can follow the bytes already sent.
-      logger.error({ err: error, path: req.path }, 'request failed after the answer started');
-      res.destroy();
-      return;
-    }
-    let status = 500;
-    let body: Record<string, unknown> = { error: 'internal error' };
-    if (error instanceof UserError) {
-      status = error.status;
-      body = { error: error.message, ...(error.details ? { details: error.details } : {}) };
-    } else {
-      // express.json(), express.raw() and the router (a malformed %-escape in a path) raise errors with a
-      // 4xx status for bad requests.
-      const raised =
-        (error as { status?: unknown; statusCode?: unknown }).status ?? (error as { statusCode?: unknown }).statusCode;
-      if (typeof raised === 'number' && raised >= 400 && raised < 500) {
-        status = raised;
-        body = { error: bodyParserMessage(error as Parameters<typeof bodyParserMessage>[0]) };
-      } else if (isPostgresDataException(error)) {
-        // Postgres class 22 (data exception: a value out of range, malformed or with a NUL byte) can only
-        // come from a value a caller sent that the route's own checks let through. It is still the
-        // caller's value, so a 400; logged, because the route should have said it first.
-        logger.warn({ err: error, path: req.path }, 'a value reached the database that the route did not validate');
-        status = 400;
-        body = { error: `invalid value: ${(error as Error).message}` };
-      } else {
-        logger.error({ err: error, path: req.path }, 'request failed');
-      }
-    }
-    settleUnreadBody(req, res, () => res.status(status).json(body));
-  };
+  return (error: unknown, req, res, _next) => answerError(error, req, res, logger);
 }

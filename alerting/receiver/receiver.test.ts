@@ -417,6 +417,39 @@ test('the token is only accepted on its own endpoint', async () => {
   assert.equal(res.status, 401);
 });
 
+test('the webhook answers alike on its exact path (answered ahead of Express) and on the spellings Express matches', async () => {
+  // The exact path goes to the direct route (core/direct-routes.ts); the others through Express's router.
+  const spellings = [
+    '/webhooks/alertmanager',
+    '/webhooks/alertmanager/',
+    '/webhooks/Alertmanager',
+    '/webhooks/alertmanager?from=am',
+  ];
+  const answers = [];
+  for (const [n, path] of spellings.entries()) {
+    const body = amPayload(`spelling-${n}`, [{ alertname: 'Spelled', severity: 'P3' }]);
+    const first = await h.post(path, body);
+    const again = await h.post(path, body);
+    answers.push({
+      unauthenticated: await h.post(path, body, { authorization: '' }),
+      notJson: await h.post(path, '{"version": "4",', {}),
+      wrongVersion: await h.post(path, { ...body, version: '3' }),
+      tooLarge: await h.post(path, `"${'x'.repeat(5 * 1024 * 1024)}"`),
+      stored: { status: first.status, new_events: first.body.new_events, duplicates: first.body.duplicates },
+      redelivered: { status: again.status, new_events: again.body.new_events, duplicates: again.body.duplicates },
+    });
+  }
+  assert.deepEqual(answers[0]!.stored, { status: 200, new_events: 1, duplicates: 0 });
+  assert.deepEqual(answers[0]!.redelivered, { status: 200, new_events: 0, duplicates: 1 });
+  assert.equal(answers[0]!.unauthenticated.status, 401);
+  assert.equal(answers[0]!.tooLarge.status, 413);
+  for (const [n, answer] of answers.entries()) assert.deepEqual(answer, answers[0], spellings[n]);
+  assert.equal(
+    await count(`SELECT count(*) AS n FROM controlroom.alert_notifications WHERE group_key LIKE 'spelling-%'`),
+    spellings.length * 2
+  );
+});
+
 test('a job held by this instance when it crashed resumes on restart, not hours later', async () => {
   const groupKey = '{}:{alertname="CrashTest"}';
   // Stop the workers, then leave the group's job locked by worker 0 as a kill -9 mid-job would.

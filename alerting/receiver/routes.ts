@@ -1,4 +1,5 @@
-import express, { type Request, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Router } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { AlertingConfig } from '../config.ts';
 import type { Pool } from '../../core/db.ts';
@@ -8,6 +9,7 @@ import { isPostgresDataException, UserError } from '../../core/errors.ts';
 import { checkAuthorization, checkGrafanaSignature, type WebhookCredentials } from './auth.ts';
 import { NotificationInbox } from './inbox.ts';
 import type { IngestPriority } from '../../core/ingest-priority.ts';
+import type { DirectRoute } from '../../core/direct-routes.ts';
 import { alertmanagerPayload, grafanaPayload, type AlertSource } from './payloads.ts';
 
 export type ReceiverConfig = Pick<
@@ -71,9 +73,26 @@ export const receiverInbox = (
     priority
   );
 
-/** /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts), stored by `inbox`. */
-export function receiverRouter(inbox: NotificationInbox, config: ReceiverConfig, registry: Registry): Router {
-  const router = express.Router();
+/** A request header as one string (Node joins a repeated custom header with ', '). */
+const headerOf = (req: IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+};
+
+/** The webhooks' two ways in, one handler behind both (core/direct-routes.ts). */
+export interface ReceiverRoutes {
+  /** /alertmanager and /grafana, for every spelling Express matches (a trailing slash, another case). */
+  router: Router;
+  /** The same two paths, exactly as spelled, answered ahead of Express. */
+  direct: DirectRoute[];
+}
+
+/**
+ * /webhooks/alertmanager and /webhooks/grafana (Slack's button presses: slack/routes.ts), stored by `inbox`.
+ * The handler works on Node's own request and response (no Express API), so the same handler serves both
+ * the direct routes and the router; either way an error is answered by core/http.ts answerError.
+ */
+export function receiverRoutes(inbox: NotificationInbox, config: ReceiverConfig, registry: Registry): ReceiverRoutes {
   const received = new Counter({
     name: 'controlroom_alert_notifications_total',
     help: 'Alert webhook notifications by source and outcome (accepted, duplicate, rejected).',
@@ -87,9 +106,9 @@ export function receiverRouter(inbox: NotificationInbox, config: ReceiverConfig,
 
   // Credentials are checked from the headers before a byte of the body is read, so an unauthenticated
   // caller cannot make us read (or buffer) 5 MiB. Every refusal, 413 included, counts as `rejected`.
-  const notificationHandler = (source: AlertSource) => async (req: Request, res: express.Response) => {
+  const notificationHandler = (source: AlertSource) => async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      checkAuthorization(req.header('authorization'), credentials[source], source);
+      checkAuthorization(headerOf(req, 'authorization'), credentials[source], source);
       const started = performance.now();
       const body = await readBody(req, MAX_WEBHOOK_BYTES);
       const read = performance.now() - started;
@@ -98,8 +117,8 @@ export function receiverRouter(inbox: NotificationInbox, config: ReceiverConfig,
         checkGrafanaSignature(
           body,
           config.GRAFANA_WEBHOOK_HMAC_SECRET,
-          req.header('x-grafana-alerting-signature'),
-          timestampHeader ? req.header(timestampHeader) : undefined,
+          headerOf(req, 'x-grafana-alerting-signature'),
+          timestampHeader ? headerOf(req, timestampHeader.toLowerCase()) : undefined,
           Boolean(timestampHeader)
         );
       }
@@ -135,7 +154,16 @@ export function receiverRouter(inbox: NotificationInbox, config: ReceiverConfig,
     }
   };
 
-  router.post('/alertmanager', notificationHandler('alertmanager'));
-  router.post('/grafana', notificationHandler('grafana'));
-  return router;
+  const handlers = { alertmanager: notificationHandler('alertmanager'), grafana: notificationHandler('grafana') };
+  const router = express.Router();
+  router.post('/alertmanager', (req, res) => handlers.alertmanager(req, res));
+  router.post('/grafana', (req, res) => handlers.grafana(req, res));
+  return {
+    router,
+    direct: (['alertmanager', 'grafana'] as const).map((source) => ({
+      method: 'POST',
+      path: `/${source}`,
+      handle: handlers[source],
+    })),
+  };
 }
