@@ -154,16 +154,12 @@ export function receiverRoutes(inbox: NotificationInbox, config: ReceiverConfig,
     }
   };
 
-  const handlers = { alertmanager: notificationHandler('alertmanager'), grafana: notificationHandler('grafana') };
+  const direct = (['alertmanager', 'grafana'] as const).map((source) => ({
+    method: 'POST' as const,
+    path: `/${source}`,
+    handle: notificationHandler(source),
+  }));
   const router = express.Router();
-  router.post('/alertmanager', (req, res) => handlers.alertmanager(req, res));
-  router.post('/grafana', (req, res) => handlers.grafana(req, res));
-  return {
-    router,
-    direct: (['alertmanager', 'grafana'] as const).map((source) => ({
-      method: 'POST',
-      path: `/${source}`,
-      handle: handlers[source],
-    })),
-  };
+  for (const route of direct) router.post(route.path, route.handle);
+  return { router, direct };
 }
