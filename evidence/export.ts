@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { incidentsForPeriod, type IncidentRecord } from '../alerting/incidents/evidence.ts';
 import { projectRoot } from '../core/config.ts';
+import { appendAll } from '../core/arrays.ts';
 import type { Pool } from '../core/db.ts';
 import { requireSigningKey } from './config.ts';
 import {
@@ -349,7 +350,7 @@ export async function buildSnapshot(options: {
             step: String(stepSeconds),
           });
       const targetFrames = toFrames(result, target, executed);
-      frames.push(...targetFrames);
+      appendAll(frames, targetFrames);
       queries.push({
         panel: panel.id,
         title: panel.title,

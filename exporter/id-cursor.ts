@@ -1,4 +1,5 @@
 import type { PoolClient } from '../core/db.ts';
+import { appendAll } from '../core/arrays.ts';
 
 /**
  * Reads an append-only table by its bigserial id exactly once per row.
@@ -71,7 +72,7 @@ export async function advanceIdCursor(
     const seen = await fold(client, filter);
     rowsFolded += seen;
     if (seen < upto - cursor.watermark) {
-      newGaps.push(...(await findGaps(client, table, cursor.watermark, upto, options.now)));
+      appendAll(newGaps, await findGaps(client, table, cursor.watermark, upto, options.now));
     }
   }
 

@@ -84,3 +84,51 @@ describe('usage: read-only refreshes between write steps', () => {
     assert.equal(await later.value('tms_usage_ratio', { company_id: id, feature: 'rates' }), total / 50);
   });
 });
+
+describe('usage: catch-up steps bigger than one call can take as arguments (core/arrays.ts)', () => {
+  // A step reads up to EXPORTER_BATCH_IDS (1,000,000) events; with 100,000 tenants their deltas ran past
+  // the ~120,000 arguments a spread push takes, and the collector failed on every refresh (core/arrays.ts).
+  // 200,000 events, each on a day of its own, are 200,000 deltas in one step, in both kinds of refresh.
+  const DAYS = 200_000;
+  const eventsOnDistinctDays = (companyId: string, feature: string) =>
+    db.pool.query(
+      `INSERT INTO usage_events (company_id, feature_key, qty, occurred_at)
+       SELECT $1, $2, 1, timestamptz '1400-01-01 12:00Z' + make_interval(days => i) FROM generate_series(1, $3::int) i`,
+      [companyId, feature, DAYS]
+    );
+  const refreshErrors = async (exporter: ReturnType<typeof testExporter>) =>
+    (await exporter.value('controlroom_exporter_collect_errors_total', { collector: 'usage' })) ?? 0;
+
+  test('the write step and the read-only refresh both fold them, exactly', async () => {
+    const id = await tenant('Long History Freight', 'starter');
+    await eventsOnDistinctDays(id, 'rates');
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshOne('usage'); // the first refresh is a write step
+    assert.equal(await refreshErrors(exporter), 0);
+    assert.deepEqual(await rollup(), { stored: DAYS, watermark: DAYS, expected: DAYS });
+    const { rows } = await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM controlroom.usage_daily`);
+    assert.equal(Number(rows[0]!.n), DAYS, 'one usage_daily row per day');
+
+    await eventsOnDistinctDays(id, 'api_access');
+    await exporter.runner.refreshOne('usage'); // read-only: counted in memory
+    assert.equal(await refreshErrors(exporter), 0);
+    await exporter.runner.refreshOne('usage'); // that many unwritten deltas make this one a write step
+    assert.equal(await refreshErrors(exporter), 0);
+    assert.deepEqual(await rollup(), { stored: 2 * DAYS, watermark: 2 * DAYS, expected: 2 * DAYS });
+  });
+  test('a step that passes more gaps than one call takes as arguments keeps the newest and goes on', async () => {
+    // Every other id missing (rolled back, or purged before the cursor came): 150,000 gaps in one step.
+    const id = await tenant('Gappy Freight', 'starter');
+    await db.pool.query(
+      `INSERT INTO usage_events (company_id, feature_key, qty) SELECT $1, 'rates', 1 FROM generate_series(1, 300000)`,
+      [id]
+    );
+    await db.pool.query(`DELETE FROM usage_events WHERE id % 2 = 0`);
+    const exporter = testExporter(db.pool);
+    await exporter.runner.refreshOne('usage');
+    assert.equal(await refreshErrors(exporter), 0);
+    assert.deepEqual(await rollup(), { stored: 150_000, watermark: 299_999, expected: 150_000 });
+    assert.equal(await exporter.value('controlroom_exporter_open_id_gaps', { collector: 'usage' }), 10_000);
+    assert.equal(await exporter.value('controlroom_exporter_abandoned_id_gaps_total', { collector: 'usage' }), 139_999);
+  });
+});

@@ -9,6 +9,7 @@ import {
   type PlanLimit,
 } from '../../core/plan-usage.ts';
 import { withTransaction } from '../../core/db.ts';
+import { appendAll } from '../../core/arrays.ts';
 import {
   advanceIdCursor,
   cursorFingerprint,
@@ -157,7 +158,7 @@ export class UsageCollector implements Collector {
           cursor,
           async (c, filter) => {
             const { rows: n, extra } = await foldUsage(c, filter, false);
-            deltas.push(...extra);
+            appendAll(deltas, extra);
             return n;
           },
           this.cursorOptions()
@@ -227,7 +228,7 @@ export class UsageCollector implements Collector {
             from,
             async (c, filter) => {
               const { rows, extra } = await foldUsage(c, filter, true);
-              deltas.push(...extra);
+              appendAll(deltas, extra);
               return rows;
             },
             this.cursorOptions()
