@@ -187,7 +187,7 @@ try {
 
 async function measure(pool: Pool, dataset: 'loaded' | 'reused', loadSeconds: number): Promise<void> {
   // --- ours: catch-up, each collector alone ---------------------------------------------------------
-  const ours = createExporter(pool, testSettings, createLogger('silent'));
+  const ours = createExporter(pool, testSettings, createLogger('warn'));
   const names = ours.runner.collectorNames;
   const targets = await lastIds(pool);
   const catchUp: Record<string, { ms: number; refreshes: number; rows: number }> = {};
