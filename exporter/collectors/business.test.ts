@@ -431,3 +431,27 @@ describe('scorecard configuration', () => {
     );
   });
 });
+
+describe('the ARPA baseline kept in memory', () => {
+  test('moves to the next first payer when the accounts that paid first no longer count', async () => {
+    const first = await account('First', { plan: 'pro', startedDaysAgo: 10 });
+    await account('Second', { plan: 'starter', startedDaysAgo: 3 });
+    const kept = testExporter(db.pool);
+    await kept.runner.refreshOne('business');
+    assert.equal(await kept.value('tms_arpa_baseline_dollars'), 299, 'First paid first, alone');
+
+    // Deleted with effect from before it started: it never paid, so Second is the first payer.
+    await db.pool.query(`UPDATE companies SET deleted_at = $2 WHERE id = $1`, [first, daysAgo(11)]);
+    await kept.runner.refreshOne('business');
+    assert.equal((await kept.value('controlroom_exporter_collect_errors_total', { collector: 'business' })) ?? 0, 0);
+    assert.equal(await kept.value('tms_arpa_baseline_dollars'), 99, 'Second paid first now');
+    const afresh = testExporter(db.pool);
+    await afresh.runner.refreshOne('business');
+    assert.equal(await afresh.value('tms_arpa_baseline_dollars'), 99);
+
+    // Undeleted: First is back as the first payer.
+    await db.pool.query(`UPDATE companies SET deleted_at = NULL WHERE id = $1`, [first]);
+    await kept.runner.refreshOne('business');
+    assert.equal(await kept.value('tms_arpa_baseline_dollars'), 299);
+  });
+});
