@@ -219,6 +219,24 @@ describe('usage against plan limits', () => {
     assert.equal(Object.keys(listed(await kept.scrape())).length, 4);
   });
 
+  test('equal ratios are listed by company id, kept and afresh', async () => {
+    // The ranking breaks ties by the limits' position as loaded, which is company id order only because
+    // loadPlanLimits sorts by it: six tenants at the same ratio, a cap of 3, must list the three lowest ids.
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await tenant(`Tied ${i}`, 'starter'));
+    const kept = testExporter(db.pool, { EXPORTER_USAGE_CAP: 3 });
+    await kept.runner.refreshAll();
+    for (const id of ids) await use(id, 'rates', 45); // 45 of 50 included: 0.9 each
+    await kept.runner.refreshAll();
+    const lowest = [...ids].sort().slice(0, 3);
+    const listedIds = (m: Map<string, number>) =>
+      seriesOf(m, 'tms_usage_ratio').map(([series]) => /company_id="([^"]+)"/.exec(series)![1]);
+    assert.deepEqual(listedIds(await kept.scrape()), lowest);
+    const afresh = testExporter(db.pool, { EXPORTER_USAGE_CAP: 3 });
+    await afresh.runner.refreshAll();
+    assert.deepEqual(listedIds(await afresh.scrape()), lowest);
+  });
+
   test('a refresh folds only the new events; another instance moving the cursor triggers a reload', async () => {
     const id = await tenant('Steady Freight', 'starter'); // rates: 50 included per month
     await use(id, 'rates', 35);
