@@ -361,7 +361,7 @@ export class UsageCollector implements Collector {
       this.features.flatMap((feature) =>
         USAGE_BANDS.map((band) => ({
           labels: { feature, band },
-          value: this.bandCounts.get(`${feature}\u0000${band}`) ?? 0,
+          value: this.bandCounts.get(bandKey(feature, band)) ?? 0,
         }))
       )
     );
@@ -391,7 +391,7 @@ function rankOrder(a: LimitEntry, b: LimitEntry): number {
   return b.ratio - a.ratio || a.index - b.index;
 }
 
-/** The bandCounts keys of a feature, by band: built once, not a string per count. */
+/** A key of bandCounts (the one place it is spelled): built once per feature and band, not a string per count. */
 const bandKeys = new Map<string, Record<UsageBand, string>>();
 function bandKey(feature: string, band: UsageBand): string {
   let keys = bandKeys.get(feature);
